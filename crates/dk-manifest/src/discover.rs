@@ -1,0 +1,491 @@
+//! Finding packages and projects on disk and reading their manifests.
+//!
+//! A package is a directory with a `dk.yaml` (the Transform) and optional kind folders
+//! (`connector/ store/ dataset/ dataset-group/`, plural names too, and `datasets/<name>/dataset.yaml`).
+//! A project is the directory tree holding packages; its root (the nearest ancestor with `.git`
+//! or a `.dk/` folder) may hold the same kind folders, shared by every package.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+use crate::load::{
+    AnyManifest, Broken, Loaded, Problem, read_manifest, read_manifests, read_source,
+};
+use crate::model::{Connector, DataSet, DataSetGroup, Kind, Manifest, Store, Transform};
+use crate::overrides::Overrides;
+use crate::yaml;
+
+/// The Transform manifest of every package.
+pub const MANIFEST_FILE: &str = "dk.yaml";
+
+/// Folder names never searched for packages: version control, dependencies, build output.
+const SKIPPED_DIRS: &[&str] = &[
+    "node_modules",
+    "target",
+    "venv",
+    "__pycache__",
+    "dbt_packages",
+];
+
+const KINDS_IN_FOLDERS: [Kind; 4] = [
+    Kind::Connector,
+    Kind::Store,
+    Kind::DataSet,
+    Kind::DataSetGroup,
+];
+
+/// The non-Transform manifests of one scope (a package or a project root).
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub datasets: Vec<Loaded<DataSet>>,
+    pub groups: Vec<Loaded<DataSetGroup>>,
+    pub stores: Vec<Loaded<Store>>,
+    pub connectors: Vec<Loaded<Connector>>,
+    /// Manifests that failed to load, by kind and name.
+    pub broken: Vec<Broken>,
+    /// Manifest files read for this scope.
+    pub files: usize,
+}
+
+impl Catalog {
+    pub fn is_empty(&self) -> bool {
+        self.datasets.is_empty()
+            && self.groups.is_empty()
+            && self.stores.is_empty()
+            && self.connectors.is_empty()
+            && self.broken.is_empty()
+    }
+
+    fn add(&mut self, manifest: AnyManifest, problems: &mut Vec<Problem>) {
+        fn push<S>(
+            list: &mut Vec<Loaded<Manifest<S>>>,
+            item: Loaded<Manifest<S>>,
+            kind: Kind,
+            problems: &mut Vec<Problem>,
+        ) {
+            if let Some(first) = list.iter().find(|existing| existing.name() == item.name()) {
+                problems.push(Problem::DuplicateName {
+                    kind,
+                    name: item.name().to_owned(),
+                    location: item.locate(&crate::path!["metadata", "name"]),
+                    first: first.locate(&crate::path!["metadata", "name"]),
+                });
+                return;
+            }
+            list.push(item);
+        }
+        match manifest {
+            AnyManifest::DataSet(m) => push(&mut self.datasets, m, Kind::DataSet, problems),
+            AnyManifest::DataSetGroup(m) => push(&mut self.groups, m, Kind::DataSetGroup, problems),
+            AnyManifest::Store(m) => push(&mut self.stores, m, Kind::Store, problems),
+            AnyManifest::Connector(m) => push(&mut self.connectors, m, Kind::Connector, problems),
+            AnyManifest::Transform(_) => unreachable!("Transforms are kept by the package"),
+        }
+    }
+
+    /// Reads the kind folders of `dir` into a catalog.
+    pub fn read_folders(dir: &Path, problems: &mut Vec<Problem>) -> Catalog {
+        let mut catalog = Catalog::default();
+        for kind in KINDS_IN_FOLDERS {
+            for folder in [kind.folder(), kind.plural_folder()].into_iter().flatten() {
+                for file in manifest_files(&dir.join(folder), kind) {
+                    catalog.read_file(&file, Some((kind, folder)), problems);
+                }
+            }
+        }
+        catalog
+    }
+
+    fn read_file(
+        &mut self,
+        path: &Path,
+        folder: Option<(Kind, &str)>,
+        problems: &mut Vec<Problem>,
+    ) {
+        let source = match read_source(path) {
+            Ok(source) => source,
+            Err(problem) => {
+                problems.push(problem);
+                return;
+            }
+        };
+        self.files += 1;
+        for manifest in read_manifests(&source, problems) {
+            match manifest {
+                Ok(AnyManifest::Transform(transform)) => problems.push(Problem::MisplacedKind {
+                    kind: Kind::Transform,
+                    folder: folder.map_or(String::new(), |(_, name)| name.to_owned()),
+                    location: transform.node.location(),
+                }),
+                Ok(manifest) => {
+                    if let Some((expected, name)) = folder
+                        && manifest.kind() != expected
+                    {
+                        problems.push(Problem::MisplacedKind {
+                            kind: manifest.kind(),
+                            folder: name.to_owned(),
+                            location: manifest.node().location(),
+                        });
+                    }
+                    self.add(manifest, problems);
+                }
+                Err(broken) => self.broken.push(broken),
+            }
+        }
+    }
+}
+
+/// `*.yaml`/`*.yml` files of a kind folder, plus `<sub>/<kind>.yaml` one level down, sorted so
+/// that results never depend on directory order.
+fn manifest_files(folder: &Path, kind: Kind) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let singular = kind.folder().unwrap_or_default();
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            files.extend(
+                ["yaml", "yml"]
+                    .iter()
+                    .map(|ext| path.join(format!("{singular}.{ext}")))
+                    .filter(|candidate| candidate.is_file()),
+            );
+        } else if is_yaml(&path) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|ext| ext.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+/// A data package: its Transform and its own manifests.
+#[derive(Debug)]
+pub struct Package {
+    pub dir: PathBuf,
+    pub transform: Option<Loaded<Transform>>,
+    pub catalog: Catalog,
+    pub problems: Vec<Problem>,
+}
+
+impl Package {
+    /// Reads `dir/dk.yaml`, with `overrides` applied to its Transform (in memory only), and the
+    /// package's kind folders.
+    pub fn read(dir: &Path, overrides: &Overrides) -> Package {
+        let mut problems = Vec::new();
+        let mut catalog = Catalog::read_folders(dir, &mut problems);
+        let mut transform = None;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        match read_source(&manifest_path) {
+            Err(problem) => problems.push(problem),
+            Ok(source) => {
+                catalog.files += 1;
+                let mut first_kind = None;
+                let documents = match yaml::parse_documents(&source) {
+                    Ok(documents) => documents,
+                    Err(err) => {
+                        problems.push(Problem::Syntax(err));
+                        Vec::new()
+                    }
+                };
+                let mut manifests = Vec::new();
+                for mut node in documents {
+                    let is_transform =
+                        node.get("kind").and_then(yaml::Node::as_str) == Some("Transform");
+                    if is_transform
+                        && !overrides.is_empty()
+                        && let Err(err) = overrides.apply(&mut node)
+                    {
+                        problems.push(Problem::Override(err));
+                    }
+                    manifests.extend(read_manifest(node, &mut problems));
+                }
+                for manifest in manifests {
+                    let kind = match &manifest {
+                        Ok(manifest) => manifest.kind(),
+                        Err(broken) => broken.kind,
+                    };
+                    first_kind.get_or_insert(kind);
+                    match manifest {
+                        Ok(AnyManifest::Transform(loaded)) => match &transform {
+                            None => transform = Some(loaded),
+                            Some(first) => problems.push(Problem::DuplicateName {
+                                kind: Kind::Transform,
+                                name: loaded.name().to_owned(),
+                                location: loaded.node.location(),
+                                first: first.node.location(),
+                            }),
+                        },
+                        // Other kinds may share dk.yaml: single-file packages are convenient.
+                        Ok(other) => catalog.add(other, &mut problems),
+                        Err(broken) => catalog.broken.push(broken),
+                    }
+                }
+                let has_transform = transform.is_some()
+                    || catalog
+                        .broken
+                        .iter()
+                        .any(|broken| broken.kind == Kind::Transform);
+                let unparsable = problems.iter().any(|p| matches!(p, Problem::Syntax(_)));
+                if !has_transform && !unparsable {
+                    problems.push(Problem::NotATransform {
+                        found: first_kind,
+                        location: crate::yaml::Location::file_start(source),
+                    });
+                }
+            }
+        }
+        Package {
+            dir: dir.to_owned(),
+            transform,
+            catalog,
+            problems,
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.transform.as_ref().map(|transform| transform.name())
+    }
+
+    /// Whether `dir` holds a `dk.yaml`.
+    pub fn exists_in(dir: &Path) -> bool {
+        dir.join(MANIFEST_FILE).is_file()
+    }
+}
+
+/// Packages and the project-level manifests they share.
+#[derive(Debug)]
+pub struct Project {
+    /// The project root, when one was found (as a path relative to where the search started
+    /// when that was relative).
+    pub root: Option<PathBuf>,
+    pub shared: Catalog,
+    pub shared_problems: Vec<Problem>,
+    pub packages: Vec<Package>,
+}
+
+impl Project {
+    /// Every manifest file read.
+    pub fn files(&self) -> usize {
+        self.shared.files + self.packages.iter().map(|p| p.catalog.files).sum::<usize>()
+    }
+
+    /// The package and project catalogs seen from `package`, package first.
+    pub fn scope<'a>(&'a self, package: &'a Package) -> crate::resolve::Scope<'a> {
+        crate::resolve::Scope {
+            package: &package.catalog,
+            project: Some(&self.shared),
+        }
+    }
+
+    /// The project-level catalog alone (what project-level manifests can see).
+    pub fn shared_scope(&self) -> crate::resolve::Scope<'_> {
+        crate::resolve::Scope {
+            package: &self.shared,
+            project: None,
+        }
+    }
+}
+
+/// Where to look for project roots.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverOptions {
+    /// dk's own home (`~/.dk`): its `.dk`-like layout must not make the home directory a project.
+    pub dk_home: Option<PathBuf>,
+}
+
+/// The nearest ancestor-or-self of `start` that holds `.git` or a `.dk/` folder. The result is
+/// expressed relative to `start` when `start` is relative (`demo` → `.` or `..`), so messages
+/// keep the user's own way of naming paths.
+pub fn find_project_root(start: &Path, options: &DiscoverOptions) -> Option<PathBuf> {
+    let absolute = start.canonicalize().ok()?;
+    let dk_home = options
+        .dk_home
+        .as_ref()
+        .and_then(|home| home.canonicalize().ok());
+    absolute.ancestors().enumerate().find_map(|(levels, dir)| {
+        let dk_folder = dir.join(".dk");
+        let marks_project = dir.join(".git").exists()
+            || (dk_folder.is_dir() && dk_home.as_deref() != Some(dk_folder.as_path()));
+        marks_project.then(|| ancestor_of(start, levels))
+    })
+}
+
+/// `levels` directories above `path`, computed lexically so relative paths stay relative.
+fn ancestor_of(path: &Path, levels: usize) -> PathBuf {
+    let mut parts: Vec<Component<'_>> = path
+        .components()
+        .filter(|component| !matches!(component, Component::CurDir))
+        .collect();
+    for _ in 0..levels {
+        match parts.last() {
+            Some(Component::Normal(_)) => {
+                parts.pop();
+            }
+            Some(Component::RootDir | Component::Prefix(_)) => {}
+            _ => parts.push(Component::ParentDir),
+        }
+    }
+    if parts.is_empty() {
+        PathBuf::from(".")
+    } else {
+        parts.iter().collect()
+    }
+}
+
+/// Every package directory under `dir` (a directory with `dk.yaml` is a package and is not
+/// searched further), sorted.
+pub fn find_packages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        if Package::exists_in(&current) {
+            found.push(current);
+            continue;
+        }
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            // The starting directory must be readable; unreadable subfolders are skipped.
+            Err(err) if current == dir => return Err(err),
+            Err(_) => continue,
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref()) {
+                continue;
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Reads one package, with `overrides` applied to its Transform, and the project around it.
+pub fn load_package_project(
+    dir: &Path,
+    overrides: &Overrides,
+    options: &DiscoverOptions,
+) -> Project {
+    let root = find_project_root(dir, options);
+    let package = Package::read(dir, overrides);
+    let mut shared_problems = Vec::new();
+    let shared = match &root {
+        Some(root) if !same_dir(root, dir) => Catalog::read_folders(root, &mut shared_problems),
+        _ => Catalog::default(),
+    };
+    Project {
+        root,
+        shared,
+        shared_problems,
+        packages: vec![package],
+    }
+}
+
+/// Reads every package under each of `dirs`, grouped by project. A scanned directory outside any
+/// project is its own project root.
+pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Result<Vec<Project>> {
+    let mut projects: Vec<Project> = Vec::new();
+    let mut seen = HashSet::new();
+    for dir in dirs {
+        let root = find_project_root(dir, options).unwrap_or_else(|| dir.clone());
+        let package_dirs: Vec<PathBuf> = find_packages(dir)?
+            .into_iter()
+            .filter(|package| {
+                seen.insert(package.canonicalize().unwrap_or_else(|_| package.clone()))
+            })
+            .collect();
+        let packages = read_packages(&package_dirs);
+        match projects
+            .iter_mut()
+            .find(|project| project.root.as_deref().is_some_and(|r| same_dir(r, &root)))
+        {
+            Some(project) => project.packages.extend(packages),
+            None => {
+                let mut shared_problems = Vec::new();
+                let shared = if package_dirs.iter().any(|p| same_dir(p, &root)) {
+                    Catalog::default()
+                } else {
+                    Catalog::read_folders(&root, &mut shared_problems)
+                };
+                projects.push(Project {
+                    root: Some(root),
+                    shared,
+                    shared_problems,
+                    packages,
+                });
+            }
+        }
+    }
+    Ok(projects)
+}
+
+/// Reads packages on every core: parsing is independent per package and dominates large scans.
+fn read_packages(dirs: &[PathBuf]) -> Vec<Package> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || dirs.len() < 16 {
+        return dirs
+            .iter()
+            .map(|dir| Package::read(dir, &Overrides::default()))
+            .collect();
+    }
+    let chunk = dirs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = dirs
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|dir| Package::read(dir, &Overrides::default()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestors_stay_relative() {
+        assert_eq!(ancestor_of(Path::new("demo"), 0), PathBuf::from("demo"));
+        assert_eq!(ancestor_of(Path::new("demo"), 1), PathBuf::from("."));
+        assert_eq!(ancestor_of(Path::new("demo"), 2), PathBuf::from(".."));
+        assert_eq!(ancestor_of(Path::new("./a/b"), 1), PathBuf::from("a"));
+        assert_eq!(ancestor_of(Path::new("../x"), 1), PathBuf::from(".."));
+        assert_eq!(ancestor_of(Path::new("/srv/p/q"), 2), PathBuf::from("/srv"));
+        assert_eq!(ancestor_of(Path::new("/srv"), 3), PathBuf::from("/"));
+    }
+}

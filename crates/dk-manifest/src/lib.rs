@@ -1,0 +1,14 @@
+//! DataKit manifests.
+//!
+//! This crate is the base of dk: it knows the manifest kinds (Transform, DataSet, DataSetGroup,
+//! Store, Connector), reads them from YAML with exact `file:line:column` positions, discovers the
+//! packages of a project, resolves names (Transform → DataSet → Store → Connector) and applies
+//! `-f`/`--set` overrides in memory. It never writes a user's manifest and never prints.
+
+pub mod discover;
+pub mod load;
+pub mod model;
+pub mod overrides;
+pub mod resolve;
+pub mod suggest;
+pub mod yaml;

@@ -1,0 +1,564 @@
+//! The manifest kinds of DataKit, as typed serde models.
+//!
+//! Structural rules that can produce several findings (DNS names, semver, cron, ...) are not
+//! enforced here but by `dk-validate`, so one mistake never hides the next. Only what must be
+//! known to build the model at all (required fields, closed sets of values) fails a load.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The only `apiVersion` dk reads and writes.
+pub const API_VERSION: &str = "datakit.infoblox.dev/v1alpha1";
+
+/// A value outside a closed set, with the allowed names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}`, expected one of: {}", allowed.join(", "))]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+    pub allowed: &'static [&'static str],
+}
+
+/// Declares an enum written as a fixed set of strings, with its names, parsing and serde in one
+/// place so the YAML spelling is stated once.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(value: &str) -> Result<Self, UnknownName> {
+                match value {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownName { what: $what, value: value.to_owned(), allowed: Self::NAMES }),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct NameVisitor;
+                impl serde::de::Visitor<'_> for NameVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "one of {}", $name::NAMES.join(", "))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<$name, E> {
+                        value.parse().map_err(|_| E::unknown_variant(value, $name::NAMES))
+                    }
+                }
+                deserializer.deserialize_str(NameVisitor)
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What a manifest is.
+    pub enum Kind ("kind") {
+        Transform => "Transform",
+        DataSet => "DataSet",
+        DataSetGroup => "DataSetGroup",
+        Store => "Store",
+        Connector => "Connector",
+    }
+}
+
+impl Kind {
+    /// The canonical folder for this kind inside a package or project (`None` for Transform,
+    /// which lives in `dk.yaml`).
+    pub fn folder(self) -> Option<&'static str> {
+        match self {
+            Kind::Transform => None,
+            Kind::DataSet => Some("dataset"),
+            Kind::DataSetGroup => Some("dataset-group"),
+            Kind::Store => Some("store"),
+            Kind::Connector => Some("connector"),
+        }
+    }
+
+    /// The plural folder name, also accepted (`datasets/`, `stores/`, ...).
+    pub fn plural_folder(self) -> Option<&'static str> {
+        match self {
+            Kind::Transform => None,
+            Kind::DataSet => Some("datasets"),
+            Kind::DataSetGroup => Some("dataset-groups"),
+            Kind::Store => Some("stores"),
+            Kind::Connector => Some("connectors"),
+        }
+    }
+}
+
+string_enum! {
+    /// The execution engine of a Transform.
+    pub enum Runtime ("runtime") {
+        Cloudquery => "cloudquery",
+        GenericGo => "generic-go",
+        GenericPython => "generic-python",
+        Dbt => "dbt",
+    }
+}
+
+string_enum! {
+    /// Whether a Transform runs to completion or keeps running.
+    #[derive(Default)]
+    pub enum Mode ("mode") {
+        #[default]
+        Batch => "batch",
+        Streaming => "streaming",
+    }
+}
+
+string_enum! {
+    pub enum Format ("format") {
+        Parquet => "parquet",
+        Json => "json",
+        Csv => "csv",
+        Avro => "avro",
+    }
+}
+
+string_enum! {
+    /// Sensitivity of a DataSet, lowest to highest (the order is meaningful: `Ord` compares it).
+    pub enum Classification ("classification") {
+        Public => "public",
+        Internal => "internal",
+        Confidential => "confidential",
+        Restricted => "restricted",
+    }
+}
+
+string_enum! {
+    /// How a field derived from PII is made safe; a masked field no longer carries PII.
+    pub enum Masking ("masking") {
+        Hash => "hash",
+        Redact => "redact",
+        Tokenize => "tokenize",
+        Aggregate => "aggregate",
+    }
+}
+
+string_enum! {
+    pub enum Capability ("capability") {
+        Source => "source",
+        Destination => "destination",
+    }
+}
+
+string_enum! {
+    pub enum TriggerPolicy ("trigger policy") {
+        Schedule => "schedule",
+        OnChange => "on-change",
+        Manual => "manual",
+        Composite => "composite",
+    }
+}
+
+string_enum! {
+    /// Which of the mutually exclusive fields says where a DataSet's data lives.
+    pub enum LocatorKind ("locator") {
+        Table => "table",
+        Prefix => "prefix",
+        Topic => "topic",
+        Path => "path",
+    }
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The envelope shared by every kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest<S> {
+    pub api_version: String,
+    pub kind: Kind,
+    pub metadata: Metadata,
+    pub spec: S,
+}
+
+impl<S> Manifest<S> {
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+}
+
+pub type Transform = Manifest<TransformSpec>;
+pub type DataSet = Manifest<DataSetSpec>;
+pub type DataSetGroup = Manifest<DataSetGroupSpec>;
+pub type Store = Manifest<StoreSpec>;
+pub type Connector = Manifest<ConnectorSpec>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformSpec {
+    pub runtime: Runtime,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub inputs: Vec<DataSetRef>,
+    pub outputs: Vec<DataSetRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(default)]
+    pub lineage: LineageSpec,
+}
+
+/// A reference from a Transform to the DataSets it reads or writes: by name, or by labels
+/// (`tags`) with an optional semver range on the DataSet's version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSetRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub cron: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub suspend: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    pub policy: TriggerPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<TriggerPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageSpec {
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl Default for LineageSpec {
+    fn default() -> Self {
+        LineageSpec {
+            enabled: true,
+            namespace: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSetSpec {
+    pub store: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema: Vec<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<DevSpec>,
+}
+
+impl DataSetSpec {
+    /// Every locator the DataSet sets (a valid DataSet sets exactly one).
+    pub fn locators(&self) -> Vec<(LocatorKind, &str)> {
+        [
+            (LocatorKind::Table, &self.table),
+            (LocatorKind::Prefix, &self.prefix),
+            (LocatorKind::Topic, &self.topic),
+            (LocatorKind::Path, &self.path),
+        ]
+        .into_iter()
+        .filter_map(|(kind, value)| value.as_deref().map(|value| (kind, value)))
+        .collect()
+    }
+
+    pub fn pii_fields(&self) -> impl Iterator<Item = (usize, &Field)> {
+        self.schema
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| field.pii)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    pub days: u32,
+}
+
+/// A column or field of a DataSet's schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pii: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Column lineage: `dataset.field` this field is derived from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<Masking>,
+}
+
+impl Field {
+    /// Splits `from: dataset.field` at the last dot (dataset names cannot hold dots).
+    pub fn source(&self) -> Option<(&str, &str)> {
+        self.from.as_deref()?.split_once('.')
+    }
+}
+
+/// Settings that only apply to local development.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<Seed>,
+}
+
+/// Sample rows loaded into a DataSet by `dk dev seed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seed {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, SeedProfile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedProfile {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSetGroupSpec {
+    pub store: String,
+    pub datasets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreSpec {
+    pub connector: String,
+    pub connection: serde_json::Map<String, serde_json::Value>,
+    /// Values taken from the environment at run time: `password: ${PGPASSWORD}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorSpec {
+    #[serde(rename = "type")]
+    pub connector_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub capabilities: Vec<Capability>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Plugin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plugin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+/// Connectors every project has without a manifest.
+pub const BUILTIN_CONNECTORS: &[&str] = &["postgres", "s3", "kafka", "file", "sqlite", "duckdb"];
+
+/// The manifest of a built-in connector.
+pub fn builtin_connector(name: &str) -> Option<Connector> {
+    let name = *BUILTIN_CONNECTORS
+        .iter()
+        .find(|builtin| **builtin == name)?;
+    Some(Manifest {
+        api_version: API_VERSION.to_owned(),
+        kind: Kind::Connector,
+        metadata: Metadata {
+            name: name.to_owned(),
+            namespace: default_namespace(),
+            version: None,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        },
+        spec: ConnectorSpec {
+            connector_type: name.to_owned(),
+            provider: None,
+            capabilities: vec![Capability::Source, Capability::Destination],
+            plugin: None,
+            version: None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_enums_round_trip_their_names() {
+        for runtime in Runtime::ALL {
+            assert_eq!(runtime.as_str().parse::<Runtime>(), Ok(*runtime));
+        }
+        let err = "python".parse::<Runtime>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown runtime `python`, expected one of: cloudquery, generic-go, generic-python, dbt"
+        );
+        assert!(Classification::Internal < Classification::Confidential);
+        assert_eq!(Mode::default(), Mode::Batch);
+    }
+
+    #[test]
+    fn builtin_connectors_have_both_capabilities() {
+        let postgres = builtin_connector("postgres").unwrap();
+        assert_eq!(postgres.spec.capabilities.len(), 2);
+        assert!(builtin_connector("oracle").is_none());
+    }
+
+    #[test]
+    fn field_source_splits_dataset_and_field() {
+        let field = Field {
+            name: "email_hash".into(),
+            field_type: "string".into(),
+            pii: false,
+            description: None,
+            from: Some("customers.email".into()),
+            masking: Some(Masking::Hash),
+        };
+        assert_eq!(field.source(), Some(("customers", "email")));
+    }
+}
