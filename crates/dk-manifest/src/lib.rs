@@ -10,5 +10,7 @@ pub mod load;
 pub mod model;
 pub mod overrides;
 pub mod resolve;
+pub mod scaffold;
 pub mod suggest;
+pub mod units;
 pub mod yaml;

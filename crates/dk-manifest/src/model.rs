@@ -128,6 +128,13 @@ string_enum! {
     }
 }
 
+impl Runtime {
+    /// dbt runs and CloudQuery syncs are batch jobs by nature; they cannot run as streams.
+    pub fn supports_streaming(self) -> bool {
+        matches!(self, Runtime::GenericGo | Runtime::GenericPython)
+    }
+}
+
 string_enum! {
     /// Whether a Transform runs to completion or keeps running.
     #[derive(Default)]
@@ -199,10 +206,6 @@ fn default_namespace() -> String {
 
 fn is_false(value: &bool) -> bool {
     !*value
-}
-
-fn is_true(value: &bool) -> bool {
-    *value
 }
 
 fn yes() -> bool {
@@ -331,7 +334,7 @@ pub struct Resources {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineageSpec {
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -496,6 +499,30 @@ pub struct Plugin {
     pub destination: Option<String>,
 }
 
+/// Whether `name` is a DNS label (RFC 1123): lowercase letters, digits and `-`, starting and
+/// ending with a letter or digit, at most 63 characters. Manifest names must be, because they
+/// become Kubernetes names, OCI repository paths and lineage job names.
+pub fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// The nearest DNS label to `name` (lower-cased, other characters turned into `-`, at most 63
+/// characters), for "try this instead" hints. May be empty.
+pub fn to_dns_label(name: &str) -> String {
+    let mut label: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    label.truncate(63);
+    label.trim_matches('-').to_owned()
+}
+
 /// Connectors every project has without a manifest.
 pub const BUILTIN_CONNECTORS: &[&str] = &["postgres", "s3", "kafka", "file", "sqlite", "duckdb"];
 
@@ -540,6 +567,18 @@ mod tests {
         );
         assert!(Classification::Internal < Classification::Confidential);
         assert_eq!(Mode::default(), Mode::Batch);
+    }
+
+    #[test]
+    fn dns_labels() {
+        for good in ["a", "demo", "my-pipeline", "a1", "1a"] {
+            assert!(is_dns_label(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "My-Pipeline", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+        assert_eq!(to_dns_label("My_Pipeline"), "my-pipeline");
+        assert_eq!(to_dns_label("__"), "");
     }
 
     #[test]

@@ -1,0 +1,55 @@
+//! The command-line grammar.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::commands::{completions, config, init, lint, show, version};
+use crate::error::EXIT_CODES_HELP;
+use crate::output::{ColorChoice, OutputFormat};
+
+const ABOUT: &str = "DataKit: build, govern, publish and operate data pipelines as versioned data packages";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dk",
+    version,
+    about = ABOUT,
+    after_help = EXIT_CODES_HELP,
+    arg_required_else_help = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: text for people, json or yaml for programs
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// When to use colours (NO_COLOR is honoured with auto)
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only results and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log more detail to stderr (-v, -vv, -vvv)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Override a config value for this run (repeatable), e.g. --config registry=ghcr.io/my-org
+    #[arg(long = "config", global = true, value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Lint(lint::LintArgs),
+    Show(show::ShowArgs),
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    Version(version::VersionArgs),
+    Completions(completions::CompletionsArgs),
+}

@@ -1,0 +1,99 @@
+//! The one error type of the CLI, rendered once as `error:` / `caused by:` / `hint:`, and the
+//! exit codes documented in `dk --help`.
+
+use std::fmt;
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    /// The check failed: lint errors, a policy violation, a failed pipeline or test.
+    Failure = 1,
+    /// Bad usage or configuration.
+    Usage = 2,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        std::process::ExitCode::from(status as u8)
+    }
+}
+
+/// The exit-code table shown at the end of `dk --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the check failed (lint errors, policy violation, pipeline or test failed)
+  2  usage or configuration error
+  3  an external system failed (registry, git host, lineage backend)";
+
+#[derive(Debug)]
+pub struct CliError {
+    pub status: ExitStatus,
+    pub message: String,
+    pub causes: Vec<String>,
+    pub hint: Option<String>,
+    /// Nothing to tell the user (the reader of our output went away).
+    pub silent: bool,
+}
+
+impl CliError {
+    pub fn new(status: ExitStatus, message: impl Into<String>) -> Self {
+        CliError {
+            status,
+            message: message.into(),
+            causes: Vec::new(),
+            hint: None,
+            silent: false,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::new(ExitStatus::Usage, message)
+    }
+
+    pub fn failure(message: impl Into<String>) -> Self {
+        CliError::new(ExitStatus::Failure, message)
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn cause(mut self, cause: impl fmt::Display) -> Self {
+        self.causes.push(cause.to_string());
+        self
+    }
+}
+
+impl From<dk_config::ConfigError> for CliError {
+    fn from(err: dk_config::ConfigError) -> Self {
+        use dk_config::ConfigError as E;
+        let hint = match &err {
+            E::Key(key_error) => key_error.suggestion().map(|s| format!("did you mean `{s}`? (`dk config list` shows every key)")),
+            E::NotInRepo => Some("run inside a git repository, or use --scope user".into()),
+            E::NoHome => Some("export DK_HOME=/path/to/dk-home".into()),
+            E::Syntax(_) | E::Invalid { .. } | E::NotAMapping { .. } => {
+                Some("fix the file, or see `dk config path` for the files dk reads".into())
+            }
+            E::FlagSyntax(_) => Some("e.g. --config registry=ghcr.io/my-org".into()),
+            E::Read { .. } | E::Write { .. } | E::Edit(_) => None,
+        };
+        let mut error = CliError::usage(err.to_string());
+        error.hint = hint;
+        error
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(err: std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            // `dk ... | head` closed our stdout: not an error worth a message.
+            let mut quiet = CliError::new(ExitStatus::Success, "");
+            quiet.silent = true;
+            return quiet;
+        }
+        CliError::new(ExitStatus::Failure, "cannot write output").cause(err)
+    }
+}

@@ -1,0 +1,54 @@
+//! `dk`, the DataKit command line.
+//!
+//! The flow of every command: parse (clap) → resolve settings (arguments, config) → call the
+//! libraries → render the report as text, JSON or YAML.
+
+mod cli;
+mod commands;
+mod context;
+mod error;
+mod findings;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dk_config::env::{Env, NO_COLOR};
+
+use crate::cli::Cli;
+use crate::context::Context;
+use crate::output::Ui;
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, 2) => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .with_ansi(console::Term::stderr().is_term())
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let env = Env::capture(|name| std::env::var(name).ok());
+    let ui = Ui::new(cli.global.output, cli.global.quiet, cli.global.color, env.get(NO_COLOR).is_some());
+    let result = Context::new(ui.clone(), env, cli.global.config).and_then(|ctx| commands::run(cli.command, &ctx));
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => {
+            if !err.silent {
+                ui.error(&err);
+            }
+            err.status.into()
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Every environment variable dk reads, declared once.
+//!
+//! Libraries never read the process environment themselves: the CLI takes a snapshot of exactly
+//! these variables ([`Env::capture`]) and hands it down. `docs/configuration.md` lists them; a
+//! test keeps that list in step with this table.
+
+use std::collections::BTreeMap;
+
+/// One environment variable dk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: &'static str,
+    /// The config key it sets (in the environment layer), if any.
+    pub key: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+pub const HOME: &str = "HOME";
+pub const DK_HOME: &str = "DK_HOME";
+pub const DK_SYSTEM_CONFIG: &str = "DK_SYSTEM_CONFIG";
+pub const NO_COLOR: &str = "NO_COLOR";
+
+pub static ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: DK_HOME,
+        key: None,
+        doc: "dk's home: user config, local registry, lineage spool, GitOps repo, caches. Default `~/.dk`.",
+    },
+    EnvVar {
+        name: HOME,
+        key: None,
+        doc: "Used to find `~/.dk` when `DK_HOME` is not set.",
+    },
+    EnvVar {
+        name: DK_SYSTEM_CONFIG,
+        key: None,
+        doc: "Path of the system config file. Default `/etc/dk/config.yaml`.",
+    },
+    EnvVar {
+        name: "DK_REGISTRY",
+        key: Some("registry"),
+        doc: "OCI registry to publish to (overrides the `registry` key).",
+    },
+    EnvVar {
+        name: "OPENLINEAGE_URL",
+        key: Some("lineage.endpoint"),
+        doc: "OpenLineage HTTP endpoint (overrides `lineage.endpoint`), as in the OpenLineage clients.",
+    },
+    EnvVar {
+        name: NO_COLOR,
+        key: None,
+        doc: "Any non-empty value turns colour off (https://no-color.org), unless `--color always`.",
+    },
+];
+
+/// A snapshot of the declared variables that are set (and non-empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Env {
+    /// Captures the declared variables through `lookup` (the CLI passes `std::env::var`).
+    pub fn capture(lookup: impl Fn(&str) -> Option<String>) -> Env {
+        let values = ENV_VARS
+            .iter()
+            .filter_map(|var| {
+                lookup(var.name)
+                    .filter(|value| !value.is_empty())
+                    .map(|value| (var.name, value))
+            })
+            .collect();
+        Env { values }
+    }
+
+    /// An environment from explicit pairs (tests, embedding). Undeclared names are ignored so
+    /// that nothing can depend on a variable the docs do not list.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        let pairs: BTreeMap<&str, &str> = pairs.into_iter().collect();
+        Env::capture(|name| pairs.get(name).map(|value| (*value).to_owned()))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_only_declared_non_empty_variables() {
+        let env = Env::from_pairs([("DK_HOME", "/x"), ("NO_COLOR", ""), ("UNRELATED", "1")]);
+        assert_eq!(env.get("DK_HOME"), Some("/x"));
+        assert_eq!(env.get("NO_COLOR"), None);
+        assert_eq!(env.get("UNRELATED"), None);
+    }
+
+    #[test]
+    fn variable_names_are_unique() {
+        let mut names: Vec<_> = ENV_VARS.iter().map(|var| var.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ENV_VARS.len());
+    }
+}

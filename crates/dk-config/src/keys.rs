@@ -1,0 +1,376 @@
+//! The configuration keys dk knows: their types, defaults and meaning, declared once.
+//!
+//! A key pattern is a dotted path; `*` stands for one name chosen by the user (a chart name) and
+//! a final `**` for a free-form subtree (Helm values).
+
+use serde_json::Value as Json;
+
+use dk_manifest::suggest::did_you_mean;
+use dk_manifest::units::parse_duration;
+use dk_manifest::yaml;
+
+/// What a key holds, which decides how `dk config set KEY VALUE` reads VALUE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Taken literally: `25.2.0` and `1.0` stay strings.
+    String,
+    Bool,
+    /// A duration such as `2s`, `500ms`, `5m`, `1h`.
+    Duration,
+    /// One of a fixed set of names.
+    Choice(&'static [&'static str]),
+    /// Any YAML value (lists of environments, Helm values): `1Gi` is a string, `3` a number.
+    Yaml,
+}
+
+impl ValueKind {
+    pub fn describe(self) -> String {
+        match self {
+            ValueKind::String => "string".into(),
+            ValueKind::Bool => "boolean".into(),
+            ValueKind::Duration => "duration".into(),
+            ValueKind::Choice(names) => names.join(" | "),
+            ValueKind::Yaml => "YAML value".into(),
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    pub pattern: &'static str,
+    pub kind: ValueKind,
+    /// Built-in value, as YAML text.
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+pub static KEYS: &[KeySpec] = &[
+    KeySpec {
+        pattern: "registry",
+        kind: ValueKind::String,
+        default: None,
+        doc: "OCI registry `dk publish` pushes to, e.g. `ghcr.io/my-org`. Unset: the local OCI layout in `$DK_HOME/registry`.",
+    },
+    KeySpec {
+        pattern: "lineage.backend",
+        kind: ValueKind::Choice(&["http", "marquez", "datahub", "openmetadata", "file", "console"]),
+        default: None,
+        doc: "Where OpenLineage events go besides the local spool and lineage store.",
+    },
+    KeySpec {
+        pattern: "lineage.endpoint",
+        kind: ValueKind::String,
+        default: None,
+        doc: "URL of the lineage backend, e.g. `http://localhost:5000` for Marquez.",
+    },
+    KeySpec {
+        pattern: "lineage.timeout",
+        kind: ValueKind::Duration,
+        default: Some("2s"),
+        doc: "How long a run waits at its end for lineage delivery before leaving events spooled.",
+    },
+    KeySpec {
+        pattern: "gitops.repo",
+        kind: ValueKind::String,
+        default: None,
+        doc: "GitOps repository (URL or path). Unset: `$DK_HOME/gitops`.",
+    },
+    KeySpec {
+        pattern: "gitops.provider",
+        kind: ValueKind::Choice(&["git", "github", "gitea", "gitlab"]),
+        default: Some("git"),
+        doc: "How pull requests are opened: a forge API, or plain git branches merged by dk.",
+    },
+    KeySpec {
+        pattern: "gitops.baseBranch",
+        kind: ValueKind::String,
+        default: Some("main"),
+        doc: "Branch promotions target.",
+    },
+    KeySpec {
+        pattern: "gitops.apiUrl",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Forge API base URL, for GitHub Enterprise and self-hosted Gitea/GitLab.",
+    },
+    KeySpec {
+        pattern: "environments",
+        kind: ValueKind::Yaml,
+        default: Some(
+            "[{name: dev, approvals: 0, autoMerge: true}, {name: int, approvals: 1, requires: dev}, {name: prod, approvals: 2, requires: int}]",
+        ),
+        doc: "Promotion environments in order, with the approvals each needs.",
+    },
+    KeySpec {
+        pattern: "run.executor",
+        kind: ValueKind::Choice(&["local", "docker"]),
+        default: Some("local"),
+        doc: "Where `dk run` runs pipelines: local processes or Docker containers.",
+    },
+    KeySpec {
+        pattern: "dev.runtime",
+        kind: ValueKind::Choice(&["native", "compose", "k3d"]),
+        default: None,
+        doc: "Dev stack runtime. Unset: compose when a Docker engine answers, else native.",
+    },
+    KeySpec {
+        pattern: "dev.charts.*.version",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Version of a dev stack chart (image tag for the compose runtime).",
+    },
+    KeySpec {
+        pattern: "dev.charts.*.values.**",
+        kind: ValueKind::Yaml,
+        default: None,
+        doc: "Helm values for a dev stack chart, e.g. `dev.charts.postgres.values.primary.resources.limits.memory`.",
+    },
+];
+
+/// Why a key or value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown config key `{key}`")]
+    Unknown {
+        key: String,
+        suggestion: Option<String>,
+    },
+    #[error("`{key}` is a section; set one of its keys: {}", keys.join(", "))]
+    Section { key: String, keys: Vec<String> },
+    #[error("invalid value for `{key}`: {reason}")]
+    Value { key: String, reason: String },
+}
+
+impl KeyError {
+    pub fn suggestion(&self) -> Option<&str> {
+        match self {
+            KeyError::Unknown { suggestion, .. } => suggestion.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How a dotted key relates to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    Key(&'static KeySpec),
+    /// A strict prefix of one or more keys (`lineage`, `dev.charts`).
+    Section,
+    Unknown,
+}
+
+fn matches_prefix(pattern: &[&str], key: &[&str]) -> Option<bool> {
+    // Some(true): key is the pattern (or inside its `**`); Some(false): key is a prefix.
+    for (index, segment) in key.iter().enumerate() {
+        match pattern.get(index) {
+            Some(&"**") => return Some(true),
+            Some(&"*") => {}
+            Some(expected) if expected == segment => {}
+            _ => return None,
+        }
+    }
+    match pattern.get(key.len()) {
+        None => Some(true),
+        Some(_) => Some(false),
+    }
+}
+
+/// Looks a dotted key up in the table.
+pub fn lookup(key: &[&str]) -> Match {
+    let mut section = false;
+    for spec in KEYS {
+        let pattern: Vec<&str> = spec.pattern.split('.').collect();
+        match matches_prefix(&pattern, key) {
+            Some(true) if pattern.last() != Some(&"**") || key.len() >= pattern.len() => return Match::Key(spec),
+            Some(_) => section = true,
+            None => {}
+        }
+    }
+    if section { Match::Section } else { Match::Unknown }
+}
+
+/// The keys under a section, for messages.
+fn keys_under(key: &[&str]) -> Vec<String> {
+    KEYS.iter()
+        .filter(|spec| {
+            let pattern: Vec<&str> = spec.pattern.split('.').collect();
+            matches_prefix(&pattern, key) == Some(false)
+        })
+        .map(|spec| spec.pattern.to_owned())
+        .collect()
+}
+
+/// Checks that `key` names a settable key.
+pub fn spec_for(key: &str) -> Result<&'static KeySpec, KeyError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    match lookup(&parts) {
+        Match::Key(spec) => Ok(spec),
+        Match::Section => Err(KeyError::Section {
+            key: key.to_owned(),
+            keys: keys_under(&parts),
+        }),
+        Match::Unknown => Err(KeyError::Unknown {
+            key: key.to_owned(),
+            suggestion: suggest_key(&parts),
+        }),
+    }
+}
+
+/// The closest known key, with the user's own names put in place of `*`.
+pub fn suggest_key(parts: &[&str]) -> Option<String> {
+    let candidates: Vec<String> = KEYS
+        .iter()
+        .map(|spec| {
+            spec.pattern
+                .split('.')
+                .enumerate()
+                .map(|(index, segment)| match segment {
+                    "*" => parts.get(index).copied().unwrap_or("NAME").to_owned(),
+                    "**" => parts.get(index..).map_or("KEY".to_owned(), |rest| rest.join(".")),
+                    other => other.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect();
+    let key = parts.join(".");
+    // Whole keys first; a misspelt section is suggested on its own.
+    if let Some(found) = did_you_mean(&key, candidates.iter().map(String::as_str)) {
+        return Some(found.to_owned());
+    }
+    let sections: Vec<&str> = KEYS.iter().map(|spec| spec.pattern.split('.').next().unwrap_or_default()).collect();
+    did_you_mean(parts.first().copied().unwrap_or_default(), sections)
+        .map(|section| [section].iter().chain(&parts[1..]).copied().collect::<Vec<_>>().join("."))
+}
+
+/// Reads a command-line value for `key` according to its kind.
+pub fn parse_value(key: &str, spec: &KeySpec, text: &str) -> Result<Json, KeyError> {
+    let invalid = |reason: String| KeyError::Value {
+        key: key.to_owned(),
+        reason,
+    };
+    match spec.kind {
+        ValueKind::String => Ok(Json::String(text.to_owned())),
+        ValueKind::Bool => match text {
+            "true" => Ok(Json::Bool(true)),
+            "false" => Ok(Json::Bool(false)),
+            _ => Err(invalid(format!("expected true or false, found `{text}`"))),
+        },
+        ValueKind::Duration => {
+            parse_duration(text).map_err(invalid)?;
+            Ok(Json::String(text.to_owned()))
+        }
+        ValueKind::Choice(names) => {
+            if names.contains(&text) {
+                Ok(Json::String(text.to_owned()))
+            } else {
+                let hint = did_you_mean(text, names.iter().copied())
+                    .map(|name| format!(" (did you mean `{name}`?)"))
+                    .unwrap_or_default();
+                Err(invalid(format!("expected one of {}, found `{text}`{hint}", names.join(", "))))
+            }
+        }
+        ValueKind::Yaml => {
+            let source = yaml::Source::new(yaml::Origin::Flag(format!("dk config set {key}")), text);
+            match yaml::parse_document(&source) {
+                Ok(Some(node)) => Ok(node.to_json()),
+                Ok(None) => Ok(Json::Null),
+                Err(err) => Err(invalid(err.message)),
+            }
+        }
+    }
+}
+
+/// Checks a value read from a config file against `spec`, normalising it (a string key keeps a
+/// number's literal text).
+pub fn check_node(spec: &KeySpec, node: &yaml::Node) -> Result<Json, String> {
+    let text = node.as_str();
+    match spec.kind {
+        ValueKind::Yaml => Ok(node.to_json()),
+        ValueKind::String => match (&node.value, text) {
+            (yaml::Value::Scalar(_), Some(text)) => Ok(Json::String(text.to_owned())),
+            _ => Err(format!("expected a string, found {}", node.kind_name())),
+        },
+        ValueKind::Bool => match node.to_json() {
+            Json::Bool(b) => Ok(Json::Bool(b)),
+            _ => Err(format!("expected true or false, found {}", node.kind_name())),
+        },
+        ValueKind::Duration => {
+            let text = text.ok_or_else(|| format!("expected a duration such as 2s, found {}", node.kind_name()))?;
+            parse_duration(text)?;
+            Ok(Json::String(text.to_owned()))
+        }
+        ValueKind::Choice(names) => match text {
+            Some(text) if names.contains(&text) => Ok(Json::String(text.to_owned())),
+            _ => Err(format!(
+                "expected one of {}, found {}",
+                names.join(", "),
+                text.map_or_else(|| node.kind_name().to_owned(), |t| format!("`{t}`"))
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(key: &str) -> Vec<&str> {
+        key.split('.').collect()
+    }
+
+    #[test]
+    fn keys_sections_and_wildcards() {
+        assert!(matches!(lookup(&parts("registry")), Match::Key(_)));
+        assert!(matches!(lookup(&parts("dev.charts.redpanda.version")), Match::Key(_)));
+        assert!(matches!(
+            lookup(&parts("dev.charts.postgres.values.primary.resources.limits.memory")),
+            Match::Key(spec) if spec.pattern == "dev.charts.*.values.**"
+        ));
+        assert_eq!(lookup(&parts("dev.charts.postgres.values")), Match::Section);
+        assert_eq!(lookup(&parts("lineage")), Match::Section);
+        assert_eq!(lookup(&parts("registry.x")), Match::Unknown);
+        assert_eq!(lookup(&parts("regsitry")), Match::Unknown);
+    }
+
+    #[test]
+    fn unknown_keys_get_suggestions() {
+        let err = spec_for("regsitry").unwrap_err();
+        assert_eq!(err.suggestion(), Some("registry"));
+        assert_eq!(spec_for("lineage.endpiont").unwrap_err().suggestion(), Some("lineage.endpoint"));
+        assert_eq!(
+            spec_for("dev.charts.redpanda.verison").unwrap_err().suggestion(),
+            Some("dev.charts.redpanda.version")
+        );
+        assert_eq!(spec_for("linage.endpoint").unwrap_err().suggestion(), Some("lineage.endpoint"));
+        let err = spec_for("lineage").unwrap_err();
+        assert!(err.to_string().contains("lineage.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn values_are_read_by_kind() {
+        let version = spec_for("dev.charts.redpanda.version").unwrap();
+        assert_eq!(parse_value("k", version, "25.2.0").unwrap(), Json::from("25.2.0"));
+        assert_eq!(parse_value("k", version, "1.0").unwrap(), Json::from("1.0"));
+        let values = spec_for("dev.charts.postgres.values.a.b").unwrap();
+        assert_eq!(parse_value("k", values, "1Gi").unwrap(), Json::from("1Gi"));
+        assert_eq!(parse_value("k", values, "3").unwrap(), Json::from(3));
+        let provider = spec_for("gitops.provider").unwrap();
+        let err = parse_value("gitops.provider", provider, "gihub").unwrap_err();
+        assert!(err.to_string().contains("did you mean `github`"), "{err}");
+        let timeout = spec_for("lineage.timeout").unwrap();
+        assert!(parse_value("k", timeout, "2 seconds").is_err());
+    }
+
+    #[test]
+    fn every_default_is_valid_for_its_key() {
+        for spec in KEYS {
+            if let Some(default) = spec.default {
+                let source = yaml::Source::new(yaml::Origin::Builtin, default);
+                let node = yaml::parse_document(&source).unwrap().unwrap();
+                check_node(spec, &node).unwrap_or_else(|err| panic!("{}: {err}", spec.pattern));
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Test support for dk's end-to-end tests.
+//!
+//! A [`TestContext`] is a private temporary world for one test: its own `HOME`, `DK_HOME`,
+//! system config path and working directory, and nothing from the developer's environment
+//! (`DK_*`, `OPENLINEAGE_URL`, colours). Commands run the real `dk` binary in it.
+
+use std::path::{Path, PathBuf};
+
+/// An isolated home and working directory for running `dk`.
+#[derive(Debug)]
+pub struct TestContext {
+    root: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl TestContext {
+    /// `bin` is the dk binary under test: `env!("CARGO_BIN_EXE_dk")` in dk-cli's tests.
+    pub fn new(bin: impl Into<PathBuf>) -> TestContext {
+        let root = tempfile::Builder::new()
+            .prefix("dk-test-")
+            .tempdir()
+            .expect("create a temporary directory");
+        for dir in ["home", "work"] {
+            std::fs::create_dir_all(root.path().join(dir)).expect("create test directories");
+        }
+        TestContext {
+            root,
+            bin: bin.into(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    pub fn dk_home(&self) -> PathBuf {
+        self.home().join(".dk")
+    }
+
+    /// The working directory commands run in.
+    pub fn work(&self) -> PathBuf {
+        self.root().join("work")
+    }
+
+    /// Where the system config file lives for this test (`DK_SYSTEM_CONFIG`).
+    pub fn system_config(&self) -> PathBuf {
+        self.root().join("etc").join("config.yaml")
+    }
+
+    /// A `dk` command in the working directory with a clean environment.
+    pub fn dk(&self) -> assert_cmd::Command {
+        let mut command = assert_cmd::Command::new(&self.bin);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("DK_SYSTEM_CONFIG", self.system_config())
+            .env("NO_COLOR", "1")
+            .current_dir(self.work());
+        command
+    }
+
+    /// Writes a file below the working directory, creating its folders.
+    pub fn write(&self, relative: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.work().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent directories");
+        }
+        std::fs::write(&path, contents).expect("write test file");
+        path
+    }
+
+    /// Reads a file below the working directory.
+    pub fn read(&self, relative: impl AsRef<Path>) -> String {
+        std::fs::read_to_string(self.work().join(relative)).expect("read test file")
+    }
+
+    /// Snapshot settings that replace this test's temporary paths with stable names.
+    pub fn snapshot_settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        let root = self.root().display().to_string();
+        let canonical = self
+            .root()
+            .canonicalize()
+            .map(|path| path.display().to_string())
+            .unwrap_or_else(|_| root.clone());
+        for path in [canonical, root] {
+            settings.add_filter(&regex_escape(&path), "[TMP]");
+        }
+        settings.set_prepend_module_to_snapshot(false);
+        settings
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = "\\.+*?()|[]{}^$#&-~".contains(c);
+            escape.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_regex_metacharacters() {
+        assert_eq!(regex_escape("/tmp/dk-test-a.b"), "/tmp/dk\\-test\\-a\\.b");
+    }
+}

@@ -1,0 +1,128 @@
+//! `dk lint`: rules with stable codes over a project's manifests.
+//!
+//! Findings are data ([`Finding`]): a code, a severity, a one-line message, the `file:line:column`
+//! it is about and a hint that says what to do. Rendering (human text, JSON) is the caller's.
+//! Problems met while loading (syntax, unknown fields, wrong types) become findings too, so one
+//! run reports everything at once.
+
+mod governance;
+mod problems;
+mod references;
+pub mod rules;
+mod structure;
+
+use serde::Serialize;
+
+use dk_manifest::discover::Project;
+use dk_manifest::yaml::Location;
+
+pub use rules::{Rule, Severity};
+
+/// One thing `dk lint` has to say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    pub fn new(rule: &Rule, message: impl Into<String>, location: impl Into<Option<Location>>) -> Self {
+        Finding {
+            code: rule.code,
+            rule: rule.name,
+            severity: rule.severity,
+            message: message.into(),
+            location: location.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_optional_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    fn sort_key(&self) -> (String, u32, u32, &'static str) {
+        match &self.location {
+            Some(location) => (
+                location.origin().to_string(),
+                location.pos.line,
+                location.pos.column,
+                self.code,
+            ),
+            None => (String::new(), 0, 0, self.code),
+        }
+    }
+}
+
+/// The outcome of linting one or more projects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub packages: usize,
+    pub files: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn new(packages: usize, files: usize, mut findings: Vec<Finding>) -> Report {
+        findings.sort_by_key(|finding| finding.sort_key());
+        // A project-level manifest is seen from every package; say each thing once.
+        findings.dedup();
+        let errors = findings
+            .iter()
+            .filter(|finding| finding.severity == Severity::Error)
+            .count();
+        Report {
+            packages,
+            files,
+            errors,
+            warnings: findings.len() - errors,
+            findings,
+        }
+    }
+
+    /// Whether the check passes: no errors, and with `strict` no warnings either.
+    pub fn passed(&self, strict: bool) -> bool {
+        self.errors == 0 && (!strict || self.warnings == 0)
+    }
+}
+
+/// Lints every package of every project.
+pub fn lint(projects: &[Project]) -> Report {
+    let mut findings = Vec::new();
+    for project in projects {
+        findings.extend(project.shared_problems.iter().map(problems::finding));
+        structure::check_catalog(&project.shared, &mut findings);
+        references::check_catalog(&project.shared, project.shared_scope(), &mut findings);
+        let mut resolutions = Vec::new();
+        for package in &project.packages {
+            findings.extend(package.problems.iter().map(problems::finding));
+            structure::check_catalog(&package.catalog, &mut findings);
+            let scope = project.scope(package);
+            references::check_catalog(&package.catalog, scope, &mut findings);
+            if let Some(transform) = &package.transform {
+                structure::check_transform(transform, &mut findings);
+                resolutions.push(references::check_transform(transform, scope, &mut findings));
+            }
+        }
+        governance::check_project(project, &resolutions, &mut findings);
+    }
+    Report::new(
+        projects.iter().map(|project| project.packages.len()).sum(),
+        projects.iter().map(Project::files).sum(),
+        findings,
+    )
+}
