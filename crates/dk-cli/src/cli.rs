@@ -6,7 +6,8 @@ use crate::commands::{completions, config, init, lint, show, version};
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
 
-const ABOUT: &str = "DataKit: build, govern, publish and operate data pipelines as versioned data packages";
+const ABOUT: &str =
+    "DataKit: build, govern, publish and operate data pipelines as versioned data packages";
 
 #[derive(Debug, Parser)]
 #[command(

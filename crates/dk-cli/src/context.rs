@@ -53,7 +53,10 @@ impl Context {
                 .as_deref()
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
-            self.ui.warn(format!("{}: unknown config key `{}`{suggestion}", unknown.location, unknown.key));
+            self.ui.warn(format!(
+                "{}: unknown config key `{}`{suggestion}",
+                unknown.location, unknown.key
+            ));
         }
         tracing::debug!(paths = ?config.paths, "configuration loaded");
         Ok(self.config.get_or_init(|| config))

@@ -71,7 +71,9 @@ impl From<dk_config::ConfigError> for CliError {
     fn from(err: dk_config::ConfigError) -> Self {
         use dk_config::ConfigError as E;
         let hint = match &err {
-            E::Key(key_error) => key_error.suggestion().map(|s| format!("did you mean `{s}`? (`dk config list` shows every key)")),
+            E::Key(key_error) => key_error
+                .suggestion()
+                .map(|s| format!("did you mean `{s}`? (`dk config list` shows every key)")),
             E::NotInRepo => Some("run inside a git repository, or use --scope user".into()),
             E::NoHome => Some("export DK_HOME=/path/to/dk-home".into()),
             E::Syntax(_) | E::Invalid { .. } | E::NotAMapping { .. } => {

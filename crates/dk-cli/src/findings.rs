@@ -24,7 +24,12 @@ fn write_finding(out: &mut dyn Write, styles: Styles, finding: &Finding) -> io::
         Severity::Error => styles.error("✗"),
         Severity::Warning => styles.warning("⚠"),
     };
-    writeln!(out, "  {marker} {}  {}", finding.message, styles.dim(&format!("[{}]", finding.code)))?;
+    writeln!(
+        out,
+        "  {marker} {}  {}",
+        finding.message,
+        styles.dim(&format!("[{}]", finding.code))
+    )?;
     if let Some(location) = &finding.location {
         writeln!(out, "     {} {location}", styles.dim("-->"))?;
         let line = location.pos.line;
@@ -41,8 +46,18 @@ fn write_finding(out: &mut dyn Write, styles: Styles, finding: &Finding) -> io::
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             writeln!(out, "     {gutter} {}", styles.dim("|"))?;
-            writeln!(out, "     {} {} {text}", styles.dim(&number), styles.dim("|"))?;
-            writeln!(out, "     {gutter} {} {caret_pad}{}", styles.dim("|"), styles.hint("^"))?;
+            writeln!(
+                out,
+                "     {} {} {text}",
+                styles.dim(&number),
+                styles.dim("|")
+            )?;
+            writeln!(
+                out,
+                "     {gutter} {} {caret_pad}{}",
+                styles.dim("|"),
+                styles.hint("^")
+            )?;
         }
     }
     if let Some(hint) = &finding.hint {
@@ -59,7 +74,11 @@ pub fn write_findings(out: &mut dyn Write, styles: Styles, report: &Report) -> i
     ];
     let mut first = true;
     for (severity, title) in groups {
-        let mut findings = report.findings.iter().filter(|f| f.severity == severity).peekable();
+        let mut findings = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .peekable();
         if findings.peek().is_none() {
             continue;
         }
@@ -77,5 +96,9 @@ pub fn write_findings(out: &mut dyn Write, styles: Styles, report: &Report) -> i
 
 /// `N errors, M warnings`.
 pub fn summary(report: &Report) -> String {
-    format!("{}, {}", plural(report.errors, "error"), plural(report.warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(report.errors, "error"),
+        plural(report.warnings, "warning")
+    )
 }

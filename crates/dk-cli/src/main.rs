@@ -40,8 +40,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     let env = Env::capture(|name| std::env::var(name).ok());
-    let ui = Ui::new(cli.global.output, cli.global.quiet, cli.global.color, env.get(NO_COLOR).is_some());
-    let result = Context::new(ui.clone(), env, cli.global.config).and_then(|ctx| commands::run(cli.command, &ctx));
+    let ui = Ui::new(
+        cli.global.output,
+        cli.global.quiet,
+        cli.global.color,
+        env.get(NO_COLOR).is_some(),
+    );
+    let result = Context::new(ui.clone(), env, cli.global.config)
+        .and_then(|ctx| commands::run(cli.command, &ctx));
     match result {
         Ok(status) => status.into(),
         Err(err) => {

@@ -52,12 +52,16 @@ impl Ui {
 
     /// Styles for text going to stdout.
     pub fn out_styles(&self) -> Styles {
-        Styles { color: self.stdout_color }
+        Styles {
+            color: self.stdout_color,
+        }
     }
 
     /// Styles for text going to stderr.
     pub fn err_styles(&self) -> Styles {
-        Styles { color: self.stderr_color }
+        Styles {
+            color: self.stderr_color,
+        }
     }
 
     /// A message for people on stderr (hidden by `--quiet`).
@@ -70,7 +74,12 @@ impl Ui {
     pub fn warn(&self, message: impl AsRef<str>) {
         if !self.quiet {
             let styles = self.err_styles();
-            let _ = writeln!(io::stderr().lock(), "{} {}", styles.warning("warning:"), message.as_ref());
+            let _ = writeln!(
+                io::stderr().lock(),
+                "{} {}",
+                styles.warning("warning:"),
+                message.as_ref()
+            );
         }
     }
 

@@ -54,7 +54,14 @@ pub static KEYS: &[KeySpec] = &[
     },
     KeySpec {
         pattern: "lineage.backend",
-        kind: ValueKind::Choice(&["http", "marquez", "datahub", "openmetadata", "file", "console"]),
+        kind: ValueKind::Choice(&[
+            "http",
+            "marquez",
+            "datahub",
+            "openmetadata",
+            "file",
+            "console",
+        ]),
         default: None,
         doc: "Where OpenLineage events go besides the local spool and lineage store.",
     },
@@ -182,12 +189,18 @@ pub fn lookup(key: &[&str]) -> Match {
     for spec in KEYS {
         let pattern: Vec<&str> = spec.pattern.split('.').collect();
         match matches_prefix(&pattern, key) {
-            Some(true) if pattern.last() != Some(&"**") || key.len() >= pattern.len() => return Match::Key(spec),
+            Some(true) if pattern.last() != Some(&"**") || key.len() >= pattern.len() => {
+                return Match::Key(spec);
+            }
             Some(_) => section = true,
             None => {}
         }
     }
-    if section { Match::Section } else { Match::Unknown }
+    if section {
+        Match::Section
+    } else {
+        Match::Unknown
+    }
 }
 
 /// The keys under a section, for messages.
@@ -227,7 +240,9 @@ pub fn suggest_key(parts: &[&str]) -> Option<String> {
                 .enumerate()
                 .map(|(index, segment)| match segment {
                     "*" => parts.get(index).copied().unwrap_or("NAME").to_owned(),
-                    "**" => parts.get(index..).map_or("KEY".to_owned(), |rest| rest.join(".")),
+                    "**" => parts
+                        .get(index..)
+                        .map_or("KEY".to_owned(), |rest| rest.join(".")),
                     other => other.to_owned(),
                 })
                 .collect::<Vec<_>>()
@@ -239,9 +254,18 @@ pub fn suggest_key(parts: &[&str]) -> Option<String> {
     if let Some(found) = did_you_mean(&key, candidates.iter().map(String::as_str)) {
         return Some(found.to_owned());
     }
-    let sections: Vec<&str> = KEYS.iter().map(|spec| spec.pattern.split('.').next().unwrap_or_default()).collect();
-    did_you_mean(parts.first().copied().unwrap_or_default(), sections)
-        .map(|section| [section].iter().chain(&parts[1..]).copied().collect::<Vec<_>>().join("."))
+    let sections: Vec<&str> = KEYS
+        .iter()
+        .map(|spec| spec.pattern.split('.').next().unwrap_or_default())
+        .collect();
+    did_you_mean(parts.first().copied().unwrap_or_default(), sections).map(|section| {
+        [section]
+            .iter()
+            .chain(&parts[1..])
+            .copied()
+            .collect::<Vec<_>>()
+            .join(".")
+    })
 }
 
 /// Reads a command-line value for `key` according to its kind.
@@ -268,11 +292,15 @@ pub fn parse_value(key: &str, spec: &KeySpec, text: &str) -> Result<Json, KeyErr
                 let hint = did_you_mean(text, names.iter().copied())
                     .map(|name| format!(" (did you mean `{name}`?)"))
                     .unwrap_or_default();
-                Err(invalid(format!("expected one of {}, found `{text}`{hint}", names.join(", "))))
+                Err(invalid(format!(
+                    "expected one of {}, found `{text}`{hint}",
+                    names.join(", ")
+                )))
             }
         }
         ValueKind::Yaml => {
-            let source = yaml::Source::new(yaml::Origin::Flag(format!("dk config set {key}")), text);
+            let source =
+                yaml::Source::new(yaml::Origin::Flag(format!("dk config set {key}")), text);
             match yaml::parse_document(&source) {
                 Ok(Some(node)) => Ok(node.to_json()),
                 Ok(None) => Ok(Json::Null),
@@ -294,10 +322,15 @@ pub fn check_node(spec: &KeySpec, node: &yaml::Node) -> Result<Json, String> {
         },
         ValueKind::Bool => match node.to_json() {
             Json::Bool(b) => Ok(Json::Bool(b)),
-            _ => Err(format!("expected true or false, found {}", node.kind_name())),
+            _ => Err(format!(
+                "expected true or false, found {}",
+                node.kind_name()
+            )),
         },
         ValueKind::Duration => {
-            let text = text.ok_or_else(|| format!("expected a duration such as 2s, found {}", node.kind_name()))?;
+            let text = text.ok_or_else(|| {
+                format!("expected a duration such as 2s, found {}", node.kind_name())
+            })?;
             parse_duration(text)?;
             Ok(Json::String(text.to_owned()))
         }
@@ -323,7 +356,10 @@ mod tests {
     #[test]
     fn keys_sections_and_wildcards() {
         assert!(matches!(lookup(&parts("registry")), Match::Key(_)));
-        assert!(matches!(lookup(&parts("dev.charts.redpanda.version")), Match::Key(_)));
+        assert!(matches!(
+            lookup(&parts("dev.charts.redpanda.version")),
+            Match::Key(_)
+        ));
         assert!(matches!(
             lookup(&parts("dev.charts.postgres.values.primary.resources.limits.memory")),
             Match::Key(spec) if spec.pattern == "dev.charts.*.values.**"
@@ -338,12 +374,20 @@ mod tests {
     fn unknown_keys_get_suggestions() {
         let err = spec_for("regsitry").unwrap_err();
         assert_eq!(err.suggestion(), Some("registry"));
-        assert_eq!(spec_for("lineage.endpiont").unwrap_err().suggestion(), Some("lineage.endpoint"));
         assert_eq!(
-            spec_for("dev.charts.redpanda.verison").unwrap_err().suggestion(),
+            spec_for("lineage.endpiont").unwrap_err().suggestion(),
+            Some("lineage.endpoint")
+        );
+        assert_eq!(
+            spec_for("dev.charts.redpanda.verison")
+                .unwrap_err()
+                .suggestion(),
             Some("dev.charts.redpanda.version")
         );
-        assert_eq!(spec_for("linage.endpoint").unwrap_err().suggestion(), Some("lineage.endpoint"));
+        assert_eq!(
+            spec_for("linage.endpoint").unwrap_err().suggestion(),
+            Some("lineage.endpoint")
+        );
         let err = spec_for("lineage").unwrap_err();
         assert!(err.to_string().contains("lineage.endpoint"), "{err}");
     }
@@ -351,7 +395,10 @@ mod tests {
     #[test]
     fn values_are_read_by_kind() {
         let version = spec_for("dev.charts.redpanda.version").unwrap();
-        assert_eq!(parse_value("k", version, "25.2.0").unwrap(), Json::from("25.2.0"));
+        assert_eq!(
+            parse_value("k", version, "25.2.0").unwrap(),
+            Json::from("25.2.0")
+        );
         assert_eq!(parse_value("k", version, "1.0").unwrap(), Json::from("1.0"));
         let values = spec_for("dev.charts.postgres.values.a.b").unwrap();
         assert_eq!(parse_value("k", values, "1Gi").unwrap(), Json::from("1Gi"));

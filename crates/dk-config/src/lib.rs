@@ -236,7 +236,9 @@ impl Config {
             values: defaults(),
         }];
         for scope in Scope::ALL {
-            let Ok(path) = paths.file(scope) else { continue };
+            let Ok(path) = paths.file(scope) else {
+                continue;
+            };
             let values = read_layer_file(path, &mut unknown_keys)?;
             layers.push(LayerValues {
                 layer: Layer::File(scope),
@@ -248,7 +250,11 @@ impl Config {
             if let (Some(key), Some(text)) = (var.key, env.get(var.name)) {
                 let spec = keys::spec_for(key)?;
                 let mut values = Json::Object(Default::default());
-                insert_path(&mut values, &split_key(key), keys::parse_value(key, spec, text)?);
+                insert_path(
+                    &mut values,
+                    &split_key(key),
+                    keys::parse_value(key, spec, text)?,
+                );
                 layers.push(LayerValues {
                     layer: Layer::Env(var.name),
                     path: None,
@@ -284,7 +290,11 @@ impl Config {
         self.get_from(key, |layer| layer == Layer::File(scope))
     }
 
-    fn get_from(&self, key: &str, wanted: impl Fn(Layer) -> bool) -> Result<Option<Setting>, ConfigError> {
+    fn get_from(
+        &self,
+        key: &str,
+        wanted: impl Fn(Layer) -> bool,
+    ) -> Result<Option<Setting>, ConfigError> {
         let parts = split_key(key);
         if lookup(&parts) == Match::Unknown {
             return Err(ConfigError::Key(KeyError::Unknown {
@@ -342,7 +352,10 @@ impl Config {
                     source: layer.layer,
                     path: layer.path.clone(),
                 };
-                match settings.iter_mut().find(|existing| existing.key == setting.key) {
+                match settings
+                    .iter_mut()
+                    .find(|existing| existing.key == setting.key)
+                {
                     Some(existing) => *existing = setting,
                     None => settings.push(setting),
                 }
@@ -384,7 +397,9 @@ fn flatten(json: &Json, prefix: &mut Vec<String>, out: &mut Vec<(String, Json)>)
         let free_form = matches!(lookup(&parts), Match::Key(spec) if spec.pattern.ends_with("**"));
         match (lookup(&parts), value) {
             (Match::Section, Json::Object(_)) => flatten(value, prefix, out),
-            (Match::Key(_), Json::Object(inner)) if free_form && !inner.is_empty() => flatten(value, prefix, out),
+            (Match::Key(_), Json::Object(inner)) if free_form && !inner.is_empty() => {
+                flatten(value, prefix, out)
+            }
             _ => out.push((prefix.join("."), value.clone())),
         }
         prefix.pop();
@@ -394,7 +409,9 @@ fn flatten(json: &Json, prefix: &mut Vec<String>, out: &mut Vec<(String, Json)>)
 fn read_layer_file(path: &Path, unknown: &mut Vec<UnknownKey>) -> Result<Json, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Json::Object(Default::default())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Json::Object(Default::default()));
+        }
         Err(source) => {
             return Err(ConfigError::Read {
                 path: path.to_owned(),
@@ -406,9 +423,18 @@ fn read_layer_file(path: &Path, unknown: &mut Vec<UnknownKey>) -> Result<Json, C
     let mut values = Json::Object(Default::default());
     match yaml::parse_document(&source)? {
         None => {}
-        Some(node) if node.as_map().is_some() => check_tree(&node, &mut Vec::new(), &mut values, unknown)?,
-        Some(node) if node.as_scalar().is_some_and(|s| s.kind == yaml::ScalarKind::Null) => {}
-        Some(_) => return Err(ConfigError::NotAMapping { path: path.to_owned() }),
+        Some(node) if node.as_map().is_some() => {
+            check_tree(&node, &mut Vec::new(), &mut values, unknown)?
+        }
+        Some(node)
+            if node
+                .as_scalar()
+                .is_some_and(|s| s.kind == yaml::ScalarKind::Null) => {}
+        Some(_) => {
+            return Err(ConfigError::NotAMapping {
+                path: path.to_owned(),
+            });
+        }
     }
     Ok(values)
 }
@@ -424,10 +450,12 @@ fn check_tree(
         let parts: Vec<&str> = prefix.iter().map(String::as_str).collect();
         match lookup(&parts) {
             Match::Key(spec) => {
-                let value = keys::check_node(spec, &entry.value).map_err(|reason| ConfigError::Invalid {
-                    location: entry.value.location(),
-                    key: prefix.join("."),
-                    reason,
+                let value = keys::check_node(spec, &entry.value).map_err(|reason| {
+                    ConfigError::Invalid {
+                        location: entry.value.location(),
+                        key: prefix.join("."),
+                        reason,
+                    }
                 })?;
                 insert_path(values, &parts, value);
             }
@@ -435,12 +463,19 @@ fn check_tree(
                 check_tree(&entry.value, prefix, values, unknown)?;
             }
             // An empty section (`lineage:` with nothing under it) sets nothing.
-            Match::Section if entry.value.as_scalar().is_some_and(|s| s.kind == yaml::ScalarKind::Null) => {}
+            Match::Section
+                if entry
+                    .value
+                    .as_scalar()
+                    .is_some_and(|s| s.kind == yaml::ScalarKind::Null) => {}
             Match::Section => {
                 return Err(ConfigError::Invalid {
                     location: entry.value.location(),
                     key: prefix.join("."),
-                    reason: format!("expected a mapping of keys, found {}", entry.value.kind_name()),
+                    reason: format!(
+                        "expected a mapping of keys, found {}",
+                        entry.value.kind_name()
+                    ),
                 });
             }
             Match::Unknown => unknown.push(UnknownKey {
@@ -527,9 +562,15 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ConfigError> {
         path: path.to_owned(),
         source,
     };
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(error)?;
-    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     std::fs::write(&temporary, text).map_err(error)?;
     std::fs::rename(&temporary, path).map_err(|err| {
@@ -553,16 +594,27 @@ mod tests {
         std::fs::create_dir_all(repo.join(".git")).unwrap();
         let env = Env::from_pairs([
             ("HOME", dir.path().to_str().unwrap()),
-            ("DK_SYSTEM_CONFIG", dir.path().join("etc/config.yaml").to_str().unwrap()),
+            (
+                "DK_SYSTEM_CONFIG",
+                dir.path().join("etc/config.yaml").to_str().unwrap(),
+            ),
         ]);
         let paths = Paths::discover(&env, &repo.join("sub")).unwrap();
-        assert_eq!(paths.repo.as_deref(), Some(repo.join(".dk/config.yaml").as_path()));
+        assert_eq!(
+            paths.repo.as_deref(),
+            Some(repo.join(".dk/config.yaml").as_path())
+        );
         Fixture { _dir: dir, paths }
     }
 
     fn load(fixture: &Fixture, env: &[(&str, &str)], flags: &[&str]) -> Config {
         let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-        Config::load(fixture.paths.clone(), &Env::from_pairs(env.iter().copied()), &flags).unwrap()
+        Config::load(
+            fixture.paths.clone(),
+            &Env::from_pairs(env.iter().copied()),
+            &flags,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -575,9 +627,15 @@ mod tests {
         assert_eq!(setting.value, Json::from("user.io"));
         assert_eq!(setting.source, Layer::File(Scope::User));
         set(&f.paths, Scope::Repo, "registry", "repo.io").unwrap();
-        assert_eq!(load(&f, &[], &[]).get_str("registry").as_deref(), Some("repo.io"));
+        assert_eq!(
+            load(&f, &[], &[]).get_str("registry").as_deref(),
+            Some("repo.io")
+        );
         let config = load(&f, &[("DK_REGISTRY", "env.io")], &[]);
-        assert_eq!(config.get("registry").unwrap().unwrap().source, Layer::Env("DK_REGISTRY"));
+        assert_eq!(
+            config.get("registry").unwrap().unwrap().source,
+            Layer::Env("DK_REGISTRY")
+        );
         let config = load(&f, &[("DK_REGISTRY", "env.io")], &["registry=flag.io"]);
         assert_eq!(config.get_str("registry").as_deref(), Some("flag.io"));
         assert_eq!(config.get("registry").unwrap().unwrap().source, Layer::Flag);
@@ -588,7 +646,10 @@ mod tests {
         let f = fixture();
         let config = load(&f, &[], &[]);
         let provider = config.get("gitops.provider").unwrap().unwrap();
-        assert_eq!((provider.value, provider.source), (Json::from("git"), Layer::Default));
+        assert_eq!(
+            (provider.value, provider.source),
+            (Json::from("git"), Layer::Default)
+        );
         assert_eq!(config.get("registry").unwrap(), None);
         assert!(config.get("regsitry").is_err());
     }
@@ -596,46 +657,96 @@ mod tests {
     #[test]
     fn faq_chart_keys_round_trip() {
         let f = fixture();
-        set(&f.paths, Scope::User, "dev.charts.redpanda.version", "25.2.0").unwrap();
-        set(&f.paths, Scope::User, "dev.charts.postgres.values.primary.resources.limits.memory", "1Gi").unwrap();
+        set(
+            &f.paths,
+            Scope::User,
+            "dev.charts.redpanda.version",
+            "25.2.0",
+        )
+        .unwrap();
+        set(
+            &f.paths,
+            Scope::User,
+            "dev.charts.postgres.values.primary.resources.limits.memory",
+            "1Gi",
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&f.paths.user).unwrap();
         assert_eq!(
             text,
             "dev:\n  charts:\n    redpanda:\n      version: 25.2.0\n    postgres:\n      values:\n        primary:\n          resources:\n            limits:\n              memory: 1Gi\n"
         );
         let config = load(&f, &[], &[]);
-        assert_eq!(config.get_str("dev.charts.redpanda.version").as_deref(), Some("25.2.0"));
-        let keys: Vec<String> = config.list_scope(Scope::User).into_iter().map(|s| s.key).collect();
+        assert_eq!(
+            config.get_str("dev.charts.redpanda.version").as_deref(),
+            Some("25.2.0")
+        );
+        let keys: Vec<String> = config
+            .list_scope(Scope::User)
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
         assert_eq!(
             keys,
-            ["dev.charts.postgres.values.primary.resources.limits.memory", "dev.charts.redpanda.version"]
+            [
+                "dev.charts.postgres.values.primary.resources.limits.memory",
+                "dev.charts.redpanda.version"
+            ]
         );
         let section = config.get("dev.charts.postgres").unwrap().unwrap();
-        assert_eq!(section.value["values"]["primary"]["resources"]["limits"]["memory"], "1Gi");
+        assert_eq!(
+            section.value["values"]["primary"]["resources"]["limits"]["memory"],
+            "1Gi"
+        );
     }
 
     #[test]
     fn unset_removes_and_reports_absence() {
         let f = fixture();
         std::fs::create_dir_all(f.paths.user.parent().unwrap()).unwrap();
-        std::fs::write(&f.paths.user, "# mine\nregistry: a.io\nlineage:\n  endpoint: http://x\n").unwrap();
-        assert!(unset(&f.paths, Scope::User, "lineage.endpoint").unwrap().is_some());
-        assert_eq!(std::fs::read_to_string(&f.paths.user).unwrap(), "# mine\nregistry: a.io\n");
-        assert!(unset(&f.paths, Scope::User, "lineage.endpoint").unwrap().is_none());
+        std::fs::write(
+            &f.paths.user,
+            "# mine\nregistry: a.io\nlineage:\n  endpoint: http://x\n",
+        )
+        .unwrap();
+        assert!(
+            unset(&f.paths, Scope::User, "lineage.endpoint")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&f.paths.user).unwrap(),
+            "# mine\nregistry: a.io\n"
+        );
+        assert!(
+            unset(&f.paths, Scope::User, "lineage.endpoint")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn files_are_checked_with_locations() {
         let f = fixture();
         std::fs::create_dir_all(f.paths.user.parent().unwrap()).unwrap();
-        std::fs::write(&f.paths.user, "regsitry: a.io\ngitops:\n  provider: gihub\n").unwrap();
+        std::fs::write(
+            &f.paths.user,
+            "regsitry: a.io\ngitops:\n  provider: gihub\n",
+        )
+        .unwrap();
         let err = Config::load(f.paths.clone(), &Env::default(), &[]).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("config.yaml:3:13: invalid value for `gitops.provider`"), "{message}");
+        assert!(
+            message.contains("config.yaml:3:13: invalid value for `gitops.provider`"),
+            "{message}"
+        );
         std::fs::write(&f.paths.user, "regsitry: a.io\nlineage:\n").unwrap();
         let config = Config::load(f.paths.clone(), &Env::default(), &[]).unwrap();
         assert_eq!(config.unknown_keys.len(), 1);
-        assert_eq!(config.unknown_keys[0].suggestion.as_deref(), Some("registry"));
+        assert_eq!(
+            config.unknown_keys[0].suggestion.as_deref(),
+            Some("registry")
+        );
         assert_eq!(config.unknown_keys[0].location.pos, yaml::Pos::new(1, 1));
     }
 
@@ -644,7 +755,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::from_pairs([("DK_HOME", dir.path().to_str().unwrap())]);
         let paths = Paths::discover(&env, dir.path()).unwrap();
-        assert!(matches!(set(&paths, Scope::Repo, "registry", "x"), Err(ConfigError::NotInRepo)));
-        assert!(matches!(Paths::discover(&Env::default(), dir.path()), Err(ConfigError::NoHome)));
+        assert!(matches!(
+            set(&paths, Scope::Repo, "registry", "x"),
+            Err(ConfigError::NotInRepo)
+        ));
+        assert!(matches!(
+            Paths::discover(&Env::default(), dir.path()),
+            Err(ConfigError::NoHome)
+        ));
     }
 }

@@ -110,7 +110,20 @@ impl Catalog {
             }
         };
         self.files += 1;
-        for manifest in read_manifests(&source, problems) {
+        let problems_before = problems.len();
+        let manifests = read_manifests(&source, problems);
+        let unparsable = problems[problems_before..]
+            .iter()
+            .any(|p| matches!(p, Problem::Syntax(_)));
+        if let (true, Some((kind, _))) = (unparsable, folder) {
+            // The file's name is its manifest's name by convention; keeping it as broken stops
+            // every reference to it from being reported a second time as an unknown name.
+            self.broken.push(Broken {
+                kind,
+                name: name_from_path(path, kind),
+            });
+        }
+        for manifest in manifests {
             match manifest {
                 Ok(AnyManifest::Transform(transform)) => problems.push(Problem::MisplacedKind {
                     kind: Kind::Transform,
@@ -161,6 +174,15 @@ fn manifest_files(folder: &Path, kind: Kind) -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+/// `dataset/orders.yaml` → `orders`; `datasets/orders/dataset.yaml` → `orders`.
+fn name_from_path(path: &Path, kind: Kind) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    if Some(stem) == kind.folder() {
+        return path.parent()?.file_name()?.to_str().map(str::to_owned);
+    }
+    Some(stem.to_owned())
 }
 
 fn is_yaml(path: &Path) -> bool {
@@ -477,6 +499,18 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_paths() {
+        assert_eq!(
+            name_from_path(Path::new("p/dataset/orders.yaml"), Kind::DataSet).as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            name_from_path(Path::new("p/datasets/orders/dataset.yaml"), Kind::DataSet).as_deref(),
+            Some("orders")
+        );
+    }
 
     #[test]
     fn ancestors_stay_relative() {

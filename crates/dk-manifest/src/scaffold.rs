@@ -104,7 +104,8 @@ impl ScaffoldOptions {
         };
         if !is_dns_label(&self.name) {
             return Err(invalid(
-                "use lowercase letters, digits and '-', starting and ending with a letter or digit".into(),
+                "use lowercase letters, digits and '-', starting and ending with a letter or digit"
+                    .into(),
             ));
         }
         if self.name.len() > MAX_NAME_LEN {
@@ -157,9 +158,11 @@ impl ScaffoldOptions {
 }
 
 fn render(template: &str, variables: &[(&str, String)]) -> String {
-    variables.iter().fold(template.to_owned(), |text, (key, value)| {
-        text.replace(&format!("{{{{{key}}}}}", key = key), value)
-    })
+    variables
+        .iter()
+        .fold(template.to_owned(), |text, (key, value)| {
+            text.replace(&format!("{{{{{key}}}}}", key = key), value)
+        })
 }
 
 /// The files of a new package, in the order they are listed to the user.
@@ -195,11 +198,19 @@ pub fn create(dir: &Path, files: &[ScaffoldFile]) -> Result<(), ScaffoldError> {
     };
     let exists = dir.exists();
     if exists && (!dir.is_dir() || std::fs::read_dir(dir).map_err(io(dir))?.next().is_some()) {
-        return Err(ScaffoldError::NotEmpty { dir: dir.to_owned() });
+        return Err(ScaffoldError::NotEmpty {
+            dir: dir.to_owned(),
+        });
     }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let leaf = dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let leaf = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let staging = parent.join(format!(".{leaf}.dk-init-{}", std::process::id()));
     let written = (|| {
         for file in files {
@@ -242,11 +253,21 @@ mod tests {
             assert_eq!(files[0].path, "dk.yaml");
             for file in &files {
                 assert!(!file.path.contains("{{"), "{}", file.path);
-                let leftover = file.contents.find("{{").filter(|i| !file.contents[*i..].starts_with("{{ source("));
-                assert!(leftover.is_none(), "{runtime}: {} keeps a placeholder", file.path);
+                let leftover = file
+                    .contents
+                    .find("{{")
+                    .filter(|i| !file.contents[*i..].starts_with("{{ source("));
+                assert!(
+                    leftover.is_none(),
+                    "{runtime}: {} keeps a placeholder",
+                    file.path
+                );
             }
             let manifest = &files[0].contents;
-            assert!(manifest.contains(&format!("runtime: {runtime}")), "{manifest}");
+            assert!(
+                manifest.contains(&format!("runtime: {runtime}")),
+                "{manifest}"
+            );
             // An owner starting with `@` must be quoted to stay a YAML string.
             assert!(manifest.contains("owner: \"@data-team\""), "{manifest}");
         }
@@ -256,7 +277,9 @@ mod tests {
     fn batch_only_runtimes_refuse_streaming() {
         assert!(matches!(
             plan(&options(Runtime::Dbt, Mode::Streaming)),
-            Err(ScaffoldError::BatchOnly { runtime: Runtime::Dbt })
+            Err(ScaffoldError::BatchOnly {
+                runtime: Runtime::Dbt
+            })
         ));
         let files = plan(&options(Runtime::GenericPython, Mode::Streaming)).unwrap();
         assert!(files[0].contents.contains("mode: streaming\n"));
@@ -279,7 +302,10 @@ mod tests {
         let files = plan(&options(Runtime::GenericPython, Mode::Batch)).unwrap();
         create(&target, &files).unwrap();
         assert!(target.join("dataset/demo-raw.yaml").is_file());
-        assert!(matches!(create(&target, &files), Err(ScaffoldError::NotEmpty { .. })));
+        assert!(matches!(
+            create(&target, &files),
+            Err(ScaffoldError::NotEmpty { .. })
+        ));
         let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(entries.len(), 1, "no staging directory is left");
         let empty = dir.path().join("empty");

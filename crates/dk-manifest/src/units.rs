@@ -5,17 +5,25 @@ use std::time::Duration;
 
 /// Parses a duration written as one or more number-unit pairs: `500ms`, `2s`, `30m`, `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("`{text}` is not a duration; write a number and a unit (ms, s, m, h), e.g. 30s, 5m, 1h30m");
+    let invalid = || {
+        format!(
+            "`{text}` is not a duration; write a number and a unit (ms, s, m, h), e.g. 30s, 5m, 1h30m"
+        )
+    };
     if text.is_empty() {
         return Err(invalid());
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let amount: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let millis = match &rest[..unit] {
             "ms" => 1,
             "s" => 1_000,
@@ -31,7 +39,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Whether `text` is a Kubernetes quantity such as `1`, `0.5`, `500m`, `512Mi`, `2G`, `1e3`.
 pub fn is_quantity(text: &str) -> bool {
-    const SUFFIXES: &[&str] = &["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    const SUFFIXES: &[&str] = &[
+        "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ];
     let number_end = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -39,12 +49,10 @@ pub fn is_quantity(text: &str) -> bool {
     let number_ok = !number.is_empty()
         && number.chars().filter(|c| *c == '.').count() <= 1
         && number.chars().any(|c| c.is_ascii_digit());
-    let exponent_ok = suffix
-        .strip_prefix(['e', 'E'])
-        .is_some_and(|exp| {
-            let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit())
-        });
+    let exponent_ok = suffix.strip_prefix(['e', 'E']).is_some_and(|exp| {
+        let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit())
+    });
     number_ok && (SUFFIXES.contains(&suffix) || exponent_ok)
 }
 

@@ -17,18 +17,26 @@ fn id(dataset: &Loaded<DataSet>) -> *const Loaded<DataSet> {
     std::ptr::from_ref(dataset)
 }
 
-pub(crate) fn check_project(project: &Project, resolutions: &[Resolution<'_>], out: &mut Vec<Finding>) {
+pub(crate) fn check_project(
+    project: &Project,
+    resolutions: &[Resolution<'_>],
+    out: &mut Vec<Finding>,
+) {
     // A DataSet is an "output" when any Transform writes it: that is the strongest claim.
     let mut roles: HashMap<*const Loaded<DataSet>, Role> = HashMap::new();
-    for binding in resolutions.iter().flat_map(|resolution| &resolution.bindings) {
+    for binding in resolutions
+        .iter()
+        .flat_map(|resolution| &resolution.bindings)
+    {
         let role = roles.entry(id(binding.dataset)).or_insert(binding.role);
         *role = (*role).max(binding.role);
     }
-    let datasets = project
-        .shared
-        .datasets
-        .iter()
-        .chain(project.packages.iter().flat_map(|package| &package.catalog.datasets));
+    let datasets = project.shared.datasets.iter().chain(
+        project
+            .packages
+            .iter()
+            .flat_map(|package| &package.catalog.datasets),
+    );
     for dataset in datasets {
         check_pii_classification(dataset, roles.get(&id(dataset)).copied(), out);
     }
@@ -37,11 +45,17 @@ pub(crate) fn check_project(project: &Project, resolutions: &[Resolution<'_>], o
 /// The FAQ's rule: `output 'customer-data': pii=true requires sensitivity level`.
 fn check_pii_classification(dataset: &Loaded<DataSet>, role: Option<Role>, out: &mut Vec<Finding>) {
     let spec = &dataset.manifest.spec;
-    let pii: Vec<(usize, &str)> = spec.pii_fields().map(|(index, field)| (index, field.name.as_str())).collect();
+    let pii: Vec<(usize, &str)> = spec
+        .pii_fields()
+        .map(|(index, field)| (index, field.name.as_str()))
+        .collect();
     let Some(&(first_pii, _)) = pii.first() else {
         return;
     };
-    if spec.classification.is_some_and(|level| level >= Classification::Confidential) {
+    if spec
+        .classification
+        .is_some_and(|level| level >= Classification::Confidential)
+    {
         return;
     }
     let subject = role.map_or("dataset", Role::as_str);
@@ -49,12 +63,19 @@ fn check_pii_classification(dataset: &Loaded<DataSet>, role: Option<Role>, out: 
     let location = if spec.classification.is_some() {
         dataset.node.locate_value(&path!["spec", "classification"])
     } else {
-        dataset.node.locate(&path!["spec", "schema", first_pii, "pii"])
+        dataset
+            .node
+            .locate(&path!["spec", "schema", first_pii, "pii"])
     };
-    let fields = pii.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", ");
-    let current = spec
-        .classification
-        .map_or_else(|| "no classification".to_owned(), |level| format!("classification {level}"));
+    let fields = pii
+        .iter()
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let current = spec.classification.map_or_else(
+        || "no classification".to_owned(),
+        |level| format!("classification {level}"),
+    );
     out.push(
         Finding::new(
             &rules::PII_CLASSIFICATION,

@@ -32,7 +32,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(rule: &Rule, message: impl Into<String>, location: impl Into<Option<Location>>) -> Self {
+    pub fn new(
+        rule: &Rule,
+        message: impl Into<String>,
+        location: impl Into<Option<Location>>,
+    ) -> Self {
         Finding {
             code: rule.code,
             rule: rule.name,

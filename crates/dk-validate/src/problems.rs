@@ -27,15 +27,25 @@ pub(crate) fn finding(problem: &Problem) -> Finding {
             format!("cannot read {}: {message}", path.display()),
             None,
         ),
-        Problem::Syntax(err) => Finding::new(&rules::YAML_SYNTAX, format!("invalid YAML: {}", err.message), location),
+        Problem::Syntax(err) => Finding::new(
+            &rules::YAML_SYNTAX,
+            format!("invalid YAML: {}", err.message),
+            location,
+        ),
         Problem::UnknownField(field) => {
             let within = if field.parent.is_empty() {
                 String::new()
             } else {
                 format!(" in {}", field.parent)
             };
-            Finding::new(&rules::UNKNOWN_FIELD, format!("unknown field `{}`{within}", field.key), location).with_hint(
-                did_you_mean(field.suggestion).unwrap_or_else(|| "remove it: dk ignores fields it does not know".into()),
+            Finding::new(
+                &rules::UNKNOWN_FIELD,
+                format!("unknown field `{}`{within}", field.key),
+                location,
+            )
+            .with_hint(
+                did_you_mean(field.suggestion)
+                    .unwrap_or_else(|| "remove it: dk ignores fields it does not know".into()),
             )
         }
         Problem::Invalid(err) => {
@@ -46,23 +56,35 @@ pub(crate) fn finding(problem: &Problem) -> Finding {
             };
             let hint = match err.kind {
                 DeErrorKind::UnknownValue => did_you_mean(err.suggestion),
-                DeErrorKind::Type if err.message.contains("found a list") || err.message.contains("found a mapping") => {
-                    Some("check the indentation: a nested block may have been meant as a value".into())
+                DeErrorKind::Type
+                    if err.message.contains("found a list")
+                        || err.message.contains("found a mapping") =>
+                {
+                    Some(
+                        "check the indentation: a nested block may have been meant as a value"
+                            .into(),
+                    )
                 }
                 _ => None,
             };
             Finding::new(rule, at_path(&err.path, &err.message), location).with_optional_hint(hint)
         }
-        Problem::NotAMapping { .. } | Problem::MissingKind { .. } => Finding::new(
-            &rules::UNKNOWN_KIND,
-            problem.to_string(),
-            location,
-        )
-        .with_hint(format!("start the document with apiVersion: {API_VERSION} and a kind: {}", Kind::NAMES.join(", "))),
-        Problem::UnknownKind { suggestion, .. } => Finding::new(&rules::UNKNOWN_KIND, problem.to_string(), location)
-            .with_hint(did_you_mean(*suggestion).unwrap_or_else(|| format!("kinds are {}", Kind::NAMES.join(", ")))),
-        Problem::ApiVersion { .. } => Finding::new(&rules::API_VERSION, problem.to_string(), location)
-            .with_hint(format!("use apiVersion: {API_VERSION}")),
+        Problem::NotAMapping { .. } | Problem::MissingKind { .. } => {
+            Finding::new(&rules::UNKNOWN_KIND, problem.to_string(), location).with_hint(format!(
+                "start the document with apiVersion: {API_VERSION} and a kind: {}",
+                Kind::NAMES.join(", ")
+            ))
+        }
+        Problem::UnknownKind { suggestion, .. } => {
+            Finding::new(&rules::UNKNOWN_KIND, problem.to_string(), location).with_hint(
+                did_you_mean(*suggestion)
+                    .unwrap_or_else(|| format!("kinds are {}", Kind::NAMES.join(", "))),
+            )
+        }
+        Problem::ApiVersion { .. } => {
+            Finding::new(&rules::API_VERSION, problem.to_string(), location)
+                .with_hint(format!("use apiVersion: {API_VERSION}"))
+        }
         Problem::MisplacedKind { kind, .. } => {
             let hint = match kind.folder() {
                 Some(folder) => format!("move it to {folder}/"),
@@ -70,8 +92,10 @@ pub(crate) fn finding(problem: &Problem) -> Finding {
             };
             Finding::new(&rules::MISPLACED_MANIFEST, problem.to_string(), location).with_hint(hint)
         }
-        Problem::NotATransform { .. } => Finding::new(&rules::MISSING_TRANSFORM, problem.to_string(), location)
-            .with_hint("dk.yaml is the package's Transform manifest; create one with `dk init`"),
+        Problem::NotATransform { .. } => {
+            Finding::new(&rules::MISSING_TRANSFORM, problem.to_string(), location)
+                .with_hint("dk.yaml is the package's Transform manifest; create one with `dk init`")
+        }
         Problem::DuplicateName { first, .. } => Finding::new(
             &rules::DUPLICATE_NAME,
             format!("{problem} (first at {first})"),

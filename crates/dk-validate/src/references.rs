@@ -23,7 +23,9 @@ fn unresolved_finding(unresolved: &Unresolved) -> Finding {
             "built-in connectors are {}; define others in {folder}/",
             dk_manifest::model::BUILTIN_CONNECTORS.join(", ")
         ),
-        (None, Some(folder)) => format!("define it in the package's or the project's {folder}/ folder"),
+        (None, Some(folder)) => {
+            format!("define it in the package's or the project's {folder}/ folder")
+        }
         (None, None) => String::new(),
     };
     Finding::new(rule, unresolved.message(), unresolved.location.clone()).with_hint(hint)
@@ -34,17 +36,29 @@ pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<F
     for dataset in &catalog.datasets {
         resolve::resolve_store(dataset, scope, &mut unresolved);
         for (index, field) in dataset.manifest.spec.schema.iter().enumerate() {
-            let Some((source_set, source_field)) = field.source().filter(|(s, f)| !s.is_empty() && !f.is_empty()) else {
+            let Some((source_set, source_field)) = field
+                .source()
+                .filter(|(s, f)| !s.is_empty() && !f.is_empty())
+            else {
                 continue;
             };
-            let location = || dataset.node.locate_value(&path!["spec", "schema", index, "from"]);
+            let location = || {
+                dataset
+                    .node
+                    .locate_value(&path!["spec", "schema", index, "from"])
+            };
             match scope.dataset(source_set) {
                 Lookup::Found(source) => {
                     let fields = &source.manifest.spec.schema;
                     if !fields.is_empty() && !fields.iter().any(|f| f.name == source_field) {
-                        let hint = did_you_mean(source_field, fields.iter().map(|f| f.name.as_str()))
-                            .map(|name| format!("did you mean `{source_set}.{name}`?"))
-                            .unwrap_or_else(|| format!("declare `{source_field}` in the schema of '{source_set}'"));
+                        let hint =
+                            did_you_mean(source_field, fields.iter().map(|f| f.name.as_str()))
+                                .map(|name| format!("did you mean `{source_set}.{name}`?"))
+                                .unwrap_or_else(|| {
+                                    format!(
+                                        "declare `{source_field}` in the schema of '{source_set}'"
+                                    )
+                                });
                         out.push(
                             Finding::new(
                                 &rules::UNKNOWN_LINEAGE_SOURCE,
@@ -59,10 +73,15 @@ pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<F
                 Lookup::Missing { suggestion } => out.push(
                     Finding::new(
                         &rules::UNKNOWN_LINEAGE_SOURCE,
-                        format!("field `{}`: from names unknown dataset '{source_set}'", field.name),
+                        format!(
+                            "field `{}`: from names unknown dataset '{source_set}'",
+                            field.name
+                        ),
                         location(),
                     )
-                    .with_optional_hint(suggestion.map(|name| format!("did you mean `{name}.{source_field}`?"))),
+                    .with_optional_hint(
+                        suggestion.map(|name| format!("did you mean `{name}.{source_field}`?")),
+                    ),
                 ),
             }
         }

@@ -82,7 +82,12 @@ mod tests {
     #[test]
     fn codes_and_names_are_unique_and_ordered() {
         for pair in ALL.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} !< {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} !< {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
         let mut names: Vec<_> = ALL.iter().map(|rule| rule.name).collect();
         names.sort();

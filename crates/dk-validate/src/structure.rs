@@ -32,21 +32,23 @@ fn check_metadata<S>(loaded: &Loaded<Manifest<S>>, out: &mut Vec<Finding>) {
             .with_hint(hint),
         );
     }
-    if let Some(version) = &metadata.version {
-        if let Err(err) = semver::Version::parse(version) {
-            let hint = match version.strip_prefix('v') {
-                Some(rest) if semver::Version::parse(rest).is_ok() => format!("write `{rest}` without the leading v"),
-                _ => "write MAJOR.MINOR.PATCH, e.g. 1.0.0".to_owned(),
-            };
-            out.push(
-                Finding::new(
-                    &rules::INVALID_VERSION,
-                    format!("metadata.version `{version}` is not a semantic version: {err}"),
-                    loaded.node.locate_value(&path!["metadata", "version"]),
-                )
-                .with_hint(hint),
-            );
-        }
+    if let Some(version) = &metadata.version
+        && let Err(err) = semver::Version::parse(version)
+    {
+        let hint = match version.strip_prefix('v') {
+            Some(rest) if semver::Version::parse(rest).is_ok() => {
+                format!("write `{rest}` without the leading v")
+            }
+            _ => "write MAJOR.MINOR.PATCH, e.g. 1.0.0".to_owned(),
+        };
+        out.push(
+            Finding::new(
+                &rules::INVALID_VERSION,
+                format!("metadata.version `{version}` is not a semantic version: {err}"),
+                loaded.node.locate_value(&path!["metadata", "version"]),
+            )
+            .with_hint(hint),
+        );
     }
 }
 
@@ -74,8 +76,14 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
     for (field, refs) in [("inputs", &spec.inputs), ("outputs", &spec.outputs)] {
         if refs.is_empty() {
             out.push(
-                Finding::new(&rules::EMPTY_IO, format!("spec.{field} is empty"), node.locate(&path!["spec", field]))
-                    .with_hint(format!("list at least one dataset: {field}: [{{dataset: NAME}}]")),
+                Finding::new(
+                    &rules::EMPTY_IO,
+                    format!("spec.{field} is empty"),
+                    node.locate(&path!["spec", field]),
+                )
+                .with_hint(format!(
+                    "list at least one dataset: {field}: [{{dataset: NAME}}]"
+                )),
             );
         }
         for (index, reference) in refs.iter().enumerate() {
@@ -92,22 +100,29 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
                     node.locate(&at),
                 ));
             }
-            if let Some(range) = &reference.version {
-                if let Err(err) = semver::VersionReq::parse(range) {
-                    out.push(
-                        Finding::new(
-                            &rules::DATASET_REFERENCE,
-                            format!("spec.{field}[{index}].version `{range}` is not a version range: {err}"),
-                            node.locate_value(&[&at[..], &path!["version"]].concat()),
-                        )
-                        .with_hint("use a semver range such as ^1.2 or >=1.0, <2"),
-                    );
-                }
+            if let Some(range) = &reference.version
+                && let Err(err) = semver::VersionReq::parse(range)
+            {
+                out.push(
+                    Finding::new(
+                        &rules::DATASET_REFERENCE,
+                        format!(
+                            "spec.{field}[{index}].version `{range}` is not a version range: {err}"
+                        ),
+                        node.locate_value(&[&at[..], &path!["version"]].concat()),
+                    )
+                    .with_hint("use a semver range such as ^1.2 or >=1.0, <2"),
+                );
             }
         }
     }
     if let Some(schedule) = &spec.schedule {
-        check_cron(transform, &schedule.cron, &path!["spec", "schedule", "cron"], out);
+        check_cron(
+            transform,
+            &schedule.cron,
+            &path!["spec", "schedule", "cron"],
+            out,
+        );
         if spec.mode == Mode::Streaming {
             out.push(
                 Finding::new(
@@ -121,7 +136,12 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
     }
     if let Some(trigger) = &spec.trigger {
         if let Some(schedule) = &trigger.schedule {
-            check_cron(transform, &schedule.cron, &path!["spec", "trigger", "schedule", "cron"], out);
+            check_cron(
+                transform,
+                &schedule.cron,
+                &path!["spec", "trigger", "schedule", "cron"],
+                out,
+            );
         }
         if spec.schedule.is_some() {
             out.push(
@@ -156,14 +176,14 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
             )),
         );
     }
-    if let Some(timeout) = &spec.timeout {
-        if let Err(reason) = parse_duration(timeout) {
-            out.push(Finding::new(
-                &rules::INVALID_DURATION,
-                format!("spec.timeout: {reason}"),
-                node.locate_value(&path!["spec", "timeout"]),
-            ));
-        }
+    if let Some(timeout) = &spec.timeout
+        && let Err(reason) = parse_duration(timeout)
+    {
+        out.push(Finding::new(
+            &rules::INVALID_DURATION,
+            format!("spec.timeout: {reason}"),
+            node.locate_value(&path!["spec", "timeout"]),
+        ));
     }
     if let Some(resources) = &spec.resources {
         for (field, value) in [("cpu", &resources.cpu), ("memory", &resources.memory)] {
@@ -174,19 +194,32 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
                         format!("spec.resources.{field} `{value}` is not a quantity"),
                         node.locate_value(&path!["spec", "resources", field]),
                     )
-                    .with_hint(if field == "cpu" { "e.g. 500m or 2" } else { "e.g. 512Mi or 2Gi" }),
+                    .with_hint(if field == "cpu" {
+                        "e.g. 500m or 2"
+                    } else {
+                        "e.g. 512Mi or 2Gi"
+                    }),
                 );
             }
         }
     }
     let mut seen = HashSet::new();
     for (index, var) in spec.env.iter().enumerate() {
-        let valid = var.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && var.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid = var
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && var
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
         let problem = if !valid {
             Some("is not a valid environment variable name".to_owned())
         } else if var.name.starts_with("DK_") || var.name.starts_with("OPENLINEAGE_") {
-            Some("is reserved: dk sets DK_* and OPENLINEAGE_* variables for the pipeline".to_owned())
+            Some(
+                "is reserved: dk sets DK_* and OPENLINEAGE_* variables for the pipeline".to_owned(),
+            )
         } else if !seen.insert(var.name.as_str()) {
             Some("is set twice".to_owned())
         } else {
@@ -203,14 +236,25 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
 }
 
 /// Connection keys whose literal values are secrets in all likelihood.
-const SECRET_WORDS: &[&str] = &["password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "credentials"];
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "credentials",
+];
 
 fn is_env_reference(value: &str) -> bool {
     value
         .strip_prefix("${")
         .and_then(|rest| rest.strip_suffix('}'))
         .is_some_and(|name| {
-            name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            name.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
 }
@@ -247,21 +291,34 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
             if !seen.insert(field.name.as_str()) {
                 out.push(Finding::new(
                     &rules::DUPLICATE_FIELD,
-                    format!("dataset '{}' declares field `{}` twice", dataset.name(), field.name),
-                    dataset.node.locate_value(&path!["spec", "schema", index, "name"]),
+                    format!(
+                        "dataset '{}' declares field `{}` twice",
+                        dataset.name(),
+                        field.name
+                    ),
+                    dataset
+                        .node
+                        .locate_value(&path!["spec", "schema", index, "name"]),
                 ));
             }
-            if let Some(from) = &field.from {
-                if field.source().is_none_or(|(set, name)| set.is_empty() || name.is_empty()) {
-                    out.push(
-                        Finding::new(
-                            &rules::LINEAGE_SOURCE_FORMAT,
-                            format!("field `{}`: from `{from}` must read dataset.field", field.name),
-                            dataset.node.locate_value(&path!["spec", "schema", index, "from"]),
-                        )
-                        .with_hint("e.g. from: customers.email"),
-                    );
-                }
+            if let Some(from) = &field.from
+                && field
+                    .source()
+                    .is_none_or(|(set, name)| set.is_empty() || name.is_empty())
+            {
+                out.push(
+                    Finding::new(
+                        &rules::LINEAGE_SOURCE_FORMAT,
+                        format!(
+                            "field `{}`: from `{from}` must read dataset.field",
+                            field.name
+                        ),
+                        dataset
+                            .node
+                            .locate_value(&path!["spec", "schema", index, "from"]),
+                    )
+                    .with_hint("e.g. from: customers.email"),
+                );
             }
         }
     }
@@ -272,22 +329,37 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
                 out.push(
                     Finding::new(
                         &rules::SECRET_REFERENCE,
-                        format!("store '{}': secret `{key}` must be an ${{ENV_VAR}} reference", store.name()),
-                        store.node.locate_value(&path!["spec", "secrets", key.as_str()]),
+                        format!(
+                            "store '{}': secret `{key}` must be an ${{ENV_VAR}} reference",
+                            store.name()
+                        ),
+                        store
+                            .node
+                            .locate_value(&path!["spec", "secrets", key.as_str()]),
                     )
-                    .with_hint(format!("write {key}: ${{{}}} and export that variable", key.to_ascii_uppercase().replace(['-', '.'], "_"))),
+                    .with_hint(format!(
+                        "write {key}: ${{{}}} and export that variable",
+                        key.to_ascii_uppercase().replace(['-', '.'], "_")
+                    )),
                 );
             }
         }
         for (key, value) in &store.manifest.spec.connection {
             let lower = key.to_ascii_lowercase();
-            let literal = value.as_str().is_some_and(|text| !text.is_empty() && !is_env_reference(text));
+            let literal = value
+                .as_str()
+                .is_some_and(|text| !text.is_empty() && !is_env_reference(text));
             if literal && SECRET_WORDS.iter().any(|word| lower.contains(word)) {
                 out.push(
                     Finding::new(
                         &rules::INLINE_SECRET,
-                        format!("store '{}': connection.{key} looks like a secret written in clear", store.name()),
-                        store.node.locate(&path!["spec", "connection", key.as_str()]),
+                        format!(
+                            "store '{}': connection.{key} looks like a secret written in clear",
+                            store.name()
+                        ),
+                        store
+                            .node
+                            .locate(&path!["spec", "connection", key.as_str()]),
                     )
                     .with_hint(format!("move it to spec.secrets as {key}: ${{ENV_VAR}}")),
                 );

@@ -108,8 +108,12 @@ fn scaffold_error(err: ScaffoldError) -> CliError {
                 .then(|| format!("try `{suggestion}`"))
         }
         ScaffoldError::InvalidNamespace { .. } => Some("e.g. --namespace analytics".into()),
-        ScaffoldError::BatchOnly { .. } => Some("use --mode batch, or --runtime generic-python / generic-go for streaming".into()),
-        ScaffoldError::NotEmpty { .. } => Some("choose another name, or pass --dir with an empty or new directory".into()),
+        ScaffoldError::BatchOnly { .. } => {
+            Some("use --mode batch, or --runtime generic-python / generic-go for streaming".into())
+        }
+        ScaffoldError::NotEmpty { .. } => {
+            Some("choose another name, or pass --dir with an empty or new directory".into())
+        }
         ScaffoldError::Io { .. } => None,
     };
     let status = match err {

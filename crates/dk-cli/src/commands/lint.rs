@@ -61,12 +61,20 @@ impl Render for LintReport {
             write_findings(out, styles, report)?;
             writeln!(out)?;
         }
-        let strict_note = if self.strict && report.warnings > 0 { " (--strict: warnings fail)" } else { "" };
+        let strict_note = if self.strict && report.warnings > 0 {
+            " (--strict: warnings fail)"
+        } else {
+            ""
+        };
         writeln!(out, "{}{strict_note}", styles.bold(&summary(report)))
     }
 
     fn status(&self) -> ExitStatus {
-        if self.passed { ExitStatus::Success } else { ExitStatus::Failure }
+        if self.passed {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        }
     }
 }
 
@@ -77,19 +85,31 @@ pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         vec![load_package(ctx, &args.dir, &args.overrides)?]
     } else {
         if !args.overrides.is_empty() {
-            return Err(CliError::usage("-f/--set override one package's dk.yaml and cannot apply to a scan")
-                .hint("pass the package directory instead: dk lint ./my-pipeline --set ..."));
+            return Err(CliError::usage(
+                "-f/--set override one package's dk.yaml and cannot apply to a scan",
+            )
+            .hint("pass the package directory instead: dk lint ./my-pipeline --set ..."));
         }
-        let dirs = if args.scan_dirs.is_empty() { vec![args.dir.clone()] } else { args.scan_dirs.clone() };
+        let dirs = if args.scan_dirs.is_empty() {
+            vec![args.dir.clone()]
+        } else {
+            args.scan_dirs.clone()
+        };
         for dir in &dirs {
             require_dir(dir)?;
         }
         let projects = discover::load_projects(&dirs, &ctx.discover_options())
             .map_err(|err| CliError::usage("cannot read the directories to lint").cause(err))?;
         if projects.iter().all(|project| project.packages.is_empty()) {
-            let shown = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
-            return Err(CliError::usage(format!("no package (dk.yaml) found in {shown}"))
-                .hint("create one with `dk init NAME`, or pass the directory of a package"));
+            let shown = dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(
+                CliError::usage(format!("no package (dk.yaml) found in {shown}"))
+                    .hint("create one with `dk init NAME`, or pass the directory of a package"),
+            );
         }
         projects
     };

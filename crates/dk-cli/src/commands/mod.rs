@@ -47,7 +47,8 @@ impl OverrideArgs {
 
     pub fn parse(&self) -> Result<Overrides, CliError> {
         Overrides::parse(&self.values, &self.set).map_err(|err| {
-            CliError::usage(err.to_string()).hint("--set takes PATH=VALUE (e.g. spec.mode=streaming); -f takes a YAML mapping")
+            CliError::usage(err.to_string())
+                .hint("--set takes PATH=VALUE (e.g. spec.mode=streaming); -f takes a YAML mapping")
         })
     }
 }
@@ -62,15 +63,27 @@ pub fn require_dir(dir: &Path) -> Result<(), CliError> {
     } else {
         format!("{} does not exist", dir.display())
     };
-    Err(CliError::usage(message).hint("pass a package directory (one holding dk.yaml) or a project directory"))
+    Err(CliError::usage(message)
+        .hint("pass a package directory (one holding dk.yaml) or a project directory"))
 }
 
 /// Loads one package (with overrides) and the project around it.
-pub fn load_package(ctx: &Context, dir: &Path, overrides: &OverrideArgs) -> Result<Project, CliError> {
+pub fn load_package(
+    ctx: &Context,
+    dir: &Path,
+    overrides: &OverrideArgs,
+) -> Result<Project, CliError> {
     require_dir(dir)?;
     if !Package::exists_in(dir) {
-        return Err(CliError::usage(format!("{} has no {}", dir.display(), discover::MANIFEST_FILE))
-            .hint(format!("create a package with `dk init NAME`, or pass the directory that holds {}", discover::MANIFEST_FILE)));
+        return Err(CliError::usage(format!(
+            "{} has no {}",
+            dir.display(),
+            discover::MANIFEST_FILE
+        ))
+        .hint(format!(
+            "create a package with `dk init NAME`, or pass the directory that holds {}",
+            discover::MANIFEST_FILE
+        )));
     }
     let overrides = overrides.parse()?;
     let project = discover::load_package_project(dir, &overrides, &ctx.discover_options());

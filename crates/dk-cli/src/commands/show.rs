@@ -92,7 +92,10 @@ pub fn run(args: ShowArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 args.dir.display(),
                 summary(&report)
             ))
-            .hint(format!("fix the errors above; `dk lint {}` lists them", args.dir.display())));
+            .hint(format!(
+                "fix the errors above; `dk lint {}` lists them",
+                args.dir.display()
+            )));
         }
     };
     let resolution = resolve_transform(transform, project.scope(package));
@@ -107,9 +110,21 @@ pub fn run(args: ShowArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         }
     }
     let mut sources = vec![source_entry(Kind::Transform, transform.name(), transform)];
-    sources.extend(datasets.iter().map(|d| source_entry(Kind::DataSet, d.name(), d)));
-    sources.extend(stores.iter().map(|s| source_entry(Kind::Store, s.name(), s)));
-    sources.extend(connectors.iter().map(|c| source_entry(Kind::Connector, c.name(), c)));
+    sources.extend(
+        datasets
+            .iter()
+            .map(|d| source_entry(Kind::DataSet, d.name(), d)),
+    );
+    sources.extend(
+        stores
+            .iter()
+            .map(|s| source_entry(Kind::Store, s.name(), s)),
+    );
+    sources.extend(
+        connectors
+            .iter()
+            .map(|c| source_entry(Kind::Connector, c.name(), c)),
+    );
     ctx.ui.emit(&ShowReport {
         transform: &transform.manifest,
         datasets: datasets.iter().map(|d| &d.manifest).collect(),

@@ -22,7 +22,11 @@ struct VersionReport {
 
 impl Render for VersionReport {
     fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "{} {} ({}-{})", self.name, self.version, self.os, self.arch)
+        writeln!(
+            out,
+            "{} {} ({}-{})",
+            self.name, self.version, self.os, self.arch
+        )
     }
 }
 

@@ -347,6 +347,26 @@ pub fn render_scalar(value: &Json) -> String {
     }
 }
 
+/// Any value on one line, in YAML flow style: `[{name: dev, approvals: 0}]`.
+pub fn render_flow(value: &Json) -> String {
+    match value {
+        Json::Array(items) if !items.is_empty() => {
+            format!(
+                "[{}]",
+                items.iter().map(render_flow).collect::<Vec<_>>().join(", ")
+            )
+        }
+        Json::Object(map) if !map.is_empty() => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(key, item)| format!("{}: {}", render_string(key), render_flow(item)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        scalar => render_scalar(scalar),
+    }
+}
+
 /// A string, plain when YAML would read it back as the same string, else double-quoted
 /// (JSON escapes are valid YAML).
 pub fn render_string(s: &str) -> String {
@@ -460,6 +480,19 @@ mod tests {
         assert_eq!(render_string("a: b"), "\"a: b\"");
         assert_eq!(render_string(""), "\"\"");
         assert_eq!(render_string("- x"), "\"- x\"");
+    }
+
+    #[test]
+    fn flow_rendering_reads_back_the_same() {
+        let value =
+            json!([{"name": "dev", "approvals": 0, "autoMerge": true}, {"a": "1.0", "b": []}]);
+        let text = render_flow(&value);
+        assert_eq!(
+            text,
+            "[{name: dev, approvals: 0, autoMerge: true}, {a: \"1.0\", b: []}]"
+        );
+        let (_, root) = parse(&text).unwrap();
+        assert_eq!(root.unwrap().to_json(), value);
     }
 
     #[test]

@@ -10,7 +10,8 @@ mod source;
 
 pub use de::{DeError, DeErrorKind, UnknownField, from_node};
 pub use edit::{
-    EditError, Edited, remove_value, render_block, render_scalar, render_string, set_value,
+    EditError, Edited, remove_value, render_block, render_flow, render_scalar, render_string,
+    set_value,
 };
 pub use node::{Entry, Node, Scalar, ScalarKind, Seg, Value, display_path};
 pub use parse::{SyntaxError, parse_document, parse_documents};

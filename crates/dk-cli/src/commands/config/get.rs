@@ -59,9 +59,14 @@ pub fn run(args: GetArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     match setting {
         Some(setting) => ctx.ui.emit(&GetReport(setting)),
         None => {
-            let within = args.scope.map(|scope| format!(" in the {} config", dk_config::Scope::from(scope))).unwrap_or_default();
-            Err(CliError::failure(format!("{} is not set{within}", args.key))
-                .hint(format!("set it with `dk config set {} VALUE`", args.key)))
+            let within = args
+                .scope
+                .map(|scope| format!(" in the {} config", dk_config::Scope::from(scope)))
+                .unwrap_or_default();
+            Err(
+                CliError::failure(format!("{} is not set{within}", args.key))
+                    .hint(format!("set it with `dk config set {} VALUE`", args.key)),
+            )
         }
     }
 }

@@ -32,7 +32,11 @@ impl Render for ListReport {
     fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         let mut rows = table(&["KEY", "VALUE", "SOURCE"]);
         for setting in &self.settings {
-            rows.add_row(vec![setting.key.clone(), inline_value(&setting.value), setting.source.to_string()]);
+            rows.add_row(vec![
+                setting.key.clone(),
+                inline_value(&setting.value),
+                setting.source.to_string(),
+            ]);
         }
         write_table(out, &rows)
     }

@@ -53,10 +53,10 @@ impl From<ScopeArg> for Scope {
     }
 }
 
-/// A value on one line for tables and messages: scalars as they are, the rest as flow JSON.
+/// A value on one line for tables and messages: strings as they are, the rest as YAML flow.
 pub fn inline_value(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
+        other => dk_manifest::yaml::render_flow(other),
     }
 }

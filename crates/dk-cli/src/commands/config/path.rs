@@ -52,7 +52,14 @@ impl Render for PathReport {
         let mut rows = table(&["SCOPE", "PATH", "STATUS"]);
         for file in &self.files {
             let (path, status) = match &file.path {
-                Some(path) => (path.display().to_string(), if file.exists { "exists" } else { "not created yet" }),
+                Some(path) => (
+                    path.display().to_string(),
+                    if file.exists {
+                        "exists"
+                    } else {
+                        "not created yet"
+                    },
+                ),
                 None => ("-".to_owned(), "not in a git repository"),
             };
             rows.add_row(vec![file.scope.to_string(), path, status.to_owned()]);

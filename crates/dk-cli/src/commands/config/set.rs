@@ -57,10 +57,13 @@ pub fn run(args: SetArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         ));
     }
     // Say so when the value just written is not the one in effect.
-    if let Ok(Some(effective)) = ctx.config().and_then(|config| Ok(config.get(&args.key)?)) {
-        if effective.source != Layer::File(written.scope) {
-            ctx.ui.warn(format!("{} is overridden by {}", args.key, effective.source));
-        }
+    if let Ok(Some(effective)) = ctx.config().and_then(|config| Ok(config.get(&args.key)?))
+        && effective.source != Layer::File(written.scope)
+    {
+        ctx.ui.warn(format!(
+            "{} is overridden by {}",
+            args.key, effective.source
+        ));
     }
     ctx.ui.emit(&SetReport(written))
 }

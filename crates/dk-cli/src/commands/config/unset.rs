@@ -45,7 +45,13 @@ impl Render for UnsetReport {
                 self.path.display()
             )
         } else {
-            writeln!(out, "{} was not set in {} config ({})", self.key, self.scope, self.path.display())
+            writeln!(
+                out,
+                "{} was not set in {} config ({})",
+                self.key,
+                self.scope,
+                self.path.display()
+            )
         }
     }
 }

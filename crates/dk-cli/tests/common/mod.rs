@@ -1,0 +1,135 @@
+//! Shared helpers of the end-to-end tests.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use dk_test::TestContext;
+
+pub fn context() -> TestContext {
+    TestContext::new(env!("CARGO_BIN_EXE_dk"))
+}
+
+/// Snapshots `text` with this test's temporary paths replaced by `[TMP]`.
+pub fn snapshot(ctx: &TestContext, name: &str, text: &str) {
+    settings(ctx).bind(|| insta::assert_snapshot!(name, text));
+}
+
+/// Snapshots a JSON value with this test's temporary paths replaced by `[TMP]`.
+pub fn snapshot_json(ctx: &TestContext, name: &str, value: &serde_json::Value) {
+    settings(ctx).bind(|| insta::assert_json_snapshot!(name, value));
+}
+
+/// Snapshots live in `tests/snapshots/`, next to the tests rather than this helper.
+fn settings(ctx: &TestContext) -> insta::Settings {
+    let mut settings = ctx.snapshot_settings();
+    settings.set_snapshot_path("../snapshots");
+    settings
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout, then stderr under a marker, then the exit code: one text to snapshot.
+    pub fn transcript(&self) -> String {
+        let mut text = self.stdout.clone();
+        if !self.stderr.is_empty() {
+            text.push_str("--- stderr ---\n");
+            text.push_str(&self.stderr);
+        }
+        text.push_str(&format!("--- exit {} ---\n", self.code));
+        text
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.stdout))
+    }
+}
+
+pub fn run(ctx: &TestContext, args: &[&str]) -> Run {
+    let output = ctx.dk().args(args).output().expect("run dk");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// Runs and asserts the exit code, with the transcript in the failure message.
+pub fn run_ok(ctx: &TestContext, args: &[&str], code: i32) -> Run {
+    let result = run(ctx, args);
+    assert_eq!(
+        result.code,
+        code,
+        "dk {}\n{}",
+        args.join(" "),
+        result.transcript()
+    );
+    result
+}
+
+/// The FAQ's DataSet, with a classification to choose.
+pub fn customer_data(classification: &str) -> String {
+    format!(
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: customer-data
+spec:
+  store: warehouse
+  table: public.customers
+  classification: {classification}
+  retention:
+    days: 365
+  schema:
+    - name: email
+      type: string
+      pii: true
+    - name: name
+      type: string
+      pii: true
+"
+    )
+}
+
+pub const WAREHOUSE: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: warehouse
+spec:
+  connector: postgres
+  connection:
+    host: localhost
+    database: shop
+  secrets:
+    password: ${PGPASSWORD}
+";
+
+/// A package `pkg` whose Transform writes the FAQ's `customer-data`.
+pub fn faq_package(ctx: &TestContext, classification: &str) {
+    ctx.write(
+        "pkg/dk.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Transform
+metadata:
+  name: customers
+spec:
+  runtime: generic-python
+  owner: data-team
+  inputs:
+    - dataset: customer-data
+  outputs:
+    - dataset: customer-data
+",
+    );
+    ctx.write(
+        "pkg/dataset/customer-data.yaml",
+        customer_data(classification),
+    );
+    ctx.write("pkg/store/warehouse.yaml", WAREHOUSE);
+}
