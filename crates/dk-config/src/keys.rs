@@ -29,7 +29,7 @@ impl ValueKind {
             ValueKind::String => "string".into(),
             ValueKind::Bool => "boolean".into(),
             ValueKind::Duration => "duration".into(),
-            ValueKind::Choice(names) => names.join(" | "),
+            ValueKind::Choice(names) => format!("one of {}", names.join(", ")),
             ValueKind::Yaml => "YAML value".into(),
         }
     }

@@ -96,6 +96,38 @@ impl TestContext {
     }
 }
 
+/// Checks that the section of a Markdown document between `<!-- NAME:start -->` and
+/// `<!-- NAME:end -->` equals `generated`. With `DK_UPDATE_DOCS=1` it rewrites the section
+/// instead, so code stays the single source of the tables in the docs.
+pub fn check_generated_section(document: &Path, name: &str, generated: &str) {
+    // Several sections of one document may be checked (and rewritten) by parallel tests.
+    static DOCUMENTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = DOCUMENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let text = std::fs::read_to_string(document)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", document.display()));
+    let (start, end) = (format!("<!-- {name}:start -->\n"), format!("<!-- {name}:end -->"));
+    let from = text
+        .find(&start)
+        .unwrap_or_else(|| panic!("{} has no `{}` marker", document.display(), start.trim()))
+        + start.len();
+    let to = text[from..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("{} has no `{end}` marker", document.display()))
+        + from;
+    if &text[from..to] == generated {
+        return;
+    }
+    if std::env::var_os("DK_UPDATE_DOCS").is_some() {
+        let updated = format!("{}{generated}{}", &text[..from], &text[to..]);
+        std::fs::write(document, updated).expect("update the document");
+        return;
+    }
+    panic!(
+        "the `{name}` section of {} is out of date; regenerate it with DK_UPDATE_DOCS=1 cargo test\n--- expected ---\n{generated}",
+        document.display()
+    );
+}
+
 fn regex_escape(text: &str) -> String {
     text.chars()
         .flat_map(|c| {

@@ -83,7 +83,7 @@ fn check_pii_classification(dataset: &Loaded<DataSet>, role: Option<Role>, out: 
             location,
         )
         .with_hint(format!(
-            "fields {fields} are pii: true but the dataset has {current}; set spec.classification: confidential (or restricted)"
+            "{fields} pii: true but the dataset has {current}; set spec.classification: confidential (or restricted)"
         )),
     );
 }

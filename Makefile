@@ -1,0 +1,31 @@
+# dk: the DataKit command line. `make help` lists the targets.
+
+CARGO ?= cargo
+
+.PHONY: help build demo test lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+build: ## Build the release binary into bin/dk
+	$(CARGO) build --release --locked -p dk-cli
+	@mkdir -p bin
+	@cp target/release/dk bin/dk
+	@echo "built bin/dk; add it to PATH with: export PATH=\$$PATH:$$(pwd)/bin"
+
+demo: build ## Walk a sample package through every lifecycle step built so far (nothing to install)
+	@scripts/demo bin/dk
+
+test: ## Run every check CI runs: formatting, lints, all tests
+	scripts/test
+
+lint: ## Formatting and clippy only
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+bench: ## Whole-command benchmarks (scripts/bench lint: 1,000 packages)
+	scripts/bench lint
+
+clean: ## Remove build output
+	$(CARGO) clean
+	rm -rf bin .bench
