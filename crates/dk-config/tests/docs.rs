@@ -12,7 +12,8 @@ fn document() -> PathBuf {
 
 #[test]
 fn config_keys_are_documented() {
-    let mut table = String::from("| Key | Type | Default | Environment | Meaning |\n|---|---|---|---|---|\n");
+    let mut table =
+        String::from("| Key | Type | Default | Environment | Meaning |\n|---|---|---|---|---|\n");
     for key in KEYS {
         let env = ENV_VARS
             .iter()
@@ -20,7 +21,9 @@ fn config_keys_are_documented() {
             .map(|var| format!("`{}`", var.name))
             .collect::<Vec<_>>()
             .join(", ");
-        let default = key.default.map_or(String::new(), |value| format!("`{value}`"));
+        let default = key
+            .default
+            .map_or(String::new(), |value| format!("`{value}`"));
         table.push_str(&format!(
             "| `{}` | {} | {default} | {env} | {} |\n",
             key.pattern,

@@ -102,10 +102,15 @@ impl TestContext {
 pub fn check_generated_section(document: &Path, name: &str, generated: &str) {
     // Several sections of one document may be checked (and rewritten) by parallel tests.
     static DOCUMENTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = DOCUMENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = DOCUMENTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let text = std::fs::read_to_string(document)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", document.display()));
-    let (start, end) = (format!("<!-- {name}:start -->\n"), format!("<!-- {name}:end -->"));
+    let (start, end) = (
+        format!("<!-- {name}:start -->\n"),
+        format!("<!-- {name}:end -->"),
+    );
     let from = text
         .find(&start)
         .unwrap_or_else(|| panic!("{} has no `{}` marker", document.display(), start.trim()))
