@@ -67,11 +67,16 @@ fn check_pii_classification(dataset: &Loaded<DataSet>, role: Option<Role>, out: 
             .node
             .locate(&path!["spec", "schema", first_pii, "pii"])
     };
-    let fields = pii
+    let names = pii
         .iter()
         .map(|(_, name)| *name)
         .collect::<Vec<_>>()
         .join(", ");
+    let fields = if pii.len() == 1 {
+        format!("field {names} is")
+    } else {
+        format!("fields {names} are")
+    };
     let current = spec.classification.map_or_else(
         || "no classification".to_owned(),
         |level| format!("classification {level}"),
