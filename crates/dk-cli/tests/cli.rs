@@ -67,3 +67,26 @@ fn usage_errors_exit_2() {
     let yaml = run_ok(&ctx, &["version", "-o", "yaml"], 0);
     assert!(yaml.stdout.starts_with("name: dk\n"), "{}", yaml.stdout);
 }
+
+#[test]
+fn color_quiet_and_verbose_flags() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo"], 0);
+    // NO_COLOR is set by the test context: no escapes unless --color always.
+    let plain = run_ok(&ctx, &["lint", "demo"], 0);
+    assert!(!plain.stdout.contains('\u{1b}'), "{}", plain.stdout);
+    let colored = run_ok(&ctx, &["lint", "demo", "--color", "always"], 0);
+    assert!(colored.stdout.contains("\u{1b}["), "{}", colored.stdout);
+    run_ok(&ctx, &["config", "set", "registry", "r.example"], 0);
+    let quiet = run_ok(&ctx, &["config", "get", "registry", "-q"], 0);
+    assert_eq!(
+        (quiet.stdout.as_str(), quiet.stderr.as_str()),
+        ("r.example\n", "")
+    );
+    let verbose = run_ok(&ctx, &["lint", "demo", "-v"], 0);
+    assert!(
+        verbose.stderr.contains("lint finished"),
+        "{}",
+        verbose.stderr
+    );
+}

@@ -321,14 +321,6 @@ impl Config {
         }))
     }
 
-    /// A string setting (for consumers of known string keys).
-    pub fn get_str(&self, key: &str) -> Option<String> {
-        self.get(key)
-            .ok()
-            .flatten()
-            .and_then(|setting| setting.value.as_str().map(str::to_owned))
-    }
-
     /// Every effective leaf setting, sorted by key.
     pub fn list(&self) -> Vec<Setting> {
         self.list_from(|_| true)
@@ -628,7 +620,12 @@ mod tests {
         assert_eq!(setting.source, Layer::File(Scope::User));
         set(&f.paths, Scope::Repo, "registry", "repo.io").unwrap();
         assert_eq!(
-            load(&f, &[], &[]).get_str("registry").as_deref(),
+            load(&f, &[], &[])
+                .get("registry")
+                .unwrap()
+                .unwrap()
+                .value
+                .as_str(),
             Some("repo.io")
         );
         let config = load(&f, &[("DK_REGISTRY", "env.io")], &[]);
@@ -637,7 +634,10 @@ mod tests {
             Layer::Env("DK_REGISTRY")
         );
         let config = load(&f, &[("DK_REGISTRY", "env.io")], &["registry=flag.io"]);
-        assert_eq!(config.get_str("registry").as_deref(), Some("flag.io"));
+        assert_eq!(
+            config.get("registry").unwrap().unwrap().value,
+            Json::from("flag.io")
+        );
         assert_eq!(config.get("registry").unwrap().unwrap().source, Layer::Flag);
     }
 
@@ -678,7 +678,12 @@ mod tests {
         );
         let config = load(&f, &[], &[]);
         assert_eq!(
-            config.get_str("dev.charts.redpanda.version").as_deref(),
+            config
+                .get("dev.charts.redpanda.version")
+                .unwrap()
+                .unwrap()
+                .value
+                .as_str(),
             Some("25.2.0")
         );
         let keys: Vec<String> = config

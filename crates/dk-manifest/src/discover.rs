@@ -48,14 +48,6 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn is_empty(&self) -> bool {
-        self.datasets.is_empty()
-            && self.groups.is_empty()
-            && self.stores.is_empty()
-            && self.connectors.is_empty()
-            && self.broken.is_empty()
-    }
-
     fn add(&mut self, manifest: AnyManifest, problems: &mut Vec<Problem>) {
         fn push<S>(
             list: &mut Vec<Loaded<Manifest<S>>>,
@@ -88,7 +80,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for kind in KINDS_IN_FOLDERS {
             for folder in [kind.folder(), kind.plural_folder()].into_iter().flatten() {
-                for file in manifest_files(&dir.join(folder), kind) {
+                for file in manifest_files(&child(dir, folder), kind) {
                     catalog.read_file(&file, Some((kind, folder)), problems);
                 }
             }
@@ -185,6 +177,16 @@ fn name_from_path(path: &Path, kind: Kind) -> Option<String> {
     Some(stem.to_owned())
 }
 
+/// `dir/name`, without a leading `./` when `dir` is the current directory, so locations read
+/// `dk.yaml:3:1` rather than `./dk.yaml:3:1`.
+fn child(dir: &Path, name: &str) -> PathBuf {
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    }
+}
+
 fn is_yaml(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|ext| ext.to_str()),
@@ -208,7 +210,7 @@ impl Package {
         let mut problems = Vec::new();
         let mut catalog = Catalog::read_folders(dir, &mut problems);
         let mut transform = None;
-        let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest_path = child(dir, MANIFEST_FILE);
         match read_source(&manifest_path) {
             Err(problem) => problems.push(problem),
             Ok(source) => {
@@ -389,7 +391,7 @@ pub fn find_packages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
                 continue;
             }
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                pending.push(entry.path());
+                pending.push(child(&current, &name));
             }
         }
     }

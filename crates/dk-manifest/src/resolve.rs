@@ -1,7 +1,7 @@
 //! Name resolution: Transform → DataSet → Store → Connector, package scope before project scope.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use serde::Serialize;
 
@@ -198,14 +198,6 @@ pub struct Resolution<'a> {
     pub unresolved: Vec<Unresolved>,
 }
 
-impl Resolution<'_> {
-    pub fn of_role(&self, role: Role) -> impl Iterator<Item = &Binding<'_>> {
-        self.bindings
-            .iter()
-            .filter(move |binding| binding.role == role)
-    }
-}
-
 /// Resolves every input and output of `transform` within `scope`.
 pub fn resolve_transform<'a>(transform: &'a Loaded<Transform>, scope: Scope<'a>) -> Resolution<'a> {
     let mut resolution = Resolution {
@@ -349,11 +341,6 @@ fn found_or_record<'a, T>(
             None
         }
     }
-}
-
-/// True for sources dk defines itself (built-in connectors).
-pub fn is_builtin(source: &Arc<Source>) -> bool {
-    source.origin == Origin::Builtin
 }
 
 #[cfg(test)]

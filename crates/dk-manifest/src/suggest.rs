@@ -6,14 +6,19 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let input_lower = input.to_ascii_lowercase();
+    let similarity = |text: &str| strsim::normalized_damerau_levenshtein(&input_lower, text);
     candidates
         .into_iter()
         .map(|candidate| {
-            let score = strsim::normalized_damerau_levenshtein(
-                &input_lower,
-                &candidate.to_ascii_lowercase(),
-            );
-            (score, candidate)
+            let lower = candidate.to_ascii_lowercase();
+            // A typo of one part of a compound name (`pyhton` for `generic-python`) counts too,
+            // slightly below a match of the whole name.
+            let best_part = lower
+                .split(['-', '_', '.'])
+                .filter(|part| part.len() >= 3 && part.len() < lower.len())
+                .map(|part| similarity(part) * 0.95)
+                .fold(0.0, f64::max);
+            (similarity(&lower).max(best_part), candidate)
         })
         .filter(|(score, _)| *score >= 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -35,5 +40,12 @@ mod tests {
             Some("generic-python")
         );
         assert_eq!(did_you_mean("x", std::iter::empty()), None);
+    }
+
+    #[test]
+    fn a_typo_of_one_part_of_a_compound_name() {
+        let runtimes = ["cloudquery", "generic-go", "generic-python", "dbt"];
+        assert_eq!(did_you_mean("pyhton", runtimes), Some("generic-python"));
+        assert_eq!(did_you_mean("go", runtimes), None);
     }
 }

@@ -284,7 +284,7 @@ fn render_entry(keys: &[&str], value: &Json, indent: usize) -> String {
 }
 
 /// Block-style YAML for a value, every line indented by `indent`, ending with a line break.
-pub fn render_block(value: &Json, indent: usize) -> String {
+fn render_block(value: &Json, indent: usize) -> String {
     let pad = " ".repeat(indent);
     let mut out = String::new();
     match value {
@@ -336,7 +336,7 @@ fn render_child(out: &mut String, item: &Json, indent: usize) {
 }
 
 /// A scalar (or empty collection) on one line.
-pub fn render_scalar(value: &Json) -> String {
+fn render_scalar(value: &Json) -> String {
     match value {
         Json::Null => "null".into(),
         Json::Bool(b) => b.to_string(),
