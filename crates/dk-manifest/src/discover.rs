@@ -7,13 +7,14 @@
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use crate::load::{
     AnyManifest, Broken, Loaded, Problem, read_manifest, read_manifests, read_source,
 };
 use crate::model::{Connector, DataSet, DataSetGroup, Kind, Manifest, Store, Transform};
 use crate::overrides::Overrides;
-use crate::yaml;
+use crate::yaml::{self, Source};
 
 /// The Transform manifest of every package.
 pub const MANIFEST_FILE: &str = "dk.yaml";
@@ -81,19 +82,15 @@ impl Catalog {
         for kind in KINDS_IN_FOLDERS {
             for folder in [kind.folder(), kind.plural_folder()].into_iter().flatten() {
                 for file in manifest_files(&child(dir, folder), kind) {
-                    catalog.read_file(&file, Some((kind, folder)), problems);
+                    catalog.read_file(&file, kind, folder, problems);
                 }
             }
         }
         catalog
     }
 
-    fn read_file(
-        &mut self,
-        path: &Path,
-        folder: Option<(Kind, &str)>,
-        problems: &mut Vec<Problem>,
-    ) {
+    /// Reads one file of the `folder` holding manifests of `kind`.
+    fn read_file(&mut self, path: &Path, kind: Kind, folder: &str, problems: &mut Vec<Problem>) {
         let source = match read_source(path) {
             Ok(source) => source,
             Err(problem) => {
@@ -107,7 +104,7 @@ impl Catalog {
         let unparsable = problems[problems_before..]
             .iter()
             .any(|p| matches!(p, Problem::Syntax(_)));
-        if let (true, Some((kind, _))) = (unparsable, folder) {
+        if unparsable {
             // The file's name is its manifest's name by convention; keeping it as broken stops
             // every reference to it from being reported a second time as an unknown name.
             self.broken.push(Broken {
@@ -119,16 +116,14 @@ impl Catalog {
             match manifest {
                 Ok(AnyManifest::Transform(transform)) => problems.push(Problem::MisplacedKind {
                     kind: Kind::Transform,
-                    folder: folder.map_or(String::new(), |(_, name)| name.to_owned()),
+                    folder: folder.to_owned(),
                     location: transform.node.location(),
                 }),
                 Ok(manifest) => {
-                    if let Some((expected, name)) = folder
-                        && manifest.kind() != expected
-                    {
+                    if manifest.kind() != kind {
                         problems.push(Problem::MisplacedKind {
                             kind: manifest.kind(),
-                            folder: name.to_owned(),
+                            folder: folder.to_owned(),
                             location: manifest.node().location(),
                         });
                     }
@@ -209,67 +204,16 @@ impl Package {
     pub fn read(dir: &Path, overrides: &Overrides) -> Package {
         let mut problems = Vec::new();
         let mut catalog = Catalog::read_folders(dir, &mut problems);
-        let mut transform = None;
-        let manifest_path = child(dir, MANIFEST_FILE);
-        match read_source(&manifest_path) {
-            Err(problem) => problems.push(problem),
+        let transform = match read_source(&child(dir, MANIFEST_FILE)) {
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
             Ok(source) => {
                 catalog.files += 1;
-                let mut first_kind = None;
-                let documents = match yaml::parse_documents(&source) {
-                    Ok(documents) => documents,
-                    Err(err) => {
-                        problems.push(Problem::Syntax(err));
-                        Vec::new()
-                    }
-                };
-                let mut manifests = Vec::new();
-                for mut node in documents {
-                    let is_transform =
-                        node.get("kind").and_then(yaml::Node::as_str) == Some("Transform");
-                    if is_transform
-                        && !overrides.is_empty()
-                        && let Err(err) = overrides.apply(&mut node)
-                    {
-                        problems.push(Problem::Override(err));
-                    }
-                    manifests.extend(read_manifest(node, &mut problems));
-                }
-                for manifest in manifests {
-                    let kind = match &manifest {
-                        Ok(manifest) => manifest.kind(),
-                        Err(broken) => broken.kind,
-                    };
-                    first_kind.get_or_insert(kind);
-                    match manifest {
-                        Ok(AnyManifest::Transform(loaded)) => match &transform {
-                            None => transform = Some(loaded),
-                            Some(first) => problems.push(Problem::DuplicateName {
-                                kind: Kind::Transform,
-                                name: loaded.name().to_owned(),
-                                location: loaded.node.location(),
-                                first: first.node.location(),
-                            }),
-                        },
-                        // Other kinds may share dk.yaml: single-file packages are convenient.
-                        Ok(other) => catalog.add(other, &mut problems),
-                        Err(broken) => catalog.broken.push(broken),
-                    }
-                }
-                let has_transform = transform.is_some()
-                    || catalog
-                        .broken
-                        .iter()
-                        .any(|broken| broken.kind == Kind::Transform);
-                let unparsable = problems.iter().any(|p| matches!(p, Problem::Syntax(_)));
-                if !has_transform && !unparsable {
-                    problems.push(Problem::NotATransform {
-                        found: first_kind,
-                        location: crate::yaml::Location::file_start(source),
-                    });
-                }
+                read_transform(&source, overrides, &mut catalog, &mut problems)
             }
-        }
+        };
         Package {
             dir: dir.to_owned(),
             transform,
@@ -278,14 +222,71 @@ impl Package {
         }
     }
 
-    pub fn name(&self) -> Option<&str> {
-        self.transform.as_ref().map(|transform| transform.name())
-    }
-
     /// Whether `dir` holds a `dk.yaml`.
     pub fn exists_in(dir: &Path) -> bool {
         dir.join(MANIFEST_FILE).is_file()
     }
+}
+
+/// Reads the documents of `dk.yaml`: its Transform (with `overrides` applied) and any other
+/// manifests sharing the file, which join the package catalog.
+fn read_transform(
+    source: &Arc<Source>,
+    overrides: &Overrides,
+    catalog: &mut Catalog,
+    problems: &mut Vec<Problem>,
+) -> Option<Loaded<Transform>> {
+    let documents = match yaml::parse_documents(source) {
+        Ok(documents) => documents,
+        Err(err) => {
+            // Unparsable: whether it holds a Transform is unknown, so nothing more is said.
+            problems.push(Problem::Syntax(err));
+            return None;
+        }
+    };
+    let mut transform: Option<Loaded<Transform>> = None;
+    let mut first_kind = None;
+    for mut node in documents {
+        let is_transform = node.get("kind").and_then(yaml::Node::as_str) == Some("Transform");
+        if is_transform
+            && !overrides.is_empty()
+            && let Err(err) = overrides.apply(&mut node)
+        {
+            problems.push(Problem::Override(err));
+        }
+        let Some(manifest) = read_manifest(node, problems) else {
+            continue;
+        };
+        first_kind.get_or_insert(match &manifest {
+            Ok(manifest) => manifest.kind(),
+            Err(broken) => broken.kind,
+        });
+        match manifest {
+            Ok(AnyManifest::Transform(loaded)) => match &transform {
+                None => transform = Some(loaded),
+                Some(first) => problems.push(Problem::DuplicateName {
+                    kind: Kind::Transform,
+                    name: loaded.name().to_owned(),
+                    location: loaded.node.location(),
+                    first: first.node.location(),
+                }),
+            },
+            // Other kinds may share dk.yaml: single-file packages are convenient.
+            Ok(other) => catalog.add(other, problems),
+            Err(broken) => catalog.broken.push(broken),
+        }
+    }
+    let broken_transform = catalog
+        .broken
+        .iter()
+        .any(|broken| broken.kind == Kind::Transform);
+    if transform.is_none() && !broken_transform {
+        problems.push(Problem::NotATransform {
+            found: first_kind,
+            location: yaml::Location::file_start(source.clone()),
+        });
+    }
+    transform
 }
 
 /// Packages and the project-level manifests they share.

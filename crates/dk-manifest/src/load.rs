@@ -119,7 +119,7 @@ impl Problem {
     }
 }
 
-/// Reads a file from disk. `display_path` is how the file is named in messages.
+/// Reads a file from disk; `path` is kept as given, since it is how messages name the file.
 pub fn read_source(path: &Path) -> Result<Arc<Source>, Problem> {
     std::fs::read_to_string(path)
         .map(|text| Source::file(path, text))

@@ -5,7 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{Connector, DataSet, Kind, Store, Transform};
+use dk_manifest::model::{Connector, DataSet, Kind, Manifest, Store, Transform};
 use dk_manifest::resolve::resolve_transform;
 use dk_manifest::yaml::Origin;
 
@@ -55,15 +55,15 @@ impl Render for ShowReport<'_> {
     }
 }
 
-fn source_entry<T>(kind: Kind, name: &str, loaded: &Loaded<T>) -> SourceEntry {
+fn source_entry<S>(loaded: &Loaded<Manifest<S>>) -> SourceEntry {
     let file = match &loaded.source().origin {
         Origin::File(path) => path.display().to_string(),
         Origin::Flag(flag) => flag.clone(),
         Origin::Builtin => "built-in".to_owned(),
     };
     SourceEntry {
-        kind,
-        name: name.to_owned(),
+        kind: loaded.manifest.kind,
+        name: loaded.name().to_owned(),
         file,
     }
 }
@@ -109,22 +109,10 @@ pub fn run(args: ShowArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             push_unique(&mut connectors, connector);
         }
     }
-    let mut sources = vec![source_entry(Kind::Transform, transform.name(), transform)];
-    sources.extend(
-        datasets
-            .iter()
-            .map(|d| source_entry(Kind::DataSet, d.name(), d)),
-    );
-    sources.extend(
-        stores
-            .iter()
-            .map(|s| source_entry(Kind::Store, s.name(), s)),
-    );
-    sources.extend(
-        connectors
-            .iter()
-            .map(|c| source_entry(Kind::Connector, c.name(), c)),
-    );
+    let mut sources = vec![source_entry(transform)];
+    sources.extend(datasets.iter().map(|d| source_entry(d)));
+    sources.extend(stores.iter().map(|s| source_entry(s)));
+    sources.extend(connectors.iter().map(|c| source_entry(c)));
     ctx.ui.emit(&ShowReport {
         transform: &transform.manifest,
         datasets: datasets.iter().map(|d| &d.manifest).collect(),
