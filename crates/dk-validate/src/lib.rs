@@ -5,10 +5,14 @@
 //! Problems met while loading (syntax, unknown fields, wrong types) become findings too, so one
 //! run reports everything at once.
 
+pub mod explain;
 mod governance;
+pub mod lineage;
+pub mod policy;
 mod problems;
 mod references;
 pub mod rules;
+pub mod sarif;
 mod structure;
 
 use serde::Serialize;
@@ -17,6 +21,9 @@ use dk_manifest::discover::Project;
 use dk_manifest::yaml::Location;
 
 pub use rules::{Rule, Severity};
+
+use crate::lineage::Lineage;
+use crate::policy::Policy;
 
 /// One thing `dk lint` has to say.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,25 +111,35 @@ impl Report {
     }
 }
 
-/// Lints every package of every project.
+/// Lints every package of every project, each under its own policies.
 pub fn lint(projects: &[Project]) -> Report {
     let mut findings = Vec::new();
     for project in projects {
-        findings.extend(project.shared_problems.iter().map(problems::finding));
-        structure::check_catalog(&project.shared, &mut findings);
-        references::check_catalog(&project.shared, project.shared_scope(), &mut findings);
-        let mut resolutions = Vec::new();
-        for package in &project.packages {
-            findings.extend(package.problems.iter().map(problems::finding));
-            structure::check_catalog(&package.catalog, &mut findings);
-            let scope = project.scope(package);
-            references::check_catalog(&package.catalog, scope, &mut findings);
-            if let Some(transform) = &package.transform {
-                structure::check_transform(transform, &mut findings);
-                resolutions.push(references::check_transform(transform, scope, &mut findings));
+        let mut project_findings = Vec::new();
+        let policy = Policy::load(project.root.as_deref(), &mut project_findings);
+        let lineage = Lineage::build(project);
+        project_findings.extend(project.shared_problems.iter().map(problems::finding));
+        structure::check_catalog(&project.shared, &mut project_findings);
+        references::check_catalog(
+            &project.shared,
+            project.shared_scope(),
+            &mut project_findings,
+        );
+        for (package, resolution) in project.packages.iter().zip(&lineage.resolutions) {
+            project_findings.extend(package.problems.iter().map(problems::finding));
+            structure::check_catalog(&package.catalog, &mut project_findings);
+            references::check_catalog(
+                &package.catalog,
+                project.scope(package),
+                &mut project_findings,
+            );
+            if let (Some(transform), Some(resolution)) = (&package.transform, resolution) {
+                structure::check_transform(transform, &mut project_findings);
+                references::check_transform(transform, resolution, &mut project_findings);
             }
         }
-        governance::check_project(project, &resolutions, &mut findings);
+        governance::check_project(project, &lineage, &policy, &mut project_findings);
+        findings.extend(policy.apply(project_findings));
     }
     Report::new(
         projects.iter().map(|project| project.packages.len()).sum(),

@@ -128,13 +128,13 @@ pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<F
     out.extend(unresolved.iter().map(unresolved_finding));
 }
 
-/// Checks a Transform's references and returns its resolution for the governance rules.
-pub(crate) fn check_transform<'a>(
-    transform: &'a Loaded<Transform>,
-    scope: Scope<'a>,
+/// Checks a Transform's resolved references: names that did not resolve, and connectors that
+/// cannot be read or written as the Transform needs.
+pub(crate) fn check_transform(
+    transform: &Loaded<Transform>,
+    resolution: &Resolution<'_>,
     out: &mut Vec<Finding>,
-) -> Resolution<'a> {
-    let resolution = resolve::resolve_transform(transform, scope);
+) {
     out.extend(resolution.unresolved.iter().map(unresolved_finding));
     for binding in &resolution.bindings {
         let Some(connector) = binding.connector else {
@@ -163,5 +163,4 @@ pub(crate) fn check_transform<'a>(
             );
         }
     }
-    resolution
 }

@@ -45,6 +45,7 @@ rules! {
     MISSING_TRANSFORM = "DK010", "missing-transform", Error, "dk.yaml does not hold a Transform.";
     DUPLICATE_NAME = "DK011", "duplicate-name", Error, "Two manifests of one kind share a name in the same scope.";
     OVERRIDE_CONFLICT = "DK012", "override-conflict", Error, "A --set or -f override does not fit the manifest.";
+    INVALID_POLICY = "DK013", "invalid-policy", Error, "The project's .dk/policies.yaml is invalid.";
     INVALID_NAME = "DK101", "invalid-name", Error, "A name is not a DNS label (lowercase letters, digits, '-', at most 63).";
     INVALID_VERSION = "DK102", "invalid-version", Error, "A version is not semantic (MAJOR.MINOR.PATCH).";
     INVALID_SCHEDULE = "DK103", "invalid-schedule", Error, "A cron expression does not parse.";
@@ -68,6 +69,14 @@ rules! {
     UNKNOWN_LINEAGE_SOURCE = "DK204", "unknown-lineage-source", Error, "A field's from names a dataset or field that does not exist.";
     CAPABILITY = "DK205", "capability", Error, "A Connector cannot be read (source) or written (destination) as the Transform needs.";
     PII_CLASSIFICATION = "DK301", "pii-classification", Error, "A DataSet with pii: true fields must be confidential or restricted.";
+    OUTPUT_CLASSIFICATION = "DK302", "output-classification", Warning, "An output DataSet declares no classification (an error with require_classification).";
+    RETENTION_REQUIRED = "DK303", "retention-required", Error, "Confidential and restricted data declare retention.days.";
+    PII_PROPAGATION = "DK304", "pii-propagation", Error, "A field derived from PII is pii: true unless it declares masking.";
+    CLASSIFICATION_DOWNGRADE = "DK305", "classification-downgrade", Error, "A DataSet is classified lower than the data its fields derive from.";
+    OWNER_REQUIRED = "DK306", "owner-required", Error, "A Transform names its owner.";
+    OWNER_PATTERN = "DK307", "owner-pattern", Error, "An owner does not match the policy's owner_pattern.";
+    PII_RETENTION = "DK308", "pii-retention", Error, "PII is kept longer than the policy's max_pii_retention_days.";
+    REQUIRED_TAGS = "DK309", "required-tags", Error, "Confidential data lacks the policy's confidential_required_tags.";
 }
 
 /// The rule with `code`, if any.

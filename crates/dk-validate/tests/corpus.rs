@@ -1,11 +1,13 @@
 //! The fixture corpus: every directory under `tests/corpus/` is a small project, and its
 //! `expect.yaml` lists every finding `dk lint` must report for it as `CODE path:line`, optionally
-//! followed by the exact message. Nothing more, nothing less.
+//! with the severity (`CODE(error) path:line`) and followed by the exact message. Nothing more,
+//! nothing less.
 
 use std::path::{Path, PathBuf};
 
 use dk_manifest::discover::{DiscoverOptions, load_projects};
 use dk_manifest::yaml::Origin;
+use dk_validate::Severity;
 
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
@@ -20,9 +22,16 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Lints a copy of `case` (so that the repository around it is not taken for its project) and
-/// returns each finding as `CODE path:line message`.
-fn lint_case(case: &Path) -> Vec<String> {
+/// A finding as the corpus states it.
+struct Actual {
+    code: &'static str,
+    severity: &'static str,
+    place: String,
+    message: String,
+}
+
+/// Lints a copy of `case` (so that the repository around it is not taken for its project).
+fn lint_case(case: &Path) -> Vec<Actual> {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(case, dir.path());
     let projects = load_projects(&[dir.path().to_owned()], &DiscoverOptions::default()).unwrap();
@@ -30,8 +39,13 @@ fn lint_case(case: &Path) -> Vec<String> {
     report
         .findings
         .iter()
-        .map(|finding| {
-            let place = match &finding.location {
+        .map(|finding| Actual {
+            code: finding.code,
+            severity: match finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+            place: match &finding.location {
                 Some(location) => match location.origin() {
                     Origin::File(path) => {
                         let relative = path.strip_prefix(dir.path()).unwrap_or(path);
@@ -40,19 +54,31 @@ fn lint_case(case: &Path) -> Vec<String> {
                     other => other.to_string(),
                 },
                 None => "-".to_owned(),
-            };
-            format!("{} {place} {}", finding.code, finding.message)
+            },
+            message: finding.message.clone(),
         })
         .collect()
 }
 
-fn matches(expected: &str, actual: &str) -> bool {
-    // `CODE path:line` alone matches any message; with a message, it must be exact.
-    actual == expected
-        || (expected.split(' ').count() == 2
-            && actual
-                .strip_prefix(expected)
-                .is_some_and(|rest| rest.starts_with(' ')))
+/// `CODE[(severity)] path:line [message]`: what the expectation states must match exactly.
+fn matches(expected: &str, actual: &Actual) -> bool {
+    let mut parts = expected.splitn(3, ' ');
+    let (head, place, message) = (parts.next().unwrap_or_default(), parts.next(), parts.next());
+    let (code, severity) = match head.split_once('(') {
+        Some((code, severity)) => (code, Some(severity.trim_end_matches(')'))),
+        None => (head, None),
+    };
+    code == actual.code
+        && severity.is_none_or(|severity| severity == actual.severity)
+        && place == Some(actual.place.as_str())
+        && message.is_none_or(|message| message == actual.message)
+}
+
+fn describe(actual: &Actual) -> String {
+    format!(
+        "{}({}) {} {}",
+        actual.code, actual.severity, actual.place, actual.message
+    )
 }
 
 #[test]
@@ -64,27 +90,25 @@ fn every_case_reports_exactly_its_expected_findings() {
         .filter(|path| path.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 30, "the corpus is missing cases");
+    assert!(cases.len() >= 40, "the corpus is missing cases");
     let mut failures = Vec::new();
     for case in &cases {
         let expected: Vec<String> =
             serde_saphyr::from_str(&std::fs::read_to_string(case.join("expect.yaml")).unwrap())
                 .unwrap();
         let actual = lint_case(case);
-        let unmatched_expected: Vec<&String> = expected
+        let missing: Vec<&String> = expected
             .iter()
             .filter(|e| !actual.iter().any(|a| matches(e, a)))
             .collect();
-        let unexpected: Vec<&String> = actual
+        let unexpected: Vec<String> = actual
             .iter()
             .filter(|a| !expected.iter().any(|e| matches(e, a)))
+            .map(describe)
             .collect();
-        if !unmatched_expected.is_empty()
-            || !unexpected.is_empty()
-            || expected.len() != actual.len()
-        {
+        if !missing.is_empty() || !unexpected.is_empty() || expected.len() != actual.len() {
             failures.push(format!(
-                "{}:\n  missing: {unmatched_expected:#?}\n  unexpected: {unexpected:#?}",
+                "{}:\n  missing: {missing:#?}\n  unexpected: {unexpected:#?}",
                 case.file_name().unwrap().to_string_lossy()
             ));
         }
