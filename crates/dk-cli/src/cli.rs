@@ -2,7 +2,9 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::commands::{completions, config, init, lint, show, version};
+use crate::commands::{
+    completions, config, connector, dataset, governance, init, lint, pipeline, show, store, version,
+};
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
 
@@ -27,7 +29,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Output format: text for people, json or yaml for programs
+    /// Output format: text for people, json or yaml for programs (some commands add views)
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// When to use colours (NO_COLOR is honoured with auto)
@@ -51,6 +53,16 @@ pub enum Command {
     Show(show::ShowArgs),
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    #[command(subcommand)]
+    Governance(governance::GovernanceCommand),
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    #[command(subcommand)]
+    Dataset(dataset::DataSetCommand),
+    #[command(subcommand)]
+    Store(store::StoreCommand),
+    #[command(subcommand)]
+    Connector(connector::ConnectorCommand),
     Version(version::VersionArgs),
     Completions(completions::CompletionsArgs),
 }

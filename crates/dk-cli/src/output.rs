@@ -17,6 +17,29 @@ pub enum OutputFormat {
     Json,
     /// The same report as YAML.
     Yaml,
+    /// The text view of commands whose text is a table.
+    Table,
+    /// Comma-separated values (dk governance report).
+    Csv,
+    /// SARIF 2.1.0 for code-scanning tools (dk lint).
+    Sarif,
+    /// A Mermaid flowchart (dk pipeline show).
+    Mermaid,
+    /// A Graphviz digraph (dk pipeline show).
+    Dot,
+}
+
+impl OutputFormat {
+    /// The views every report has.
+    pub const COMMON: [OutputFormat; 3] =
+        [OutputFormat::Text, OutputFormat::Json, OutputFormat::Yaml];
+}
+
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,11 +123,9 @@ impl Ui {
         let mut out = io::stdout().lock();
         match self.format {
             OutputFormat::Text => report.render_text(self, &mut out)?,
-            OutputFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, report).map_err(io::Error::from)?;
-                writeln!(out)?;
-            }
+            OutputFormat::Json => write_json(&mut out, report)?,
             OutputFormat::Yaml => write!(out, "{}", to_yaml(report)?)?,
+            other => report.render_extra(other, self, &mut out)?,
         }
         out.flush()?;
         Ok(report.status())
@@ -115,9 +136,20 @@ pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, CliError> {
     serde_saphyr::to_string(value).map_err(|err| CliError::failure("cannot render YAML").cause(err))
 }
 
+/// Pretty JSON and a final line break.
+pub fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
 /// A command's result: data that can be shown to people or to programs.
 pub trait Render: Serialize {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()>;
+
+    /// Views beyond text, JSON and YAML, for the formats the command declares (its `FORMATS`).
+    fn render_extra(&self, format: OutputFormat, _ui: &Ui, _out: &mut dyn Write) -> io::Result<()> {
+        Err(io::Error::other(format!("no -o {format} view")))
+    }
 
     /// The exit status the result implies.
     fn status(&self) -> ExitStatus {

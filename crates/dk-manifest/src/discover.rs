@@ -5,7 +5,7 @@
 //! A project is the directory tree holding packages; its root (the nearest ancestor with `.git`
 //! or a `.dk/` folder) may hold the same kind folders, shared by every package.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,95 +35,161 @@ const KINDS_IN_FOLDERS: [Kind; 4] = [
     Kind::DataSetGroup,
 ];
 
-/// The non-Transform manifests of one scope (a package or a project root).
+/// The non-Transform manifests of one scope (a package or a project root), indexed by name.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    pub datasets: Vec<Loaded<DataSet>>,
-    pub groups: Vec<Loaded<DataSetGroup>>,
-    pub stores: Vec<Loaded<Store>>,
-    pub connectors: Vec<Loaded<Connector>>,
-    /// Manifests that failed to load, by kind and name.
-    pub broken: Vec<Broken>,
+    datasets: Vec<Loaded<DataSet>>,
+    groups: Vec<Loaded<DataSetGroup>>,
+    stores: Vec<Loaded<Store>>,
+    connectors: Vec<Loaded<Connector>>,
+    /// Position of each manifest in its kind's list, by name: lookups are on every reference.
+    index: HashMap<Kind, HashMap<String, usize>>,
+    broken: Vec<Broken>,
     /// Manifest files read for this scope.
     pub files: usize,
 }
 
+/// One file of a kind folder, parsed (possibly on another thread) but not yet in a catalog.
+struct ParsedFile {
+    path: PathBuf,
+    kind: Kind,
+    folder: &'static str,
+    manifests: Vec<Result<AnyManifest, Broken>>,
+    problems: Vec<Problem>,
+    read: bool,
+}
+
+impl ParsedFile {
+    fn parse(path: PathBuf, kind: Kind, folder: &'static str) -> ParsedFile {
+        let mut problems = Vec::new();
+        let (manifests, read) = match read_source(&path) {
+            Ok(source) => (read_manifests(&source, &mut problems), true),
+            Err(problem) => {
+                problems.push(problem);
+                (Vec::new(), false)
+            }
+        };
+        ParsedFile {
+            path,
+            kind,
+            folder,
+            manifests,
+            problems,
+            read,
+        }
+    }
+}
+
 impl Catalog {
-    fn add(&mut self, manifest: AnyManifest, problems: &mut Vec<Problem>) {
+    pub fn datasets(&self) -> &[Loaded<DataSet>] {
+        &self.datasets
+    }
+
+    pub fn groups(&self) -> &[Loaded<DataSetGroup>] {
+        &self.groups
+    }
+
+    pub fn stores(&self) -> &[Loaded<Store>] {
+        &self.stores
+    }
+
+    pub fn connectors(&self) -> &[Loaded<Connector>] {
+        &self.connectors
+    }
+
+    /// Manifests that failed to load, by kind and name.
+    pub fn broken(&self) -> &[Broken] {
+        &self.broken
+    }
+
+    /// Where the manifest of `kind` named `name` is in its kind's list.
+    pub fn position(&self, kind: Kind, name: &str) -> Option<usize> {
+        self.index.get(&kind)?.get(name).copied()
+    }
+
+    /// Adds a manifest; a second manifest of one kind and name is a problem and is left out.
+    pub fn add(&mut self, manifest: AnyManifest, problems: &mut Vec<Problem>) {
         fn push<S>(
             list: &mut Vec<Loaded<Manifest<S>>>,
+            index: &mut HashMap<String, usize>,
             item: Loaded<Manifest<S>>,
             kind: Kind,
             problems: &mut Vec<Problem>,
         ) {
-            if let Some(first) = list.iter().find(|existing| existing.name() == item.name()) {
+            if let Some(&first) = index.get(item.name()) {
                 problems.push(Problem::DuplicateName {
                     kind,
                     name: item.name().to_owned(),
                     location: item.locate(&crate::path!["metadata", "name"]),
-                    first: first.locate(&crate::path!["metadata", "name"]),
+                    first: list[first].locate(&crate::path!["metadata", "name"]),
                 });
                 return;
             }
+            index.insert(item.name().to_owned(), list.len());
             list.push(item);
         }
+        let kind = manifest.kind();
+        let index = self.index.entry(kind).or_default();
         match manifest {
-            AnyManifest::DataSet(m) => push(&mut self.datasets, m, Kind::DataSet, problems),
-            AnyManifest::DataSetGroup(m) => push(&mut self.groups, m, Kind::DataSetGroup, problems),
-            AnyManifest::Store(m) => push(&mut self.stores, m, Kind::Store, problems),
-            AnyManifest::Connector(m) => push(&mut self.connectors, m, Kind::Connector, problems),
+            AnyManifest::DataSet(m) => push(&mut self.datasets, index, m, kind, problems),
+            AnyManifest::DataSetGroup(m) => push(&mut self.groups, index, m, kind, problems),
+            AnyManifest::Store(m) => push(&mut self.stores, index, m, kind, problems),
+            AnyManifest::Connector(m) => push(&mut self.connectors, index, m, kind, problems),
             AnyManifest::Transform(_) => unreachable!("Transforms are kept by the package"),
         }
     }
 
-    /// Reads the kind folders of `dir` into a catalog.
+    /// Reads the kind folders of `dir` into a catalog (large folders on every core).
     pub fn read_folders(dir: &Path, problems: &mut Vec<Problem>) -> Catalog {
-        let mut catalog = Catalog::default();
+        let mut files = Vec::new();
         for kind in KINDS_IN_FOLDERS {
             for folder in [kind.folder(), kind.plural_folder()].into_iter().flatten() {
-                for file in manifest_files(&child(dir, folder), kind) {
-                    catalog.read_file(&file, kind, folder, problems);
-                }
+                files.extend(
+                    manifest_files(&child(dir, folder), kind)
+                        .into_iter()
+                        .map(|file| (file, kind, folder)),
+                );
             }
+        }
+        let parsed = parallel_map(files, |(path, kind, folder)| {
+            ParsedFile::parse(path, kind, folder)
+        });
+        let mut catalog = Catalog::default();
+        for file in parsed {
+            catalog.absorb(file, problems);
         }
         catalog
     }
 
-    /// Reads one file of the `folder` holding manifests of `kind`.
-    fn read_file(&mut self, path: &Path, kind: Kind, folder: &str, problems: &mut Vec<Problem>) {
-        let source = match read_source(path) {
-            Ok(source) => source,
-            Err(problem) => {
-                problems.push(problem);
-                return;
-            }
-        };
-        self.files += 1;
-        let problems_before = problems.len();
-        let manifests = read_manifests(&source, problems);
-        let unparsable = problems[problems_before..]
+    fn absorb(&mut self, file: ParsedFile, problems: &mut Vec<Problem>) {
+        if file.read {
+            self.files += 1;
+        }
+        if file
+            .problems
             .iter()
-            .any(|p| matches!(p, Problem::Syntax(_)));
-        if unparsable {
+            .any(|p| matches!(p, Problem::Syntax(_)))
+        {
             // The file's name is its manifest's name by convention; keeping it as broken stops
             // every reference to it from being reported a second time as an unknown name.
             self.broken.push(Broken {
-                kind,
-                name: name_from_path(path, kind),
+                kind: file.kind,
+                name: name_from_path(&file.path, file.kind),
             });
         }
-        for manifest in manifests {
+        problems.extend(file.problems);
+        for manifest in file.manifests {
             match manifest {
                 Ok(AnyManifest::Transform(transform)) => problems.push(Problem::MisplacedKind {
                     kind: Kind::Transform,
-                    folder: folder.to_owned(),
+                    folder: file.folder.to_owned(),
                     location: transform.node.location(),
                 }),
                 Ok(manifest) => {
-                    if manifest.kind() != kind {
+                    if manifest.kind() != file.kind {
                         problems.push(Problem::MisplacedKind {
                             kind: manifest.kind(),
-                            folder: folder.to_owned(),
+                            folder: file.folder.to_owned(),
                             location: manifest.node().location(),
                         });
                     }
@@ -133,6 +199,36 @@ impl Catalog {
             }
         }
     }
+}
+
+/// `f` over `items` on every core, results in the order of `items`. Small inputs stay on this
+/// thread: spawning costs more than it saves.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || items.len() < 16 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(chunk).collect());
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// `*.yaml`/`*.yml` files of a kind folder, plus `<sub>/<kind>.yaml` one level down, sorted so
@@ -174,7 +270,7 @@ fn name_from_path(path: &Path, kind: Kind) -> Option<String> {
 
 /// `dir/name`, without a leading `./` when `dir` is the current directory, so locations read
 /// `dk.yaml:3:1` rather than `./dk.yaml:3:1`.
-fn child(dir: &Path, name: &str) -> PathBuf {
+pub fn child(dir: &Path, name: &str) -> PathBuf {
     if dir.as_os_str().is_empty() || dir == Path::new(".") {
         PathBuf::from(name)
     } else {
@@ -410,7 +506,7 @@ pub fn load_package_project(
     let package = Package::read(dir, overrides);
     let mut shared_problems = Vec::new();
     let shared = match &root {
-        Some(root) if !same_dir(root, dir) => Catalog::read_folders(root, &mut shared_problems),
+        Some(root) if !same_path(root, dir) => Catalog::read_folders(root, &mut shared_problems),
         _ => Catalog::default(),
     };
     Project {
@@ -437,12 +533,12 @@ pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Re
         let packages = read_packages(&package_dirs);
         match projects
             .iter_mut()
-            .find(|project| project.root.as_deref().is_some_and(|r| same_dir(r, &root)))
+            .find(|project| project.root.as_deref().is_some_and(|r| same_path(r, &root)))
         {
             Some(project) => project.packages.extend(packages),
             None => {
                 let mut shared_problems = Vec::new();
-                let shared = if package_dirs.iter().any(|p| same_dir(p, &root)) {
+                let shared = if package_dirs.iter().any(|p| same_path(p, &root)) {
                     Catalog::default()
                 } else {
                     Catalog::read_folders(&root, &mut shared_problems)
@@ -461,38 +557,13 @@ pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Re
 
 /// Reads packages on every core: parsing is independent per package and dominates large scans.
 fn read_packages(dirs: &[PathBuf]) -> Vec<Package> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || dirs.len() < 16 {
-        return dirs
-            .iter()
-            .map(|dir| Package::read(dir, &Overrides::default()))
-            .collect();
-    }
-    let chunk = dirs.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = dirs
-            .chunks(chunk)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|dir| Package::read(dir, &Overrides::default()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    parallel_map(dirs.iter().collect(), |dir| {
+        Package::read(dir, &Overrides::default())
     })
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
+/// Whether two paths name the same file or directory (after resolving links and `..`).
+pub fn same_path(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,

@@ -5,7 +5,9 @@
 //! packages of a project, resolves names (Transform → DataSet → Store → Connector) and applies
 //! `-f`/`--set` overrides in memory. It never writes a user's manifest and never prints.
 
+pub mod authoring;
 pub mod discover;
+pub mod graph;
 pub mod load;
 pub mod model;
 pub mod overrides;

@@ -61,15 +61,18 @@ impl<'a> Scope<'a> {
     ) -> Lookup<'a, Manifest<S>> {
         let found = self
             .catalogs()
-            .flat_map(|catalog| list(catalog).iter())
-            .chain(builtins)
-            .find(|loaded| loaded.name() == name);
+            .find_map(|catalog| {
+                catalog
+                    .position(kind, name)
+                    .map(|index| &list(catalog)[index])
+            })
+            .or_else(|| builtins.iter().find(|loaded| loaded.name() == name));
         if let Some(found) = found {
             return Lookup::Found(found);
         }
         let broken = self.catalogs().any(|catalog| {
             catalog
-                .broken
+                .broken()
                 .iter()
                 .any(|broken| broken.kind == kind && broken.name.as_deref() == Some(name))
         });
@@ -87,15 +90,15 @@ impl<'a> Scope<'a> {
     }
 
     pub fn dataset(&self, name: &str) -> Lookup<'a, DataSet> {
-        self.lookup(Kind::DataSet, name, |c| &c.datasets, &[])
+        self.lookup(Kind::DataSet, name, |c| c.datasets(), &[])
     }
 
     pub fn group(&self, name: &str) -> Lookup<'a, DataSetGroup> {
-        self.lookup(Kind::DataSetGroup, name, |c| &c.groups, &[])
+        self.lookup(Kind::DataSetGroup, name, |c| c.groups(), &[])
     }
 
     pub fn store(&self, name: &str) -> Lookup<'a, Store> {
-        self.lookup(Kind::Store, name, |c| &c.stores, &[])
+        self.lookup(Kind::Store, name, |c| c.stores(), &[])
     }
 
     /// Connector manifests first; the built-in connectors need none.
@@ -103,7 +106,7 @@ impl<'a> Scope<'a> {
         self.lookup(
             Kind::Connector,
             name,
-            |c| &c.connectors,
+            |c| c.connectors(),
             &BUILTIN_CONNECTOR_MANIFESTS,
         )
     }
@@ -116,7 +119,10 @@ impl<'a> Scope<'a> {
         version: Option<&semver::VersionReq>,
     ) -> Vec<&'a Loaded<DataSet>> {
         let mut matched: Vec<&'a Loaded<DataSet>> = Vec::new();
-        for dataset in self.catalogs().flat_map(|catalog| catalog.datasets.iter()) {
+        for dataset in self
+            .catalogs()
+            .flat_map(|catalog| catalog.datasets().iter())
+        {
             let metadata = &dataset.manifest.metadata;
             let labels_match = tags
                 .iter()
@@ -346,7 +352,7 @@ fn found_or_record<'a, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{AnyManifest, read_manifests};
+    use crate::load::read_manifests;
 
     fn catalog(texts: &[&str]) -> Catalog {
         let mut catalog = Catalog::default();
@@ -354,13 +360,7 @@ mod tests {
         for (i, text) in texts.iter().enumerate() {
             let source = Source::file(format!("f{i}.yaml"), *text);
             for manifest in read_manifests(&source, &mut problems) {
-                match manifest.unwrap() {
-                    AnyManifest::DataSet(m) => catalog.datasets.push(m),
-                    AnyManifest::Store(m) => catalog.stores.push(m),
-                    AnyManifest::Connector(m) => catalog.connectors.push(m),
-                    AnyManifest::DataSetGroup(m) => catalog.groups.push(m),
-                    AnyManifest::Transform(_) => unreachable!(),
-                }
+                catalog.add(manifest.unwrap(), &mut problems);
             }
         }
         assert!(problems.is_empty(), "{problems:?}");

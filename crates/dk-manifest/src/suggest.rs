@@ -18,7 +18,11 @@ pub fn did_you_mean<'a>(
                 .filter(|part| part.len() >= 3 && part.len() < lower.len())
                 .map(|part| similarity(part) * 0.95)
                 .fold(0.0, f64::max);
-            (similarity(&lower).max(best_part), candidate)
+            // One edit away is a typo even in words too short for the similarity threshold.
+            let one_edit =
+                input_lower.len() >= 2 && strsim::damerau_levenshtein(&input_lower, &lower) == 1;
+            let score = similarity(&lower).max(best_part);
+            (if one_edit { score.max(0.7) } else { score }, candidate)
         })
         .filter(|(score, _)| *score >= 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -47,5 +51,7 @@ mod tests {
         let runtimes = ["cloudquery", "generic-go", "generic-python", "dbt"];
         assert_eq!(did_you_mean("pyhton", runtimes), Some("generic-python"));
         assert_eq!(did_you_mean("go", runtimes), None);
+        assert_eq!(did_you_mean("pi", ["pii", "package", "store"]), Some("pii"));
+        assert_eq!(did_you_mean("x", ["y"]), None);
     }
 }

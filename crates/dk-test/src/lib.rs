@@ -96,6 +96,21 @@ impl TestContext {
     }
 }
 
+/// Copies a directory tree (fixtures into a test's temporary directory), leaving out files named
+/// in `skip`.
+pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).expect("create the target directory");
+    for entry in std::fs::read_dir(from).expect("read the fixture directory") {
+        let entry = entry.expect("read a fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target, skip);
+        } else if !skip.iter().any(|name| entry.file_name() == *name) {
+            std::fs::copy(entry.path(), &target).expect("copy a fixture file");
+        }
+    }
+}
+
 /// Checks that the section of a Markdown document between `<!-- NAME:start -->` and
 /// `<!-- NAME:end -->` equals `generated`. With `DK_UPDATE_DOCS=1` it rewrites the section
 /// instead, so code stays the single source of the tables in the docs.

@@ -11,6 +11,7 @@ pub mod lineage;
 pub mod policy;
 mod problems;
 mod references;
+pub mod report;
 pub mod rules;
 pub mod sarif;
 mod structure;
@@ -103,6 +104,17 @@ impl Report {
             warnings: findings.len() - errors,
             findings,
         }
+    }
+
+    /// Keeps the findings `keep` accepts, and counts again.
+    pub fn retain(&mut self, keep: impl FnMut(&Finding) -> bool) {
+        self.findings.retain(keep);
+        self.errors = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        self.warnings = self.findings.len() - self.errors;
     }
 
     /// Whether the check passes: no errors, and with `strict` no warnings either.

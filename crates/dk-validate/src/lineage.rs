@@ -62,7 +62,7 @@ impl<'a> Lineage<'a> {
     pub fn build(project: &'a Project) -> Lineage<'a> {
         let mut datasets: Vec<DataSetEntry<'a>> = project
             .shared
-            .datasets
+            .datasets()
             .iter()
             .map(|dataset| DataSetEntry {
                 dataset,
@@ -73,11 +73,17 @@ impl<'a> Lineage<'a> {
         let mut resolutions = Vec::with_capacity(project.packages.len());
         for package in &project.packages {
             let scope = project.scope(package);
-            datasets.extend(package.catalog.datasets.iter().map(|dataset| DataSetEntry {
-                dataset,
-                scope,
-                role: None,
-            }));
+            datasets.extend(
+                package
+                    .catalog
+                    .datasets()
+                    .iter()
+                    .map(|dataset| DataSetEntry {
+                        dataset,
+                        scope,
+                        role: None,
+                    }),
+            );
             resolutions.push(
                 package
                     .transform

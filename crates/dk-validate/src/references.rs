@@ -33,7 +33,7 @@ fn unresolved_finding(unresolved: &Unresolved) -> Finding {
 
 pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<Finding>) {
     let mut unresolved = Vec::new();
-    for dataset in &catalog.datasets {
+    for dataset in catalog.datasets() {
         resolve::resolve_store(dataset, scope, &mut unresolved);
         for (index, field) in dataset.manifest.spec.schema.iter().enumerate() {
             let Some((source_set, source_field)) = field
@@ -86,10 +86,10 @@ pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<F
             }
         }
     }
-    for store in &catalog.stores {
+    for store in catalog.stores() {
         resolve::resolve_connector(store, scope, &mut unresolved);
     }
-    for group in &catalog.groups {
+    for group in catalog.groups() {
         let spec = &group.manifest.spec;
         let store_name = &spec.store;
         if let Lookup::Missing { suggestion } = scope.store(store_name) {

@@ -260,7 +260,7 @@ fn is_env_reference(value: &str) -> bool {
 }
 
 pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
-    for dataset in &catalog.datasets {
+    for dataset in catalog.datasets() {
         check_metadata(dataset, out);
         let spec = &dataset.manifest.spec;
         let locators = spec.locators();
@@ -322,7 +322,7 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
             }
         }
     }
-    for store in &catalog.stores {
+    for store in catalog.stores() {
         check_metadata(store, out);
         for (key, value) in &store.manifest.spec.secrets {
             if !is_env_reference(value) {
@@ -366,7 +366,7 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
             }
         }
     }
-    for connector in &catalog.connectors {
+    for connector in catalog.connectors() {
         check_metadata(connector, out);
         if connector.manifest.spec.capabilities.is_empty() {
             out.push(
@@ -379,7 +379,7 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
             );
         }
     }
-    for group in &catalog.groups {
+    for group in catalog.groups() {
         check_metadata(group, out);
     }
 }

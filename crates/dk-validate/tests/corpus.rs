@@ -9,19 +9,6 @@ use dk_manifest::discover::{DiscoverOptions, load_projects};
 use dk_manifest::yaml::Origin;
 use dk_validate::Severity;
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if entry.file_name() != "expect.yaml" {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A finding as the corpus states it.
 struct Actual {
     code: &'static str,
@@ -33,7 +20,7 @@ struct Actual {
 /// Lints a copy of `case` (so that the repository around it is not taken for its project).
 fn lint_case(case: &Path) -> Vec<Actual> {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(case, dir.path());
+    dk_test::copy_tree(case, dir.path(), &["expect.yaml"]);
     let projects = load_projects(&[dir.path().to_owned()], &DiscoverOptions::default()).unwrap();
     let report = dk_validate::lint(&projects);
     report

@@ -5,14 +5,16 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
-use dk_manifest::discover::{self, Package};
-use dk_validate::Report;
+use dk_manifest::suggest::did_you_mean;
+use dk_validate::explain::Explanation;
+use dk_validate::rules::{self, Rule};
+use dk_validate::{Report, Severity};
 
-use super::{OverrideArgs, load_package, require_dir};
+use super::{OverrideArgs, load_projects};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::findings::{summary, write_findings};
-use crate::output::{Render, Ui, plural};
+use crate::output::{OutputFormat, Render, Ui, plural, write_json};
 
 /// Check packages: structure, references and governance, with file:line:column for every finding
 #[derive(Debug, Args)]
@@ -22,7 +24,9 @@ Examples:
   dk lint ./my-pipeline --strict  fail on warnings too
   dk lint --scan-dir packages/    lint every package below packages/
   dk lint . --set spec.mode=streaming -f prod-values.yaml
-  dk lint -o json                 findings as data")]
+  dk lint -o json                 findings as data
+  dk lint -o sarif > dk.sarif     for GitHub code scanning
+  dk lint --explain DK301         why a rule exists, a failing example, the fix")]
 pub struct LintArgs {
     /// A package directory (holding dk.yaml), or a project directory to lint every package below it
     #[arg(default_value = ".")]
@@ -33,16 +37,25 @@ pub struct LintArgs {
     /// Lint every package below DIR (repeatable)
     #[arg(long = "scan-dir", value_name = "DIR")]
     pub scan_dirs: Vec<PathBuf>,
+    /// Explain a rule (by code or name) instead of linting
+    #[arg(long, value_name = "CODE")]
+    pub explain: Option<String>,
     #[command(flatten)]
     pub overrides: OverrideArgs,
 }
 
+/// `-o sarif` besides text, JSON and YAML.
+pub const FORMATS: &[OutputFormat] = &[OutputFormat::Sarif];
+
 #[derive(Debug, Serialize)]
-struct LintReport {
+pub struct LintReport {
     #[serde(flatten)]
     report: Report,
     strict: bool,
     passed: bool,
+    /// Where relative paths in findings start (SARIF's %SRCROOT%).
+    #[serde(skip)]
+    base: PathBuf,
 }
 
 impl Render for LintReport {
@@ -69,6 +82,12 @@ impl Render for LintReport {
         writeln!(out, "{}{strict_note}", styles.bold(&summary(report)))
     }
 
+    fn render_extra(&self, _format: OutputFormat, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let sarif =
+            dk_validate::sarif::to_sarif(&self.report, env!("CARGO_PKG_VERSION"), Some(&self.base));
+        write_json(out, &sarif)
+    }
+
     fn status(&self) -> ExitStatus {
         if self.passed {
             ExitStatus::Success
@@ -78,41 +97,83 @@ impl Render for LintReport {
     }
 }
 
-pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let started = Instant::now();
-    let package_mode = args.scan_dirs.is_empty() && Package::exists_in(&args.dir);
-    let projects = if package_mode {
-        vec![load_package(ctx, &args.dir, &args.overrides)?]
-    } else {
-        if !args.overrides.is_empty() {
-            return Err(CliError::usage(
-                "-f/--set override one package's dk.yaml and cannot apply to a scan",
-            )
-            .hint("pass the package directory instead: dk lint ./my-pipeline --set ..."));
-        }
-        let dirs = if args.scan_dirs.is_empty() {
-            vec![args.dir.clone()]
-        } else {
-            args.scan_dirs.clone()
+#[derive(Debug, Serialize)]
+struct ExplainReport {
+    #[serde(flatten)]
+    rule: &'static Rule,
+    #[serde(flatten)]
+    explanation: &'static Explanation,
+}
+
+impl Render for ExplainReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        let (rule, explanation) = (self.rule, self.explanation);
+        let severity = match rule.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
         };
-        for dir in &dirs {
-            require_dir(dir)?;
+        writeln!(
+            out,
+            "{} {} ({severity} by default)",
+            styles.bold(rule.code),
+            rule.name
+        )?;
+        writeln!(out, "{}\n", rule.summary)?;
+        writeln!(out, "{}\n  {}\n", styles.bold("Why"), explanation.rationale)?;
+        if !explanation.example.is_empty() {
+            writeln!(out, "{}", styles.bold("Failing example"))?;
+            for (path, text) in explanation.example {
+                writeln!(out, "  {}", styles.dim(&format!("# {path}")))?;
+                for line in text.lines() {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+            writeln!(out)?;
         }
-        let projects = discover::load_projects(&dirs, &ctx.discover_options())
-            .map_err(|err| CliError::usage("cannot read the directories to lint").cause(err))?;
-        if projects.iter().all(|project| project.packages.is_empty()) {
-            let shown = dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(
-                CliError::usage(format!("no package (dk.yaml) found in {shown}"))
-                    .hint("create one with `dk init NAME`, or pass the directory of a package"),
-            );
+        writeln!(out, "{}\n  {}", styles.bold("Fix"), explanation.fix)
+    }
+}
+
+impl LintReport {
+    pub fn new(report: Report, strict: bool, base: PathBuf) -> LintReport {
+        LintReport {
+            passed: report.passed(strict),
+            report,
+            strict,
+            base,
         }
-        projects
-    };
+    }
+}
+
+fn explain(query: &str) -> Result<ExplainReport, CliError> {
+    let code = rules::ALL
+        .iter()
+        .find(|rule| rule.code.eq_ignore_ascii_case(query) || rule.name == query)
+        .map(|rule| rule.code);
+    match code.and_then(dk_validate::explain::explain) {
+        Some((rule, explanation)) => Ok(ExplainReport { rule, explanation }),
+        None => {
+            let names = rules::ALL.iter().flat_map(|rule| [rule.code, rule.name]);
+            let hint = match did_you_mean(query, names) {
+                Some(name) => {
+                    format!("did you mean `{name}`? (docs/lint-rules.md lists every rule)")
+                }
+                None => {
+                    "rule codes look like DK301; docs/lint-rules.md lists every rule".to_owned()
+                }
+            };
+            Err(CliError::usage(format!("unknown rule `{query}`")).hint(hint))
+        }
+    }
+}
+
+pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    if let Some(query) = &args.explain {
+        return ctx.ui.emit(&explain(query)?);
+    }
+    let started = Instant::now();
+    let projects = load_projects(ctx, &args.dir, &args.scan_dirs, &args.overrides)?;
     let loaded = started.elapsed();
     let report = dk_validate::lint(&projects);
     tracing::info!(
@@ -122,10 +183,6 @@ pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         total_ms = started.elapsed().as_millis() as u64,
         "lint finished"
     );
-    let passed = report.passed(args.strict);
-    ctx.ui.emit(&LintReport {
-        report,
-        strict: args.strict,
-        passed,
-    })
+    ctx.ui
+        .emit(&LintReport::new(report, args.strict, ctx.cwd.clone()))
 }

@@ -1,10 +1,16 @@
 //! One module per command; each holds its `Args` next to its `run`.
 
+pub mod catalog;
 pub mod completions;
 pub mod config;
+pub mod connector;
+pub mod dataset;
+pub mod governance;
 pub mod init;
 pub mod lint;
+pub mod pipeline;
 pub mod show;
+pub mod store;
 pub mod version;
 
 use std::path::{Path, PathBuf};
@@ -17,20 +23,54 @@ use dk_manifest::overrides::Overrides;
 use crate::cli::Command;
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
+use crate::output::OutputFormat;
+
+/// The views a command offers besides text, JSON and YAML.
+fn extra_formats(command: &Command) -> &'static [OutputFormat] {
+    match command {
+        Command::Lint(_) => lint::FORMATS,
+        Command::Config(command) => config::extra_formats(command),
+        Command::Governance(command) => governance::extra_formats(command),
+        Command::Pipeline(command) => pipeline::extra_formats(command),
+        Command::Dataset(command) => dataset::extra_formats(command),
+        Command::Store(command) => store::extra_formats(command),
+        Command::Connector(command) => connector::extra_formats(command),
+        _ => &[],
+    }
+}
 
 pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
+    // Refuse an output format before doing anything, so nothing is created that cannot be shown.
+    let format = ctx.ui.format;
+    let extras = extra_formats(&command);
+    if !OutputFormat::COMMON.contains(&format) && !extras.contains(&format) {
+        let offered: Vec<String> = OutputFormat::COMMON
+            .iter()
+            .chain(extras)
+            .map(ToString::to_string)
+            .collect();
+        return Err(
+            CliError::usage(format!("this command has no -o {format} view"))
+                .hint(format!("use -o {}", offered.join(", -o "))),
+        );
+    }
     match command {
         Command::Init(args) => init::run(args, ctx),
         Command::Lint(args) => lint::run(args, ctx),
         Command::Show(args) => show::run(args, ctx),
         Command::Config(command) => config::run(command, ctx),
+        Command::Governance(command) => governance::run(command, ctx),
+        Command::Pipeline(command) => pipeline::run(command, ctx),
+        Command::Dataset(command) => dataset::run(command, ctx),
+        Command::Store(command) => store::run(command, ctx),
+        Command::Connector(command) => connector::run(command, ctx),
         Command::Version(args) => version::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
     }
 }
 
 /// `-f` and `--set`: in-memory overrides of a package's dk.yaml.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct OverrideArgs {
     /// Values file deep-merged into dk.yaml (repeatable; later files win; lists replace)
     #[arg(short = 'f', long = "values", value_name = "FILE")]
@@ -65,6 +105,47 @@ pub fn require_dir(dir: &Path) -> Result<(), CliError> {
     };
     Err(CliError::usage(message)
         .hint("pass a package directory (one holding dk.yaml) or a project directory"))
+}
+
+/// What `DIR` and `--scan-dir` select, as lint, reports and graphs take them: the package in
+/// `DIR` (with its project), or every package below `DIR` or each `--scan-dir`.
+pub fn load_projects(
+    ctx: &Context,
+    dir: &Path,
+    scan_dirs: &[PathBuf],
+    overrides: &OverrideArgs,
+) -> Result<Vec<Project>, CliError> {
+    if scan_dirs.is_empty() && Package::exists_in(dir) {
+        return Ok(vec![load_package(ctx, dir, overrides)?]);
+    }
+    if !overrides.is_empty() {
+        return Err(CliError::usage(
+            "-f/--set override one package's dk.yaml and cannot apply to a scan",
+        )
+        .hint("pass the package directory instead: dk lint ./my-pipeline --set ..."));
+    }
+    let dirs = if scan_dirs.is_empty() {
+        vec![dir.to_owned()]
+    } else {
+        scan_dirs.to_vec()
+    };
+    for dir in &dirs {
+        require_dir(dir)?;
+    }
+    let projects = discover::load_projects(&dirs, &ctx.discover_options())
+        .map_err(|err| CliError::usage("cannot read the directories to scan").cause(err))?;
+    if projects.iter().all(|project| project.packages.is_empty()) {
+        let shown = dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(
+            CliError::usage(format!("no package (dk.yaml) found in {shown}"))
+                .hint("create one with `dk init NAME`, or pass the directory of a package"),
+        );
+    }
+    Ok(projects)
 }
 
 /// Loads one package (with overrides) and the project around it.

@@ -284,7 +284,7 @@ fn render_entry(keys: &[&str], value: &Json, indent: usize) -> String {
 }
 
 /// Block-style YAML for a value, every line indented by `indent`, ending with a line break.
-fn render_block(value: &Json, indent: usize) -> String {
+pub fn render_block(value: &Json, indent: usize) -> String {
     let pad = " ".repeat(indent);
     let mut out = String::new();
     match value {

@@ -9,7 +9,9 @@ mod parse;
 mod source;
 
 pub use de::{DeError, DeErrorKind, UnknownField, from_node};
-pub use edit::{EditError, Edited, remove_value, render_flow, render_string, set_value};
+pub use edit::{
+    EditError, Edited, remove_value, render_block, render_flow, render_string, set_value,
+};
 pub use node::{Entry, Node, Scalar, ScalarKind, Seg, Value, display_path};
 pub use parse::{SyntaxError, parse_document, parse_documents};
 pub use source::{Location, Origin, Pos, Source};

@@ -8,7 +8,7 @@ use dk_config::Setting;
 use super::{ScopeArg, inline_value};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::{Render, Ui, table, write_table};
+use crate::output::{OutputFormat, Render, Ui, table, write_table};
 
 /// List every effective config value with the layer it came from
 #[derive(Debug, Args)]
@@ -39,6 +39,10 @@ impl Render for ListReport {
             ]);
         }
         write_table(out, &rows)
+    }
+
+    fn render_extra(&self, _format: OutputFormat, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        self.render_text(ui, out)
     }
 }
 

@@ -9,7 +9,7 @@ use dk_config::Scope;
 use super::ScopeArg;
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::{Render, Ui, table, write_table};
+use crate::output::{OutputFormat, Render, Ui, table, write_table};
 
 /// Print the config files dk reads, lowest precedence first
 #[derive(Debug, Args)]
@@ -65,6 +65,10 @@ impl Render for PathReport {
             rows.add_row(vec![file.scope.to_string(), path, status.to_owned()]);
         }
         write_table(out, &rows)
+    }
+
+    fn render_extra(&self, _format: OutputFormat, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        self.render_text(ui, out)
     }
 }
 

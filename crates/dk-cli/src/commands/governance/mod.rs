@@ -1,0 +1,27 @@
+//! `dk governance`: what data packages handle, for audits and reviews.
+
+mod report;
+
+use clap::Subcommand;
+
+use crate::context::Context;
+use crate::error::{CliError, ExitStatus};
+use crate::output::OutputFormat;
+
+/// Governance views of a project: classification, PII and where it flows
+#[derive(Debug, Subcommand)]
+pub enum GovernanceCommand {
+    Report(report::ReportArgs),
+}
+
+pub fn extra_formats(command: &GovernanceCommand) -> &'static [OutputFormat] {
+    match command {
+        GovernanceCommand::Report(_) => report::FORMATS,
+    }
+}
+
+pub fn run(command: GovernanceCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
+    match command {
+        GovernanceCommand::Report(args) => report::run(args, ctx),
+    }
+}

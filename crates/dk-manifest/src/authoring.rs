@@ -1,0 +1,99 @@
+//! Writing new manifests for `dk dataset|store|connector create`: canonical YAML (apiVersion,
+//! kind, metadata, spec; block style) in the kind's folder of a package or project root.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::discover::child;
+use crate::model::{Kind, Manifest};
+use crate::yaml::render_block;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthoringError {
+    #[error("{} already exists", path.display())]
+    Exists { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A manifest as dk writes it.
+pub fn render<S: Serialize>(manifest: &Manifest<S>) -> String {
+    let value = serde_json::to_value(manifest).unwrap_or_default();
+    render_block(&value, 0)
+}
+
+/// Where a manifest of `kind` named `name` lives below `dir` (a package or a project root).
+pub fn manifest_path(dir: &Path, kind: Kind, name: &str) -> PathBuf {
+    let folder = kind.folder().unwrap_or_default();
+    child(dir, folder).join(format!("{name}.yaml"))
+}
+
+/// Writes `text` to `path`, refusing to replace an existing file unless `force`. The file is
+/// written next to its target and renamed into place, so it is never half-written.
+pub fn write(path: &Path, text: &str, force: bool) -> Result<(), AuthoringError> {
+    if path.exists() && !force {
+        return Err(AuthoringError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    let io = |source| AuthoringError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&staging, text).map_err(io)?;
+    std::fs::rename(&staging, path).map_err(|err| {
+        let _ = std::fs::remove_file(&staging);
+        io(err)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{AnyManifest, read_manifests};
+    use crate::model::builtin_connector;
+    use crate::yaml::Source;
+
+    #[test]
+    fn rendered_manifests_read_back_unchanged() {
+        let connector = builtin_connector("postgres").unwrap();
+        let text = render(&connector);
+        assert!(text.starts_with("apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Connector\nmetadata:\n  name: postgres\n"), "{text}");
+        let mut problems = Vec::new();
+        let manifests = read_manifests(&Source::file("c.yaml", text), &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let Some(Ok(AnyManifest::Connector(read))) = manifests.into_iter().next() else {
+            panic!()
+        };
+        assert_eq!(read.manifest, connector);
+    }
+
+    #[test]
+    fn writing_refuses_to_replace_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = manifest_path(dir.path(), Kind::Store, "db");
+        write(&path, "a: 1\n", false).unwrap();
+        assert!(matches!(
+            write(&path, "a: 2\n", false),
+            Err(AuthoringError::Exists { .. })
+        ));
+        write(&path, "a: 2\n", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 2\n");
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1,
+            "no staging file left"
+        );
+    }
+}
