@@ -150,6 +150,7 @@ pub fn lint(projects: &[Project]) -> Report {
                 references::check_transform(transform, resolution, &mut project_findings);
             }
         }
+        structure::check_transform_names(project, &mut project_findings);
         governance::check_project(project, &lineage, &policy, &mut project_findings);
         findings.extend(policy.apply(project_findings));
     }

@@ -1,10 +1,10 @@
 //! Structural rules: names, versions, schedules, durations, locators, schema fields, env, ...
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use croner::parser::{CronParser, Seconds, Year};
 
-use dk_manifest::discover::Catalog;
+use dk_manifest::discover::{Catalog, Project};
 use dk_manifest::load::Loaded;
 use dk_manifest::model::{Manifest, Mode, Transform, TriggerPolicy, is_dns_label, to_dns_label};
 use dk_manifest::path;
@@ -231,6 +231,40 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
                 format!("spec.env[{index}] `{}` {problem}", var.name),
                 node.locate_value(&path!["spec", "env", index, "name"]),
             ));
+        }
+    }
+}
+
+/// Two packages of a project with one Transform name (in one namespace) would share their lineage
+/// job, OCI repository and GitOps path.
+pub(crate) fn check_transform_names(project: &Project, out: &mut Vec<Finding>) {
+    let mut seen: HashMap<(&str, &str), &Loaded<Transform>> = HashMap::new();
+    for transform in project
+        .packages
+        .iter()
+        .filter_map(|package| package.transform.as_ref())
+    {
+        let key = (
+            transform.manifest.metadata.namespace.as_str(),
+            transform.name(),
+        );
+        match seen.get(&key) {
+            None => {
+                seen.insert(key, transform);
+            }
+            Some(first) => out.push(
+                Finding::new(
+                    &rules::DUPLICATE_NAME,
+                    format!(
+                        "Transform `{}` is defined twice in namespace {} (first at {})",
+                        transform.name(),
+                        key.0,
+                        first.locate(&path!["metadata", "name"])
+                    ),
+                    transform.locate(&path!["metadata", "name"]),
+                )
+                .with_hint("give each package of a project its own name: it names its lineage job, artifact and deployment"),
+            ),
         }
     }
 }
