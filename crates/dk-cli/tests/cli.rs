@@ -11,33 +11,50 @@ fn version_in_text_and_json() {
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
 }
 
+/// The subcommands listed in a help text's `Commands:` section.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn help_documents_exit_codes_and_every_command_has_examples() {
     let ctx = context();
     let help = run_ok(&ctx, &["--help"], 0);
     snapshot(&ctx, "help", &help.stdout);
-    let commands: &[&[&str]] = &[
-        &["init"],
-        &["lint"],
-        &["show"],
-        &["version"],
-        &["completions"],
-        &["config", "get"],
-        &["config", "set"],
-        &["config", "unset"],
-        &["config", "list"],
-        &["config", "path"],
-    ];
-    for command in commands {
-        let mut args = command.to_vec();
+    // Every leaf command, found by walking the help itself, shows examples.
+    let mut pending: Vec<Vec<String>> = subcommands(&help.stdout)
+        .into_iter()
+        .map(|c| vec![c])
+        .collect();
+    let mut leaves = 0;
+    while let Some(command) = pending.pop() {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
         args.push("--help");
         let result = run_ok(&ctx, &args, 0);
-        assert!(
-            result.stdout.contains("Examples:"),
-            "dk {} --help has no examples",
-            command.join(" ")
+        let children = subcommands(&result.stdout);
+        if children.is_empty() {
+            leaves += 1;
+            assert!(
+                result.stdout.contains("Examples:"),
+                "dk {} --help has no examples",
+                command.join(" ")
+            );
+        }
+        pending.extend(
+            children
+                .into_iter()
+                .map(|child| [command.clone(), vec![child]].concat()),
         );
     }
+    assert!(leaves >= 20, "only {leaves} commands found");
 }
 
 #[test]
