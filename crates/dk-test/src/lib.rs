@@ -4,6 +4,8 @@
 //! system config path and working directory, and nothing from the developer's environment
 //! (`DK_*`, `OPENLINEAGE_URL`, colours). Commands run the real `dk` binary in it.
 
+pub mod openlineage;
+
 use std::path::{Path, PathBuf};
 
 /// An isolated home and working directory for running `dk`.

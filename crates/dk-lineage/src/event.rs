@@ -1,0 +1,384 @@
+//! OpenLineage 2-0-2 run events and the facets dk emits.
+//!
+//! Facets are kept as JSON objects built by the functions below, each stamped with `_producer`
+//! and the `_schemaURL` of its official facet schema, so that an event validates against the
+//! specification and its facet schemas as it is.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// The OpenLineage specification version dk's events follow.
+pub const SPEC_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
+
+/// The URI naming dk and its version as the producer of an event.
+pub fn producer() -> String {
+    format!(
+        "https://datakit.infoblox.dev/dk/{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A run's state transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventType {
+    Start,
+    Running,
+    Complete,
+    Abort,
+    Fail,
+    Other,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Start => "START",
+            EventType::Running => "RUNNING",
+            EventType::Complete => "COMPLETE",
+            EventType::Abort => "ABORT",
+            EventType::Fail => "FAIL",
+            EventType::Other => "OTHER",
+        }
+    }
+
+    /// Whether the run is over after this event.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            EventType::Complete | EventType::Abort | EventType::Fail
+        )
+    }
+}
+
+pub type Facets = Map<String, Value>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub run_id: Uuid,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub facets: Facets,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub facets: Facets,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub facets: Facets,
+}
+
+/// One OpenLineage RunEvent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    pub event_type: EventType,
+    pub event_time: String,
+    pub run: Run,
+    pub job: Job,
+    #[serde(default)]
+    pub inputs: Vec<Dataset>,
+    #[serde(default)]
+    pub outputs: Vec<Dataset>,
+    pub producer: String,
+    #[serde(rename = "schemaURL")]
+    pub schema_url: String,
+}
+
+impl RunEvent {
+    /// The identity of an event for idempotent ingestion and delivery: one event per run,
+    /// transition and time.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.run.run_id,
+            self.event_type.as_str(),
+            self.event_time
+        )
+    }
+}
+
+/// Event times as OpenLineage clients write them: RFC 3339, UTC, milliseconds.
+pub fn format_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A new run id: a UUIDv7, time-ordered, as DESIGN §5 asks.
+pub fn new_run_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// Wraps a facet body with the fields every facet carries.
+fn facet(schema: &str, definition: &str, mut body: Map<String, Value>) -> Value {
+    body.insert("_producer".into(), Value::String(producer()));
+    body.insert(
+        "_schemaURL".into(),
+        Value::String(format!(
+            "https://openlineage.io/spec/facets/{schema}#/$defs/{definition}"
+        )),
+    );
+    Value::Object(body)
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `jobType`: dk runs are integration `DK`, job type `TRANSFORM`.
+pub fn job_type(streaming: bool) -> Value {
+    let processing = if streaming { "STREAMING" } else { "BATCH" };
+    facet(
+        "2-0-4/JobTypeJobFacet.json",
+        "JobTypeJobFacet",
+        object(json!({"processingType": processing, "integration": "DK", "jobType": "TRANSFORM"})),
+    )
+}
+
+/// `ownership` of a job or a dataset.
+pub fn ownership(owner: &str, dataset: bool) -> Value {
+    let (schema, definition) = if dataset {
+        ("1-0-1/OwnershipDatasetFacet.json", "OwnershipDatasetFacet")
+    } else {
+        ("1-0-1/OwnershipJobFacet.json", "OwnershipJobFacet")
+    };
+    facet(
+        schema,
+        definition,
+        object(json!({"owners": [{"name": owner, "type": "OWNER"}]})),
+    )
+}
+
+/// `documentation` of a job.
+pub fn documentation(description: &str) -> Value {
+    facet(
+        "1-1-0/DocumentationJobFacet.json",
+        "DocumentationJobFacet",
+        object(json!({"description": description, "contentType": "text/plain"})),
+    )
+}
+
+/// `sourceCodeLocation`: the git repository and revision a job's code came from.
+pub fn source_code_location(
+    repo_url: &str,
+    path: Option<&str>,
+    version: Option<&str>,
+    branch: Option<&str>,
+) -> Value {
+    let mut body = object(json!({"type": "git", "url": repo_url, "repoUrl": repo_url}));
+    for (key, value) in [("path", path), ("version", version), ("branch", branch)] {
+        if let Some(value) = value {
+            body.insert(key.into(), Value::String(value.to_owned()));
+        }
+    }
+    facet(
+        "1-1-0/SourceCodeLocationJobFacet.json",
+        "SourceCodeLocationJobFacet",
+        body,
+    )
+}
+
+/// A schema field as the `schema` facet lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaField {
+    pub name: String,
+    pub field_type: String,
+    pub description: Option<String>,
+}
+
+/// `schema` of a dataset.
+pub fn schema(fields: &[SchemaField]) -> Value {
+    let fields: Vec<Value> = fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| {
+            let mut entry = object(json!({"name": field.name, "type": field.field_type, "ordinal_position": index + 1}));
+            if let Some(description) = &field.description {
+                entry.insert("description".into(), Value::String(description.clone()));
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    facet(
+        "1-2-0/SchemaDatasetFacet.json",
+        "SchemaDatasetFacet",
+        object(json!({"fields": fields})),
+    )
+}
+
+/// `dataSource`: the store a dataset lives in.
+pub fn data_source(name: &str, uri: &str) -> Value {
+    facet(
+        "1-0-1/DatasourceDatasetFacet.json",
+        "DatasourceDatasetFacet",
+        object(json!({"name": name, "uri": uri})),
+    )
+}
+
+/// A tag of a dataset, or of one of its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+    pub field: Option<String>,
+}
+
+/// `tags`: classification, PII per field, and the dataset's own tags.
+pub fn tags(tags: &[Tag]) -> Value {
+    let tags: Vec<Value> = tags
+        .iter()
+        .map(|tag| {
+            let mut entry = object(json!({"key": tag.key, "value": tag.value, "source": "DK"}));
+            if let Some(field) = &tag.field {
+                entry.insert("field".into(), Value::String(field.clone()));
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    facet(
+        "1-0-0/TagsDatasetFacet.json",
+        "TagsDatasetFacet",
+        object(json!({"tags": tags})),
+    )
+}
+
+/// Where one output field comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSource {
+    pub namespace: String,
+    pub name: String,
+    pub field: String,
+    /// The masking applied on the way (`hash`, `aggregate`, ...), if any.
+    pub masking: Option<String>,
+}
+
+/// `columnLineage`: output field → the input fields it derives from.
+pub fn column_lineage(fields: &[(String, Vec<FieldSource>)]) -> Value {
+    let mut map = Map::new();
+    for (field, sources) in fields {
+        let inputs: Vec<Value> = sources
+            .iter()
+            .map(|source| {
+                let transformation = match source.masking.as_deref() {
+                    None => json!({"type": "DIRECT", "subtype": "IDENTITY", "masking": false}),
+                    Some("aggregate") => json!({"type": "DIRECT", "subtype": "AGGREGATION", "description": "aggregate", "masking": true}),
+                    Some(masking) => json!({"type": "DIRECT", "subtype": "TRANSFORMATION", "description": masking, "masking": true}),
+                };
+                json!({"namespace": source.namespace, "name": source.name, "field": source.field, "transformations": [transformation]})
+            })
+            .collect();
+        map.insert(field.clone(), json!({"inputFields": inputs}));
+    }
+    facet(
+        "1-2-0/ColumnLineageDatasetFacet.json",
+        "ColumnLineageDatasetFacet",
+        object(json!({"fields": map})),
+    )
+}
+
+/// `symlinks`: other names of a dataset; dk records the DataSet manifest name, so that
+/// `dk lineage NAME` finds datasets by the names people use.
+pub fn symlinks(namespace: &str, name: &str) -> Value {
+    facet(
+        "1-0-1/SymlinksDatasetFacet.json",
+        "SymlinksDatasetFacet",
+        object(
+            json!({"identifiers": [{"namespace": namespace, "name": name, "type": "DK_DATASET"}]}),
+        ),
+    )
+}
+
+/// `errorMessage` of a failed run.
+pub fn error_message(message: &str) -> Value {
+    facet(
+        "1-0-1/ErrorMessageRunFacet.json",
+        "ErrorMessageRunFacet",
+        object(json!({"message": message, "programmingLanguage": "shell"})),
+    )
+}
+
+/// `nominalTime` of a scheduled run.
+pub fn nominal_time(start: DateTime<Utc>) -> Value {
+    facet(
+        "1-0-1/NominalTimeRunFacet.json",
+        "NominalTimeRunFacet",
+        object(json!({"nominalStartTime": format_time(start)})),
+    )
+}
+
+/// The run that started this one, from `OPENLINEAGE_PARENT_ID=<namespace>/<job>/<runId>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRun {
+    pub namespace: String,
+    pub job: String,
+    pub run_id: Uuid,
+}
+
+impl std::str::FromStr for ParentRun {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ParentRun, String> {
+        let invalid = || format!("`{text}` is not <namespace>/<job>/<runId>");
+        let (rest, run) = text.rsplit_once('/').ok_or_else(invalid)?;
+        let (namespace, job) = rest.split_once('/').ok_or_else(invalid)?;
+        let run_id = Uuid::parse_str(run).map_err(|_| invalid())?;
+        if namespace.is_empty() || job.is_empty() {
+            return Err(invalid());
+        }
+        Ok(ParentRun {
+            namespace: namespace.to_owned(),
+            job: job.to_owned(),
+            run_id,
+        })
+    }
+}
+
+impl std::fmt::Display for ParentRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.job, self.run_id)
+    }
+}
+
+/// `parent` of a run started by an orchestrator.
+pub fn parent(parent: &ParentRun) -> Value {
+    facet(
+        "1-2-0/ParentRunFacet.json",
+        "ParentRunFacet",
+        object(
+            json!({"run": {"runId": parent.run_id}, "job": {"namespace": parent.namespace, "name": parent.job}}),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_ids_parse_and_print() {
+        let id = "airflow/dag.task/0192f5c2-1a2b-7c3d-8e4f-000000000001";
+        let parent: ParentRun = id.parse().unwrap();
+        assert_eq!(parent.job, "dag.task");
+        assert_eq!(parent.to_string(), id);
+        assert!("a/b".parse::<ParentRun>().is_err());
+        assert!("a/b/not-a-uuid".parse::<ParentRun>().is_err());
+    }
+
+    #[test]
+    fn run_ids_are_uuid_v7() {
+        assert_eq!(new_run_id().get_version_num(), 7);
+    }
+}

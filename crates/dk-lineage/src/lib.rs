@@ -1,0 +1,7 @@
+//! Lineage for dk: OpenLineage 2-0-2 run events with the facets of DESIGN §5, dataset naming
+//! after the OpenLineage conventions, the on-disk spool every event is written to first, delivery
+//! to lineage backends, and the local SQLite lineage store behind `dk lineage`.
+
+pub mod event;
+pub mod naming;
+pub mod run;
