@@ -3,5 +3,7 @@
 //! to lineage backends, and the local SQLite lineage store behind `dk lineage`.
 
 pub mod event;
+pub mod graph;
 pub mod naming;
 pub mod run;
+pub mod store;

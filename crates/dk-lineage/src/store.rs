@@ -1,0 +1,359 @@
+//! The local lineage store: every event dk emits (and every event `dk lineage serve` receives)
+//! lands here, so `dk lineage` answers with nothing else running.
+//!
+//! Ingestion is idempotent (an event is keyed by run, type and time): a re-delivered event
+//! changes nothing. Each job keeps the inputs and outputs of its latest run.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::event::RunEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("lineage store {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("lineage store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("lineage store: cannot create {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    job_namespace TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    job_namespace TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last_run_id TEXT NOT NULL,
+    last_state TEXT NOT NULL,
+    last_time TEXT NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    alias TEXT,
+    PRIMARY KEY (namespace, name)
+);
+CREATE INDEX IF NOT EXISTS datasets_by_alias ON datasets (alias);
+CREATE TABLE IF NOT EXISTS job_io (
+    job_namespace TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    dataset_namespace TEXT NOT NULL,
+    dataset_name TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    PRIMARY KEY (job_namespace, job_name, dataset_namespace, dataset_name, direction)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_key TEXT NOT NULL,
+    target TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (event_key, target)
+);
+";
+
+/// What an ingestion did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    pub new: usize,
+    pub duplicate: usize,
+}
+
+/// Where an event stands with a delivery target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    /// The backend refused it (4xx); retrying the same event will not help.
+    Rejected,
+}
+
+impl DeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> DeliveryState {
+        match text {
+            "delivered" => DeliveryState::Delivered,
+            "rejected" => DeliveryState::Rejected,
+            _ => DeliveryState::Pending,
+        }
+    }
+}
+
+/// An event as `dk lineage events` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub key: String,
+    pub run_id: String,
+    pub event_type: String,
+    pub event_time: String,
+    pub job: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub target: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// The local lineage store.
+#[derive(Debug)]
+pub struct LineageStore {
+    connection: Connection,
+}
+
+fn alias(event_dataset: &crate::event::Dataset) -> Option<String> {
+    event_dataset.facets.get("symlinks")?["identifiers"]
+        .as_array()?
+        .iter()
+        .find(|identifier| identifier["type"] == "DK_DATASET")?["name"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+impl LineageStore {
+    /// Opens (creating) the store at `path`.
+    pub fn open(path: &Path) -> Result<LineageStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        // WAL lets a reader (dk lineage) and a writer (a run) work at once; NORMAL sync is
+        // durable enough because the spool, not the store, is the record of last resort.
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(LineageStore { connection })
+    }
+
+    /// An in-memory store (tests, benchmarks).
+    pub fn in_memory() -> Result<LineageStore, StoreError> {
+        let connection = Connection::open_in_memory()?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(LineageStore { connection })
+    }
+
+    /// Ingests events in one transaction; events already present are skipped.
+    pub fn ingest(&mut self, events: &[RunEvent]) -> Result<Ingested, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let mut ingested = Ingested::default();
+        {
+            let mut insert_event = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO events (key, run_id, event_type, event_time, job_namespace, job_name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut upsert_run = transaction.prepare_cached(
+                "INSERT INTO runs (run_id, job_namespace, job_name, state, started_at, ended_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 = 'START' THEN ?5 END, CASE WHEN ?4 IN ('COMPLETE', 'FAIL', 'ABORT') THEN ?5 END, ?5)
+                 ON CONFLICT (run_id) DO UPDATE SET
+                   state = CASE WHEN excluded.updated_at >= runs.updated_at THEN excluded.state ELSE runs.state END,
+                   started_at = COALESCE(runs.started_at, excluded.started_at),
+                   ended_at = COALESCE(excluded.ended_at, runs.ended_at),
+                   updated_at = MAX(runs.updated_at, excluded.updated_at)",
+            )?;
+            let mut job_time = transaction
+                .prepare_cached("SELECT last_time FROM jobs WHERE namespace = ?1 AND name = ?2")?;
+            let mut upsert_job = transaction.prepare_cached(
+                "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id,
+                   last_state = excluded.last_state, last_time = excluded.last_time",
+            )?;
+            let mut clear_io = transaction
+                .prepare_cached("DELETE FROM job_io WHERE job_namespace = ?1 AND job_name = ?2")?;
+            let mut insert_io = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO job_io (job_namespace, job_name, dataset_namespace, dataset_name, direction) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut upsert_dataset = transaction.prepare_cached(
+                "INSERT INTO datasets (namespace, name, alias) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (namespace, name) DO UPDATE SET alias = COALESCE(excluded.alias, datasets.alias)",
+            )?;
+            for event in events {
+                let payload = serde_json::to_string(event).unwrap_or_default();
+                let run_id = event.run.run_id.to_string();
+                let (namespace, name) = (&event.job.namespace, &event.job.name);
+                let kind = event.event_type.as_str();
+                let added = insert_event.execute(params![
+                    event.key(),
+                    run_id,
+                    kind,
+                    event.event_time,
+                    namespace,
+                    name,
+                    payload
+                ])?;
+                if added == 0 {
+                    ingested.duplicate += 1;
+                    continue;
+                }
+                ingested.new += 1;
+                upsert_run.execute(params![run_id, namespace, name, kind, event.event_time])?;
+                let newest: Option<String> = job_time
+                    .query_row(params![namespace, name], |row| row.get(0))
+                    .optional()?;
+                if newest
+                    .as_deref()
+                    .is_some_and(|time| time > event.event_time.as_str())
+                {
+                    continue;
+                }
+                upsert_job.execute(params![namespace, name, run_id, kind, event.event_time])?;
+                if event.inputs.is_empty() && event.outputs.is_empty() {
+                    continue;
+                }
+                clear_io.execute(params![namespace, name])?;
+                for (direction, datasets) in [("input", &event.inputs), ("output", &event.outputs)]
+                {
+                    for dataset in datasets {
+                        upsert_dataset.execute(params![
+                            dataset.namespace,
+                            dataset.name,
+                            alias(dataset)
+                        ])?;
+                        insert_io.execute(params![
+                            namespace,
+                            name,
+                            dataset.namespace,
+                            dataset.name,
+                            direction
+                        ])?;
+                    }
+                }
+            }
+        }
+        transaction.commit()?;
+        Ok(ingested)
+    }
+
+    /// Records the outcome of delivering an event to a target.
+    pub fn record_delivery(
+        &mut self,
+        key: &str,
+        target: &str,
+        state: DeliveryState,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = crate::event::format_time(chrono::Utc::now());
+        self.connection.execute(
+            "INSERT INTO deliveries (event_key, target, state, attempts, last_error, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT (event_key, target) DO UPDATE SET state = excluded.state, attempts = deliveries.attempts + 1,
+               last_error = excluded.last_error, updated_at = excluded.updated_at",
+            params![key, target, state.as_str(), error, now],
+        )?;
+        Ok(())
+    }
+
+    /// Whether an event was delivered to (or refused by) a target, so it is not sent again.
+    pub fn is_settled(&self, key: &str, target: &str) -> Result<bool, StoreError> {
+        let state: Option<String> = self
+            .connection
+            .query_row(
+                "SELECT state FROM deliveries WHERE event_key = ?1 AND target = ?2",
+                params![key, target],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(state.is_some_and(|state| DeliveryState::parse(&state) != DeliveryState::Pending))
+    }
+
+    /// Events, oldest first, with their delivery states; one run's only with `run`.
+    pub fn events(&self, run: Option<Uuid>) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT key, run_id, event_type, event_time, job_namespace, job_name FROM events
+             WHERE ?1 IS NULL OR run_id = ?1 ORDER BY event_time, key",
+        )?;
+        let run = run.map(|id| id.to_string());
+        let rows = statement.query_map(params![run], |row| {
+            Ok(StoredEvent {
+                key: row.get(0)?,
+                run_id: row.get(1)?,
+                event_type: row.get(2)?,
+                event_time: row.get(3)?,
+                job: format!("{}/{}", row.get::<_, String>(4)?, row.get::<_, String>(5)?),
+                deliveries: Vec::new(),
+            })
+        })?;
+        let mut events = rows.collect::<Result<Vec<_>, _>>()?;
+        let mut deliveries = self
+            .connection
+            .prepare("SELECT target, state, attempts, last_error FROM deliveries WHERE event_key = ?1 ORDER BY target")?;
+        for event in &mut events {
+            event.deliveries = deliveries
+                .query_map(params![event.key], |row| {
+                    Ok(Delivery {
+                        target: row.get(0)?,
+                        state: DeliveryState::parse(&row.get::<_, String>(1)?),
+                        attempts: row.get(2)?,
+                        last_error: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(events)
+    }
+
+    /// The stored events of a run, parsed.
+    pub fn run_events(&self, run: Uuid) -> Result<Vec<RunEvent>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT payload FROM events WHERE run_id = ?1 ORDER BY event_time")?;
+        let payloads =
+            statement.query_map(params![run.to_string()], |row| row.get::<_, String>(0))?;
+        Ok(payloads
+            .filter_map(Result::ok)
+            .filter_map(|payload| serde_json::from_str(&payload).ok())
+            .collect())
+    }
+
+    /// Everything the lineage graph is built from.
+    pub fn graph(&self) -> Result<crate::graph::LineageGraph, StoreError> {
+        crate::graph::LineageGraph::load(&self.connection)
+    }
+}
