@@ -5,6 +5,7 @@
 //! (`DK_*`, `OPENLINEAGE_URL`, colours). Commands run the real `dk` binary in it.
 
 pub mod openlineage;
+pub mod sink;
 
 use std::path::{Path, PathBuf};
 

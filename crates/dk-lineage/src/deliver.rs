@@ -1,0 +1,217 @@
+//! Delivering events to a lineage backend: an OpenLineage HTTP endpoint (Marquez, DataHub,
+//! OpenMetadata, or any URL), or a file. Transient failures (connection errors, timeouts, 5xx,
+//! 429) are retried with exponential backoff until a deadline; a refusal (other 4xx) is final.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The lineage backends dk can deliver to.
+pub const BACKENDS: &[&str] = &["marquez", "datahub", "openmetadata", "http", "file"];
+
+/// Where events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Http {
+        url: String,
+        api_key: Option<String>,
+    },
+    /// Appends events as JSON lines to a file.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("unknown lineage backend `{backend}`; expected one of {}", BACKENDS.join(", "))]
+    UnknownBackend { backend: String },
+    #[error("lineage endpoint `{0}` is not an http(s) URL")]
+    NotAUrl(String),
+}
+
+impl Target {
+    /// The target for a backend and an endpoint (a base URL, or the full URL for `http`, or a
+    /// path for `file`). Without a backend, an endpoint is treated as Marquez's, as the
+    /// OpenLineage clients treat `OPENLINEAGE_URL`.
+    pub fn new(
+        backend: Option<&str>,
+        endpoint: &str,
+        api_key: Option<String>,
+    ) -> Result<Target, TargetError> {
+        let path = match backend.unwrap_or("marquez") {
+            "file" => return Ok(Target::File(PathBuf::from(endpoint))),
+            "marquez" => "/api/v1/lineage",
+            "datahub" => "/api/v2/lineage",
+            "openmetadata" => "/api/v1/openlineage/lineage",
+            "http" => "",
+            other => {
+                return Err(TargetError::UnknownBackend {
+                    backend: other.to_owned(),
+                });
+            }
+        };
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(TargetError::NotAUrl(endpoint.to_owned()));
+        }
+        Ok(Target::Http {
+            url: format!("{}{path}", endpoint.trim_end_matches('/')),
+            api_key,
+        })
+    }
+
+    /// How deliveries to this target are recorded (no credentials).
+    pub fn id(&self) -> String {
+        match self {
+            Target::Http { url, .. } => url.clone(),
+            Target::File(path) => format!("file:{}", path.display()),
+        }
+    }
+}
+
+/// The outcome of delivering one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// The backend refused the event; sending it again will not help.
+    Rejected(String),
+    /// Not delivered before the deadline; the event stays spooled.
+    Pending(String),
+}
+
+/// Sends events to one target.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    target: Target,
+    client: reqwest::Client,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl Deliverer {
+    pub fn new(target: Target) -> Deliverer {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("dk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Deliverer { target, client }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Delivers one event (its JSON), retrying transient failures until the deadline. The
+    /// deadline may move while the event is in flight (a run shortens it when it ends): the
+    /// request under way is not cancelled and resent, which could deliver it twice; only the
+    /// time allowed changes.
+    pub async fn send(&self, event: &str, deadline: &watch::Receiver<Instant>) -> Outcome {
+        let attempts = self.attempts(event, deadline.clone());
+        tokio::pin!(attempts);
+        let mut deadline = deadline.clone();
+        let mut moves = true;
+        loop {
+            let current = *deadline.borrow_and_update();
+            tokio::select! {
+                outcome = &mut attempts => return outcome,
+                _ = tokio::time::sleep_until(current) => {
+                    return Outcome::Pending("not delivered before the deadline".into());
+                }
+                changed = deadline.changed(), if moves => moves = changed.is_ok(),
+            }
+        }
+    }
+
+    async fn attempts(&self, event: &str, deadline: watch::Receiver<Instant>) -> Outcome {
+        let (url, api_key) = match &self.target {
+            Target::File(path) => return append(path, event),
+            Target::Http { url, api_key } => (url, api_key),
+        };
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let mut request = self
+                .client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(event.to_owned());
+            if let Some(key) = api_key {
+                request = request.bearer_auth(key);
+            }
+            let failure = match request.send().await {
+                Ok(response) if response.status().is_success() => return Outcome::Delivered,
+                Ok(response) => {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    let message =
+                        format!("{status}: {}", body.chars().take(200).collect::<String>());
+                    if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                    {
+                        return Outcome::Rejected(message);
+                    }
+                    message
+                }
+                Err(err) => err.without_url().to_string(),
+            };
+            if Instant::now() + backoff >= *deadline.borrow() {
+                return Outcome::Pending(failure);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+fn append(path: &std::path::Path, event: &str) -> Outcome {
+    use std::io::Write;
+    let result = (|| {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(file, "{event}")
+    })();
+    match result {
+        Ok(()) => Outcome::Delivered,
+        Err(err) => Outcome::Pending(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_map_to_their_ingestion_paths() {
+        let url = |backend| match Target::new(backend, "http://localhost:5000/", None).unwrap() {
+            Target::Http { url, .. } => url,
+            Target::File(_) => unreachable!(),
+        };
+        assert_eq!(url(None), "http://localhost:5000/api/v1/lineage");
+        assert_eq!(url(Some("datahub")), "http://localhost:5000/api/v2/lineage");
+        assert_eq!(
+            url(Some("openmetadata")),
+            "http://localhost:5000/api/v1/openlineage/lineage"
+        );
+        assert_eq!(url(Some("http")), "http://localhost:5000");
+        assert!(matches!(
+            Target::new(Some("kafka"), "x", None),
+            Err(TargetError::UnknownBackend { .. })
+        ));
+        assert!(matches!(
+            Target::new(None, "localhost:5000", None),
+            Err(TargetError::NotAUrl(_))
+        ));
+        assert_eq!(
+            Target::new(Some("file"), "/tmp/events.jsonl", None)
+                .unwrap()
+                .id(),
+            "file:/tmp/events.jsonl"
+        );
+    }
+}

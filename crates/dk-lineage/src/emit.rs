@@ -1,0 +1,148 @@
+//! Recording and delivering a run's events: spool first, then the local store, then the
+//! backend. A run never waits on a backend for longer than its deadline; what is not delivered
+//! stays spooled and goes out with the next flush (the next run, or `dk lineage flush`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::deliver::{Deliverer, Outcome};
+use crate::event::RunEvent;
+use crate::spool::{Spool, SpoolError};
+use crate::store::{DeliveryState, LineageStore, StoreError};
+
+/// Where lineage lives under dk's home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineagePaths {
+    pub spool: PathBuf,
+    pub store: PathBuf,
+}
+
+impl LineagePaths {
+    pub fn under(dk_home: &Path) -> LineagePaths {
+        let lineage = dk_home.join("lineage");
+        LineagePaths {
+            spool: lineage.join("spool"),
+            store: lineage.join("lineage.db"),
+        }
+    }
+}
+
+/// Writes events to the spool and the local store as they happen.
+#[derive(Debug)]
+pub struct Recorder {
+    spool: Spool,
+    /// The store, or why it could not be opened (events still reach the spool).
+    store: Result<LineageStore, String>,
+}
+
+impl Recorder {
+    pub fn open(paths: &LineagePaths) -> Recorder {
+        Recorder {
+            spool: Spool::new(&paths.spool),
+            store: LineageStore::open(&paths.store).map_err(|err| err.to_string()),
+        }
+    }
+
+    /// Spools the event, then stores it. A spool failure is an error (the event could be lost);
+    /// a store failure is returned as a warning, since the spooled event is ingested later.
+    pub fn record(&mut self, event: &RunEvent) -> Result<Option<String>, SpoolError> {
+        self.spool.append(event)?;
+        Ok(match &mut self.store {
+            Ok(store) => store
+                .ingest(std::slice::from_ref(event))
+                .err()
+                .map(|err| err.to_string()),
+            Err(message) => Some(message.clone()),
+        })
+    }
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlushReport {
+    pub runs: usize,
+    pub events: usize,
+    pub stored: usize,
+    pub delivered: usize,
+    pub rejected: usize,
+    pub pending: usize,
+    /// Spool files whose events are all stored and settled, and were removed.
+    pub released: usize,
+    pub unreadable_lines: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Ingests everything spooled into the store, delivers what has not been delivered (when there is
+/// a `deliverer`) until the deadline in `deadline`, and releases settled spool files. The deadline
+/// may be moved while the flush runs (a run shortens it when it ends).
+pub async fn flush(
+    paths: &LineagePaths,
+    deliverer: Option<&Deliverer>,
+    deadline: watch::Receiver<Instant>,
+) -> Result<FlushReport, FlushError> {
+    let spool = Spool::new(&paths.spool);
+    let mut store = LineageStore::open(&paths.store)?;
+    let mut report = FlushReport::default();
+    for run in spool.runs()? {
+        report.runs += 1;
+        report.events += run.events.len();
+        report.unreadable_lines += run.unreadable_lines;
+        report.stored += store.ingest(&run.events)?.new;
+        let mut settled = true;
+        if let Some(deliverer) = deliverer {
+            let target = deliverer.target().id();
+            for event in &run.events {
+                let key = event.key();
+                if store.is_settled(&key, &target)? {
+                    continue;
+                }
+                let json = serde_json::to_string(event).unwrap_or_default();
+                match deliverer.send(&json, &deadline).await {
+                    Outcome::Delivered => {
+                        store.record_delivery(&key, &target, DeliveryState::Delivered, None)?;
+                        report.delivered += 1;
+                    }
+                    Outcome::Rejected(error) => {
+                        store.record_delivery(
+                            &key,
+                            &target,
+                            DeliveryState::Rejected,
+                            Some(&error),
+                        )?;
+                        report.rejected += 1;
+                        report.last_error = Some(error);
+                    }
+                    Outcome::Pending(error) => {
+                        store.record_delivery(
+                            &key,
+                            &target,
+                            DeliveryState::Pending,
+                            Some(&error),
+                        )?;
+                        report.pending += 1;
+                        report.last_error = Some(error);
+                        settled = false;
+                    }
+                }
+            }
+        }
+        if settled && run.unreadable_lines == 0 {
+            spool.release(&run)?;
+            report.released += 1;
+        }
+    }
+    Ok(report)
+}

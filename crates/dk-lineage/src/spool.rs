@@ -1,0 +1,129 @@
+//! The spool: every event is appended (and synced) to `$DK_HOME/lineage/spool/<runId>.jsonl`
+//! before anything else happens to it, so that no event is lost when the store, the network or
+//! the process fails. A file leaves the spool once all its events are stored and delivered.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use crate::event::RunEvent;
+
+#[derive(Debug, thiserror::Error)]
+#[error("lineage spool {path}: {source}")]
+pub struct SpoolError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The spool directory.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    dir: PathBuf,
+}
+
+/// The events of one spooled run.
+#[derive(Debug)]
+pub struct SpooledRun {
+    pub path: PathBuf,
+    pub events: Vec<RunEvent>,
+    /// Lines that are not events (a write cut short by a crash).
+    pub unreadable_lines: usize,
+}
+
+impl Spool {
+    pub fn new(dir: impl Into<PathBuf>) -> Spool {
+        Spool { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, run: Uuid) -> PathBuf {
+        self.dir.join(format!("{run}.jsonl"))
+    }
+
+    /// Appends an event to its run's file and syncs it to disk.
+    pub fn append(&self, event: &RunEvent) -> Result<(), SpoolError> {
+        let path = self.file(event.run.run_id);
+        let error = |source| SpoolError {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|source| SpoolError {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut line = serde_json::to_string(event).map_err(|e| error(e.into()))?;
+        line.push('\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(error)?;
+        file.write_all(line.as_bytes()).map_err(error)?;
+        file.sync_data().map_err(error)
+    }
+
+    /// Every spooled run, oldest file first.
+    pub fn runs(&self) -> Result<Vec<SpooledRun>, SpoolError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(SpoolError {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+            .collect();
+        // UUIDv7 file names sort by time.
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|path| {
+                let file = File::open(&path).map_err(|source| SpoolError {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut events = Vec::new();
+                let mut unreadable_lines = 0;
+                for line in BufReader::new(file).lines() {
+                    let line = line.map_err(|source| SpoolError {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    match serde_json::from_str::<RunEvent>(&line) {
+                        Ok(event) => events.push(event),
+                        Err(_) if line.trim().is_empty() => {}
+                        Err(_) => unreadable_lines += 1,
+                    }
+                }
+                Ok(SpooledRun {
+                    path,
+                    events,
+                    unreadable_lines,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes a run's file once nothing in it is pending.
+    pub fn release(&self, run: &SpooledRun) -> Result<(), SpoolError> {
+        match std::fs::remove_file(&run.path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(SpoolError {
+                path: run.path.clone(),
+                source,
+            }),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Spool, store and delivery against a real loopback HTTP endpoint.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use dk_lineage::deliver::{Deliverer, Target};
+use dk_lineage::emit::{LineagePaths, Recorder, flush};
+use dk_lineage::event::{EventType, new_run_id};
+use dk_lineage::naming::identity;
+use dk_lineage::run::{DatasetInfo, JobInfo, RunInfo};
+use dk_lineage::spool::Spool;
+use dk_lineage::store::{DeliveryState, LineageStore};
+use dk_test::openlineage::OpenLineageValidator;
+use dk_test::sink::{HttpSink, closed_port};
+
+fn run() -> RunInfo {
+    let dataset = |name: &str| DatasetInfo {
+        dk_name: name.into(),
+        dk_namespace: "default".into(),
+        identity: identity(
+            "file",
+            "local",
+            json!({"path": "/data"}).as_object().unwrap(),
+            name,
+        ),
+        store: "local".into(),
+        store_uri: "file:///data".into(),
+        fields: vec![],
+        classification: Some("internal".into()),
+        owner: None,
+        tags: vec![],
+    };
+    RunInfo {
+        run_id: new_run_id(),
+        job: JobInfo {
+            namespace: "default".into(),
+            name: "demo".into(),
+            description: None,
+            owner: None,
+            streaming: false,
+            source_code: None,
+        },
+        inputs: vec![dataset("in.csv")],
+        outputs: vec![dataset("out.csv")],
+        parent: None,
+        nominal_time: None,
+    }
+}
+
+/// Records a START and a COMPLETE event of a new run.
+fn record_run(paths: &LineagePaths) -> RunInfo {
+    let run = run();
+    let mut recorder = Recorder::open(paths);
+    let start = Utc::now();
+    assert_eq!(
+        recorder
+            .record(&run.event(EventType::Start, start, None))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        recorder
+            .record(&run.event(
+                EventType::Complete,
+                start + chrono::Duration::milliseconds(5),
+                None
+            ))
+            .unwrap(),
+        None
+    );
+    run
+}
+
+fn deadline_in(duration: Duration) -> (watch::Sender<Instant>, watch::Receiver<Instant>) {
+    watch::channel(Instant::now() + duration)
+}
+
+#[tokio::test]
+async fn events_are_delivered_once_and_the_spool_released() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    let run = record_run(&paths);
+    let deliverer = Deliverer::new(Target::new(None, &sink.url(), Some("s3cr3t".into())).unwrap());
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer), deadline.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.delivered, report.pending, report.released),
+        (2, 0, 1)
+    );
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].path, "/api/v1/lineage");
+    assert_eq!(received[0].header("authorization"), Some("Bearer s3cr3t"));
+    let validator = OpenLineageValidator::new();
+    for request in &received {
+        validator.assert_valid(&request.json());
+        assert_eq!(request.json()["run"]["runId"], run.run_id.to_string());
+    }
+    assert!(
+        Spool::new(&paths.spool).runs().unwrap().is_empty(),
+        "the spool is empty once delivered"
+    );
+    // Nothing is delivered twice.
+    let again = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!(again.delivered, 0);
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_leaves_events_spooled_until_it_is_back() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let port = closed_port();
+    let deliverer = Deliverer::new(
+        Target::new(
+            Some("http"),
+            &format!("http://127.0.0.1:{port}/lineage"),
+            None,
+        )
+        .unwrap(),
+    );
+    let run = record_run(&paths);
+    let (_keep, deadline) = deadline_in(Duration::from_millis(300));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!(
+        (report.delivered, report.pending, report.released),
+        (0, 2, 0)
+    );
+    assert!(report.last_error.is_some());
+    // The events are stored locally all the same.
+    let store = LineageStore::open(&paths.store).unwrap();
+    assert_eq!(store.run_events(run.run_id).unwrap().len(), 2);
+    assert_eq!(
+        store.events(None).unwrap()[0].deliveries[0].state,
+        DeliveryState::Pending
+    );
+    drop(store);
+
+    let sink = HttpSink::start_on(port);
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!(
+        (report.delivered, report.pending, report.released),
+        (2, 0, 1)
+    );
+    let mut per_key: HashMap<(String, String), usize> = HashMap::new();
+    for request in sink.received() {
+        let event = request.json();
+        *per_key
+            .entry((
+                event["eventType"].as_str().unwrap().to_owned(),
+                event["eventTime"].as_str().unwrap().to_owned(),
+            ))
+            .or_default() += 1;
+    }
+    assert_eq!(per_key.len(), 2);
+    assert!(
+        per_key.values().all(|count| *count == 1),
+        "exactly once per event: {per_key:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_refusals_are_not() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    sink.respond_with(&[500, 201, 400]);
+    record_run(&paths);
+    let deliverer = Deliverer::new(Target::new(None, &sink.url(), None).unwrap());
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    // START: 500 then 201 (retried); COMPLETE: 400 (refused, not retried).
+    assert_eq!(
+        (report.delivered, report.rejected, report.pending),
+        (1, 1, 0)
+    );
+    assert_eq!(sink.received().len(), 3);
+    assert!(report.last_error.unwrap().starts_with("400"));
+    assert_eq!(
+        report.released, 1,
+        "a refused event is settled: retrying would not help"
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_moved_mid_flight_bounds_the_wait() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    record_run(&paths);
+    let deliverer = Deliverer::new(
+        Target::new(None, &format!("http://127.0.0.1:{}", closed_port()), None).unwrap(),
+    );
+    let (move_deadline, deadline) = deadline_in(Duration::from_secs(3600));
+    let flushing = tokio::spawn({
+        let paths = paths.clone();
+        async move { flush(&paths, Some(&deliverer), deadline).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    move_deadline
+        .send(Instant::now() + Duration::from_millis(100))
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(30), flushing)
+        .await
+        .expect("the flush ends once the deadline passes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.pending, 2);
+}
