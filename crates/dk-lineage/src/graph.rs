@@ -213,7 +213,7 @@ impl LineageGraph {
             .into_iter()
             .map(|(index, d)| (self.nodes[index].clone(), d))
             .collect();
-        nodes.sort_by(|a, b| (a.1, a.0.id()).cmp(&(b.1, b.0.id())));
+        nodes.sort_by_key(|(node, distance)| (*distance, node.id()));
         Neighbourhood {
             root: self.nodes[start].clone(),
             nodes,
