@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 /// A missing `${VAR}` is an error naming it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {
-    #[error("store '{store}': secret `{key}` needs the environment variable {variable}, which is not set")]
+    #[error(
+        "store '{store}': secret `{key}` needs the environment variable {variable}, which is not set"
+    )]
     MissingSecret {
         store: String,
         key: String,
@@ -51,7 +53,13 @@ pub struct ResolvedStore {
 pub fn env_suffix(store: &str) -> String {
     store
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -59,7 +67,11 @@ const LOCAL_FILE_STORES: &[&str] = &["file", "sqlite", "duckdb"];
 
 fn absolute(base: &Path, path: &str) -> String {
     let path = Path::new(path);
-    let joined: PathBuf = if path.is_absolute() { path.to_owned() } else { base.join(path) };
+    let joined: PathBuf = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    };
     // Lexically, so a store path that does not exist yet (an output) still resolves.
     let mut clean = PathBuf::new();
     for component in joined.components() {
@@ -96,7 +108,13 @@ fn text(connection: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|key| match connection.get(*key)? {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),
-        Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         _ => None,
     })
 }
@@ -112,9 +130,15 @@ fn userinfo(connection: &Map<String, Value>, user_keys: &[&str], password_keys: 
 fn query(connection: &Map<String, Value>, keys: &[(&str, &str)]) -> String {
     let pairs: Vec<String> = keys
         .iter()
-        .filter_map(|(key, name)| text(connection, &[key]).map(|value| format!("{name}={}", encode(&value))))
+        .filter_map(|(key, name)| {
+            text(connection, &[key]).map(|value| format!("{name}={}", encode(&value)))
+        })
         .collect();
-    if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) }
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
 }
 
 /// The connection string of a store of `store_type`.
@@ -130,17 +154,40 @@ pub fn dsn(store_type: &str, store: &str, connection: &Map<String, Value>) -> St
         ),
         "s3" => format!(
             "s3://{}{}{}",
-            userinfo(connection, &["access_key_id", "access-key-id"], &["secret_access_key", "secret-access-key"]),
+            userinfo(
+                connection,
+                &["access_key_id", "access-key-id"],
+                &["secret_access_key", "secret-access-key"]
+            ),
             text(connection, &["bucket"]).unwrap_or_default(),
-            query(connection, &[("endpoint", "endpoint"), ("region", "region")]),
+            query(
+                connection,
+                &[("endpoint", "endpoint"), ("region", "region")]
+            ),
         ),
         "kafka" => format!(
             "kafka://{}{}",
-            userinfo(connection, &["sasl_username", "username"], &["sasl_password", "password"]),
-            text(connection, &["bootstrap-servers", "bootstrap_servers", "brokers", "servers"]).unwrap_or_else(|| "localhost:9092".into()),
+            userinfo(
+                connection,
+                &["sasl_username", "username"],
+                &["sasl_password", "password"]
+            ),
+            text(
+                connection,
+                &[
+                    "bootstrap-servers",
+                    "bootstrap_servers",
+                    "brokers",
+                    "servers"
+                ]
+            )
+            .unwrap_or_else(|| "localhost:9092".into()),
         ),
         "file" => format!("file://{}", text(connection, &["path"]).unwrap_or_default()),
-        "sqlite" | "duckdb" => format!("{store_type}://{}", text(connection, &["path", "database"]).unwrap_or_default()),
+        "sqlite" | "duckdb" => format!(
+            "{store_type}://{}",
+            text(connection, &["path", "database"]).unwrap_or_default()
+        ),
         other => format!("{other}://{store}"),
     }
 }
@@ -168,7 +215,10 @@ pub fn resolve_store(
     let mut secret_values = Vec::new();
     for (key, reference) in secrets {
         let Some(variable) = variable(reference) else {
-            return Err(ContractError::NotAReference { store: name.to_owned(), key: key.clone() });
+            return Err(ContractError::NotAReference {
+                store: name.to_owned(),
+                key: key.clone(),
+            });
         };
         let value = lookup(variable).ok_or_else(|| ContractError::MissingSecret {
             store: name.to_owned(),
@@ -198,7 +248,9 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .filter(|secret| !secret.is_empty())
-        .fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "***"))
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
 }
 
 /// Where a dataset is within its store: an absolute path for file stores, `s3://bucket/prefix`,
@@ -232,13 +284,36 @@ mod tests {
 
     #[test]
     fn dsns_for_every_store_type() {
-        let pg = map(json!({"host": "db", "port": 5433, "database": "shop", "user": "dk", "password": "p@ss word", "sslmode": "require"}));
-        assert_eq!(dsn("postgres", "wh", &pg), "postgresql://dk:p%40ss%20word@db:5433/shop?sslmode=require");
-        let s3 = map(json!({"bucket": "lake", "endpoint": "http://127.0.0.1:9000", "region": "us-east-1"}));
-        assert_eq!(dsn("s3", "lake", &s3), "s3://lake?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1");
-        assert_eq!(dsn("kafka", "bus", &map(json!({"brokers": ["k1:9092", "k2:9092"]}))), "kafka://k1:9092,k2:9092");
-        assert_eq!(dsn("file", "f", &map(json!({"path": "/srv/data"}))), "file:///srv/data");
-        assert_eq!(dsn("sqlite", "db", &map(json!({"path": "/srv/x.sqlite"}))), "sqlite:///srv/x.sqlite");
+        let pg = map(
+            json!({"host": "db", "port": 5433, "database": "shop", "user": "dk", "password": "p@ss word", "sslmode": "require"}),
+        );
+        assert_eq!(
+            dsn("postgres", "wh", &pg),
+            "postgresql://dk:p%40ss%20word@db:5433/shop?sslmode=require"
+        );
+        let s3 = map(
+            json!({"bucket": "lake", "endpoint": "http://127.0.0.1:9000", "region": "us-east-1"}),
+        );
+        assert_eq!(
+            dsn("s3", "lake", &s3),
+            "s3://lake?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1"
+        );
+        assert_eq!(
+            dsn(
+                "kafka",
+                "bus",
+                &map(json!({"brokers": ["k1:9092", "k2:9092"]}))
+            ),
+            "kafka://k1:9092,k2:9092"
+        );
+        assert_eq!(
+            dsn("file", "f", &map(json!({"path": "/srv/data"}))),
+            "file:///srv/data"
+        );
+        assert_eq!(
+            dsn("sqlite", "db", &map(json!({"path": "/srv/x.sqlite"}))),
+            "sqlite:///srv/x.sqlite"
+        );
         assert_eq!(dsn("test", "synthetic", &Map::new()), "test://synthetic");
         assert_eq!(env_suffix("local-files.v2"), "LOCAL_FILES_V2");
     }
@@ -247,14 +322,44 @@ mod tests {
     fn stores_resolve_paths_and_secrets() {
         let lookup = |name: &str| (name == "PGPASSWORD").then(|| "s3cr3t!".to_owned());
         let secrets = BTreeMap::from([("password".to_owned(), "${PGPASSWORD}".to_owned())]);
-        let store = resolve_store("wh", "postgres", &map(json!({"host": "db", "user": "dk"})), &secrets, Path::new("/pkg"), &lookup).unwrap();
+        let store = resolve_store(
+            "wh",
+            "postgres",
+            &map(json!({"host": "db", "user": "dk"})),
+            &secrets,
+            Path::new("/pkg"),
+            &lookup,
+        )
+        .unwrap();
         assert_eq!(store.dsn, "postgresql://dk:s3cr3t%21@db:5432/postgres");
-        assert_eq!(redact(&store.dsn, &store.secrets), "postgresql://dk:***@db:5432/postgres");
+        assert_eq!(
+            redact(&store.dsn, &store.secrets),
+            "postgresql://dk:***@db:5432/postgres"
+        );
         assert_eq!(store.public_dsn, "postgresql://dk@db:5432/postgres");
         let missing = BTreeMap::from([("password".to_owned(), "${NOPE}".to_owned())]);
-        let err = resolve_store("wh", "postgres", &Map::new(), &missing, Path::new("/pkg"), &lookup).unwrap_err();
-        assert_eq!(err.to_string(), "store 'wh': secret `password` needs the environment variable NOPE, which is not set");
-        let files = resolve_store("local", "file", &map(json!({"path": "./data/../data"})), &BTreeMap::new(), Path::new("/pkg"), &lookup).unwrap();
+        let err = resolve_store(
+            "wh",
+            "postgres",
+            &Map::new(),
+            &missing,
+            Path::new("/pkg"),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "store 'wh': secret `password` needs the environment variable NOPE, which is not set"
+        );
+        let files = resolve_store(
+            "local",
+            "file",
+            &map(json!({"path": "./data/../data"})),
+            &BTreeMap::new(),
+            Path::new("/pkg"),
+            &lookup,
+        )
+        .unwrap();
         assert_eq!(files.dsn, "file:///pkg/data");
         assert_eq!(location(&files, "input/a.csv"), "/pkg/data/input/a.csv");
     }

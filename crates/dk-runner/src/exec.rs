@@ -39,7 +39,10 @@ pub enum ExecError {
     #[error("preparing the run failed: {0}")]
     Prepare(String),
     #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl ExecError {
@@ -47,7 +50,9 @@ impl ExecError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ExecError::MissingTool { install, .. } => Some(install.clone()),
-            ExecError::NoImage => Some("set spec.image in dk.yaml, or run with --executor local".into()),
+            ExecError::NoImage => {
+                Some("set spec.image in dk.yaml, or run with --executor local".into())
+            }
             _ => None,
         }
     }
@@ -92,7 +97,12 @@ pub struct Invocation {
 #[serde(tag = "step", rename_all = "camelCase")]
 pub enum Step {
     /// A virtualenv for `requirements.txt`, rebuilt when its hash changes.
-    Virtualenv { dir: PathBuf, python: PathBuf, requirements: PathBuf, hash: String },
+    Virtualenv {
+        dir: PathBuf,
+        python: PathBuf,
+        requirements: PathBuf,
+        hash: String,
+    },
     /// A generated file (dbt profiles, a CloudQuery spec).
     WriteFile { path: PathBuf, contents: String },
 }
@@ -107,13 +117,17 @@ pub struct Prepared {
 
 const PYTHON_INSTALL: &str = "install Python 3 (apt-get install python3)";
 const GO_INSTALL: &str = "install Go (apt-get install golang-go, or https://go.dev/dl)";
-const DBT_INSTALL: &str = "pip install 'dbt-core~=1.11' dbt-duckdb dbt-postgres (the adapter of your store)";
-const CLOUDQUERY_INSTALL: &str = "install the CloudQuery CLI: https://docs.cloudquery.io/docs/quickstart";
+const DBT_INSTALL: &str =
+    "pip install 'dbt-core~=1.11' dbt-duckdb dbt-postgres (the adapter of your store)";
+const CLOUDQUERY_INSTALL: &str =
+    "install the CloudQuery CLI: https://docs.cloudquery.io/docs/quickstart";
 const DOCKER_INSTALL: &str = "install Docker and start its engine, or run with --executor local";
 
 /// The requirements a `requirements.txt` actually lists (not comments or blank lines).
 fn has_requirements(text: &str) -> bool {
-    text.lines().map(str::trim).any(|line| !line.is_empty() && !line.starts_with('#'))
+    text.lines()
+        .map(str::trim)
+        .any(|line| !line.is_empty() && !line.starts_with('#'))
 }
 
 fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBuf, ExecError> {
@@ -137,22 +151,39 @@ fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBu
 }
 
 fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
-    plan.datasets.iter().find(|d| d.role == Role::Output).map(|d| &d.store)
+    plan.datasets
+        .iter()
+        .find(|d| d.role == Role::Output)
+        .map(|d| &d.store)
 }
 
 /// A dbt profile named `dk` for the store dbt writes to. Passwords are not written into the file:
 /// dbt reads them from `DK_DBT_PASSWORD` through `env_var`.
 fn dbt_profile(plan: &RunPlan) -> Result<(Value, Vec<(String, String)>), ExecError> {
-    let store = output_store(plan).ok_or_else(|| ExecError::Unsupported("a dbt package needs an output dataset".into()))?;
-    let text = |key: &str| store.connection.get(key).and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string())));
+    let store = output_store(plan)
+        .ok_or_else(|| ExecError::Unsupported("a dbt package needs an output dataset".into()))?;
+    let text = |key: &str| {
+        store.connection.get(key).and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        })
+    };
     let schema = plan
         .datasets
         .iter()
         .find(|d| d.role == Role::Output)
-        .and_then(|d| d.locator.1.split_once('.').map(|(schema, _)| schema.to_owned()));
+        .and_then(|d| {
+            d.locator
+                .1
+                .split_once('.')
+                .map(|(schema, _)| schema.to_owned())
+        });
     let mut env = Vec::new();
     let output = match store.store_type.as_str() {
-        "duckdb" => json!({"type": "duckdb", "path": text("path").unwrap_or_default(), "schema": schema.unwrap_or_else(|| "main".into()), "threads": 1}),
+        "duckdb" => {
+            json!({"type": "duckdb", "path": text("path").unwrap_or_default(), "schema": schema.unwrap_or_else(|| "main".into()), "threads": 1})
+        }
         "postgres" | "postgresql" => {
             if let Some(password) = text("password") {
                 env.push(("DK_DBT_PASSWORD".to_owned(), password));
@@ -170,13 +201,23 @@ fn dbt_profile(plan: &RunPlan) -> Result<(Value, Vec<(String, String)>), ExecErr
         }
         "sqlite" => {
             let path = text("path").unwrap_or_default();
-            let dir = Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default();
+            let dir = Path::new(&path)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             json!({"type": "sqlite", "threads": 1, "database": "database", "schema": "main",
                    "schemas_and_paths": {"main": path}, "schema_directory": dir})
         }
-        other => return Err(ExecError::Unsupported(format!("dbt cannot write to a {other} store; use postgres, duckdb or sqlite"))),
+        other => {
+            return Err(ExecError::Unsupported(format!(
+                "dbt cannot write to a {other} store; use postgres, duckdb or sqlite"
+            )));
+        }
     };
-    Ok((json!({"dk": {"target": "dev", "outputs": {"dev": output}}}), env))
+    Ok((
+        json!({"dk": {"target": "dev", "outputs": {"dev": output}}}),
+        env,
+    ))
 }
 
 /// Plugin path and version of a CloudQuery destination for a built-in store type.
@@ -188,23 +229,39 @@ fn cloudquery_destination(store_type: &str) -> Option<(&'static str, &'static st
 }
 
 fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<String, ExecError> {
-    let inputs: Vec<_> = plan.datasets.iter().filter(|d| d.role == Role::Input).collect();
+    let inputs: Vec<_> = plan
+        .datasets
+        .iter()
+        .filter(|d| d.role == Role::Input)
+        .collect();
     let output = plan
         .datasets
         .iter()
         .find(|d| d.role == Role::Output)
-        .ok_or_else(|| ExecError::Unsupported("a cloudquery package needs an output dataset".into()))?;
-    let source = inputs.first().ok_or_else(|| ExecError::Unsupported("a cloudquery package needs an input dataset".into()))?;
-    let (path, version) = connectors
-        .source
-        .clone()
-        .ok_or_else(|| ExecError::Unsupported(format!("connector of store '{}' names no CloudQuery source plugin (plugin.source and version)", source.store.name)))?;
+        .ok_or_else(|| {
+            ExecError::Unsupported("a cloudquery package needs an output dataset".into())
+        })?;
+    let source = inputs.first().ok_or_else(|| {
+        ExecError::Unsupported("a cloudquery package needs an input dataset".into())
+    })?;
+    let (path, version) = connectors.source.clone().ok_or_else(|| {
+        ExecError::Unsupported(format!(
+            "connector of store '{}' names no CloudQuery source plugin (plugin.source and version)",
+            source.store.name
+        ))
+    })?;
     let extra = std::fs::read_to_string(plan.package_dir.join("cloudquery.yaml")).ok();
     let mut plugin_spec = serde_json::Map::new();
     if let Some(extra) = extra {
-        let node = dk_manifest::yaml::parse_document(&dk_manifest::yaml::Source::file("cloudquery.yaml", extra))
-            .map_err(|err| ExecError::Unsupported(format!("cloudquery.yaml: {}", err)))?;
-        if let Some(Value::Object(spec)) = node.map(|n| n.to_json()).and_then(|v| v.get("spec").cloned()) {
+        let node = dk_manifest::yaml::parse_document(&dk_manifest::yaml::Source::file(
+            "cloudquery.yaml",
+            extra,
+        ))
+        .map_err(|err| ExecError::Unsupported(format!("cloudquery.yaml: {}", err)))?;
+        if let Some(Value::Object(spec)) = node
+            .map(|n| n.to_json())
+            .and_then(|v| v.get("spec").cloned())
+        {
             plugin_spec = spec;
         }
     }
@@ -216,7 +273,9 @@ fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<Str
             .ok_or_else(|| ExecError::Unsupported(format!("no CloudQuery destination for a {} store; declare a connector with plugin.destination and version", output.store.store_type)))?,
     };
     let destination_spec = match output.store.store_type.as_str() {
-        "sqlite" | "duckdb" => json!({"connection_string": output.store.connection.get("path").cloned().unwrap_or_default()}),
+        "sqlite" | "duckdb" => {
+            json!({"connection_string": output.store.connection.get("path").cloned().unwrap_or_default()})
+        }
         _ => json!({"connection_string": output.store.dsn}),
     };
     let source_doc = json!({"kind": "source", "spec": {
@@ -228,7 +287,11 @@ fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<Str
         "name": output.store.name, "path": destination_path, "registry": "cloudquery", "version": destination_version,
         "spec": destination_spec,
     }});
-    Ok(format!("{}---\n{}", render_block(&source_doc, 0), render_block(&destination_doc, 0)))
+    Ok(format!(
+        "{}---\n{}",
+        render_block(&source_doc, 0),
+        render_block(&destination_doc, 0)
+    ))
 }
 
 /// The CloudQuery plugins of the run's input and output connectors, as `(path, version)`.
@@ -239,7 +302,12 @@ pub struct CloudQueryPlugins {
 }
 
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
-pub fn local(plan: &RunPlan, run_dir: &Path, tools: &Tools, plugins: &CloudQueryPlugins) -> Result<Prepared, ExecError> {
+pub fn local(
+    plan: &RunPlan,
+    run_dir: &Path,
+    tools: &Tools,
+    plugins: &CloudQueryPlugins,
+) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
     let command = &plan.transform.spec.command;
@@ -271,15 +339,24 @@ pub fn local(plan: &RunPlan, run_dir: &Path, tools: &Tools, plugins: &CloudQuery
                 "--profiles-dir".into(),
                 run_dir.display().to_string(),
             ];
-            env.push(("OPENLINEAGE_NAMESPACE".to_owned(), plan.lineage.job.namespace.clone()));
+            env.push((
+                "OPENLINEAGE_NAMESPACE".to_owned(),
+                plan.lineage.job.namespace.clone(),
+            ));
             (dbt.display().to_string(), args)
         }
         Runtime::Cloudquery => {
             let spec = cloudquery_spec(plan, plugins)?;
             let path = run_dir.join("cloudquery-spec.yaml");
-            steps.push(Step::WriteFile { path: path.clone(), contents: spec });
+            steps.push(Step::WriteFile {
+                path: path.clone(),
+                contents: spec,
+            });
             let cloudquery = tools.require("cloudquery", CLOUDQUERY_INSTALL)?;
-            (cloudquery.display().to_string(), vec!["sync".into(), path.display().to_string()])
+            (
+                cloudquery.display().to_string(),
+                vec!["sync".into(), path.display().to_string()],
+            )
         }
     };
     Ok(Prepared {
@@ -296,8 +373,18 @@ pub fn local(plan: &RunPlan, run_dir: &Path, tools: &Tools, plugins: &CloudQuery
 
 /// The Docker executor's invocation: the same contract inside `spec.image`. Variables are passed
 /// by name (`-e NAME`) so that secrets never appear on a command line.
-pub fn docker(plan: &RunPlan, context: &Path, contract: &[(String, String)], tools: &Tools) -> Result<Prepared, ExecError> {
-    let image = plan.transform.spec.image.clone().ok_or(ExecError::NoImage)?;
+pub fn docker(
+    plan: &RunPlan,
+    context: &Path,
+    contract: &[(String, String)],
+    tools: &Tools,
+) -> Result<Prepared, ExecError> {
+    let image = plan
+        .transform
+        .spec
+        .image
+        .clone()
+        .ok_or(ExecError::NoImage)?;
     let docker = tools.require("docker", DOCKER_INSTALL)?;
     let package = plan.package_dir.display().to_string();
     let mut args = vec![
@@ -318,7 +405,11 @@ pub fn docker(plan: &RunPlan, context: &Path, contract: &[(String, String)], too
     // Local stores are mounted where the contract says they are.
     for store in plan.stores() {
         if let Some(path) = store.connection.get("path").and_then(Value::as_str) {
-            let dir = if store.store_type == "file" { Path::new(path) } else { Path::new(path).parent().unwrap_or(Path::new("/")) };
+            let dir = if store.store_type == "file" {
+                Path::new(path)
+            } else {
+                Path::new(path).parent().unwrap_or(Path::new("/"))
+            };
             args.extend(["-v".into(), format!("{0}:{0}", dir.display())]);
         }
     }
@@ -342,7 +433,10 @@ pub fn docker(plan: &RunPlan, context: &Path, contract: &[(String, String)], too
 /// Writes a file only its owner can read (the context and generated specs hold DSNs).
 pub fn write_file(path: &Path, contents: &str) -> Result<(), ExecError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let error = |source| ExecError::Write { path: path.to_owned(), source };
+    let error = |source| ExecError::Write {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(error)?;
     }
@@ -361,28 +455,53 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
     for step in steps {
         match step {
             Step::WriteFile { path, contents } => write_file(path, contents)?,
-            Step::Virtualenv { dir, python, requirements, hash } => {
+            Step::Virtualenv {
+                dir,
+                python,
+                requirements,
+                hash,
+            } => {
                 let marker = dir.join(".dk-requirements-sha256");
                 if std::fs::read_to_string(&marker).is_ok_and(|existing| existing.trim() == hash) {
                     continue;
                 }
-                let _ = writeln!(log, "Creating a virtualenv in {} for {}", dir.display(), requirements.display());
+                let _ = writeln!(
+                    log,
+                    "Creating a virtualenv in {} for {}",
+                    dir.display(),
+                    requirements.display()
+                );
                 let _ = std::fs::remove_dir_all(dir);
                 let run = |program: &Path, args: &[&str]| -> Result<(), ExecError> {
                     let status = std::process::Command::new(program)
                         .args(args)
                         .stdout(std::process::Stdio::inherit())
                         .status()
-                        .map_err(|err| ExecError::Prepare(format!("{}: {err}", program.display())))?;
+                        .map_err(|err| {
+                            ExecError::Prepare(format!("{}: {err}", program.display()))
+                        })?;
                     if status.success() {
                         Ok(())
                     } else {
-                        Err(ExecError::Prepare(format!("`{} {}` failed ({status})", program.display(), args.join(" "))))
+                        Err(ExecError::Prepare(format!(
+                            "`{} {}` failed ({status})",
+                            program.display(),
+                            args.join(" ")
+                        )))
                     }
                 };
                 run(python, &["-m", "venv", &dir.display().to_string()])?;
                 let pip = dir.join("bin").join("pip");
-                run(&pip, &["install", "--disable-pip-version-check", "--quiet", "-r", &requirements.display().to_string()])?;
+                run(
+                    &pip,
+                    &[
+                        "install",
+                        "--disable-pip-version-check",
+                        "--quiet",
+                        "-r",
+                        &requirements.display().to_string(),
+                    ],
+                )?;
                 write_file(&marker, hash)?;
             }
         }

@@ -6,3 +6,5 @@ pub mod contract;
 pub mod exec;
 pub mod plan;
 pub mod process;
+pub mod run;
+pub mod seed;

@@ -14,7 +14,9 @@ use dk_lineage::run::{DatasetInfo, FieldInfo, JobInfo, RunInfo, SourceCode};
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::load::Loaded;
 use dk_manifest::model::{DataSet, LocatorKind, Mode, Store, Transform};
-use dk_manifest::resolve::{Lookup, Role, Scope, resolve_connector, resolve_store, resolve_transform};
+use dk_manifest::resolve::{
+    Lookup, Role, Scope, resolve_connector, resolve_store, resolve_transform,
+};
 use dk_manifest::units::parse_duration;
 
 use crate::contract::{self, ContractError, ResolvedStore, env_suffix};
@@ -25,7 +27,9 @@ pub enum PlanError {
     NoTransform,
     #[error("{0}")]
     Contract(#[from] ContractError),
-    #[error("dataset '{dataset}' cannot be resolved to a store and connector; run `dk lint` for details")]
+    #[error(
+        "dataset '{dataset}' cannot be resolved to a store and connector; run `dk lint` for details"
+    )]
     Unresolved { dataset: String },
     #[error("spec.timeout: {0}")]
     Timeout(String),
@@ -68,7 +72,11 @@ pub struct RunPlan {
 /// The directory relative paths of a store are relative to: the package or the project root
 /// whose `store/` folder holds it.
 fn store_base<'a>(store: &Loaded<Store>, project: &'a Project, package: &'a Package) -> &'a Path {
-    let shared = project.shared.stores().iter().any(|s| std::ptr::eq(s, store));
+    let shared = project
+        .shared
+        .stores()
+        .iter()
+        .any(|s| std::ptr::eq(s, store));
     match (&project.root, shared) {
         (Some(root), true) => root,
         _ => &package.dir,
@@ -82,36 +90,75 @@ fn resolved_store(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ResolvedStore, ContractError> {
     let spec = &store.manifest.spec;
-    contract::resolve_store(store.name(), connector_type, &spec.connection, &spec.secrets, base, lookup)
+    contract::resolve_store(
+        store.name(),
+        connector_type,
+        &spec.connection,
+        &spec.secrets,
+        base,
+        lookup,
+    )
 }
 
 /// The lineage identity of a dataset that is not part of the run (a `from` source elsewhere).
-fn identity_of(dataset: &Loaded<DataSet>, scope: Scope<'_>, project: &Project, package: &Package) -> Option<Identity> {
+fn identity_of(
+    dataset: &Loaded<DataSet>,
+    scope: Scope<'_>,
+    project: &Project,
+    package: &Package,
+) -> Option<Identity> {
     let mut unresolved = Vec::new();
     let store = resolve_store(dataset, scope, &mut unresolved)?;
     let connector = resolve_connector(store, scope, &mut unresolved)?;
     let base = store_base(store, project, package);
     // Without secrets: an identity never depends on credentials.
-    let resolved = contract::resolve_store(store.name(), &connector.manifest.spec.connector_type, &store.manifest.spec.connection, &Default::default(), base, &|_| None).ok()?;
+    let resolved = contract::resolve_store(
+        store.name(),
+        &connector.manifest.spec.connector_type,
+        &store.manifest.spec.connection,
+        &Default::default(),
+        base,
+        &|_| None,
+    )
+    .ok()?;
     let (_, locator) = *dataset.manifest.spec.locators().first()?;
-    Some(identity(&resolved.store_type, store.name(), &resolved.connection, locator))
+    Some(identity(
+        &resolved.store_type,
+        store.name(),
+        &resolved.connection,
+        locator,
+    ))
 }
 
 impl RunPlan {
     /// Plans the run of `package`. `lookup` reads the environment dk runs in (for `${VAR}`
     /// secrets).
-    pub fn new(project: &Project, package: &Package, settings: &RunSettings, lookup: &dyn Fn(&str) -> Option<String>) -> Result<RunPlan, PlanError> {
+    pub fn new(
+        project: &Project,
+        package: &Package,
+        settings: &RunSettings,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<RunPlan, PlanError> {
         let transform = package.transform.as_ref().ok_or(PlanError::NoTransform)?;
         let scope = project.scope(package);
         let resolution = resolve_transform(transform, scope);
         let mut datasets = Vec::new();
         for binding in &resolution.bindings {
             let (Some(store), Some(connector)) = (binding.store, binding.connector) else {
-                return Err(PlanError::Unresolved { dataset: binding.dataset.name().to_owned() });
+                return Err(PlanError::Unresolved {
+                    dataset: binding.dataset.name().to_owned(),
+                });
             };
-            let resolved = resolved_store(store, &connector.manifest.spec.connector_type, store_base(store, project, package), lookup)?;
+            let resolved = resolved_store(
+                store,
+                &connector.manifest.spec.connector_type,
+                store_base(store, project, package),
+                lookup,
+            )?;
             let Some(&(kind, locator)) = binding.dataset.manifest.spec.locators().first() else {
-                return Err(PlanError::Unresolved { dataset: binding.dataset.name().to_owned() });
+                return Err(PlanError::Unresolved {
+                    dataset: binding.dataset.name().to_owned(),
+                });
             };
             datasets.push(DatasetPlan {
                 role: binding.role,
@@ -136,7 +183,9 @@ impl RunPlan {
                     let sources = field
                         .source()
                         .and_then(|(set, name)| match scope.dataset(set) {
-                            Lookup::Found(source) => Some((identity_of(source, scope, project, package)?, name)),
+                            Lookup::Found(source) => {
+                                Some((identity_of(source, scope, project, package)?, name))
+                            }
                             _ => None,
                         })
                         .map(|(identity, name)| FieldSource {
@@ -157,7 +206,12 @@ impl RunPlan {
             DatasetInfo {
                 dk_name: plan.dataset.metadata.name.clone(),
                 dk_namespace: plan.dataset.metadata.namespace.clone(),
-                identity: identity(&plan.store.store_type, &plan.store.name, &plan.store.connection, &plan.locator.1),
+                identity: identity(
+                    &plan.store.store_type,
+                    &plan.store.name,
+                    &plan.store.connection,
+                    &plan.locator.1,
+                ),
                 store: plan.store.name.clone(),
                 store_uri: plan.store.public_dsn.clone(),
                 fields,
@@ -180,8 +234,16 @@ impl RunPlan {
                 streaming: spec.mode == Mode::Streaming,
                 source_code: settings.source_code.clone(),
             },
-            inputs: datasets.iter().filter(|d| d.role == Role::Input).map(describe).collect(),
-            outputs: datasets.iter().filter(|d| d.role == Role::Output).map(describe).collect(),
+            inputs: datasets
+                .iter()
+                .filter(|d| d.role == Role::Input)
+                .map(describe)
+                .collect(),
+            outputs: datasets
+                .iter()
+                .filter(|d| d.role == Role::Output)
+                .map(describe)
+                .collect(),
             parent: settings.parent.clone(),
             nominal_time: settings.nominal_time,
         };
@@ -216,7 +278,11 @@ impl RunPlan {
 
     /// Every secret value of the run, to hide in anything shown.
     pub fn secrets(&self) -> Vec<String> {
-        let mut secrets: Vec<String> = self.stores().iter().flat_map(|store| store.secrets.clone()).collect();
+        let mut secrets: Vec<String> = self
+            .stores()
+            .iter()
+            .flat_map(|store| store.secrets.clone())
+            .collect();
         secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         secrets.dedup();
         secrets
@@ -241,7 +307,10 @@ impl RunPlan {
             ("DK_CONTEXT".to_owned(), context.display().to_string()),
             (
                 "OPENLINEAGE_PARENT_ID".to_owned(),
-                format!("{}/{}/{}", self.lineage.job.namespace, self.lineage.job.name, self.run_id),
+                format!(
+                    "{}/{}/{}",
+                    self.lineage.job.namespace, self.lineage.job.name, self.run_id
+                ),
             ),
         ];
         for store in self.stores() {

@@ -17,11 +17,15 @@ use tokio::signal::unix::{SignalKind, signal};
 pub enum Exit {
     Succeeded,
     /// It exited with a non-zero code, or was killed by a signal it did not get from dk.
-    Failed { code: Option<i32> },
+    Failed {
+        code: Option<i32>,
+    },
     /// It ran past its timeout and was stopped.
     TimedOut,
     /// dk was asked to stop (SIGINT or SIGTERM) and stopped it.
-    Interrupted { signal: &'static str },
+    Interrupted {
+        signal: &'static str,
+    },
 }
 
 impl Exit {
@@ -57,7 +61,11 @@ async fn stop(child: &mut Child, signal: Signal, grace: Duration) -> std::io::Re
 }
 
 /// Spawns `command` and supervises it until it ends.
-pub async fn supervise(mut command: Command, timeout: Option<Duration>, grace: Duration) -> std::io::Result<Exit> {
+pub async fn supervise(
+    mut command: Command,
+    timeout: Option<Duration>,
+    grace: Duration,
+) -> std::io::Result<Exit> {
     command.process_group(0).kill_on_drop(true);
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -102,7 +110,10 @@ mod tests {
     #[tokio::test]
     async fn exit_codes_pass_through() {
         let grace = Duration::from_secs(1);
-        assert_eq!(supervise(shell("exit 0"), None, grace).await.unwrap(), Exit::Succeeded);
+        assert_eq!(
+            supervise(shell("exit 0"), None, grace).await.unwrap(),
+            Exit::Succeeded
+        );
         let failed = supervise(shell("exit 7"), None, grace).await.unwrap();
         assert_eq!((failed, failed.code()), (Exit::Failed { code: Some(7) }, 7));
     }
@@ -113,7 +124,13 @@ mod tests {
         let marker = dir.path().join("child-survived");
         // The pipeline starts a child of its own; both must be stopped.
         let script = format!("(sleep 2; touch {}) & sleep 30", marker.display());
-        let exit = supervise(shell(&script), Some(Duration::from_millis(200)), Duration::from_millis(200)).await.unwrap();
+        let exit = supervise(
+            shell(&script),
+            Some(Duration::from_millis(200)),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
         assert_eq!(exit, Exit::TimedOut);
         std::thread::sleep(Duration::from_millis(2500));
         assert!(!marker.exists(), "the pipeline's own child was stopped too");
@@ -121,7 +138,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_process_ignoring_sigterm_is_killed_after_the_grace_period() {
-        let exit = supervise(shell("trap '' TERM; sleep 30"), Some(Duration::from_millis(100)), Duration::from_millis(200)).await.unwrap();
+        let exit = supervise(
+            shell("trap '' TERM; sleep 30"),
+            Some(Duration::from_millis(100)),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
         assert_eq!(exit, Exit::TimedOut);
     }
 }

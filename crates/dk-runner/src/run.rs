@@ -1,0 +1,257 @@
+//! One run of a package, start to end, with its lineage.
+//!
+//! START is recorded (spool, then store) before anything runs and sent to the backend in the
+//! background; the terminal event (COMPLETE, FAIL with `errorMessage`, or ABORT) follows the
+//! process. At the end the run waits for delivery at most `lineage.wait`: a backend that is down
+//! never fails a run nor slows it beyond that bound.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use dk_lineage::deliver::Deliverer;
+use dk_lineage::emit::{FlushReport, LineagePaths, Recorder, flush};
+use dk_lineage::event::EventType;
+
+use crate::exec::{self, ExecError, Prepared};
+use crate::plan::RunPlan;
+use crate::process::{Exit, supervise};
+
+/// Lineage for a run.
+#[derive(Debug, Clone)]
+pub struct LineageSetup {
+    pub paths: LineagePaths,
+    pub deliverer: Option<Deliverer>,
+    /// The longest a run waits for delivery after the pipeline ends.
+    pub wait: Duration,
+}
+
+/// How a run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Where the run's private files go (the context holds DSNs); removed afterwards.
+    pub run_dir: PathBuf,
+    /// Extra variables for the pipeline (`--env`).
+    pub env: Vec<(String, String)>,
+    /// How long a stopped pipeline gets to exit before it is killed.
+    pub grace: Duration,
+    pub lineage: Option<LineageSetup>,
+    /// The clock of the events (pinned in tests by `DK_NOW`).
+    pub now: fn() -> DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+/// What lineage did for the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageOutcome {
+    pub events: usize,
+    pub delivered: usize,
+    /// Still spooled for a later flush.
+    pub pending: usize,
+    pub rejected: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub run_id: String,
+    pub package: String,
+    pub status: RunStatus,
+    /// The pipeline's exit code, which dk exits with.
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub lineage: Option<LineageOutcome>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("cannot record lineage: {0}")]
+    Spool(#[from] dk_lineage::spool::SpoolError),
+    #[error("cannot start {program}: {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+/// Records an event and counts it; a spool failure stops the run (an event could be lost).
+fn record(
+    recorder: &mut Option<Recorder>,
+    outcome: &mut LineageOutcome,
+    event: &dk_lineage::event::RunEvent,
+) -> Result<(), RunError> {
+    if let Some(recorder) = recorder {
+        if let Some(warning) = recorder.record(event)? {
+            outcome.warnings.push(warning);
+        }
+        outcome.events += 1;
+    }
+    Ok(())
+}
+
+fn absorb(outcome: &mut LineageOutcome, report: FlushReport) {
+    outcome.delivered += report.delivered;
+    outcome.rejected += report.rejected;
+    outcome.pending = report.pending;
+    if let Some(error) = report.last_error {
+        outcome.warnings.push(format!("lineage delivery: {error}"));
+    }
+}
+
+/// Runs the prepared pipeline of `plan` (its steps already carried out with [`exec::prepare`])
+/// and reports how it ended.
+pub async fn execute(
+    plan: &RunPlan,
+    prepared: &Prepared,
+    config: &RunConfig,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let mut outcome = LineageOutcome {
+        target: config
+            .lineage
+            .as_ref()
+            .and_then(|l| l.deliverer.as_ref())
+            .map(|d| d.target().id()),
+        ..LineageOutcome::default()
+    };
+    let mut recorder = config
+        .lineage
+        .as_ref()
+        .map(|lineage| Recorder::open(&lineage.paths));
+    record(
+        &mut recorder,
+        &mut outcome,
+        &plan.lineage.event(EventType::Start, (config.now)(), None),
+    )?;
+    // Delivery runs alongside the pipeline; its deadline is set when the pipeline ends.
+    let (deadline, deadline_watch) =
+        watch::channel(tokio::time::Instant::now() + Duration::from_secs(24 * 3600));
+    let background = config
+        .lineage
+        .clone()
+        .filter(|l| l.deliverer.is_some())
+        .map(|lineage| {
+            let watch = deadline_watch.clone();
+            tokio::spawn(
+                async move { flush(&lineage.paths, lineage.deliverer.as_ref(), watch).await },
+            )
+        });
+
+    let result = run_process(plan, prepared, config).await;
+    let (status, exit_code, error) = match &result {
+        Ok(Exit::Succeeded) => (RunStatus::Succeeded, 0, None),
+        Ok(exit @ Exit::Failed { code }) => (
+            RunStatus::Failed,
+            exit.code(),
+            Some(match code {
+                Some(code) => format!("the pipeline exited with code {code}"),
+                None => "the pipeline was killed by a signal".to_owned(),
+            }),
+        ),
+        Ok(Exit::TimedOut) => (
+            RunStatus::TimedOut,
+            Exit::TimedOut.code(),
+            Some(format!(
+                "the pipeline ran past its timeout of {}s and was stopped",
+                plan.timeout.unwrap_or_default().as_secs()
+            )),
+        ),
+        Ok(exit @ Exit::Interrupted { signal }) => (
+            RunStatus::Aborted,
+            exit.code(),
+            Some(format!("interrupted by {signal}")),
+        ),
+        Err(err) => (RunStatus::Failed, 1, Some(err.to_string())),
+    };
+    let terminal = match status {
+        RunStatus::Succeeded => EventType::Complete,
+        RunStatus::Aborted => EventType::Abort,
+        RunStatus::Failed | RunStatus::TimedOut => EventType::Fail,
+    };
+    record(
+        &mut recorder,
+        &mut outcome,
+        &plan
+            .lineage
+            .event(terminal, (config.now)(), error.as_deref()),
+    )?;
+    let _ = std::fs::remove_dir_all(&config.run_dir);
+
+    if let Some(lineage) = &config.lineage {
+        let end = tokio::time::Instant::now() + lineage.wait;
+        let _ = deadline.send(end);
+        if let Some(background) = background
+            && let Ok(Ok(Ok(report))) = tokio::time::timeout_at(end, background).await
+        {
+            absorb(&mut outcome, report);
+        }
+        // A second pass: the terminal event, and anything the first pass had to leave.
+        match tokio::time::timeout_at(
+            end,
+            flush(&lineage.paths, lineage.deliverer.as_ref(), deadline_watch),
+        )
+        .await
+        {
+            Ok(Ok(report)) => absorb(&mut outcome, report),
+            Ok(Err(err)) => outcome.warnings.push(err.to_string()),
+            Err(_) => outcome
+                .warnings
+                .push("lineage delivery did not finish in time; events stay spooled".into()),
+        }
+    }
+    Ok(RunReport {
+        run_id: plan.run_id.to_string(),
+        package: plan.name().to_owned(),
+        status,
+        exit_code,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+        lineage: config.lineage.as_ref().map(|_| outcome),
+    })
+}
+
+async fn run_process(
+    plan: &RunPlan,
+    prepared: &Prepared,
+    config: &RunConfig,
+) -> Result<Exit, RunError> {
+    let context = config.run_dir.join("context.json");
+    exec::write_file(
+        &context,
+        &serde_json::to_string_pretty(&plan.context()).unwrap_or_default(),
+    )?;
+    let invocation = &prepared.invocation;
+    let mut command = tokio::process::Command::new(&invocation.program);
+    command
+        .args(&invocation.args)
+        .current_dir(&invocation.cwd)
+        .envs(plan.contract_env(&context))
+        .envs(invocation.env.iter().cloned())
+        .envs(config.env.iter().cloned());
+    supervise(command, plan.timeout, config.grace)
+        .await
+        .map_err(|source| RunError::Start {
+            program: invocation.program.clone(),
+            source,
+        })
+}
