@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod context;
+mod diagram;
 mod error;
 mod findings;
 mod output;

@@ -19,6 +19,10 @@ pub const HOME: &str = "HOME";
 pub const DK_HOME: &str = "DK_HOME";
 pub const DK_SYSTEM_CONFIG: &str = "DK_SYSTEM_CONFIG";
 pub const NO_COLOR: &str = "NO_COLOR";
+pub const OPENLINEAGE_API_KEY: &str = "OPENLINEAGE_API_KEY";
+pub const DK_RUN_ID: &str = "DK_RUN_ID";
+pub const DK_NOW: &str = "DK_NOW";
+pub const PATH: &str = "PATH";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -45,6 +49,31 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: "OPENLINEAGE_URL",
         key: Some("lineage.endpoint"),
         doc: "OpenLineage HTTP endpoint (overrides `lineage.endpoint`), as in the OpenLineage clients.",
+    },
+    EnvVar {
+        name: OPENLINEAGE_API_KEY,
+        key: None,
+        doc: "Sent as `Authorization: Bearer` to the lineage backend. Never printed or stored.",
+    },
+    EnvVar {
+        name: "OPENLINEAGE_NAMESPACE",
+        key: Some("lineage.namespace"),
+        doc: "OpenLineage job namespace (overrides `lineage.namespace`), as in the OpenLineage clients.",
+    },
+    EnvVar {
+        name: DK_RUN_ID,
+        key: None,
+        doc: "Pins the run id of `dk run` (a UUID; tests and replays). Default: a fresh UUIDv7.",
+    },
+    EnvVar {
+        name: DK_NOW,
+        key: None,
+        doc: "Pins the clock of lineage events (RFC 3339; tests). Default: the system clock.",
+    },
+    EnvVar {
+        name: PATH,
+        key: None,
+        doc: "Where `dk run` and `dk test` find python3, go, dbt, dbt-ol, cloudquery and docker.",
     },
     EnvVar {
         name: NO_COLOR,

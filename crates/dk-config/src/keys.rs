@@ -54,22 +54,21 @@ pub static KEYS: &[KeySpec] = &[
     },
     KeySpec {
         pattern: "lineage.backend",
-        kind: ValueKind::Choice(&[
-            "http",
-            "marquez",
-            "datahub",
-            "openmetadata",
-            "file",
-            "console",
-        ]),
+        kind: ValueKind::Choice(&["marquez", "datahub", "openmetadata", "http", "file"]),
         default: None,
-        doc: "Where OpenLineage events go besides the local spool and lineage store.",
+        doc: "Where OpenLineage events go besides the local spool and lineage store: the API path of a backend under `lineage.endpoint`, a custom `http` URL, or a `file` of JSON lines. Unset with an endpoint: marquez.",
     },
     KeySpec {
         pattern: "lineage.endpoint",
         kind: ValueKind::String,
         default: None,
         doc: "URL of the lineage backend, e.g. `http://localhost:5000` for Marquez.",
+    },
+    KeySpec {
+        pattern: "lineage.namespace",
+        kind: ValueKind::String,
+        default: None,
+        doc: "OpenLineage job namespace of runs. A Transform's `spec.lineage.namespace` wins; unset: its `metadata.namespace`.",
     },
     KeySpec {
         pattern: "lineage.timeout",

@@ -19,7 +19,7 @@ use dk_manifest::resolve::Role;
 use dk_manifest::yaml::render_block;
 
 use crate::contract::ResolvedStore;
-use crate::plan::RunPlan;
+use crate::plan::{DatasetPlan, RunPlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -228,7 +228,7 @@ fn cloudquery_destination(store_type: &str) -> Option<(&'static str, &'static st
     }
 }
 
-fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<String, ExecError> {
+fn cloudquery_spec(plan: &RunPlan) -> Result<String, ExecError> {
     let inputs: Vec<_> = plan
         .datasets
         .iter()
@@ -244,7 +244,17 @@ fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<Str
     let source = inputs.first().ok_or_else(|| {
         ExecError::Unsupported("a cloudquery package needs an input dataset".into())
     })?;
-    let (path, version) = connectors.source.clone().ok_or_else(|| {
+    let plugin = |dataset: &DatasetPlan, destination: bool| {
+        let connector = &dataset.connector;
+        let plugin = connector.plugin.as_ref()?;
+        let path = if destination {
+            &plugin.destination
+        } else {
+            &plugin.source
+        };
+        Some((path.clone()?, connector.version.clone()?))
+    };
+    let (path, version) = plugin(source, false).ok_or_else(|| {
         ExecError::Unsupported(format!(
             "connector of store '{}' names no CloudQuery source plugin (plugin.source and version)",
             source.store.name
@@ -266,7 +276,7 @@ fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<Str
         }
     }
     plugin_spec.extend(source.store.connection.clone());
-    let (destination_path, destination_version) = match connectors.destination.clone() {
+    let (destination_path, destination_version) = match plugin(output, true) {
         Some(plugin) => plugin,
         None => cloudquery_destination(&output.store.store_type)
             .map(|(p, v)| (p.to_owned(), v.to_owned()))
@@ -294,20 +304,8 @@ fn cloudquery_spec(plan: &RunPlan, connectors: &CloudQueryPlugins) -> Result<Str
     ))
 }
 
-/// The CloudQuery plugins of the run's input and output connectors, as `(path, version)`.
-#[derive(Debug, Clone, Default)]
-pub struct CloudQueryPlugins {
-    pub source: Option<(String, String)>,
-    pub destination: Option<(String, String)>,
-}
-
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
-pub fn local(
-    plan: &RunPlan,
-    run_dir: &Path,
-    tools: &Tools,
-    plugins: &CloudQueryPlugins,
-) -> Result<Prepared, ExecError> {
+pub fn local(plan: &RunPlan, run_dir: &Path, tools: &Tools) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
     let command = &plan.transform.spec.command;
@@ -346,7 +344,7 @@ pub fn local(
             (dbt.display().to_string(), args)
         }
         Runtime::Cloudquery => {
-            let spec = cloudquery_spec(plan, plugins)?;
+            let spec = cloudquery_spec(plan)?;
             let path = run_dir.join("cloudquery-spec.yaml");
             steps.push(Step::WriteFile {
                 path: path.clone(),

@@ -13,7 +13,7 @@ use dk_lineage::naming::{Identity, identity};
 use dk_lineage::run::{DatasetInfo, FieldInfo, JobInfo, RunInfo, SourceCode};
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{DataSet, LocatorKind, Mode, Store, Transform};
+use dk_manifest::model::{ConnectorSpec, DataSet, LocatorKind, Mode, Store, Transform};
 use dk_manifest::resolve::{
     Lookup, Role, Scope, resolve_connector, resolve_store, resolve_transform,
 };
@@ -53,6 +53,8 @@ pub struct DatasetPlan {
     pub role: Role,
     pub dataset: DataSet,
     pub store: ResolvedStore,
+    /// The connector of the store (its CloudQuery plugin, for cloudquery packages).
+    pub connector: ConnectorSpec,
     pub locator: (LocatorKind, String),
     /// The locator resolved against the store (an absolute path for file stores).
     pub location: String,
@@ -166,6 +168,7 @@ impl RunPlan {
                 location: contract::location(&resolved, locator),
                 locator: (kind, locator.to_owned()),
                 store: resolved,
+                connector: connector.manifest.spec.clone(),
             });
         }
         let spec = &transform.manifest.spec;

@@ -5,6 +5,7 @@
 //! process. At the end the run waits for delivery at most `lineage.wait`: a backend that is down
 //! never fails a run nor slows it beyond that bound.
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ pub struct RunConfig {
     /// How long a stopped pipeline gets to exit before it is killed.
     pub grace: Duration,
     pub lineage: Option<LineageSetup>,
+    /// Sends the pipeline's standard output to dk's standard error, keeping stdout for the
+    /// report (`-o json`).
+    pub stdout_to_stderr: bool,
     /// The clock of the events (pinned in tests by `DK_NOW`).
     pub now: fn() -> DateTime<Utc>,
 }
@@ -200,10 +204,13 @@ pub async fn execute(
     if let Some(lineage) = &config.lineage {
         let end = tokio::time::Instant::now() + lineage.wait;
         let _ = deadline.send(end);
-        if let Some(background) = background
-            && let Ok(Ok(Ok(report))) = tokio::time::timeout_at(end, background).await
-        {
-            absorb(&mut outcome, report);
+        if let Some(mut background) = background {
+            match tokio::time::timeout_at(end, &mut background).await {
+                Ok(Ok(Ok(report))) => absorb(&mut outcome, report),
+                Ok(Ok(Err(err))) => outcome.warnings.push(err.to_string()),
+                // Stopped so that two flushes never send the same event at once.
+                _ => background.abort(),
+            }
         }
         // A second pass: the terminal event, and anything the first pass had to leave.
         match tokio::time::timeout_at(
@@ -248,6 +255,16 @@ async fn run_process(
         .envs(plan.contract_env(&context))
         .envs(invocation.env.iter().cloned())
         .envs(config.env.iter().cloned());
+    if config.stdout_to_stderr {
+        let stderr = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| RunError::Start {
+                program: invocation.program.clone(),
+                source,
+            })?;
+        command.stdout(std::process::Stdio::from(stderr));
+    }
     supervise(command, plan.timeout, config.grace)
         .await
         .map_err(|source| RunError::Start {

@@ -9,6 +9,7 @@ use dk_manifest::graph::{Graph, GraphError, Step};
 
 use crate::commands::{OverrideArgs, load_projects};
 use crate::context::Context;
+use crate::diagram::{Diagram, Shape};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{OutputFormat, Render, Ui, plural};
 
@@ -64,52 +65,23 @@ impl PipelineReport {
         }
     }
 
-    /// Stable node ids for diagram formats, whatever the names contain.
-    fn dataset_ids(&self) -> BTreeMap<&str, String> {
-        self.datasets
+    fn diagram(&self) -> Diagram {
+        let mut diagram = Diagram::default();
+        let datasets: BTreeMap<&str, usize> = self
+            .datasets
             .iter()
-            .enumerate()
-            .map(|(index, name)| (name.as_str(), format!("d{index}")))
-            .collect()
-    }
-
-    fn mermaid(&self, out: &mut dyn Write) -> io::Result<()> {
-        let ids = self.dataset_ids();
-        let label = |text: &str| text.replace('"', "#quot;");
-        writeln!(out, "flowchart LR")?;
-        for (name, id) in &ids {
-            writeln!(out, "  {id}[(\"{}\")]", label(name))?;
-        }
-        for (index, step) in self.steps.iter().enumerate() {
-            writeln!(out, "  t{index}[\"{}\"]", label(&step.name))?;
+            .map(|name| (name.as_str(), diagram.node(name, Shape::Dataset)))
+            .collect();
+        for step in &self.steps {
+            let node = diagram.node(&step.name, Shape::Job);
             for input in &step.inputs {
-                writeln!(out, "  {} --> t{index}", ids[input.as_str()])?;
+                diagram.edge(datasets[input.as_str()], node);
             }
             for output in &step.outputs {
-                writeln!(out, "  t{index} --> {}", ids[output.as_str()])?;
+                diagram.edge(node, datasets[output.as_str()]);
             }
         }
-        Ok(())
-    }
-
-    fn dot(&self, out: &mut dyn Write) -> io::Result<()> {
-        let ids = self.dataset_ids();
-        let quote = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
-        writeln!(out, "digraph pipeline {{")?;
-        writeln!(out, "  rankdir=LR;")?;
-        for (name, id) in &ids {
-            writeln!(out, "  {id} [label={}, shape=cylinder];", quote(name))?;
-        }
-        for (index, step) in self.steps.iter().enumerate() {
-            writeln!(out, "  t{index} [label={}, shape=box];", quote(&step.name))?;
-            for input in &step.inputs {
-                writeln!(out, "  {} -> t{index};", ids[input.as_str()])?;
-            }
-            for output in &step.outputs {
-                writeln!(out, "  t{index} -> {};", ids[output.as_str()])?;
-            }
-        }
-        writeln!(out, "}}")
+        diagram
     }
 }
 
@@ -150,8 +122,8 @@ impl Render for PipelineReport {
 
     fn render_extra(&self, format: OutputFormat, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         match format {
-            OutputFormat::Dot => self.dot(out),
-            _ => self.mermaid(out),
+            OutputFormat::Dot => self.diagram().dot("pipeline", out),
+            _ => self.diagram().mermaid(out),
         }
     }
 }
