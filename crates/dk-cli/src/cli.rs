@@ -3,7 +3,8 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions, config, connector, dataset, governance, init, lint, pipeline, show, store, version,
+    completions, config, connector, dataset, governance, init, lineage, lint, pipeline, run, show,
+    store, version,
 };
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
@@ -51,6 +52,8 @@ pub enum Command {
     Init(init::InitArgs),
     Lint(lint::LintArgs),
     Show(show::ShowArgs),
+    Run(run::RunArgs),
+    Lineage(lineage::LineageArgs),
     #[command(subcommand)]
     Config(config::ConfigCommand),
     #[command(subcommand)]

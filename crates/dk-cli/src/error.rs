@@ -6,16 +6,32 @@ use std::fmt;
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
-    Success = 0,
+    Success,
     /// The check failed: lint errors, a policy violation, a failed pipeline or test.
-    Failure = 1,
+    Failure,
     /// Bad usage or configuration.
-    Usage = 2,
+    Usage,
+    /// An external system failed (registry, git host, lineage backend).
+    External,
+    /// A pipeline's own exit code, passed through by `dk run`.
+    Pipeline(u8),
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::External => 3,
+            ExitStatus::Pipeline(code) => code,
+        }
+    }
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
     fn from(status: ExitStatus) -> Self {
-        std::process::ExitCode::from(status as u8)
+        std::process::ExitCode::from(status.code())
     }
 }
 

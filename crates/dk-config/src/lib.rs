@@ -285,6 +285,21 @@ impl Config {
         self.get_from(key, |_| true)
     }
 
+    /// The effective text of a string, choice or duration key.
+    pub fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.get(key)?.and_then(|setting| match setting.value {
+            Json::String(text) => Some(text),
+            _ => None,
+        }))
+    }
+
+    /// The effective value of a duration key (values were checked when read).
+    pub fn duration(&self, key: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+        Ok(self
+            .string(key)?
+            .and_then(|text| dk_manifest::units::parse_duration(&text).ok()))
+    }
+
     /// The value of a key or section in one config file only.
     pub fn get_in(&self, scope: Scope, key: &str) -> Result<Option<Setting>, ConfigError> {
         self.get_from(key, |layer| layer == Layer::File(scope))

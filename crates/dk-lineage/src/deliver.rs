@@ -153,7 +153,7 @@ impl Deliverer {
                     }
                     message
                 }
-                Err(err) => err.without_url().to_string(),
+                Err(err) => error_chain(&err.without_url()),
             };
             if Instant::now() + backoff >= *deadline.borrow() {
                 return Outcome::Pending(failure);
@@ -180,6 +180,22 @@ fn append(path: &std::path::Path, event: &str) -> Outcome {
         Ok(()) => Outcome::Delivered,
         Err(err) => Outcome::Pending(err.to_string()),
     }
+}
+
+/// An error with its causes: reqwest's own message ("error sending request") says nothing of
+/// why ("Connection refused").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

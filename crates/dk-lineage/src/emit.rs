@@ -85,6 +85,21 @@ pub enum FlushError {
     Store(#[from] StoreError),
 }
 
+/// The store brought up to date with the spool (events whose store write had failed), and the
+/// keys of the events still spooled. Nothing is released: looking must not settle what a
+/// backend still waits for.
+pub fn sync_store(
+    paths: &LineagePaths,
+) -> Result<(LineageStore, std::collections::HashSet<String>), FlushError> {
+    let mut store = LineageStore::open(&paths.store)?;
+    let mut spooled = std::collections::HashSet::new();
+    for run in Spool::new(&paths.spool).runs()? {
+        store.ingest(&run.events)?;
+        spooled.extend(run.events.iter().map(RunEvent::key));
+    }
+    Ok((store, spooled))
+}
+
 /// Ingests everything spooled into the store, delivers what has not been delivered (when there is
 /// a `deliverer`) until the deadline in `deadline`, and releases settled spool files. The deadline
 /// may be moved while the flush runs (a run shortens it when it ends).

@@ -307,7 +307,7 @@ impl LineageStore {
     pub fn events(&self, run: Option<Uuid>) -> Result<Vec<StoredEvent>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT key, run_id, event_type, event_time, job_namespace, job_name FROM events
-             WHERE ?1 IS NULL OR run_id = ?1 ORDER BY event_time, key",
+             WHERE ?1 IS NULL OR run_id = ?1 ORDER BY event_time, rowid",
         )?;
         let run = run.map(|id| id.to_string());
         let rows = statement.query_map(params![run], |row| {
@@ -343,7 +343,7 @@ impl LineageStore {
     pub fn run_events(&self, run: Uuid) -> Result<Vec<RunEvent>, StoreError> {
         let mut statement = self
             .connection
-            .prepare("SELECT payload FROM events WHERE run_id = ?1 ORDER BY event_time")?;
+            .prepare("SELECT payload FROM events WHERE run_id = ?1 ORDER BY event_time, rowid")?;
         let payloads =
             statement.query_map(params![run.to_string()], |row| row.get::<_, String>(0))?;
         Ok(payloads

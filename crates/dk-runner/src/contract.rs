@@ -67,11 +67,8 @@ const LOCAL_FILE_STORES: &[&str] = &["file", "sqlite", "duckdb"];
 
 fn absolute(base: &Path, path: &str) -> String {
     let path = Path::new(path);
-    let joined: PathBuf = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        base.join(path)
-    };
+    // A relative base is taken from the working directory: the pipeline may run elsewhere.
+    let joined = std::path::absolute(base.join(path)).unwrap_or_else(|_| base.join(path));
     // Lexically, so a store path that does not exist yet (an output) still resolves.
     let mut clean = PathBuf::new();
     for component in joined.components() {

@@ -42,6 +42,8 @@ pub struct RunSettings {
     /// A limit from the command line, over `spec.timeout`.
     pub timeout: Option<Duration>,
     pub parent: Option<ParentRun>,
+    /// The configured job namespace (`lineage.namespace`), under `spec.lineage.namespace`.
+    pub namespace: Option<String>,
     pub nominal_time: Option<DateTime<Utc>>,
     /// The git origin of the package, when it is in a repository.
     pub source_code: Option<SourceCode>,
@@ -230,6 +232,7 @@ impl RunPlan {
                     .lineage
                     .namespace
                     .clone()
+                    .or_else(|| settings.namespace.clone())
                     .unwrap_or_else(|| transform.manifest.metadata.namespace.clone()),
                 name: transform.name().to_owned(),
                 description: spec.description.clone(),
@@ -251,7 +254,7 @@ impl RunPlan {
             nominal_time: settings.nominal_time,
         };
         Ok(RunPlan {
-            package_dir: package.dir.clone(),
+            package_dir: std::path::absolute(&package.dir).unwrap_or_else(|_| package.dir.clone()),
             transform: transform.manifest.clone(),
             datasets,
             run_id: settings.run_id,

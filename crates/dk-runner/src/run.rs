@@ -43,8 +43,8 @@ pub struct RunConfig {
     /// Sends the pipeline's standard output to dk's standard error, keeping stdout for the
     /// report (`-o json`).
     pub stdout_to_stderr: bool,
-    /// The clock of the events (pinned in tests by `DK_NOW`).
-    pub now: fn() -> DateTime<Utc>,
+    /// A fixed time for every event (`DK_NOW`, for tests); otherwise the system clock.
+    pub pinned_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,7 +145,11 @@ pub async fn execute(
     record(
         &mut recorder,
         &mut outcome,
-        &plan.lineage.event(EventType::Start, (config.now)(), None),
+        &plan.lineage.event(
+            EventType::Start,
+            config.pinned_time.unwrap_or_else(Utc::now),
+            None,
+        ),
     )?;
     // Delivery runs alongside the pipeline; its deadline is set when the pipeline ends.
     let (deadline, deadline_watch) =
@@ -195,9 +199,11 @@ pub async fn execute(
     record(
         &mut recorder,
         &mut outcome,
-        &plan
-            .lineage
-            .event(terminal, (config.now)(), error.as_deref()),
+        &plan.lineage.event(
+            terminal,
+            config.pinned_time.unwrap_or_else(Utc::now),
+            error.as_deref(),
+        ),
     )?;
     let _ = std::fs::remove_dir_all(&config.run_dir);
 

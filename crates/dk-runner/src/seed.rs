@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use dk_manifest::model::{DataSet, Field, Format};
 
 use crate::contract::ResolvedStore;
+use crate::plan::DatasetPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -77,7 +78,18 @@ pub struct SeedTarget<'a> {
     pub package_dir: &'a Path,
 }
 
-impl SeedTarget<'_> {
+impl<'a> SeedTarget<'a> {
+    /// A dataset of a run plan.
+    pub fn of(dataset: &'a DatasetPlan, package_dir: &'a Path) -> SeedTarget<'a> {
+        SeedTarget {
+            dataset: &dataset.dataset,
+            store: &dataset.store,
+            locator: &dataset.locator.1,
+            location: &dataset.location,
+            package_dir,
+        }
+    }
+
     fn name(&self) -> &str {
         &self.dataset.metadata.name
     }

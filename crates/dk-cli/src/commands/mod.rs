@@ -7,8 +7,10 @@ pub mod connector;
 pub mod dataset;
 pub mod governance;
 pub mod init;
+pub mod lineage;
 pub mod lint;
 pub mod pipeline;
+pub mod run;
 pub mod show;
 pub mod store;
 pub mod version;
@@ -29,6 +31,7 @@ use crate::output::OutputFormat;
 fn extra_formats(command: &Command) -> &'static [OutputFormat] {
     match command {
         Command::Lint(_) => lint::FORMATS,
+        Command::Lineage(args) => lineage::extra_formats(args),
         Command::Config(command) => config::extra_formats(command),
         Command::Governance(command) => governance::extra_formats(command),
         Command::Pipeline(command) => pipeline::extra_formats(command),
@@ -58,6 +61,8 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Init(args) => init::run(args, ctx),
         Command::Lint(args) => lint::run(args, ctx),
         Command::Show(args) => show::run(args, ctx),
+        Command::Run(args) => run::run(args, ctx),
+        Command::Lineage(args) => lineage::run(args, ctx),
         Command::Config(command) => config::run(command, ctx),
         Command::Governance(command) => governance::run(command, ctx),
         Command::Pipeline(command) => pipeline::run(command, ctx),

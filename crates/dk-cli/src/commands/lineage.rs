@@ -1,0 +1,385 @@
+//! `dk lineage`: the lineage recorded by runs (the local store), its events and their delivery.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use dk_lineage::emit::{FlushReport, LineagePaths, flush, sync_store};
+use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
+use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
+use dk_manifest::suggest::did_you_mean;
+
+use super::run::{Runner, parse_timeout, runtime};
+use crate::context::Context;
+use crate::diagram::{Diagram, Shape};
+use crate::error::{CliError, ExitStatus};
+use crate::output::{OutputFormat, Render, Ui, plural, table, write_table};
+
+/// Lineage recorded by `dk run`: what a job or dataset reads from and feeds, its events, delivery
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "\
+Examples:
+  dk lineage my-pipeline                      inputs and outputs, with the last run
+  dk lineage orders --downstream --depth 10   everything fed by the orders dataset
+  dk lineage my-pipeline -o mermaid > lineage.mmd
+  dk lineage events --run 0193a8f0-...        the events of one run and their delivery
+  dk lineage flush                            send what is still spooled to the backend"
+)]
+pub struct LineageArgs {
+    #[command(subcommand)]
+    pub command: Option<LineageCommand>,
+    /// A job (package name) or dataset (DataSet name, OpenLineage name, or namespace/name)
+    pub name: Option<String>,
+    /// Only what NAME reads from, transitively
+    #[arg(long, conflicts_with = "downstream")]
+    pub upstream: bool,
+    /// Only what NAME feeds, transitively
+    #[arg(long)]
+    pub downstream: bool,
+    /// How many hops (dataset → job counts one) to follow
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub depth: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LineageCommand {
+    Events(EventsArgs),
+    Flush(FlushArgs),
+}
+
+/// Recorded OpenLineage events, oldest first, with their delivery state
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  dk lineage events
+  dk lineage events --run 0193a8f0-0000-7000-8000-000000000000 -o json")]
+pub struct EventsArgs {
+    /// Only the events of this run id
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+}
+
+/// Send spooled events to the lineage backend (lineage.endpoint or OPENLINEAGE_URL)
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  dk lineage flush
+  OPENLINEAGE_URL=http://localhost:5000 dk lineage flush --timeout 2m")]
+pub struct FlushArgs {
+    /// Give up retrying after this long; what is left stays spooled
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+    /// Send to this endpoint instead of the configured one
+    #[arg(long, value_name = "URL")]
+    pub lineage_endpoint: Option<String>,
+}
+
+/// `-o mermaid` and `-o dot` for the graph view.
+pub fn extra_formats(args: &LineageArgs) -> &'static [OutputFormat] {
+    match args.command {
+        None => &[OutputFormat::Mermaid, OutputFormat::Dot],
+        Some(_) => &[],
+    }
+}
+
+pub fn run(args: LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    match args.command {
+        Some(LineageCommand::Events(events)) => run_events(events, ctx),
+        Some(LineageCommand::Flush(flush)) => run_flush(flush, ctx),
+        None => match &args.name {
+            Some(name) => run_graph(name, &args, ctx),
+            None => Err(CliError::usage("name a job or dataset")
+                .hint("e.g. dk lineage my-pipeline; `dk lineage events` lists what was recorded")),
+        },
+    }
+}
+
+fn paths(ctx: &Context) -> Result<LineagePaths, CliError> {
+    Ok(LineagePaths::under(&ctx.paths()?.dk_home))
+}
+
+fn store_error(err: impl std::fmt::Display) -> CliError {
+    CliError::failure("cannot read the lineage store").cause(err)
+}
+
+/// The neighbourhood of a job or dataset.
+#[derive(Debug, Serialize)]
+struct LineageReport {
+    #[serde(flatten)]
+    neighbourhood: Neighbourhood,
+    depth: usize,
+}
+
+impl LineageReport {
+    fn diagram(&self) -> Diagram {
+        let mut diagram = Diagram::default();
+        let ids: HashMap<String, usize> = self
+            .neighbourhood
+            .nodes
+            .iter()
+            .map(|(node, _)| {
+                let shape = match node.kind {
+                    NodeKind::Job => Shape::Job,
+                    NodeKind::Dataset => Shape::Dataset,
+                };
+                (node.id(), diagram.node(node.label(), shape))
+            })
+            .collect();
+        for edge in &self.neighbourhood.edges {
+            if let (Some(&from), Some(&to)) = (ids.get(&edge.from), ids.get(&edge.to)) {
+                diagram.edge(from, to);
+            }
+        }
+        diagram
+    }
+}
+
+impl Render for LineageReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        let root = &self.neighbourhood.root;
+        let kind = match root.kind {
+            NodeKind::Job => "job",
+            NodeKind::Dataset => "dataset",
+        };
+        writeln!(
+            out,
+            "{} ({kind} {}/{})",
+            styles.bold(root.label()),
+            root.namespace,
+            root.name
+        )?;
+        let mut rows = table(&[
+            "HOPS",
+            "KIND",
+            "NAME",
+            "OPENLINEAGE NAMESPACE/NAME",
+            "LAST RUN",
+        ]);
+        for (node, distance) in &self.neighbourhood.nodes {
+            let kind = match node.kind {
+                NodeKind::Job => "job",
+                NodeKind::Dataset => "dataset",
+            };
+            let last_run = match (&node.last_state, &node.last_time) {
+                (Some(state), Some(time)) => format!("{state} {time}"),
+                _ => String::new(),
+            };
+            rows.add_row(vec![
+                format!("{distance:+}").replace("+0", "0"),
+                kind.to_owned(),
+                node.label().to_owned(),
+                format!("{}/{}", node.namespace, node.name),
+                last_run,
+            ]);
+        }
+        write_table(out, &rows)?;
+        if self.neighbourhood.nodes.len() == 1 {
+            writeln!(
+                out,
+                "No recorded inputs or outputs within {} hop(s).",
+                self.depth
+            )?;
+        }
+        Ok(())
+    }
+
+    fn render_extra(&self, format: OutputFormat, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        match format {
+            OutputFormat::Dot => self.diagram().dot("lineage", out),
+            _ => self.diagram().mermaid(out),
+        }
+    }
+}
+
+fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let (store, _) = sync_store(&paths(ctx)?).map_err(store_error)?;
+    let graph = store.graph().map_err(store_error)?;
+    let found = graph.find(name);
+    let start = match found.as_slice() {
+        [] => {
+            let hint = match did_you_mean(name, graph.labels()) {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None if graph.nodes.is_empty() => {
+                    "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
+                }
+                None => "`dk lineage events` lists the recorded runs".into(),
+            };
+            return Err(
+                CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint),
+            );
+        }
+        [one] => *one,
+        many => {
+            let ids: Vec<String> = many.iter().map(|&i| graph.nodes[i].id()).collect();
+            return Err(CliError::usage(format!(
+                "`{name}` names {} nodes: {}",
+                many.len(),
+                ids.join(", ")
+            ))
+            .hint("pass namespace/name to pick one"));
+        }
+    };
+    let direction = match (args.upstream, args.downstream) {
+        (true, _) => Direction::Upstream,
+        (_, true) => Direction::Downstream,
+        _ => Direction::Both,
+    };
+    ctx.ui.emit(&LineageReport {
+        neighbourhood: graph.around(start, direction, args.depth),
+        depth: args.depth,
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventEntry {
+    #[serde(flatten)]
+    event: StoredEvent,
+    /// Still in the spool: not yet settled with the backend, or the spool not yet released.
+    spooled: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct EventsReport {
+    events: Vec<EventEntry>,
+}
+
+fn delivery_text(entry: &EventEntry) -> String {
+    if entry.event.deliveries.is_empty() {
+        return if entry.spooled { "spooled" } else { "local" }.to_owned();
+    }
+    entry
+        .event
+        .deliveries
+        .iter()
+        .map(|d| {
+            let state = match d.state {
+                DeliveryState::Pending => "pending",
+                DeliveryState::Delivered => "delivered",
+                DeliveryState::Rejected => "rejected",
+            };
+            format!(
+                "{state} ({}, {})",
+                d.target,
+                plural(d.attempts as usize, "attempt")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Render for EventsReport {
+    fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        if self.events.is_empty() {
+            return writeln!(out, "No lineage events recorded.");
+        }
+        let mut rows = table(&["TIME", "EVENT", "JOB", "RUN", "DELIVERY"]);
+        for entry in &self.events {
+            let event = &entry.event;
+            rows.add_row(vec![
+                event.event_time.clone(),
+                event.event_type.clone(),
+                event.job.clone(),
+                event.run_id.clone(),
+                delivery_text(entry),
+            ]);
+        }
+        write_table(out, &rows)
+    }
+}
+
+fn run_events(args: EventsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let run = match &args.run {
+        Some(text) => Some(Uuid::parse_str(text).map_err(|err| {
+            CliError::usage(format!("--run `{text}` is not a run id: {err}"))
+                .hint("run ids are UUIDs; `dk lineage events` lists them")
+        })?),
+        None => None,
+    };
+    let (store, spooled): (LineageStore, _) = sync_store(&paths(ctx)?).map_err(store_error)?;
+    let events = store
+        .events(run)
+        .map_err(store_error)?
+        .into_iter()
+        .map(|event| EventEntry {
+            spooled: spooled.contains(&event.key),
+            event,
+        })
+        .collect();
+    ctx.ui.emit(&EventsReport { events })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FlushOutcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(flatten)]
+    report: FlushReport,
+}
+
+impl Render for FlushOutcome {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        let report = &self.report;
+        match &self.target {
+            None => writeln!(
+                out,
+                "No lineage backend configured (lineage.endpoint or OPENLINEAGE_URL); {} kept in the local store.",
+                plural(report.events, "spooled event")
+            ),
+            Some(target) if report.pending == 0 && report.rejected == 0 => writeln!(
+                out,
+                "{} Delivered {} to {target}",
+                styles.success("✓"),
+                plural(report.delivered, "event")
+            ),
+            Some(target) => {
+                writeln!(
+                    out,
+                    "{} Delivered {} to {target}; {} pending, {} rejected",
+                    styles.warning("!"),
+                    plural(report.delivered, "event"),
+                    report.pending,
+                    report.rejected
+                )?;
+                if let Some(error) = &report.last_error {
+                    writeln!(out, "  last error: {error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn status(&self) -> ExitStatus {
+        if self.report.pending > 0 {
+            ExitStatus::External
+        } else {
+            ExitStatus::Success
+        }
+    }
+}
+
+fn run_flush(args: FlushArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let timeout = parse_timeout(Some(&args.timeout), "--timeout")?.unwrap_or(Duration::ZERO);
+    let runner = Runner::new(ctx)?;
+    let setup = runner.lineage(args.lineage_endpoint.as_deref())?;
+    let report = runtime()?
+        .block_on(async {
+            let (_deadline, watch) = watch::channel(tokio::time::Instant::now() + timeout);
+            flush(&setup.paths, setup.deliverer.as_ref(), watch).await
+        })
+        .map_err(store_error)?;
+    ctx.ui.emit(&FlushOutcome {
+        target: setup.deliverer.as_ref().map(|d| d.target().id()),
+        report,
+    })
+}
