@@ -3,8 +3,8 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions, config, connector, dataset, governance, init, lineage, lint, pipeline, run, show,
-    store, version,
+    completions, config, connector, dataset, dev, governance, init, lineage, lint, pipeline, run,
+    show, store, test, version,
 };
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
@@ -54,6 +54,9 @@ pub enum Command {
     Show(show::ShowArgs),
     Run(run::RunArgs),
     Lineage(lineage::LineageArgs),
+    Test(test::TestArgs),
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
     #[command(subcommand)]
     Config(config::ConfigCommand),
     #[command(subcommand)]

@@ -41,7 +41,8 @@ Exit codes:
   0  success
   1  the check failed (lint errors, policy violation, pipeline or test failed)
   2  usage or configuration error
-  3  an external system failed (registry, git host, lineage backend)";
+  3  an external system failed (registry, git host, lineage backend)
+  dk run passes a failed pipeline's own exit code through (124: timed out, 130/143: stopped)";
 
 #[derive(Debug)]
 pub struct CliError {

@@ -304,12 +304,37 @@ fn cloudquery_spec(plan: &RunPlan) -> Result<String, ExecError> {
     ))
 }
 
+/// What the pipeline is started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Run,
+    /// The package's own tests (`dk test`): pytest when there is a `tests/` folder, `go test`,
+    /// `dbt test`; the pipeline itself for runtimes without a test runner.
+    Test,
+}
+
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
-pub fn local(plan: &RunPlan, run_dir: &Path, tools: &Tools) -> Result<Prepared, ExecError> {
+pub fn local(
+    plan: &RunPlan,
+    run_dir: &Path,
+    tools: &Tools,
+    purpose: Purpose,
+) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
     let command = &plan.transform.spec.command;
+    let testing = purpose == Purpose::Test;
     let (program, args): (String, Vec<String>) = match plan.transform.spec.runtime {
+        Runtime::GenericPython if testing && plan.package_dir.join("tests").is_dir() => {
+            let python = python(plan, tools, &mut steps)?;
+            let args = ["-m", "pytest", "-q", "tests"].map(String::from).to_vec();
+            (python.display().to_string(), args)
+        }
+        Runtime::GenericGo if testing => {
+            let go = tools.require("go", GO_INSTALL)?;
+            let args = ["test", "./..."].map(String::from).to_vec();
+            (go.display().to_string(), args)
+        }
         _ if !command.is_empty() => (command[0].clone(), command[1..].to_vec()),
         Runtime::GenericPython => {
             let python = python(plan, tools, &mut steps)?;
@@ -326,12 +351,13 @@ pub fn local(plan: &RunPlan, run_dir: &Path, tools: &Tools) -> Result<Prepared, 
                 path: run_dir.join("profiles.yml"),
                 contents: render_block(&profile, 0),
             });
-            let dbt = match tools.find("dbt-ol") {
+            // dbt-ol wraps `dbt run` to emit model events; tests have no lineage.
+            let dbt = match tools.find("dbt-ol").filter(|_| !testing) {
                 Some(dbt_ol) => dbt_ol,
                 None => tools.require("dbt", DBT_INSTALL)?,
             };
             let args = vec![
-                "run".into(),
+                if testing { "test" } else { "run" }.into(),
                 "--project-dir".into(),
                 plan.package_dir.display().to_string(),
                 "--profiles-dir".into(),

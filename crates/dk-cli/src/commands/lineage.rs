@@ -20,7 +20,7 @@ use crate::diagram::{Diagram, Shape};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{OutputFormat, Render, Ui, plural, table, write_table};
 
-/// Lineage recorded by `dk run`: what a job or dataset reads from and feeds, its events, delivery
+/// Lineage recorded by runs: what a job or dataset reads and feeds; events and their delivery
 #[derive(Debug, Args)]
 #[command(
     args_conflicts_with_subcommands = true,

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod config;
 pub mod connector;
 pub mod dataset;
+pub mod dev;
 pub mod governance;
 pub mod init;
 pub mod lineage;
@@ -13,6 +14,7 @@ pub mod pipeline;
 pub mod run;
 pub mod show;
 pub mod store;
+pub mod test;
 pub mod version;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +65,8 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Show(args) => show::run(args, ctx),
         Command::Run(args) => run::run(args, ctx),
         Command::Lineage(args) => lineage::run(args, ctx),
+        Command::Test(args) => test::run(args, ctx),
+        Command::Dev(command) => dev::run(command, ctx),
         Command::Config(command) => config::run(command, ctx),
         Command::Governance(command) => governance::run(command, ctx),
         Command::Pipeline(command) => pipeline::run(command, ctx),

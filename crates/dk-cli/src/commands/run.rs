@@ -18,7 +18,7 @@ use dk_manifest::discover::{Package, Project};
 use dk_manifest::graph::Graph;
 use dk_manifest::units::parse_duration;
 use dk_runner::contract::redact;
-use dk_runner::exec::{self, Executor, Prepared, Tools};
+use dk_runner::exec::{self, Executor, Prepared, Purpose, Tools};
 use dk_runner::plan::{PlanError, RunPlan, RunSettings};
 use dk_runner::run::{LineageOutcome, LineageSetup, RunConfig, RunReport, RunStatus, execute};
 use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
@@ -169,10 +169,15 @@ impl<'a> Runner<'a> {
         self.dk_home.join("runs").join(plan.run_id.to_string())
     }
 
-    pub fn prepare(&self, plan: &RunPlan, executor: Executor) -> Result<Prepared, CliError> {
+    pub fn prepare(
+        &self,
+        plan: &RunPlan,
+        executor: Executor,
+        purpose: Purpose,
+    ) -> Result<Prepared, CliError> {
         let run_dir = self.run_dir(plan);
         match executor {
-            Executor::Local => exec::local(plan, &run_dir, &self.tools),
+            Executor::Local => exec::local(plan, &run_dir, &self.tools, purpose),
             Executor::Docker => {
                 let context = run_dir.join("context.json");
                 exec::docker(plan, &context, &plan.contract_env(&context), &self.tools)
@@ -619,7 +624,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 pinned_id.unwrap_or_else(new_run_id),
                 timeout,
             )?;
-            let prepared = runner.prepare(&plan, executor)?;
+            let prepared = runner.prepare(&plan, executor, Purpose::Run)?;
             Ok(Planned { plan, prepared })
         })
         .collect::<Result<Vec<_>, CliError>>()?;
