@@ -3,6 +3,7 @@
 //! 429) are retried with exponential backoff until a deadline; a refusal (other 4xx) is final.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -108,26 +109,37 @@ impl Deliverer {
     /// deadline may move while the event is in flight (a run shortens it when it ends): the
     /// request under way is not cancelled and resent, which could deliver it twice; only the
     /// time allowed changes.
-    pub async fn send(&self, event: &str, deadline: &watch::Receiver<Instant>) -> Outcome {
-        let attempts = self.attempts(event, deadline.clone());
+    /// Also returns how many requests were made.
+    pub async fn send(&self, event: &str, deadline: &watch::Receiver<Instant>) -> (Outcome, u32) {
+        let requests = AtomicU32::new(0);
+        let attempts = self.attempts(event, deadline.clone(), &requests);
         tokio::pin!(attempts);
         let mut deadline = deadline.clone();
         let mut moves = true;
-        loop {
+        let outcome = loop {
             let current = *deadline.borrow_and_update();
             tokio::select! {
-                outcome = &mut attempts => return outcome,
+                outcome = &mut attempts => break outcome,
                 _ = tokio::time::sleep_until(current) => {
-                    return Outcome::Pending("not delivered before the deadline".into());
+                    break Outcome::Pending("not delivered before the deadline".into());
                 }
                 changed = deadline.changed(), if moves => moves = changed.is_ok(),
             }
-        }
+        };
+        (outcome, requests.load(Ordering::Relaxed))
     }
 
-    async fn attempts(&self, event: &str, deadline: watch::Receiver<Instant>) -> Outcome {
+    async fn attempts(
+        &self,
+        event: &str,
+        deadline: watch::Receiver<Instant>,
+        requests: &AtomicU32,
+    ) -> Outcome {
         let (url, api_key) = match &self.target {
-            Target::File(path) => return append(path, event),
+            Target::File(path) => {
+                requests.fetch_add(1, Ordering::Relaxed);
+                return append(path, event);
+            }
             Target::Http { url, api_key } => (url, api_key),
         };
         let mut backoff = FIRST_BACKOFF;
@@ -140,6 +152,7 @@ impl Deliverer {
             if let Some(key) = api_key {
                 request = request.bearer_auth(key);
             }
+            requests.fetch_add(1, Ordering::Relaxed);
             let failure = match request.send().await {
                 Ok(response) if response.status().is_success() => return Outcome::Delivered,
                 Ok(response) => {

@@ -125,32 +125,25 @@ pub async fn flush(
                     continue;
                 }
                 let json = serde_json::to_string(event).unwrap_or_default();
-                match deliverer.send(&json, &deadline).await {
+                let (outcome, requests) = deliverer.send(&json, &deadline).await;
+                let (state, error) = match outcome {
                     Outcome::Delivered => {
-                        store.record_delivery(&key, &target, DeliveryState::Delivered, None)?;
                         report.delivered += 1;
+                        (DeliveryState::Delivered, None)
                     }
                     Outcome::Rejected(error) => {
-                        store.record_delivery(
-                            &key,
-                            &target,
-                            DeliveryState::Rejected,
-                            Some(&error),
-                        )?;
                         report.rejected += 1;
-                        report.last_error = Some(error);
+                        (DeliveryState::Rejected, Some(error))
                     }
                     Outcome::Pending(error) => {
-                        store.record_delivery(
-                            &key,
-                            &target,
-                            DeliveryState::Pending,
-                            Some(&error),
-                        )?;
                         report.pending += 1;
-                        report.last_error = Some(error);
                         settled = false;
+                        (DeliveryState::Pending, Some(error))
                     }
+                };
+                store.record_delivery(&key, &target, state, error.as_deref(), requests)?;
+                if error.is_some() {
+                    report.last_error = error;
                 }
             }
         }

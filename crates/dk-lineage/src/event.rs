@@ -302,11 +302,11 @@ pub fn symlinks(namespace: &str, name: &str) -> Value {
 }
 
 /// `errorMessage` of a failed run.
-pub fn error_message(message: &str) -> Value {
+pub fn error_message(message: &str, language: &str) -> Value {
     facet(
         "1-0-1/ErrorMessageRunFacet.json",
         "ErrorMessageRunFacet",
-        object(json!({"message": message, "programmingLanguage": "shell"})),
+        object(json!({"message": message, "programmingLanguage": language})),
     )
 }
 

@@ -53,6 +53,8 @@ pub struct JobInfo {
     pub owner: Option<String>,
     pub streaming: bool,
     pub source_code: Option<SourceCode>,
+    /// The language of the job's code (`python`, `go`, `sql`), for the error facet.
+    pub language: String,
 }
 
 /// Everything needed to emit a run's events.
@@ -166,7 +168,10 @@ impl RunInfo {
             run_facets.insert("nominalTime".into(), event::nominal_time(nominal));
         }
         if let Some(message) = error {
-            run_facets.insert("errorMessage".into(), event::error_message(message));
+            run_facets.insert(
+                "errorMessage".into(),
+                event::error_message(message, &self.job.language),
+            );
         }
         RunEvent {
             event_type,

@@ -127,6 +127,8 @@ pub struct StoredEvent {
     pub event_time: String,
     pub job: String,
     pub deliveries: Vec<Delivery>,
+    /// The OpenLineage RunEvent as recorded.
+    pub event: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -272,20 +274,21 @@ impl LineageStore {
         Ok(ingested)
     }
 
-    /// Records the outcome of delivering an event to a target.
+    /// Records the outcome of delivering an event to a target after `requests` requests.
     pub fn record_delivery(
         &mut self,
         key: &str,
         target: &str,
         state: DeliveryState,
         error: Option<&str>,
+        requests: u32,
     ) -> Result<(), StoreError> {
         let now = crate::event::format_time(chrono::Utc::now());
         self.connection.execute(
-            "INSERT INTO deliveries (event_key, target, state, attempts, last_error, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)
-             ON CONFLICT (event_key, target) DO UPDATE SET state = excluded.state, attempts = deliveries.attempts + 1,
+            "INSERT INTO deliveries (event_key, target, state, attempts, last_error, updated_at) VALUES (?1, ?2, ?3, ?6, ?4, ?5)
+             ON CONFLICT (event_key, target) DO UPDATE SET state = excluded.state, attempts = deliveries.attempts + excluded.attempts,
                last_error = excluded.last_error, updated_at = excluded.updated_at",
-            params![key, target, state.as_str(), error, now],
+            params![key, target, state.as_str(), error, now, requests],
         )?;
         Ok(())
     }
@@ -306,7 +309,7 @@ impl LineageStore {
     /// Events, oldest first, with their delivery states; one run's only with `run`.
     pub fn events(&self, run: Option<Uuid>) -> Result<Vec<StoredEvent>, StoreError> {
         let mut statement = self.connection.prepare(
-            "SELECT key, run_id, event_type, event_time, job_namespace, job_name FROM events
+            "SELECT key, run_id, event_type, event_time, job_namespace, job_name, payload FROM events
              WHERE ?1 IS NULL OR run_id = ?1 ORDER BY event_time, rowid",
         )?;
         let run = run.map(|id| id.to_string());
@@ -318,6 +321,7 @@ impl LineageStore {
                 event_time: row.get(3)?,
                 job: format!("{}/{}", row.get::<_, String>(4)?, row.get::<_, String>(5)?),
                 deliveries: Vec::new(),
+                event: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
             })
         })?;
         let mut events = rows.collect::<Result<Vec<_>, _>>()?;

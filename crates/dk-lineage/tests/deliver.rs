@@ -44,6 +44,7 @@ fn run() -> RunInfo {
             owner: None,
             streaming: false,
             source_code: None,
+            language: "python".into(),
         },
         inputs: vec![dataset("in.csv")],
         outputs: vec![dataset("out.csv")],

@@ -47,6 +47,7 @@ fn run() -> RunInfo {
                 version: Some("0123456789abcdef0123456789abcdef01234567".into()),
                 branch: Some("main".into()),
             }),
+            language: "python".into(),
         },
         inputs: vec![DatasetInfo {
             dk_name: "demo-raw".into(),

@@ -38,6 +38,7 @@ fn run(job: &str, inputs: &[&str], outputs: &[&str]) -> RunInfo {
             owner: None,
             streaming: false,
             source_code: None,
+            language: "python".into(),
         },
         inputs: inputs.iter().map(|n| dataset(n)).collect(),
         outputs: outputs.iter().map(|n| dataset(n)).collect(),
@@ -144,13 +145,14 @@ fn deliveries_are_tracked_per_event_and_target() {
             "http://sink",
             DeliveryState::Pending,
             Some("connection refused"),
+            3,
         )
         .unwrap();
     store
-        .record_delivery(&key, "http://sink", DeliveryState::Delivered, None)
+        .record_delivery(&key, "http://sink", DeliveryState::Delivered, None, 1)
         .unwrap();
     assert!(store.is_settled(&key, "http://sink").unwrap());
     let listed = store.events(Some(run.run_id)).unwrap();
-    assert_eq!(listed[0].deliveries[0].attempts, 2);
+    assert_eq!(listed[0].deliveries[0].attempts, 4);
     assert_eq!(listed[0].deliveries[0].state, DeliveryState::Delivered);
 }

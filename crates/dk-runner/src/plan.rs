@@ -13,7 +13,7 @@ use dk_lineage::naming::{Identity, identity};
 use dk_lineage::run::{DatasetInfo, FieldInfo, JobInfo, RunInfo, SourceCode};
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{ConnectorSpec, DataSet, LocatorKind, Mode, Store, Transform};
+use dk_manifest::model::{ConnectorSpec, DataSet, LocatorKind, Mode, Runtime, Store, Transform};
 use dk_manifest::resolve::{
     Lookup, Role, Scope, resolve_connector, resolve_store, resolve_transform,
 };
@@ -239,6 +239,12 @@ impl RunPlan {
                 owner: spec.owner.clone(),
                 streaming: spec.mode == Mode::Streaming,
                 source_code: settings.source_code.clone(),
+                language: match spec.runtime {
+                    Runtime::GenericPython => "python",
+                    Runtime::GenericGo | Runtime::Cloudquery => "go",
+                    Runtime::Dbt => "sql",
+                }
+                .to_owned(),
             },
             inputs: datasets
                 .iter()

@@ -56,7 +56,12 @@ impl TestContext {
 
     /// A `dk` command in the working directory with a clean environment.
     pub fn dk(&self) -> assert_cmd::Command {
-        let mut command = assert_cmd::Command::new(&self.bin);
+        assert_cmd::Command::from_std(self.dk_process())
+    }
+
+    /// The same command as a plain process, for tests that start dk and signal it.
+    pub fn dk_process(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.bin);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -158,6 +163,27 @@ fn regex_escape(text: &str) -> String {
             escape.then_some('\\').into_iter().chain(std::iter::once(c))
         })
         .collect()
+}
+
+/// The value of a variable `scripts/test-services` exports for a service (`DK_TEST_POSTGRES_URL`),
+/// or `None` after printing `SKIPPED: <what> not available`. Under `scripts/test`
+/// (`DK_REQUIRE_SERVICES=1`) a missing service fails the test instead: CI must not skip.
+pub fn service(variable: &str, what: &str) -> Option<String> {
+    use std::io::Write;
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            assert!(
+                std::env::var_os("DK_REQUIRE_SERVICES").is_none(),
+                "{what} is required ({variable} is not set): see scripts/test-services"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {what} not available (eval \"$(scripts/test-services start)\")"
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,17 @@ impl Run {
 }
 
 pub fn run(ctx: &TestContext, args: &[&str]) -> Run {
-    let output = ctx.dk().args(args).output().expect("run dk");
+    run_with(ctx, &[], args)
+}
+
+/// Runs with extra environment variables.
+pub fn run_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let output = ctx
+        .dk()
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("run dk");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),

@@ -1,0 +1,959 @@
+//! `dk run`, `dk lineage`, `dk test` and `dk dev seed` end to end: real pipelines (python3, Go,
+//! dbt), real PostgreSQL from `scripts/test-services`, a loopback HTTP backend, and every
+//! emitted event checked against the OpenLineage schema.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Run, context, run_ok, run_with};
+use dk_test::openlineage::OpenLineageValidator;
+use dk_test::sink::{HttpSink, closed_port};
+use dk_test::{TestContext, service};
+use serde_json::Value;
+
+/// A generic-python package from `dk init`, with `main.py` replaced when `main` is given.
+fn python_package(ctx: &TestContext, name: &str, main: Option<&str>) {
+    run_ok(ctx, &["init", name, "--runtime", "generic-python"], 0);
+    if let Some(main) = main {
+        ctx.write(format!("{name}/main.py"), main);
+    }
+}
+
+/// The recorded events (oldest first), each checked against the OpenLineage schema.
+fn recorded_events(ctx: &TestContext, run: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["lineage", "events", "-o", "json"];
+    if let Some(run) = run {
+        args.extend(["--run", run]);
+    }
+    let listed = run_ok(ctx, &args, 0).json();
+    let validator = OpenLineageValidator::new();
+    let entries = listed["events"].as_array().expect("events").clone();
+    for entry in &entries {
+        validator.assert_valid(&entry["event"]);
+    }
+    entries
+}
+
+fn event_types(entries: &[Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|entry| entry["eventType"].as_str().expect("eventType"))
+        .collect()
+}
+
+fn single_run(result: &Run) -> Value {
+    let summary = result.json();
+    assert_eq!(
+        summary["runs"].as_array().map(Vec::len),
+        Some(1),
+        "{summary:#}"
+    );
+    summary["runs"][0].clone()
+}
+
+/// The acceptance path of the FAQ: a fresh package runs with nothing else running, its events
+/// are valid OpenLineage, and `dk lineage` shows its inputs and outputs.
+#[test]
+fn init_then_run_records_valid_lineage_shown_by_dk_lineage() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let result = run_ok(&ctx, &["run", "./demo"], 0);
+    assert!(
+        result.stdout.contains("✓ demo succeeded"),
+        "{}",
+        result.transcript()
+    );
+    assert!(
+        result.stdout.contains("wrote 5 rows"),
+        "{}",
+        result.transcript()
+    );
+    assert_eq!(
+        ctx.read("demo/data/output/customers-clean.csv")
+            .lines()
+            .count(),
+        6
+    );
+
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "COMPLETE"]);
+    let complete = &events[1]["event"];
+    assert_eq!(complete["job"]["name"], "demo");
+    assert_eq!(complete["inputs"][0]["namespace"], "file");
+    assert!(
+        complete["outputs"][0]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("/demo/data/output/customers-clean.csv")
+    );
+
+    let lineage = run_ok(&ctx, &["lineage", "demo"], 0);
+    for expected in ["demo-raw", "demo-clean", "COMPLETE"] {
+        assert!(
+            lineage.stdout.contains(expected),
+            "{}",
+            lineage.transcript()
+        );
+    }
+    let graph = run_ok(&ctx, &["lineage", "demo", "-o", "json"], 0).json();
+    let labels: Vec<(&str, i64)> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            let node = &pair[0];
+            let label = node["alias"].as_str().or(node["name"].as_str()).unwrap();
+            (label, pair[1].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(labels, [("demo-raw", -1), ("demo", 0), ("demo-clean", 1)]);
+    let upstream = run_ok(
+        &ctx,
+        &["lineage", "demo-clean", "--upstream", "-o", "mermaid"],
+        0,
+    );
+    assert!(
+        upstream.stdout.contains("flowchart LR"),
+        "{}",
+        upstream.stdout
+    );
+    assert!(upstream.stdout.contains("demo-raw"), "{}", upstream.stdout);
+}
+
+#[test]
+fn events_reach_openlineage_url_with_the_api_key_and_no_secret_is_printed() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let sink = HttpSink::start();
+    let url = sink.url();
+    let result = run_with(
+        &ctx,
+        &[
+            ("OPENLINEAGE_URL", &url),
+            ("OPENLINEAGE_API_KEY", "s3cr3t-key"),
+        ],
+        &["run", "demo", "-o", "json"],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(!result.transcript().contains("s3cr3t-key"));
+    let run = single_run(&result);
+    assert_eq!(run["lineage"]["delivered"], 2, "{run:#}");
+
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    let validator = OpenLineageValidator::new();
+    for request in &received {
+        assert_eq!(request.path, "/api/v1/lineage");
+        assert_eq!(request.header("authorization"), Some("Bearer s3cr3t-key"));
+        validator.assert_valid(&request.json());
+    }
+    let types: Vec<Value> = received
+        .iter()
+        .map(|r| r.json()["eventType"].clone())
+        .collect();
+    assert_eq!(types, ["START", "COMPLETE"]);
+    // Nothing is left spooled once delivered, and the store says so.
+    let events = recorded_events(&ctx, run["runId"].as_str());
+    for entry in &events {
+        assert_eq!(entry["spooled"], false);
+        assert_eq!(entry["deliveries"][0]["state"], "delivered");
+    }
+}
+
+/// The backend down for the whole run: the run succeeds within the bounded wait, the events
+/// stay spooled, and `dk lineage flush` delivers each exactly once when it is back.
+#[test]
+fn a_backend_that_is_down_never_fails_a_run_and_flush_delivers_once() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let result = run_with(
+        &ctx,
+        &[("OPENLINEAGE_URL", &url)],
+        &[
+            "run",
+            "demo",
+            "--config",
+            "lineage.timeout=500ms",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    // A loose bound (the pipeline plus the 0.5 s wait), only to catch a run that retries forever.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let run = single_run(&result);
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["lineage"]["pending"], 2, "{run:#}");
+    assert!(
+        result.stderr.contains("Connection refused"),
+        "{}",
+        result.stderr
+    );
+
+    let events = recorded_events(&ctx, None);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["spooled"] == true && e["deliveries"][0]["state"] == "pending")
+    );
+
+    let sink = HttpSink::start_on(port);
+    let flushed = run_with(
+        &ctx,
+        &[("OPENLINEAGE_URL", &url)],
+        &["lineage", "flush", "-o", "json"],
+    );
+    assert_eq!(flushed.code, 0, "{}", flushed.transcript());
+    assert_eq!(flushed.json()["delivered"], 2);
+    let again = run_with(
+        &ctx,
+        &[("OPENLINEAGE_URL", &url)],
+        &["lineage", "flush", "-o", "json"],
+    );
+    assert_eq!(again.json()["delivered"], 0);
+    let keys: Vec<(String, String)> = sink
+        .received()
+        .iter()
+        .map(|r| {
+            let event = r.json();
+            (
+                event["run"]["runId"].to_string(),
+                event["eventType"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_ne!(keys[0], keys[1]);
+    let events = recorded_events(&ctx, None);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["spooled"] == false && e["deliveries"][0]["state"] == "delivered")
+    );
+}
+
+#[test]
+fn flush_with_the_backend_still_down_exits_3_and_keeps_events() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let env = [("OPENLINEAGE_URL", url.as_str())];
+    run_ok(
+        &ctx,
+        &["run", "demo", "--config", "lineage.timeout=200ms"],
+        0,
+    );
+    // The first run had no backend: its events are settled locally. This one has one.
+    let result = run_with(
+        &ctx,
+        &env,
+        &["run", "demo", "--config", "lineage.timeout=200ms"],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    let flushed = run_with(&ctx, &env, &["lineage", "flush", "--timeout", "300ms"]);
+    assert_eq!(flushed.code, 3, "{}", flushed.transcript());
+    assert!(flushed.stdout.contains("2 pending"), "{}", flushed.stdout);
+}
+
+#[test]
+fn a_5xx_answer_is_retried_until_accepted() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let sink = HttpSink::start();
+    sink.respond_with(&[500]);
+    let url = sink.url();
+    let result = run_with(
+        &ctx,
+        &[("OPENLINEAGE_URL", &url)],
+        &["run", "demo", "-o", "json"],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert_eq!(single_run(&result)["lineage"]["delivered"], 2);
+    let types: Vec<Value> = sink
+        .received()
+        .iter()
+        .map(|r| r.json()["eventType"].clone())
+        .collect();
+    assert_eq!(types, ["START", "START", "COMPLETE"]);
+    let events = recorded_events(&ctx, None);
+    assert_eq!(events[0]["deliveries"][0]["attempts"], 2);
+}
+
+#[test]
+fn a_failing_pipeline_emits_fail_with_its_error_and_passes_its_exit_code() {
+    let ctx = context();
+    python_package(
+        &ctx,
+        "broken",
+        Some("import sys\nprint('boom', file=sys.stderr)\nsys.exit(7)\n"),
+    );
+    let result = run_with(&ctx, &[], &["run", "broken"]);
+    assert_eq!(result.code, 7, "{}", result.transcript());
+    assert!(
+        result.stdout.contains("✗ broken failed"),
+        "{}",
+        result.stdout
+    );
+    assert!(result.stderr.contains("boom"));
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "FAIL"]);
+    let message = &events[1]["event"]["run"]["facets"]["errorMessage"];
+    assert_eq!(message["message"], "the pipeline exited with code 7");
+    assert_eq!(message["programmingLanguage"], "python");
+}
+
+#[test]
+fn a_timeout_stops_the_pipeline_with_exit_124() {
+    let ctx = context();
+    python_package(&ctx, "slow", Some("import time\ntime.sleep(60)\n"));
+    let result = run_with(&ctx, &[], &["run", "slow", "--timeout", "300ms"]);
+    assert_eq!(result.code, 124, "{}", result.transcript());
+    assert!(result.stdout.contains("timed out"), "{}", result.stdout);
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "FAIL"]);
+}
+
+/// Ctrl-C: dk forwards SIGINT to the pipeline, which stops cleanly; the run is ABORTed.
+#[test]
+fn sigint_is_forwarded_and_the_run_aborts() {
+    let ctx = context();
+    python_package(
+        &ctx,
+        "stream",
+        Some(
+            "import os, pathlib, signal, time\n\
+             stopping = []\n\
+             signal.signal(signal.SIGINT, lambda *_: stopping.append(True))\n\
+             pathlib.Path(os.environ['READY']).write_text('up')\n\
+             while not stopping:\n    time.sleep(0.05)\n\
+             pathlib.Path(os.environ['READY']).write_text('stopped cleanly')\n",
+        ),
+    );
+    let ready = ctx.work().join("ready");
+    let child = ctx
+        .dk_process()
+        .args(["run", "stream", "--set", "spec.mode=streaming", "--env"])
+        .arg(format!("READY={}", ready.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dk");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the pipeline never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("send SIGINT");
+    let output = child.wait_with_output().expect("wait for dk");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("was stopped"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&ready).unwrap(), "stopped cleanly");
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "ABORT"]);
+    assert_eq!(
+        events[0]["event"]["job"]["facets"]["jobType"]["processingType"],
+        "STREAMING"
+    );
+}
+
+#[test]
+fn dry_run_shows_the_plan_with_secrets_hidden_and_runs_nothing() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    ctx.write(
+        "demo/store/warehouse.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: warehouse
+spec:
+  connector: postgres
+  connection:
+    host: db.example.com
+    database: shop
+    user: etl
+  secrets:
+    password: ${WAREHOUSE_PASSWORD}
+",
+    );
+    let raw = ctx.read("demo/dataset/demo-clean.yaml");
+    ctx.write(
+        "demo/dataset/demo-clean.yaml",
+        raw.replace("store: local-files", "store: warehouse")
+            .replace(
+                "path: output/customers-clean.csv",
+                "table: public.customers_clean",
+            )
+            .replace("  format: csv\n", ""),
+    );
+    let missing = run_with(&ctx, &[], &["run", "demo", "--dry-run"]);
+    assert_eq!(missing.code, 2, "{}", missing.transcript());
+    assert!(
+        missing.stderr.contains("WAREHOUSE_PASSWORD"),
+        "{}",
+        missing.stderr
+    );
+
+    let env = [("WAREHOUSE_PASSWORD", "hunter2-very-secret")];
+    let result = run_with(
+        &ctx,
+        &env,
+        &["run", "demo", "--dry-run", "--env", "LOG=debug"],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(!result.transcript().contains("hunter2-very-secret"));
+    for expected in [
+        "DK_STORE_DSN_WAREHOUSE=postgresql://etl:***@db.example.com:5432/shop",
+        "DK_STORE_TYPE_WAREHOUSE=postgres",
+        "LOG=debug",
+        "output demo-clean  warehouse (postgres)  public.customers_clean",
+        "main.py",
+    ] {
+        assert!(
+            result.stdout.contains(expected),
+            "missing {expected}:\n{}",
+            result.stdout
+        );
+    }
+    let plan = run_with(&ctx, &env, &["run", "demo", "--dry-run", "-o", "json"]).json();
+    assert_eq!(plan["runs"][0]["datasets"][1]["storeType"], "postgres");
+    assert!(
+        !ctx.work().join("demo/data/output").exists(),
+        "a dry run ran the pipeline"
+    );
+    assert!(
+        !ctx.dk_home().join("lineage").exists(),
+        "a dry run recorded lineage"
+    );
+}
+
+/// A shared project: `first` writes `middle`, `second` reads it and fails, `third` is skipped.
+#[test]
+fn a_scan_runs_packages_in_dependency_order_and_stops_at_the_first_failure() {
+    let ctx = context();
+    ctx.write(".dk/.keep", "");
+    ctx.write(
+        "store/files.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: files
+spec:
+  connector: file
+  connection:
+    path: data
+",
+    );
+    for name in ["origin", "middle", "last", "final"] {
+        ctx.write(
+            format!("dataset/{name}.yaml"),
+            format!(
+                "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: {name}
+spec:
+  store: files
+  path: {name}.csv
+  format: csv
+  classification: internal
+  schema:
+    - name: id
+      type: integer
+"
+            ),
+        );
+    }
+    ctx.write("data/origin.csv", "id\n1\n");
+    // Named so that alphabetical order is not the dependency order.
+    for (name, input, output, code) in [
+        ("c-first", "origin", "middle", 0),
+        ("b-second", "middle", "last", 4),
+        ("a-third", "last", "final", 0),
+    ] {
+        ctx.write(
+            format!("{name}/dk.yaml"),
+            format!(
+                "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Transform
+metadata:
+  name: {name}
+spec:
+  runtime: generic-python
+  owner: data-team
+  inputs: [{{dataset: {input}}}]
+  outputs: [{{dataset: {output}}}]
+"
+            ),
+        );
+        ctx.write(
+            format!("{name}/main.py"),
+            format!("import sys\nprint('{name} ran')\nsys.exit({code})\n"),
+        );
+    }
+    let result = run_with(&ctx, &[], &["run", "--scan-dir", ".", "-o", "json"]);
+    assert_eq!(result.code, 4, "{}", result.transcript());
+    let summary = result.json();
+    let ran: Vec<&str> = summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["package"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["c-first", "b-second"]);
+    assert_eq!(summary["skipped"], serde_json::json!(["a-third"]));
+    assert_eq!(
+        (&summary["total"], &summary["succeeded"], &summary["failed"]),
+        (&3.into(), &1.into(), &1.into())
+    );
+    // Pipeline output goes to stderr under -o json, keeping stdout parseable.
+    assert!(result.stderr.contains("c-first ran"));
+    let text = run_with(&ctx, &[], &["run", "--scan-dir", "."]);
+    assert!(
+        text.stdout.contains("Ran 3 packages in")
+            && text.stdout.contains("1 succeeded, 1 failed, 1 skipped"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn run_refuses_a_package_with_lint_errors() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let raw = ctx.read("demo/dk.yaml");
+    ctx.write(
+        "demo/dk.yaml",
+        raw.replace("dataset: demo-raw", "dataset: nowhere"),
+    );
+    let result = run_with(&ctx, &[], &["run", "demo"]);
+    assert_eq!(result.code, 1, "{}", result.transcript());
+    assert!(
+        result.stderr.contains("nothing was run"),
+        "{}",
+        result.stderr
+    );
+    assert!(!ctx.dk_home().join("lineage").exists());
+}
+
+#[test]
+fn lineage_of_an_unknown_name_suggests_one() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let empty = run_with(&ctx, &[], &["lineage", "demo"]);
+    assert_eq!(empty.code, 1);
+    assert!(
+        empty.stderr.contains("nothing is recorded yet"),
+        "{}",
+        empty.stderr
+    );
+    run_ok(&ctx, &["run", "demo", "-q"], 0);
+    let typo = run_with(&ctx, &[], &["lineage", "dmeo"]);
+    assert!(
+        typo.stderr.contains("did you mean `demo`?"),
+        "{}",
+        typo.stderr
+    );
+}
+
+#[test]
+fn dk_test_runs_pytest_in_test_mode_and_checks_streaming_packages_stay_up() {
+    let ctx = context();
+    let Some(path) = tools_path() else { return };
+    python_package(&ctx, "demo", None);
+    ctx.write(
+        "demo/tests/test_mode.py",
+        "import os\n\ndef test_mode():\n    assert os.environ['DK_TEST_MODE'] == 'true'\n    assert os.environ['DK_INPUTS'] == 'demo-raw'\n",
+    );
+    let env = [("PATH", path.as_str())];
+    let passed = run_with(&ctx, &env, &["test", "demo"]);
+    assert_eq!(passed.code, 0, "{}", passed.transcript());
+    assert!(passed.stdout.contains("✓ demo passed"), "{}", passed.stdout);
+    assert!(
+        passed.stderr.contains("-m pytest -q tests"),
+        "{}",
+        passed.stderr
+    );
+
+    ctx.write(
+        "demo/tests/test_fails.py",
+        "def test_fails():\n    assert 1 == 2\n",
+    );
+    let failed = run_with(&ctx, &env, &["test", "demo", "-o", "json"]);
+    assert_eq!(failed.code, 1, "{}", failed.transcript());
+    assert_eq!(failed.json()["passed"], false);
+    std::fs::remove_dir_all(ctx.work().join("demo/tests")).unwrap();
+
+    // Without tests/, a streaming package itself runs: the template's loop stays up.
+    let streaming = ["test", "demo", "--duration", "1s"];
+    let raw = ctx.read("demo/dk.yaml");
+    ctx.write(
+        "demo/dk.yaml",
+        raw.replace("mode: batch", "mode: streaming"),
+    );
+    let up = run_with(&ctx, &env, &streaming);
+    assert_eq!(up.code, 0, "{}", up.transcript());
+    ctx.write("demo/main.py", "print('gone')\n");
+    let exited = run_with(&ctx, &env, &streaming);
+    assert_eq!(exited.code, 1, "{}", exited.transcript());
+    assert!(exited.stdout.contains("must stay up"), "{}", exited.stdout);
+}
+
+/// PATH with the pipeline tools of `scripts/test-services` (dbt, pytest, psycopg) first.
+fn tools_path() -> Option<String> {
+    let bin = service("DK_TEST_TOOLS_BIN", "pipeline tools (dbt, pytest)")?;
+    Some(format!(
+        "{bin}:{}",
+        std::env::var("PATH").unwrap_or_default()
+    ))
+}
+
+fn postgres_url() -> Option<String> {
+    service("DK_TEST_POSTGRES_URL", "PostgreSQL")
+}
+
+/// A fresh database on the test server, so tests do not share tables.
+fn fresh_database(url: &str, name: &str) -> (postgres::Config, String) {
+    let mut client =
+        postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client
+            .batch_execute(&statement)
+            .expect("create a test database");
+    }
+    let config: postgres::Config = url.parse().expect("a PostgreSQL URL");
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let store = format!(
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: warehouse
+spec:
+  connector: postgres
+  connection:
+    host: 127.0.0.1
+    port: {port}
+    database: {name}
+    user: postgres
+  secrets:
+    password: ${{PGPASSWORD}}
+"
+    );
+    let mut database = config.clone();
+    database.dbname(name);
+    (database, store)
+}
+
+const SEEDED_CUSTOMERS: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: customers
+spec:
+  store: warehouse
+  table: public.customers
+  classification: confidential
+  retention:
+    days: 30
+  schema:
+    - name: id
+      type: integer
+    - name: email
+      type: string
+      pii: true
+    - name: country
+      type: string
+  dev:
+    seed:
+      inline:
+        - {id: 1, email: ada@example.com, country: GB}
+        - {id: 2, email: grace@example.com, country: US}
+        - {id: 3, email: hedy@example.com, country: AT}
+";
+
+const CUSTOMER_COUNTRIES: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: countries
+spec:
+  store: warehouse
+  table: public.countries
+  classification: confidential
+  retention:
+    days: 30
+  schema:
+    - name: country
+      type: string
+      from: customers.country
+    - name: customers
+      type: integer
+";
+
+/// The FAQ promise on real PostgreSQL: inputs are seeded, the pipeline reads and writes through
+/// the DSN in its environment, and the password never shows.
+#[test]
+fn a_python_pipeline_reads_and_writes_postgres_through_the_contract() {
+    let (Some(url), Some(path)) = (postgres_url(), tools_path()) else {
+        return;
+    };
+    let ctx = context();
+    let (database, store) = fresh_database(&url, "dk_run_python");
+    python_package(
+        &ctx,
+        "counts",
+        Some(
+            "import os, psycopg\n\
+             dsn = os.environ['DK_STORE_DSN_WAREHOUSE']\n\
+             assert os.environ['DK_STORE_TYPE_WAREHOUSE'] == 'postgres'\n\
+             with psycopg.connect(dsn) as db:\n\
+             \x20   db.execute('CREATE TABLE IF NOT EXISTS public.countries (country text, customers bigint)')\n\
+             \x20   db.execute('TRUNCATE public.countries')\n\
+             \x20   db.execute('INSERT INTO public.countries SELECT country, count(*) FROM public.customers GROUP BY country')\n\
+             print('counted')\n",
+        ),
+    );
+    for file in [
+        "dataset/counts-raw.yaml",
+        "dataset/counts-clean.yaml",
+        "store/local-files.yaml",
+    ] {
+        std::fs::remove_file(ctx.work().join("counts").join(file)).unwrap();
+    }
+    ctx.write("counts/store/warehouse.yaml", &store);
+    ctx.write("counts/dataset/customers.yaml", SEEDED_CUSTOMERS);
+    ctx.write("counts/dataset/countries.yaml", CUSTOMER_COUNTRIES);
+    let raw = ctx.read("counts/dk.yaml");
+    ctx.write(
+        "counts/dk.yaml",
+        raw.replace("dataset: counts-raw", "dataset: customers")
+            .replace("dataset: counts-clean", "dataset: countries"),
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("PGPASSWORD", "not-needed-but-secret"),
+    ];
+    let result = run_with(&ctx, &env, &["run", "counts"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(
+        result
+            .stderr
+            .contains("Seeding customers (public.customers, profile=default): 3 row(s)..."),
+        "{}",
+        result.stderr
+    );
+    assert!(!result.transcript().contains("not-needed-but-secret"));
+
+    let mut client = database
+        .connect(postgres::NoTls)
+        .expect("connect to the test database");
+    let rows = client
+        .query(
+            "SELECT country, customers FROM public.countries ORDER BY country",
+            &[],
+        )
+        .unwrap();
+    let counts: Vec<(String, i64)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(
+        counts,
+        [("AT".into(), 1), ("GB".into(), 1), ("US".into(), 1)]
+    );
+
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "COMPLETE"]);
+    let input = &events[1]["event"]["inputs"][0];
+    assert_eq!(
+        input["namespace"],
+        format!("postgres://127.0.0.1:{}", database.get_ports()[0])
+    );
+    assert_eq!(input["name"], "dk_run_python.public.customers");
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains("not-needed-but-secret")
+    );
+}
+
+#[test]
+fn dev_seed_loads_skips_unchanged_reloads_changed_and_cleans() {
+    let Some(url) = postgres_url() else { return };
+    let ctx = context();
+    let (database, store) = fresh_database(&url, "dk_dev_seed");
+    python_package(&ctx, "demo", None);
+    ctx.write("demo/store/warehouse.yaml", &store);
+    ctx.write("demo/dataset/customers.yaml", SEEDED_CUSTOMERS);
+    let raw = ctx.read("demo/dk.yaml");
+    ctx.write(
+        "demo/dk.yaml",
+        raw.replace("dataset: demo-raw", "dataset: customers"),
+    );
+    let env = [("PGPASSWORD", "x")];
+    let first = run_with(&ctx, &env, &["dev", "seed", "demo"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert_eq!(first.stdout, "✓ Seeded 1 DataSet(s), 3 row(s) inserted\n");
+    assert_eq!(
+        first.stderr,
+        "Seeding customers (public.customers, profile=default): 3 row(s)...\n"
+    );
+    let second = run_with(&ctx, &env, &["dev", "seed", "demo"]);
+    assert_eq!(
+        second.stdout,
+        "✓ Seeded 0 DataSet(s), 0 row(s) inserted, 1 unchanged (skipped)\n"
+    );
+    let forced = run_with(
+        &ctx,
+        &env,
+        &["dev", "seed", "demo", "--force", "--dataset", "customers"],
+    );
+    assert_eq!(forced.stdout, "✓ Seeded 1 DataSet(s), 3 row(s) inserted\n");
+
+    let mut client = database.connect(postgres::NoTls).expect("connect");
+    client
+        .batch_execute(
+            "INSERT INTO public.customers (id, email, country) VALUES (9, 'x@example.com', 'FR')",
+        )
+        .unwrap();
+    ctx.write(
+        "demo/dataset/customers.yaml",
+        SEEDED_CUSTOMERS.replace(
+            "        - {id: 3, email: hedy@example.com, country: AT}\n",
+            "",
+        ),
+    );
+    let changed = run_with(&ctx, &env, &["dev", "seed", "demo", "-o", "json"]);
+    assert_eq!(changed.json()["rows"], 2);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM public.customers", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2, "changed seed rows replace the table's rows");
+
+    let unknown = run_with(
+        &ctx,
+        &env,
+        &["dev", "seed", "demo", "--dataset", "custmers"],
+    );
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("did you mean `customers`?"),
+        "{}",
+        unknown.stderr
+    );
+    let cleaned = run_with(&ctx, &env, &["dev", "seed", "demo", "--clean"]);
+    assert_eq!(cleaned.code, 0, "{}", cleaned.transcript());
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM public.customers", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0);
+}
+
+/// dbt on DuckDB, as `dk init --runtime dbt` makes it: seeded input, `dbt run`, `dbt test`.
+#[test]
+fn dbt_runs_on_duckdb() {
+    let Some(path) = tools_path() else { return };
+    let ctx = context();
+    run_ok(&ctx, &["init", "marts", "--runtime", "dbt"], 0);
+    let env = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &env, &["run", "marts"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    let count = std::process::Command::new(format!("{}/python", std::env::var("DK_TEST_TOOLS_BIN").unwrap()))
+        .args(["-c", "import duckdb,sys; print(duckdb.connect(sys.argv[1]).execute('select count(*) from main.customers_clean').fetchone()[0])"])
+        .arg(ctx.work().join("marts/data/warehouse.duckdb"))
+        .output()
+        .expect("query duckdb");
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).trim(),
+        "3",
+        "{}",
+        String::from_utf8_lossy(&count.stderr)
+    );
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "COMPLETE"]);
+    let tested = run_with(&ctx, &env, &["test", "marts"]);
+    assert_eq!(tested.code, 0, "{}", tested.transcript());
+    assert!(tested.stderr.contains("dbt test"), "{}", tested.stderr);
+}
+
+/// dbt on PostgreSQL: the profile comes from a postgres store, the password through the
+/// environment only.
+#[test]
+fn dbt_runs_on_postgres() {
+    let (Some(url), Some(path)) = (postgres_url(), tools_path()) else {
+        return;
+    };
+    let ctx = context();
+    let (database, store) = fresh_database(&url, "dk_run_dbt");
+    run_ok(&ctx, &["init", "marts", "--runtime", "dbt"], 0);
+    ctx.write("marts/store/warehouse.yaml", &store);
+    for (file, from, to) in [
+        (
+            "marts/dataset/marts-raw.yaml",
+            "table: main.customers",
+            "table: public.customers",
+        ),
+        (
+            "marts/dataset/marts-clean.yaml",
+            "table: main.customers_clean",
+            "table: public.customers_clean",
+        ),
+        ("marts/models/sources.yml", "schema: main", "schema: public"),
+    ] {
+        let text = ctx.read(file);
+        assert!(text.contains(from), "{file} changed: {text}");
+        ctx.write(file, text.replace(from, to));
+    }
+    ctx.write(
+        "marts/models/customers_clean.sql",
+        "select id, md5(lower(trim(email))) as email_hash, country,\n  to_char(cast(signup_date as date), 'YYYY-MM') as signup_month\nfrom {{ source('raw', 'customers') }}\n",
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("DO_NOT_TRACK", "1"),
+        ("PGPASSWORD", "dbt-secret-value"),
+    ];
+    let result = run_with(&ctx, &env, &["run", "marts"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(!result.transcript().contains("dbt-secret-value"));
+    let mut client = database.connect(postgres::NoTls).expect("connect");
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM public.customers_clean", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
+    recorded_events(&ctx, None);
+}
+
+#[test]
+fn go_pipelines_run_and_test() {
+    let Some(go) = service("DK_TEST_GO", "Go") else {
+        return;
+    };
+    let ctx = context();
+    run_ok(&ctx, &["init", "events", "--runtime", "generic-go"], 0);
+    let dir = std::path::Path::new(&go)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let cache = ctx.root().join("go-cache").display().to_string();
+    let env = [("PATH", path.as_str()), ("GOCACHE", cache.as_str())];
+    let result = run_with(&ctx, &env, &["run", "events"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(
+        ctx.work()
+            .join("events/data/output/customers-clean.csv")
+            .exists()
+    );
+    let tested = run_with(&ctx, &env, &["test", "events"]);
+    assert_eq!(tested.code, 0, "{}", tested.transcript());
+    assert!(tested.stderr.contains("go test ./..."), "{}", tested.stderr);
+}
