@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::deliver::{Deliverer, Outcome};
-use crate::event::RunEvent;
-use crate::spool::{Spool, SpoolError};
+use crate::event::{EventHead, RunEvent};
+use crate::spool::{Spool, SpoolError, SpooledRun};
 use crate::store::{DeliveryState, LineageStore, StoreError};
 
 /// Where lineage lives under dk's home.
@@ -49,10 +49,11 @@ impl Recorder {
     /// Spools the event, then stores it. A spool failure is an error (the event could be lost);
     /// a store failure is returned as a warning, since the spooled event is ingested later.
     pub fn record(&mut self, event: &RunEvent) -> Result<Option<String>, SpoolError> {
-        self.spool.append(event)?;
+        let json = self.spool.append(event)?;
         Ok(match &mut self.store {
-            Ok(store) => store
-                .ingest(std::slice::from_ref(event))
+            Ok(store) => EventHead::parse(&json)
+                .map_err(StoreError::from)
+                .and_then(|head| store.ingest_json([(&head, json.as_str())]))
                 .err()
                 .map(|err| err.to_string()),
             Err(message) => Some(message.clone()),
@@ -94,8 +95,8 @@ pub fn sync_store(
     let mut store = LineageStore::open(&paths.store)?;
     let mut spooled = std::collections::HashSet::new();
     for run in Spool::new(&paths.spool).runs()? {
-        store.ingest(&run.events)?;
-        spooled.extend(run.events.iter().map(RunEvent::key));
+        store.ingest_json(run.entries())?;
+        spooled.extend(run.events.iter().map(|event| event.head.key()));
     }
     Ok((store, spooled))
 }
@@ -111,21 +112,24 @@ pub async fn flush(
     let spool = Spool::new(&paths.spool);
     let mut store = LineageStore::open(&paths.store)?;
     let mut report = FlushReport::default();
-    for run in spool.runs()? {
+    let runs = spool.runs()?;
+    // One transaction for everything: a commit per run would bound ingestion by commits.
+    report.stored = store
+        .ingest_json(runs.iter().flat_map(SpooledRun::entries))?
+        .new;
+    for run in runs {
         report.runs += 1;
         report.events += run.events.len();
         report.unreadable_lines += run.unreadable_lines;
-        report.stored += store.ingest(&run.events)?.new;
         let mut settled = true;
         if let Some(deliverer) = deliverer {
             let target = deliverer.target().id();
             for event in &run.events {
-                let key = event.key();
+                let key = event.head.key();
                 if store.is_settled(&key, &target)? {
                     continue;
                 }
-                let json = serde_json::to_string(event).unwrap_or_default();
-                let (outcome, requests) = deliverer.send(&json, &deadline).await;
+                let (outcome, requests) = deliverer.send(&event.json, &deadline).await;
                 let (state, error) = match outcome {
                     Outcome::Delivered => {
                         report.delivered += 1;

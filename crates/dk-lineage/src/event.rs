@@ -100,13 +100,92 @@ impl RunEvent {
     /// The identity of an event for idempotent ingestion and delivery: one event per run,
     /// transition and time.
     pub fn key(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.run.run_id,
-            self.event_type.as_str(),
-            self.event_time
-        )
+        event_key(self.run.run_id, self.event_type, &self.event_time)
     }
+}
+
+/// The symlink type under which dk records a dataset's DataSet manifest name.
+pub const DK_DATASET: &str = "DK_DATASET";
+
+/// What the lineage store reads of an event: its identity, job and dataset names, without the
+/// facets (parsing those costs more than storing the event).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventHead {
+    pub event_type: EventType,
+    pub event_time: String,
+    pub run: RunHead,
+    pub job: NameHead,
+    #[serde(default)]
+    pub inputs: Vec<DatasetHead>,
+    #[serde(default)]
+    pub outputs: Vec<DatasetHead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunHead {
+    pub run_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NameHead {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DatasetHead {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    facets: DatasetHeadFacets,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+struct DatasetHeadFacets {
+    #[serde(default)]
+    symlinks: Option<NameList>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct NameList {
+    #[serde(default)]
+    identifiers: Vec<Identifier>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct Identifier {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl DatasetHead {
+    /// The DataSet manifest name dk records as a `DK_DATASET` symlink.
+    pub fn alias(&self) -> Option<&str> {
+        let symlinks = self.facets.symlinks.as_ref()?;
+        symlinks
+            .identifiers
+            .iter()
+            .find(|identifier| identifier.kind == DK_DATASET)
+            .map(|identifier| identifier.name.as_str())
+    }
+}
+
+impl EventHead {
+    pub fn parse(json: &str) -> serde_json::Result<EventHead> {
+        serde_json::from_str(json)
+    }
+
+    /// The same key as [`RunEvent::key`].
+    pub fn key(&self) -> String {
+        event_key(self.run.run_id, self.event_type, &self.event_time)
+    }
+}
+
+fn event_key(run: Uuid, event_type: EventType, time: &str) -> String {
+    format!("{run}:{}:{time}", event_type.as_str())
 }
 
 /// Event times as OpenLineage clients write them: RFC 3339, UTC, milliseconds.
@@ -296,7 +375,7 @@ pub fn symlinks(namespace: &str, name: &str) -> Value {
         "1-0-1/SymlinksDatasetFacet.json",
         "SymlinksDatasetFacet",
         object(
-            json!({"identifiers": [{"namespace": namespace, "name": name, "type": "DK_DATASET"}]}),
+            json!({"identifiers": [{"namespace": namespace, "name": name, "type": DK_DATASET}]}),
         ),
     )
 }

@@ -1,9 +1,10 @@
 //! The lineage graph recorded in the store: datasets feed jobs (inputs), jobs produce datasets
-//! (outputs), as of each job's latest run.
+//! (outputs), as of each job's latest run. Walks query the store hop by hop through indexes, so
+//! their cost follows the neighbourhood, not the size of the graph.
 
 use std::collections::{HashMap, VecDeque};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use crate::store::StoreError;
@@ -73,151 +74,140 @@ pub struct Neighbourhood {
     pub edges: Vec<Edge>,
 }
 
-/// The whole recorded graph.
-#[derive(Debug, Default)]
-pub struct LineageGraph {
-    pub nodes: Vec<Node>,
-    /// `(from, to)`: dataset → job for inputs, job → dataset for outputs.
-    edges: Vec<(usize, usize)>,
+const JOB_COLUMNS: &str = "j.namespace, j.name, j.last_run_id, j.last_state, j.last_time";
+const DATASET_COLUMNS: &str = "d.namespace, d.name, d.alias";
+
+fn job(row: &Row<'_>) -> rusqlite::Result<Node> {
+    Ok(Node {
+        kind: NodeKind::Job,
+        namespace: row.get(0)?,
+        name: row.get(1)?,
+        alias: None,
+        last_run: row.get(2)?,
+        last_state: row.get(3)?,
+        last_time: row.get(4)?,
+    })
 }
 
-impl LineageGraph {
-    pub(crate) fn load(connection: &Connection) -> Result<LineageGraph, StoreError> {
-        let mut graph = LineageGraph::default();
-        let mut index: HashMap<(NodeKind, String, String), usize> = HashMap::new();
-        let mut jobs = connection.prepare("SELECT namespace, name, last_run_id, last_state, last_time FROM jobs ORDER BY namespace, name")?;
-        for row in jobs.query_map([], |row| {
-            Ok(Node {
-                kind: NodeKind::Job,
-                namespace: row.get(0)?,
-                name: row.get(1)?,
-                alias: None,
-                last_run: row.get(2)?,
-                last_state: row.get(3)?,
-                last_time: row.get(4)?,
-            })
-        })? {
-            let node = row?;
-            index.insert(
-                (NodeKind::Job, node.namespace.clone(), node.name.clone()),
-                graph.nodes.len(),
-            );
-            graph.nodes.push(node);
-        }
-        let mut datasets = connection
-            .prepare("SELECT namespace, name, alias FROM datasets ORDER BY namespace, name")?;
-        for row in datasets.query_map([], |row| {
-            Ok(Node {
-                kind: NodeKind::Dataset,
-                namespace: row.get(0)?,
-                name: row.get(1)?,
-                alias: row.get(2)?,
-                last_run: None,
-                last_state: None,
-                last_time: None,
-            })
-        })? {
-            let node = row?;
-            index.insert(
-                (NodeKind::Dataset, node.namespace.clone(), node.name.clone()),
-                graph.nodes.len(),
-            );
-            graph.nodes.push(node);
-        }
-        let mut io = connection.prepare("SELECT job_namespace, job_name, dataset_namespace, dataset_name, direction FROM job_io")?;
-        for row in io.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-            ))
-        })? {
-            let (job_ns, job, ds_ns, ds, direction) = row?;
-            let (Some(&job), Some(&dataset)) = (
-                index.get(&(NodeKind::Job, job_ns, job)),
-                index.get(&(NodeKind::Dataset, ds_ns, ds)),
-            ) else {
+fn dataset(row: &Row<'_>) -> rusqlite::Result<Node> {
+    Ok(Node {
+        kind: NodeKind::Dataset,
+        namespace: row.get(0)?,
+        name: row.get(1)?,
+        alias: row.get(2)?,
+        last_run: None,
+        last_state: None,
+        last_time: None,
+    })
+}
+
+/// Jobs and datasets matching `query`: a job name, a dataset name or DataSet name, or a full
+/// `namespace/name`.
+pub(crate) fn find(connection: &Connection, query: &str) -> Result<Vec<Node>, StoreError> {
+    let mut nodes = Vec::new();
+    let mut jobs = connection.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.name = ?1
+         UNION SELECT {JOB_COLUMNS} FROM jobs j WHERE j.namespace || '/' || j.name = ?1"
+    ))?;
+    for node in jobs.query_map(params![query], job)? {
+        nodes.push(node?);
+    }
+    let mut datasets = connection.prepare_cached(&format!(
+        "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.name = ?1
+         UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.alias = ?1
+         UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.namespace || '/' || d.name = ?1"
+    ))?;
+    for node in datasets.query_map(params![query], dataset)? {
+        nodes.push(node?);
+    }
+    Ok(nodes)
+}
+
+/// Every name a node can be found by, for "did you mean".
+pub(crate) fn labels(connection: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection
+        .prepare("SELECT name FROM jobs UNION SELECT COALESCE(alias, name) FROM datasets")?;
+    let labels = statement.query_map([], |row| row.get(0))?;
+    Ok(labels.collect::<Result<_, _>>()?)
+}
+
+/// The nodes one hop from `node`: upstream, the inputs of a job or the jobs writing a dataset;
+/// downstream, the outputs of a job or the jobs reading a dataset.
+fn neighbours(
+    connection: &Connection,
+    node: &Node,
+    upstream: bool,
+) -> Result<Vec<Node>, StoreError> {
+    let sql = match (node.kind, upstream) {
+        (NodeKind::Job, _) => format!(
+            "SELECT {DATASET_COLUMNS} FROM job_io io JOIN datasets d
+               ON d.namespace = io.dataset_namespace AND d.name = io.dataset_name
+             WHERE io.job_namespace = ?1 AND io.job_name = ?2 AND io.direction = ?3"
+        ),
+        (NodeKind::Dataset, _) => format!(
+            "SELECT {JOB_COLUMNS} FROM job_io io JOIN jobs j
+               ON j.namespace = io.job_namespace AND j.name = io.job_name
+             WHERE io.dataset_namespace = ?1 AND io.dataset_name = ?2 AND io.direction = ?3"
+        ),
+    };
+    // A job's upstream is what it reads; a dataset's upstream is who writes it.
+    let direction = match (node.kind, upstream) {
+        (NodeKind::Job, true) | (NodeKind::Dataset, false) => "input",
+        (NodeKind::Job, false) | (NodeKind::Dataset, true) => "output",
+    };
+    let mut statement = connection.prepare_cached(&sql)?;
+    let read = match node.kind {
+        NodeKind::Job => dataset,
+        NodeKind::Dataset => job,
+    };
+    let rows = statement.query_map(params![node.namespace, node.name, direction], read)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The nodes within `depth` hops of `root` in `direction`.
+pub(crate) fn around(
+    connection: &Connection,
+    root: &Node,
+    direction: Direction,
+    depth: usize,
+) -> Result<Neighbourhood, StoreError> {
+    let mut found: HashMap<String, (Node, i64)> = HashMap::from([(root.id(), (root.clone(), 0))]);
+    let mut edges = Vec::new();
+    let walks: &[(bool, i64)] = match direction {
+        Direction::Upstream => &[(true, -1)],
+        Direction::Downstream => &[(false, 1)],
+        Direction::Both => &[(true, -1), (false, 1)],
+    };
+    for &(upstream, sign) in walks {
+        let mut queue = VecDeque::from([(root.clone(), 0usize)]);
+        let mut seen = std::collections::HashSet::from([root.id()]);
+        while let Some((node, hops)) = queue.pop_front() {
+            if hops == depth {
                 continue;
-            };
-            graph.edges.push(if direction == "input" {
-                (dataset, job)
-            } else {
-                (job, dataset)
-            });
-        }
-        Ok(graph)
-    }
-
-    /// Nodes matching `query`: a job name, a dataset name or DataSet name, or a full
-    /// `namespace/name`.
-    pub fn find(&self, query: &str) -> Vec<usize> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, node)| {
-                node.name == query
-                    || node.alias.as_deref() == Some(query)
-                    || format!("{}/{}", node.namespace, node.name) == query
-            })
-            .map(|(index, _)| index)
-            .collect()
-    }
-
-    /// Names close to `query`, for "did you mean".
-    pub fn labels(&self) -> impl Iterator<Item = &str> {
-        self.nodes.iter().map(Node::label)
-    }
-
-    /// The nodes within `depth` hops of `start` in `direction`.
-    pub fn around(&self, start: usize, direction: Direction, depth: usize) -> Neighbourhood {
-        let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        for &(from, to) in &self.edges {
-            downstream[from].push(to);
-            upstream[to].push(from);
-        }
-        let mut distance: HashMap<usize, i64> = HashMap::from([(start, 0)]);
-        let mut edges = Vec::new();
-        let walks: &[(&Vec<Vec<usize>>, i64)] = match direction {
-            Direction::Upstream => &[(&upstream, -1)],
-            Direction::Downstream => &[(&downstream, 1)],
-            Direction::Both => &[(&upstream, -1), (&downstream, 1)],
-        };
-        for &(adjacency, sign) in walks {
-            let mut queue = VecDeque::from([(start, 0usize)]);
-            let mut seen = vec![false; self.nodes.len()];
-            seen[start] = true;
-            while let Some((node, hops)) = queue.pop_front() {
-                if hops == depth {
-                    continue;
-                }
-                for &next in &adjacency[node] {
-                    let (from, to) = if sign < 0 { (next, node) } else { (node, next) };
-                    edges.push(Edge {
-                        from: self.nodes[from].id(),
-                        to: self.nodes[to].id(),
-                    });
-                    if !seen[next] {
-                        seen[next] = true;
-                        distance.entry(next).or_insert(sign * (hops as i64 + 1));
-                        queue.push_back((next, hops + 1));
-                    }
+            }
+            for next in neighbours(connection, &node, upstream)? {
+                let (from, to) = if upstream {
+                    (next.id(), node.id())
+                } else {
+                    (node.id(), next.id())
+                };
+                edges.push(Edge { from, to });
+                if seen.insert(next.id()) {
+                    found
+                        .entry(next.id())
+                        .or_insert_with(|| (next.clone(), sign * (hops as i64 + 1)));
+                    queue.push_back((next, hops + 1));
                 }
             }
         }
-        edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-        edges.dedup();
-        let mut nodes: Vec<(Node, i64)> = distance
-            .into_iter()
-            .map(|(index, d)| (self.nodes[index].clone(), d))
-            .collect();
-        nodes.sort_by_key(|(node, distance)| (*distance, node.id()));
-        Neighbourhood {
-            root: self.nodes[start].clone(),
-            nodes,
-            edges,
-        }
     }
+    edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    edges.dedup();
+    let mut nodes: Vec<(Node, i64)> = found.into_values().collect();
+    nodes.sort_by_key(|(node, distance)| (*distance, node.id()));
+    Ok(Neighbourhood {
+        root: root.clone(),
+        nodes,
+        edges,
+    })
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::event::RunEvent;
+use crate::event::{EventHead, RunEvent};
 
 #[derive(Debug, thiserror::Error)]
 #[error("lineage spool {path}: {source}")]
@@ -27,9 +27,25 @@ pub struct Spool {
 #[derive(Debug)]
 pub struct SpooledRun {
     pub path: PathBuf,
-    pub events: Vec<RunEvent>,
+    pub events: Vec<SpooledEvent>,
     /// Lines that are not events (a write cut short by a crash).
     pub unreadable_lines: usize,
+}
+
+/// An event as spooled: its JSON, sent and stored as is, and what the store reads of it.
+#[derive(Debug, Clone)]
+pub struct SpooledEvent {
+    pub head: EventHead,
+    pub json: String,
+}
+
+impl SpooledRun {
+    /// Each event's head with its JSON.
+    pub fn entries(&self) -> impl Iterator<Item = (&EventHead, &str)> {
+        self.events
+            .iter()
+            .map(|event| (&event.head, event.json.as_str()))
+    }
 }
 
 impl Spool {
@@ -45,8 +61,8 @@ impl Spool {
         self.dir.join(format!("{run}.jsonl"))
     }
 
-    /// Appends an event to its run's file and syncs it to disk.
-    pub fn append(&self, event: &RunEvent) -> Result<(), SpoolError> {
+    /// Appends an event to its run's file, syncs it to disk and returns its JSON.
+    pub fn append(&self, event: &RunEvent) -> Result<String, SpoolError> {
         let path = self.file(event.run.run_id);
         let error = |source| SpoolError {
             path: path.clone(),
@@ -64,7 +80,9 @@ impl Spool {
             .open(&path)
             .map_err(error)?;
         file.write_all(line.as_bytes()).map_err(error)?;
-        file.sync_data().map_err(error)
+        file.sync_data().map_err(error)?;
+        line.pop();
+        Ok(line)
     }
 
     /// Every spooled run, oldest file first.
@@ -100,8 +118,8 @@ impl Spool {
                         path: path.clone(),
                         source,
                     })?;
-                    match serde_json::from_str::<RunEvent>(&line) {
-                        Ok(event) => events.push(event),
+                    match EventHead::parse(&line) {
+                        Ok(head) => events.push(SpooledEvent { head, json: line }),
                         Err(_) if line.trim().is_empty() => {}
                         Err(_) => unreadable_lines += 1,
                     }

@@ -4,13 +4,15 @@
 //! Ingestion is idempotent (an event is keyed by run, type and time): a re-delivered event
 //! changes nothing. Each job keeps the inputs and outputs of its latest run.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::event::RunEvent;
+use crate::event::{EventHead, RunEvent};
+use crate::graph::{self, Direction, Neighbourhood};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,6 +23,8 @@ pub enum StoreError {
     },
     #[error("lineage store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("lineage store: an event that is not OpenLineage JSON: {0}")]
+    Event(#[from] serde_json::Error),
     #[error("lineage store: cannot create {path}: {source}")]
     Directory {
         path: String,
@@ -63,6 +67,8 @@ CREATE TABLE IF NOT EXISTS datasets (
     PRIMARY KEY (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS datasets_by_alias ON datasets (alias);
+CREATE INDEX IF NOT EXISTS datasets_by_name ON datasets (name);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name);
 CREATE TABLE IF NOT EXISTS job_io (
     job_namespace TEXT NOT NULL,
     job_name TEXT NOT NULL,
@@ -71,6 +77,7 @@ CREATE TABLE IF NOT EXISTS job_io (
     direction TEXT NOT NULL,
     PRIMARY KEY (job_namespace, job_name, dataset_namespace, dataset_name, direction)
 );
+CREATE INDEX IF NOT EXISTS job_io_by_dataset ON job_io (dataset_namespace, dataset_name, direction);
 CREATE TABLE IF NOT EXISTS deliveries (
     event_key TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -146,13 +153,96 @@ pub struct LineageStore {
     connection: Connection,
 }
 
-fn alias(event_dataset: &crate::event::Dataset) -> Option<String> {
-    event_dataset.facets.get("symlinks")?["identifiers"]
-        .as_array()?
-        .iter()
-        .find(|identifier| identifier["type"] == "DK_DATASET")?["name"]
-        .as_str()
-        .map(str::to_owned)
+/// Moves each job of `events` to its newest run, as of the newest of these events (unless the
+/// store already knows a newer one). A later event of the same run may add datasets; a new run
+/// replaces them. Events without datasets change no inputs or outputs.
+fn update_jobs(
+    transaction: &rusqlite::Transaction<'_>,
+    events: &[&EventHead],
+) -> Result<(), StoreError> {
+    let mut newest: HashMap<(&str, &str), &EventHead> = HashMap::new();
+    let mut by_run: HashMap<Uuid, Vec<&EventHead>> = HashMap::new();
+    for &event in events {
+        by_run.entry(event.run.run_id).or_default().push(event);
+        newest
+            .entry((&event.job.namespace, &event.job.name))
+            .and_modify(|current| {
+                if event.event_time >= current.event_time {
+                    *current = event;
+                }
+            })
+            .or_insert(event);
+    }
+    let mut job_latest = transaction.prepare_cached(
+        "SELECT last_time, last_run_id FROM jobs WHERE namespace = ?1 AND name = ?2",
+    )?;
+    let mut upsert_job = transaction.prepare_cached(
+        "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id,
+           last_state = excluded.last_state, last_time = excluded.last_time",
+    )?;
+    let mut clear_io = transaction
+        .prepare_cached("DELETE FROM job_io WHERE job_namespace = ?1 AND job_name = ?2")?;
+    let mut insert_io = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO job_io (job_namespace, job_name, dataset_namespace, dataset_name, direction) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut upsert_dataset = transaction.prepare_cached(
+        "INSERT INTO datasets (namespace, name, alias) VALUES (?1, ?2, ?3)
+         ON CONFLICT (namespace, name) DO UPDATE SET alias = excluded.alias
+           WHERE excluded.alias IS NOT NULL AND excluded.alias IS NOT datasets.alias",
+    )?;
+    let mut datasets_seen = HashSet::new();
+    for ((namespace, name), event) in newest {
+        let run_id = event.run.run_id.to_string();
+        let latest: Option<(String, String)> = job_latest
+            .query_row(params![namespace, name], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        if latest
+            .as_ref()
+            .is_some_and(|(time, _)| time.as_str() > event.event_time.as_str())
+        {
+            continue;
+        }
+        upsert_job.execute(params![
+            namespace,
+            name,
+            run_id,
+            event.event_type.as_str(),
+            event.event_time
+        ])?;
+        let run_events = &by_run[&event.run.run_id];
+        if run_events
+            .iter()
+            .all(|e| e.inputs.is_empty() && e.outputs.is_empty())
+        {
+            continue;
+        }
+        if latest.is_none_or(|(_, latest_run)| latest_run != run_id) {
+            clear_io.execute(params![namespace, name])?;
+        }
+        for run_event in run_events {
+            for (direction, datasets) in
+                [("input", &run_event.inputs), ("output", &run_event.outputs)]
+            {
+                for dataset in datasets {
+                    let alias = dataset.alias();
+                    if datasets_seen.insert((&dataset.namespace, &dataset.name, alias)) {
+                        upsert_dataset.execute(params![dataset.namespace, dataset.name, alias])?;
+                    }
+                    insert_io.execute(params![
+                        namespace,
+                        name,
+                        dataset.namespace,
+                        dataset.name,
+                        direction
+                    ])?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl LineageStore {
@@ -173,6 +263,9 @@ impl LineageStore {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
+        // A flush ingests thousands of events in one transaction; a larger page cache keeps
+        // SQLite from spilling pages to the WAL before the commit.
+        connection.pragma_update(None, "cache_size", -65536)?;
         connection.execute_batch(SCHEMA)?;
         Ok(LineageStore { connection })
     }
@@ -186,6 +279,23 @@ impl LineageStore {
 
     /// Ingests events in one transaction; events already present are skipped.
     pub fn ingest(&mut self, events: &[RunEvent]) -> Result<Ingested, StoreError> {
+        let mut entries = Vec::with_capacity(events.len());
+        for event in events {
+            let json = serde_json::to_string(event)?;
+            entries.push((EventHead::parse(&json)?, json));
+        }
+        self.ingest_json(entries.iter().map(|(head, json)| (head, json.as_str())))
+    }
+
+    /// [`LineageStore::ingest`] of events with their JSON as it was spooled, which spares
+    /// serialising them again.
+    ///
+    /// Jobs and their inputs and outputs change once per job per batch, from its newest event:
+    /// a batch of many runs costs one update per job, not one per event.
+    pub fn ingest_json<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (&'a EventHead, &'a str)>,
+    ) -> Result<Ingested, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut ingested = Ingested::default();
         {
@@ -201,24 +311,8 @@ impl LineageStore {
                    ended_at = COALESCE(excluded.ended_at, runs.ended_at),
                    updated_at = MAX(runs.updated_at, excluded.updated_at)",
             )?;
-            let mut job_time = transaction
-                .prepare_cached("SELECT last_time FROM jobs WHERE namespace = ?1 AND name = ?2")?;
-            let mut upsert_job = transaction.prepare_cached(
-                "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id,
-                   last_state = excluded.last_state, last_time = excluded.last_time",
-            )?;
-            let mut clear_io = transaction
-                .prepare_cached("DELETE FROM job_io WHERE job_namespace = ?1 AND job_name = ?2")?;
-            let mut insert_io = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO job_io (job_namespace, job_name, dataset_namespace, dataset_name, direction) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut upsert_dataset = transaction.prepare_cached(
-                "INSERT INTO datasets (namespace, name, alias) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (namespace, name) DO UPDATE SET alias = COALESCE(excluded.alias, datasets.alias)",
-            )?;
-            for event in events {
-                let payload = serde_json::to_string(event).unwrap_or_default();
+            let mut fresh = Vec::new();
+            for (event, payload) in events {
                 let run_id = event.run.run_id.to_string();
                 let (namespace, name) = (&event.job.namespace, &event.job.name);
                 let kind = event.event_type.as_str();
@@ -237,38 +331,9 @@ impl LineageStore {
                 }
                 ingested.new += 1;
                 upsert_run.execute(params![run_id, namespace, name, kind, event.event_time])?;
-                let newest: Option<String> = job_time
-                    .query_row(params![namespace, name], |row| row.get(0))
-                    .optional()?;
-                if newest
-                    .as_deref()
-                    .is_some_and(|time| time > event.event_time.as_str())
-                {
-                    continue;
-                }
-                upsert_job.execute(params![namespace, name, run_id, kind, event.event_time])?;
-                if event.inputs.is_empty() && event.outputs.is_empty() {
-                    continue;
-                }
-                clear_io.execute(params![namespace, name])?;
-                for (direction, datasets) in [("input", &event.inputs), ("output", &event.outputs)]
-                {
-                    for dataset in datasets {
-                        upsert_dataset.execute(params![
-                            dataset.namespace,
-                            dataset.name,
-                            alias(dataset)
-                        ])?;
-                        insert_io.execute(params![
-                            namespace,
-                            name,
-                            dataset.namespace,
-                            dataset.name,
-                            direction
-                        ])?;
-                    }
-                }
+                fresh.push(event);
             }
+            update_jobs(&transaction, &fresh)?;
         }
         transaction.commit()?;
         Ok(ingested)
@@ -356,8 +421,23 @@ impl LineageStore {
             .collect())
     }
 
-    /// Everything the lineage graph is built from.
-    pub fn graph(&self) -> Result<crate::graph::LineageGraph, StoreError> {
-        crate::graph::LineageGraph::load(&self.connection)
+    /// The neighbourhood of every job or dataset named `query` (a job name, a dataset name or
+    /// DataSet name, or `namespace/name`): more than one when the name is ambiguous, none when
+    /// nothing by that name was recorded.
+    pub fn neighbourhood(
+        &self,
+        query: &str,
+        direction: Direction,
+        depth: usize,
+    ) -> Result<Vec<Neighbourhood>, StoreError> {
+        graph::find(&self.connection, query)?
+            .iter()
+            .map(|root| graph::around(&self.connection, root, direction, depth))
+            .collect()
+    }
+
+    /// Every name a job or dataset can be found by (for suggestions).
+    pub fn labels(&self) -> Result<Vec<String>, StoreError> {
+        graph::labels(&self.connection)
     }
 }

@@ -82,30 +82,34 @@ fn graph_walks_up_and_down_by_depth_and_finds_aliases() {
             ])
             .unwrap();
     }
-    let graph = store.graph().unwrap();
-    let enriched = graph.find("enriched");
-    assert_eq!(enriched.len(), 1, "found by its DataSet name");
-    let all_up = graph.around(enriched[0], Direction::Upstream, 10);
-    let names: Vec<&str> = all_up.nodes.iter().map(|(node, _)| node.label()).collect();
+    let around =
+        |name: &str, direction, depth| store.neighbourhood(name, direction, depth).unwrap();
+    let all_up = around("enriched", Direction::Upstream, 10);
+    assert_eq!(all_up.len(), 1, "found by its DataSet name");
+    let names: Vec<&str> = all_up[0]
+        .nodes
+        .iter()
+        .map(|(node, _)| node.label())
+        .collect();
     assert_eq!(
         names,
         ["raw", "ingest", "countries", "events", "enrich", "enriched"],
         "farthest upstream first"
     );
-    let one_up = graph.around(enriched[0], Direction::Upstream, 1);
-    assert_eq!(one_up.nodes.len(), 2);
-    let job = graph.find("report");
-    let job = job
+    assert_eq!(around("enriched", Direction::Upstream, 1)[0].nodes.len(), 2);
+    let report = around("report", Direction::Both, 0);
+    let job = report
         .iter()
-        .find(|i| graph.nodes[**i].kind == NodeKind::Job)
-        .unwrap();
-    assert_eq!(graph.nodes[*job].last_state.as_deref(), Some("COMPLETE"));
-    let down = graph.around(graph.find("raw")[0], Direction::Downstream, 10);
+        .find(|n| n.root.kind == NodeKind::Job)
+        .expect("the report job");
+    assert_eq!(job.root.last_state.as_deref(), Some("COMPLETE"));
+    let down = around("raw", Direction::Downstream, 10);
     assert_eq!(
-        down.nodes.last().unwrap().1,
+        down[0].nodes.last().unwrap().1,
         6,
         "raw → ingest → events → enrich → enriched → report → report"
     );
+    assert!(store.labels().unwrap().contains(&"enriched".to_owned()));
 }
 
 #[test]
@@ -124,10 +128,8 @@ fn a_newer_run_replaces_a_job_s_inputs_and_outputs() {
     store
         .ingest(&[old.event(EventType::Complete, time, None)])
         .unwrap();
-    let graph = store.graph().unwrap();
-    let job = graph.find("job")[0];
-    let up = graph.around(job, Direction::Upstream, 1);
-    let names: Vec<&str> = up.nodes.iter().map(|(n, _)| n.label()).collect();
+    let up = store.neighbourhood("job", Direction::Upstream, 1).unwrap();
+    let names: Vec<&str> = up[0].nodes.iter().map(|(n, _)| n.label()).collect();
     assert_eq!(names, ["c", "job"]);
 }
 

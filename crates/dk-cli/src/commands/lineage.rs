@@ -201,41 +201,38 @@ impl Render for LineageReport {
 
 fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let (store, _) = sync_store(&paths(ctx)?).map_err(store_error)?;
-    let graph = store.graph().map_err(store_error)?;
-    let found = graph.find(name);
-    let start = match found.as_slice() {
-        [] => {
-            let hint = match did_you_mean(name, graph.labels()) {
-                Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                None if graph.nodes.is_empty() => {
-                    "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
-                }
-                None => "`dk lineage events` lists the recorded runs".into(),
-            };
-            return Err(
-                CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint),
-            );
-        }
-        [one] => *one,
-        many => {
-            let ids: Vec<String> = many.iter().map(|&i| graph.nodes[i].id()).collect();
-            return Err(CliError::usage(format!(
-                "`{name}` names {} nodes: {}",
-                many.len(),
-                ids.join(", ")
-            ))
-            .hint("pass namespace/name to pick one"));
-        }
-    };
     let direction = match (args.upstream, args.downstream) {
         (true, _) => Direction::Upstream,
         (_, true) => Direction::Downstream,
         _ => Direction::Both,
     };
-    ctx.ui.emit(&LineageReport {
-        neighbourhood: graph.around(start, direction, args.depth),
-        depth: args.depth,
-    })
+    let mut found = store
+        .neighbourhood(name, direction, args.depth)
+        .map_err(store_error)?;
+    match found.len() {
+        0 => {
+            let labels = store.labels().map_err(store_error)?;
+            let hint = match did_you_mean(name, labels.iter().map(String::as_str)) {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None if labels.is_empty() => {
+                    "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
+                }
+                None => "`dk lineage events` lists the recorded runs".into(),
+            };
+            Err(CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint))
+        }
+        1 => ctx.ui.emit(&LineageReport {
+            neighbourhood: found.remove(0),
+            depth: args.depth,
+        }),
+        many => {
+            let ids: Vec<String> = found.iter().map(|n| n.root.id()).collect();
+            Err(
+                CliError::usage(format!("`{name}` names {many} nodes: {}", ids.join(", ")))
+                    .hint("pass namespace/name to pick one"),
+            )
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
