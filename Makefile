@@ -23,8 +23,11 @@ lint: ## Formatting and clippy only
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-bench: ## Whole-command benchmarks (scripts/bench lint: 1,000 packages)
+bench: ## Benchmarks: lint of 1,000 packages, dk run overhead, lineage ingest and queries
 	scripts/bench lint
+	scripts/bench run
+	scripts/bench lineage
+	$(CARGO) bench -p dk-lineage
 
 clean: ## Remove build output
 	$(CARGO) clean

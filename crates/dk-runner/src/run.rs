@@ -106,7 +106,7 @@ fn record(
 ) -> Result<(), RunError> {
     if let Some(recorder) = recorder {
         if let Some(warning) = recorder.record(event)? {
-            outcome.warnings.push(warning);
+            outcome.warn(warning);
         }
         outcome.events += 1;
     }
@@ -118,7 +118,16 @@ fn absorb(outcome: &mut LineageOutcome, report: FlushReport) {
     outcome.rejected += report.rejected;
     outcome.pending = report.pending;
     if let Some(error) = report.last_error {
-        outcome.warnings.push(format!("lineage delivery: {error}"));
+        outcome.warn(format!("lineage delivery: {error}"));
+    }
+}
+
+impl LineageOutcome {
+    /// Adds a warning once: both delivery passes may meet the same failure.
+    fn warn(&mut self, warning: String) {
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
     }
 }
 
@@ -213,7 +222,7 @@ pub async fn execute(
         if let Some(mut background) = background {
             match tokio::time::timeout_at(end, &mut background).await {
                 Ok(Ok(Ok(report))) => absorb(&mut outcome, report),
-                Ok(Ok(Err(err))) => outcome.warnings.push(err.to_string()),
+                Ok(Ok(Err(err))) => outcome.warn(err.to_string()),
                 // Stopped so that two flushes never send the same event at once.
                 _ => background.abort(),
             }
@@ -226,10 +235,10 @@ pub async fn execute(
         .await
         {
             Ok(Ok(report)) => absorb(&mut outcome, report),
-            Ok(Err(err)) => outcome.warnings.push(err.to_string()),
-            Err(_) => outcome
-                .warnings
-                .push("lineage delivery did not finish in time; events stay spooled".into()),
+            Ok(Err(err)) => outcome.warn(err.to_string()),
+            Err(_) => {
+                outcome.warn("lineage delivery did not finish in time; events stay spooled".into())
+            }
         }
     }
     Ok(RunReport {

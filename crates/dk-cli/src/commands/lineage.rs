@@ -160,7 +160,8 @@ impl Render for LineageReport {
             "HOPS",
             "KIND",
             "NAME",
-            "OPENLINEAGE NAMESPACE/NAME",
+            "NAMESPACE",
+            "OPENLINEAGE NAME",
             "LAST RUN",
         ]);
         for (node, distance) in &self.neighbourhood.nodes {
@@ -176,7 +177,8 @@ impl Render for LineageReport {
                 format!("{distance:+}").replace("+0", "0"),
                 kind.to_owned(),
                 node.label().to_owned(),
-                format!("{}/{}", node.namespace, node.name),
+                node.namespace.clone(),
+                node.name.clone(),
                 last_run,
             ]);
         }
