@@ -249,27 +249,6 @@ fn qualified(table: &str) -> String {
         .join(".")
 }
 
-fn postgres_type(field_type: &str) -> &'static str {
-    match field_type {
-        "integer" | "int" | "bigint" | "long" => "bigint",
-        "float" | "double" | "real" => "double precision",
-        "decimal" | "numeric" => "numeric",
-        "boolean" | "bool" => "boolean",
-        "date" => "date",
-        "timestamp" | "datetime" => "timestamptz",
-        "json" => "jsonb",
-        _ => "text",
-    }
-}
-
-fn sqlite_type(field_type: &str) -> &'static str {
-    match field_type {
-        "integer" | "int" | "bigint" | "long" | "boolean" | "bool" => "INTEGER",
-        "float" | "double" | "real" | "decimal" | "numeric" => "REAL",
-        _ => "TEXT",
-    }
-}
-
 /// Seeds every target; a target without seed rows is left alone.
 pub fn seed(targets: &[SeedTarget<'_>], options: &SeedOptions) -> Result<Vec<Seeded>, SeedError> {
     let mut results = Vec::new();
@@ -300,6 +279,245 @@ pub fn seed(targets: &[SeedTarget<'_>], options: &SeedOptions) -> Result<Vec<See
     Ok(results)
 }
 
+/// The SQL databases seeded from Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    Sqlite,
+    Duckdb,
+}
+
+/// Column types by dialect (PostgreSQL, SQLite, DuckDB) for the schema types of DataSets;
+/// anything else is text.
+const SQL_TYPES: &[(&[&str], [&str; 3])] = &[
+    (
+        &["integer", "int", "bigint", "long"],
+        ["bigint", "INTEGER", "BIGINT"],
+    ),
+    (
+        &["float", "double", "real"],
+        ["double precision", "REAL", "DOUBLE"],
+    ),
+    (
+        &["decimal", "numeric"],
+        ["numeric", "REAL", "DECIMAL(38, 9)"],
+    ),
+    (&["boolean", "bool"], ["boolean", "INTEGER", "BOOLEAN"]),
+    (&["date"], ["date", "TEXT", "DATE"]),
+    (
+        &["timestamp", "datetime"],
+        ["timestamptz", "TEXT", "TIMESTAMP"],
+    ),
+    (&["json"], ["jsonb", "TEXT", "VARCHAR"]),
+];
+
+fn sql_type(dialect: Dialect, field_type: &str) -> &'static str {
+    let column = dialect as usize;
+    SQL_TYPES
+        .iter()
+        .find(|(names, _)| names.contains(&field_type))
+        .map_or(["text", "TEXT", "VARCHAR"][column], |(_, types)| {
+            types[column]
+        })
+}
+
+/// One seeding transaction, whatever the driver.
+trait SeedTransaction {
+    fn dialect(&self) -> Dialect;
+    /// Statements without parameters or results.
+    fn run(&mut self, sql: &str) -> Result<(), String>;
+    fn checksum(&mut self, dataset: &str) -> Result<Option<String>, String>;
+    fn forget(&mut self, dataset: &str) -> Result<(), String>;
+    fn insert(&mut self, sql: &str, rows: &[Vec<Option<String>>]) -> Result<(), String>;
+    fn remember(&mut self, dataset: &str, checksum: &str, rows: i64) -> Result<(), String>;
+    fn commit(self) -> Result<(), String>;
+}
+
+impl SeedTransaction for postgres::Transaction<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn run(&mut self, sql: &str) -> Result<(), String> {
+        self.batch_execute(sql).map_err(|err| err.to_string())
+    }
+
+    fn checksum(&mut self, dataset: &str) -> Result<Option<String>, String> {
+        self.query_opt(
+            "SELECT checksum FROM _dk_seed_meta WHERE dataset = $1",
+            &[&dataset],
+        )
+        .map(|row| row.map(|row| row.get(0)))
+        .map_err(|err| err.to_string())
+    }
+
+    fn forget(&mut self, dataset: &str) -> Result<(), String> {
+        self.execute("DELETE FROM _dk_seed_meta WHERE dataset = $1", &[&dataset])
+            .map(drop)
+            .map_err(|err| err.to_string())
+    }
+
+    fn insert(&mut self, sql: &str, rows: &[Vec<Option<String>>]) -> Result<(), String> {
+        let insert = self.prepare(sql).map_err(|err| err.to_string())?;
+        for row in rows {
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = row
+                .iter()
+                .map(|value| value as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            self.execute(&insert, &params)
+                .map_err(|err| err.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, dataset: &str, checksum: &str, rows: i64) -> Result<(), String> {
+        self.execute(
+            "INSERT INTO _dk_seed_meta (dataset, checksum, rows) VALUES ($1, $2, $3) ON CONFLICT (dataset) DO UPDATE SET checksum = excluded.checksum, rows = excluded.rows, seeded_at = now()",
+            &[&dataset, &checksum, &rows],
+        )
+        .map(drop)
+        .map_err(|err| err.to_string())
+    }
+
+    fn commit(self) -> Result<(), String> {
+        postgres::Transaction::commit(self).map_err(|err| err.to_string())
+    }
+}
+
+impl SeedTransaction for rusqlite::Transaction<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn run(&mut self, sql: &str) -> Result<(), String> {
+        self.execute_batch(sql).map_err(|err| err.to_string())
+    }
+
+    fn checksum(&mut self, dataset: &str) -> Result<Option<String>, String> {
+        use rusqlite::OptionalExtension;
+        self.query_row(
+            "SELECT checksum FROM _dk_seed_meta WHERE dataset = ?1",
+            [dataset],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|err| err.to_string())
+    }
+
+    fn forget(&mut self, dataset: &str) -> Result<(), String> {
+        self.execute("DELETE FROM _dk_seed_meta WHERE dataset = ?1", [dataset])
+            .map(drop)
+            .map_err(|err| err.to_string())
+    }
+
+    fn insert(&mut self, sql: &str, rows: &[Vec<Option<String>>]) -> Result<(), String> {
+        let mut insert = self.prepare(sql).map_err(|err| err.to_string())?;
+        for row in rows {
+            insert
+                .execute(rusqlite::params_from_iter(row))
+                .map_err(|err| err.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, dataset: &str, checksum: &str, rows: i64) -> Result<(), String> {
+        self.execute(
+            "INSERT INTO _dk_seed_meta (dataset, checksum, rows) VALUES (?1, ?2, ?3) ON CONFLICT (dataset) DO UPDATE SET checksum = excluded.checksum, rows = excluded.rows, seeded_at = CURRENT_TIMESTAMP",
+            rusqlite::params![dataset, checksum, rows],
+        )
+        .map(drop)
+        .map_err(|err| err.to_string())
+    }
+
+    fn commit(self) -> Result<(), String> {
+        rusqlite::Transaction::commit(self).map_err(|err| err.to_string())
+    }
+}
+
+/// Seeds one table in `transaction`: the checksum table and the target table are created when
+/// missing; unchanged rows are left alone (unless forced), changed ones replace the table's rows.
+fn seed_table(
+    mut transaction: impl SeedTransaction,
+    target: &SeedTarget<'_>,
+    rows: &[Map<String, Value>],
+    columns: &[(String, String)],
+    sum: &str,
+    options: &SeedOptions,
+) -> Result<SeedAction, String> {
+    let dialect = transaction.dialect();
+    let (table, meta, clear) = match dialect {
+        Dialect::Postgres => (
+            qualified(target.locator),
+            "CREATE TABLE IF NOT EXISTS _dk_seed_meta (dataset text PRIMARY KEY, checksum text NOT NULL, rows bigint NOT NULL, seeded_at timestamptz NOT NULL DEFAULT now())",
+            "TRUNCATE",
+        ),
+        Dialect::Sqlite | Dialect::Duckdb => (
+            qualified(target.locator.trim_start_matches("main.")),
+            "CREATE TABLE IF NOT EXISTS _dk_seed_meta (dataset TEXT PRIMARY KEY, checksum TEXT NOT NULL, rows INTEGER NOT NULL, seeded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+            "DELETE FROM",
+        ),
+    };
+    transaction.run(meta)?;
+    if dialect == Dialect::Postgres
+        && let Some((schema, _)) = target.locator.split_once('.')
+    {
+        transaction.run(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(schema)
+        ))?;
+    }
+    let definition = columns
+        .iter()
+        .map(|(name, ty)| format!("{} {}", quote_ident(name), sql_type(dialect, ty)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    transaction.run(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} ({definition})"
+    ))?;
+    let previous = transaction.checksum(target.name())?;
+    if options.clean {
+        transaction.run(&format!("{clear} {table}"))?;
+        transaction.forget(target.name())?;
+        transaction.commit()?;
+        return Ok(SeedAction::Cleaned);
+    }
+    if previous.as_deref() == Some(sum) && !options.force {
+        return Ok(SeedAction::Unchanged);
+    }
+    transaction.run(&format!("{clear} {table}"))?;
+    let names = columns
+        .iter()
+        .map(|(name, _)| quote_ident(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Values go in as text; PostgreSQL needs the cast, SQLite applies column affinity.
+    let values = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| match dialect {
+            Dialect::Postgres => format!("${}::text::{}", i + 1, sql_type(dialect, ty)),
+            Dialect::Sqlite | Dialect::Duckdb => format!("?{}", i + 1),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let texts: Vec<Vec<Option<String>>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|(name, _)| text(row.get(name)))
+                .collect()
+        })
+        .collect();
+    transaction.insert(
+        &format!("INSERT INTO {table} ({names}) VALUES ({values})"),
+        &texts,
+    )?;
+    transaction.remember(target.name(), sum, rows.len() as i64)?;
+    transaction.commit()?;
+    Ok(SeedAction::Loaded)
+}
+
 fn postgres(
     target: &SeedTarget<'_>,
     rows: &[Map<String, Value>],
@@ -309,90 +527,8 @@ fn postgres(
 ) -> Result<SeedAction, SeedError> {
     let mut client = postgres::Client::connect(&target.store.dsn, postgres::NoTls)
         .map_err(|err| target.error(err))?;
-    let table = qualified(target.locator);
-    let mut transaction = client.transaction().map_err(|err| target.error(err))?;
-    transaction
-        .batch_execute("CREATE TABLE IF NOT EXISTS _dk_seed_meta (dataset text PRIMARY KEY, checksum text NOT NULL, rows bigint NOT NULL, seeded_at timestamptz NOT NULL DEFAULT now())")
-        .map_err(|err| target.error(err))?;
-    if let Some((schema, _)) = target.locator.split_once('.') {
-        transaction
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {}",
-                quote_ident(schema)
-            ))
-            .map_err(|err| target.error(err))?;
-    }
-    let definition = columns
-        .iter()
-        .map(|(name, ty)| format!("{} {}", quote_ident(name), postgres_type(ty)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    transaction
-        .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} ({definition})"
-        ))
-        .map_err(|err| target.error(err))?;
-    let previous: Option<String> = transaction
-        .query_opt(
-            "SELECT checksum FROM _dk_seed_meta WHERE dataset = $1",
-            &[&target.name()],
-        )
-        .map_err(|err| target.error(err))?
-        .map(|row| row.get(0));
-    if options.clean {
-        transaction
-            .batch_execute(&format!("TRUNCATE {table}"))
-            .map_err(|err| target.error(err))?;
-        transaction
-            .execute(
-                "DELETE FROM _dk_seed_meta WHERE dataset = $1",
-                &[&target.name()],
-            )
-            .map_err(|err| target.error(err))?;
-        transaction.commit().map_err(|err| target.error(err))?;
-        return Ok(SeedAction::Cleaned);
-    }
-    if previous.as_deref() == Some(sum) && !options.force {
-        return Ok(SeedAction::Unchanged);
-    }
-    transaction
-        .batch_execute(&format!("TRUNCATE {table}"))
-        .map_err(|err| target.error(err))?;
-    let names = columns
-        .iter()
-        .map(|(name, _)| quote_ident(name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let values = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (_, ty))| format!("${}::text::{}", i + 1, postgres_type(ty)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let insert = transaction
-        .prepare(&format!("INSERT INTO {table} ({names}) VALUES ({values})"))
-        .map_err(|err| target.error(err))?;
-    for row in rows {
-        let texts: Vec<Option<String>> = columns
-            .iter()
-            .map(|(name, _)| text(row.get(name)))
-            .collect();
-        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = texts
-            .iter()
-            .map(|t| t as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        transaction
-            .execute(&insert, &params)
-            .map_err(|err| target.error(err))?;
-    }
-    transaction
-        .execute(
-            "INSERT INTO _dk_seed_meta (dataset, checksum, rows) VALUES ($1, $2, $3) ON CONFLICT (dataset) DO UPDATE SET checksum = excluded.checksum, rows = excluded.rows, seeded_at = now()",
-            &[&target.name(), &sum, &(rows.len() as i64)],
-        )
-        .map_err(|err| target.error(err))?;
-    transaction.commit().map_err(|err| target.error(err))?;
-    Ok(SeedAction::Loaded)
+    let transaction = client.transaction().map_err(|err| target.error(err))?;
+    seed_table(transaction, target, rows, columns, sum, options).map_err(|err| target.error(err))
 }
 
 fn sqlite(
@@ -402,6 +538,14 @@ fn sqlite(
     sum: &str,
     options: &SeedOptions,
 ) -> Result<SeedAction, SeedError> {
+    let path = local_path(target)?;
+    let mut connection = rusqlite::Connection::open(path).map_err(|err| target.error(err))?;
+    let transaction = connection.transaction().map_err(|err| target.error(err))?;
+    seed_table(transaction, target, rows, columns, sum, options).map_err(|err| target.error(err))
+}
+
+/// The database file of a sqlite or duckdb store, its directory created.
+fn local_path<'a>(target: &SeedTarget<'a>) -> Result<&'a str, SeedError> {
     let path = target
         .store
         .connection
@@ -411,89 +555,7 @@ fn sqlite(
     if let Some(dir) = Path::new(path).parent() {
         std::fs::create_dir_all(dir).map_err(|err| target.error(err))?;
     }
-    let mut connection = rusqlite::Connection::open(path).map_err(|err| target.error(err))?;
-    let transaction = connection.transaction().map_err(|err| target.error(err))?;
-    let table = qualified(target.locator.trim_start_matches("main."));
-    let definition = columns
-        .iter()
-        .map(|(name, ty)| format!("{} {}", quote_ident(name), sqlite_type(ty)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    transaction
-        .execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS _dk_seed_meta (dataset TEXT PRIMARY KEY, checksum TEXT NOT NULL, rows INTEGER NOT NULL, seeded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
-             CREATE TABLE IF NOT EXISTS {table} ({definition});"
-        ))
-        .map_err(|err| target.error(err))?;
-    let previous: Option<String> = transaction
-        .query_row(
-            "SELECT checksum FROM _dk_seed_meta WHERE dataset = ?1",
-            [target.name()],
-            |row| row.get(0),
-        )
-        .ok();
-    if options.clean {
-        transaction
-            .execute(&format!("DELETE FROM {table}"), [])
-            .map_err(|err| target.error(err))?;
-        transaction
-            .execute(
-                "DELETE FROM _dk_seed_meta WHERE dataset = ?1",
-                [target.name()],
-            )
-            .map_err(|err| target.error(err))?;
-        transaction.commit().map_err(|err| target.error(err))?;
-        return Ok(SeedAction::Cleaned);
-    }
-    if previous.as_deref() == Some(sum) && !options.force {
-        return Ok(SeedAction::Unchanged);
-    }
-    transaction
-        .execute(&format!("DELETE FROM {table}"), [])
-        .map_err(|err| target.error(err))?;
-    {
-        let names = columns
-            .iter()
-            .map(|(name, _)| quote_ident(name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let marks = (1..=columns.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut insert = transaction
-            .prepare(&format!("INSERT INTO {table} ({names}) VALUES ({marks})"))
-            .map_err(|err| target.error(err))?;
-        for row in rows {
-            let texts: Vec<Option<String>> = columns
-                .iter()
-                .map(|(name, _)| text(row.get(name)))
-                .collect();
-            insert
-                .execute(rusqlite::params_from_iter(texts))
-                .map_err(|err| target.error(err))?;
-        }
-    }
-    transaction
-        .execute(
-            "INSERT INTO _dk_seed_meta (dataset, checksum, rows) VALUES (?1, ?2, ?3) ON CONFLICT (dataset) DO UPDATE SET checksum = excluded.checksum, rows = excluded.rows, seeded_at = CURRENT_TIMESTAMP",
-            rusqlite::params![target.name(), sum, rows.len() as i64],
-        )
-        .map_err(|err| target.error(err))?;
-    transaction.commit().map_err(|err| target.error(err))?;
-    Ok(SeedAction::Loaded)
-}
-
-fn duckdb_type(field_type: &str) -> &'static str {
-    match field_type {
-        "integer" | "int" | "bigint" | "long" => "BIGINT",
-        "float" | "double" | "real" => "DOUBLE",
-        "decimal" | "numeric" => "DECIMAL(38, 9)",
-        "boolean" | "bool" => "BOOLEAN",
-        "date" => "DATE",
-        "timestamp" | "datetime" => "TIMESTAMP",
-        _ => "VARCHAR",
-    }
+    Ok(path)
 }
 
 /// DuckDB through Python's `duckdb` module: the request goes in on stdin as JSON, the action
@@ -536,21 +598,13 @@ fn duckdb(
     let python = options.duckdb_python.as_ref().ok_or_else(|| {
         target.error("seeding DuckDB needs Python with the duckdb module (pip install dbt-duckdb)")
     })?;
-    let path = target
-        .store
-        .connection
-        .get("path")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if let Some(dir) = Path::new(path).parent() {
-        std::fs::create_dir_all(dir).map_err(|err| target.error(err))?;
-    }
+    let path = local_path(target)?;
     let request = serde_json::json!({
         "path": path,
         "dataset": target.name(),
         "schema": target.locator.split_once('.').map(|(schema, _)| schema),
         "table": qualified(target.locator),
-        "columns": columns.iter().map(|(name, ty)| (name.clone(), duckdb_type(ty))).collect::<Vec<_>>(),
+        "columns": columns.iter().map(|(name, ty)| (name.clone(), sql_type(Dialect::Duckdb, ty))).collect::<Vec<_>>(),
         "rows": rows.iter().map(|row| columns.iter().map(|(name, _)| text(row.get(name))).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "checksum": sum,
         "clean": options.clean,

@@ -10,8 +10,7 @@ use dk_lineage::event::new_run_id;
 use dk_manifest::suggest::did_you_mean;
 use dk_runner::seed::{self, SeedAction, SeedOptions, Seeded};
 
-use super::run::{Runner, lint_gate};
-use super::{OverrideArgs, load_package};
+use super::run::{Runner, load_runnable};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
@@ -88,12 +87,7 @@ impl Render for SeedReport {
 }
 
 fn run_seed(args: SeedArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let project = load_package(ctx, &args.dir, &OverrideArgs::default())?;
-    lint_gate(
-        ctx,
-        std::slice::from_ref(&project),
-        &args.dir.display().to_string(),
-    )?;
+    let project = load_runnable(ctx, &args.dir)?;
     let package = &project.packages[0];
     let runner = Runner::new(ctx)?;
     let plan = runner.plan(&project, package, new_run_id(), None)?;

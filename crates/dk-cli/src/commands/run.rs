@@ -320,7 +320,7 @@ pub fn parse_timeout(text: Option<&str>, flag: &str) -> Result<Option<Duration>,
 }
 
 /// Lints what is about to run; errors stop it.
-pub fn lint_gate(ctx: &Context, projects: &[Project], what: &str) -> Result<(), CliError> {
+fn lint_gate(ctx: &Context, projects: &[Project], what: &str) -> Result<(), CliError> {
     let report = dk_validate::lint(projects);
     if !report.findings.is_empty() && !ctx.ui.quiet {
         let mut err = io::stderr().lock();
@@ -334,6 +334,17 @@ pub fn lint_gate(ctx: &Context, projects: &[Project], what: &str) -> Result<(), 
         );
     }
     Ok(())
+}
+
+/// One package, as written (no overrides), that lints without errors.
+pub fn load_runnable(ctx: &Context, dir: &Path) -> Result<Project, CliError> {
+    let project = super::load_package(ctx, dir, &OverrideArgs::default())?;
+    lint_gate(
+        ctx,
+        std::slice::from_ref(&project),
+        &dir.display().to_string(),
+    )?;
+    Ok(project)
 }
 
 /// The packages with a Transform, each after the producers of its inputs.

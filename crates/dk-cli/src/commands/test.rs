@@ -13,8 +13,7 @@ use dk_runner::exec::{Executor, Purpose};
 use dk_runner::run::{RunReport, RunStatus};
 use dk_runner::seed::SeedOptions;
 
-use super::run::{Runner, lint_gate, parse_env, parse_timeout};
-use super::{OverrideArgs, load_package};
+use super::run::{Runner, load_runnable, parse_env, parse_timeout};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
@@ -106,12 +105,7 @@ fn judge(report: &RunReport, streaming: bool, duration: Duration) -> (bool, Opti
 }
 
 pub fn run(args: TestArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let project = load_package(ctx, &args.dir, &OverrideArgs::default())?;
-    lint_gate(
-        ctx,
-        std::slice::from_ref(&project),
-        &args.dir.display().to_string(),
-    )?;
+    let project = load_runnable(ctx, &args.dir)?;
     let package = &project.packages[0];
     let runner = Runner::new(ctx)?;
     let duration = parse_timeout(Some(&args.duration), "--duration")?.unwrap_or_default();
