@@ -433,6 +433,112 @@ spec:
     );
 }
 
+#[test]
+fn a_missing_tool_is_named_with_how_to_install_it() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "sync", "--runtime", "cloudquery"], 0);
+    let empty_path = ctx.root().join("no-tools").display().to_string();
+    let result = run_with(&ctx, &[("PATH", &empty_path)], &["run", "sync"]);
+    assert_eq!(result.code, 2, "{}", result.transcript());
+    assert!(
+        result
+            .stderr
+            .contains("error: cloudquery is not installed (not on PATH)"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        result.stderr.contains("hint: install the CloudQuery CLI"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        !ctx.dk_home().join("lineage").exists(),
+        "nothing starts without its tool"
+    );
+}
+
+/// The Docker executor's plan: the same contract inside `spec.image`. Only the plan is checked
+/// (no Docker engine runs here), so any `docker` on PATH will do for the lookup.
+#[test]
+fn the_docker_executor_passes_the_contract_into_the_image() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let raw = ctx.read("demo/dk.yaml");
+    ctx.write(
+        "demo/dk.yaml",
+        raw.replace(
+            "  mode: batch\n",
+            "  mode: batch\n  image: ghcr.io/acme/demo:0.1.0\n",
+        ),
+    );
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(&docker, "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [("PATH", path.as_str())];
+    let plan = run_with(
+        &ctx,
+        &env,
+        &[
+            "run",
+            "demo",
+            "--executor",
+            "docker",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    let run = &plan.json()["runs"][0];
+    assert_eq!(run["executor"], "docker");
+    let command: Vec<&str> = run["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&command[1..4], ["run", "--rm", "--init"]);
+    assert_eq!(command.last(), Some(&"ghcr.io/acme/demo:0.1.0"));
+    for variable in [
+        "DK_CONTEXT",
+        "DK_RUN_ID",
+        "DK_STORE_DSN_LOCAL_FILES",
+        "OPENLINEAGE_PARENT_ID",
+    ] {
+        assert!(
+            command.windows(2).any(|pair| pair == ["-e", variable]),
+            "{variable} not passed: {command:?}"
+        );
+    }
+    let package = ctx.work().join("demo").display().to_string();
+    assert!(
+        command.contains(&format!("{package}:{package}").as_str()),
+        "{command:?}"
+    );
+    let without_image = run_with(
+        &ctx,
+        &env,
+        &[
+            "run",
+            "demo",
+            "--executor",
+            "docker",
+            "--set",
+            "spec.image=",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(without_image.code, 2, "{}", without_image.transcript());
+}
+
 /// A shared project: `first` writes `middle`, `second` reads it and fails, `third` is skipped.
 #[test]
 fn a_scan_runs_packages_in_dependency_order_and_stops_at_the_first_failure() {
@@ -880,6 +986,40 @@ fn dbt_runs_on_duckdb() {
     let tested = run_with(&ctx, &env, &["test", "marts"]);
     assert_eq!(tested.code, 0, "{}", tested.transcript());
     assert!(tested.stderr.contains("dbt test"), "{}", tested.stderr);
+}
+
+/// With dbt-ol on PATH, dk runs it with OPENLINEAGE_PARENT_ID: dbt's own events reach the same
+/// backend, nested under the dk run.
+#[test]
+fn dbt_ol_events_nest_under_the_dk_run() {
+    let Some(path) = tools_path() else { return };
+    let ctx = context();
+    run_ok(&ctx, &["init", "marts", "--runtime", "dbt"], 0);
+    let sink = HttpSink::start();
+    let url = sink.url();
+    let env = [
+        ("PATH", path.as_str()),
+        ("DO_NOT_TRACK", "1"),
+        ("OPENLINEAGE_URL", url.as_str()),
+    ];
+    let result = run_with(&ctx, &env, &["run", "marts", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stderr.contains("dbt-ol run"), "{}", result.stderr);
+    let run_id = single_run(&result)["runId"].clone();
+    let received: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
+    let ours = received
+        .iter()
+        .filter(|e| e["run"]["runId"] == run_id)
+        .count();
+    let nested = received
+        .iter()
+        .filter(|e| e["run"]["facets"]["parent"]["run"]["runId"] == run_id)
+        .count();
+    assert_eq!(ours, 2, "{received:#?}");
+    assert!(
+        nested >= 2,
+        "no dbt-ol event names the dk run as its parent: {received:#?}"
+    );
 }
 
 /// dbt on PostgreSQL: the profile comes from a postgres store, the password through the

@@ -408,6 +408,7 @@ pub fn docker(
         .spec
         .image
         .clone()
+        .filter(|image| !image.is_empty())
         .ok_or(ExecError::NoImage)?;
     let docker = tools.require("docker", DOCKER_INSTALL)?;
     let package = plan.package_dir.display().to_string();
