@@ -961,6 +961,134 @@ fn dev_seed_loads_skips_unchanged_reloads_changed_and_cleans() {
     assert_eq!(count, 0);
 }
 
+/// SQLite and file stores, rows inline or from CSV and JSON files, per profile; `dk run` seeds
+/// its inputs before the pipeline starts.
+#[test]
+fn dev_seed_writes_sqlite_and_file_stores_from_profiles() {
+    let ctx = context();
+    python_package(
+        &ctx,
+        "local",
+        Some(
+            "import csv, json, os, sqlite3\n\
+             context = json.load(open(os.environ['DK_CONTEXT']))\n\
+             db = context['inputs'][0]['dsn'].removeprefix('sqlite://')\n\
+             rows = sqlite3.connect(db).execute('select count(*) from customers').fetchone()[0]\n\
+             print('customers', rows)\n",
+        ),
+    );
+    for file in ["dataset/local-raw.yaml", "dataset/local-clean.yaml"] {
+        std::fs::remove_file(ctx.work().join("local").join(file)).unwrap();
+    }
+    ctx.write(
+        "local/store/db.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: db\nspec:\n  connector: sqlite\n  connection:\n    path: data/local.sqlite\n",
+    );
+    let dataset = |name: &str, locator: &str, store: &str, seed: &str| {
+        format!(
+            "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: {name}
+spec:
+  store: {store}
+  {locator}
+  classification: internal
+  schema:
+    - name: id
+      type: integer
+    - name: country
+      type: string
+  dev:
+    seed:
+{seed}"
+        )
+    };
+    ctx.write(
+        "local/dataset/customers.yaml",
+        dataset(
+            "customers",
+            "table: customers",
+            "db",
+            "      inline:\n        - {id: 1, country: GB}\n      profiles:\n        large:\n          file: seeds/customers.csv\n",
+        ),
+    );
+    ctx.write(
+        "local/dataset/countries.yaml",
+        dataset(
+            "countries",
+            "path: output/countries.csv\n  format: csv",
+            "local-files",
+            "      file: seeds/countries.json\n",
+        ),
+    );
+    ctx.write(
+        "local/seeds/customers.csv",
+        "id,country\n1,GB\n2,\"US, east\"\n3,AT\n",
+    );
+    ctx.write(
+        "local/seeds/countries.json",
+        r#"[{"id": 1, "country": "GB"}, {"id": 2, "country": "FR"}]"#,
+    );
+    let raw = ctx.read("local/dk.yaml");
+    ctx.write(
+        "local/dk.yaml",
+        raw.replace("dataset: local-raw", "dataset: customers")
+            .replace("dataset: local-clean", "dataset: countries"),
+    );
+
+    let seeded = run_ok(&ctx, &["dev", "seed", "local"], 0);
+    assert_eq!(seeded.stdout, "✓ Seeded 2 DataSet(s), 3 row(s) inserted\n");
+    assert_eq!(
+        ctx.read("local/data/output/countries.csv"),
+        "id,country\n1,GB\n2,FR\n"
+    );
+    let large = run_ok(
+        &ctx,
+        &[
+            "dev",
+            "seed",
+            "local",
+            "--profile",
+            "large",
+            "--dataset",
+            "customers",
+            "-o",
+            "json",
+        ],
+        0,
+    )
+    .json();
+    assert_eq!(large["datasets"][0]["profile"], "large");
+    assert_eq!(large["rows"], 3);
+    let unknown = run_with(&ctx, &[], &["dev", "seed", "local", "--profile", "huge"]);
+    assert_eq!(unknown.code, 1, "{}", unknown.transcript());
+    assert!(
+        unknown
+            .stderr
+            .contains("seed profile `huge` does not exist"),
+        "{}",
+        unknown.stderr
+    );
+
+    // `dk run` seeds the default rows of its input again (they changed), then runs.
+    let result = run_ok(&ctx, &["run", "local"], 0);
+    assert!(
+        result
+            .stderr
+            .contains("Seeding customers (customers, profile=default): 1 row(s)..."),
+        "{}",
+        result.stderr
+    );
+    assert!(result.stdout.contains("customers 1"), "{}", result.stdout);
+    let again = run_ok(&ctx, &["run", "local"], 0);
+    assert!(
+        again.stderr.contains("unchanged, skipped"),
+        "{}",
+        again.stderr
+    );
+}
+
 /// dbt on DuckDB, as `dk init --runtime dbt` makes it: seeded input, `dbt run`, `dbt test`.
 #[test]
 fn dbt_runs_on_duckdb() {
