@@ -121,6 +121,41 @@ fn init_then_run_records_valid_lineage_shown_by_dk_lineage() {
     assert!(upstream.stdout.contains("demo-raw"), "{}", upstream.stdout);
 }
 
+/// A package in a git repository names its code (remote without credentials, commit, branch,
+/// folder); a scheduler's planned time becomes `nominalTime`.
+#[test]
+fn events_name_the_source_code_and_the_nominal_time() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=dk", "-c", "user.email=dk@example.com"])
+            .args(args)
+            .current_dir(ctx.work())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["remote", "add", "origin", "https://bot:ghp_secret@github.com/acme/pipelines.git"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "demo"]);
+    let env = [("DK_NOMINAL_TIME", "2026-11-26T06:00:00Z")];
+    run_ok(&ctx, &["run", "demo", "-q"], 0);
+    let result = run_with(&ctx, &env, &["run", "demo"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    let events = recorded_events(&ctx, None);
+    let event = &events.last().unwrap()["event"];
+    let source = &event["job"]["facets"]["sourceCodeLocation"];
+    assert_eq!(source["url"], "https://github.com/acme/pipelines.git");
+    assert_eq!(source["path"], "demo");
+    assert_eq!(source["branch"], "main");
+    assert_eq!(source["version"].as_str().map(str::len), Some(40));
+    assert_eq!(event["run"]["facets"]["nominalTime"]["nominalStartTime"], "2026-11-26T06:00:00.000Z");
+    assert!(!serde_json::to_string(&events).unwrap().contains("ghp_secret"));
+}
+
 #[test]
 fn events_reach_openlineage_url_with_the_api_key_and_no_secret_is_printed() {
     let ctx = context();

@@ -23,6 +23,7 @@ pub const OPENLINEAGE_API_KEY: &str = "OPENLINEAGE_API_KEY";
 pub const DK_RUN_ID: &str = "DK_RUN_ID";
 pub const OPENLINEAGE_PARENT_ID: &str = "OPENLINEAGE_PARENT_ID";
 pub const DK_NOW: &str = "DK_NOW";
+pub const DK_NOMINAL_TIME: &str = "DK_NOMINAL_TIME";
 pub const PATH: &str = "PATH";
 
 pub static ENV_VARS: &[EnvVar] = &[
@@ -70,6 +71,11 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: DK_RUN_ID,
         key: None,
         doc: "Pins the run id of `dk run` (a UUID; tests and replays). Default: a fresh UUIDv7.",
+    },
+    EnvVar {
+        name: DK_NOMINAL_TIME,
+        key: None,
+        doc: "The time a scheduled run was planned for (RFC 3339), set by a scheduler: the `nominalTime` facet of its events.",
     },
     EnvVar {
         name: DK_NOW,
