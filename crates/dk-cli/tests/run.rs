@@ -138,7 +138,12 @@ fn events_name_the_source_code_and_the_nominal_time() {
         assert!(status.success(), "git {args:?}");
     };
     git(&["init", "-q", "-b", "main"]);
-    git(&["remote", "add", "origin", "https://bot:ghp_secret@github.com/acme/pipelines.git"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://bot:ghp_secret@github.com/acme/pipelines.git",
+    ]);
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "demo"]);
     let env = [("DK_NOMINAL_TIME", "2026-11-26T06:00:00Z")];
@@ -152,8 +157,15 @@ fn events_name_the_source_code_and_the_nominal_time() {
     assert_eq!(source["path"], "demo");
     assert_eq!(source["branch"], "main");
     assert_eq!(source["version"].as_str().map(str::len), Some(40));
-    assert_eq!(event["run"]["facets"]["nominalTime"]["nominalStartTime"], "2026-11-26T06:00:00.000Z");
-    assert!(!serde_json::to_string(&events).unwrap().contains("ghp_secret"));
+    assert_eq!(
+        event["run"]["facets"]["nominalTime"]["nominalStartTime"],
+        "2026-11-26T06:00:00.000Z"
+    );
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains("ghp_secret")
+    );
 }
 
 #[test]
