@@ -21,6 +21,7 @@ pub const DK_SYSTEM_CONFIG: &str = "DK_SYSTEM_CONFIG";
 pub const NO_COLOR: &str = "NO_COLOR";
 pub const OPENLINEAGE_API_KEY: &str = "OPENLINEAGE_API_KEY";
 pub const DK_RUN_ID: &str = "DK_RUN_ID";
+pub const DK_LINEAGE_TOKEN: &str = "DK_LINEAGE_TOKEN";
 pub const OPENLINEAGE_PARENT_ID: &str = "OPENLINEAGE_PARENT_ID";
 pub const DK_NOW: &str = "DK_NOW";
 pub const DK_NOMINAL_TIME: &str = "DK_NOMINAL_TIME";
@@ -66,6 +67,11 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: OPENLINEAGE_PARENT_ID,
         key: None,
         doc: "`<namespace>/<job>/<runId>` of a run that started `dk run` (a scheduler's task): its events nest under it.",
+    },
+    EnvVar {
+        name: DK_LINEAGE_TOKEN,
+        key: None,
+        doc: "Bearer token `dk lineage serve` requires on every request. Unset: no token (the server listens on loopback).",
     },
     EnvVar {
         name: DK_RUN_ID,

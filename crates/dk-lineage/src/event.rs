@@ -115,7 +115,7 @@ pub struct EventHead {
     pub event_type: EventType,
     pub event_time: String,
     pub run: RunHead,
-    pub job: NameHead,
+    pub job: JobHead,
     #[serde(default)]
     pub inputs: Vec<DatasetHead>,
     #[serde(default)]
@@ -129,9 +129,36 @@ pub struct RunHead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct NameHead {
+pub struct JobHead {
     pub namespace: String,
     pub name: String,
+    #[serde(default)]
+    facets: JobHeadFacets,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobHeadFacets {
+    #[serde(default)]
+    job_type: Option<JobTypeHead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobTypeHead {
+    #[serde(default)]
+    processing_type: Option<String>,
+}
+
+impl JobHead {
+    /// Whether the `jobType` facet says STREAMING.
+    pub fn streaming(&self) -> bool {
+        self.facets
+            .job_type
+            .as_ref()
+            .and_then(|job_type| job_type.processing_type.as_deref())
+            == Some("STREAMING")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::store::StoreError;
@@ -121,6 +121,31 @@ pub(crate) fn find(connection: &Connection, query: &str) -> Result<Vec<Node>, St
         nodes.push(node?);
     }
     Ok(nodes)
+}
+
+/// The job or dataset with exactly this namespace and name.
+pub(crate) fn node(
+    connection: &Connection,
+    kind: NodeKind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Node>, StoreError> {
+    let (sql, read): (String, fn(&Row<'_>) -> rusqlite::Result<Node>) = match kind {
+        NodeKind::Job => (
+            format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.namespace = ?1 AND j.name = ?2"),
+            job,
+        ),
+        NodeKind::Dataset => (
+            format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.namespace = ?1 AND d.name = ?2"
+            ),
+            dataset,
+        ),
+    };
+    Ok(connection
+        .prepare_cached(&sql)?
+        .query_row(params![namespace, name], read)
+        .optional()?)
 }
 
 /// Every name a node can be found by, for "did you mean".

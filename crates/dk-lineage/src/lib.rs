@@ -2,11 +2,13 @@
 //! after the OpenLineage conventions, the on-disk spool every event is written to first, delivery
 //! to lineage backends, and the local SQLite lineage store behind `dk lineage`.
 
+pub mod catalog;
 pub mod deliver;
 pub mod emit;
 pub mod event;
 pub mod graph;
 pub mod naming;
 pub mod run;
+pub mod server;
 pub mod spool;
 pub mod store;

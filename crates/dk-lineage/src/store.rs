@@ -60,12 +60,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_run_id TEXT NOT NULL,
     last_state TEXT NOT NULL,
     last_time TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    streaming INTEGER NOT NULL,
     PRIMARY KEY (namespace, name)
 );
 CREATE TABLE IF NOT EXISTS datasets (
     namespace TEXT NOT NULL,
     name TEXT NOT NULL,
     alias TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
     PRIMARY KEY (namespace, name)
 );
 CREATE TABLE IF NOT EXISTS job_io (
@@ -149,7 +153,7 @@ pub struct Delivery {
 /// The local lineage store.
 #[derive(Debug)]
 pub struct LineageStore {
-    connection: Connection,
+    pub(crate) connection: Connection,
 }
 
 /// Moves each job of `events` to its newest run, as of the newest of these events (unless the
@@ -176,9 +180,11 @@ fn update_jobs(
         "SELECT last_time, last_run_id FROM jobs WHERE namespace = ?1 AND name = ?2",
     )?;
     let mut upsert_job = transaction.prepare_cached(
-        "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time, created_at, streaming)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
          ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id,
-           last_state = excluded.last_state, last_time = excluded.last_time",
+           last_state = excluded.last_state, last_time = excluded.last_time,
+           streaming = excluded.streaming",
     )?;
     let mut clear_io = transaction
         .prepare_cached("DELETE FROM job_io WHERE job_namespace = ?1 AND job_name = ?2")?;
@@ -186,9 +192,9 @@ fn update_jobs(
         "INSERT OR IGNORE INTO job_io (job_namespace, job_name, dataset_namespace, dataset_name, direction) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut upsert_dataset = transaction.prepare_cached(
-        "INSERT INTO datasets (namespace, name, alias) VALUES (?1, ?2, ?3)
-         ON CONFLICT (namespace, name) DO UPDATE SET alias = excluded.alias
-           WHERE excluded.alias IS NOT NULL AND excluded.alias IS NOT datasets.alias",
+        "INSERT INTO datasets (namespace, name, alias, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (namespace, name) DO UPDATE SET alias = COALESCE(excluded.alias, datasets.alias),
+           updated_at = MAX(datasets.updated_at, excluded.updated_at)",
     )?;
     let mut datasets_seen = HashSet::new();
     for ((namespace, name), event) in newest {
@@ -209,7 +215,8 @@ fn update_jobs(
             name,
             run_id,
             event.event_type.as_str(),
-            event.event_time
+            event.event_time,
+            event.job.streaming()
         ])?;
         let run_events = &by_run[&event.run.run_id];
         if run_events
@@ -228,7 +235,12 @@ fn update_jobs(
                 for dataset in datasets {
                     let alias = dataset.alias();
                     if datasets_seen.insert((&dataset.namespace, &dataset.name, alias)) {
-                        upsert_dataset.execute(params![dataset.namespace, dataset.name, alias])?;
+                        upsert_dataset.execute(params![
+                            dataset.namespace,
+                            dataset.name,
+                            alias,
+                            run_event.event_time
+                        ])?;
                     }
                     insert_io.execute(params![
                         namespace,

@@ -1,51 +1,15 @@
 //! The local lineage store: idempotent ingestion, job IO from the latest run, graph walks.
 
+mod common;
+
+use common::run;
+
 use chrono::{Duration, TimeZone, Utc};
-use serde_json::json;
 
 use dk_lineage::event::{EventType, new_run_id};
 use dk_lineage::graph::{Direction, NodeKind};
-use dk_lineage::naming::identity;
-use dk_lineage::run::{DatasetInfo, JobInfo, RunInfo};
+use dk_lineage::run::RunInfo;
 use dk_lineage::store::{DeliveryState, LineageStore};
-
-fn dataset(name: &str) -> DatasetInfo {
-    DatasetInfo {
-        dk_name: name.into(),
-        dk_namespace: "default".into(),
-        identity: identity(
-            "file",
-            "local",
-            json!({"path": "/data"}).as_object().unwrap(),
-            &format!("{name}.csv"),
-        ),
-        store: "local".into(),
-        store_uri: "file:///data".into(),
-        fields: vec![],
-        classification: None,
-        owner: None,
-        tags: vec![],
-    }
-}
-
-fn run(job: &str, inputs: &[&str], outputs: &[&str]) -> RunInfo {
-    RunInfo {
-        run_id: new_run_id(),
-        job: JobInfo {
-            namespace: "default".into(),
-            name: job.into(),
-            description: None,
-            owner: None,
-            streaming: false,
-            source_code: None,
-            language: "python".into(),
-        },
-        inputs: inputs.iter().map(|n| dataset(n)).collect(),
-        outputs: outputs.iter().map(|n| dataset(n)).collect(),
-        parent: None,
-        nominal_time: None,
-    }
-}
 
 #[test]
 fn ingestion_is_idempotent() {

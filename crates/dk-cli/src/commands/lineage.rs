@@ -9,8 +9,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use dk_config::env::DK_LINEAGE_TOKEN;
 use dk_lineage::emit::{FlushReport, LineagePaths, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
+use dk_lineage::server::{ServerConfig, serve};
 use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
 use dk_manifest::suggest::did_you_mean;
 
@@ -52,6 +54,32 @@ pub struct LineageArgs {
 pub enum LineageCommand {
     Events(EventsArgs),
     Flush(FlushArgs),
+    Serve(ServeArgs),
+}
+
+/// Serve an OpenLineage endpoint over the local lineage store, with Marquez's read API
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Receives events at POST /api/v1/lineage (what Marquez receives) into the store `dk lineage`
+reads, and answers GET /api/v1/namespaces, /api/v1/namespaces/NS/jobs, /api/v1/namespaces/NS/datasets
+and /api/v1/lineage?nodeId=job:NS:NAME&depth=N in Marquez's shapes. DK_LINEAGE_TOKEN, when set, is
+required as a bearer token. Ctrl-C stops it.
+
+Examples:
+  dk lineage serve
+  OPENLINEAGE_URL=http://127.0.0.1:5000 dk run ./my-pipeline
+  curl -s localhost:5000/api/v1/namespaces
+  dk lineage serve --port 0                   any free port (printed)")]
+pub struct ServeArgs {
+    /// Port to listen on (0: any free port)
+    #[arg(long, default_value_t = 5000)]
+    pub port: u16,
+    /// Address to listen on; anything but loopback exposes the store to the network
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: std::net::IpAddr,
+    /// Largest event accepted, in KiB (larger requests get 413)
+    #[arg(long, default_value_t = 2048, value_name = "KIB")]
+    pub max_body_kib: usize,
 }
 
 /// Recorded OpenLineage events, oldest first, with their delivery state
@@ -93,6 +121,7 @@ pub fn run(args: LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     match args.command {
         Some(LineageCommand::Events(events)) => run_events(events, ctx),
         Some(LineageCommand::Flush(flush)) => run_flush(flush, ctx),
+        Some(LineageCommand::Serve(serve)) => run_serve(serve, ctx),
         None => match &args.name {
             Some(name) => run_graph(name, &args, ctx),
             None => Err(CliError::usage("name a job or dataset")
@@ -381,4 +410,80 @@ fn run_flush(args: FlushArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         target: setup.deliverer.as_ref().map(|d| d.target().id()),
         report,
     })
+}
+
+fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let token = ctx.env.get(DK_LINEAGE_TOKEN).map(str::to_owned);
+    if !args.bind.is_loopback() && token.is_none() {
+        ctx.ui.warn(format!(
+            "listening on {} without {DK_LINEAGE_TOKEN}: anyone who can reach it can read and write lineage",
+            args.bind
+        ));
+    }
+    let config = ServerConfig {
+        store: paths(ctx)?.store,
+        token,
+        max_body: args.max_body_kib.saturating_mul(1024),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))?;
+    runtime.block_on(async {
+        let address = std::net::SocketAddr::new(args.bind, args.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|err| {
+                CliError::usage(format!("cannot listen on {address}: {err}")).hint(
+                    "another process has the port (`ss -ltnp` shows which); pick one with --port",
+                )
+            })?;
+        let local = listener.local_addr()?;
+        ctx.ui.emit(&Serving {
+            url: format!("http://{local}"),
+            endpoint: format!("http://{local}/api/v1/lineage"),
+            store: config.store.display().to_string(),
+        })?;
+        let stop = async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    match terminate.as_mut() {
+                        Some(signal) => { signal.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
+        };
+        serve(listener, config, stop).await.map_err(|err| {
+            CliError::new(ExitStatus::External, "the lineage server failed").cause(err)
+        })
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+/// Where the server listens, printed once it does.
+#[derive(Debug, Serialize)]
+struct Serving {
+    url: String,
+    endpoint: String,
+    store: String,
+}
+
+impl Render for Serving {
+    fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Serving OpenLineage at {} (Marquez API under {}/api/v1), store {}",
+            self.endpoint, self.url, self.store
+        )?;
+        writeln!(
+            out,
+            "Send events with OPENLINEAGE_URL={}; Ctrl-C stops.",
+            self.url
+        )
+    }
 }

@@ -1,0 +1,47 @@
+//! Runs for the lineage tests: jobs reading and writing file datasets.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use serde_json::json;
+
+use dk_lineage::event::new_run_id;
+use dk_lineage::naming::identity;
+use dk_lineage::run::{DatasetInfo, JobInfo, RunInfo};
+
+pub fn dataset(name: &str) -> DatasetInfo {
+    DatasetInfo {
+        dk_name: name.into(),
+        dk_namespace: "default".into(),
+        identity: identity(
+            "file",
+            "local",
+            json!({"path": "/data"}).as_object().unwrap(),
+            &format!("{name}.csv"),
+        ),
+        store: "local".into(),
+        store_uri: "file:///data".into(),
+        fields: vec![],
+        classification: None,
+        owner: None,
+        tags: vec![],
+    }
+}
+
+pub fn run(job: &str, inputs: &[&str], outputs: &[&str]) -> RunInfo {
+    RunInfo {
+        run_id: new_run_id(),
+        job: JobInfo {
+            namespace: "default".into(),
+            name: job.into(),
+            description: None,
+            owner: None,
+            streaming: false,
+            source_code: None,
+            language: "python".into(),
+        },
+        inputs: inputs.iter().map(|n| dataset(n)).collect(),
+        outputs: outputs.iter().map(|n| dataset(n)).collect(),
+        parent: None,
+        nominal_time: None,
+    }
+}

@@ -1,0 +1,275 @@
+//! `dk lineage serve`'s server over loopback: ingestion (idempotent, bounded, authorised,
+//! concurrent) and the Marquez-compatible reads.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use common::run;
+use dk_lineage::deliver::{Deliverer, Outcome, Target};
+use dk_lineage::event::{EventType, RunEvent};
+use dk_lineage::server::{ServerConfig, serve};
+use dk_lineage::store::LineageStore;
+
+/// A server on a free loopback port, stopped when dropped.
+struct TestServer {
+    url: String,
+    store: std::path::PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start(token: Option<&str>, max_body: usize) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("lineage.db");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = ServerConfig {
+            store: store.clone(),
+            token: token.map(str::to_owned),
+            max_body,
+        };
+        let task = tokio::spawn(async move {
+            serve(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            url,
+            store,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+    }
+
+    async fn post(&self, body: String, token: Option<&str>) -> reqwest::StatusCode {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/api/v1/lineage", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().status()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    fn stored_events(&self) -> usize {
+        LineageStore::open(&self.store)
+            .unwrap()
+            .events(None)
+            .unwrap()
+            .len()
+    }
+}
+
+fn events_of(job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<RunEvent> {
+    let info = run(job, inputs, outputs);
+    let time = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
+    vec![
+        info.event(EventType::Start, time, None),
+        info.event(
+            EventType::Complete,
+            time + chrono::Duration::seconds(2),
+            None,
+        ),
+    ]
+}
+
+fn json(event: &RunEvent) -> String {
+    serde_json::to_string(event).unwrap()
+}
+
+#[tokio::test]
+async fn events_from_dk_s_own_client_are_read_back_in_marquez_shapes() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let deliverer = Deliverer::new(Target::new(Some("marquez"), &server.url, None).unwrap());
+    let (_deadline, watch) =
+        tokio::sync::watch::channel(tokio::time::Instant::now() + Duration::from_secs(10));
+    for (job, inputs, outputs) in [
+        ("ingest", &["raw"][..], &["events"][..]),
+        ("report", &["events"][..], &["summary"][..]),
+    ] {
+        for event in events_of(job, inputs, outputs) {
+            let (outcome, _) = deliverer.send(&json(&event), &watch).await;
+            assert_eq!(outcome, Outcome::Delivered);
+        }
+    }
+
+    let namespaces = server.get("/api/v1/namespaces").await;
+    let names: Vec<&str> = namespaces["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "file"]);
+
+    let jobs = server.get("/api/v1/namespaces/default/jobs").await;
+    assert_eq!(jobs["totalCount"], 2);
+    let report = &jobs["jobs"][1];
+    assert_eq!(
+        report["id"],
+        serde_json::json!({"namespace": "default", "name": "report"})
+    );
+    assert_eq!(report["type"], "BATCH");
+    assert_eq!(report["inputs"][0]["name"], "/data/events.csv");
+    assert_eq!(report["latestRun"]["state"], "COMPLETED");
+    assert_eq!(report["latestRun"]["durationMs"], 2000);
+    let page = server
+        .get("/api/v1/namespaces/default/jobs?limit=1&offset=1")
+        .await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(page["jobs"][0]["name"], "report");
+
+    let datasets = server.get("/api/v1/namespaces/file/datasets").await;
+    assert_eq!(datasets["totalCount"], 3);
+    assert_eq!(datasets["datasets"][0]["id"]["namespace"], "file");
+
+    let graph = server
+        .get("/api/v1/lineage?nodeId=job:default:report&depth=20")
+        .await;
+    let nodes = graph["graph"].as_array().unwrap();
+    let ids: Vec<&str> = nodes.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    for id in [
+        "dataset:file:/data/raw.csv",
+        "job:default:ingest",
+        "dataset:file:/data/events.csv",
+        "job:default:report",
+        "dataset:file:/data/summary.csv",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    let events = nodes
+        .iter()
+        .find(|n| n["id"] == "dataset:file:/data/events.csv")
+        .unwrap();
+    assert_eq!(events["type"], "DATASET");
+    assert_eq!(events["inEdges"][0]["origin"], "job:default:ingest");
+    assert_eq!(events["outEdges"][0]["destination"], "job:default:report");
+    assert_eq!(events["data"]["description"], "events");
+
+    let missing = reqwest::get(format!(
+        "{}/api/v1/lineage?nodeId=job:default:nope",
+        server.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_and_non_events_are_refused() {
+    let server = TestServer::start(None, 4096).await;
+    let big = json(&events_of("big", &["a"], &["b"])[0]).replace(
+        "\"facets\":{",
+        &format!("\"facets\":{{\"pad\":\"{}\",", "x".repeat(8192)),
+    );
+    assert_eq!(server.post(big, None).await, 413);
+    assert_eq!(server.post("{\"hello\": 1}".into(), None).await, 400);
+    assert_eq!(server.post("not json".into(), None).await, 400);
+    assert_eq!(server.stored_events(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_is_required_when_set() {
+    let server = TestServer::start(Some("s3cret"), 1 << 20).await;
+    let event = json(&events_of("secure", &["a"], &["b"])[0]);
+    assert_eq!(server.post(event.clone(), None).await, 401);
+    assert_eq!(server.post(event.clone(), Some("wrong")).await, 401);
+    assert_eq!(server.post(event, Some("s3cret")).await, 201);
+    let unauthorised = reqwest::get(format!("{}/api/v1/namespaces", server.url))
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), 401);
+    server.stop().await;
+}
+
+/// Many clients at once (bounded: 8 × 50 events, a 30 s ceiling): every event is stored, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_lose_nothing() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let url = server.url.clone();
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                for index in 0..25 {
+                    for event in events_of(&format!("job-{client}-{index}"), &["in"], &["out"]) {
+                        let status = http
+                            .post(format!("{url}/api/v1/lineage"))
+                            .header("content-type", "application/json")
+                            .body(json(&event))
+                            .send()
+                            .await
+                            .unwrap()
+                            .status();
+                        assert_eq!(status, 201);
+                    }
+                }
+            })
+        })
+        .collect();
+    let all = futures_join(clients);
+    tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .expect("bounded in time");
+    assert_eq!(server.stored_events(), 8 * 25 * 2);
+    server.stop().await;
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for handle in handles {
+        handle.await.unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Whatever the order and however often events are re-sent, each is stored once.
+    #[test]
+    fn a_re_sent_event_is_stored_once(sends in proptest::collection::vec(0usize..6, 1..24)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let server = TestServer::start(None, 1 << 20).await;
+            let events: Vec<RunEvent> = (0..3).flat_map(|i| events_of(&format!("job-{i}"), &["a"], &["b"])).collect();
+            for &index in &sends {
+                assert_eq!(server.post(json(&events[index]), None).await, 201);
+            }
+            let mut distinct = sends.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(server.stored_events(), distinct.len());
+            server.stop().await;
+        });
+    }
+}
