@@ -306,6 +306,68 @@ fn flush_with_the_backend_still_down_exits_3_and_keeps_events() {
     assert!(flushed.stdout.contains("2 pending"), "{}", flushed.stdout);
 }
 
+/// A plain HTTP GET on loopback (the tests have no HTTP client of their own).
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// `dk lineage serve` as a backend for `dk run`, read back through the Marquez API.
+#[test]
+fn dk_lineage_serve_receives_runs_and_answers_marquez_reads() {
+    use std::io::BufRead;
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let mut server = ctx
+        .dk_process()
+        .args(["lineage", "serve", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut first = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let endpoint = first
+        .split_whitespace()
+        .find(|word| word.ends_with("/api/v1/lineage"))
+        .unwrap_or_else(|| panic!("no endpoint in {first:?}"));
+    let base = endpoint.trim_end_matches("/api/v1/lineage").to_owned();
+
+    let result = run_with(
+        &ctx,
+        &[("OPENLINEAGE_URL", base.as_str())],
+        &["run", "demo", "-o", "json"],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert_eq!(single_run(&result)["lineage"]["delivered"], 2);
+    let namespaces = http_get(&format!("{base}/api/v1/namespaces"));
+    assert!(namespaces.starts_with("HTTP/1.1 200"), "{namespaces}");
+    assert!(namespaces.contains("\"name\":\"default\""), "{namespaces}");
+    let graph = http_get(&format!(
+        "{base}/api/v1/lineage?nodeId=job:default:demo&depth=2"
+    ));
+    assert!(graph.contains("\"id\":\"job:default:demo\""), "{graph}");
+    assert!(graph.contains("customers-clean.csv"), "{graph}");
+
+    let pid = rustix::process::Pid::from_raw(server.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("stop the server");
+    assert!(server.wait().unwrap().success(), "the server stops cleanly");
+}
+
 #[test]
 fn a_5xx_answer_is_retried_until_accepted() {
     let ctx = context();

@@ -4,83 +4,16 @@
 //! COMPLETE with schema facets. Targets: ingest >= 20,000 events/s; a depth-10 neighbourhood
 //! from the middle of a 10,000-dataset chain <= 50 ms.
 
+mod common;
+
 use std::io::Write;
 use std::time::Instant;
 
-use chrono::{Duration, TimeZone, Utc};
-use serde_json::json;
-
-use dk_lineage::event::{EventHead, EventType, RunEvent, new_run_id};
+use dk_lineage::event::EventHead;
 use dk_lineage::graph::Direction;
-use dk_lineage::naming::identity;
-use dk_lineage::run::{DatasetInfo, FieldInfo, JobInfo, RunInfo};
 use dk_lineage::store::LineageStore;
 
-const DATASETS: usize = 10_000;
-
-fn dataset(index: usize) -> DatasetInfo {
-    let name = format!("dataset-{index:05}");
-    DatasetInfo {
-        dk_name: name.clone(),
-        dk_namespace: "default".into(),
-        identity: identity(
-            "postgres",
-            "warehouse",
-            json!({"host": "db", "port": 5432, "database": "analytics"})
-                .as_object()
-                .unwrap(),
-            &format!("public.{}", name.replace('-', "_")),
-        ),
-        store: "warehouse".into(),
-        store_uri: "postgresql://db:5432/analytics".into(),
-        fields: ["id", "email", "country", "amount"]
-            .iter()
-            .map(|field| FieldInfo {
-                name: (*field).into(),
-                field_type: "string".into(),
-                description: None,
-                pii: *field == "email",
-                sources: Vec::new(),
-            })
-            .collect(),
-        classification: Some("confidential".into()),
-        owner: Some("data-team".into()),
-        tags: Vec::new(),
-    }
-}
-
-fn chain_events() -> Vec<RunEvent> {
-    let start = Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap();
-    (0..DATASETS - 1)
-        .flat_map(|index| {
-            let run = RunInfo {
-                run_id: new_run_id(),
-                job: JobInfo {
-                    namespace: "default".into(),
-                    name: format!("job-{index:05}"),
-                    description: None,
-                    owner: Some("data-team".into()),
-                    streaming: false,
-                    source_code: None,
-                    language: "python".into(),
-                },
-                inputs: vec![dataset(index)],
-                outputs: vec![dataset(index + 1)],
-                parent: None,
-                nominal_time: None,
-            };
-            let time = start + Duration::seconds(index as i64);
-            [
-                run.event(EventType::Start, time, None),
-                run.event(
-                    EventType::Complete,
-                    time + Duration::milliseconds(500),
-                    None,
-                ),
-            ]
-        })
-        .collect()
-}
+use common::{DATASETS, chain_events};
 
 fn main() -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
