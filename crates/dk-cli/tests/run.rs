@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, context, run_ok, run_with};
+use common::{Run, context, http_get, run_ok, run_with};
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::{HttpSink, closed_port};
 use dk_test::{TestContext, service};
@@ -304,24 +304,6 @@ fn flush_with_the_backend_still_down_exits_3_and_keeps_events() {
     let flushed = run_with(&ctx, &env, &["lineage", "flush", "--timeout", "300ms"]);
     assert_eq!(flushed.code, 3, "{}", flushed.transcript());
     assert!(flushed.stdout.contains("2 pending"), "{}", flushed.stdout);
-}
-
-/// A plain HTTP GET on loopback (the tests have no HTTP client of their own).
-fn http_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 /// `dk lineage serve` as a backend for `dk run`, read back through the Marquez API.

