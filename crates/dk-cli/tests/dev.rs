@@ -129,6 +129,14 @@ fn flow_package(ctx: &TestContext, postgres: u16, s3: u16, kafka: u16) {
     );
 }
 
+/// `dev.services.<key>` ports in the user config of the test's dk home.
+fn set_ports(ctx: &TestContext, ports: &[(&str, u16)]) {
+    for (key, port) in ports {
+        let key = format!("dev.services.{key}");
+        run_ok(ctx, &["config", "set", &key, &port.to_string()], 0);
+    }
+}
+
 fn healths(report: &Value) -> Vec<(String, String)> {
     report["services"]
         .as_array()
@@ -158,25 +166,17 @@ fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
     let ports = free_ports(6);
     let (postgres, s3, s3_web, kafka, lineage, lineage_web) =
         (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
-    for (key, port) in [
-        ("postgres.port", postgres),
-        ("s3.port", s3),
-        ("s3.webPort", s3_web),
-        ("kafka.port", kafka),
-        ("lineage.port", lineage),
-        ("lineage.webPort", lineage_web),
-    ] {
-        run_ok(
-            &ctx,
-            &[
-                "config",
-                "set",
-                &format!("dev.services.{key}"),
-                &port.to_string(),
-            ],
-            0,
-        );
-    }
+    set_ports(
+        &ctx,
+        &[
+            ("postgres.port", postgres),
+            ("s3.port", s3),
+            ("s3.webPort", s3_web),
+            ("kafka.port", kafka),
+            ("lineage.port", lineage),
+            ("lineage.webPort", lineage_web),
+        ],
+    );
     let path = format!(
         "{stack_bin}:{tools}:{}",
         std::env::var("PATH").unwrap_or_default()
@@ -271,23 +271,15 @@ fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
 fn a_missing_program_is_unavailable_with_how_to_install_it_and_the_rest_still_starts() {
     let ctx = context();
     let ports = free_ports(6);
-    for (key, port) in [
-        ("postgres.port", ports[0]),
-        ("s3.port", ports[1]),
-        ("kafka.port", ports[3]),
-        ("lineage.port", ports[4]),
-    ] {
-        run_ok(
-            &ctx,
-            &[
-                "config",
-                "set",
-                &format!("dev.services.{key}"),
-                &port.to_string(),
-            ],
-            0,
-        );
-    }
+    set_ports(
+        &ctx,
+        &[
+            ("postgres.port", ports[0]),
+            ("s3.port", ports[1]),
+            ("kafka.port", ports[3]),
+            ("lineage.port", ports[4]),
+        ],
+    );
     // Only dk itself on PATH: s3 and kafka have no program; lineage starts.
     let empty = ctx.root().join("no-tools").display().to_string();
     let up = run_with(

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catalog::{DatasetRecord, JobRecord, Name, RunRecord};
+use crate::catalog::{DatasetRecord, JobRecord, Name, Page, RunRecord};
 use crate::event::EventHead;
 use crate::graph::{Direction, NodeKind};
 use crate::store::{LineageStore, StoreError};
@@ -216,18 +216,23 @@ async fn namespaces(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn jobs(
-    State(state): State<AppState>,
-    Path(namespace): Path<String>,
-    Query(paging): Query<Paging>,
+/// A listing query of the store: a namespace's jobs or datasets, by limit and offset.
+type ListQuery<T> = fn(&LineageStore, &str, usize, usize) -> Result<Page<T>, StoreError>;
+
+/// One page of a namespace's jobs or datasets, as `{"<key>": [...], "totalCount": n}`.
+async fn listing<T: Send + 'static>(
+    state: &AppState,
+    namespace: String,
+    paging: Paging,
+    key: &'static str,
+    query: ListQuery<T>,
+    render: fn(&T) -> Value,
 ) -> Response {
-    let (limit, offset) = (
-        paging.limit.unwrap_or(DEFAULT_LIMIT),
-        paging.offset.unwrap_or(0),
-    );
-    match read(&state, move |store| store.jobs(&namespace, limit, offset)).await {
+    let limit = paging.limit.unwrap_or(DEFAULT_LIMIT);
+    let offset = paging.offset.unwrap_or(0);
+    match read(state, move |store| query(store, &namespace, limit, offset)).await {
         Ok(page) => axum::Json(json!({
-            "jobs": page.items.iter().map(job_json).collect::<Vec<_>>(),
+            key: page.items.iter().map(render).collect::<Vec<_>>(),
             "totalCount": page.total,
         }))
         .into_response(),
@@ -235,27 +240,36 @@ async fn jobs(
     }
 }
 
+async fn jobs(
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    listing(
+        &state,
+        namespace,
+        paging,
+        "jobs",
+        LineageStore::jobs,
+        job_json,
+    )
+    .await
+}
+
 async fn datasets(
     State(state): State<AppState>,
     Path(namespace): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    let (limit, offset) = (
-        paging.limit.unwrap_or(DEFAULT_LIMIT),
-        paging.offset.unwrap_or(0),
-    );
-    match read(&state, move |store| {
-        store.datasets(&namespace, limit, offset)
-    })
+    listing(
+        &state,
+        namespace,
+        paging,
+        "datasets",
+        LineageStore::datasets,
+        dataset_json,
+    )
     .await
-    {
-        Ok(page) => axum::Json(json!({
-            "datasets": page.items.iter().map(dataset_json).collect::<Vec<_>>(),
-            "totalCount": page.total,
-        }))
-        .into_response(),
-        Err(response) => response,
-    }
 }
 
 fn names_json(names: &[Name]) -> Vec<Value> {
