@@ -212,21 +212,17 @@ fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
 
     flow_package(&ctx, postgres, s3, kafka);
     let url = format!("http://127.0.0.1:{lineage}");
-    let run_env = [
-        env[0],
-        env[1],
-        env[2],
-        env[3],
-        ("OPENLINEAGE_URL", url.as_str()),
-    ];
-    let result = run_with(&ctx, &run_env, &["run", "flow"]);
+    // No endpoint configured: lineage goes to the stack's server.
+    let result = run_with(&ctx, &env, &["run", "flow"]);
     if result.code != 0 {
         stop();
         panic!("{}", result.transcript());
     }
     assert!(result.stdout.contains("moved 2"), "{}", result.transcript());
     assert!(
-        result.stdout.contains("2 delivered to"),
+        result
+            .stdout
+            .contains(&format!("2 delivered to {url}/api/v1/lineage")),
         "{}",
         result.transcript()
     );

@@ -174,7 +174,7 @@ impl NativeStack {
         }
     }
 
-    fn status_of(&self, service: Service) -> ServiceStatus {
+    pub fn status_of(&self, service: Service) -> ServiceStatus {
         let pid = self.pid(service);
         let (health, detail) = match (pid, self.answers(service)) {
             (Some(_), true) => (Health::Healthy, None),

@@ -139,7 +139,8 @@ fn configured_port(ctx: &Context, service: &str, key: &str, default: u16) -> Res
     }
 }
 
-fn native_stack(ctx: &Context) -> Result<NativeStack, CliError> {
+/// The native stack of this dk home, with the configured ports.
+pub fn native_stack(ctx: &Context) -> Result<NativeStack, CliError> {
     let defaults = Ports::default();
     let ports = Ports {
         postgres: configured_port(ctx, "postgres", "port", defaults.postgres)?,

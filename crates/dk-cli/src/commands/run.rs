@@ -13,6 +13,8 @@ use uuid::Uuid;
 use dk_config::env::{
     DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
 };
+use dk_devstack::catalog::Service;
+use dk_devstack::native::Health;
 use dk_lineage::deliver::{Deliverer, Target};
 use dk_lineage::emit::LineagePaths;
 use dk_lineage::event::{ParentRun, new_run_id};
@@ -288,7 +290,10 @@ impl<'a> Runner<'a> {
         let backend = config.string("lineage.backend")?;
         let endpoint = match endpoint_flag {
             Some(url) => Some(url.to_owned()),
-            None => config.string("lineage.endpoint")?,
+            None => match config.string("lineage.endpoint")? {
+                Some(url) => Some(url),
+                None => self.stack_lineage()?,
+            },
         };
         let deliverer = match endpoint {
             Some(endpoint) => {
@@ -307,6 +312,14 @@ impl<'a> Runner<'a> {
             deliverer,
             wait: config.duration("lineage.timeout")?.unwrap_or(LINEAGE_WAIT),
         })
+    }
+
+    /// The dev stack's lineage server, when `dk dev up` runs one: where lineage goes when no
+    /// endpoint is configured.
+    fn stack_lineage(&self) -> Result<Option<String>, CliError> {
+        let stack = super::dev::native_stack(self.ctx)?;
+        let lineage = stack.status_of(Service::Lineage);
+        Ok((lineage.health == Health::Healthy).then_some(lineage.endpoint))
     }
 
     pub fn config(
