@@ -189,7 +189,11 @@ fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
     ];
     let stop = || run_with(&ctx, &env, &["dev", "down", "--volumes"]);
 
-    let up = run_with(&ctx, &env, &["dev", "up", "-o", "json"]);
+    let up = run_with(
+        &ctx,
+        &env,
+        &["dev", "up", "--runtime", "native", "-o", "json"],
+    );
     if up.code != 0 {
         stop();
         panic!("{}", up.transcript());
@@ -329,4 +333,66 @@ fn a_missing_program_is_unavailable_with_how_to_install_it_and_the_rest_still_st
         &["dev", "down", "--volumes"],
     );
     assert_eq!(down.code, 0, "{}", down.transcript());
+}
+
+/// The compose runtime as far as it can be checked without a Docker engine: the compose file
+/// (golden) and the exact commands, recorded by a fake `docker` on PATH.
+#[test]
+fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
+    let ctx = context();
+    let bin = ctx.root().join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\necho \"docker $*\" >> \"$DK_FAKE_DOCKER_LOG\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = ctx.root().join("docker.log");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("DK_FAKE_DOCKER_LOG", log.to_str().unwrap()),
+    ];
+    run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.redpanda.version", "v25.2.0"],
+        0,
+    );
+    set_ports(&ctx, &[("lineage.webPort", 13000)]);
+
+    // Docker answers `docker info`: compose is the default. Nothing listens, so nothing is healthy.
+    let up = run_with(&ctx, &env, &["dev", "up", "--timeout", "0s", "-o", "json"]);
+    // 1 as nothing answers (0 if this machine happens to run something on the default ports).
+    assert!(matches!(up.code, 0 | 1), "{}", up.transcript());
+    assert_eq!(up.json()["runtime"], "compose");
+    let compose = ctx.dk_home().join("dev").join("compose.yaml");
+    common::snapshot(
+        &ctx,
+        "dev_compose_file",
+        &std::fs::read_to_string(&compose).unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.dk_home().join("dev/postgres-init.sql")).unwrap(),
+        "CREATE DATABASE marquez;\n"
+    );
+    let status = run_with(&ctx, &env, &["dev", "status", "-o", "json"]);
+    assert_eq!(
+        status.json()["runtime"],
+        "compose",
+        "status addresses the last up's runtime"
+    );
+    let down = run_with(&ctx, &env, &["dev", "down", "--volumes"]);
+    assert_eq!(down.code, 0, "{}", down.transcript());
+    assert!(!compose.exists());
+    common::snapshot(
+        &ctx,
+        "dev_compose_commands",
+        &std::fs::read_to_string(&log).unwrap(),
+    );
 }

@@ -118,7 +118,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,
-        doc: "Dev stack runtime. Unset: native (the compose and k3d runtimes are not built yet).",
+        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine answers, else native (k3d is not built yet).",
     },
     KeySpec {
         pattern: "dev.services.*.port",
@@ -136,7 +136,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.charts.*.version",
         kind: ValueKind::String,
         default: None,
-        doc: "Version of a dev stack chart (image tag for the compose runtime).",
+        doc: "Version of a dev stack chart: the image tag of `redpanda`, `minio`, `postgres`, `marquez` or `marquez-web` in the compose runtime.",
     },
     KeySpec {
         pattern: "dev.charts.*.values.**",

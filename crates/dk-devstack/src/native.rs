@@ -9,53 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{
     BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
     S3_SECRET_KEY, Service, TOPICS,
 };
+use crate::status::{Health, ServiceStatus, StackError, io_error};
 use crate::{ports, probe};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Healthy,
-    Starting,
-    Stopped,
-    /// Its program is not installed; the detail says how to install it.
-    Unavailable,
-    /// It could not start, or its port is someone else's; the detail says why.
-    Failed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceStatus {
-    pub service: Service,
-    pub health: Health,
-    pub ports: Vec<u16>,
-    pub endpoint: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-pub struct StackError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
-
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StackError + '_ {
-    move |source| StackError {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 const POSTGRES_INSTALL: &str = "apt-get install postgresql";
 const S3_INSTALL: &str =
@@ -152,15 +113,6 @@ impl NativeStack {
         alive(pid).then_some(pid)
     }
 
-    fn answers(&self, service: Service) -> bool {
-        let port = self.ports.main(service);
-        match service {
-            Service::Postgres | Service::Kafka => probe::listening(port),
-            Service::S3 => probe::http_status(port, "/").is_some(),
-            Service::Lineage => probe::http_status(port, "/api/v1/namespaces") == Some(200),
-        }
-    }
-
     /// What it takes to run `service`, or how to install it.
     fn program(&self, service: Service) -> Result<PathBuf, &'static str> {
         match service {
@@ -176,7 +128,7 @@ impl NativeStack {
 
     pub fn status_of(&self, service: Service) -> ServiceStatus {
         let pid = self.pid(service);
-        let (health, detail) = match (pid, self.answers(service)) {
+        let (health, detail) = match (pid, probe::answers(&self.ports, service)) {
             (Some(_), true) => (Health::Healthy, None),
             (Some(_), false) => (Health::Starting, None),
             (None, _) if probe::listening(self.ports.main(service)) => {

@@ -1,6 +1,7 @@
 //! `dk dev`: the local development loop. `dk dev up|status|down` run the local stack;
 //! `dk dev seed` loads sample rows into a package's stores.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -13,7 +14,10 @@ use dk_runner::seed::{self, SeedAction, SeedOptions, Seeded};
 
 use dk_config::env::PATH;
 use dk_devstack::catalog::{Ports, S3_ACCESS_KEY, Service};
-use dk_devstack::native::{Health, NativeStack, ServiceStatus};
+use dk_devstack::compose::{ComposeStack, IMAGES};
+use dk_devstack::native::NativeStack;
+use dk_devstack::stack::{Runtime, Stack};
+use dk_devstack::status::{Health, ServiceStatus};
 
 use super::run::{Runner, load_runnable, parse_timeout};
 use crate::context::Context;
@@ -42,6 +46,9 @@ pub enum RuntimeArg {
 Idempotent: what already runs is left alone. The native runtime runs local processes under
 $DK_HOME/dev (PostgreSQL binaries, minio or s3s-fs, tansu, `dk lineage serve`); a service whose
 program is missing is shown unavailable with the command that installs it, and the others start.
+The compose runtime runs Redpanda, MinIO, PostgreSQL and Marquez containers from
+$DK_HOME/dev/compose.yaml (tags: dk config set dev.charts.redpanda.version v25.2.0). Default: the
+runtime of the last up, else compose when Docker answers, else native.
 Ports: dk config set dev.services.kafka.port 19092 (also postgres, s3, lineage; webPort for s3 and
 lineage).
 
@@ -50,7 +57,7 @@ Examples:
   dk dev up --timeout 2m
   dk dev up -o json | jq '.services[] | {service, health}'")]
 pub struct UpArgs {
-    /// Where services run (default: config dev.runtime, else native)
+    /// Where services run (default: config dev.runtime, the last up's, compose with Docker, else native)
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeArg>,
     /// How long to wait for the services to answer
@@ -108,11 +115,11 @@ pub fn run(command: DevCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
     match command {
         DevCommand::Up(args) => run_up(args, ctx),
         DevCommand::Status(_) => {
-            let stack = native_stack(ctx)?;
+            let stack = stack(ctx, None)?;
             ctx.ui.emit(&StackReport::new(&stack, stack.status()))
         }
         DevCommand::Down(args) => {
-            let stack = native_stack(ctx)?;
+            let stack = stack(ctx, None)?;
             let services = stack
                 .down(args.volumes)
                 .map_err(|err| CliError::failure("cannot stop the stack").cause(err))?;
@@ -139,53 +146,108 @@ fn configured_port(ctx: &Context, service: &str, key: &str, default: u16) -> Res
     }
 }
 
-/// The native stack of this dk home, with the configured ports.
-pub fn native_stack(ctx: &Context) -> Result<NativeStack, CliError> {
+/// The stack's ports, as configured.
+pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
     let defaults = Ports::default();
-    let ports = Ports {
+    Ok(Ports {
         postgres: configured_port(ctx, "postgres", "port", defaults.postgres)?,
         s3: configured_port(ctx, "s3", "port", defaults.s3)?,
         s3_console: configured_port(ctx, "s3", "webPort", defaults.s3_console)?,
         kafka: configured_port(ctx, "kafka", "port", defaults.kafka)?,
         lineage: configured_port(ctx, "lineage", "port", defaults.lineage)?,
         lineage_web: configured_port(ctx, "lineage", "webPort", defaults.lineage_web)?,
-    };
-    let dk_home = ctx.paths()?.dk_home;
-    Ok(NativeStack {
-        dev_dir: dk_home.join("dev"),
-        dk_home,
-        ports,
-        dk_binary: std::env::current_exe()
-            .map_err(|err| CliError::failure("cannot find the dk binary").cause(err))?,
-        path: ctx.env.get(PATH).map(str::to_owned),
     })
 }
 
-fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let runtime = match args.runtime {
+/// Whether a Docker engine answers `docker info`.
+fn docker_answers(docker: &std::path::Path) -> bool {
+    std::process::Command::new(docker)
+        .arg("info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The stack of this dk home in the runtime asked for; else `dev.runtime`; else the one the
+/// last `up` used; else compose when a Docker engine answers, native otherwise.
+fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError> {
+    let dk_home = ctx.paths()?.dk_home;
+    let dev_dir = dk_home.join("dev");
+    let tools = dk_runner::exec::Tools::new(ctx.env.get(PATH).map(str::to_owned));
+    let docker = tools.find("docker");
+    let runtime = match requested {
         Some(runtime) => runtime,
         None => match ctx.config()?.string("dev.runtime")?.as_deref() {
             Some("compose") => RuntimeArg::Compose,
             Some("k3d") => RuntimeArg::K3d,
-            _ => RuntimeArg::Native,
+            Some(_) => RuntimeArg::Native,
+            None => match Runtime::recorded(&dev_dir) {
+                Some(Runtime::Compose) => RuntimeArg::Compose,
+                Some(Runtime::Native) => RuntimeArg::Native,
+                None if docker.as_deref().is_some_and(docker_answers) => RuntimeArg::Compose,
+                None => RuntimeArg::Native,
+            },
         },
     };
-    if runtime != RuntimeArg::Native {
-        return Err(CliError::usage("only the native runtime is built so far")
-            .hint("dk dev up --runtime native (or dk config unset dev.runtime)"));
-    }
+    let ports = stack_ports(ctx)?;
+    Ok(match runtime {
+        RuntimeArg::Native => Stack::Native(NativeStack {
+            dev_dir,
+            dk_home,
+            ports,
+            dk_binary: std::env::current_exe()
+                .map_err(|err| CliError::failure("cannot find the dk binary").cause(err))?,
+            path: ctx.env.get(PATH).map(str::to_owned),
+        }),
+        RuntimeArg::Compose => {
+            let docker = docker.ok_or_else(|| {
+                CliError::usage("the compose runtime needs docker, which is not on PATH")
+                    .hint("install Docker, or use the native runtime: dk dev up --runtime native")
+            })?;
+            let mut versions = BTreeMap::new();
+            for (chart, _, _) in IMAGES {
+                if let Some(version) = ctx
+                    .config()?
+                    .string(&format!("dev.charts.{chart}.version"))?
+                {
+                    versions.insert(chart.to_owned(), version);
+                }
+            }
+            Stack::Compose(ComposeStack {
+                dev_dir,
+                ports,
+                versions,
+                docker,
+            })
+        }
+        RuntimeArg::K3d => {
+            return Err(CliError::usage("the k3d runtime is not built yet")
+                .hint("dk dev up --runtime native, or --runtime compose with Docker"));
+        }
+    })
+}
+
+fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let timeout = parse_timeout(Some(&args.timeout), "--timeout")?.unwrap_or_default();
-    let stack = native_stack(ctx)?;
+    let stack = stack(ctx, args.runtime)?;
     let styles = ctx.ui.err_styles();
-    let services = stack.up(timeout, &mut |status| {
-        let line = format!("{:<9} {}", status.service.name(), health_text(status));
-        let mark = match status.health {
-            Health::Healthy => styles.success("✓").to_string(),
-            Health::Unavailable => styles.warning("-").to_string(),
-            _ => styles.error("✗").to_string(),
-        };
-        ctx.ui.note(format!("{mark} {line}"));
-    });
+    let services = stack
+        .up(timeout, &mut |status| {
+            let line = format!("{:<9} {}", status.service.name(), health_text(status));
+            let mark = match status.health {
+                Health::Healthy => styles.success("✓").to_string(),
+                Health::Unavailable => styles.warning("-").to_string(),
+                _ => styles.error("✗").to_string(),
+            };
+            ctx.ui.note(format!("{mark} {line}"));
+        })
+        .map_err(|err| {
+            CliError::new(ExitStatus::External, "cannot start the stack")
+                .cause(err)
+                .hint("`dk dev down` cleans up a half-started stack")
+        })?;
     ctx.ui.emit(&StackReport::new(&stack, services))
 }
 
@@ -213,8 +275,11 @@ struct StackReport {
 }
 
 impl StackReport {
-    fn new(stack: &NativeStack, services: Vec<ServiceStatus>) -> StackReport {
-        let ports = &stack.ports;
+    fn new(stack: &Stack, services: Vec<ServiceStatus>) -> StackReport {
+        let ports = match stack {
+            Stack::Native(native) => &native.ports,
+            Stack::Compose(compose) => &compose.ports,
+        };
         let endpoints = vec![
             ("PostgreSQL".to_owned(), ports.endpoint(Service::Postgres)),
             (
@@ -234,7 +299,7 @@ impl StackReport {
             ),
         ];
         StackReport {
-            runtime: "native",
+            runtime: stack.runtime().name(),
             services,
             endpoints,
         }

@@ -14,7 +14,8 @@ use dk_config::env::{
     DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
 };
 use dk_devstack::catalog::Service;
-use dk_devstack::native::Health;
+use dk_devstack::probe;
+use dk_devstack::stack::Runtime;
 use dk_lineage::deliver::{Deliverer, Target};
 use dk_lineage::emit::LineagePaths;
 use dk_lineage::event::{ParentRun, new_run_id};
@@ -317,9 +318,11 @@ impl<'a> Runner<'a> {
     /// The dev stack's lineage server, when `dk dev up` runs one: where lineage goes when no
     /// endpoint is configured.
     fn stack_lineage(&self) -> Result<Option<String>, CliError> {
-        let stack = super::dev::native_stack(self.ctx)?;
-        let lineage = stack.status_of(Service::Lineage);
-        Ok((lineage.health == Health::Healthy).then_some(lineage.endpoint))
+        if Runtime::recorded(&self.dk_home.join("dev")).is_none() {
+            return Ok(None);
+        }
+        let ports = super::dev::stack_ports(self.ctx)?;
+        Ok(probe::answers(&ports, Service::Lineage).then(|| ports.endpoint(Service::Lineage)))
     }
 
     pub fn config(
