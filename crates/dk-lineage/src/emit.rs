@@ -151,7 +151,9 @@ pub async fn flush(
                 }
             }
         }
-        if settled && run.unreadable_lines == 0 {
+        // Only an ended run's file: a running one may append its terminal event at any moment,
+        // and removing the file then would lose it.
+        if settled && run.unreadable_lines == 0 && run.has_ended() {
             spool.release(&run)?;
             report.released += 1;
         }

@@ -1,6 +1,7 @@
 //! The spool: every event is appended (and synced) to `$DK_HOME/lineage/spool/<runId>.jsonl`
 //! before anything else happens to it, so that no event is lost when the store, the network or
-//! the process fails. A file leaves the spool once all its events are stored and delivered.
+//! the process fails. A file leaves the spool once its run has ended and all its events are
+//! stored and delivered.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -40,6 +41,12 @@ pub struct SpooledEvent {
 }
 
 impl SpooledRun {
+    /// Whether the run's terminal event (COMPLETE, FAIL or ABORT) is spooled: nothing more is
+    /// appended to its file after that.
+    pub fn has_ended(&self) -> bool {
+        self.events.iter().any(|e| e.head.event_type.is_terminal())
+    }
+
     /// Each event's head with its JSON.
     pub fn entries(&self) -> impl Iterator<Item = (&EventHead, &str)> {
         self.events

@@ -81,6 +81,42 @@ fn deadline_in(duration: Duration) -> (watch::Sender<Instant>, watch::Receiver<I
     watch::channel(Instant::now() + duration)
 }
 
+/// A flush while the run still goes (as `dk run` delivers in the background) must not release
+/// its spool file: the terminal event is appended to it later.
+#[tokio::test]
+async fn a_running_runs_spool_is_kept_for_its_terminal_event() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    let deliverer = Deliverer::new(Target::new(None, &sink.url(), None).unwrap());
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let run = run();
+    let mut recorder = Recorder::open(&paths);
+    let start = Utc::now();
+    recorder
+        .record(&run.event(EventType::Start, start, None))
+        .unwrap();
+    let report = flush(&paths, Some(&deliverer), deadline.clone())
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.released), (1, 0));
+    recorder
+        .record(&run.event(
+            EventType::Complete,
+            start + chrono::Duration::milliseconds(5),
+            None,
+        ))
+        .unwrap();
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!((report.delivered, report.released), (1, 1));
+    let types: Vec<_> = sink
+        .received()
+        .iter()
+        .map(|r| r.json()["eventType"].clone())
+        .collect();
+    assert_eq!(types, ["START", "COMPLETE"]);
+}
+
 #[tokio::test]
 async fn events_are_delivered_once_and_the_spool_released() {
     let home = tempfile::tempdir().unwrap();

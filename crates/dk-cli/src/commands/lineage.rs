@@ -440,11 +440,13 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 )
             })?;
         let local = listener.local_addr()?;
-        ctx.ui.emit(&Serving {
+        // Ignored on purpose: a caller that read the address and closed the pipe (a test, a
+        // script, `| head -1`) must not stop the server.
+        let _ = ctx.ui.emit(&Serving {
             url: format!("http://{local}"),
             endpoint: format!("http://{local}/api/v1/lineage"),
             store: config.store.display().to_string(),
-        })?;
+        });
         let stop = async {
             let mut terminate =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
