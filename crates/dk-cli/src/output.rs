@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use clap::ValueEnum;
 use console::{Style, StyledObject};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::error::{CliError, ExitStatus};
@@ -56,6 +57,7 @@ pub struct Ui {
     pub quiet: bool,
     stdout_color: bool,
     stderr_color: bool,
+    stderr_terminal: bool,
 }
 
 impl Ui {
@@ -65,11 +67,13 @@ impl Ui {
             ColorChoice::Never => false,
             ColorChoice::Auto => terminal && !no_color_env,
         };
+        let stderr_terminal = console::Term::stderr().is_term();
         Ui {
             format,
             quiet,
             stdout_color: enabled(console::Term::stdout().is_term()),
-            stderr_color: enabled(console::Term::stderr().is_term()),
+            stderr_color: enabled(stderr_terminal),
+            stderr_terminal,
         }
     }
 
@@ -92,6 +96,30 @@ impl Ui {
         if !self.quiet {
             let _ = writeln!(io::stderr().lock(), "{}", message.as_ref());
         }
+    }
+
+    /// Progress of long work on stderr: a spinner, or a byte bar with `total_bytes`. Drawn only
+    /// on a terminal and without `--quiet`; elsewhere it is hidden and costs nothing.
+    pub fn progress(&self, message: impl Into<String>, total_bytes: Option<u64>) -> ProgressBar {
+        if self.quiet || !self.stderr_terminal {
+            return ProgressBar::hidden();
+        }
+        let bar = match total_bytes {
+            Some(total) => ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            ),
+            None => {
+                let bar = ProgressBar::new_spinner();
+                bar.enable_steady_tick(std::time::Duration::from_millis(100));
+                bar
+            }
+        };
+        bar.set_message(message.into());
+        bar
     }
 
     pub fn warn(&self, message: impl AsRef<str>) {

@@ -1,7 +1,8 @@
 //! `dk dev up|status|down` with the native runtime and real programs (PostgreSQL, s3s-fs,
 //! tansu, `dk lineage serve`) on free loopback ports: a pipeline reads PostgreSQL and writes to
-//! S3 and Kafka, its lineage reaches the stack's server, data survives `down`, and
-//! `down --volumes` removes it.
+//! S3 and Kafka, its lineage reaches the stack's server, the dbt scaffold's warehouse lands in
+//! the stack's PostgreSQL, data survives `down`, and `down --volumes` removes it. The compose and
+//! k3d runtimes are checked through fake `docker`/`k3d`/`helm`/`kubectl` programs.
 
 mod common;
 
@@ -35,6 +36,12 @@ fn python(tools: &str, code: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
+
+const COUNT_ROWS: &str = "
+import sys, psycopg
+with psycopg.connect(sys.argv[1]) as connection:
+    print(connection.execute(f'SELECT count(*) FROM {sys.argv[2]}').fetchone()[0])
+";
 
 const READ_EVENTS: &str = "
 import sys, time, confluent_kafka
@@ -243,6 +250,33 @@ fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
     let brokers = format!("127.0.0.1:{kafka}");
     assert_eq!(python(&tools, READ_EVENTS, &[&brokers, "2"]), "2");
 
+    // The dbt scaffold's warehouse stands for the stack's PostgreSQL while the stack is up:
+    // `dk dev seed` and `dk run` (dbt-postgres) land in the database `datakit`.
+    run_ok(&ctx, &["init", "shop", "--runtime", "dbt"], 0);
+    let seeded = run_with(&ctx, &env, &["dev", "seed", "shop"]);
+    assert_eq!(seeded.code, 0, "{}", seeded.transcript());
+    assert!(
+        seeded
+            .stderr
+            .contains("Store 'warehouse' is the dev stack's postgres"),
+        "{}",
+        seeded.transcript()
+    );
+    let shop = run_with(&ctx, &env, &["run", "shop"]);
+    if shop.code != 0 {
+        stop();
+        panic!("{}", shop.transcript());
+    }
+    let dsn = format!("postgresql://dkuser:dkpassword@127.0.0.1:{postgres}/datakit");
+    assert_eq!(
+        python(&tools, COUNT_ROWS, &[&dsn, "main.customers_clean"]),
+        "3"
+    );
+    assert!(
+        !ctx.root().join("shop/data/warehouse.duckdb").exists(),
+        "the embedded store was not used"
+    );
+
     // Down keeps the data; the next up finds it.
     let down = run_with(&ctx, &env, &["dev", "down", "-o", "json"]);
     assert_eq!(down.code, 0, "{}", down.transcript());
@@ -335,30 +369,43 @@ fn a_missing_program_is_unavailable_with_how_to_install_it_and_the_rest_still_st
     assert_eq!(down.code, 0, "{}", down.transcript());
 }
 
-/// The compose runtime as far as it can be checked without a Docker engine: the compose file
-/// (golden) and the exact commands, recorded by a fake `docker` on PATH.
-#[test]
-fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
-    let ctx = context();
+/// Shell scripts on PATH that append each command line to one log, then run `body`. Returns
+/// the PATH to run dk with and the log.
+fn fake_programs(ctx: &TestContext, programs: &[(&str, &str)]) -> (String, std::path::PathBuf) {
     let bin = ctx.root().join("fake-bin");
+    let log = ctx.root().join("commands.log");
     std::fs::create_dir_all(&bin).unwrap();
-    let docker = bin.join("docker");
-    std::fs::write(
-        &docker,
-        "#!/bin/sh\necho \"docker $*\" >> \"$DK_FAKE_DOCKER_LOG\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let log = ctx.root().join("docker.log");
+    for (name, body) in programs {
+        let program = bin.join(name);
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &program,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
     let path = format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let env = [
-        ("PATH", path.as_str()),
-        ("DK_FAKE_DOCKER_LOG", log.to_str().unwrap()),
-    ];
+    (path, log)
+}
+
+/// The compose runtime as far as it can be checked without a Docker engine: the compose file
+/// (golden) and the exact commands, recorded by a fake `docker` on PATH.
+#[test]
+fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
+    let ctx = context();
+    let (path, log) = fake_programs(&ctx, &[("docker", "")]);
+    let env = [("PATH", path.as_str())];
     run_ok(
         &ctx,
         &["config", "set", "dev.charts.redpanda.version", "v25.2.0"],
@@ -395,4 +442,179 @@ fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
         "dev_compose_commands",
         &std::fs::read_to_string(&log).unwrap(),
     );
+}
+
+/// Renders a chart offline with Helm (helm-python-sdk) from values files applied in order, and
+/// validates every manifest against the Kubernetes 1.33 schemas (kubernetes-validate).
+const RENDER_CHART: &str = "
+import json, sys, yaml, helm_python, kubernetes_validate
+def merge(into, values):
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+values = {}
+for path in sys.argv[2:]:
+    merge(values, yaml.safe_load(open(path)))
+manifests = []
+with helm_python.Chart.load(sys.argv[1]) as chart:
+    rendered = chart.render(values=values, name=chart.name, namespace='dk', is_install=True)
+    for _, text in sorted(rendered.items()):
+        for manifest in yaml.safe_load_all(text):
+            if manifest:
+                kubernetes_validate.validate(manifest, '1.33.0', strict=True)
+                manifests.append(manifest)
+print(json.dumps(manifests))
+";
+
+/// The k3d runtime as far as it can be checked without a cluster: the exact k3d, helm and
+/// kubectl commands (recorded by fakes on PATH), dk's values and the user's overrides (golden),
+/// and the embedded charts rendered by Helm with those values into valid Kubernetes manifests.
+#[test]
+fn the_k3d_runtime_installs_the_embedded_charts_with_overrides_and_forwards_the_ports() {
+    let Some(tools) = service("DK_TEST_TOOLS_BIN", "pipeline tools (helm-python-sdk)") else {
+        return;
+    };
+    let ctx = context();
+    let cluster = ctx.root().join("cluster-exists");
+    let k3d = format!(
+        "case \"$*\" in\n  'cluster get'*) test -e '{c}' ;;\n  'cluster create'*) touch '{c}' ;;\n  'cluster delete'*) rm -f '{c}' ;;\nesac",
+        c = cluster.display()
+    );
+    let (path, log) = fake_programs(&ctx, &[("k3d", &k3d), ("helm", ""), ("kubectl", "")]);
+    let env = [("PATH", path.as_str())];
+    run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.redpanda.version", "v25.2.0"],
+        0,
+    );
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.charts.postgres.values.primary.resources.limits.memory",
+            "1Gi",
+        ],
+        0,
+    );
+    // Ports nothing here uses: a port someone holds would (rightly) stop the port-forwards.
+    set_ports(
+        &ctx,
+        &[
+            ("postgres.port", 45432),
+            ("s3.port", 49000),
+            ("s3.webPort", 49001),
+            ("kafka.port", 49092),
+            ("lineage.port", 45000),
+            ("lineage.webPort", 43000),
+        ],
+    );
+
+    // No cluster answers: nothing is healthy, every step before the wait ran.
+    let up = run_with(
+        &ctx,
+        &env,
+        &[
+            "dev",
+            "up",
+            "--runtime",
+            "k3d",
+            "--timeout",
+            "0s",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(matches!(up.code, 0 | 1), "{}", up.transcript());
+    assert_eq!(up.json()["runtime"], "k3d");
+    // A second up finds the cluster and starts it instead.
+    run_with(&ctx, &env, &["dev", "up", "--timeout", "0s"]);
+
+    let values = ctx.dk_home().join("dev/k3d/values");
+    let mut files = String::new();
+    for chart in ["postgres", "minio", "redpanda", "marquez"] {
+        let ours = values.join(format!("{chart}.yaml"));
+        let theirs = values.join(format!("{chart}.user.yaml"));
+        files += &format!(
+            "== {chart}.yaml\n{}",
+            std::fs::read_to_string(&ours).unwrap()
+        );
+        let mut args = vec![ours.to_str().unwrap().to_owned()];
+        if theirs.exists() {
+            files += &format!(
+                "== {chart}.user.yaml\n{}",
+                std::fs::read_to_string(&theirs).unwrap()
+            );
+            args.push(theirs.to_str().unwrap().to_owned());
+        }
+        let chart_dir = ctx.dk_home().join("dev/k3d/charts").join(chart);
+        let mut argv = vec![chart_dir.to_str().unwrap()];
+        argv.extend(args.iter().map(String::as_str));
+        let manifests: Value = serde_json::from_str(&python(&tools, RENDER_CHART, &argv)).unwrap();
+        let labelled = manifests
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["spec"]["template"]["metadata"]["labels"]["app"] == chart);
+        assert!(
+            labelled,
+            "{chart}: `kubectl logs -l app={chart}` finds its pods"
+        );
+        let images: Vec<&str> = manifests
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| {
+                m["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .map(|c| c["image"].as_str().unwrap())
+            .collect();
+        match chart {
+            "redpanda" => {
+                assert!(images.contains(&"docker.redpanda.com/redpandadata/redpanda:v25.2.0"))
+            }
+            "postgres" => {
+                let statefulset = manifests
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["kind"] == "StatefulSet")
+                    .unwrap();
+                let resources =
+                    &statefulset["spec"]["template"]["spec"]["containers"][0]["resources"];
+                assert_eq!(resources["limits"]["memory"], "1Gi", "the override applies");
+                assert_eq!(
+                    resources["requests"]["memory"], "256Mi",
+                    "the chart's defaults stay"
+                );
+            }
+            _ => assert!(images.iter().all(|image| !image.ends_with(':'))),
+        }
+    }
+    common::snapshot(&ctx, "dev_k3d_values", &files);
+
+    let down = run_with(&ctx, &env, &["dev", "down", "--volumes"]);
+    assert_eq!(down.code, 0, "{}", down.transcript());
+    assert!(
+        !ctx.dk_home().join("dev").exists(),
+        "down --volumes leaves nothing behind"
+    );
+    // The port-forwards start in the background: their lines are sorted within each `up`.
+    let mut commands: Vec<String> = Vec::new();
+    let mut forwards: Vec<String> = Vec::new();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        if line.starts_with("kubectl") {
+            forwards.push(line.to_owned());
+            continue;
+        }
+        forwards.sort();
+        commands.append(&mut forwards);
+        commands.push(line.to_owned());
+    }
+    common::snapshot(&ctx, "dev_k3d_commands", &(commands.join("\n") + "\n"));
 }

@@ -320,6 +320,7 @@ fn dk_lineage_serve_receives_runs_and_answers_marquez_reads() {
         .spawn()
         .expect("start the server");
     let mut first = String::new();
+    // Read the address, then close the pipe: the server must keep serving.
     std::io::BufReader::new(server.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
@@ -335,7 +336,12 @@ fn dk_lineage_serve_receives_runs_and_answers_marquez_reads() {
         &["run", "demo", "-o", "json"],
     );
     assert_eq!(result.code, 0, "{}", result.transcript());
-    assert_eq!(single_run(&result)["lineage"]["delivered"], 2);
+    assert_eq!(
+        single_run(&result)["lineage"]["delivered"],
+        2,
+        "{}",
+        result.transcript()
+    );
     let namespaces = http_get(&format!("{base}/api/v1/namespaces"));
     assert!(namespaces.starts_with("HTTP/1.1 200"), "{namespaces}");
     assert!(namespaces.contains("\"name\":\"default\""), "{namespaces}");
@@ -363,7 +369,12 @@ fn a_5xx_answer_is_retried_until_accepted() {
         &["run", "demo", "-o", "json"],
     );
     assert_eq!(result.code, 0, "{}", result.transcript());
-    assert_eq!(single_run(&result)["lineage"]["delivered"], 2);
+    assert_eq!(
+        single_run(&result)["lineage"]["delivered"],
+        2,
+        "{}",
+        result.transcript()
+    );
     let types: Vec<Value> = sink
         .received()
         .iter()

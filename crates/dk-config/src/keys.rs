@@ -118,7 +118,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,
-        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine answers, else native (k3d is not built yet).",
+        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine answers, else native.",
     },
     KeySpec {
         pattern: "dev.services.*.port",
@@ -136,13 +136,13 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.charts.*.version",
         kind: ValueKind::String,
         default: None,
-        doc: "Version of a dev stack chart: the image tag of `redpanda`, `minio`, `postgres`, `marquez` or `marquez-web` in the compose runtime.",
+        doc: "Version of a dev stack chart: the image tag of `redpanda`, `minio`, `mc`, `postgres`, `marquez` or `marquez-web` (compose and k3d runtimes).",
     },
     KeySpec {
         pattern: "dev.charts.*.values.**",
         kind: ValueKind::Yaml,
         default: None,
-        doc: "Helm values for a dev stack chart, e.g. `dev.charts.postgres.values.primary.resources.limits.memory`.",
+        doc: "Helm values of a dev stack chart (`postgres`, `minio`, `redpanda`, `marquez`) in the k3d runtime, e.g. `dev.charts.postgres.values.primary.resources.limits.memory`.",
     },
 ];
 

@@ -1,6 +1,9 @@
 //! The services of the stack, their ports and the credentials scaffolds use.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,6 +97,33 @@ impl Ports {
         }
     }
 
+    /// The connector type and connection of a store standing for `service` (`spec.dev.stack`):
+    /// the scaffolds' `warehouse` (postgres), `lake` (s3) and `events` (kafka).
+    pub fn store(&self, service: Service) -> Option<(&'static str, Map<String, Value>)> {
+        let connection = match service {
+            Service::Postgres => json!({
+                "host": "127.0.0.1",
+                "port": self.postgres,
+                "database": POSTGRES_DATABASE,
+                "user": POSTGRES_USER,
+                "password": POSTGRES_PASSWORD,
+            }),
+            Service::S3 => json!({
+                "bucket": BUCKETS[0],
+                "endpoint": self.endpoint(Service::S3),
+                "region": "us-east-1",
+                "access_key_id": S3_ACCESS_KEY,
+                "secret_access_key": S3_SECRET_KEY,
+            }),
+            Service::Kafka => json!({"bootstrap-servers": self.endpoint(Service::Kafka)}),
+            Service::Lineage => return None,
+        };
+        match connection {
+            Value::Object(connection) => Some((service.name(), connection)),
+            _ => None,
+        }
+    }
+
     /// How a client reaches a service.
     pub fn endpoint(&self, service: Service) -> String {
         match service {
@@ -106,4 +136,35 @@ impl Ports {
             Service::Lineage => format!("http://127.0.0.1:{}", self.lineage),
         }
     }
+}
+
+/// The images the container runtimes run: chart name (the key of `dev.charts.<name>`), image,
+/// pinned tag.
+pub const IMAGES: [(&str, &str, &str); 6] = [
+    (
+        "redpanda",
+        "docker.redpanda.com/redpandadata/redpanda",
+        "v24.2.7",
+    ),
+    (
+        "minio",
+        "quay.io/minio/minio",
+        "RELEASE.2024-10-13T13-34-11Z",
+    ),
+    ("mc", "quay.io/minio/mc", "RELEASE.2024-10-08T09-37-26Z"),
+    ("postgres", "postgres", "16.4"),
+    ("marquez", "marquezproject/marquez", "0.50.0"),
+    ("marquez-web", "marquezproject/marquez-web", "0.50.0"),
+];
+
+/// The image and tag of a chart: the pinned one, or `dev.charts.<name>.version` from `versions`.
+pub fn pinned_image<'a>(
+    chart: &str,
+    versions: &'a BTreeMap<String, String>,
+) -> (&'static str, &'a str) {
+    let (_, image, tag) = IMAGES
+        .iter()
+        .find(|(name, _, _)| *name == chart)
+        .expect("a chart of the catalogue");
+    (image, versions.get(chart).map_or(*tag, String::as_str))
 }

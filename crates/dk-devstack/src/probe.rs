@@ -2,9 +2,10 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::catalog::{Ports, Service};
+use crate::status::{Health, ServiceStatus};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -41,4 +42,53 @@ pub fn answers(ports: &Ports, service: Service) -> bool {
         Service::S3 => http_status(port, "/").is_some(),
         Service::Lineage => http_status(port, "/api/v1/namespaces") == Some(200),
     }
+}
+
+/// A service's status as seen from outside: healthy when it answers, else stopped.
+pub fn probe(ports: &Ports, service: Service) -> ServiceStatus {
+    ServiceStatus {
+        service,
+        health: if answers(ports, service) {
+            Health::Healthy
+        } else {
+            Health::Stopped
+        },
+        ports: ports.of(service),
+        endpoint: ports.endpoint(service),
+        pid: None,
+        detail: None,
+    }
+}
+
+pub fn probe_all(ports: &Ports) -> Vec<ServiceStatus> {
+    Service::ALL
+        .iter()
+        .map(|&service| probe(ports, service))
+        .collect()
+}
+
+/// Waits up to `timeout` in all for every service to answer, calling `progress` as each settles;
+/// one that does not answer in time is failed, with `hint` on where to look.
+pub fn await_healthy(
+    ports: &Ports,
+    timeout: Duration,
+    hint: &str,
+    progress: &mut dyn FnMut(&ServiceStatus),
+) -> Vec<ServiceStatus> {
+    let deadline = Instant::now() + timeout;
+    let mut statuses = Vec::new();
+    for service in Service::ALL {
+        let mut status = probe(ports, service);
+        while status.health != Health::Healthy && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+            status = probe(ports, service);
+        }
+        if status.health != Health::Healthy {
+            status.health = Health::Failed;
+            status.detail = Some(format!("did not answer in time; {hint}"));
+        }
+        progress(&status);
+        statuses.push(status);
+    }
+    statuses
 }

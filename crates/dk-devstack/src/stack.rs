@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::catalog::Ports;
 use crate::compose::ComposeStack;
+use crate::k3d::K3dStack;
 use crate::native::NativeStack;
+use crate::process::remove_file;
 use crate::status::{ServiceStatus, StackError, io_error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -14,6 +17,7 @@ use crate::status::{ServiceStatus, StackError, io_error};
 pub enum Runtime {
     Native,
     Compose,
+    K3d,
 }
 
 impl Runtime {
@@ -21,19 +25,16 @@ impl Runtime {
         match self {
             Runtime::Native => "native",
             Runtime::Compose => "compose",
+            Runtime::K3d => "k3d",
         }
     }
 
     /// The runtime of the last `up` under `dev_dir`, so that `status` and `down` address it.
     pub fn recorded(dev_dir: &Path) -> Option<Runtime> {
-        match std::fs::read_to_string(dev_dir.join("runtime"))
-            .ok()?
-            .trim()
-        {
-            "compose" => Some(Runtime::Compose),
-            "native" => Some(Runtime::Native),
-            _ => None,
-        }
+        let recorded = std::fs::read_to_string(dev_dir.join("runtime")).ok()?;
+        [Runtime::Native, Runtime::Compose, Runtime::K3d]
+            .into_iter()
+            .find(|runtime| runtime.name() == recorded.trim())
     }
 
     fn record(self, dev_dir: &Path) -> Result<(), StackError> {
@@ -47,6 +48,7 @@ impl Runtime {
 pub enum Stack {
     Native(NativeStack),
     Compose(ComposeStack),
+    K3d(K3dStack),
 }
 
 impl Stack {
@@ -54,6 +56,7 @@ impl Stack {
         match self {
             Stack::Native(_) => Runtime::Native,
             Stack::Compose(_) => Runtime::Compose,
+            Stack::K3d(_) => Runtime::K3d,
         }
     }
 
@@ -61,6 +64,15 @@ impl Stack {
         match self {
             Stack::Native(stack) => &stack.dev_dir,
             Stack::Compose(stack) => &stack.dev_dir,
+            Stack::K3d(stack) => &stack.dev_dir,
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        match self {
+            Stack::Native(stack) => &stack.ports,
+            Stack::Compose(stack) => &stack.ports,
+            Stack::K3d(stack) => &stack.ports,
         }
     }
 
@@ -68,6 +80,7 @@ impl Stack {
         match self {
             Stack::Native(stack) => stack.status(),
             Stack::Compose(stack) => stack.status(),
+            Stack::K3d(stack) => stack.status(),
         }
     }
 
@@ -80,13 +93,29 @@ impl Stack {
         match self {
             Stack::Native(stack) => Ok(stack.up(timeout, progress)),
             Stack::Compose(stack) => stack.up(timeout, progress),
+            Stack::K3d(stack) => stack.up(timeout, progress),
         }
     }
 
+    /// Stops the stack; with `volumes`, nothing of it is left under `$DK_HOME/dev`.
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
-        match self {
-            Stack::Native(stack) => stack.down(volumes),
-            Stack::Compose(stack) => stack.down(volumes),
+        let services = match self {
+            Stack::Native(stack) => stack.down(volumes)?,
+            Stack::Compose(stack) => stack.down(volumes)?,
+            Stack::K3d(stack) => stack.down(volumes)?,
+        };
+        if volumes {
+            let dev_dir = self.dev_dir();
+            remove_file(&dev_dir.join("runtime"))?;
+            // Only folders left empty: a user's files stay.
+            for dir in [
+                dev_dir.join("logs"),
+                dev_dir.join("pids"),
+                dev_dir.to_owned(),
+            ] {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
+        Ok(services)
     }
 }

@@ -474,6 +474,42 @@ pub struct StoreSpec {
     /// Values taken from the environment at run time: `password: ${PGPASSWORD}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
+    /// Local development: the dev stack service this store becomes while `dk dev up` runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<StoreDev>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreDev {
+    pub stack: StackService,
+}
+
+/// A dev stack service a store can stand for: `dk run`, `dk test` and `dk dev seed` use the
+/// stack's connection (and built-in connector) instead of the store's own while it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StackService {
+    Postgres,
+    S3,
+    Kafka,
+}
+
+impl StackService {
+    pub const ALL: [StackService; 3] = [
+        StackService::Postgres,
+        StackService::S3,
+        StackService::Kafka,
+    ];
+
+    /// The service's name, which is also the type of its built-in connector.
+    pub fn name(self) -> &'static str {
+        match self {
+            StackService::Postgres => "postgres",
+            StackService::S3 => "s3",
+            StackService::Kafka => "kafka",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

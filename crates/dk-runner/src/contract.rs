@@ -19,6 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
+use dk_manifest::model::StackService;
 use serde_json::{Map, Value};
 
 /// A missing `${VAR}` is an error naming it.
@@ -47,6 +48,8 @@ pub struct ResolvedStore {
     pub public_dsn: String,
     /// The secret values in this store, to be hidden wherever the store is shown.
     pub secrets: Vec<String>,
+    /// The dev stack service this store stands for in this run (`spec.dev.stack`).
+    pub dev_stack: Option<StackService>,
 }
 
 /// `local-files` → `LOCAL_FILES`.
@@ -237,6 +240,7 @@ pub fn resolve_store(
         public_dsn,
         connection,
         secrets: secret_values,
+        dev_stack: None,
     })
 }
 

@@ -1,11 +1,12 @@
 //! A run plan: one package resolved for running (datasets, stores with secrets, locations), with
 //! the contract environment, the `DK_CONTEXT` document and the lineage description.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use dk_lineage::event::{FieldSource, ParentRun};
@@ -13,7 +14,10 @@ use dk_lineage::naming::{Identity, identity};
 use dk_lineage::run::{DatasetInfo, FieldInfo, JobInfo, RunInfo, SourceCode};
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{ConnectorSpec, DataSet, LocatorKind, Mode, Runtime, Store, Transform};
+use dk_manifest::model::{
+    ConnectorSpec, DataSet, LocatorKind, Mode, Runtime, StackService, Store, Transform,
+    builtin_connector,
+};
 use dk_manifest::resolve::{
     Lookup, Role, Scope, resolve_connector, resolve_store, resolve_transform,
 };
@@ -47,6 +51,21 @@ pub struct RunSettings {
     pub nominal_time: Option<DateTime<Utc>>,
     /// The git origin of the package, when it is in a repository.
     pub source_code: Option<SourceCode>,
+    /// The dev stack's services that answer: stores that declare `spec.dev.stack` use them.
+    pub dev_stores: DevStores,
+}
+
+/// The connector type and connection of each dev stack service that answers.
+pub type DevStores = BTreeMap<StackService, (String, Map<String, Value>)>;
+
+/// The dev stack service a store stands for in this run, with its connector type and connection.
+fn on_dev_stack<'a>(
+    store: &Loaded<Store>,
+    dev_stores: &'a DevStores,
+) -> Option<(StackService, &'a str, &'a Map<String, Value>)> {
+    let service = store.manifest.spec.dev.as_ref()?.stack;
+    let (store_type, connection) = dev_stores.get(&service)?;
+    Some((service, store_type, connection))
 }
 
 /// A dataset of the run.
@@ -87,13 +106,28 @@ fn store_base<'a>(store: &Loaded<Store>, project: &'a Project, package: &'a Pack
     }
 }
 
+/// A store's connection for the run: the dev stack's when it stands for a service that answers
+/// (the stack's credentials are its published defaults, not secrets), else its own.
 fn resolved_store(
     store: &Loaded<Store>,
     connector_type: &str,
     base: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    dev_stores: &DevStores,
 ) -> Result<ResolvedStore, ContractError> {
     let spec = &store.manifest.spec;
+    if let Some((service, store_type, connection)) = on_dev_stack(store, dev_stores) {
+        let mut resolved = contract::resolve_store(
+            store.name(),
+            store_type,
+            connection,
+            &BTreeMap::new(),
+            base,
+            lookup,
+        )?;
+        resolved.dev_stack = Some(service);
+        return Ok(resolved);
+    }
     contract::resolve_store(
         store.name(),
         connector_type,
@@ -110,16 +144,24 @@ fn identity_of(
     scope: Scope<'_>,
     project: &Project,
     package: &Package,
+    dev_stores: &DevStores,
 ) -> Option<Identity> {
     let mut unresolved = Vec::new();
     let store = resolve_store(dataset, scope, &mut unresolved)?;
     let connector = resolve_connector(store, scope, &mut unresolved)?;
     let base = store_base(store, project, package);
     // Without secrets: an identity never depends on credentials.
+    let (store_type, connection) = match on_dev_stack(store, dev_stores) {
+        Some((_, store_type, connection)) => (store_type, connection),
+        None => (
+            connector.manifest.spec.connector_type.as_str(),
+            &store.manifest.spec.connection,
+        ),
+    };
     let resolved = contract::resolve_store(
         store.name(),
-        &connector.manifest.spec.connector_type,
-        &store.manifest.spec.connection,
+        store_type,
+        connection,
         &Default::default(),
         base,
         &|_| None,
@@ -158,7 +200,13 @@ impl RunPlan {
                 &connector.manifest.spec.connector_type,
                 store_base(store, project, package),
                 lookup,
+                &settings.dev_stores,
             )?;
+            // A store on the dev stack is the stack's built-in connector for this run.
+            let connector = match resolved.dev_stack.and_then(|s| builtin_connector(s.name())) {
+                Some(builtin) => builtin.spec,
+                None => connector.manifest.spec.clone(),
+            };
             let Some(&(kind, locator)) = binding.dataset.manifest.spec.locators().first() else {
                 return Err(PlanError::Unresolved {
                     dataset: binding.dataset.name().to_owned(),
@@ -170,7 +218,7 @@ impl RunPlan {
                 location: contract::location(&resolved, locator),
                 locator: (kind, locator.to_owned()),
                 store: resolved,
-                connector: connector.manifest.spec.clone(),
+                connector,
             });
         }
         let spec = &transform.manifest.spec;
@@ -189,7 +237,14 @@ impl RunPlan {
                         .source()
                         .and_then(|(set, name)| match scope.dataset(set) {
                             Lookup::Found(source) => {
-                                Some((identity_of(source, scope, project, package)?, name))
+                                let identity = identity_of(
+                                    source,
+                                    scope,
+                                    project,
+                                    package,
+                                    &settings.dev_stores,
+                                )?;
+                                Some((identity, name))
                             }
                             _ => None,
                         })

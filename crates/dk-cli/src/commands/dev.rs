@@ -13,8 +13,9 @@ use dk_manifest::suggest::did_you_mean;
 use dk_runner::seed::{self, SeedAction, SeedOptions, Seeded};
 
 use dk_config::env::PATH;
-use dk_devstack::catalog::{Ports, S3_ACCESS_KEY, Service};
-use dk_devstack::compose::{ComposeStack, IMAGES};
+use dk_devstack::catalog::{IMAGES, Ports, S3_ACCESS_KEY, Service};
+use dk_devstack::compose::ComposeStack;
+use dk_devstack::k3d::{CHARTS, K3dStack};
 use dk_devstack::native::NativeStack;
 use dk_devstack::stack::{Runtime, Stack};
 use dk_devstack::status::{Health, ServiceStatus};
@@ -47,14 +48,18 @@ Idempotent: what already runs is left alone. The native runtime runs local proce
 $DK_HOME/dev (PostgreSQL binaries, minio or s3s-fs, tansu, `dk lineage serve`); a service whose
 program is missing is shown unavailable with the command that installs it, and the others start.
 The compose runtime runs Redpanda, MinIO, PostgreSQL and Marquez containers from
-$DK_HOME/dev/compose.yaml (tags: dk config set dev.charts.redpanda.version v25.2.0). Default: the
-runtime of the last up, else compose when Docker answers, else native.
+$DK_HOME/dev/compose.yaml; the k3d runtime runs them in the k3d cluster dk-local from embedded Helm
+charts, port-forwarded to the same ports (kubectl --context k3d-dk-local -n dk logs -l app=redpanda).
+Image tags: dk config set dev.charts.redpanda.version v25.2.0; Helm values (k3d):
+dk config set dev.charts.postgres.values.primary.resources.limits.memory 1Gi. Default runtime: the
+last up's, else compose when Docker answers, else native.
 Ports: dk config set dev.services.kafka.port 19092 (also postgres, s3, lineage; webPort for s3 and
 lineage).
 
 Examples:
   dk dev up
   dk dev up --timeout 2m
+  dk dev up --runtime k3d
   dk dev up -o json | jq '.services[] | {service, health}'")]
 pub struct UpArgs {
     /// Where services run (default: config dev.runtime, the last up's, compose with Docker, else native)
@@ -186,6 +191,7 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
             None => match Runtime::recorded(&dev_dir) {
                 Some(Runtime::Compose) => RuntimeArg::Compose,
                 Some(Runtime::Native) => RuntimeArg::Native,
+                Some(Runtime::K3d) => RuntimeArg::K3d,
                 None if docker.as_deref().is_some_and(docker_answers) => RuntimeArg::Compose,
                 None => RuntimeArg::Native,
             },
@@ -201,38 +207,82 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
                 .map_err(|err| CliError::failure("cannot find the dk binary").cause(err))?,
             path: ctx.env.get(PATH).map(str::to_owned),
         }),
-        RuntimeArg::Compose => {
-            let docker = docker.ok_or_else(|| {
-                CliError::usage("the compose runtime needs docker, which is not on PATH")
-                    .hint("install Docker, or use the native runtime: dk dev up --runtime native")
-            })?;
-            let mut versions = BTreeMap::new();
-            for (chart, _, _) in IMAGES {
-                if let Some(version) = ctx
-                    .config()?
-                    .string(&format!("dev.charts.{chart}.version"))?
-                {
-                    versions.insert(chart.to_owned(), version);
+        RuntimeArg::Compose => Stack::Compose(ComposeStack {
+            dev_dir,
+            ports,
+            versions: chart_versions(ctx)?,
+            docker: needed(docker, "compose", "docker", "install Docker")?,
+        }),
+        RuntimeArg::K3d => {
+            let mut values = BTreeMap::new();
+            for (chart, _) in CHARTS {
+                if let Some(setting) = ctx.config()?.get(&format!("dev.charts.{chart}.values"))? {
+                    values.insert(chart.to_owned(), setting.value);
                 }
             }
-            Stack::Compose(ComposeStack {
+            Stack::K3d(K3dStack {
                 dev_dir,
                 ports,
-                versions,
-                docker,
+                versions: chart_versions(ctx)?,
+                values,
+                k3d: needed(tools.find("k3d"), "k3d", "k3d", "see https://k3d.io")?,
+                helm: needed(
+                    tools.find("helm"),
+                    "k3d",
+                    "helm",
+                    "see https://helm.sh/docs/intro/install",
+                )?,
+                kubectl: needed(
+                    tools.find("kubectl"),
+                    "k3d",
+                    "kubectl",
+                    "apt-get install kubectl",
+                )?,
             })
         }
-        RuntimeArg::K3d => {
-            return Err(CliError::usage("the k3d runtime is not built yet")
-                .hint("dk dev up --runtime native, or --runtime compose with Docker"));
-        }
     })
+}
+
+/// A program a runtime cannot do without.
+fn needed(
+    found: Option<PathBuf>,
+    runtime: &str,
+    program: &str,
+    install: &str,
+) -> Result<PathBuf, CliError> {
+    found.ok_or_else(|| {
+        CliError::usage(format!(
+            "the {runtime} runtime needs {program}, which is not on PATH"
+        ))
+        .hint(format!(
+            "{install}, or use the native runtime: dk dev up --runtime native"
+        ))
+    })
+}
+
+/// `dev.charts.<name>.version` of every chart that sets one.
+fn chart_versions(ctx: &Context) -> Result<BTreeMap<String, String>, CliError> {
+    let mut versions = BTreeMap::new();
+    for (chart, _, _) in IMAGES {
+        if let Some(version) = ctx
+            .config()?
+            .string(&format!("dev.charts.{chart}.version"))?
+        {
+            versions.insert(chart.to_owned(), version);
+        }
+    }
+    Ok(versions)
 }
 
 fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let timeout = parse_timeout(Some(&args.timeout), "--timeout")?.unwrap_or_default();
     let stack = stack(ctx, args.runtime)?;
     let styles = ctx.ui.err_styles();
+    let runtime = stack.runtime().name();
+    let progress = ctx
+        .ui
+        .progress(format!("Starting the {runtime} stack…"), None);
+    let mut settled = 0;
     let services = stack
         .up(timeout, &mut |status| {
             let line = format!("{:<9} {}", status.service.name(), health_text(status));
@@ -241,9 +291,16 @@ fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 Health::Unavailable => styles.warning("-").to_string(),
                 _ => styles.error("✗").to_string(),
             };
-            ctx.ui.note(format!("{mark} {line}"));
+            progress.suspend(|| ctx.ui.note(format!("{mark} {line}")));
+            settled += 1;
+            progress.set_message(format!(
+                "Starting the {runtime} stack… {settled}/{} services settled",
+                Service::ALL.len()
+            ));
         })
+        .inspect(|_| progress.finish_and_clear())
         .map_err(|err| {
+            progress.finish_and_clear();
             CliError::new(ExitStatus::External, "cannot start the stack")
                 .cause(err)
                 .hint("`dk dev down` cleans up a half-started stack")
@@ -276,10 +333,7 @@ struct StackReport {
 
 impl StackReport {
     fn new(stack: &Stack, services: Vec<ServiceStatus>) -> StackReport {
-        let ports = match stack {
-            Stack::Native(native) => &native.ports,
-            Stack::Compose(compose) => &compose.ports,
-        };
+        let ports = stack.ports();
         let endpoints = vec![
             ("PostgreSQL".to_owned(), ports.endpoint(Service::Postgres)),
             (

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use dk_config::env::{
     DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
 };
-use dk_devstack::catalog::Service;
+use dk_devstack::catalog::{Ports, Service};
 use dk_devstack::probe;
 use dk_devstack::stack::Runtime;
 use dk_lineage::deliver::{Deliverer, Target};
@@ -22,10 +22,11 @@ use dk_lineage::event::{ParentRun, new_run_id};
 use dk_lineage::run::SourceCode;
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::graph::Graph;
+use dk_manifest::model::StackService;
 use dk_manifest::units::parse_duration;
 use dk_runner::contract::redact;
 use dk_runner::exec::{self, Executor, Prepared, Purpose, Tools};
-use dk_runner::plan::{PlanError, RunPlan, RunSettings};
+use dk_runner::plan::{DevStores, PlanError, RunPlan, RunSettings};
 use dk_runner::run::{LineageOutcome, LineageSetup, RunConfig, RunReport, RunStatus, execute};
 use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
 
@@ -225,9 +226,23 @@ impl<'a> Runner<'a> {
             namespace: self.ctx.config()?.string("lineage.namespace")?,
             nominal_time: self.nominal_time,
             source_code: git_source(&package.dir),
+            dev_stores: self.dev_stores()?,
         };
-        RunPlan::new(project, package, &settings, &secret_lookup)
-            .map_err(|err| plan_error(err, package))
+        let plan = RunPlan::new(project, package, &settings, &secret_lookup)
+            .map_err(|err| plan_error(err, package))?;
+        let mut moved: Vec<(&str, StackService)> = plan
+            .datasets
+            .iter()
+            .filter_map(|d| Some((d.store.name.as_str(), d.store.dev_stack?)))
+            .collect();
+        moved.dedup();
+        for (store, service) in moved {
+            self.ctx.ui.note(format!(
+                "Store '{store}' is the dev stack's {} (dk dev up)",
+                service.name()
+            ));
+        }
+        Ok(plan)
     }
 
     /// Where a run keeps its private files (the context with DSNs) while it runs.
@@ -315,14 +330,36 @@ impl<'a> Runner<'a> {
         })
     }
 
-    /// The dev stack's lineage server, when `dk dev up` runs one: where lineage goes when no
-    /// endpoint is configured.
-    fn stack_lineage(&self) -> Result<Option<String>, CliError> {
+    /// The ports of the dev stack, when `dk dev up` started one.
+    fn dev_stack(&self) -> Result<Option<Ports>, CliError> {
         if Runtime::recorded(&self.dk_home.join("dev")).is_none() {
             return Ok(None);
         }
-        let ports = super::dev::stack_ports(self.ctx)?;
-        Ok(probe::answers(&ports, Service::Lineage).then(|| ports.endpoint(Service::Lineage)))
+        super::dev::stack_ports(self.ctx).map(Some)
+    }
+
+    /// The dev stack's lineage server, when it answers: where lineage goes when no endpoint is
+    /// configured.
+    fn stack_lineage(&self) -> Result<Option<String>, CliError> {
+        Ok(self.dev_stack()?.and_then(|ports| {
+            probe::answers(&ports, Service::Lineage).then(|| ports.endpoint(Service::Lineage))
+        }))
+    }
+
+    /// The dev stack's services that answer, for stores that declare `spec.dev.stack`.
+    fn dev_stores(&self) -> Result<DevStores, CliError> {
+        let Some(ports) = self.dev_stack()? else {
+            return Ok(DevStores::new());
+        };
+        Ok(StackService::ALL
+            .into_iter()
+            .filter_map(|wanted| {
+                let service = Service::parse(wanted.name())?;
+                let (store_type, connection) = ports.store(service)?;
+                probe::answers(&ports, service)
+                    .then(|| (wanted, (store_type.to_owned(), connection)))
+            })
+            .collect())
     }
 
     pub fn config(

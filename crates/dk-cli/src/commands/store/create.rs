@@ -80,6 +80,7 @@ pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         },
         spec: StoreSpec {
             connector: args.connector,
+            dev: None,
             connection,
             secrets,
         },

@@ -1,7 +1,8 @@
--- Pseudonymised customers: the email is hashed and the name dropped.
+-- Pseudonymised customers: the email is hashed and the name dropped. Portable between DuckDB
+-- (the embedded warehouse) and PostgreSQL (the warehouse while `dk dev up` runs).
 select
     id,
-    sha256(lower(trim(email))) as email_hash,
+    {{ sha256_hex('lower(trim(email))') }} as email_hash,
     country,
-    strftime(cast(signup_date as date), '%Y-%m') as signup_month
+    substr(cast(signup_date as varchar), 1, 7) as signup_month
 from {{ source('raw', 'customers') }}
