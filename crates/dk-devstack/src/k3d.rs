@@ -66,6 +66,11 @@ fn forwards(ports: &Ports) -> [(&'static str, Vec<(u16, u16)>); 5] {
     ]
 }
 
+/// A timeout as k3d and Helm take it, in whole seconds (at least one).
+fn helm_duration(timeout: Duration) -> String {
+    format!("{}s", timeout.as_secs().max(1))
+}
+
 #[derive(Debug, Clone)]
 pub struct K3dStack {
     /// `$DK_HOME/dev`.
@@ -192,7 +197,7 @@ impl K3dStack {
         args.extend([
             "--wait".to_owned(),
             "--timeout".to_owned(),
-            format!("{}s", timeout.as_secs().max(1)),
+            helm_duration(timeout),
         ]);
         self.tool(&self.helm, "helm", &args)
     }
@@ -251,7 +256,7 @@ impl K3dStack {
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
         self.write_charts()?;
-        let wait = format!("{}s", timeout.as_secs().max(1));
+        let wait = helm_duration(timeout);
         if self.cluster_exists() {
             self.k3d(&["cluster", "start", CLUSTER, "--wait", "--timeout", &wait])?;
         } else {
