@@ -3,8 +3,8 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions, config, connector, dataset, dev, governance, init, lineage, lint, pipeline, run,
-    show, store, test, version,
+    completions, config, connector, dataset, dev, governance, init, lineage, lint, package,
+    pipeline, run, show, store, test, version,
 };
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
@@ -55,6 +55,10 @@ pub enum Command {
     Run(run::RunArgs),
     Lineage(lineage::LineageArgs),
     Test(test::TestArgs),
+    Build(package::BuildArgs),
+    Publish(package::PublishArgs),
+    Pull(package::PullArgs),
+    Inspect(package::InspectArgs),
     #[command(subcommand)]
     Dev(dev::DevCommand),
     #[command(subcommand)]

@@ -26,6 +26,10 @@ pub const OPENLINEAGE_PARENT_ID: &str = "OPENLINEAGE_PARENT_ID";
 pub const DK_NOW: &str = "DK_NOW";
 pub const DK_NOMINAL_TIME: &str = "DK_NOMINAL_TIME";
 pub const PATH: &str = "PATH";
+pub const DK_REGISTRY_USER: &str = "DK_REGISTRY_USER";
+pub const DK_REGISTRY_PASSWORD: &str = "DK_REGISTRY_PASSWORD";
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -47,6 +51,26 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: "DK_REGISTRY",
         key: Some("registry"),
         doc: "OCI registry to publish to (overrides the `registry` key).",
+    },
+    EnvVar {
+        name: DK_REGISTRY_USER,
+        key: None,
+        doc: "User for the registry of `dk publish`/`pull`/`inspect`, with `DK_REGISTRY_PASSWORD` (over the Docker config).",
+    },
+    EnvVar {
+        name: DK_REGISTRY_PASSWORD,
+        key: None,
+        doc: "Password or token for `DK_REGISTRY_USER`. Never printed or stored.",
+    },
+    EnvVar {
+        name: DOCKER_CONFIG,
+        key: None,
+        doc: "Folder of the Docker config whose `auths`, `credsStore` and `credHelpers` give registry credentials. Default `~/.docker`.",
+    },
+    EnvVar {
+        name: SOURCE_DATE_EPOCH,
+        key: None,
+        doc: "Seconds since 1970 for every file time in a `dk build` bundle (reproducible builds). Default: the package's last git commit time, else 0.",
     },
     EnvVar {
         name: "OPENLINEAGE_URL",

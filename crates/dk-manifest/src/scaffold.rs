@@ -70,6 +70,7 @@ const FILE_STORE: &[(&str, &str)] = templates![
     "dataset/{{name}}-clean.yaml" => "common/clean.yaml",
     "data/input/customers.csv" => "common/customers.csv",
     ".gitignore" => "common/gitignore",
+    ".dkignore" => "common/gitignore",
 ];
 
 const DBT: &[(&str, &str)] = templates![
@@ -82,6 +83,7 @@ const DBT: &[(&str, &str)] = templates![
     "dataset/{{name}}-raw.yaml" => "dbt/raw.yaml",
     "dataset/{{name}}-clean.yaml" => "dbt/clean.yaml",
     ".gitignore" => "dbt/gitignore",
+    ".dkignore" => "dbt/gitignore",
 ];
 
 const CLOUDQUERY: &[(&str, &str)] = templates![
@@ -93,6 +95,7 @@ const CLOUDQUERY: &[(&str, &str)] = templates![
     "dataset/{{name}}-source.yaml" => "cloudquery/source.yaml",
     "dataset/{{name}}-synced.yaml" => "cloudquery/synced.yaml",
     ".gitignore" => "cloudquery/gitignore",
+    ".dkignore" => "cloudquery/gitignore",
 ];
 
 const README: &[(&str, &str)] = templates!["README.md" => "common/README.md"];

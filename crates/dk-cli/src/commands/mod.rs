@@ -10,6 +10,7 @@ pub mod governance;
 pub mod init;
 pub mod lineage;
 pub mod lint;
+pub mod package;
 pub mod pipeline;
 pub mod run;
 pub mod show;
@@ -66,6 +67,10 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Run(args) => run::run(args, ctx),
         Command::Lineage(args) => lineage::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
+        Command::Build(args) => package::run_build(args, ctx),
+        Command::Publish(args) => package::run_publish(args, ctx),
+        Command::Pull(args) => package::run_pull(args, ctx),
+        Command::Inspect(args) => package::run_inspect(args, ctx),
         Command::Dev(command) => dev::run(command, ctx),
         Command::Config(command) => config::run(command, ctx),
         Command::Governance(command) => governance::run(command, ctx),

@@ -127,7 +127,7 @@ fn public_remote(remote: &str) -> String {
 
 /// Where the package's code lives in git (the `sourceCodeLocation` facet), when it is in a
 /// repository: the `origin` remote (or the repository's own path), commit, branch and folder.
-fn git_source(dir: &Path) -> Option<SourceCode> {
+pub fn git_source(dir: &Path) -> Option<SourceCode> {
     let git = |args: &[&str]| -> Option<String> {
         let output = std::process::Command::new("git")
             .arg("-C")
@@ -435,8 +435,14 @@ pub fn parse_timeout(text: Option<&str>, flag: &str) -> Result<Option<Duration>,
         .transpose()
 }
 
-/// Lints what is about to run; errors stop it.
-fn lint_gate(ctx: &Context, projects: &[Project], what: &str) -> Result<(), CliError> {
+/// Lints what is about to run (or be built); errors stop it, and `consequence` says what did
+/// not happen.
+fn lint_gate(
+    ctx: &Context,
+    projects: &[Project],
+    what: &str,
+    consequence: &str,
+) -> Result<(), CliError> {
     let report = dk_validate::lint(projects);
     if !report.findings.is_empty() && !ctx.ui.quiet {
         let mut err = io::stderr().lock();
@@ -445,7 +451,7 @@ fn lint_gate(ctx: &Context, projects: &[Project], what: &str) -> Result<(), CliE
     }
     if report.errors > 0 {
         return Err(
-            CliError::failure(format!("{what} has {}; nothing was run", summary(&report)))
+            CliError::failure(format!("{what} has {}; {consequence}", summary(&report)))
                 .hint("fix the errors above; `dk lint --explain CODE` tells more of each"),
         );
     }
@@ -454,11 +460,17 @@ fn lint_gate(ctx: &Context, projects: &[Project], what: &str) -> Result<(), CliE
 
 /// One package, as written (no overrides), that lints without errors.
 pub fn load_runnable(ctx: &Context, dir: &Path) -> Result<Project, CliError> {
+    load_linted(ctx, dir, "nothing was run")
+}
+
+/// One package, as written, that lints without errors; else an error ending in `consequence`.
+pub fn load_linted(ctx: &Context, dir: &Path, consequence: &str) -> Result<Project, CliError> {
     let project = super::load_package(ctx, dir, &OverrideArgs::default())?;
     lint_gate(
         ctx,
         std::slice::from_ref(&project),
         &dir.display().to_string(),
+        consequence,
     )?;
     Ok(project)
 }
@@ -707,7 +719,12 @@ impl Render for RunSummary {
 
 pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let projects = load_projects(ctx, &args.dir, &args.scan_dirs, &args.overrides)?;
-    lint_gate(ctx, &projects, &args.dir.display().to_string())?;
+    lint_gate(
+        ctx,
+        &projects,
+        &args.dir.display().to_string(),
+        "nothing was run",
+    )?;
     let packages = run_order(&projects)?;
     if packages.is_empty() {
         return Err(

@@ -1,0 +1,766 @@
+//! `dk build`, `dk publish`, `dk pull`, `dk inspect`: packages as immutable OCI artifacts
+//! (DESIGN §6), in the local layout (`$DK_HOME/registry`) or a registry.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use serde::Serialize;
+use serde_json::Value;
+
+use dk_config::env::{
+    DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH, SOURCE_DATE_EPOCH,
+};
+use dk_manifest::discover::Project;
+use dk_package::PackageError;
+use dk_package::bundle::{self, BundleSpec};
+use dk_package::credentials::{self, CredentialSources};
+use dk_package::extract;
+use dk_package::layout::{Descriptor, Layout, Manifest, TITLE};
+use dk_package::reference::{ArtifactRef, RemoteRef, semver_of, split_registry};
+use dk_package::registry::{Progress, Registry};
+
+use super::run::{git_source, load_linted, runtime};
+use crate::context::Context;
+use crate::error::{CliError, ExitStatus};
+use crate::output::{Render, Ui, table, write_table};
+
+/// Bundle a package into an immutable, reproducible OCI artifact in the local layout
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Lints first (errors stop the build). Layer 1 holds dk.yaml and the kind folders, layer 2 the rest,
+minus .git, caches, virtualenvs and .dkignore patterns (gitignore syntax). The same files give the
+same digest: entries are sorted, owned by 0:0 with modes 0644/0755, and every time is
+SOURCE_DATE_EPOCH, else the package's last git commit time, else 0. The artifact is stored in the
+OCI layout $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is
+refused (versions are immutable) unless --force.
+
+Examples:
+  dk build --tag v1.0.0
+  dk build ./my-pipeline --tag v1.0.0 -o json
+  dk build --tag v1.0.0 --dry-run             what would be bundled, nothing written")]
+pub struct BuildArgs {
+    /// The package directory (holding dk.yaml)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Semantic version tag, with or without a leading v (default: v<metadata.version>)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// List what would be bundled; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace a local tag that names other content (never a published one)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Push a package's artifact to an OCI registry (immutable: a tag is never overwritten)
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Pushes to <registry>/<namespace>/<name>:<tag>. The registry is --registry, else DK_REGISTRY, else
+the `registry` config key; without one the artifact stays in the local layout. The artifact is
+built first when it is not in the local layout yet. Credentials: DK_REGISTRY_USER and
+DK_REGISTRY_PASSWORD, else the Docker config (`docker login`: auths, credsStore, credHelpers);
+bearer-token (ghcr.io, Harbor) and basic auth. Loopback registries use plain HTTP. A tag that
+exists with another digest is refused (exit 1); the same digest is a no-op.
+
+Examples:
+  dk publish --registry ghcr.io/my-private-org
+  dk publish ./my-pipeline --registry 127.0.0.1:5000/team --tag v1.0.0
+  DK_REGISTRY=ghcr.io/my-org dk publish -o json")]
+pub struct PublishArgs {
+    /// The package directory (holding dk.yaml)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Registry and path prefix, e.g. ghcr.io/my-org (default: DK_REGISTRY, config registry)
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    /// The tag to publish (default: v<metadata.version>)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Use HTTP, not HTTPS (loopback registries always do)
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// Download an artifact and unpack its files, verifying every digest
+#[derive(Debug, Args)]
+#[command(after_help = "\
+REF is a registry reference (host[:port]/path:tag or @sha256:...) or a name in the local layout
+(namespace/name:tag; name:tag means namespace default). Nothing is written unless every digest
+matches and every entry stays inside the output folder (no absolute paths, no .., no links out).
+
+Examples:
+  dk pull default/demo:v1.0.0
+  dk pull ghcr.io/my-org/default/demo:v1.0.0 --output ./demo-v1")]
+pub struct PullArgs {
+    /// The artifact
+    pub reference: String,
+    /// Where to unpack (must not exist, or be empty; default: ./<name>)
+    #[arg(
+        long = "output-dir",
+        visible_alias = "to",
+        short = 'd',
+        value_name = "DIR"
+    )]
+    pub output_dir: Option<PathBuf>,
+    /// Use HTTP, not HTTPS (loopback registries always do)
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// Show an artifact's manifest, config (the Transform), annotations and layers
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  dk inspect default/demo:v1.0.0
+  dk inspect 127.0.0.1:5000/team/default/demo:v1.0.0 -o json")]
+pub struct InspectArgs {
+    /// The artifact (registry reference or local namespace/name:tag)
+    pub reference: String,
+    /// Use HTTP, not HTTPS (loopback registries always do)
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+fn package_error(what: &str, err: PackageError) -> CliError {
+    let status = match &err {
+        PackageError::Registry(_) | PackageError::Credentials(_) => ExitStatus::External,
+        PackageError::Io { .. } => ExitStatus::Failure,
+        _ => ExitStatus::Failure,
+    };
+    CliError::new(status, what.to_owned()).cause(err)
+}
+
+fn layout(ctx: &Context) -> Result<Layout, CliError> {
+    let root = ctx.paths()?.dk_home.join("registry");
+    Layout::open(&root).map_err(|err| package_error("cannot open the local registry", err))
+}
+
+/// The package's name, namespace, version and Transform.
+struct PackageFacts {
+    name: String,
+    namespace: String,
+    version: Option<String>,
+    transform: Value,
+    manifest_file: PathBuf,
+}
+
+fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
+    let package = &project.packages[0];
+    let transform = package
+        .transform
+        .as_ref()
+        .ok_or_else(|| CliError::usage(format!("{} has no Transform to package", dir.display())))?;
+    let metadata = &transform.manifest.metadata;
+    Ok(PackageFacts {
+        name: metadata.name.clone(),
+        namespace: metadata.namespace.clone(),
+        version: metadata.version.clone(),
+        transform: serde_json::to_value(&transform.manifest).expect("a manifest serialises"),
+        manifest_file: dir.join("dk.yaml"),
+    })
+}
+
+/// The tag: the flag, else `v<metadata.version>`; it must be semver, and a disagreement with
+/// `metadata.version` is a warning naming both.
+fn resolve_tag(
+    ctx: &Context,
+    flag: Option<&str>,
+    facts: &PackageFacts,
+) -> Result<String, CliError> {
+    let tag = match (flag, &facts.version) {
+        (Some(tag), _) => tag.to_owned(),
+        (None, Some(version)) => format!("v{version}"),
+        (None, None) => {
+            return Err(
+                CliError::usage("no tag: give --tag, or metadata.version in dk.yaml")
+                    .hint("dk build --tag v1.0.0"),
+            );
+        }
+    };
+    let version = semver_of(&tag).ok_or_else(|| {
+        CliError::usage(format!("tag `{tag}` is not a semantic version"))
+            .hint("use MAJOR.MINOR.PATCH, with or without a leading v: --tag v1.0.0")
+    })?;
+    if let Some(declared) = &facts.version
+        && semver_of(declared).as_ref() != Some(&version)
+    {
+        ctx.ui.warn(format!(
+            "tag {tag} disagrees with metadata.version {declared} in {}",
+            facts.manifest_file.display()
+        ));
+    }
+    Ok(tag)
+}
+
+/// SOURCE_DATE_EPOCH, else the last commit that touched the package, else 0.
+fn source_date_epoch(ctx: &Context, dir: &Path) -> Result<u64, CliError> {
+    if let Some(text) = ctx.env.get(SOURCE_DATE_EPOCH) {
+        return text.trim().parse().map_err(|_| {
+            CliError::usage(format!(
+                "{SOURCE_DATE_EPOCH}=`{text}` is not a number of seconds"
+            ))
+            .hint("e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        });
+    }
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["log", "-1", "--format=%ct", "--", "."])
+        .stderr(std::process::Stdio::null())
+        .output();
+    Ok(output
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0))
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn artifact_size(descriptor: &Descriptor, manifest: &Manifest) -> u64 {
+    descriptor.size + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>()
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildReport {
+    reference: String,
+    digest: String,
+    /// Manifest, config and layers, in bytes.
+    size: u64,
+    files: usize,
+    content_bytes: u64,
+    layout: String,
+    dry_run: bool,
+    /// The tag already named exactly this artifact.
+    unchanged: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    entries: Vec<String>,
+}
+
+impl Render for BuildReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        if self.dry_run {
+            for entry in &self.entries {
+                writeln!(out, "  {entry}")?;
+            }
+            return writeln!(
+                out,
+                "Would build {} from {} file(s), {} (dry run: nothing written)",
+                self.reference,
+                self.files,
+                human_bytes(self.content_bytes)
+            );
+        }
+        let verb = if self.unchanged { "Unchanged" } else { "Built" };
+        writeln!(out, "{} {verb} {}", styles.success("✓"), self.reference)?;
+        writeln!(out, "  Digest: {}", self.digest)?;
+        writeln!(
+            out,
+            "  Size:   {} ({} file(s), {} before compression)",
+            human_bytes(self.size),
+            self.files,
+            human_bytes(self.content_bytes)
+        )?;
+        writeln!(out, "  Stored: {}", self.layout)
+    }
+}
+
+fn bundle_spec(
+    ctx: &Context,
+    dir: &Path,
+    facts: &PackageFacts,
+    tag: &str,
+) -> Result<BundleSpec, CliError> {
+    let source = git_source(dir);
+    Ok(BundleSpec {
+        name: facts.name.clone(),
+        namespace: facts.namespace.clone(),
+        tag: tag.to_owned(),
+        transform: facts.transform.clone(),
+        epoch: source_date_epoch(ctx, dir)?,
+        revision: source.as_ref().and_then(|s| s.version.clone()),
+        source: source.map(|s| s.repo_url),
+        dk_version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+/// Builds the package into the layout and names it; refuses to rename other content unless
+/// `force`.
+fn build_into(
+    ctx: &Context,
+    dir: &Path,
+    facts: &PackageFacts,
+    tag: &str,
+    layout: &Layout,
+    force: bool,
+) -> Result<BuildReport, CliError> {
+    let spec = bundle_spec(ctx, dir, facts, tag)?;
+    let reference = ArtifactRef::local(&facts.namespace, &facts.name, tag).ref_name();
+    let total: u64 = bundle::select(dir)
+        .map_err(|err| package_error("cannot read the package", err))?
+        .iter()
+        .map(|e| match e.kind {
+            bundle::EntryKind::File { size, .. } => size,
+            bundle::EntryKind::Symlink { .. } => 0,
+        })
+        .sum();
+    let bar = ctx
+        .ui
+        .progress(format!("Bundling {reference}"), Some(total));
+    let built = bundle::bundle(dir, &spec, layout, &|bytes| bar.inc(bytes));
+    bar.finish_and_clear();
+    let built = built.map_err(|err| package_error(&format!("cannot build {reference}"), err))?;
+    let existing = layout
+        .find(&reference)
+        .map_err(|err| package_error("cannot read the local registry", err))?;
+    let unchanged = existing
+        .as_ref()
+        .is_some_and(|d| d.digest == built.descriptor.digest);
+    if let Some(existing) = existing.filter(|_| !unchanged && !force) {
+        return Err(CliError::failure(format!(
+            "{reference} already names {}; this build is {}: versions are immutable",
+            existing.digest, built.descriptor.digest
+        ))
+        .hint("bump the version (dk build --tag vX.Y.Z+1), or --force to replace an unpublished local build"));
+    }
+    if !unchanged {
+        layout
+            .tag(&reference, &built.descriptor)
+            .map_err(|err| package_error("cannot name the artifact", err))?;
+    }
+    Ok(BuildReport {
+        reference,
+        digest: built.descriptor.digest.clone(),
+        size: artifact_size(&built.descriptor, &built.manifest),
+        files: built.files,
+        content_bytes: built.content_bytes,
+        layout: layout.root().display().to_string(),
+        dry_run: false,
+        unchanged,
+        entries: Vec::new(),
+    })
+}
+
+pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let project = load_linted(ctx, &args.dir, "nothing was built")?;
+    let facts = facts(&project, &args.dir)?;
+    let tag = resolve_tag(ctx, args.tag.as_deref(), &facts)?;
+    if args.dry_run {
+        let entries = bundle::select(&args.dir)
+            .map_err(|err| package_error("cannot read the package", err))?;
+        let content_bytes = entries
+            .iter()
+            .map(|e| match e.kind {
+                bundle::EntryKind::File { size, .. } => size,
+                bundle::EntryKind::Symlink { .. } => 0,
+            })
+            .sum();
+        return ctx.ui.emit(&BuildReport {
+            reference: ArtifactRef::local(&facts.namespace, &facts.name, &tag).ref_name(),
+            digest: String::new(),
+            size: 0,
+            files: entries.len(),
+            content_bytes,
+            layout: String::new(),
+            dry_run: true,
+            unchanged: false,
+            entries: entries.into_iter().map(|e| e.path).collect(),
+        });
+    }
+    let layout = layout(ctx)?;
+    let report = build_into(ctx, &args.dir, &facts, &tag, &layout, args.force)?;
+    ctx.ui.emit(&report)
+}
+
+fn credential_sources(ctx: &Context) -> CredentialSources {
+    let docker_config = ctx.env.get(DOCKER_CONFIG).map(PathBuf::from).or_else(|| {
+        ctx.env
+            .get(HOME)
+            .map(|home| Path::new(home).join(".docker"))
+    });
+    CredentialSources {
+        user: ctx.env.get(DK_REGISTRY_USER).map(str::to_owned),
+        password: ctx.env.get(DK_REGISTRY_PASSWORD).map(str::to_owned),
+        docker_config,
+        path: ctx.env.get(PATH).map(str::to_owned),
+    }
+}
+
+fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry, CliError> {
+    let credentials = credentials::lookup(host, &credential_sources(ctx))
+        .map_err(|err| package_error(&format!("cannot read the credentials for {host}"), err))?;
+    if let Some(found) = &credentials {
+        tracing::debug!(host, source = %found.source, "registry credentials");
+    }
+    Ok(Registry::new(host, plain_http, credentials.as_ref()))
+}
+
+fn progress_of(bar: &indicatif::ProgressBar) -> Progress {
+    let bar = bar.clone();
+    Arc::new(move |bytes| bar.inc(bytes))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PublishReport {
+    reference: String,
+    digest: String,
+    size: u64,
+    /// `pushed`, `already-published` or `local`.
+    outcome: &'static str,
+    uploaded_blobs: usize,
+    uploaded_bytes: u64,
+    skipped_blobs: usize,
+}
+
+impl Render for PublishReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let mark = ui.out_styles().success("✓");
+        match self.outcome {
+            "already-published" => writeln!(
+                out,
+                "{mark} {} is already published with this digest; nothing to do",
+                self.reference
+            )?,
+            "local" => writeln!(out, "{mark} {} is in the local registry", self.reference)?,
+            _ => writeln!(
+                out,
+                "{mark} Published {} ({} uploaded in {} blob(s), {} already there)",
+                self.reference,
+                human_bytes(self.uploaded_bytes),
+                self.uploaded_blobs,
+                self.skipped_blobs
+            )?,
+        }
+        writeln!(out, "  Digest: {}", self.digest)?;
+        writeln!(out, "  Size:   {}", human_bytes(self.size))
+    }
+}
+
+pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let project = super::load_package(ctx, &args.dir, &Default::default())?;
+    let facts = facts(&project, &args.dir)?;
+    let tag = resolve_tag(ctx, args.tag.as_deref(), &facts)?;
+    let layout = layout(ctx)?;
+    let local = ArtifactRef::local(&facts.namespace, &facts.name, &tag).ref_name();
+    let descriptor = match layout
+        .find(&local)
+        .map_err(|err| package_error("cannot read the local registry", err))?
+    {
+        Some(descriptor) => descriptor,
+        None => {
+            ctx.ui
+                .note(format!("{local} is not built yet: building it"));
+            let project = load_linted(ctx, &args.dir, "nothing was published")?;
+            let facts = self::facts(&project, &args.dir)?;
+            build_into(ctx, &args.dir, &facts, &tag, &layout, false)?;
+            layout
+                .find(&local)
+                .map_err(|err| package_error("cannot read the local registry", err))?
+                .expect("just built")
+        }
+    };
+    let (manifest, _) = layout
+        .manifest(&descriptor)
+        .map_err(|err| package_error(&format!("{local} is damaged in the local registry"), err))?;
+    let size = artifact_size(&descriptor, &manifest);
+    let registry = match args.registry {
+        Some(registry) => Some(registry),
+        None => ctx.config()?.string("registry")?,
+    };
+    let Some(registry) = registry else {
+        ctx.ui.note("No registry configured: the artifact stays in the local registry. Publish with --registry REG, DK_REGISTRY or `dk config set registry REG`.");
+        return ctx.ui.emit(&PublishReport {
+            reference: local,
+            digest: descriptor.digest,
+            size,
+            outcome: "local",
+            uploaded_blobs: 0,
+            uploaded_bytes: 0,
+            skipped_blobs: 0,
+        });
+    };
+    let (host, prefix) = split_registry(&registry);
+    let repository = [prefix.as_deref(), Some(&facts.namespace), Some(&facts.name)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+    let target = RemoteRef {
+        registry: host.clone(),
+        repository,
+        tag: Some(tag),
+        digest: None,
+    };
+    let client = registry_for(ctx, &host, args.plain_http)?;
+    let runtime = runtime()?;
+    let existing = runtime
+        .block_on(client.digest_of(&target))
+        .map_err(|err| package_error(&format!("cannot check {target}"), err))?;
+    let mut report = PublishReport {
+        reference: target.to_string(),
+        digest: descriptor.digest.clone(),
+        size,
+        outcome: "already-published",
+        uploaded_blobs: 0,
+        uploaded_bytes: 0,
+        skipped_blobs: 0,
+    };
+    match existing {
+        Some(digest) if digest == descriptor.digest => return ctx.ui.emit(&report),
+        Some(digest) => {
+            return Err(CliError::failure(format!(
+                "{target} already exists with digest {digest}; this artifact is {}: a published version is never overwritten",
+                descriptor.digest
+            ))
+            .hint("publish a new version: bump metadata.version and dk build --tag vX.Y.Z"));
+        }
+        None => {}
+    }
+    let bar = ctx
+        .ui
+        .progress(format!("Pushing {target}"), Some(size - descriptor.size));
+    let pushed = runtime.block_on(client.push(&layout, &descriptor, &target, &progress_of(&bar)));
+    bar.finish_and_clear();
+    let pushed = pushed.map_err(|err| package_error(&format!("cannot publish {target}"), err))?;
+    report.outcome = "pushed";
+    report.uploaded_blobs = pushed.uploaded_blobs;
+    report.uploaded_bytes = pushed.uploaded_bytes;
+    report.skipped_blobs = pushed.skipped_blobs;
+    ctx.ui.emit(&report)
+}
+
+/// An artifact read back: from the layout, or downloaded into it first.
+struct Resolved {
+    reference: String,
+    digest: String,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    name: String,
+}
+
+fn resolve(
+    ctx: &Context,
+    text: &str,
+    plain_http: bool,
+    layout: &Layout,
+    with_layers: bool,
+) -> Result<Resolved, CliError> {
+    let reference = ArtifactRef::parse(text).map_err(|err| CliError::usage(err.to_string()))?;
+    match reference {
+        ArtifactRef::Local { name, tag } => {
+            let ref_name = format!("{name}:{tag}");
+            let descriptor = layout
+                .find(&ref_name)
+                .map_err(|err| package_error("cannot read the local registry", err))?
+                .ok_or_else(|| {
+                    CliError::usage(format!("{ref_name} is not in the local registry"))
+                        .hint("dk build --tag TAG builds it; a registry reference starts with its host (ghcr.io/...)")
+                })?;
+            let (manifest, manifest_bytes) = layout
+                .manifest(&descriptor)
+                .map_err(|err| package_error(&format!("{ref_name} is damaged"), err))?;
+            Ok(Resolved {
+                reference: ref_name,
+                digest: descriptor.digest,
+                manifest,
+                manifest_bytes,
+                name: name.rsplit('/').next().unwrap_or(&name).to_owned(),
+            })
+        }
+        ArtifactRef::Remote(remote) => {
+            let client = registry_for(ctx, &remote.registry, plain_http)?;
+            let runtime = runtime()?;
+            let (manifest, manifest_bytes, digest) = runtime
+                .block_on(client.manifest(&remote))
+                .map_err(|err| package_error(&format!("cannot read {remote}"), err))?;
+            let mut blobs = vec![&manifest.config];
+            if with_layers {
+                blobs.extend(&manifest.layers);
+            }
+            let total = blobs.iter().map(|b| b.size).sum();
+            let bar = ctx.ui.progress(format!("Pulling {remote}"), Some(total));
+            let fetched =
+                runtime.block_on(client.fetch_blobs(&remote, &blobs, layout, &progress_of(&bar)));
+            bar.finish_and_clear();
+            fetched.map_err(|err| package_error(&format!("cannot download {remote}"), err))?;
+            Ok(Resolved {
+                reference: remote.to_string(),
+                digest,
+                manifest,
+                manifest_bytes,
+                name: remote.name().to_owned(),
+            })
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PullReport {
+    reference: String,
+    digest: String,
+    directory: String,
+    files: usize,
+    bytes: u64,
+}
+
+impl Render for PullReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "{} Pulled {} into {} ({} file(s), {})",
+            ui.out_styles().success("✓"),
+            self.reference,
+            self.directory,
+            self.files,
+            human_bytes(self.bytes)
+        )?;
+        writeln!(out, "  Digest: {}", self.digest)
+    }
+}
+
+pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let layout = layout(ctx)?;
+    let resolved = resolve(ctx, &args.reference, args.plain_http, &layout, true)?;
+    let target = args
+        .output_dir
+        .unwrap_or_else(|| PathBuf::from(&resolved.name));
+    let mut layers = Vec::new();
+    for layer in &resolved.manifest.layers {
+        layers.push(
+            layout
+                .verify_blob(layer)
+                .map_err(|err| package_error(&format!("{} is damaged", resolved.reference), err))?,
+        );
+    }
+    let extracted = extract::extract(&layers, &target).map_err(|err| {
+        package_error(
+            &format!(
+                "cannot unpack {} into {}",
+                resolved.reference,
+                target.display()
+            ),
+            err,
+        )
+    })?;
+    ctx.ui.emit(&PullReport {
+        reference: resolved.reference,
+        digest: resolved.digest,
+        directory: target.display().to_string(),
+        files: extracted.files,
+        bytes: extracted.bytes,
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InspectReport {
+    reference: String,
+    digest: String,
+    size: u64,
+    manifest: Manifest,
+    config: Value,
+}
+
+impl Render for InspectReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let bold = |text: &str| ui.out_styles().bold(text).to_string();
+        writeln!(out, "{} {}", bold("Reference:"), self.reference)?;
+        writeln!(out, "{}    {}", bold("Digest:"), self.digest)?;
+        writeln!(
+            out,
+            "{}  {}",
+            bold("Artifact:"),
+            self.manifest.artifact_type.as_deref().unwrap_or("-")
+        )?;
+        writeln!(out, "{}      {}", bold("Size:"), human_bytes(self.size))?;
+        writeln!(out, "\n{}", bold("Annotations:"))?;
+        for (key, value) in &self.manifest.annotations {
+            writeln!(out, "  {key:<34} {value}")?;
+        }
+        writeln!(
+            out,
+            "\n{} {} ({}, {})",
+            bold("Config:"),
+            self.manifest.config.digest,
+            self.manifest.config.media_type,
+            human_bytes(self.manifest.config.size)
+        )?;
+        let transform = &self.config["transform"];
+        writeln!(
+            out,
+            "  Transform {}/{}: runtime {}, mode {}",
+            self.config["namespace"].as_str().unwrap_or_default(),
+            self.config["name"].as_str().unwrap_or_default(),
+            transform["spec"]["runtime"].as_str().unwrap_or("-"),
+            transform["spec"]["mode"].as_str().unwrap_or("batch"),
+        )?;
+        let names = |key: &str| -> String {
+            transform["spec"][key]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i["dataset"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        writeln!(out, "  Inputs:  {}", names("inputs"))?;
+        writeln!(out, "  Outputs: {}", names("outputs"))?;
+        writeln!(out, "\n{}", bold("Layers:"))?;
+        let mut rows = table(&["DIGEST", "SIZE", "MEDIA TYPE", "TITLE"]);
+        for layer in &self.manifest.layers {
+            rows.add_row(vec![
+                layer.digest.clone(),
+                human_bytes(layer.size),
+                layer.media_type.clone(),
+                layer.annotations.get(TITLE).cloned().unwrap_or_default(),
+            ]);
+        }
+        write_table(out, &rows)
+    }
+}
+
+pub fn run_inspect(args: InspectArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let layout = layout(ctx)?;
+    let resolved = resolve(ctx, &args.reference, args.plain_http, &layout, false)?;
+    let config_bytes = layout
+        .read_blob(
+            &resolved.manifest.config.digest,
+            Some(resolved.manifest.config.size),
+        )
+        .map_err(|err| package_error("the config is damaged", err))?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|err| CliError::failure(format!("the config is not JSON: {err}")))?;
+    let size = resolved.manifest_bytes.len() as u64
+        + resolved.manifest.config.size
+        + resolved.manifest.layers.iter().map(|l| l.size).sum::<u64>();
+    ctx.ui.emit(&InspectReport {
+        reference: resolved.reference,
+        digest: resolved.digest,
+        size,
+        manifest: resolved.manifest,
+        config,
+    })
+}

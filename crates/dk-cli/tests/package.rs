@@ -1,0 +1,558 @@
+//! `dk build`, `dk publish`, `dk pull`, `dk inspect`: reproducible artifacts in the local OCI
+//! layout, pushed to and pulled from a real registry (CNCF distribution on loopback, started by
+//! scripts/test-services), checked by skopeo as an independent client.
+
+mod common;
+
+use std::path::Path;
+
+use common::{context, run_ok, run_with};
+use dk_test::{TestContext, service};
+use serde_json::Value;
+
+fn init(ctx: &TestContext, name: &str) {
+    run_ok(ctx, &["init", name, "--runtime", "generic-python"], 0);
+}
+
+fn build(ctx: &TestContext, env: &[(&str, &str)], dir: &str, tag: &str) -> Value {
+    let result = run_with(ctx, env, &["build", dir, "--tag", tag, "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    result.json()
+}
+
+/// Every file below `dir`, relative, with its contents and whether it is executable.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().display().to_string();
+                let contents = if meta.file_type().is_symlink() {
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .display()
+                        .to_string()
+                        .into_bytes()
+                } else {
+                    std::fs::read(&path).unwrap()
+                };
+                files.push((relative, contents, meta.permissions().mode() & 0o111 != 0));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let skopeo = service("DK_TEST_SKOPEO", "skopeo").expect("skopeo");
+    let output = std::process::Command::new(skopeo)
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        output.status.success(),
+        "skopeo {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_build_is_reproducible_across_checkouts_and_lands_in_a_valid_oci_layout() {
+    let ctx = context();
+    init(&ctx, "demo");
+    let first = build(&ctx, &[], "demo", "v0.1.0");
+    let again = build(&ctx, &[], "demo", "v0.1.0");
+    assert_eq!(first["digest"], again["digest"]);
+    assert_eq!(again["unchanged"], true);
+
+    // Another checkout: another path, other mtimes, caches and a virtualenv lying around.
+    let other = ctx.root().join("elsewhere/checkout/demo");
+    dk_test::copy_tree(&ctx.work().join("demo"), &other, &[]);
+    for entry in std::fs::read_dir(&other).unwrap() {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .ok();
+        if let Some(file) = file {
+            file.set_modified(
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::create_dir_all(other.join("__pycache__")).unwrap();
+    std::fs::write(other.join("__pycache__/main.cpython-311.pyc"), "cache").unwrap();
+    std::fs::create_dir_all(other.join(".venv/bin")).unwrap();
+    std::fs::write(other.join(".venv/bin/python"), "venv").unwrap();
+    let elsewhere = ctx.root().join("elsewhere-home");
+    let home = elsewhere.to_str().unwrap();
+    let moved = build(
+        &ctx,
+        &[("DK_HOME", home)],
+        other.to_str().unwrap(),
+        "v0.1.0",
+    );
+    assert_eq!(moved["digest"], first["digest"], "same files, same digest");
+
+    // SOURCE_DATE_EPOCH changes every entry's time, so the digest.
+    let dated = run_with(
+        &ctx,
+        &[("DK_HOME", home), ("SOURCE_DATE_EPOCH", "1700000000")],
+        &[
+            "build",
+            other.to_str().unwrap(),
+            "--tag",
+            "v0.1.1",
+            "-o",
+            "json",
+        ],
+    );
+    assert_ne!(
+        dated.json()["digest"],
+        first["digest"],
+        "{}",
+        dated.transcript()
+    );
+    assert!(
+        dated
+            .stderr
+            .contains("tag v0.1.1 disagrees with metadata.version 0.1.0"),
+        "{}",
+        dated.stderr
+    );
+
+    let layout = ctx.dk_home().join("registry");
+    assert_eq!(
+        std::fs::read_to_string(layout.join("oci-layout")).unwrap(),
+        r#"{"imageLayoutVersion":"1.0.0"}"#
+    );
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "default/demo:v0.1.0"
+    );
+    let manifest_digest = first["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&manifest_digest[7..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["artifactType"],
+        "application/vnd.infoblox.dk.package.v1"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.infoblox.dk.config.v1+json"
+    );
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.created"],
+        "1970-01-01T00:00:00Z"
+    );
+    // Every blob's name is its digest.
+    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        assert_eq!(path.file_name().unwrap().to_str().unwrap(), digest);
+    }
+    // An independent reader of OCI layouts agrees.
+    if service("DK_TEST_SKOPEO", "skopeo").is_some() {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            &format!("oci:{}:default/demo:v0.1.0", layout.display()),
+        ]);
+        let read: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(read, manifest);
+    }
+}
+
+#[test]
+fn ignored_files_stay_out_and_tags_must_be_semver() {
+    let ctx = context();
+    init(&ctx, "demo");
+    ctx.write(
+        "demo/.dkignore",
+        "# local scratch\nscratch/\n*.tmp\n!keep.tmp\n",
+    );
+    ctx.write("demo/scratch/notes.txt", "x");
+    ctx.write("demo/a.tmp", "x");
+    ctx.write("demo/keep.tmp", "x");
+    ctx.write("demo/.git/HEAD", "ref: refs/heads/main\n");
+    ctx.write("demo/__pycache__/x.pyc", "x");
+    let dry = run_with(
+        &ctx,
+        &[],
+        &["build", "demo", "--tag", "1.0.0", "--dry-run", "-o", "json"],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.transcript());
+    let report = dry.json();
+    let entries: Vec<&str> = report["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        entries.contains(&"dk.yaml") && entries.contains(&"keep.tmp"),
+        "{entries:?}"
+    );
+    for ignored in [
+        "scratch/notes.txt",
+        "a.tmp",
+        ".git/HEAD",
+        "__pycache__/x.pyc",
+    ] {
+        assert!(!entries.contains(&ignored), "{ignored} in {entries:?}");
+    }
+    assert!(
+        !ctx.dk_home().join("registry").exists(),
+        "a dry run writes nothing"
+    );
+
+    let bad = run_with(&ctx, &[], &["build", "demo", "--tag", "latest"]);
+    assert_eq!(bad.code, 2, "{}", bad.transcript());
+    assert!(
+        bad.stderr.contains("not a semantic version"),
+        "{}",
+        bad.stderr
+    );
+
+    // Lint errors stop the build.
+    ctx.write(
+        "demo/dataset/demo-clean.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\n",
+    );
+    let broken = run_with(&ctx, &[], &["build", "demo", "--tag", "v0.1.0"]);
+    assert_eq!(broken.code, 1, "{}", broken.transcript());
+    assert!(
+        broken.stderr.contains("nothing was built"),
+        "{}",
+        broken.stderr
+    );
+}
+
+/// Writes a gzip tar with one entry through Python's tarfile (an independent writer that lets a
+/// test make what dk never would).
+fn evil_layer(ctx: &TestContext, name: &str, kind: &str, path: &str, target: &str) -> Vec<u8> {
+    let out = ctx.root().join(format!("{name}.tar.gz"));
+    let script = "
+import io, sys, tarfile
+out, kind, path, target = sys.argv[1:5]
+with tarfile.open(out, 'w:gz', format=tarfile.GNU_FORMAT) as tar:
+    info = tarfile.TarInfo(path)
+    if kind == 'file':
+        data = b'pwned'
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    else:
+        info.type = tarfile.SYMTYPE
+        info.linkname = target
+        tar.addfile(info)
+";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script, out.to_str().unwrap(), kind, path, target])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+/// Puts an artifact with `layer` as its only layer into the local layout under `ref_name`.
+fn plant(ctx: &TestContext, ref_name: &str, layer: &[u8]) {
+    use sha2::Digest;
+    let digest = |bytes: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+    let layout = ctx.dk_home().join("registry");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let d = digest(bytes);
+        std::fs::write(blobs.join(&d[7..]), bytes).unwrap();
+        d
+    };
+    let config = br#"{"kind":"Transform","name":"evil","namespace":"default","transform":{}}"#;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.infoblox.dk.package.v1",
+        "config": {"mediaType": "application/vnd.infoblox.dk.config.v1+json", "digest": put(config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(layer), "size": layer.len()}],
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(&bytes), "size": bytes.len(),
+                        "annotations": {"org.opencontainers.image.ref.name": ref_name}}],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn pull_refuses_archives_that_escape_and_writes_nothing() {
+    let cases = [
+        ("traversal", "file", "../escaped.txt", ""),
+        ("absolute", "file", "/tmp/dk-absolute-escape.txt", ""),
+        ("symlink", "symlink", "link", "../../outside"),
+        ("symlink-absolute", "symlink", "link", "/etc/passwd"),
+    ];
+    for (name, kind, path, target) in cases {
+        let ctx = context();
+        let layer = evil_layer(&ctx, name, kind, path, target);
+        plant(&ctx, "default/evil:v1.0.0", &layer);
+        let out = ctx.work().join("out");
+        let pulled = run_with(
+            &ctx,
+            &[],
+            &["pull", "evil:v1.0.0", "-d", out.to_str().unwrap()],
+        );
+        assert_eq!(pulled.code, 1, "{name}: {}", pulled.transcript());
+        assert!(
+            pulled.stderr.contains("refused"),
+            "{name}: {}",
+            pulled.stderr
+        );
+        assert!(!out.exists(), "{name}: nothing is written");
+        assert!(!ctx.work().join("escaped.txt").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(ctx.work())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with(".dk-pull"))
+            .collect();
+        assert!(leftovers.is_empty(), "{name}: staging removed");
+    }
+    assert!(!Path::new("/tmp/dk-absolute-escape.txt").exists());
+
+    // A blob that does not match its digest is refused too.
+    let ctx = context();
+    init(&ctx, "demo");
+    let built = build(&ctx, &[], "demo", "v0.1.0");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            ctx.dk_home()
+                .join("registry/blobs/sha256")
+                .join(&built["digest"].as_str().unwrap()[7..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let layer = ctx
+        .dk_home()
+        .join("registry/blobs/sha256")
+        .join(&manifest["layers"][1]["digest"].as_str().unwrap()[7..]);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&layer, bytes).unwrap();
+    let pulled = run_with(&ctx, &[], &["pull", "demo:v0.1.0", "-d", "copy"]);
+    assert_eq!(pulled.code, 1, "{}", pulled.transcript());
+    assert!(
+        pulled.stderr.contains("digest mismatch"),
+        "{}",
+        pulled.stderr
+    );
+    assert!(!ctx.work().join("copy").exists());
+}
+
+#[test]
+fn publish_pull_and_inspect_against_a_real_registry() {
+    let Some(registry) = service("DK_TEST_REGISTRY", "an OCI registry") else {
+        return;
+    };
+    let ctx = context();
+    init(&ctx, "demo");
+    // Large enough for a chunked upload; random, so gzip cannot shrink it below the limit.
+    let mut big = vec![0u8; 20 << 20];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for byte in big.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    ctx.write("demo/data/model.bin", &big);
+    std::fs::set_permissions(
+        ctx.work().join("demo/main.py"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // A prefix of its own: the registry outlives the test.
+    let prefix = format!("{registry}/t{}", std::process::id());
+    let built = build(&ctx, &[], "demo", "v0.1.0");
+
+    let published = run_with(
+        &ctx,
+        &[],
+        &["publish", "demo", "--registry", &prefix, "-o", "json"],
+    );
+    assert_eq!(published.code, 0, "{}", published.transcript());
+    let report = published.json();
+    assert_eq!(report["outcome"], "pushed");
+    assert_eq!(report["digest"], built["digest"]);
+    assert_eq!(report["uploadedBlobs"], 3);
+    let reference = format!("{prefix}/default/demo:v0.1.0");
+    assert_eq!(report["reference"], reference);
+
+    // skopeo reads the same manifest, artifact type and digest.
+    if service("DK_TEST_SKOPEO", "skopeo").is_some() {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ]);
+        let manifest: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(
+            manifest["artifactType"],
+            "application/vnd.infoblox.dk.package.v1"
+        );
+        let digest = {
+            use sha2::Digest;
+            format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+            )
+        };
+        assert_eq!(digest, built["digest"].as_str().unwrap());
+    }
+
+    // The same digest again: a no-op.
+    let again = run_with(
+        &ctx,
+        &[],
+        &["publish", "demo", "--registry", &prefix, "-o", "json"],
+    );
+    assert_eq!(
+        again.json()["outcome"],
+        "already-published",
+        "{}",
+        again.transcript()
+    );
+
+    // Pulled into a fresh home: the exact files, modes included.
+    let fresh = ctx.root().join("fresh-home");
+    let fresh_home = fresh.to_str().unwrap();
+    let out = ctx.work().join("restored");
+    let pulled = run_with(
+        &ctx,
+        &[("DK_HOME", fresh_home)],
+        &[
+            "pull",
+            &reference,
+            "-d",
+            out.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(pulled.code, 0, "{}", pulled.transcript());
+    assert_eq!(pulled.json()["digest"], built["digest"]);
+    assert_eq!(tree(&out), tree(&ctx.work().join("demo")));
+
+    let inspected = run_with(
+        &ctx,
+        &[("DK_HOME", fresh_home)],
+        &["inspect", &reference, "-o", "json"],
+    );
+    assert_eq!(inspected.code, 0, "{}", inspected.transcript());
+    let inspected = inspected.json();
+    assert_eq!(inspected["digest"], built["digest"]);
+    assert_eq!(inspected["config"]["transform"]["metadata"]["name"], "demo");
+    assert_eq!(
+        inspected["manifest"]["layers"][1]["annotations"]["org.opencontainers.image.title"],
+        "content.tar.gz"
+    );
+    let text = run_with(&ctx, &[("DK_HOME", fresh_home)], &["inspect", &reference]);
+    assert!(
+        text.stdout
+            .contains("Transform default/demo: runtime generic-python"),
+        "{}",
+        text.stdout
+    );
+
+    // Changed content under the same tag is refused, naming both digests.
+    ctx.write("demo/main.py", "print('changed')\n");
+    let rebuilt = run_with(
+        &ctx,
+        &[],
+        &["build", "demo", "--tag", "v0.1.0", "--force", "-o", "json"],
+    );
+    let new_digest = rebuilt.json()["digest"].as_str().unwrap().to_owned();
+    let refused = run_with(&ctx, &[], &["publish", "demo", "--registry", &prefix]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains(built["digest"].as_str().unwrap()),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains(&new_digest), "{}", refused.stderr);
+}
+
+#[test]
+fn basic_auth_credentials_come_from_the_docker_config() {
+    let (Some(registry), Some(user), Some(password)) = (
+        service("DK_TEST_AUTH_REGISTRY", "an OCI registry with basic auth"),
+        service("DK_TEST_REGISTRY_USER", "the registry user"),
+        service("DK_TEST_REGISTRY_PASSWORD", "the registry password"),
+    ) else {
+        return;
+    };
+    let ctx = context();
+    init(&ctx, "demo");
+    build(&ctx, &[], "demo", "v0.1.0");
+    let prefix = format!("{registry}/t{}", std::process::id());
+
+    let anonymous = run_with(&ctx, &[], &["publish", "demo", "--registry", &prefix]);
+    assert_eq!(anonymous.code, 3, "{}", anonymous.transcript());
+    assert!(
+        anonymous.stderr.contains("docker login"),
+        "{}",
+        anonymous.stderr
+    );
+
+    let docker = ctx.root().join("docker-config");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    };
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths": {{"{registry}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
+    let published = run_with(
+        &ctx,
+        &env,
+        &["publish", "demo", "--registry", &prefix, "-o", "json"],
+    );
+    assert_eq!(published.code, 0, "{}", published.transcript());
+    assert!(!published.stdout.contains(&password) && !published.stderr.contains(&password));
+    let reference = format!("{prefix}/default/demo:v0.1.0");
+    let pulled = run_with(&ctx, &env, &["pull", &reference, "-d", "restored"]);
+    assert_eq!(pulled.code, 0, "{}", pulled.transcript());
+}

@@ -1,0 +1,356 @@
+//! A package bundled as an OCI artifact (DESIGN §6): layer 1 holds the manifests (`dk.yaml` and
+//! the kind folders), layer 2 everything else, minus `.git`, caches, virtualenvs and `.dkignore`
+//! patterns. Bundles are reproducible: entries sorted by path, uid/gid 0 without names, modes
+//! normalised to 0644/0755, every mtime the build's epoch, gzip without a timestamp, and no
+//! wall-clock time in the config or the annotations.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use serde_json::{Value, json};
+
+use dk_manifest::model::Kind;
+
+use crate::PackageError;
+use crate::layout::{
+    ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, Descriptor, LAYER_MEDIA_TYPE, Layout, MANIFEST_MEDIA_TYPE,
+    Manifest, TITLE,
+};
+
+/// Never bundled, whatever `.dkignore` says first: version control, caches, virtualenvs and
+/// build output of the runtimes (gitignore syntax; `.dkignore` may re-include with `!`).
+pub const ALWAYS_IGNORED: &[&str] = &[
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".DS_Store",
+    "__pycache__/",
+    "*.pyc",
+    ".venv/",
+    "venv/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".tox/",
+    "node_modules/",
+    "/target/",
+    "/dbt_packages/",
+    "/logs/",
+    ".dk/",
+];
+
+pub const IGNORE_FILE: &str = ".dkignore";
+
+/// What goes into a bundle besides the package's files.
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    pub name: String,
+    pub namespace: String,
+    /// The tag as given (`v1.0.0`).
+    pub tag: String,
+    /// The Transform, as JSON.
+    pub transform: Value,
+    /// Seconds since the epoch for every entry's mtime and `org.opencontainers.image.created`.
+    pub epoch: u64,
+    /// The git commit and the repository (without credentials), when known.
+    pub revision: Option<String>,
+    pub source: Option<String>,
+    pub dk_version: String,
+}
+
+/// A file of the package as it is bundled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative, `/`-separated.
+    pub path: String,
+    pub source: PathBuf,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File { size: u64, executable: bool },
+    Symlink { target: String },
+}
+
+/// The built artifact.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The manifest's descriptor (not yet named in the index).
+    pub descriptor: Descriptor,
+    pub manifest: Manifest,
+    pub files: usize,
+    /// Uncompressed bytes of the package's files.
+    pub content_bytes: u64,
+}
+
+fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
+    let mut builder = GitignoreBuilder::new(dir);
+    for pattern in ALWAYS_IGNORED {
+        builder
+            .add_line(None, pattern)
+            .expect("valid built-in patterns");
+    }
+    let file = dir.join(IGNORE_FILE);
+    if file.is_file()
+        && let Some(err) = builder.add(&file)
+    {
+        return Err(PackageError::Invalid(format!("{}: {err}", file.display())));
+    }
+    builder
+        .build()
+        .map_err(|err| PackageError::Invalid(format!("{}: {err}", file.display())))
+}
+
+/// The files to bundle, sorted by path. A symlink is kept as a link when it stays inside the
+/// package; one that points outside is an error (its target would not travel with it).
+pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
+    let rules = ignore_rules(dir)?;
+    let mut entries = Vec::new();
+    walk(dir, dir, &rules, &mut entries)?;
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    rules: &Gitignore,
+    entries: &mut Vec<Entry>,
+) -> Result<(), PackageError> {
+    let read = std::fs::read_dir(dir).map_err(|err| PackageError::io(dir, err))?;
+    for item in read {
+        let item = item.map_err(|err| PackageError::io(dir, err))?;
+        let path = item.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|err| PackageError::io(&path, err))?;
+        let relative = path.strip_prefix(root).expect("below the root");
+        if rules
+            .matched_path_or_any_parents(relative, meta.is_dir())
+            .is_ignore()
+        {
+            continue;
+        }
+        let name = relative
+            .to_str()
+            .ok_or_else(|| {
+                PackageError::Invalid(format!("{}: not a UTF-8 path", relative.display()))
+            })?
+            .replace('\\', "/");
+        if meta.is_dir() {
+            walk(root, &path, rules, entries)?;
+        } else if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|err| PackageError::io(&path, err))?;
+            let target = target.to_str().unwrap_or_default().to_owned();
+            if !crate::extract::link_stays_inside(&name, &target) {
+                return Err(PackageError::Invalid(format!(
+                    "{name} links to {target}, outside the package: copy the file in, or ignore it in {IGNORE_FILE}"
+                )));
+            }
+            entries.push(Entry {
+                path: name,
+                source: path,
+                kind: EntryKind::Symlink { target },
+            });
+        } else if meta.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            entries.push(Entry {
+                path: name,
+                source: path,
+                kind: EntryKind::File {
+                    size: meta.len(),
+                    executable: meta.permissions().mode() & 0o111 != 0,
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a path belongs in the manifests layer: `dk.yaml` and the kind folders.
+fn is_manifest(path: &str) -> bool {
+    if path == "dk.yaml" {
+        return true;
+    }
+    let top = path.split('/').next().unwrap_or_default();
+    path.contains('/')
+        && Kind::ALL
+            .iter()
+            .any(|kind| kind.folder() == Some(top) || kind.plural_folder() == Some(top))
+}
+
+/// Writes `entries` as a reproducible tar.gz blob into the layout.
+fn write_layer(
+    layout: &Layout,
+    entries: &[&Entry],
+    epoch: u64,
+    title: &str,
+    progress: &dyn Fn(u64),
+) -> Result<Descriptor, PackageError> {
+    let blob = layout.blob_writer()?;
+    let gzip = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(blob, Compression::fast());
+    let mut tar = tar::Builder::new(gzip);
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(epoch);
+        let failed = |err: std::io::Error| PackageError::io(&entry.source, err);
+        match &entry.kind {
+            EntryKind::File { size, executable } => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(if *executable { 0o755 } else { 0o644 });
+                header.set_size(*size);
+                let file = File::open(&entry.source).map_err(failed)?;
+                // Exactly the size announced: a file that grows meanwhile cannot corrupt the tar.
+                let reader = std::io::Read::take(file, *size);
+                tar.append_data(&mut header, &entry.path, reader)
+                    .map_err(failed)?;
+                progress(*size);
+            }
+            EntryKind::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                tar.append_link(&mut header, &entry.path, target)
+                    .map_err(failed)?;
+            }
+        }
+    }
+    let gzip = tar
+        .into_inner()
+        .map_err(|err| PackageError::io(layout.root(), err))?;
+    let mut blob = gzip
+        .finish()
+        .map_err(|err| PackageError::io(layout.root(), err))?;
+    blob.flush()
+        .map_err(|err| PackageError::io(layout.root(), err))?;
+    let (digest, size) = blob.commit()?;
+    Ok(Descriptor {
+        media_type: LAYER_MEDIA_TYPE.to_owned(),
+        digest,
+        size,
+        artifact_type: None,
+        annotations: BTreeMap::from([(TITLE.to_owned(), title.to_owned())]),
+    })
+}
+
+/// RFC 3339 (UTC) of seconds since the epoch.
+fn rfc3339(epoch: u64) -> String {
+    chrono::DateTime::from_timestamp(i64::try_from(epoch).unwrap_or(i64::MAX), 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Bundles the package in `dir` into `layout`. `progress` is called with the bytes of each file
+/// as it is written.
+pub fn bundle(
+    dir: &Path,
+    spec: &BundleSpec,
+    layout: &Layout,
+    progress: &dyn Fn(u64),
+) -> Result<Built, PackageError> {
+    let entries = select(dir)?;
+    let (manifests, content): (Vec<&Entry>, Vec<&Entry>) =
+        entries.iter().partition(|entry| is_manifest(&entry.path));
+    let layers = vec![
+        write_layer(layout, &manifests, spec.epoch, "manifests.tar.gz", progress)?,
+        write_layer(layout, &content, spec.epoch, "content.tar.gz", progress)?,
+    ];
+    let created = rfc3339(spec.epoch);
+    let config = json!({
+        "apiVersion": "datakit.infoblox.dev/v1alpha1",
+        "kind": "Transform",
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "version": spec.tag,
+        "transform": spec.transform,
+        "build": {
+            "dk": spec.dk_version,
+            "sourceDateEpoch": spec.epoch,
+            "revision": spec.revision,
+        },
+    });
+    let config_bytes = serde_json::to_vec(&config).expect("JSON");
+    let (config_digest, config_size) = layout.put_blob(&config_bytes)?;
+    let mut annotations = BTreeMap::from([
+        ("org.opencontainers.image.created".to_owned(), created),
+        (
+            "org.opencontainers.image.title".to_owned(),
+            spec.name.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_owned(),
+            spec.tag.clone(),
+        ),
+        ("dev.datakit.namespace".to_owned(), spec.namespace.clone()),
+    ]);
+    if let Some(revision) = &spec.revision {
+        annotations.insert("org.opencontainers.image.revision".into(), revision.clone());
+    }
+    if let Some(source) = &spec.source {
+        annotations.insert("org.opencontainers.image.source".into(), source.clone());
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+        artifact_type: Some(ARTIFACT_TYPE.to_owned()),
+        config: Descriptor {
+            media_type: CONFIG_MEDIA_TYPE.to_owned(),
+            digest: config_digest,
+            size: config_size,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        },
+        layers,
+        annotations,
+    };
+    let manifest_bytes = serde_json::to_vec(&manifest).expect("JSON");
+    let (digest, size) = layout.put_blob(&manifest_bytes)?;
+    Ok(Built {
+        descriptor: Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+            digest,
+            size,
+            artifact_type: Some(ARTIFACT_TYPE.to_owned()),
+            annotations: BTreeMap::new(),
+        },
+        manifest,
+        files: entries.len(),
+        content_bytes: entries
+            .iter()
+            .map(|e| match e.kind {
+                EntryKind::File { size, .. } => size,
+                EntryKind::Symlink { .. } => 0,
+            })
+            .sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_764_115_200), "2025-11-26T00:00:00Z");
+    }
+
+    #[test]
+    fn manifests_go_to_the_first_layer() {
+        assert!(is_manifest("dk.yaml"));
+        assert!(is_manifest("dataset/a.yaml"));
+        assert!(is_manifest("stores/b.yaml"));
+        assert!(!is_manifest("main.py"));
+        assert!(!is_manifest("dataset"));
+        assert!(!is_manifest("data/input.csv"));
+    }
+}

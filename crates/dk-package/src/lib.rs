@@ -1,0 +1,41 @@
+//! Data packages as OCI artifacts (DESIGN §6): reproducible bundles ([`bundle`]), the local OCI
+//! image layout ([`layout`]), references ([`reference`]), registry credentials from the Docker
+//! config ([`credentials`]), pushing and pulling over the OCI distribution API ([`registry`]) and
+//! safe extraction ([`extract`]).
+
+use std::path::{Path, PathBuf};
+
+pub mod bundle;
+pub mod credentials;
+pub mod extract;
+pub mod layout;
+pub mod reference;
+pub mod registry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("refused {path}: {reason}")]
+    Unsafe { path: String, reason: String },
+    #[error("{0}")]
+    Registry(String),
+    #[error("{0}")]
+    Credentials(String),
+}
+
+impl PackageError {
+    pub fn io(path: &Path, source: std::io::Error) -> PackageError {
+        PackageError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
