@@ -403,10 +403,20 @@ fn publish_pull_and_inspect_against_a_real_registry() {
     let prefix = format!("{registry}/t{}", std::process::id());
     let built = build(&ctx, &[], "demo", "v0.1.0");
 
+    // In 4 MiB chunks here; in one streamed request below.
     let published = run_with(
         &ctx,
         &[],
-        &["publish", "demo", "--registry", &prefix, "-o", "json"],
+        &[
+            "publish",
+            "demo",
+            "--registry",
+            &prefix,
+            "--config",
+            "publish.chunked=true",
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(published.code, 0, "{}", published.transcript());
     let report = published.json();
@@ -470,6 +480,22 @@ fn publish_pull_and_inspect_against_a_real_registry() {
     );
     assert_eq!(pulled.code, 0, "{}", pulled.transcript());
     assert_eq!(pulled.json()["digest"], built["digest"]);
+    assert_eq!(tree(&out), tree(&ctx.work().join("demo")));
+    let streamed = format!("{prefix}-streamed");
+    let published = run_with(&ctx, &[], &["publish", "demo", "--registry", &streamed]);
+    assert_eq!(published.code, 0, "{}", published.transcript());
+    let out = ctx.work().join("restored-streamed");
+    let pulled = run_with(
+        &ctx,
+        &[("DK_HOME", fresh_home)],
+        &[
+            "pull",
+            &format!("{streamed}/default/demo:v0.1.0"),
+            "-d",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(pulled.code, 0, "{}", pulled.transcript());
     assert_eq!(tree(&out), tree(&ctx.work().join("demo")));
 
     let inspected = run_with(

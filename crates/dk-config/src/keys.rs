@@ -115,6 +115,12 @@ pub static KEYS: &[KeySpec] = &[
         doc: "Where `dk run` runs pipelines: local processes or Docker containers.",
     },
     KeySpec {
+        pattern: "publish.chunked",
+        kind: ValueKind::Bool,
+        default: Some("false"),
+        doc: "Upload blobs in 4 MiB chunks (for registries behind proxies that limit request bodies). Default: one request per blob.",
+    },
+    KeySpec {
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -347,11 +347,4 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
         .and_then(|()| file.sync_all())
         .map_err(|err| PackageError::io(&temp, err))?;
     std::fs::rename(&temp, path).map_err(|err| PackageError::io(path, err))
-}
-
-/// Reads all of a reader, for small blobs.
-pub fn read_all(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes)?;
-    Ok(bytes)
 }

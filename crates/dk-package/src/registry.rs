@@ -1,7 +1,9 @@
 //! Pushing and pulling artifacts over the OCI distribution API (through `oci-client`, which also
 //! answers `WWW-Authenticate` challenges: bearer tokens as ghcr.io and Harbor use them, or basic
-//! auth). Blobs the registry has are skipped after a HEAD; small blobs go up in one request, large
-//! ones in chunks. Every pulled blob is checked against its digest.
+//! auth). Blobs the registry has are skipped after a HEAD. A blob goes up in one request (small
+//! ones from memory, large ones streamed from the file), or, for registries behind proxies that
+//! limit request bodies, in chunks of 4 MiB. The registry checks each blob against its digest;
+//! every pulled blob is checked here.
 
 use std::io::Read;
 
@@ -18,15 +20,17 @@ use crate::reference::{RemoteRef, is_loopback};
 /// Called with the bytes of each blob, or chunk, as it is sent or received.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
-/// Blobs up to this size go up in one request; larger ones in chunks.
-pub const MONOLITHIC_LIMIT: u64 = 16 << 20;
-const CHUNK: usize = 8 << 20;
+/// Blobs up to this size are sent from memory; larger ones are streamed from their file.
+const IN_MEMORY_LIMIT: u64 = 16 << 20;
+/// How much of a file each read of a streamed upload takes.
+const READ_SIZE: usize = 8 << 20;
 
 /// A registry, authenticated as configured.
 pub struct Registry {
     client: Client,
     auth: RegistryAuth,
     host: String,
+    chunked: bool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -71,8 +75,14 @@ fn not_found(err: &OciDistributionError) -> bool {
 }
 
 impl Registry {
-    /// A client for `host`: plain HTTP for loopback hosts or when asked, HTTPS otherwise.
-    pub fn new(host: &str, plain_http: bool, credentials: Option<&Credentials>) -> Registry {
+    /// A client for `host`: plain HTTP for loopback hosts or when asked, HTTPS otherwise;
+    /// `chunked` uploads blobs in chunks.
+    pub fn new(
+        host: &str,
+        plain_http: bool,
+        credentials: Option<&Credentials>,
+        chunked: bool,
+    ) -> Registry {
         let protocol = if plain_http || is_loopback(host) {
             ClientProtocol::Http
         } else {
@@ -91,6 +101,7 @@ impl Registry {
             client,
             auth,
             host: host.to_owned(),
+            chunked,
         }
     }
 
@@ -161,52 +172,41 @@ impl Registry {
                 progress(blob.size);
                 continue;
             }
-            let path = layout.verify_blob(blob)?;
-            if blob.size <= MONOLITHIC_LIMIT {
+            let path = layout.blob_path(&blob.digest)?;
+            let failed = |err| registry_error(&format!("cannot upload {}", blob.digest), err);
+            if !self.chunked && blob.size <= IN_MEMORY_LIMIT {
                 let bytes = std::fs::read(&path).map_err(|err| PackageError::io(&path, err))?;
                 self.client
                     .push_blob(&reference, bytes, &blob.digest)
                     .await
-                    .map_err(|err| {
-                        registry_error(&format!("cannot upload {}", blob.digest), err)
-                    })?;
+                    .map_err(failed)?;
                 progress(blob.size);
             } else {
                 let file =
                     std::fs::File::open(&path).map_err(|err| PackageError::io(&path, err))?;
-                let chunks = futures_util::stream::unfold(file, move |mut file| async move {
-                    let mut buffer = vec![0u8; CHUNK];
-                    let mut filled = 0;
-                    while filled < CHUNK {
-                        match file.read(&mut buffer[filled..]) {
-                            Ok(0) => break,
-                            Ok(n) => filled += n,
-                            Err(err) => return Some((Err(err.into()), file)),
-                        }
-                    }
-                    (filled > 0).then(|| {
-                        buffer.truncate(filled);
-                        (Ok(bytes::Bytes::from(buffer)), file)
-                    })
-                });
                 let report = progress.clone();
-                let counted = futures_util::StreamExt::inspect(chunks, move |chunk| {
+                let stream = futures_util::StreamExt::inspect(file_stream(file), move |chunk| {
                     if let Ok(bytes) = chunk {
                         report(bytes.len() as u64);
                     }
                 });
-                let sent = self
-                    .client
-                    .push_blob_stream_chunked(&reference, counted)
-                    .await
-                    .map_err(|err| {
-                        registry_error(&format!("cannot upload {}", blob.digest), err)
-                    })?;
-                if sent.blob_digest != blob.digest {
-                    return Err(PackageError::DigestMismatch {
-                        expected: blob.digest.clone(),
-                        actual: sent.blob_digest,
-                    });
+                if self.chunked {
+                    let sent = self
+                        .client
+                        .push_blob_stream_chunked(&reference, stream)
+                        .await
+                        .map_err(failed)?;
+                    if sent.blob_digest != blob.digest {
+                        return Err(PackageError::DigestMismatch {
+                            expected: blob.digest.clone(),
+                            actual: sent.blob_digest,
+                        });
+                    }
+                } else {
+                    self.client
+                        .push_blob_stream(&reference, stream, &blob.digest, Some(blob.size))
+                        .await
+                        .map_err(failed)?;
                 }
             }
             pushed.uploaded_blobs += 1;
@@ -269,4 +269,25 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// A file as a stream of byte chunks, for an upload.
+fn file_stream(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
+    futures_util::stream::unfold(file, |mut file| async move {
+        let mut buffer = vec![0u8; READ_SIZE];
+        let mut filled = 0;
+        while filled < READ_SIZE {
+            match file.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) => return Some((Err(err.into()), file)),
+            }
+        }
+        (filled > 0).then(|| {
+            buffer.truncate(filled);
+            (Ok(bytes::Bytes::from(buffer)), file)
+        })
+    })
 }

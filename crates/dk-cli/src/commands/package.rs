@@ -410,7 +410,16 @@ fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry,
     if let Some(found) = &credentials {
         tracing::debug!(host, source = %found.source, "registry credentials");
     }
-    Ok(Registry::new(host, plain_http, credentials.as_ref()))
+    let chunked = ctx
+        .config()?
+        .get("publish.chunked")?
+        .is_some_and(|setting| setting.value == Value::Bool(true));
+    Ok(Registry::new(
+        host,
+        plain_http,
+        credentials.as_ref(),
+        chunked,
+    ))
 }
 
 fn progress_of(bar: &indicatif::ProgressBar) -> Progress {
