@@ -23,10 +23,12 @@ lint: ## Formatting and clippy only
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-bench: ## Benchmarks: lint of 1,000 packages, dk run overhead, lineage ingest and queries
+bench: ## Benchmarks: lint of 1,000 packages, dk run overhead, lineage, build and publish of 1 GiB
 	scripts/bench lint
 	scripts/bench run
 	scripts/bench lineage
+	scripts/bench build
+	scripts/bench publish
 	$(CARGO) bench -p dk-lineage
 
 clean: ## Remove build output
