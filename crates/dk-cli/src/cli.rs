@@ -3,7 +3,7 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions, config, connector, dataset, dev, governance, init, lineage, lint, package,
+    completions, config, connector, dataset, dev, gitops, governance, init, lineage, lint, package,
     pipeline, run, show, store, test, version,
 };
 use crate::error::EXIT_CODES_HELP;
@@ -59,6 +59,11 @@ pub enum Command {
     Publish(package::PublishArgs),
     Pull(package::PullArgs),
     Inspect(package::InspectArgs),
+    #[command(subcommand)]
+    Gitops(gitops::GitOpsCommand),
+    Promote(gitops::PromoteArgs),
+    Rollback(gitops::RollbackArgs),
+    Status(gitops::StatusArgs),
     #[command(subcommand)]
     Dev(dev::DevCommand),
     #[command(subcommand)]

@@ -30,6 +30,9 @@ pub const DK_REGISTRY_USER: &str = "DK_REGISTRY_USER";
 pub const DK_REGISTRY_PASSWORD: &str = "DK_REGISTRY_PASSWORD";
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+pub const GITEA_TOKEN: &str = "GITEA_TOKEN";
+pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -71,6 +74,21 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: SOURCE_DATE_EPOCH,
         key: None,
         doc: "Seconds since 1970 for every file time in a `dk build` bundle (reproducible builds). Default: the package's last git commit time, else 0.",
+    },
+    EnvVar {
+        name: GITHUB_TOKEN,
+        key: None,
+        doc: "Token of the `github` GitOps provider (pull requests, labels, reviews, merge). Never printed.",
+    },
+    EnvVar {
+        name: GITEA_TOKEN,
+        key: None,
+        doc: "Token of the `gitea` GitOps provider. Never printed.",
+    },
+    EnvVar {
+        name: ARGOCD_TOKEN,
+        key: None,
+        doc: "Bearer token for `argocd.server`, read by `dk status`. Never printed.",
     },
     EnvVar {
         name: "OPENLINEAGE_URL",

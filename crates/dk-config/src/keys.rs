@@ -86,7 +86,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "gitops.provider",
         kind: ValueKind::Choice(&["git", "github", "gitea", "gitlab"]),
         default: Some("git"),
-        doc: "How pull requests are opened: a forge API, or plain git branches merged by dk.",
+        doc: "How pull requests are opened: `git` (branches, `Approved-by:` trailers, merged by dk), `github` or `gitea` (their REST API; token in `GITHUB_TOKEN`/`GITEA_TOKEN`). `gitlab` is not built yet.",
     },
     KeySpec {
         pattern: "gitops.baseBranch",
@@ -99,6 +99,12 @@ pub static KEYS: &[KeySpec] = &[
         kind: ValueKind::String,
         default: None,
         doc: "Forge API base URL, for GitHub Enterprise and self-hosted Gitea/GitLab.",
+    },
+    KeySpec {
+        pattern: "argocd.server",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Argo CD API base URL (`https://argocd.example.com`): `dk status` reads each app's sync and health from it, with `ARGOCD_TOKEN`. Unset: status from the GitOps repository.",
     },
     KeySpec {
         pattern: "environments",

@@ -100,6 +100,32 @@ pub fn extract(layers: &[PathBuf], target: &Path) -> Result<Extracted, PackageEr
     finished
 }
 
+/// The text files of one gzip tar layer, by path (the manifests layer: small YAML files).
+pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
+    let file = std::fs::File::open(layer).map_err(|err| PackageError::io(layer, err))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut files = Vec::new();
+    for entry in archive
+        .entries()
+        .map_err(|err| PackageError::io(layer, err))?
+    {
+        let mut entry = entry.map_err(|err| PackageError::io(layer, err))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(|err| PackageError::io(layer, err))?
+            .display()
+            .to_string();
+        let mut text = String::new();
+        if entry.read_to_string(&mut text).is_ok() {
+            files.push((path, text));
+        }
+    }
+    Ok(files)
+}
+
 fn tempfile_dir(parent: &Path) -> Result<PathBuf, PackageError> {
     for attempt in 0..100u32 {
         let dir = parent.join(format!(".dk-pull-{}-{attempt}", std::process::id()));

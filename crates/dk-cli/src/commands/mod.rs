@@ -6,6 +6,7 @@ pub mod config;
 pub mod connector;
 pub mod dataset;
 pub mod dev;
+pub mod gitops;
 pub mod governance;
 pub mod init;
 pub mod lineage;
@@ -71,6 +72,10 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Publish(args) => package::run_publish(args, ctx),
         Command::Pull(args) => package::run_pull(args, ctx),
         Command::Inspect(args) => package::run_inspect(args, ctx),
+        Command::Gitops(command) => gitops::run_gitops(command, ctx),
+        Command::Promote(args) => gitops::run_promote(args, ctx),
+        Command::Rollback(args) => gitops::run_rollback(args, ctx),
+        Command::Status(args) => gitops::run_status(args, ctx),
         Command::Dev(command) => dev::run(command, ctx),
         Command::Config(command) => config::run(command, ctx),
         Command::Governance(command) => governance::run(command, ctx),

@@ -404,7 +404,7 @@ fn credential_sources(ctx: &Context) -> CredentialSources {
     }
 }
 
-fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry, CliError> {
+pub fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry, CliError> {
     let credentials = credentials::lookup(host, &credential_sources(ctx))
         .map_err(|err| package_error(&format!("cannot read the credentials for {host}"), err))?;
     if let Some(found) = &credentials {

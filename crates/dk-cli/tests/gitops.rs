@@ -1,0 +1,543 @@
+//! GitOps promotion end to end with real git: the FAQ's deployment section on the zero
+//! infrastructure default (`dk gitops init`, provider git), bare repositories over file:// and
+//! smart HTTP, concurrent promotions, and the same flow through a GitHub-compatible fake forge
+//! over HTTP. The chart is rendered offline with a promotion's values.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Run, context, run_ok, run_with};
+use dk_test::TestContext;
+use dk_test::forge::FakeForge;
+use serde_json::Value;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Builds `package` at each version (metadata.version follows).
+fn build_versions(ctx: &TestContext, env: &[(&str, &str)], package: &str, versions: &[&str]) {
+    if !ctx.work().join(package).exists() {
+        run_ok(ctx, &["init", package, "--runtime", "generic-python"], 0);
+    }
+    for version in versions {
+        let manifest = ctx.work().join(package).join("dk.yaml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let plain = version.trim_start_matches('v');
+        let replaced: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("  version: ") {
+                    format!("  version: {plain}")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        std::fs::write(&manifest, replaced).unwrap();
+        let built = run_with(ctx, env, &["build", package, "--tag", version]);
+        assert_eq!(built.code, 0, "{}", built.transcript());
+    }
+}
+
+fn dk(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
+    run_with(ctx, env, args)
+}
+
+fn ok(run: Run) -> Run {
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    run
+}
+
+/// The file on `main` of the repository `repo` (a path or URL git can read).
+fn on_main(ctx: &TestContext, repo: &str, path: &str) -> Option<String> {
+    let check = ctx.root().join(format!("check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&check);
+    git(ctx.root(), &["clone", "-q", repo, check.to_str().unwrap()]);
+    let text = std::fs::read_to_string(check.join(path)).ok();
+    std::fs::remove_dir_all(&check).unwrap();
+    text
+}
+
+fn version_in(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("appVersion: "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The FAQ's deployment section: promote to dev (merged at once), to prod (warning, waits for
+/// two approvals), approvals, merge, status, rollback.
+fn faq_flow(ctx: &TestContext, env: &[(&str, &str)], repo: &str, approve: &dyn Fn(&str, &str)) {
+    build_versions(ctx, env, "my-pkg", &["v1.0.0", "v1.1.0"]);
+    let values = |e: &str| format!("envs/{e}/cells/c0/apps/my-pkg/values.yaml");
+
+    let dev = ok(dk(
+        ctx,
+        env,
+        &["promote", "my-pkg", "v1.0.0", "--to", "dev", "-o", "json"],
+    ));
+    assert_eq!(dev.json()["outcome"], "merged");
+    assert_eq!(
+        version_in(&on_main(ctx, repo, &values("dev")).unwrap()),
+        "v1.0.0"
+    );
+
+    let prod = ok(dk(
+        ctx,
+        env,
+        &["promote", "my-pkg", "v1.0.0", "--to", "prod", "-o", "json"],
+    ));
+    assert!(
+        prod.stderr.contains("Warning: Skipping int environments"),
+        "{}",
+        prod.stderr
+    );
+    let report = prod.json();
+    assert_eq!(report["outcome"], "open");
+    assert_eq!(report["required"], 2);
+    let pr = report["pullRequest"].as_str().unwrap().to_owned();
+    assert!(
+        on_main(ctx, repo, &values("prod")).is_none(),
+        "waits for approvals"
+    );
+
+    let again = ok(dk(
+        ctx,
+        env,
+        &["promote", "my-pkg", "v1.0.0", "--to", "prod", "-o", "json"],
+    ));
+    assert_eq!(again.json()["outcome"], "found-open");
+    assert_eq!(again.json()["pullRequest"], pr.as_str());
+
+    let refused = dk(ctx, env, &["promote", "merge", &pr]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("0/2 approvals"),
+        "{}",
+        refused.stderr
+    );
+    approve(&pr, "alice");
+    assert_eq!(
+        dk(ctx, env, &["promote", "check", &pr]).code,
+        1,
+        "one approval is not two"
+    );
+    approve(&pr, "bob");
+    ok(dk(ctx, env, &["promote", "check", &pr]));
+    let listed = ok(dk(
+        ctx,
+        env,
+        &["promote", "list", "--env", "prod", "-o", "json"],
+    ));
+    assert_eq!(
+        listed.json()["promotions"][0]["approvals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    ok(dk(ctx, env, &["promote", "merge", &pr]));
+    assert_eq!(
+        version_in(&on_main(ctx, repo, &values("prod")).unwrap()),
+        "v1.0.0"
+    );
+
+    // v1.1.0 to prod: its description names what changed.
+    let next = ok(dk(
+        ctx,
+        env,
+        &[
+            "promote",
+            "my-pkg",
+            "v1.1.0",
+            "--to",
+            "prod",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    ));
+    let body = next.json()["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.contains("| from | v1.0.0 |") && body.contains("| to | v1.1.0 |"),
+        "{body}"
+    );
+    assert!(body.contains("Skipping dev and int environments"), "{body}");
+    let next = ok(dk(
+        ctx,
+        env,
+        &["promote", "my-pkg", "v1.1.0", "--to", "prod", "-o", "json"],
+    ));
+    let pr = next.json()["pullRequest"].as_str().unwrap().to_owned();
+    approve(&pr, "alice");
+    approve(&pr, "bob");
+    ok(dk(ctx, env, &["promote", "merge", &pr]));
+
+    let status = ok(dk(ctx, env, &["status", "my-pkg"]));
+    assert!(
+        status.stdout.starts_with("Environment  Version  Status"),
+        "{}",
+        status.stdout
+    );
+    let lines: Vec<&str> = status.stdout.lines().collect();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["dev", "v1.0.0", "Committed"]
+    );
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["int", "-", "Not", "deployed"]
+    );
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["prod", "v1.1.0", "Committed"]
+    );
+
+    let rollback = ok(dk(
+        ctx,
+        env,
+        &["rollback", "my-pkg", "--env", "prod", "-o", "json"],
+    ));
+    let rollback = rollback.json();
+    assert_eq!(rollback["kind"], "rollback");
+    assert_eq!(rollback["version"], "v1.0.0", "the previous version");
+    let pr = rollback["pullRequest"].as_str().unwrap().to_owned();
+    approve(&pr, "alice");
+    approve(&pr, "bob");
+    ok(dk(ctx, env, &["promote", "merge", &pr]));
+    let status = ok(dk(ctx, env, &["status", "my-pkg", "-o", "json"]));
+    assert_eq!(status.json()["rows"][2]["version"], "v1.0.0");
+}
+
+#[test]
+fn the_faq_deployment_flow_runs_on_the_zero_infrastructure_default() {
+    let ctx = context();
+    let init = ok(dk(&ctx, &[], &["gitops", "init"]));
+    assert!(
+        init.stdout.contains("Created the GitOps repository"),
+        "{}",
+        init.stdout
+    );
+    let repo = ctx.dk_home().join("gitops");
+    let repo_path = repo.display().to_string();
+    for file in [
+        "charts/dk-app/Chart.yaml",
+        "argocd/applicationset.yaml",
+        "envs/prod/cells/c0/apps/.gitkeep",
+    ] {
+        assert!(on_main(&ctx, &repo_path, file).is_some(), "{file}");
+    }
+    let approve = |pr: &str, who: &str| {
+        ok(dk(&ctx, &[], &["promote", "approve", pr, "--by", who]));
+    };
+    faq_flow(&ctx, &[], &repo_path, &approve);
+
+    // Straight to prod, nothing before it: the FAQ's exact warning.
+    build_versions(&ctx, &[], "other", &["v2.0.0"]);
+    let skip = ok(dk(
+        &ctx,
+        &[],
+        &["promote", "other", "v2.0.0", "--to", "prod"],
+    ));
+    assert!(
+        skip.stderr
+            .contains("Warning: Skipping dev and int environments"),
+        "{}",
+        skip.stderr
+    );
+    // The approval policy: int merges with one approval.
+    let int = ok(dk(
+        &ctx,
+        &[],
+        &["promote", "other", "v2.0.0", "--to", "int", "-o", "json"],
+    ));
+    let pr = int.json()["pullRequest"].as_str().unwrap().to_owned();
+    assert_eq!(dk(&ctx, &[], &["promote", "check", &pr]).code, 1);
+    approve(&pr, "carol");
+    ok(dk(&ctx, &[], &["promote", "merge", &pr]));
+    // A version that was never built or published is refused.
+    let missing = dk(&ctx, &[], &["promote", "other", "v9.9.9", "--to", "dev"]);
+    assert_eq!(missing.code, 1, "{}", missing.transcript());
+    assert!(
+        missing.stderr.contains("never built or published"),
+        "{}",
+        missing.stderr
+    );
+    // dk gitops init again changes nothing.
+    let again = ok(dk(&ctx, &[], &["gitops", "init"]));
+    assert!(again.stdout.contains("nothing changed"));
+}
+
+#[test]
+fn hand_edited_keys_and_comments_survive_ten_promotions() {
+    let ctx = context();
+    ok(dk(&ctx, &[], &["gitops", "init"]));
+    let versions: Vec<String> = (0..=10).map(|patch| format!("v1.0.{patch}")).collect();
+    let versions: Vec<&str> = versions.iter().map(String::as_str).collect();
+    build_versions(&ctx, &[], "keep", &versions);
+    ok(dk(&ctx, &[], &["promote", "keep", "v1.0.0", "--to", "dev"]));
+    // A person edits the values file on main.
+    let repo = ctx.dk_home().join("gitops").display().to_string();
+    let clone = ctx.root().join("person");
+    git(ctx.root(), &["clone", "-q", &repo, clone.to_str().unwrap()]);
+    let values = "envs/dev/cells/c0/apps/keep/values.yaml";
+    let mut text = std::fs::read_to_string(clone.join(values)).unwrap();
+    text.push_str("# two replicas: the nightly backfill needs them (INC-42)\nreplicas: 2\nresources:\n  limits:\n    memory: 1Gi  # measured\n");
+    std::fs::write(clone.join(values), &text).unwrap();
+    git(&clone, &["commit", "-qam", "Two replicas for keep in dev"]);
+    git(&clone, &["push", "-q", "origin", "main"]);
+    for version in &versions[1..] {
+        ok(dk(&ctx, &[], &["promote", "keep", version, "--to", "dev"]));
+    }
+    let after = on_main(&ctx, &repo, values).unwrap();
+    assert_eq!(version_in(&after), "v1.0.10");
+    assert!(
+        after.contains("# two replicas: the nightly backfill needs them (INC-42)\nreplicas: 2\n"),
+        "{after}"
+    );
+    assert!(after.contains("    memory: 1Gi  # measured\n"), "{after}");
+}
+
+#[test]
+fn concurrent_promotions_of_different_packages_both_land() {
+    let ctx = context();
+    ok(dk(&ctx, &[], &["gitops", "init"]));
+    let repo = ctx.dk_home().join("gitops").display().to_string();
+    // Two users: their own homes (working copies), one GitOps repository.
+    let homes: Vec<PathBuf> = (0..2)
+        .map(|i| ctx.root().join(format!("user-{i}")))
+        .collect();
+    let envs: Vec<Vec<(String, String)>> = homes
+        .iter()
+        .map(|home| vec![("DK_HOME".to_owned(), home.display().to_string())])
+        .collect();
+    for (i, env) in envs.iter().enumerate() {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        ok(dk(&ctx, &env, &["config", "set", "gitops.repo", &repo]));
+        build_versions(
+            &ctx,
+            &env,
+            &format!("pkg-{i}"),
+            &["v1.0.0", "v1.0.1", "v1.0.2"],
+        );
+    }
+    for version in ["v1.0.0", "v1.0.1", "v1.0.2"] {
+        let children: Vec<_> = (0..2)
+            .map(|i| {
+                let mut command = ctx.dk_process();
+                command
+                    .env("DK_HOME", &homes[i])
+                    .args(["promote", &format!("pkg-{i}"), version, "--to", "dev", "-q"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                command.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        for i in 0..2 {
+            let text = on_main(
+                &ctx,
+                &repo,
+                &format!("envs/dev/cells/c0/apps/pkg-{i}/values.yaml"),
+            )
+            .unwrap();
+            assert_eq!(version_in(&text), version, "pkg-{i}");
+        }
+    }
+}
+
+#[test]
+fn bare_repositories_over_file_and_smart_http() {
+    let ctx = context();
+    // A seed repository with the skeleton, then served bare.
+    let seed = ctx.root().join("seed");
+    ok(dk(&ctx, &[], &["gitops", "init", seed.to_str().unwrap()]));
+    let bare = ctx.root().join("gitops.git");
+    git(
+        ctx.root(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let file_url = format!("file://{}", bare.display());
+    let forge = FakeForge::start(&ctx.root().join("forge"));
+    let http_url = forge.create_repo("team", "gitops", &seed);
+    build_versions(&ctx, &[], "web", &["v1.0.0"]);
+    for url in [&file_url, &http_url] {
+        let flag = format!("gitops.repo={url}");
+        let promoted = ok(dk(
+            &ctx,
+            &[],
+            &[
+                "promote", "web", "v1.0.0", "--to", "dev", "--config", &flag, "-o", "json",
+            ],
+        ));
+        assert_eq!(promoted.json()["outcome"], "merged", "{url}");
+        let text = on_main(&ctx, url, "envs/dev/cells/c0/apps/web/values.yaml").unwrap();
+        assert_eq!(version_in(&text), "v1.0.0", "{url}");
+    }
+}
+
+#[test]
+fn the_same_flow_runs_against_a_github_compatible_forge() {
+    let ctx = context();
+    let seed = ctx.root().join("seed");
+    ok(dk(&ctx, &[], &["gitops", "init", seed.to_str().unwrap()]));
+    let forge = std::sync::Arc::new(FakeForge::start(&ctx.root().join("forge")));
+    let url = forge.create_repo("team", "gitops", &seed);
+    for (key, value) in [
+        ("gitops.repo", url.as_str()),
+        ("gitops.provider", "github"),
+        ("gitops.apiUrl", &forge.api_url()),
+    ] {
+        ok(dk(&ctx, &[], &["config", "set", key, value]));
+    }
+    // Without a token the forge refuses, and dk says what to check.
+    build_versions(&ctx, &[], "early", &["v0.1.0"]);
+    let refused = dk(&ctx, &[], &["promote", "early", "v0.1.0", "--to", "int"]);
+    assert_eq!(refused.code, 3, "{}", refused.transcript());
+    assert!(
+        refused
+            .stderr
+            .contains("Promotion PR not created: check GITHUB_TOKEN"),
+        "{}",
+        refused.stderr
+    );
+
+    let env = [("GITHUB_TOKEN", "dk-bot")];
+    let reviewer = forge.clone();
+    let approve = move |pr: &str, who: &str| {
+        let number = pr.trim_start_matches('#').parse().unwrap();
+        reviewer.review("team", "gitops", number, who, "APPROVE");
+    };
+    faq_flow(&ctx, &env, &url, &approve);
+    let pulls = forge.pulls("team", "gitops");
+    let prod = pulls
+        .iter()
+        .find(|p| p["title"] == "Promote my-pkg v1.0.0 to prod (c0)")
+        .expect("the prod pull request");
+    let labels: Vec<&str> = prod["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["promotion", "env:prod", "cell:c0", "package:my-pkg"]
+    );
+    assert_eq!(prod["merged"], true);
+    assert!(prod["body"].as_str().unwrap().contains("| to | v1.0.0 |"));
+    let rollback = pulls
+        .iter()
+        .find(|p| p["title"] == "Roll back my-pkg v1.0.0 to prod (c0)")
+        .unwrap();
+    assert_eq!(rollback["labels"][0]["name"], "rollback");
+    let listed = ok(dk(&ctx, &env, &["promote", "list", "-o", "json"]));
+    assert!(listed.json()["promotions"].as_array().unwrap().is_empty());
+
+    // A reviewer's latest review counts: changes requested after an approval withdraw it.
+    let int = ok(dk(
+        &ctx,
+        &env,
+        &["promote", "my-pkg", "v1.1.0", "--to", "int", "-o", "json"],
+    ));
+    let pr = int.json()["pullRequest"].as_str().unwrap().to_owned();
+    let number = pr.trim_start_matches('#').parse().unwrap();
+    forge.review("team", "gitops", number, "alice", "APPROVE");
+    ok(dk(&ctx, &env, &["promote", "check", &pr]));
+    forge.review("team", "gitops", number, "alice", "REQUEST_CHANGES");
+    assert_eq!(dk(&ctx, &env, &["promote", "check", &pr]).code, 1);
+}
+
+#[test]
+fn the_chart_renders_a_package_deployment_from_a_promotions_values() {
+    let Some(tools) = dk_test::service("DK_TEST_TOOLS_BIN", "pipeline tools (helm-python-sdk)")
+    else {
+        return;
+    };
+    let ctx = context();
+    ok(dk(&ctx, &[], &["gitops", "init"]));
+    build_versions(&ctx, &[], "shop", &["v1.2.3"]);
+    ok(dk(&ctx, &[], &["promote", "shop", "v1.2.3", "--to", "dev"]));
+    let repo = ctx.root().join("gitops-clone");
+    let origin = ctx.dk_home().join("gitops");
+    git(
+        ctx.root(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    let script = "
+import json, re, sys, yaml, helm_python
+values = yaml.safe_load(open(sys.argv[2]))
+values['env'], values['cell'] = 'dev', 'c0'
+with helm_python.Chart.load(sys.argv[1]) as chart:
+    rendered = chart.render(values=values, name='dev-c0-shop', namespace='dk-dev', is_install=True)
+docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
+for doc in docs:
+    assert doc['apiVersion'] and doc['kind'], doc
+    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', doc['metadata']['name']), doc['metadata']
+    for key, value in doc['metadata'].get('labels', {}).items():
+        assert isinstance(value, str) and len(value) <= 63, (key, value)
+print(json.dumps(docs))
+";
+    let output = std::process::Command::new(format!("{tools}/python"))
+        .args(["-c", script])
+        .arg(repo.join("charts/dk-app"))
+        .arg(repo.join("envs/dev/cells/c0/apps/shop/values.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let docs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let deployment = &docs[0];
+    assert_eq!(deployment["kind"], "PackageDeployment");
+    assert_eq!(deployment["spec"]["package"]["version"], "v1.2.3");
+    let artifact = deployment["spec"]["package"]["artifact"].as_str().unwrap();
+    assert!(
+        artifact.starts_with("local/default/shop@sha256:"),
+        "{artifact}"
+    );
+    // The ApplicationSet is YAML that names the repository.
+    let appset = std::fs::read_to_string(repo.join("argocd/applicationset.yaml")).unwrap();
+    assert!(
+        appset.contains(&format!("repoURL: {}", origin.display())),
+        "{appset}"
+    );
+    assert!(appset.contains("path: envs/*/cells/*/apps/*"));
+}

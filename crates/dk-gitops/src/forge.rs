@@ -1,0 +1,399 @@
+//! Where promotions become pull requests. `git`: a branch per promotion, approvals as
+//! `Approved-by:` trailers, merged by dk. `github`: the GitHub REST API (pulls, reviews, labels,
+//! merge), also GitHub Enterprise and Gitea through `gitops.apiUrl`. Branches are pushed with git
+//! in both cases.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::GitOpsError;
+use crate::repo::WorkingCopy;
+
+/// Branches of promotions start with this.
+pub const BRANCH_PREFIX: &str = "dk";
+
+/// An open promotion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    /// `#12` on a forge, the branch with the git provider.
+    pub id: String,
+    pub branch: String,
+    pub title: String,
+    pub labels: Vec<String>,
+    pub url: Option<String>,
+    /// Who approved it.
+    pub approvals: Vec<String>,
+}
+
+impl PullRequest {
+    /// The value of a `key:value` label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+    }
+}
+
+pub trait Forge {
+    fn name(&self) -> &'static str;
+    /// Opens the pull request of a pushed branch.
+    fn open(
+        &self,
+        wc: &WorkingCopy,
+        branch: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<PullRequest, GitOpsError>;
+    /// The open pull request of `branch`, if any.
+    fn find(&self, wc: &WorkingCopy, branch: &str) -> Result<Option<PullRequest>, GitOpsError>;
+    /// A pull request by id (`12`, `#12`) or branch.
+    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError>;
+    /// Every open promotion.
+    fn list(&self, wc: &WorkingCopy) -> Result<Vec<PullRequest>, GitOpsError>;
+    /// Records an approval by `by` (only the git provider: a forge's reviews are made on it).
+    fn approve(&self, wc: &WorkingCopy, pr: &PullRequest, by: &str) -> Result<(), GitOpsError>;
+    /// Merges; returns the merge commit.
+    fn merge(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        message: &str,
+    ) -> Result<String, GitOpsError>;
+}
+
+/// The git provider: any remote, no API.
+#[derive(Debug, Default)]
+pub struct GitForge;
+
+const LABELS_TRAILER: &str = "Promotion-Labels";
+const APPROVED_BY: &str = "Approved-by";
+
+impl GitForge {
+    fn read(&self, wc: &WorkingCopy, branch: &str) -> Result<PullRequest, GitOpsError> {
+        let message = wc.description(branch)?;
+        let title = message.lines().next().unwrap_or_default().to_owned();
+        let labels = message
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{LABELS_TRAILER}: ")))
+            .map(|labels| labels.split(", ").map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(PullRequest {
+            id: branch.to_owned(),
+            branch: branch.to_owned(),
+            title,
+            labels,
+            url: None,
+            approvals: wc.trailers(branch, APPROVED_BY)?,
+        })
+    }
+}
+
+impl Forge for GitForge {
+    fn name(&self) -> &'static str {
+        "git"
+    }
+
+    fn open(
+        &self,
+        wc: &WorkingCopy,
+        branch: &str,
+        _title: &str,
+        _body: &str,
+        _labels: &[String],
+    ) -> Result<PullRequest, GitOpsError> {
+        // The branch is the pull request: its first commit carries the title, body and labels.
+        self.read(wc, branch)
+    }
+
+    fn find(&self, wc: &WorkingCopy, branch: &str) -> Result<Option<PullRequest>, GitOpsError> {
+        if wc.branch_exists(branch)? {
+            Ok(Some(self.read(wc, branch)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
+        self.find(wc, id)?.ok_or_else(|| {
+            GitOpsError::Invalid(format!(
+                "no open promotion `{id}` (the git provider names them by branch: `dk promote list`)"
+            ))
+        })
+    }
+
+    fn list(&self, wc: &WorkingCopy) -> Result<Vec<PullRequest>, GitOpsError> {
+        wc.branches(BRANCH_PREFIX)?
+            .iter()
+            .map(|branch| self.read(wc, branch))
+            .collect()
+    }
+
+    fn approve(&self, wc: &WorkingCopy, pr: &PullRequest, by: &str) -> Result<(), GitOpsError> {
+        wc.add_trailer(
+            &pr.branch,
+            &format!("Approve {}", pr.title),
+            &format!("{APPROVED_BY}: {by}"),
+        )
+    }
+
+    fn merge(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        message: &str,
+    ) -> Result<String, GitOpsError> {
+        wc.merge(&pr.branch, message)
+    }
+}
+
+/// The labels trailer the git provider keeps in a promotion's first commit.
+pub fn labels_trailer(labels: &[String]) -> String {
+    format!("{LABELS_TRAILER}: {}", labels.join(", "))
+}
+
+/// The GitHub REST API (and compatible forges).
+#[derive(Debug)]
+pub struct GitHubForge {
+    api: String,
+    owner: String,
+    repo: String,
+    token: Option<String>,
+    client: reqwest::blocking::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiPull {
+    number: u64,
+    title: String,
+    html_url: Option<String>,
+    head: ApiRef,
+    #[serde(default)]
+    labels: Vec<ApiLabel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiRef {
+    #[serde(rename = "ref")]
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiLabel {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiReview {
+    user: Option<ApiUser>,
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiUser {
+    login: String,
+}
+
+impl GitHubForge {
+    /// `repo_url` is the repository's git URL (`https://github.com/OWNER/REPO.git`); `api` the
+    /// API base (`https://api.github.com`, or a GitHub Enterprise or Gitea `…/api/v3`/`…/api/v1`).
+    pub fn new(
+        repo_url: &str,
+        api: &str,
+        token: Option<String>,
+    ) -> Result<GitHubForge, GitOpsError> {
+        let path = repo_url
+            .trim_end_matches('/')
+            .trim_end_matches(".git")
+            .rsplitn(3, ['/', ':'])
+            .take(2)
+            .collect::<Vec<_>>();
+        let [repo, owner] = path[..] else {
+            return Err(GitOpsError::Invalid(format!(
+                "gitops.repo `{repo_url}` does not name OWNER/REPO"
+            )));
+        };
+        Ok(GitHubForge {
+            api: api.trim_end_matches('/').to_owned(),
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            token,
+            client: reqwest::blocking::Client::new(),
+        })
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, GitOpsError> {
+        let url = format!("{}/repos/{}/{}{path}", self.api, self.owner, self.repo);
+        let mut request = self
+            .client
+            .request(method.clone(), &url)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header("User-Agent", concat!("dk/", env!("CARGO_PKG_VERSION")));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .map_err(|err| GitOpsError::Forge(format!("{method} {url}: {err}")))?;
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        if !status.is_success() {
+            let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
+                " (check GITHUB_TOKEN and its access to the repository)"
+            } else {
+                ""
+            };
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            return Err(GitOpsError::Forge(format!(
+                "{method} {url}: {status}: {message}{hint}"
+            )));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn pull(&self, api: ApiPull) -> Result<PullRequest, GitOpsError> {
+        let reviews: Vec<ApiReview> = serde_json::from_value(self.request(
+            reqwest::Method::GET,
+            &format!("/pulls/{}/reviews?per_page=100", api.number),
+            None,
+        )?)
+        .map_err(|err| GitOpsError::Forge(format!("reviews: {err}")))?;
+        // A reviewer's latest review counts: a later "changes requested" withdraws an approval.
+        let mut latest: Vec<(String, String)> = Vec::new();
+        for review in reviews {
+            let Some(user) = review.user else { continue };
+            if review.state == "COMMENTED" {
+                continue;
+            }
+            latest.retain(|(login, _)| *login != user.login);
+            latest.push((user.login, review.state));
+        }
+        let mut approvals: Vec<String> = latest
+            .into_iter()
+            .filter(|(_, state)| state == "APPROVED")
+            .map(|(login, _)| login)
+            .collect();
+        approvals.sort();
+        Ok(PullRequest {
+            id: format!("#{}", api.number),
+            branch: api.head.name,
+            title: api.title,
+            labels: api.labels.into_iter().map(|l| l.name).collect(),
+            url: api.html_url,
+            approvals,
+        })
+    }
+
+    fn number(id: &str) -> Option<u64> {
+        id.trim_start_matches('#').parse().ok()
+    }
+
+    fn open_pulls(&self) -> Result<Vec<ApiPull>, GitOpsError> {
+        serde_json::from_value(self.request(
+            reqwest::Method::GET,
+            "/pulls?state=open&per_page=100",
+            None,
+        )?)
+        .map_err(|err| GitOpsError::Forge(format!("pulls: {err}")))
+    }
+}
+
+impl Forge for GitHubForge {
+    fn name(&self) -> &'static str {
+        "github"
+    }
+
+    fn open(
+        &self,
+        wc: &WorkingCopy,
+        branch: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<PullRequest, GitOpsError> {
+        let created: ApiPull = serde_json::from_value(self.request(
+            reqwest::Method::POST,
+            "/pulls",
+            Some(json!({"title": title, "head": branch, "base": wc.base, "body": body})),
+        )?)
+        .map_err(|err| GitOpsError::Forge(format!("pull request: {err}")))?;
+        self.request(
+            reqwest::Method::POST,
+            &format!("/issues/{}/labels", created.number),
+            Some(json!({ "labels": labels })),
+        )?;
+        self.get(wc, &created.number.to_string())
+    }
+
+    fn find(&self, _wc: &WorkingCopy, branch: &str) -> Result<Option<PullRequest>, GitOpsError> {
+        let found = self
+            .open_pulls()?
+            .into_iter()
+            .find(|pull| pull.head.name == branch);
+        found.map(|pull| self.pull(pull)).transpose()
+    }
+
+    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
+        match Self::number(id) {
+            Some(number) => {
+                let pull: ApiPull = serde_json::from_value(self.request(
+                    reqwest::Method::GET,
+                    &format!("/pulls/{number}"),
+                    None,
+                )?)
+                .map_err(|err| GitOpsError::Forge(format!("pull request: {err}")))?;
+                self.pull(pull)
+            }
+            None => self.find(wc, id)?.ok_or_else(|| {
+                GitOpsError::Invalid(format!("no open pull request for branch `{id}`"))
+            }),
+        }
+    }
+
+    fn list(&self, _wc: &WorkingCopy) -> Result<Vec<PullRequest>, GitOpsError> {
+        self.open_pulls()?
+            .into_iter()
+            .filter(|pull| pull.head.name.starts_with(&format!("{BRANCH_PREFIX}/")))
+            .map(|pull| self.pull(pull))
+            .collect()
+    }
+
+    fn approve(&self, _wc: &WorkingCopy, pr: &PullRequest, _by: &str) -> Result<(), GitOpsError> {
+        Err(GitOpsError::Invalid(format!(
+            "approve {} with a review on the forge{}: approvals are counted from its reviews",
+            pr.id,
+            pr.url
+                .as_deref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default()
+        )))
+    }
+
+    fn merge(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        message: &str,
+    ) -> Result<String, GitOpsError> {
+        let number = Self::number(&pr.id).expect("a forge pull request has a number");
+        let merged = self.request(
+            reqwest::Method::PUT,
+            &format!("/pulls/{number}/merge"),
+            Some(json!({"commit_title": message, "merge_method": "merge"})),
+        )?;
+        wc.git.run(&["fetch", "-q", "--prune", "origin"])?;
+        Ok(merged["sha"].as_str().unwrap_or_default().to_owned())
+    }
+}

@@ -1,0 +1,39 @@
+//! GitOps promotion (DESIGN §7): the GitOps repository (`envs/<env>/cells/<cell>/apps/<pkg>/
+//! values.yaml`, the shared chart, the Argo CD ApplicationSet), environments with their approval
+//! policies, and providers that turn a promotion into a pull request: `git` (branches, approvals
+//! as `Approved-by:` trailers, merged by dk) and `github` (the REST API; Gitea serves the same).
+//! Git network operations use the system `git`, so the user's credentials work unchanged.
+
+use std::path::PathBuf;
+
+pub mod argocd;
+pub mod changes;
+pub mod environments;
+pub mod forge;
+pub mod git;
+pub mod repo;
+pub mod values;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitOpsError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`git {command}` failed: {message}")]
+    Git { command: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Forge(String),
+}
+
+impl GitOpsError {
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> GitOpsError {
+        GitOpsError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! A fake forge for GitOps tests: real bare repositories served over git's smart HTTP protocol
+//! (`git http-backend` as CGI) and the part of the GitHub REST API dk uses, as GitHub documents
+//! it (pulls: create, list, get, merge; reviews: list, create; issue labels: add). It runs on
+//! loopback, one thread per connection, and answers `Connection: close`.
+//!
+//! - git: `http://127.0.0.1:PORT/git/OWNER/REPO.git`
+//! - API: `http://127.0.0.1:PORT/api/v3` (a token's login is the token: `Bearer alice`)
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+struct Pull {
+    number: u64,
+    title: String,
+    body: String,
+    head: String,
+    base: String,
+    labels: Vec<String>,
+    state: &'static str,
+    merged: bool,
+    reviews: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pulls: BTreeMap<(String, String), Vec<Pull>>,
+}
+
+/// The fake forge; stops with the test process.
+#[derive(Debug)]
+pub struct FakeForge {
+    port: u16,
+    root: PathBuf,
+    state: Arc<Mutex<State>>,
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path.to_owned(), query.to_owned()),
+        None => (target, String::new()),
+    };
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((key, value)) = header.split_once(':') {
+            headers.push((key.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    let mut request = Request {
+        method,
+        path,
+        query,
+        headers,
+        body: Vec::new(),
+    };
+    if request
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            request.body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(length) = request
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+    {
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        request.body = body;
+    }
+    Ok(request)
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (key, value) in headers {
+        head.push_str(&format!("{key}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        422 => "Unprocessable Entity",
+        _ => "Status",
+    }
+}
+
+fn json_response(stream: &mut TcpStream, status: u16, value: &Value) {
+    let body = serde_json::to_vec(value).expect("JSON");
+    respond(
+        stream,
+        status,
+        &[("Content-Type".into(), "application/json".into())],
+        &body,
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=forge", "-c", "user.email=forge@localhost"])
+        .args(args)
+        .output()
+        .map_err(|err| err.to_string())?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl FakeForge {
+    /// Starts the forge with its repositories under `root`.
+    pub fn start(root: &Path) -> FakeForge {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the forge");
+        let port = listener.local_addr().expect("address").port();
+        let forge = FakeForge {
+            port,
+            root: root.to_owned(),
+            state: Arc::new(Mutex::new(State::default())),
+        };
+        let (root, state) = (forge.root.clone(), forge.state.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, state) = (root.clone(), state.clone());
+                std::thread::spawn(move || serve(stream, &root, &state, port));
+            }
+        });
+        forge
+    }
+
+    /// Creates `owner/repo` as a bare repository whose `main` holds `seed`'s commits.
+    pub fn create_repo(&self, owner: &str, repo: &str, seed: &Path) -> String {
+        let bare = self.root.join(owner).join(format!("{repo}.git"));
+        std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+        let status = Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(seed)
+            .arg(&bare)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        git(&bare, &["config", "http.receivepack", "true"]).unwrap();
+        self.git_url(owner, repo)
+    }
+
+    pub fn git_url(&self, owner: &str, repo: &str) -> String {
+        format!("http://127.0.0.1:{}/git/{owner}/{repo}.git", self.port)
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v3", self.port)
+    }
+
+    /// The pull requests of `owner/repo`, as the API shows them.
+    pub fn pulls(&self, owner: &str, repo: &str) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        state
+            .pulls
+            .get(&(owner.to_owned(), repo.to_owned()))
+            .map(|pulls| {
+                pulls
+                    .iter()
+                    .map(|p| pull_json(p, owner, repo, self.port))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A review, as `POST /repos/{owner}/{repo}/pulls/{number}/reviews` by `login` would add it.
+    pub fn review(&self, owner: &str, repo: &str, number: u64, login: &str, event: &str) {
+        let mut state = self.state.lock().unwrap();
+        let pull = state
+            .pulls
+            .get_mut(&(owner.to_owned(), repo.to_owned()))
+            .and_then(|pulls| pulls.iter_mut().find(|p| p.number == number))
+            .expect("a pull request");
+        pull.reviews.push((login.to_owned(), review_state(event)));
+    }
+}
+
+fn review_state(event: &str) -> String {
+    match event {
+        "APPROVE" => "APPROVED".into(),
+        "REQUEST_CHANGES" => "CHANGES_REQUESTED".into(),
+        _ => "COMMENTED".into(),
+    }
+}
+
+fn pull_json(pull: &Pull, owner: &str, repo: &str, port: u16) -> Value {
+    json!({
+        "number": pull.number,
+        "title": pull.title,
+        "body": pull.body,
+        "state": pull.state,
+        "merged": pull.merged,
+        "html_url": format!("http://127.0.0.1:{port}/{owner}/{repo}/pull/{}", pull.number),
+        "head": {"ref": pull.head},
+        "base": {"ref": pull.base},
+        "labels": pull.labels.iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
+    })
+}
+
+fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
+    let Ok(request) = read_request(&stream) else {
+        return;
+    };
+    if let Some(path) = request.path.strip_prefix("/git") {
+        return cgi(&mut stream, root, &request, path);
+    }
+    let Some(path) = request.path.strip_prefix("/api/v3/repos/") else {
+        return json_response(&mut stream, 404, &json!({"message": "Not Found"}));
+    };
+    let Some(login) = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+    else {
+        return json_response(
+            &mut stream,
+            401,
+            &json!({"message": "Requires authentication"}),
+        );
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let (owner, repo) = (
+        parts[0].to_owned(),
+        parts.get(1).copied().unwrap_or_default().to_owned(),
+    );
+    let bare = root.join(&owner).join(format!("{repo}.git"));
+    if !bare.exists() {
+        return json_response(&mut stream, 404, &json!({"message": "Not Found"}));
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let mut guard = state.lock().unwrap();
+    let pulls = guard
+        .pulls
+        .entry((owner.clone(), repo.clone()))
+        .or_default();
+    let number = |text: &str| text.parse::<u64>().ok();
+    match (request.method.as_str(), &parts[2..]) {
+        ("GET", ["pulls"]) => {
+            let wanted = if request.query.contains("state=all") {
+                None
+            } else {
+                Some("open")
+            };
+            let list: Vec<Value> = pulls
+                .iter()
+                .filter(|p| wanted.is_none_or(|w| p.state == w))
+                .map(|p| pull_json(p, &owner, &repo, port))
+                .collect();
+            json_response(&mut stream, 200, &Value::Array(list));
+        }
+        ("POST", ["pulls"]) => {
+            let head = body["head"].as_str().unwrap_or_default().to_owned();
+            let base = body["base"].as_str().unwrap_or_default().to_owned();
+            if git(
+                &bare,
+                &["rev-parse", "--verify", &format!("refs/heads/{head}")],
+            )
+            .is_err()
+            {
+                return json_response(
+                    &mut stream,
+                    422,
+                    &json!({"message": "Validation Failed", "errors": [{"field": "head", "code": "invalid"}]}),
+                );
+            }
+            if pulls.iter().any(|p| p.head == head && p.state == "open") {
+                return json_response(
+                    &mut stream,
+                    422,
+                    &json!({"message": format!("A pull request already exists for {owner}:{head}.")}),
+                );
+            }
+            let pull = Pull {
+                number: pulls.len() as u64 + 1,
+                title: body["title"].as_str().unwrap_or_default().to_owned(),
+                body: body["body"].as_str().unwrap_or_default().to_owned(),
+                head,
+                base,
+                labels: Vec::new(),
+                state: "open",
+                merged: false,
+                reviews: Vec::new(),
+            };
+            let answer = pull_json(&pull, &owner, &repo, port);
+            pulls.push(pull);
+            json_response(&mut stream, 201, &answer);
+        }
+        (method, ["pulls", n, rest @ ..]) | (method, ["issues", n, rest @ ..]) => {
+            let Some(pull) = number(n).and_then(|n| pulls.iter_mut().find(|p| p.number == n))
+            else {
+                return json_response(&mut stream, 404, &json!({"message": "Not Found"}));
+            };
+            match (method, parts[2], rest) {
+                ("GET", "pulls", []) => {
+                    json_response(&mut stream, 200, &pull_json(pull, &owner, &repo, port))
+                }
+                ("GET", "pulls", ["reviews"]) => {
+                    let reviews: Vec<Value> = pull
+                        .reviews
+                        .iter()
+                        .enumerate()
+                        .map(|(id, (user, state))| json!({"id": id + 1, "user": {"login": user}, "state": state}))
+                        .collect();
+                    json_response(&mut stream, 200, &Value::Array(reviews));
+                }
+                ("POST", "pulls", ["reviews"]) => {
+                    let state = review_state(body["event"].as_str().unwrap_or("COMMENT"));
+                    pull.reviews.push((login.clone(), state.clone()));
+                    json_response(
+                        &mut stream,
+                        200,
+                        &json!({"user": {"login": login}, "state": state}),
+                    );
+                }
+                ("POST", "issues", ["labels"]) => {
+                    for label in body["labels"].as_array().into_iter().flatten() {
+                        if let Some(label) = label.as_str()
+                            && !pull.labels.iter().any(|l| l == label)
+                        {
+                            pull.labels.push(label.to_owned());
+                        }
+                    }
+                    let labels: Vec<Value> = pull
+                        .labels
+                        .iter()
+                        .map(|name| json!({"name": name}))
+                        .collect();
+                    json_response(&mut stream, 200, &Value::Array(labels));
+                }
+                ("PUT", "pulls", ["merge"]) => {
+                    if pull.state != "open" {
+                        return json_response(
+                            &mut stream,
+                            405,
+                            &json!({"message": "Pull Request is not mergeable"}),
+                        );
+                    }
+                    let message = body["commit_title"]
+                        .as_str()
+                        .unwrap_or("Merge pull request")
+                        .to_owned();
+                    match merge(&bare, &pull.base, &pull.head, &message) {
+                        Ok(sha) => {
+                            pull.state = "closed";
+                            pull.merged = true;
+                            json_response(
+                                &mut stream,
+                                200,
+                                &json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
+                            );
+                        }
+                        Err(err) => json_response(
+                            &mut stream,
+                            405,
+                            &json!({"message": format!("Pull Request is not mergeable: {err}")}),
+                        ),
+                    }
+                }
+                _ => json_response(&mut stream, 404, &json!({"message": "Not Found"})),
+            }
+        }
+        _ => json_response(&mut stream, 404, &json!({"message": "Not Found"})),
+    }
+}
+
+/// Merges `head` into `base` of a bare repository through a temporary clone, as a forge's merge
+/// button does.
+fn merge(bare: &Path, base: &str, head: &str, message: &str) -> Result<String, String> {
+    let work = tempfile::tempdir().map_err(|err| err.to_string())?;
+    let dir = work.path().join("w");
+    let status = Command::new("git")
+        .args(["clone", "-q", "-b", base])
+        .arg(bare)
+        .arg(&dir)
+        .status()
+        .map_err(|err| err.to_string())?;
+    if !status.success() {
+        return Err("clone failed".into());
+    }
+    git(
+        &dir,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            message,
+            &format!("origin/{head}"),
+        ],
+    )?;
+    git(
+        &dir,
+        &["push", "-q", "origin", &format!("HEAD:refs/heads/{base}")],
+    )?;
+    git(&dir, &["rev-parse", "HEAD"])
+}
+
+/// `git http-backend` as CGI.
+fn cgi(stream: &mut TcpStream, root: &Path, request: &Request, path: &str) {
+    let mut command = Command::new("git");
+    command
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &request.method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", &request.query)
+        .env("REMOTE_USER", "dk")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("CONTENT_LENGTH", request.body.len().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(kind) = request.header("content-type") {
+        command.env("CONTENT_TYPE", kind);
+    }
+    if let Some(encoding) = request.header("content-encoding") {
+        command.env("HTTP_CONTENT_ENCODING", encoding);
+    }
+    if let Some(protocol) = request.header("git-protocol") {
+        command.env("GIT_PROTOCOL", protocol);
+    }
+    let Ok(mut child) = command.spawn() else {
+        return respond(stream, 500, &[], b"cannot run git http-backend");
+    };
+    let body = request.body.clone();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let output = child.wait_with_output().expect("git http-backend output");
+    let _ = writer.join();
+    let text = output.stdout;
+    let split = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| text.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let Some((end, gap)) = split else {
+        return respond(stream, 500, &[], &text);
+    };
+    let mut status = 200;
+    let mut headers = Vec::new();
+    for line in String::from_utf8_lossy(&text[..end]).lines() {
+        if let Some((key, value)) = line.split_once(':') {
+            if key.eq_ignore_ascii_case("status") {
+                status = value
+                    .trim()
+                    .split(' ')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(200);
+            } else {
+                headers.push((key.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+    }
+    respond(stream, status, &headers, &text[end + gap..]);
+}
