@@ -59,8 +59,47 @@ pub fn read(text: &str) -> Option<(String, String)> {
     Some((version, digest))
 }
 
+/// A line diff of two values files (short texts): ` ` kept, `-` removed, `+` added, in order.
+pub fn diff(path: &str, old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // Longest common subsequence, from the end: lcs[i][j] covers a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut text = format!("--- a/{path}\n+++ b/{path}\n");
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            text.push_str(&format!(" {}\n", a[i]));
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            text.push_str(&format!("-{}\n", a[i]));
+            i += 1;
+        } else {
+            text.push_str(&format!("+{}\n", b[j]));
+            j += 1;
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_diff_keeps_order() {
+        assert_eq!(
+            super::diff("v.yaml", "a: 1\nb: 2\nc: 3\n", "a: 1\nb: 5\nc: 3\n"),
+            "--- a/v.yaml\n+++ b/v.yaml\n a: 1\n-b: 2\n+b: 5\n c: 3\n"
+        );
+    }
+
     use super::*;
 
     fn release(version: &str) -> Release {

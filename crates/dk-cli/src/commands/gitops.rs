@@ -97,12 +97,29 @@ pub struct TargetArgs {
 #[derive(Debug, Subcommand)]
 pub enum PromoteCommand {
     /// Merge a promotion that has the approvals its environment requires
+    #[command(after_help = "\
+Examples:
+  dk promote merge dk/promote/prod/c0/my-pkg/v1.0.0     git provider: the branch
+  dk promote merge '#12'                                forge provider: the pull request")]
     Merge(PrArgs),
     /// Approve a promotion (git provider; on a forge, review the pull request there)
+    #[command(after_help = "\
+Adds an empty commit with an `Approved-by: NAME` trailer to the promotion's branch.
+
+Examples:
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --by alice")]
     Approve(ApproveArgs),
     /// Exit 1 unless a promotion has its approvals (a required CI status on the GitOps repo)
+    #[command(after_help = "\
+Examples:
+  dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
+  dk promote check '#12' -o json")]
     Check(PrArgs),
     /// The open promotions
+    #[command(after_help = "\
+Examples:
+  dk promote list
+  dk promote list --env prod -o json")]
     List(ListArgs),
 }
 
@@ -605,26 +622,6 @@ impl Render for PromotionReport {
     }
 }
 
-/// A line-by-line diff of two short texts (values files).
-fn diff(path: &str, old: &str, new: &str) -> String {
-    let mut text = format!("--- a/{path}\n+++ b/{path}\n");
-    let old_lines: Vec<&str> = old.lines().collect();
-    let new_lines: Vec<&str> = new.lines().collect();
-    for line in &old_lines {
-        if !new_lines.contains(line) {
-            text.push_str(&format!("-{line}\n"));
-        }
-    }
-    for line in &new_lines {
-        if old_lines.contains(line) {
-            text.push_str(&format!(" {line}\n"));
-        } else {
-            text.push_str(&format!("+{line}\n"));
-        }
-    }
-    text
-}
-
 struct Request<'a> {
     kind: Kind,
     package: &'a str,
@@ -778,7 +775,7 @@ fn promote(
     ];
     if request.target.dry_run {
         report.outcome = "dry-run";
-        report.diff = Some(diff(
+        report.diff = Some(values::diff(
             &path,
             current.as_deref().unwrap_or_default(),
             &new_text,
