@@ -35,7 +35,6 @@ impl PullRequest {
 }
 
 pub trait Forge {
-    fn name(&self) -> &'static str;
     /// Opens the pull request of a pushed branch.
     fn open(
         &self,
@@ -90,10 +89,6 @@ impl GitForge {
 }
 
 impl Forge for GitForge {
-    fn name(&self) -> &'static str {
-        "git"
-    }
-
     fn open(
         &self,
         wc: &WorkingCopy,
@@ -311,10 +306,6 @@ impl GitHubForge {
 }
 
 impl Forge for GitHubForge {
-    fn name(&self) -> &'static str {
-        "github"
-    }
-
     fn open(
         &self,
         wc: &WorkingCopy,

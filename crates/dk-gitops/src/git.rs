@@ -51,15 +51,16 @@ impl Git {
         command
     }
 
+    fn output(&self, args: &[&str]) -> Result<std::process::Output, GitOpsError> {
+        self.command(args).output().map_err(|err| GitOpsError::Git {
+            command: args.join(" "),
+            message: err.to_string(),
+        })
+    }
+
     /// Runs git; its trimmed stdout, or an error with what it said.
     pub fn run(&self, args: &[&str]) -> Result<String, GitOpsError> {
-        let output = self
-            .command(args)
-            .output()
-            .map_err(|err| GitOpsError::Git {
-                command: args.join(" "),
-                message: err.to_string(),
-            })?;
+        let output = self.output(args)?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout)
                 .trim_end()
@@ -87,13 +88,7 @@ impl Git {
 
     /// Like [`Git::try_run`], with stdout exactly as git wrote it (file contents).
     pub fn try_output(&self, args: &[&str]) -> Result<Option<String>, GitOpsError> {
-        let output = self
-            .command(args)
-            .output()
-            .map_err(|err| GitOpsError::Git {
-                command: args.join(" "),
-                message: err.to_string(),
-            })?;
+        let output = self.output(args)?;
         Ok(output
             .status
             .success()

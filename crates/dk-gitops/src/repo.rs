@@ -153,6 +153,17 @@ impl WorkingCopy {
             .collect())
     }
 
+    fn push(&self, branch: &str) -> Result<(), GitOpsError> {
+        self.git
+            .run(&[
+                "push",
+                "-q",
+                "origin",
+                &format!("{branch}:refs/heads/{branch}"),
+            ])
+            .map(drop)
+    }
+
     /// Commits `path` = `contents` on a new `branch` from the base, and pushes the branch.
     pub fn commit_branch(
         &self,
@@ -166,13 +177,7 @@ impl WorkingCopy {
         write(&self.dir().join(path), contents)?;
         self.git.run(&["add", "--", path])?;
         self.git.run(&["commit", "-q", "-m", message])?;
-        self.git.run(&[
-            "push",
-            "-q",
-            "origin",
-            &format!("{branch}:refs/heads/{branch}"),
-        ])?;
-        Ok(())
+        self.push(branch)
     }
 
     /// Adds an empty commit with `trailer` on the remote `branch`.
@@ -193,13 +198,7 @@ impl WorkingCopy {
             "--trailer",
             trailer,
         ])?;
-        self.git.run(&[
-            "push",
-            "-q",
-            "origin",
-            &format!("{branch}:refs/heads/{branch}"),
-        ])?;
-        Ok(())
+        self.push(branch)
     }
 
     /// The values of `key` trailers on the commits of `branch` that are not on the base.
@@ -249,12 +248,7 @@ impl WorkingCopy {
                 message,
                 &self.origin(branch),
             ])?;
-            let pushed = self.git.run(&[
-                "push",
-                "-q",
-                "origin",
-                &format!("{0}:refs/heads/{0}", self.base),
-            ]);
+            let pushed = self.push(&self.base);
             match pushed {
                 Ok(_) => break,
                 // Someone landed first (or holds the remote's lock): take theirs and try again,
