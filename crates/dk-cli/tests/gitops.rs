@@ -541,3 +541,87 @@ print(json.dumps(docs))
     );
     assert!(appset.contains("path: envs/*/cells/*/apps/*"));
 }
+
+#[test]
+fn status_comes_from_argo_cd_when_it_is_configured() {
+    let ctx = context();
+    ok(dk(&ctx, &[], &["gitops", "init"]));
+    build_versions(&ctx, &[], "my-pkg", &["v1.0.0"]);
+    ok(dk(
+        &ctx,
+        &[],
+        &["promote", "my-pkg", "v1.0.0", "--to", "dev"],
+    ));
+    let argocd = dk_test::argocd::FakeArgoCd::start("argo-token");
+    argocd.set("dev-c0-my-pkg", "Synced", "Healthy");
+    argocd.set("prod-c0-my-pkg", "OutOfSync", "Progressing");
+    ok(dk(
+        &ctx,
+        &[],
+        &["config", "set", "argocd.server", &argocd.url()],
+    ));
+    let env = [("ARGOCD_TOKEN", "argo-token")];
+    let status = ok(dk(&ctx, &env, &["status", "my-pkg", "-o", "json"]));
+    let report = status.json();
+    assert_eq!(report["source"], "argocd");
+    let statuses: Vec<&str> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "Synced (Healthy)",
+            "Not deployed",
+            "OutOfSync (Progressing)"
+        ]
+    );
+    let unauthorized = ok(dk(&ctx, &[], &["status", "my-pkg", "-o", "json"]));
+    assert!(
+        unauthorized.json()["rows"][0]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unknown (Argo CD:"),
+        "{}",
+        unauthorized.stdout
+    );
+}
+
+#[test]
+fn promotions_resolve_digests_in_the_registry() {
+    let Some(registry) = dk_test::service("DK_TEST_REGISTRY", "an OCI registry") else {
+        return;
+    };
+    let ctx = context();
+    ok(dk(&ctx, &[], &["gitops", "init"]));
+    build_versions(&ctx, &[], "reg-pkg", &["v1.0.0"]);
+    let prefix = format!("{registry}/g{}", std::process::id());
+    let published = ok(dk(
+        &ctx,
+        &[],
+        &["publish", "reg-pkg", "--registry", &prefix, "-o", "json"],
+    ));
+    let digest = published.json()["digest"].as_str().unwrap().to_owned();
+    ok(dk(&ctx, &[], &["config", "set", "registry", &prefix]));
+    let promoted = ok(dk(
+        &ctx,
+        &[],
+        &["promote", "reg-pkg", "v1.0.0", "--to", "dev", "-o", "json"],
+    ));
+    assert_eq!(promoted.json()["digest"], digest.as_str());
+    let repo = ctx.dk_home().join("gitops").display().to_string();
+    let values = on_main(&ctx, &repo, "envs/dev/cells/c0/apps/reg-pkg/values.yaml").unwrap();
+    assert!(values.contains(&format!("registry: {prefix}")), "{values}");
+    assert!(values.contains(&format!("digest: {digest}")), "{values}");
+    // Built but never published: refused.
+    build_versions(&ctx, &[], "reg-pkg", &["v1.1.0"]);
+    let refused = dk(&ctx, &[], &["promote", "reg-pkg", "v1.1.0", "--to", "dev"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("was never published"),
+        "{}",
+        refused.stderr
+    );
+}

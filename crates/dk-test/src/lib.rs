@@ -4,6 +4,7 @@
 //! system config path and working directory, and nothing from the developer's environment
 //! (`DK_*`, `OPENLINEAGE_URL`, colours). Commands run the real `dk` binary in it.
 
+pub mod argocd;
 pub mod forge;
 pub mod openlineage;
 pub mod sink;
