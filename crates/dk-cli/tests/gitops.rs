@@ -625,3 +625,41 @@ fn promotions_resolve_digests_in_the_registry() {
         refused.stderr
     );
 }
+
+#[test]
+fn the_same_flow_runs_against_a_gitlab_compatible_forge() {
+    let ctx = context();
+    let seed = ctx.root().join("seed");
+    ok(dk(&ctx, &[], &["gitops", "init", seed.to_str().unwrap()]));
+    let forge = std::sync::Arc::new(FakeForge::start(&ctx.root().join("forge")));
+    let url = forge.create_repo("group", "gitops", &seed);
+    for (key, value) in [
+        ("gitops.repo", url.as_str()),
+        ("gitops.provider", "gitlab"),
+        ("gitops.apiUrl", &forge.gitlab_api_url()),
+    ] {
+        ok(dk(&ctx, &[], &["config", "set", key, value]));
+    }
+    let env = [("GITLAB_TOKEN", "dk-bot")];
+    let reviewer = forge.clone();
+    let approve = move |pr: &str, who: &str| {
+        let number = pr.trim_start_matches('!').parse().unwrap();
+        reviewer.review("group", "gitops", number, who, "APPROVE");
+    };
+    faq_flow(&ctx, &env, &url, &approve);
+    let merge_requests = forge.pulls("group", "gitops");
+    let prod = merge_requests
+        .iter()
+        .find(|p| p["title"] == "Promote my-pkg v1.0.0 to prod (c0)")
+        .unwrap();
+    let labels: Vec<&str> = prod["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["promotion", "env:prod", "cell:c0", "package:my-pkg"]
+    );
+}

@@ -32,6 +32,7 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 pub const GITEA_TOKEN: &str = "GITEA_TOKEN";
+pub const GITLAB_TOKEN: &str = "GITLAB_TOKEN";
 pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
 
 pub static ENV_VARS: &[EnvVar] = &[
@@ -84,6 +85,11 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: GITEA_TOKEN,
         key: None,
         doc: "Token of the `gitea` GitOps provider. Never printed.",
+    },
+    EnvVar {
+        name: GITLAB_TOKEN,
+        key: None,
+        doc: "Token of the `gitlab` GitOps provider (sent as `PRIVATE-TOKEN`). Never printed.",
     },
     EnvVar {
         name: ARGOCD_TOKEN,

@@ -1,7 +1,7 @@
 //! Where promotions become pull requests. `git`: a branch per promotion, approvals as
 //! `Approved-by:` trailers, merged by dk. `github`: the GitHub REST API (pulls, reviews, labels,
-//! merge), also GitHub Enterprise and Gitea through `gitops.apiUrl`. Branches are pushed with git
-//! in both cases.
+//! merge), also GitHub Enterprise and Gitea through `gitops.apiUrl`. `gitlab`: the GitLab REST
+//! API (merge requests, approvals, merge). Branches are pushed with git in every case.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -154,6 +154,8 @@ pub struct GitHubForge {
     owner: String,
     repo: String,
     token: Option<String>,
+    /// Where the token comes from (`GITHUB_TOKEN`, `GITEA_TOKEN`), for messages.
+    token_variable: &'static str,
     client: reqwest::blocking::Client,
 }
 
@@ -196,6 +198,7 @@ impl GitHubForge {
         repo_url: &str,
         api: &str,
         token: Option<String>,
+        token_variable: &'static str,
     ) -> Result<GitHubForge, GitOpsError> {
         let path = repo_url
             .trim_end_matches('/')
@@ -213,8 +216,16 @@ impl GitHubForge {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             token,
+            token_variable,
             client: reqwest::blocking::Client::new(),
         })
+    }
+
+    fn error(&self, message: String) -> GitOpsError {
+        GitOpsError::Forge {
+            message,
+            token_variable: self.token_variable,
+        }
     }
 
     fn request(
@@ -238,12 +249,12 @@ impl GitHubForge {
         }
         let response = request
             .send()
-            .map_err(|err| GitOpsError::Forge(format!("{method} {url}: {err}")))?;
+            .map_err(|err| self.error(format!("{method} {url}: {err}")))?;
         let status = response.status();
         let text = response.text().unwrap_or_default();
         if !status.is_success() {
             let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
-                " (check GITHUB_TOKEN and its access to the repository)"
+                " (check the token and its access to the repository)"
             } else {
                 ""
             };
@@ -251,9 +262,7 @@ impl GitHubForge {
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_owned))
                 .unwrap_or(text);
-            return Err(GitOpsError::Forge(format!(
-                "{method} {url}: {status}: {message}{hint}"
-            )));
+            return Err(self.error(format!("{method} {url}: {status}: {message}{hint}")));
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
@@ -264,7 +273,7 @@ impl GitHubForge {
             &format!("/pulls/{}/reviews?per_page=100", api.number),
             None,
         )?)
-        .map_err(|err| GitOpsError::Forge(format!("reviews: {err}")))?;
+        .map_err(|err| self.error(format!("reviews: {err}")))?;
         // A reviewer's latest review counts: a later "changes requested" withdraws an approval.
         let mut latest: Vec<(String, String)> = Vec::new();
         for review in reviews {
@@ -301,7 +310,7 @@ impl GitHubForge {
             "/pulls?state=open&per_page=100",
             None,
         )?)
-        .map_err(|err| GitOpsError::Forge(format!("pulls: {err}")))
+        .map_err(|err| self.error(format!("pulls: {err}")))
     }
 }
 
@@ -319,7 +328,7 @@ impl Forge for GitHubForge {
             "/pulls",
             Some(json!({"title": title, "head": branch, "base": wc.base, "body": body})),
         )?)
-        .map_err(|err| GitOpsError::Forge(format!("pull request: {err}")))?;
+        .map_err(|err| self.error(format!("pull request: {err}")))?;
         self.request(
             reqwest::Method::POST,
             &format!("/issues/{}/labels", created.number),
@@ -344,7 +353,7 @@ impl Forge for GitHubForge {
                     &format!("/pulls/{number}"),
                     None,
                 )?)
-                .map_err(|err| GitOpsError::Forge(format!("pull request: {err}")))?;
+                .map_err(|err| self.error(format!("pull request: {err}")))?;
                 self.pull(pull)
             }
             None => self.find(wc, id)?.ok_or_else(|| {
@@ -386,5 +395,220 @@ impl Forge for GitHubForge {
         )?;
         wc.git.run(&["fetch", "-q", "--prune", "origin"])?;
         Ok(merged["sha"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// The GitLab REST API (v4): merge requests, their approvals, merge.
+#[derive(Debug)]
+pub struct GitLabForge {
+    api: String,
+    /// The project's path, URL-encoded (`group%2Frepo`): GitLab's project id in URLs.
+    project: String,
+    token: Option<String>,
+    client: reqwest::blocking::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiMergeRequest {
+    iid: u64,
+    title: String,
+    web_url: Option<String>,
+    source_branch: String,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+impl GitLabForge {
+    /// `repo_url` is the project's git URL (`https://gitlab.com/GROUP/REPO.git`); `api` the API
+    /// base (`https://gitlab.com/api/v4`).
+    pub fn new(
+        repo_url: &str,
+        api: &str,
+        token: Option<String>,
+    ) -> Result<GitLabForge, GitOpsError> {
+        let trimmed = repo_url.trim_end_matches('/').trim_end_matches(".git");
+        let path = match trimmed.split_once("://") {
+            Some((_, rest)) => rest.split_once('/').map(|(_, path)| path),
+            None => trimmed.split_once(':').map(|(_, path)| path),
+        }
+        .filter(|path| path.contains('/'))
+        .ok_or_else(|| {
+            GitOpsError::Invalid(format!(
+                "gitops.repo `{repo_url}` does not name GROUP/PROJECT"
+            ))
+        })?;
+        Ok(GitLabForge {
+            api: api.trim_end_matches('/').to_owned(),
+            project: path.replace('/', "%2F"),
+            token,
+            client: reqwest::blocking::Client::new(),
+        })
+    }
+
+    fn error(&self, message: String) -> GitOpsError {
+        GitOpsError::Forge {
+            message,
+            token_variable: "GITLAB_TOKEN",
+        }
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, GitOpsError> {
+        let url = format!("{}/projects/{}{path}", self.api, self.project);
+        let mut request = self.client.request(method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.header("PRIVATE-TOKEN", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .map_err(|err| self.error(format!("{method} {url}: {err}")))?;
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        if !status.is_success() {
+            let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
+                " (check the token and its access to the project)"
+            } else {
+                ""
+            };
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    v["message"]
+                        .as_str()
+                        .or(v["error"].as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or(text);
+            return Err(self.error(format!("{method} {url}: {status}: {message}{hint}")));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn merge_request(&self, api: ApiMergeRequest) -> Result<PullRequest, GitOpsError> {
+        let approvals = self.request(
+            reqwest::Method::GET,
+            &format!("/merge_requests/{}/approvals", api.iid),
+            None,
+        )?;
+        let mut approved: Vec<String> = approvals["approved_by"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["user"]["username"].as_str().map(str::to_owned))
+            .collect();
+        approved.sort();
+        approved.dedup();
+        Ok(PullRequest {
+            id: format!("!{}", api.iid),
+            branch: api.source_branch,
+            title: api.title,
+            labels: api.labels,
+            url: api.web_url,
+            approvals: approved,
+        })
+    }
+
+    fn open_requests(&self) -> Result<Vec<ApiMergeRequest>, GitOpsError> {
+        serde_json::from_value(self.request(
+            reqwest::Method::GET,
+            "/merge_requests?state=opened&per_page=100",
+            None,
+        )?)
+        .map_err(|err| self.error(format!("merge requests: {err}")))
+    }
+}
+
+impl Forge for GitLabForge {
+    fn open(
+        &self,
+        wc: &WorkingCopy,
+        branch: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<PullRequest, GitOpsError> {
+        let created: ApiMergeRequest = serde_json::from_value(self.request(
+            reqwest::Method::POST,
+            "/merge_requests",
+            Some(json!({
+                "source_branch": branch,
+                "target_branch": wc.base,
+                "title": title,
+                "description": body,
+                "labels": labels.join(","),
+            })),
+        )?)
+        .map_err(|err| self.error(format!("merge request: {err}")))?;
+        self.merge_request(created)
+    }
+
+    fn find(&self, _wc: &WorkingCopy, branch: &str) -> Result<Option<PullRequest>, GitOpsError> {
+        let found = self
+            .open_requests()?
+            .into_iter()
+            .find(|mr| mr.source_branch == branch);
+        found.map(|mr| self.merge_request(mr)).transpose()
+    }
+
+    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
+        match id.trim_start_matches('!').parse::<u64>() {
+            Ok(iid) => {
+                let mr: ApiMergeRequest = serde_json::from_value(self.request(
+                    reqwest::Method::GET,
+                    &format!("/merge_requests/{iid}"),
+                    None,
+                )?)
+                .map_err(|err| self.error(format!("merge request: {err}")))?;
+                self.merge_request(mr)
+            }
+            Err(_) => self.find(wc, id)?.ok_or_else(|| {
+                GitOpsError::Invalid(format!("no open merge request for branch `{id}`"))
+            }),
+        }
+    }
+
+    fn list(&self, _wc: &WorkingCopy) -> Result<Vec<PullRequest>, GitOpsError> {
+        self.open_requests()?
+            .into_iter()
+            .filter(|mr| mr.source_branch.starts_with(&format!("{BRANCH_PREFIX}/")))
+            .map(|mr| self.merge_request(mr))
+            .collect()
+    }
+
+    fn approve(&self, _wc: &WorkingCopy, pr: &PullRequest, _by: &str) -> Result<(), GitOpsError> {
+        Err(GitOpsError::Invalid(format!(
+            "approve {} on GitLab{}: approvals are counted from its approvals API",
+            pr.id,
+            pr.url
+                .as_deref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default()
+        )))
+    }
+
+    fn merge(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        message: &str,
+    ) -> Result<String, GitOpsError> {
+        let iid = pr.id.trim_start_matches('!');
+        let merged = self.request(
+            reqwest::Method::PUT,
+            &format!("/merge_requests/{iid}/merge"),
+            Some(json!({"merge_commit_message": message})),
+        )?;
+        wc.git.run(&["fetch", "-q", "--prune", "origin"])?;
+        Ok(merged["merge_commit_sha"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 }

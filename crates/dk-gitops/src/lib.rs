@@ -1,7 +1,8 @@
 //! GitOps promotion (DESIGN §7): the GitOps repository (`envs/<env>/cells/<cell>/apps/<pkg>/
 //! values.yaml`, the shared chart, the Argo CD ApplicationSet), environments with their approval
 //! policies, and providers that turn a promotion into a pull request: `git` (branches, approvals
-//! as `Approved-by:` trailers, merged by dk) and `github` (the REST API; Gitea serves the same).
+//! as `Approved-by:` trailers, merged by dk), `github` (the REST API; Gitea serves the same) and
+//! `gitlab` (merge requests and approvals).
 //! Git network operations use the system `git`, so the user's credentials work unchanged.
 
 use std::path::PathBuf;
@@ -25,8 +26,12 @@ pub enum GitOpsError {
     Git { command: String, message: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("{0}")]
-    Forge(String),
+    #[error("{message}")]
+    Forge {
+        message: String,
+        /// The variable holding the forge's token (`GITHUB_TOKEN`, …), for hints.
+        token_variable: &'static str,
+    },
 }
 
 impl GitOpsError {

@@ -1,10 +1,13 @@
 //! A fake forge for GitOps tests: real bare repositories served over git's smart HTTP protocol
 //! (`git http-backend` as CGI) and the part of the GitHub REST API dk uses, as GitHub documents
-//! it (pulls: create, list, get, merge; reviews: list, create; issue labels: add). It runs on
-//! loopback, one thread per connection, and answers `Connection: close`.
+//! it (pulls: create, list, get, merge; reviews: list, create; issue labels: add), and of the
+//! GitLab REST API v4 (merge requests: create, list, get, merge; approvals: get, approve), over
+//! the same pull requests. It runs on loopback, one thread per connection, and answers
+//! `Connection: close`.
 //!
-//! - git: `http://127.0.0.1:PORT/git/OWNER/REPO.git`
-//! - API: `http://127.0.0.1:PORT/api/v3` (a token's login is the token: `Bearer alice`)
+//! - git: `http://127.0.0.1:PORT/OWNER/REPO.git`
+//! - GitHub API: `http://127.0.0.1:PORT/api/v3` (a token's login is the token: `Bearer alice`)
+//! - GitLab API: `http://127.0.0.1:PORT/api/v4` (`PRIVATE-TOKEN: alice`)
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -200,11 +203,15 @@ impl FakeForge {
     }
 
     pub fn git_url(&self, owner: &str, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/git/{owner}/{repo}.git", self.port)
+        format!("http://127.0.0.1:{}/{owner}/{repo}.git", self.port)
     }
 
     pub fn api_url(&self) -> String {
         format!("http://127.0.0.1:{}/api/v3", self.port)
+    }
+
+    pub fn gitlab_api_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v4", self.port)
     }
 
     /// The pull requests of `owner/repo`, as the API shows them.
@@ -260,8 +267,11 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
     let Ok(request) = read_request(&stream) else {
         return;
     };
-    if let Some(path) = request.path.strip_prefix("/git") {
-        return cgi(&mut stream, root, &request, path);
+    if !request.path.starts_with("/api/") {
+        return cgi(&mut stream, root, &request, &request.path);
+    }
+    if let Some(path) = request.path.strip_prefix("/api/v4/projects/") {
+        return gitlab(&mut stream, root, state, &request, path, port);
     }
     let Some(path) = request.path.strip_prefix("/api/v3/repos/") else {
         return json_response(&mut stream, 404, &json!({"message": "Not Found"}));
@@ -419,6 +429,167 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
             }
         }
         _ => json_response(&mut stream, 404, &json!({"message": "Not Found"})),
+    }
+}
+
+fn merge_request_json(pull: &Pull, owner: &str, repo: &str, port: u16) -> Value {
+    json!({
+        "iid": pull.number,
+        "title": pull.title,
+        "description": pull.body,
+        "state": if pull.merged { "merged" } else if pull.state == "open" { "opened" } else { "closed" },
+        "web_url": format!("http://127.0.0.1:{port}/{owner}/{repo}/-/merge_requests/{}", pull.number),
+        "source_branch": pull.head,
+        "target_branch": pull.base,
+        "labels": pull.labels,
+    })
+}
+
+/// The GitLab merge-request API over the same pull requests.
+fn gitlab(
+    stream: &mut TcpStream,
+    root: &Path,
+    state: &Mutex<State>,
+    request: &Request,
+    path: &str,
+    port: u16,
+) {
+    let Some(login) = request.header("private-token").map(str::to_owned) else {
+        return json_response(stream, 401, &json!({"message": "401 Unauthorized"}));
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let project = parts[0].replace("%2F", "/");
+    let Some((owner, repo)) = project
+        .split_once('/')
+        .map(|(o, r)| (o.to_owned(), r.to_owned()))
+    else {
+        return json_response(stream, 404, &json!({"message": "404 Project Not Found"}));
+    };
+    let bare = root.join(&owner).join(format!("{repo}.git"));
+    if !bare.exists() {
+        return json_response(stream, 404, &json!({"message": "404 Project Not Found"}));
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let mut guard = state.lock().unwrap();
+    let pulls = guard
+        .pulls
+        .entry((owner.clone(), repo.clone()))
+        .or_default();
+    match (request.method.as_str(), &parts[1..]) {
+        ("GET", ["merge_requests"]) => {
+            let list: Vec<Value> = pulls
+                .iter()
+                .filter(|p| !request.query.contains("state=opened") || p.state == "open")
+                .map(|p| merge_request_json(p, &owner, &repo, port))
+                .collect();
+            json_response(stream, 200, &Value::Array(list));
+        }
+        ("POST", ["merge_requests"]) => {
+            let head = body["source_branch"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if git(
+                &bare,
+                &["rev-parse", "--verify", &format!("refs/heads/{head}")],
+            )
+            .is_err()
+            {
+                return json_response(
+                    stream,
+                    422,
+                    &json!({"message": ["Source branch does not exist"]}),
+                );
+            }
+            let pull = Pull {
+                number: pulls.len() as u64 + 1,
+                title: body["title"].as_str().unwrap_or_default().to_owned(),
+                body: body["description"].as_str().unwrap_or_default().to_owned(),
+                head,
+                base: body["target_branch"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                labels: body["labels"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                state: "open",
+                merged: false,
+                reviews: Vec::new(),
+            };
+            let answer = merge_request_json(&pull, &owner, &repo, port);
+            pulls.push(pull);
+            json_response(stream, 201, &answer);
+        }
+        (method, ["merge_requests", iid, rest @ ..]) => {
+            let Some(pull) = iid
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| pulls.iter_mut().find(|p| p.number == n))
+            else {
+                return json_response(stream, 404, &json!({"message": "404 Not found"}));
+            };
+            match (method, rest) {
+                ("GET", []) => {
+                    json_response(stream, 200, &merge_request_json(pull, &owner, &repo, port))
+                }
+                ("GET", ["approvals"]) => {
+                    let mut approved: Vec<&str> = pull
+                        .reviews
+                        .iter()
+                        .filter(|(_, state)| state == "APPROVED")
+                        .map(|(user, _)| user.as_str())
+                        .collect();
+                    approved.dedup();
+                    let approved: Vec<Value> = approved
+                        .iter()
+                        .map(|u| json!({"user": {"username": u}}))
+                        .collect();
+                    json_response(
+                        stream,
+                        200,
+                        &json!({"iid": pull.number, "approved_by": approved}),
+                    );
+                }
+                ("POST", ["approve"]) => {
+                    pull.reviews.push((login, "APPROVED".into()));
+                    json_response(stream, 201, &json!({"iid": pull.number}));
+                }
+                ("PUT", ["merge"]) => {
+                    if pull.state != "open" {
+                        return json_response(
+                            stream,
+                            405,
+                            &json!({"message": "405 Method Not Allowed"}),
+                        );
+                    }
+                    let message = body["merge_commit_message"]
+                        .as_str()
+                        .unwrap_or("Merge")
+                        .to_owned();
+                    match merge(&bare, &pull.base, &pull.head, &message) {
+                        Ok(sha) => {
+                            pull.state = "closed";
+                            pull.merged = true;
+                            let mut answer = merge_request_json(pull, &owner, &repo, port);
+                            answer["merge_commit_sha"] = json!(sha);
+                            json_response(stream, 200, &answer);
+                        }
+                        Err(err) => json_response(
+                            stream,
+                            406,
+                            &json!({"message": format!("Branch cannot be merged: {err}")}),
+                        ),
+                    }
+                }
+                _ => json_response(stream, 404, &json!({"message": "404 Not found"})),
+            }
+        }
+        _ => json_response(stream, 404, &json!({"message": "404 Not found"})),
     }
 }
 

@@ -8,10 +8,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 
-use dk_config::env::{ARGOCD_TOKEN, GITEA_TOKEN, GITHUB_TOKEN};
+use dk_config::env::{ARGOCD_TOKEN, GITEA_TOKEN, GITHUB_TOKEN, GITLAB_TOKEN};
 use dk_gitops::GitOpsError;
 use dk_gitops::environments::{Environments, join_names};
-use dk_gitops::forge::{BRANCH_PREFIX, Forge, GitForge, GitHubForge, PullRequest, labels_trailer};
+use dk_gitops::forge::{
+    BRANCH_PREFIX, Forge, GitForge, GitHubForge, GitLabForge, PullRequest, labels_trailer,
+};
 use dk_gitops::repo::{self, WorkingCopy, values_path};
 use dk_gitops::values::{self, Release};
 use dk_package::extract::text_files;
@@ -184,15 +186,16 @@ pub struct StatusArgs {
 fn gitops_error(what: &str, err: GitOpsError) -> CliError {
     let status = match &err {
         GitOpsError::Invalid(_) => ExitStatus::Usage,
-        GitOpsError::Forge(_) | GitOpsError::Git { .. } => ExitStatus::External,
+        GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
         GitOpsError::Io { .. } => ExitStatus::Failure,
     };
     let hint = match &err {
-        GitOpsError::Forge(_) => Some(
-            "Promotion PR not created: check GITHUB_TOKEN / the GitOps repository URL (gitops.repo, gitops.apiUrl)",
-        ),
+        GitOpsError::Forge { token_variable, .. } => Some(format!(
+            "Promotion PR not created: check {token_variable} / the GitOps repository URL (gitops.repo, gitops.apiUrl)"
+        )),
         GitOpsError::Git { .. } => Some(
-            "check the GitOps repository URL (dk config get gitops.repo) and your git credentials",
+            "check the GitOps repository URL (dk config get gitops.repo) and your git credentials"
+                .to_owned(),
         ),
         _ => None,
     };
@@ -290,15 +293,34 @@ impl Settings {
                     CliError::usage("set gitops.apiUrl to the forge's API base URL")
                 })?;
                 Box::new(
-                    GitHubForge::new(&self.url, &api, token)
+                    GitHubForge::new(&self.url, &api, token, variable)
+                        .map_err(|err| gitops_error("bad GitOps repository URL", err))?,
+                )
+            }
+            "gitlab" => {
+                let token = ctx.env.get(GITLAB_TOKEN).map(str::to_owned);
+                if token.is_none() {
+                    ctx.ui.warn(format!(
+                        "{GITLAB_TOKEN} is not set: GitLab will refuse to open merge requests"
+                    ));
+                }
+                let host = self
+                    .url
+                    .split("://")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next());
+                let scheme = self.url.split("://").next().unwrap_or("https");
+                let api = api
+                    .or_else(|| host.map(|host| format!("{scheme}://{host}/api/v4")))
+                    .ok_or_else(|| CliError::usage("set gitops.apiUrl to GitLab's API base URL"))?;
+                Box::new(
+                    GitLabForge::new(&self.url, &api, token)
                         .map_err(|err| gitops_error("bad GitOps repository URL", err))?,
                 )
             }
             other => {
-                return Err(
-                    CliError::usage(format!("the {other} provider is not built yet"))
-                        .hint("use gitops.provider github, gitea or git"),
-                );
+                return Err(CliError::usage(format!("unknown provider {other}"))
+                    .hint("use gitops.provider git, github, gitea or gitlab"));
             }
         };
         Ok(forge)
