@@ -47,6 +47,12 @@ pub fn update(text: &str, release: &Release) -> Result<String, GitOpsError> {
     Ok(text)
 }
 
+/// A top-level text value of a values file (`registry`, `namespace`).
+pub fn field(text: &str, key: &str) -> Option<String> {
+    let value: Value = serde_saphyr::from_str(text).ok()?;
+    value.get(key)?.as_str().map(str::to_owned)
+}
+
 /// `appVersion` and `digest` of a values file.
 pub fn read(text: &str) -> Option<(String, String)> {
     let value: Value = serde_saphyr::from_str(text).ok()?;

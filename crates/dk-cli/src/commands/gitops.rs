@@ -910,12 +910,13 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         .read(&settings.base, &path)
         .map_err(|err| gitops_error("cannot read the GitOps repository", err))?
         .unwrap_or_default();
-    let registry = serde_saphyr_registry(&text);
+    let registry = values::field(&text, "registry").unwrap_or_else(|| "local".into());
     let namespace = args
         .target
         .namespace
         .clone()
-        .unwrap_or_else(|| namespace_of(&text));
+        .or_else(|| values::field(&text, "namespace"))
+        .unwrap_or_else(|| "default".into());
     drop(wc);
     let files = files_of_digest(ctx, &digest);
     promote(
@@ -934,21 +935,6 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
             files,
         }),
     )
-}
-
-fn field_of(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(&format!("{key}:"))
-            .map(|value| value.trim().trim_matches('"').to_owned())
-    })
-}
-
-fn serde_saphyr_registry(text: &str) -> String {
-    field_of(text, "registry").unwrap_or_else(|| "local".into())
-}
-
-fn namespace_of(text: &str) -> String {
-    field_of(text, "namespace").unwrap_or_else(|| "default".into())
 }
 
 /// The branch name's parts: kind, env, cell, package, version.
