@@ -582,3 +582,38 @@ fn basic_auth_credentials_come_from_the_docker_config() {
     let pulled = run_with(&ctx, &env, &["pull", &reference, "-d", "restored"]);
     assert_eq!(pulled.code, 0, "{}", pulled.transcript());
 }
+
+/// The bearer-token flow of ghcr.io and Harbor: the registry answers a `WWW-Authenticate:
+/// Bearer` challenge, dk gets a token from the realm with the user's credentials and retries.
+#[test]
+fn bearer_tokens_are_fetched_from_the_registrys_realm() {
+    let (Some(registry), Some(user), Some(password)) = (
+        service("DK_TEST_TOKEN_REGISTRY", "an OCI registry with token auth"),
+        service("DK_TEST_REGISTRY_USER", "the registry user"),
+        service("DK_TEST_REGISTRY_PASSWORD", "the registry password"),
+    ) else {
+        return;
+    };
+    let ctx = context();
+    init(&ctx, "demo");
+    let built = build(&ctx, &[], "demo", "v0.1.0");
+    let prefix = format!("{registry}/t{}", std::process::id());
+    let anonymous = run_with(&ctx, &[], &["publish", "demo", "--registry", &prefix]);
+    assert_eq!(anonymous.code, 3, "{}", anonymous.transcript());
+    let env = [
+        ("DK_REGISTRY_USER", user.as_str()),
+        ("DK_REGISTRY_PASSWORD", password.as_str()),
+    ];
+    let published = run_with(
+        &ctx,
+        &env,
+        &["publish", "demo", "--registry", &prefix, "-o", "json"],
+    );
+    assert_eq!(published.code, 0, "{}", published.transcript());
+    assert_eq!(published.json()["digest"], built["digest"]);
+    assert!(!published.stdout.contains(&password) && !published.stderr.contains(&password));
+    let reference = format!("{prefix}/default/demo:v0.1.0");
+    let inspected = run_with(&ctx, &env, &["inspect", &reference, "-o", "json"]);
+    assert_eq!(inspected.code, 0, "{}", inspected.transcript());
+    assert_eq!(inspected.json()["digest"], built["digest"]);
+}
