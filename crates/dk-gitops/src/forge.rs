@@ -147,16 +147,103 @@ pub fn labels_trailer(labels: &[String]) -> String {
     format!("{LABELS_TRAILER}: {}", labels.join(", "))
 }
 
+/// How a forge takes its token.
+#[derive(Debug, Clone, Copy)]
+enum TokenHeader {
+    /// `Authorization: Bearer …` (GitHub, Gitea).
+    Bearer,
+    /// `PRIVATE-TOKEN: …` (GitLab).
+    PrivateToken,
+}
+
+/// A forge's REST API below `base`, with its token.
+#[derive(Debug)]
+struct RestApi {
+    base: String,
+    token: Option<String>,
+    header: TokenHeader,
+    /// Where the token comes from (`GITHUB_TOKEN`, …), for messages.
+    token_variable: &'static str,
+    client: reqwest::blocking::Client,
+}
+
+impl RestApi {
+    fn new(
+        base: &str,
+        token: Option<String>,
+        header: TokenHeader,
+        token_variable: &'static str,
+    ) -> RestApi {
+        RestApi {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            header,
+            token_variable,
+            client: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn error(&self, message: String) -> GitOpsError {
+        GitOpsError::Forge {
+            message,
+            token_variable: self.token_variable,
+        }
+    }
+
+    /// `METHOD base+path` with a JSON body; the JSON answer, or the forge's message.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, GitOpsError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .client
+            .request(method.clone(), &url)
+            .header("Accept", "application/vnd.github+json, application/json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header("User-Agent", concat!("dk/", env!("CARGO_PKG_VERSION")));
+        request = match (&self.token, self.header) {
+            (Some(token), TokenHeader::Bearer) => request.bearer_auth(token),
+            (Some(token), TokenHeader::PrivateToken) => request.header("PRIVATE-TOKEN", token),
+            (None, _) => request,
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .map_err(|err| self.error(format!("{method} {url}: {err}")))?;
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        if !status.is_success() {
+            let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
+                " (check the token and its access)"
+            } else {
+                ""
+            };
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    v["message"]
+                        .as_str()
+                        .or(v["error"].as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or(text);
+            return Err(self.error(format!("{method} {url}: {status}: {message}{hint}")));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
 /// The GitHub REST API (and compatible forges).
 #[derive(Debug)]
 pub struct GitHubForge {
-    api: String,
+    api: RestApi,
     owner: String,
     repo: String,
-    token: Option<String>,
-    /// Where the token comes from (`GITHUB_TOKEN`, `GITEA_TOKEN`), for messages.
-    token_variable: &'static str,
-    client: reqwest::blocking::Client,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,20 +299,14 @@ impl GitHubForge {
             )));
         };
         Ok(GitHubForge {
-            api: api.trim_end_matches('/').to_owned(),
+            api: RestApi::new(api, token, TokenHeader::Bearer, token_variable),
             owner: owner.to_owned(),
             repo: repo.to_owned(),
-            token,
-            token_variable,
-            client: reqwest::blocking::Client::new(),
         })
     }
 
     fn error(&self, message: String) -> GitOpsError {
-        GitOpsError::Forge {
-            message,
-            token_variable: self.token_variable,
-        }
+        self.api.error(message)
     }
 
     fn request(
@@ -234,37 +315,8 @@ impl GitHubForge {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, GitOpsError> {
-        let url = format!("{}/repos/{}/{}{path}", self.api, self.owner, self.repo);
-        let mut request = self
-            .client
-            .request(method.clone(), &url)
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
-            .header("User-Agent", concat!("dk/", env!("CARGO_PKG_VERSION")));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .map_err(|err| self.error(format!("{method} {url}: {err}")))?;
-        let status = response.status();
-        let text = response.text().unwrap_or_default();
-        if !status.is_success() {
-            let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
-                " (check the token and its access to the repository)"
-            } else {
-                ""
-            };
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            return Err(self.error(format!("{method} {url}: {status}: {message}{hint}")));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        let path = format!("/repos/{}/{}{path}", self.owner, self.repo);
+        self.api.request(method, &path, body)
     }
 
     fn pull(&self, api: ApiPull) -> Result<PullRequest, GitOpsError> {
@@ -401,11 +453,9 @@ impl Forge for GitHubForge {
 /// The GitLab REST API (v4): merge requests, their approvals, merge.
 #[derive(Debug)]
 pub struct GitLabForge {
-    api: String,
+    api: RestApi,
     /// The project's path, URL-encoded (`group%2Frepo`): GitLab's project id in URLs.
     project: String,
-    token: Option<String>,
-    client: reqwest::blocking::Client,
 }
 
 #[derive(Debug, Deserialize)]
@@ -438,18 +488,13 @@ impl GitLabForge {
             ))
         })?;
         Ok(GitLabForge {
-            api: api.trim_end_matches('/').to_owned(),
+            api: RestApi::new(api, token, TokenHeader::PrivateToken, "GITLAB_TOKEN"),
             project: path.replace('/', "%2F"),
-            token,
-            client: reqwest::blocking::Client::new(),
         })
     }
 
     fn error(&self, message: String) -> GitOpsError {
-        GitOpsError::Forge {
-            message,
-            token_variable: "GITLAB_TOKEN",
-        }
+        self.api.error(message)
     }
 
     fn request(
@@ -458,37 +503,8 @@ impl GitLabForge {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, GitOpsError> {
-        let url = format!("{}/projects/{}{path}", self.api, self.project);
-        let mut request = self.client.request(method.clone(), &url);
-        if let Some(token) = &self.token {
-            request = request.header("PRIVATE-TOKEN", token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .map_err(|err| self.error(format!("{method} {url}: {err}")))?;
-        let status = response.status();
-        let text = response.text().unwrap_or_default();
-        if !status.is_success() {
-            let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
-                " (check the token and its access to the project)"
-            } else {
-                ""
-            };
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| {
-                    v["message"]
-                        .as_str()
-                        .or(v["error"].as_str())
-                        .map(str::to_owned)
-                })
-                .unwrap_or(text);
-            return Err(self.error(format!("{method} {url}: {status}: {message}{hint}")));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        let path = format!("/projects/{}{path}", self.project);
+        self.api.request(method, &path, body)
     }
 
     fn merge_request(&self, api: ApiMergeRequest) -> Result<PullRequest, GitOpsError> {

@@ -272,49 +272,22 @@ impl Settings {
                 let (variable, default_api) = if self.provider == "github" {
                     (GITHUB_TOKEN, Some("https://api.github.com".to_owned()))
                 } else {
-                    let host = self
-                        .url
-                        .split("://")
-                        .nth(1)
-                        .and_then(|rest| rest.split('/').next());
-                    let scheme = self.url.split("://").next().unwrap_or("https");
-                    (
-                        GITEA_TOKEN,
-                        host.map(|host| format!("{scheme}://{host}/api/v1")),
-                    )
+                    (GITEA_TOKEN, self.api_on_repo_host("/api/v1"))
                 };
-                let token = ctx.env.get(variable).map(str::to_owned);
-                if token.is_none() {
-                    ctx.ui.warn(format!(
-                        "{variable} is not set: the forge will refuse to open pull requests"
-                    ));
-                }
                 let api = api.or(default_api).ok_or_else(|| {
                     CliError::usage("set gitops.apiUrl to the forge's API base URL")
                 })?;
                 Box::new(
-                    GitHubForge::new(&self.url, &api, token, variable)
+                    GitHubForge::new(&self.url, &api, forge_token(ctx, variable), variable)
                         .map_err(|err| gitops_error("bad GitOps repository URL", err))?,
                 )
             }
             "gitlab" => {
-                let token = ctx.env.get(GITLAB_TOKEN).map(str::to_owned);
-                if token.is_none() {
-                    ctx.ui.warn(format!(
-                        "{GITLAB_TOKEN} is not set: GitLab will refuse to open merge requests"
-                    ));
-                }
-                let host = self
-                    .url
-                    .split("://")
-                    .nth(1)
-                    .and_then(|rest| rest.split('/').next());
-                let scheme = self.url.split("://").next().unwrap_or("https");
                 let api = api
-                    .or_else(|| host.map(|host| format!("{scheme}://{host}/api/v4")))
+                    .or_else(|| self.api_on_repo_host("/api/v4"))
                     .ok_or_else(|| CliError::usage("set gitops.apiUrl to GitLab's API base URL"))?;
                 Box::new(
-                    GitLabForge::new(&self.url, &api, token)
+                    GitLabForge::new(&self.url, &api, forge_token(ctx, GITLAB_TOKEN))
                         .map_err(|err| gitops_error("bad GitOps repository URL", err))?,
                 )
             }
@@ -325,6 +298,26 @@ impl Settings {
         };
         Ok(forge)
     }
+}
+
+impl Settings {
+    /// `<scheme>://<repository host><suffix>`: a self-hosted forge's API beside its repositories.
+    fn api_on_repo_host(&self, suffix: &str) -> Option<String> {
+        let (scheme, rest) = self.url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        Some(format!("{scheme}://{host}{suffix}"))
+    }
+}
+
+/// A forge's token from `variable`, with a warning when it is not set.
+fn forge_token(ctx: &Context, variable: &str) -> Option<String> {
+    let token = ctx.env.get(variable).map(str::to_owned);
+    if token.is_none() {
+        ctx.ui.warn(format!(
+            "{variable} is not set: the forge will refuse to open pull requests"
+        ));
+    }
+    token
 }
 
 pub fn run_gitops(command: GitOpsCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
