@@ -190,6 +190,18 @@ impl RestApi {
         }
     }
 
+    /// [`RestApi::request`], its answer read as `T` (`what` names it in errors).
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<T, GitOpsError> {
+        serde_json::from_value(self.request(method, path, body)?)
+            .map_err(|err| self.error(format!("{what}: {err}")))
+    }
+
     /// `METHOD base+path` with a JSON body; the JSON answer, or the forge's message.
     fn request(
         &self,
@@ -305,10 +317,6 @@ impl GitHubForge {
         })
     }
 
-    fn error(&self, message: String) -> GitOpsError {
-        self.api.error(message)
-    }
-
     fn request(
         &self,
         method: reqwest::Method,
@@ -319,13 +327,24 @@ impl GitHubForge {
         self.api.request(method, &path, body)
     }
 
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<T, GitOpsError> {
+        let path = format!("/repos/{}/{}{path}", self.owner, self.repo);
+        self.api.call(method, &path, body, what)
+    }
+
     fn pull(&self, api: ApiPull) -> Result<PullRequest, GitOpsError> {
-        let reviews: Vec<ApiReview> = serde_json::from_value(self.request(
+        let reviews: Vec<ApiReview> = self.call(
             reqwest::Method::GET,
             &format!("/pulls/{}/reviews?per_page=100", api.number),
             None,
-        )?)
-        .map_err(|err| self.error(format!("reviews: {err}")))?;
+            "reviews",
+        )?;
         // A reviewer's latest review counts: a later "changes requested" withdraws an approval.
         let mut latest: Vec<(String, String)> = Vec::new();
         for review in reviews {
@@ -357,12 +376,12 @@ impl GitHubForge {
     }
 
     fn open_pulls(&self) -> Result<Vec<ApiPull>, GitOpsError> {
-        serde_json::from_value(self.request(
+        self.call(
             reqwest::Method::GET,
             "/pulls?state=open&per_page=100",
             None,
-        )?)
-        .map_err(|err| self.error(format!("pulls: {err}")))
+            "pulls",
+        )
     }
 }
 
@@ -375,12 +394,12 @@ impl Forge for GitHubForge {
         body: &str,
         labels: &[String],
     ) -> Result<PullRequest, GitOpsError> {
-        let created: ApiPull = serde_json::from_value(self.request(
+        let created: ApiPull = self.call(
             reqwest::Method::POST,
             "/pulls",
             Some(json!({"title": title, "head": branch, "base": wc.base, "body": body})),
-        )?)
-        .map_err(|err| self.error(format!("pull request: {err}")))?;
+            "pull request",
+        )?;
         self.request(
             reqwest::Method::POST,
             &format!("/issues/{}/labels", created.number),
@@ -400,12 +419,12 @@ impl Forge for GitHubForge {
     fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
         match Self::number(id) {
             Some(number) => {
-                let pull: ApiPull = serde_json::from_value(self.request(
+                let pull: ApiPull = self.call(
                     reqwest::Method::GET,
                     &format!("/pulls/{number}"),
                     None,
-                )?)
-                .map_err(|err| self.error(format!("pull request: {err}")))?;
+                    "pull request",
+                )?;
                 self.pull(pull)
             }
             None => self.find(wc, id)?.ok_or_else(|| {
@@ -493,10 +512,6 @@ impl GitLabForge {
         })
     }
 
-    fn error(&self, message: String) -> GitOpsError {
-        self.api.error(message)
-    }
-
     fn request(
         &self,
         method: reqwest::Method,
@@ -505,6 +520,17 @@ impl GitLabForge {
     ) -> Result<Value, GitOpsError> {
         let path = format!("/projects/{}{path}", self.project);
         self.api.request(method, &path, body)
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<T, GitOpsError> {
+        let path = format!("/projects/{}{path}", self.project);
+        self.api.call(method, &path, body, what)
     }
 
     fn merge_request(&self, api: ApiMergeRequest) -> Result<PullRequest, GitOpsError> {
@@ -532,12 +558,12 @@ impl GitLabForge {
     }
 
     fn open_requests(&self) -> Result<Vec<ApiMergeRequest>, GitOpsError> {
-        serde_json::from_value(self.request(
+        self.call(
             reqwest::Method::GET,
             "/merge_requests?state=opened&per_page=100",
             None,
-        )?)
-        .map_err(|err| self.error(format!("merge requests: {err}")))
+            "merge requests",
+        )
     }
 }
 
@@ -550,7 +576,7 @@ impl Forge for GitLabForge {
         body: &str,
         labels: &[String],
     ) -> Result<PullRequest, GitOpsError> {
-        let created: ApiMergeRequest = serde_json::from_value(self.request(
+        let created: ApiMergeRequest = self.call(
             reqwest::Method::POST,
             "/merge_requests",
             Some(json!({
@@ -560,8 +586,8 @@ impl Forge for GitLabForge {
                 "description": body,
                 "labels": labels.join(","),
             })),
-        )?)
-        .map_err(|err| self.error(format!("merge request: {err}")))?;
+            "merge request",
+        )?;
         self.merge_request(created)
     }
 
@@ -576,12 +602,12 @@ impl Forge for GitLabForge {
     fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
         match id.trim_start_matches('!').parse::<u64>() {
             Ok(iid) => {
-                let mr: ApiMergeRequest = serde_json::from_value(self.request(
+                let mr: ApiMergeRequest = self.call(
                     reqwest::Method::GET,
                     &format!("/merge_requests/{iid}"),
                     None,
-                )?)
-                .map_err(|err| self.error(format!("merge request: {err}")))?;
+                    "merge request",
+                )?;
                 self.merge_request(mr)
             }
             Err(_) => self.find(wc, id)?.ok_or_else(|| {
