@@ -142,6 +142,19 @@ impl Forge for GitForge {
     }
 }
 
+/// Forges count approvals made on them; dk does not approve on anyone's behalf.
+fn approve_on_the_forge(pr: &PullRequest, how: &str, counted_from: &str) -> GitOpsError {
+    let url = pr
+        .url
+        .as_deref()
+        .map(|u| format!(" ({u})"))
+        .unwrap_or_default();
+    GitOpsError::Invalid(format!(
+        "approve {} {how}{url}: approvals are counted from {counted_from}",
+        pr.id
+    ))
+}
+
 /// The labels trailer the git provider keeps in a promotion's first commit.
 pub fn labels_trailer(labels: &[String]) -> String {
     format!("{LABELS_TRAILER}: {}", labels.join(", "))
@@ -442,14 +455,11 @@ impl Forge for GitHubForge {
     }
 
     fn approve(&self, _wc: &WorkingCopy, pr: &PullRequest, _by: &str) -> Result<(), GitOpsError> {
-        Err(GitOpsError::Invalid(format!(
-            "approve {} with a review on the forge{}: approvals are counted from its reviews",
-            pr.id,
-            pr.url
-                .as_deref()
-                .map(|u| format!(" ({u})"))
-                .unwrap_or_default()
-        )))
+        Err(approve_on_the_forge(
+            pr,
+            "with a review on the forge",
+            "its reviews",
+        ))
     }
 
     fn merge(
@@ -625,14 +635,7 @@ impl Forge for GitLabForge {
     }
 
     fn approve(&self, _wc: &WorkingCopy, pr: &PullRequest, _by: &str) -> Result<(), GitOpsError> {
-        Err(GitOpsError::Invalid(format!(
-            "approve {} on GitLab{}: approvals are counted from its approvals API",
-            pr.id,
-            pr.url
-                .as_deref()
-                .map(|u| format!(" ({u})"))
-                .unwrap_or_default()
-        )))
+        Err(approve_on_the_forge(pr, "on GitLab", "its approvals API"))
     }
 
     fn merge(
