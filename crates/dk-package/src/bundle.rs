@@ -45,6 +45,10 @@ pub const ALWAYS_IGNORED: &[&str] = &[
 
 pub const IGNORE_FILE: &str = ".dkignore";
 
+/// The titles of the two layers (`org.opencontainers.image.title`).
+pub const MANIFESTS_LAYER: &str = "manifests.tar.gz";
+pub const CONTENT_LAYER: &str = "content.tar.gz";
+
 /// What goes into a bundle besides the package's files.
 #[derive(Debug, Clone)]
 pub struct BundleSpec {
@@ -77,15 +81,27 @@ pub enum EntryKind {
     Symlink { target: String },
 }
 
+impl Entry {
+    /// Bytes of content (a link has none).
+    pub fn size(&self) -> u64 {
+        match self.kind {
+            EntryKind::File { size, .. } => size,
+            EntryKind::Symlink { .. } => 0,
+        }
+    }
+}
+
+/// Bytes of content of a selection, before compression.
+pub fn content_bytes(entries: &[Entry]) -> u64 {
+    entries.iter().map(Entry::size).sum()
+}
+
 /// The built artifact.
 #[derive(Debug, Clone)]
 pub struct Built {
     /// The manifest's descriptor (not yet named in the index).
     pub descriptor: Descriptor,
     pub manifest: Manifest,
-    pub files: usize,
-    /// Uncompressed bytes of the package's files.
-    pub content_bytes: u64,
 }
 
 fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
@@ -248,20 +264,19 @@ fn rfc3339(epoch: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Bundles the package in `dir` into `layout`. `progress` is called with the bytes of each file
-/// as it is written.
+/// Bundles `entries` (a package's [`select`]ion) into `layout`. `progress` is called with the
+/// bytes of each file as it is written.
 pub fn bundle(
-    dir: &Path,
+    entries: &[Entry],
     spec: &BundleSpec,
     layout: &Layout,
     progress: &dyn Fn(u64),
 ) -> Result<Built, PackageError> {
-    let entries = select(dir)?;
     let (manifests, content): (Vec<&Entry>, Vec<&Entry>) =
         entries.iter().partition(|entry| is_manifest(&entry.path));
     let layers = vec![
-        write_layer(layout, &manifests, spec.epoch, "manifests.tar.gz", progress)?,
-        write_layer(layout, &content, spec.epoch, "content.tar.gz", progress)?,
+        write_layer(layout, &manifests, spec.epoch, MANIFESTS_LAYER, progress)?,
+        write_layer(layout, &content, spec.epoch, CONTENT_LAYER, progress)?,
     ];
     let created = rfc3339(spec.epoch);
     let config = json!({
@@ -322,14 +337,6 @@ pub fn bundle(
             annotations: BTreeMap::new(),
         },
         manifest,
-        files: entries.len(),
-        content_bytes: entries
-            .iter()
-            .map(|e| match e.kind {
-                EntryKind::File { size, .. } => size,
-                EntryKind::Symlink { .. } => 0,
-            })
-            .sum(),
     })
 }
 

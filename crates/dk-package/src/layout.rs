@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::PackageError;
+use crate::bundle::MANIFESTS_LAYER;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.infoblox.dk.package.v1";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.infoblox.dk.config.v1+json";
@@ -299,6 +300,22 @@ impl Layout {
             .insert(REF_NAME.to_owned(), ref_name.to_owned());
         index.manifests.push(named);
         self.write_index(&index)
+    }
+
+    /// The text files of the artifact's manifests layer (`dk.yaml`, the kind folders), verified.
+    pub fn manifest_files(
+        &self,
+        descriptor: &Descriptor,
+    ) -> Result<Vec<(String, String)>, PackageError> {
+        let (manifest, _) = self.manifest(descriptor)?;
+        let layer = manifest
+            .layers
+            .iter()
+            .find(|l| l.annotations.get(TITLE).map(String::as_str) == Some(MANIFESTS_LAYER))
+            .ok_or_else(|| {
+                PackageError::Invalid(format!("{} has no {MANIFESTS_LAYER}", descriptor.digest))
+            })?;
+        crate::extract::text_files(&self.verify_blob(layer)?)
     }
 
     /// The manifest of `descriptor`, verified.

@@ -16,8 +16,7 @@ use dk_gitops::forge::{
 };
 use dk_gitops::repo::{self, WorkingCopy, values_path};
 use dk_gitops::values::{self, Release};
-use dk_package::extract::text_files;
-use dk_package::layout::{Layout, TITLE};
+use dk_package::layout::Descriptor;
 use dk_package::reference::{RemoteRef, split_registry};
 
 use crate::context::Context;
@@ -407,8 +406,7 @@ fn artifact(
     version: &str,
     namespace: Option<&str>,
 ) -> Result<Artifact, CliError> {
-    let layout = Layout::open(&ctx.paths()?.dk_home.join("registry"))
-        .map_err(|err| CliError::failure("cannot open the local registry").cause(err))?;
+    let layout = super::package::layout(ctx)?;
     let tags = [
         version.to_owned(),
         format!("v{}", version.trim_start_matches('v')),
@@ -428,22 +426,8 @@ fn artifact(
             (pkg == package && tags.iter().any(|t| t == tag) && namespace.is_none_or(|n| n == ns))
                 .then(|| (ns.to_owned(), tag.to_owned(), descriptor))
         });
-    let files = |descriptor: &dk_package::layout::Descriptor| -> Vec<(String, String)> {
-        layout
-            .manifest(descriptor)
-            .ok()
-            .and_then(|(manifest, _)| {
-                let layer = manifest
-                    .layers
-                    .iter()
-                    .find(|l| {
-                        l.annotations.get(TITLE).map(String::as_str) == Some("manifests.tar.gz")
-                    })?
-                    .clone();
-                text_files(&layout.verify_blob(&layer).ok()?).ok()
-            })
-            .unwrap_or_default()
-    };
+    // The manifests compare artifacts in the description; without them, it says so.
+    let files = |descriptor: &Descriptor| layout.manifest_files(descriptor).unwrap_or_default();
     match ctx.config()?.string("registry")? {
         Some(registry) => {
             let namespace = namespace
@@ -505,30 +489,14 @@ fn artifact(
 
 /// The manifest files of the artifact a values file names, when it is in the local layout.
 fn files_of_digest(ctx: &Context, digest: &str) -> Vec<(String, String)> {
-    let Ok(paths) = ctx.paths() else {
-        return Vec::new();
-    };
-    let Ok(layout) = Layout::open(&paths.dk_home.join("registry")) else {
-        return Vec::new();
-    };
-    let Some(descriptor) = layout
-        .list()
-        .ok()
-        .and_then(|list| list.into_iter().find(|d| d.digest == digest))
-    else {
+    let Ok(layout) = super::package::layout(ctx) else {
         return Vec::new();
     };
     layout
-        .manifest(&descriptor)
+        .list()
         .ok()
-        .and_then(|(manifest, _)| {
-            let layer = manifest
-                .layers
-                .iter()
-                .find(|l| l.annotations.get(TITLE).map(String::as_str) == Some("manifests.tar.gz"))?
-                .clone();
-            text_files(&layout.verify_blob(&layer).ok()?).ok()
-        })
+        .and_then(|list| list.into_iter().find(|d| d.digest == digest))
+        .and_then(|descriptor| layout.manifest_files(&descriptor).ok())
         .unwrap_or_default()
 }
 

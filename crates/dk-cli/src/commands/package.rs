@@ -133,7 +133,7 @@ fn package_error(what: &str, err: PackageError) -> CliError {
     CliError::new(status, what.to_owned()).cause(err)
 }
 
-fn layout(ctx: &Context) -> Result<Layout, CliError> {
+pub fn layout(ctx: &Context) -> Result<Layout, CliError> {
     let root = ctx.paths()?.dk_home.join("registry");
     Layout::open(&root).map_err(|err| package_error("cannot open the local registry", err))
 }
@@ -314,18 +314,13 @@ fn build_into(
 ) -> Result<BuildReport, CliError> {
     let spec = bundle_spec(ctx, dir, facts, tag)?;
     let reference = ArtifactRef::local(&facts.namespace, &facts.name, tag).ref_name();
-    let total: u64 = bundle::select(dir)
-        .map_err(|err| package_error("cannot read the package", err))?
-        .iter()
-        .map(|e| match e.kind {
-            bundle::EntryKind::File { size, .. } => size,
-            bundle::EntryKind::Symlink { .. } => 0,
-        })
-        .sum();
+    let entries =
+        bundle::select(dir).map_err(|err| package_error("cannot read the package", err))?;
+    let total = bundle::content_bytes(&entries);
     let bar = ctx
         .ui
         .progress(format!("Bundling {reference}"), Some(total));
-    let built = bundle::bundle(dir, &spec, layout, &|bytes| bar.inc(bytes));
+    let built = bundle::bundle(&entries, &spec, layout, &|bytes| bar.inc(bytes));
     bar.finish_and_clear();
     let built = built.map_err(|err| package_error(&format!("cannot build {reference}"), err))?;
     let existing = layout
@@ -350,8 +345,8 @@ fn build_into(
         reference,
         digest: built.descriptor.digest.clone(),
         size: artifact_size(&built.descriptor, &built.manifest),
-        files: built.files,
-        content_bytes: built.content_bytes,
+        files: entries.len(),
+        content_bytes: total,
         layout: layout.root().display().to_string(),
         dry_run: false,
         unchanged,
@@ -366,13 +361,7 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
     if args.dry_run {
         let entries = bundle::select(&args.dir)
             .map_err(|err| package_error("cannot read the package", err))?;
-        let content_bytes = entries
-            .iter()
-            .map(|e| match e.kind {
-                bundle::EntryKind::File { size, .. } => size,
-                bundle::EntryKind::Symlink { .. } => 0,
-            })
-            .sum();
+        let content_bytes = bundle::content_bytes(&entries);
         return ctx.ui.emit(&BuildReport {
             reference: ArtifactRef::local(&facts.namespace, &facts.name, &tag).ref_name(),
             digest: String::new(),
