@@ -319,6 +319,26 @@ fn forge_token(ctx: &Context, variable: &str) -> Option<String> {
     token
 }
 
+/// One command's GitOps repository: its settings, a locked working copy and the provider.
+struct Session {
+    settings: Settings,
+    wc: WorkingCopy,
+    forge: Box<dyn Forge>,
+}
+
+impl Session {
+    fn open(ctx: &Context) -> Result<Session, CliError> {
+        let settings = settings(ctx)?;
+        let wc = settings.open()?;
+        let forge = settings.forge(ctx)?;
+        Ok(Session {
+            settings,
+            wc,
+            forge,
+        })
+    }
+}
+
 pub fn run_gitops(command: GitOpsCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
     let GitOpsCommand::Init(args) = command;
     let settings = settings(ctx)?;
@@ -615,17 +635,20 @@ struct Request<'a> {
 
 fn promote(
     ctx: &Context,
+    session: &Session,
     request: Request<'_>,
     artifact: Option<Artifact>,
 ) -> Result<ExitStatus, CliError> {
-    let settings = settings(ctx)?;
+    let Session {
+        settings,
+        wc,
+        forge,
+    } = session;
     let env = settings
         .environments
         .get(request.env)
         .map_err(|err| gitops_error("unknown environment", err))?
         .clone();
-    let wc = settings.open()?;
-    let forge = settings.forge(ctx)?;
     let cell = request.target.cell.as_str();
     let path = values_path(&env.name, cell, request.package);
     let current = wc
@@ -811,6 +834,7 @@ pub fn run_promote(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     };
     promote(
         ctx,
+        &Session::open(ctx)?,
         Request {
             kind: Kind::Promotion,
             package: &package,
@@ -823,10 +847,10 @@ pub fn run_promote(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliEr
 }
 
 pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let settings = settings(ctx)?;
-    let wc = settings.open()?;
+    let session = Session::open(ctx)?;
     let path = values_path(&args.env, &args.target.cell, &args.package);
-    let history = wc
+    let history = session
+        .wc
         .history(&path)
         .map_err(|err| gitops_error("cannot read the history of the GitOps repository", err))?;
     let Some((current, _)) = history.first() else {
@@ -840,11 +864,11 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         Some(wanted) => match history.iter().find(|(v, _)| v == wanted) {
             Some(found) => found.clone(),
             None => {
-                drop(wc);
                 let artifact =
                     artifact(ctx, &args.package, wanted, args.target.namespace.as_deref())?;
                 return promote(
                     ctx,
+                    &session,
                     Request {
                         kind: Kind::Rollback,
                         package: &args.package,
@@ -867,8 +891,9 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
                 ))
             })?,
     };
-    let text = wc
-        .read(&settings.base, &path)
+    let text = session
+        .wc
+        .read(&session.settings.base, &path)
         .map_err(|err| gitops_error("cannot read the GitOps repository", err))?
         .unwrap_or_default();
     let registry = values::field(&text, "registry").unwrap_or_else(|| "local".into());
@@ -878,10 +903,10 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         .clone()
         .or_else(|| values::field(&text, "namespace"))
         .unwrap_or_else(|| "default".into());
-    drop(wc);
     let files = files_of_digest(ctx, &digest);
     promote(
         ctx,
+        &session,
         Request {
             kind: Kind::Rollback,
             package: &args.package,
@@ -1038,9 +1063,11 @@ impl Render for PromotionList {
 }
 
 fn run_promote_command(command: PromoteCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let settings = settings(ctx)?;
-    let wc = settings.open()?;
-    let forge = settings.forge(ctx)?;
+    let Session {
+        settings,
+        wc,
+        forge,
+    } = Session::open(ctx)?;
     let get = |id: &str| {
         forge
             .get(&wc, id)
@@ -1144,9 +1171,11 @@ impl Render for StatusReport {
 }
 
 pub fn run_status(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let settings = settings(ctx)?;
-    let wc = settings.open()?;
-    let forge = settings.forge(ctx)?;
+    let Session {
+        settings,
+        wc,
+        forge,
+    } = Session::open(ctx)?;
     let argocd = ctx.config()?.string("argocd.server")?;
     let listing = wc
         .git
