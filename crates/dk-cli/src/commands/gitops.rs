@@ -797,7 +797,7 @@ fn promote(
         request.version
     );
     let failed = |err| gitops_error("Promotion PR not created", err);
-    let pr = match forge.find(&wc, &branch).map_err(failed)? {
+    let pr = match forge.find(wc, &branch).map_err(failed)? {
         Some(pr) => {
             report.outcome = "found-open";
             pr
@@ -808,7 +808,7 @@ fn promote(
                 .map_err(failed)?;
             report.outcome = "open";
             forge
-                .open(&wc, &branch, &title, &body, &labels)
+                .open(wc, &branch, &title, &body, &labels)
                 .map_err(failed)?
         }
     };
@@ -818,7 +818,7 @@ fn promote(
     report.approvals = pr.approvals.len();
     if env.auto_merge && pr.approvals.len() >= env.approvals as usize {
         forge
-            .merge(&wc, &pr, &format!("Merge {title}"))
+            .merge(wc, &pr, &format!("Merge {title}"))
             .map_err(|err| gitops_error("cannot merge the promotion", err))?;
         report.outcome = "merged";
     }
