@@ -1,0 +1,7 @@
+//! One case per defect an attacker found (issue "Security hardening"): crafted archives, a
+//! registry that lies, GitOps repositories with symlinked folders, alias bombs, special files,
+//! leaked secrets. Each module is named after the defect it reproduces; each case failed before
+//! its fix.
+
+#[path = "../common/mod.rs"]
+mod common;
