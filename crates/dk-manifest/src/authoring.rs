@@ -13,11 +13,8 @@ use crate::yaml::render_block;
 pub enum AuthoringError {
     #[error("{} already exists", path.display())]
     Exists { path: PathBuf },
-    #[error("cannot write {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write {0}")]
+    Io(#[from] dk_fs::FsError),
 }
 
 /// A manifest as dk writes it.
@@ -32,30 +29,15 @@ pub fn manifest_path(dir: &Path, kind: Kind, name: &str) -> PathBuf {
     child(dir, folder).join(format!("{name}.yaml"))
 }
 
-/// Writes `text` to `path`, refusing to replace an existing file unless `force`. The file is
-/// written next to its target and renamed into place, so it is never half-written.
+/// Writes `text` to `path`, refusing to replace an existing file (or link) unless `force`. The
+/// write is atomic and replaces a link at `path` rather than writing through it.
 pub fn write(path: &Path, text: &str, force: bool) -> Result<(), AuthoringError> {
-    if path.exists() && !force {
+    if path.symlink_metadata().is_ok() && !force {
         return Err(AuthoringError::Exists {
             path: path.to_owned(),
         });
     }
-    let io = |source| AuthoringError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&staging, text).map_err(io)?;
-    std::fs::rename(&staging, path).map_err(|err| {
-        let _ = std::fs::remove_file(&staging);
-        io(err)
-    })
+    Ok(dk_fs::write_atomic(path, text.as_bytes())?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::load::{Problem, read_yaml};
 use crate::yaml::{self, Entry, Node, Origin, Pos, Scalar, Seg, Source, SyntaxError, Value};
+
+/// The largest `-f` values file dk reads.
+pub const VALUES_MAX_BYTES: u64 = yaml::MAX_TEXT_BYTES as u64;
 
 /// Why overrides could not be read or applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -60,11 +64,20 @@ impl Overrides {
         let mut overrides = Overrides::default();
         for path in values_files {
             let path = path.as_ref();
-            let text = std::fs::read_to_string(path).map_err(|err| OverrideError::Unreadable {
-                path: path.to_owned(),
-                message: err.to_string(),
-            })?;
-            match yaml::parse_document(&Source::file(path, text))? {
+            let source = match read_yaml(path, VALUES_MAX_BYTES) {
+                Ok(source) => source,
+                Err(Problem::Syntax(err)) => return Err(OverrideError::Syntax(err)),
+                Err(problem) => {
+                    return Err(OverrideError::Unreadable {
+                        path: path.to_owned(),
+                        message: match problem {
+                            Problem::Unreadable { message, .. } => message,
+                            other => other.to_string(),
+                        },
+                    });
+                }
+            };
+            match yaml::parse_document(&source)? {
                 Some(node) if node.as_map().is_some() => overrides.values.push(node),
                 // An empty values file overrides nothing.
                 None => {}

@@ -105,6 +105,10 @@ impl Policy {
         let node = match yaml::parse_document(&source) {
             Ok(Some(node)) => node,
             Ok(None) => return Policy::default(),
+            Err(err) if err.is_limit() => {
+                findings.push(crate::problems::syntax_limit(&err));
+                return Policy::default();
+            }
             Err(err) => {
                 findings.push(invalid(
                     format!("invalid YAML: {}", err.message),

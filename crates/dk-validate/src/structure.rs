@@ -6,8 +6,11 @@ use croner::parser::{CronParser, Seconds, Year};
 
 use dk_manifest::discover::{Catalog, Project};
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{Manifest, Mode, Transform, TriggerPolicy, is_dns_label, to_dns_label};
+use dk_manifest::model::{
+    Manifest, Mode, Store, Transform, TriggerPolicy, connection_keys, is_dns_label, to_dns_label,
+};
 use dk_manifest::path;
+use dk_manifest::suggest::did_you_mean;
 use dk_manifest::units::{is_quantity, parse_duration};
 use dk_manifest::yaml::Seg;
 
@@ -428,5 +431,88 @@ mod tests {
         assert!(!is_env_reference("$PGPASSWORD"));
         assert!(!is_env_reference("${1X}"));
         assert!(!is_env_reference("secret"));
+    }
+}
+
+/// DK118: a Store of a built-in connector type uses only the connection keys that connector
+/// reads, with values of their types, and sets the ones it cannot do without. Secrets count as
+/// connection keys: they are added to the connection at run time.
+pub(crate) fn check_connection(
+    store: &Loaded<Store>,
+    connector_type: &str,
+    out: &mut Vec<Finding>,
+) {
+    let Some(keys) = connection_keys(connector_type) else {
+        return;
+    };
+    let spec = &store.manifest.spec;
+    let known = |name: &str| keys.iter().find(|key| key.key == name);
+    let unknown = |section: &str, name: &str| {
+        let suggestion = did_you_mean(name, keys.iter().map(|key| key.key));
+        Finding::new(
+            &rules::CONNECTION_KEY,
+            format!(
+                "store '{}': connector {connector_type} does not read {section}.{name}",
+                store.name()
+            ),
+            store.node.locate(&path!["spec", section, name]),
+        )
+        .with_hint(match suggestion {
+            Some(key) => format!("did you mean `{key}`?"),
+            None => format!(
+                "{connector_type} reads {}",
+                keys.iter()
+                    .map(|key| key.key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    };
+    for (name, value) in &spec.connection {
+        match known(name) {
+            None => out.push(unknown("connection", name)),
+            Some(key) if !key.value.accepts(value) => out.push(
+                Finding::new(
+                    &rules::CONNECTION_KEY,
+                    format!(
+                        "store '{}': connection.{name} must be {}",
+                        store.name(),
+                        key.value.describe()
+                    ),
+                    store
+                        .node
+                        .locate_value(&path!["spec", "connection", name.as_str()]),
+                )
+                .with_hint(format!("write {name}: VALUE as {}", key.value.describe())),
+            ),
+            Some(_) => {}
+        }
+    }
+    for name in spec.secrets.keys() {
+        if known(name).is_none() {
+            out.push(unknown("secrets", name));
+        }
+    }
+    for key in keys.iter().filter(|key| key.required) {
+        let set = keys
+            .iter()
+            .filter(|other| other.setting == key.setting)
+            .any(|other| {
+                spec.connection.contains_key(other.key) || spec.secrets.contains_key(other.key)
+            });
+        if !set {
+            out.push(
+                Finding::new(
+                    &rules::CONNECTION_KEY,
+                    format!(
+                        "store '{}': connector {connector_type} needs connection.{}",
+                        store.name(),
+                        key.key
+                    ),
+                    store.node.locate(&path!["spec", "connection"]),
+                )
+                .with_hint(format!("set connection.{}", key.key)),
+            );
+        }
     }
 }
