@@ -17,24 +17,47 @@ use dk_manifest::yaml::Seg;
 use crate::Finding;
 use crate::rules;
 
+/// A value as it may be shown in a message: control characters (a newline in a name) escaped.
+fn shown(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// DK101 for a metadata field that becomes a Kubernetes name, an OCI repository path segment
+/// or a lineage job: `..`, `/`, empty, uppercase and non-ASCII values never get that far.
+fn check_label<S>(loaded: &Loaded<Manifest<S>>, field: &str, value: &str, out: &mut Vec<Finding>) {
+    if is_dns_label(value) {
+        return;
+    }
+    let suggestion = to_dns_label(value);
+    let hint = if suggestion.is_empty() {
+        "use lowercase letters, digits and '-'".to_owned()
+    } else {
+        format!("use lowercase letters, digits and '-', e.g. `{suggestion}`")
+    };
+    out.push(
+        Finding::new(
+            &rules::INVALID_NAME,
+            format!("metadata.{field} `{}` is not a DNS label", shown(value)),
+            loaded.node.locate_value(&path!["metadata", field]),
+        )
+        .with_hint(hint),
+    );
+}
+
 fn check_metadata<S>(loaded: &Loaded<Manifest<S>>, out: &mut Vec<Finding>) {
     let metadata = &loaded.manifest.metadata;
-    if !is_dns_label(&metadata.name) {
-        let suggestion = to_dns_label(&metadata.name);
-        let hint = if suggestion.is_empty() {
-            "use lowercase letters, digits and '-'".to_owned()
-        } else {
-            format!("use lowercase letters, digits and '-', e.g. `{suggestion}`")
-        };
-        out.push(
-            Finding::new(
-                &rules::INVALID_NAME,
-                format!("metadata.name `{}` is not a DNS label", metadata.name),
-                loaded.node.locate_value(&path!["metadata", "name"]),
-            )
-            .with_hint(hint),
-        );
-    }
+    check_label(loaded, "name", &metadata.name, out);
+    check_label(loaded, "namespace", &metadata.namespace, out);
     if let Some(version) = &metadata.version
         && let Err(err) = semver::Version::parse(version)
     {
@@ -47,7 +70,10 @@ fn check_metadata<S>(loaded: &Loaded<Manifest<S>>, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(
                 &rules::INVALID_VERSION,
-                format!("metadata.version `{version}` is not a semantic version: {err}"),
+                format!(
+                    "metadata.version `{}` is not a semantic version: {err}",
+                    shown(version)
+                ),
                 loaded.node.locate_value(&path!["metadata", "version"]),
             )
             .with_hint(hint),
