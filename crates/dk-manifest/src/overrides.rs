@@ -22,7 +22,9 @@ pub enum OverrideError {
     #[error("cannot read values file {path}: {message}")]
     Unreadable { path: PathBuf, message: String },
     #[error(transparent)]
-    Syntax(#[from] SyntaxError),
+    Syntax(SyntaxError),
+    #[error("values file over dk's YAML limits: {0}")]
+    Limits(SyntaxError),
     #[error("values file {path} must hold a mapping")]
     NotAMapping { path: PathBuf },
     #[error("`--set {arg}`: expected PATH=VALUE, e.g. spec.inputs[0].dataset=orders")]
@@ -35,6 +37,16 @@ pub enum OverrideError {
         path: String,
         reason: String,
     },
+}
+
+impl From<SyntaxError> for OverrideError {
+    fn from(err: SyntaxError) -> Self {
+        if err.is_limit() {
+            OverrideError::Limits(err)
+        } else {
+            OverrideError::Syntax(err)
+        }
+    }
 }
 
 /// One `--set` assignment.
@@ -66,7 +78,7 @@ impl Overrides {
             let path = path.as_ref();
             let source = match read_yaml(path, VALUES_MAX_BYTES) {
                 Ok(source) => source,
-                Err(Problem::Syntax(err)) => return Err(OverrideError::Syntax(err)),
+                Err(Problem::Syntax(err)) => return Err(err.into()),
                 Err(problem) => {
                     return Err(OverrideError::Unreadable {
                         path: path.to_owned(),

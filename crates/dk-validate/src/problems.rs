@@ -42,7 +42,7 @@ pub(crate) fn finding(problem: &Problem) -> Finding {
             None,
         ),
         Problem::Syntax(err) if err.is_limit() => syntax_limit(err),
-        Problem::Override(OverrideError::Syntax(err)) if err.is_limit() => syntax_limit(err),
+        Problem::Override(OverrideError::Limits(err)) => syntax_limit(err),
         Problem::Syntax(err) => Finding::new(
             &rules::YAML_SYNTAX,
             format!("invalid YAML: {}", err.message),

@@ -81,10 +81,14 @@ pub fn parse_documents(source: &Arc<Source>) -> Result<Vec<Node>, SyntaxError> {
     let mut parser = Parser::new_from_str(&source.text);
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|err| {
-            SyntaxError::invalid(
-                describe_scan_error(err.info()),
-                Location::new(source.clone(), pos(err.marker())),
-            )
+            let location = Location::new(source.clone(), pos(err.marker()));
+            // The scanner counts flow nesting in a byte and may read ahead of the events that
+            // would have stopped at MAX_DEPTH: past 255 levels its error is the same limit.
+            if err.info() == "recursion limit exceeded" {
+                SyntaxError::limit(nesting_message(), location)
+            } else {
+                SyntaxError::invalid(describe_scan_error(err.info()), location)
+            }
         })?;
         builder.event(event, span)?;
     }
@@ -101,6 +105,10 @@ pub fn parse_document(source: &Arc<Source>) -> Result<Option<Node>, SyntaxError>
             documents[1].location(),
         )),
     }
+}
+
+fn nesting_message() -> String {
+    format!("nesting deeper than {MAX_DEPTH} levels")
 }
 
 fn describe_scan_error(info: &str) -> String {
@@ -582,10 +590,12 @@ mod tests {
 
     #[test]
     fn nesting_is_limited_as_written_and_through_aliases() {
-        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-        let err = parse(&deep).unwrap_err();
-        assert!(err.is_limit(), "{err}");
-        assert!(err.message.contains("nesting"), "{}", err.message);
+        for depth in [MAX_DEPTH + 1, 300, 100_000] {
+            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let err = parse(&deep).unwrap_err();
+            assert!(err.is_limit(), "{err}");
+            assert!(err.message.contains("nesting"), "{}", err.message);
+        }
         assert!(
             parse(&format!(
                 "{}{}",
