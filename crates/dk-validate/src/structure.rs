@@ -474,7 +474,12 @@ pub(crate) fn check_connection(
     let spec = &store.manifest.spec;
     let known = |name: &str| keys.iter().find(|key| key.key == name);
     let unknown = |section: &str, name: &str| {
-        let suggestion = did_you_mean(name, keys.iter().map(|key| key.key));
+        // `hostname` is too far from `host` for an edit distance, but names it all the same.
+        let suggestion = did_you_mean(name, keys.iter().map(|key| key.key)).or_else(|| {
+            keys.iter()
+                .map(|key| key.key)
+                .find(|key| key.len() >= 4 && name.to_ascii_lowercase().starts_with(key))
+        });
         Finding::new(
             &rules::CONNECTION_KEY,
             format!(

@@ -6,3 +6,5 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod d03_alias_bombs;
+mod d06_names;
+mod d08_connection_keys;
