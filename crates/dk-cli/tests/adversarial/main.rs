@@ -8,3 +8,4 @@ mod common;
 mod d03_alias_bombs;
 mod d06_names;
 mod d08_connection_keys;
+mod d10_special_files;
