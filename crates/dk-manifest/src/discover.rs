@@ -249,7 +249,7 @@ fn manifest_files(folder: &Path, kind: Kind) -> Vec<PathBuf> {
                 ["yaml", "yml"]
                     .iter()
                     .map(|ext| path.join(format!("{singular}.{ext}")))
-                    .filter(|candidate| candidate.is_file()),
+                    .filter(|candidate| candidate.exists()),
             );
         } else if is_yaml(&path) {
             files.push(path);
