@@ -447,19 +447,6 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_references() {
-        assert!(is_env_reference("${PGPASSWORD}"));
-        assert!(!is_env_reference("$PGPASSWORD"));
-        assert!(!is_env_reference("${1X}"));
-        assert!(!is_env_reference("secret"));
-    }
-}
-
 /// DK118: a Store of a built-in connector type uses only the connection keys that connector
 /// reads, with values of their types, and sets the ones it cannot do without. Secrets count as
 /// connection keys: they are added to the connection at run time.
@@ -545,5 +532,18 @@ pub(crate) fn check_connection(
                 .with_hint(format!("set connection.{}", key.key)),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_references() {
+        assert!(is_env_reference("${PGPASSWORD}"));
+        assert!(!is_env_reference("$PGPASSWORD"));
+        assert!(!is_env_reference("${1X}"));
+        assert!(!is_env_reference("secret"));
     }
 }
