@@ -761,4 +761,33 @@ mod tests {
             Err(ConfigError::NoHome)
         ));
     }
+
+    #[test]
+    fn oversized_bombed_and_special_config_files_are_errors_not_exhaustion() {
+        let f = fixture();
+        let user = &f.paths.user;
+        std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+        let load = || Config::load(f.paths.clone(), &Env::from_pairs([]), &[]);
+        let mut bomb = String::from("a0: &a0 lol\n");
+        for level in 1..=9 {
+            let aliases = vec![format!("*a{}", level - 1); 9].join(", ");
+            bomb.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+        }
+        std::fs::write(user, bomb).unwrap();
+        let err = load().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Limits(limit) if limit.location.pos.line == 7),
+            "{err}"
+        );
+        std::fs::write(user, "#".repeat(CONFIG_MAX_BYTES as usize + 1)).unwrap();
+        assert!(matches!(load().unwrap_err(), ConfigError::Limits(_)));
+        std::fs::remove_file(user).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", user).unwrap();
+        let err = load().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Read { .. })
+                && err.to_string().contains("not a regular file"),
+            "{err}"
+        );
+    }
 }

@@ -344,4 +344,30 @@ mod tests {
         assert!(matches!(&problems[0], Problem::ApiVersion { .. }));
         assert!(matches!(&problems[1], Problem::UnknownField(f) if f.key == "protocol"));
     }
+
+    #[test]
+    fn only_regular_files_under_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        match read_source(&zero) {
+            Err(Problem::Unreadable { message, .. }) => {
+                assert_eq!(message, "it is a character device, not a regular file");
+            }
+            other => panic!("{other:?}"),
+        }
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, "#".repeat(MANIFEST_MAX_BYTES as usize + 1)).unwrap();
+        match read_source(&big) {
+            Err(Problem::Syntax(err)) => {
+                assert!(err.is_limit());
+                assert_eq!(err.location.pos, Pos::new(1, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        let small = dir.path().join("small.yaml");
+        std::fs::write(&small, "a: 1\n").unwrap();
+        assert!(read_yaml(&small, 5).is_ok());
+        assert!(read_yaml(&small, 4).is_err());
+    }
 }
