@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::discover::child;
-use crate::model::{Kind, Manifest};
+use crate::model::{Kind, Manifest, is_dns_label};
 use crate::yaml::render_block;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthoringError {
+    #[error("`{name}` is not a DNS label")]
+    InvalidName { name: String },
     #[error("{} already exists", path.display())]
     Exists { path: PathBuf },
     #[error("cannot write {0}")]
@@ -24,9 +26,16 @@ pub fn render<S: Serialize>(manifest: &Manifest<S>) -> String {
 }
 
 /// Where a manifest of `kind` named `name` lives below `dir` (a package or a project root).
-pub fn manifest_path(dir: &Path, kind: Kind, name: &str) -> PathBuf {
+/// The name becomes a file name, so only a DNS label is accepted: it can neither leave the
+/// folder (`../x`) nor hide in it (`.x`), and lint would refuse anything else anyway.
+pub fn manifest_path(dir: &Path, kind: Kind, name: &str) -> Result<PathBuf, AuthoringError> {
+    if !is_dns_label(name) {
+        return Err(AuthoringError::InvalidName {
+            name: name.escape_debug().to_string(),
+        });
+    }
     let folder = kind.folder().unwrap_or_default();
-    child(dir, folder).join(format!("{name}.yaml"))
+    Ok(child(dir, folder).join(format!("{name}.yaml")))
 }
 
 /// Writes `text` to `path`, refusing to replace an existing file (or link) unless `force`. The
@@ -64,7 +73,13 @@ mod tests {
     #[test]
     fn writing_refuses_to_replace_without_force() {
         let dir = tempfile::tempdir().unwrap();
-        let path = manifest_path(dir.path(), Kind::Store, "db");
+        let path = manifest_path(dir.path(), Kind::Store, "db").unwrap();
+        for name in ["../db", "a/../b", "", "a\nb", "🦀", "Db", ".db"] {
+            assert!(matches!(
+                manifest_path(dir.path(), Kind::Store, name),
+                Err(AuthoringError::InvalidName { .. })
+            ));
+        }
         write(&path, "a: 1\n", false).unwrap();
         assert!(matches!(
             write(&path, "a: 2\n", false),
