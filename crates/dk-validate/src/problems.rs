@@ -2,7 +2,6 @@
 
 use dk_manifest::load::Problem;
 use dk_manifest::model::{API_VERSION, Kind};
-use dk_manifest::overrides::OverrideError;
 use dk_manifest::yaml::{DeErrorKind, MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES, SyntaxError};
 
 use crate::Finding;
@@ -42,7 +41,6 @@ pub(crate) fn finding(problem: &Problem) -> Finding {
             None,
         ),
         Problem::Syntax(err) if err.is_limit() => syntax_limit(err),
-        Problem::Override(OverrideError::Limits(err)) => syntax_limit(err),
         Problem::Syntax(err) => Finding::new(
             &rules::YAML_SYNTAX,
             format!("invalid YAML: {}", err.message),
