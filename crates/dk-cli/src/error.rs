@@ -96,6 +96,10 @@ impl From<dk_config::ConfigError> for CliError {
             E::Syntax(_) | E::Invalid { .. } | E::NotAMapping { .. } => {
                 Some("fix the file, or see `dk config path` for the files dk reads".into())
             }
+            E::Limits(_) => Some(format!(
+                "config files hold a few keys: keep them under {} bytes, without nested aliases",
+                dk_config::CONFIG_MAX_BYTES
+            )),
             E::FlagSyntax(_) => Some("e.g. --config registry=ghcr.io/my-org".into()),
             E::Read { .. } | E::Write { .. } | E::Edit(_) => None,
         };

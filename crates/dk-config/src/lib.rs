@@ -79,18 +79,14 @@ impl Serialize for Layer {
 pub enum ConfigError {
     #[error("cannot find the home directory: set DK_HOME or HOME")]
     NoHome,
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read config file: {source}")]
+    Read { source: dk_fs::FsError },
+    #[error("cannot write config file: {source}")]
+    Write { source: dk_fs::FsError },
     #[error("invalid config file: {0}")]
     Syntax(#[from] yaml::SyntaxError),
+    #[error("config file over dk's YAML limits: {0}")]
+    Limits(yaml::SyntaxError),
     #[error("{location}: invalid value for `{key}`: {reason}")]
     Invalid {
         location: Location,
@@ -414,21 +410,16 @@ fn flatten(json: &Json, prefix: &mut Vec<String>, out: &mut Vec<(String, Json)>)
 }
 
 fn read_layer_file(path: &Path, unknown: &mut Vec<UnknownKey>) -> Result<Json, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Json::Object(Default::default()));
+    let source = yaml::Source::file(path, read_existing(path)?);
+    let node = yaml::parse_document(&source).map_err(|err| {
+        if err.is_limit() {
+            ConfigError::Limits(err)
+        } else {
+            ConfigError::Syntax(err)
         }
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
-    let source = yaml::Source::file(path, text);
+    })?;
     let mut values = Json::Object(Default::default());
-    match yaml::parse_document(&source)? {
+    match node {
         None => {}
         Some(node) if node.as_map().is_some() => {
             check_tree(&node, &mut Vec::new(), &mut values, unknown)?
@@ -512,14 +503,22 @@ fn key_segments(key: &str) -> Vec<Seg> {
     key.split('.').map(Seg::from).collect()
 }
 
+/// The largest config file dk reads; config files hold a few keys.
+pub const CONFIG_MAX_BYTES: u64 = 1 << 20;
+
+/// The text of a config file; a missing file is an empty one. Only a regular file is read, so a
+/// FIFO or a link to a device is an error rather than a hang; a file over the cap is a limit.
 fn read_existing(path: &Path) -> Result<String, ConfigError> {
-    match std::fs::read_to_string(path) {
+    match dk_fs::read_to_string(path, CONFIG_MAX_BYTES) {
         Ok(text) => Ok(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(source) => Err(ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(String::new()),
+        Err(dk_fs::FsError::TooLarge { limit, .. }) => {
+            Err(ConfigError::Limits(yaml::SyntaxError::limit(
+                format!("the file is larger than {limit} bytes"),
+                Location::file_start(yaml::Source::file(path, "")),
+            )))
+        }
+        Err(source) => Err(ConfigError::Read { source }),
     }
 }
 
@@ -529,7 +528,8 @@ pub fn set(paths: &Paths, scope: Scope, key: &str, value: &str) -> Result<Writte
     let json = keys::parse_value(key, spec, value)?;
     let path = paths.file(scope)?;
     let edited = yaml::set_value(&read_existing(path)?, &key_segments(key), &json)?;
-    write_atomic(path, &edited.text)?;
+    dk_fs::write_atomic(path, edited.text.as_bytes())
+        .map_err(|source| ConfigError::Write { source })?;
     Ok(Written {
         key: key.to_owned(),
         value: Some(json),
@@ -552,7 +552,8 @@ pub fn unset(paths: &Paths, scope: Scope, key: &str) -> Result<Option<Written>, 
     let Some(edited) = yaml::remove_value(&read_existing(path)?, &key_segments(key))? else {
         return Ok(None);
     };
-    write_atomic(path, &edited.text)?;
+    dk_fs::write_atomic(path, edited.text.as_bytes())
+        .map_err(|source| ConfigError::Write { source })?;
     Ok(Some(Written {
         key: key.to_owned(),
         value: None,
@@ -560,30 +561,6 @@ pub fn unset(paths: &Paths, scope: Scope, key: &str) -> Result<Option<Written>, 
         path: path.to_owned(),
         layout_preserved: edited.layout_preserved,
     }))
-}
-
-/// Writes through a temporary file in the same directory and renames it into place, so a
-/// crash never leaves a half-written config.
-fn write_atomic(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let error = |source| ConfigError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(error)?;
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, text).map_err(error)?;
-    std::fs::rename(&temporary, path).map_err(|err| {
-        let _ = std::fs::remove_file(&temporary);
-        error(err)
-    })
 }
 
 #[cfg(test)]
@@ -783,5 +760,34 @@ mod tests {
             Paths::discover(&Env::default(), dir.path()),
             Err(ConfigError::NoHome)
         ));
+    }
+
+    #[test]
+    fn oversized_bombed_and_special_config_files_are_errors_not_exhaustion() {
+        let f = fixture();
+        let user = &f.paths.user;
+        std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+        let load = || Config::load(f.paths.clone(), &Env::from_pairs([]), &[]);
+        let mut bomb = String::from("a0: &a0 lol\n");
+        for level in 1..=9 {
+            let aliases = vec![format!("*a{}", level - 1); 9].join(", ");
+            bomb.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+        }
+        std::fs::write(user, bomb).unwrap();
+        let err = load().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Limits(limit) if limit.location.pos.line == 7),
+            "{err}"
+        );
+        std::fs::write(user, "#".repeat(CONFIG_MAX_BYTES as usize + 1)).unwrap();
+        assert!(matches!(load().unwrap_err(), ConfigError::Limits(_)));
+        std::fs::remove_file(user).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", user).unwrap();
+        let err = load().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Read { .. })
+                && err.to_string().contains("not a regular file"),
+            "{err}"
+        );
     }
 }

@@ -6,18 +6,17 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::discover::child;
-use crate::model::{Kind, Manifest};
+use crate::model::{Kind, Manifest, is_dns_label};
 use crate::yaml::render_block;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthoringError {
+    #[error("`{name}` is not a DNS label")]
+    InvalidName { name: String },
     #[error("{} already exists", path.display())]
     Exists { path: PathBuf },
-    #[error("cannot write {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write {0}")]
+    Io(#[from] dk_fs::FsError),
 }
 
 /// A manifest as dk writes it.
@@ -27,35 +26,27 @@ pub fn render<S: Serialize>(manifest: &Manifest<S>) -> String {
 }
 
 /// Where a manifest of `kind` named `name` lives below `dir` (a package or a project root).
-pub fn manifest_path(dir: &Path, kind: Kind, name: &str) -> PathBuf {
+/// The name becomes a file name, so only a DNS label is accepted: it can neither leave the
+/// folder (`../x`) nor hide in it (`.x`), and lint would refuse anything else anyway.
+pub fn manifest_path(dir: &Path, kind: Kind, name: &str) -> Result<PathBuf, AuthoringError> {
+    if !is_dns_label(name) {
+        return Err(AuthoringError::InvalidName {
+            name: name.escape_debug().to_string(),
+        });
+    }
     let folder = kind.folder().unwrap_or_default();
-    child(dir, folder).join(format!("{name}.yaml"))
+    Ok(child(dir, folder).join(format!("{name}.yaml")))
 }
 
-/// Writes `text` to `path`, refusing to replace an existing file unless `force`. The file is
-/// written next to its target and renamed into place, so it is never half-written.
+/// Writes `text` to `path`, refusing to replace an existing file (or link) unless `force`. The
+/// write is atomic and replaces a link at `path` rather than writing through it.
 pub fn write(path: &Path, text: &str, force: bool) -> Result<(), AuthoringError> {
-    if path.exists() && !force {
+    if path.symlink_metadata().is_ok() && !force {
         return Err(AuthoringError::Exists {
             path: path.to_owned(),
         });
     }
-    let io = |source| AuthoringError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&staging, text).map_err(io)?;
-    std::fs::rename(&staging, path).map_err(|err| {
-        let _ = std::fs::remove_file(&staging);
-        io(err)
-    })
+    Ok(dk_fs::write_atomic(path, text.as_bytes())?)
 }
 
 #[cfg(test)]
@@ -82,7 +73,13 @@ mod tests {
     #[test]
     fn writing_refuses_to_replace_without_force() {
         let dir = tempfile::tempdir().unwrap();
-        let path = manifest_path(dir.path(), Kind::Store, "db");
+        let path = manifest_path(dir.path(), Kind::Store, "db").unwrap();
+        for name in ["../db", "a/../b", "", "a\nb", "🦀", "Db", ".db"] {
+            assert!(matches!(
+                manifest_path(dir.path(), Kind::Store, name),
+                Err(AuthoringError::InvalidName { .. })
+            ));
+        }
         write(&path, "a: 1\n", false).unwrap();
         assert!(matches!(
             write(&path, "a: 2\n", false),

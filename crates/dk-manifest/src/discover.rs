@@ -249,7 +249,7 @@ fn manifest_files(folder: &Path, kind: Kind) -> Vec<PathBuf> {
                 ["yaml", "yml"]
                     .iter()
                     .map(|ext| path.join(format!("{singular}.{ext}")))
-                    .filter(|candidate| candidate.is_file()),
+                    .filter(|candidate| candidate.exists()),
             );
         } else if is_yaml(&path) {
             files.push(path);
@@ -320,7 +320,9 @@ impl Package {
 
     /// Whether `dir` holds a `dk.yaml`.
     pub fn exists_in(dir: &Path) -> bool {
-        dir.join(MANIFEST_FILE).is_file()
+        // Whatever sits at dk.yaml makes a package, so that a FIFO or a link to a device there is
+        // reported as unreadable (DK009) rather than silently skipped.
+        dir.join(MANIFEST_FILE).exists()
     }
 }
 

@@ -119,14 +119,38 @@ impl Problem {
     }
 }
 
-/// Reads a file from disk; `path` is kept as given, since it is how messages name the file.
+/// The largest manifest file dk reads: the most YAML it parses at once.
+pub const MANIFEST_MAX_BYTES: u64 = yaml::MAX_TEXT_BYTES as u64;
+
+/// Reads a manifest file (see [`read_yaml`]).
 pub fn read_source(path: &Path) -> Result<Arc<Source>, Problem> {
-    std::fs::read_to_string(path)
-        .map(|text| Source::file(path, text))
-        .map_err(|err| Problem::Unreadable {
+    read_yaml(path, MANIFEST_MAX_BYTES)
+}
+
+/// Reads a YAML file of at most `limit` bytes; `path` is kept as given, since it is how
+/// messages name the file. Only regular files are read, so a FIFO or a link to `/dev/zero` is
+/// an unreadable file rather than a hang; a file over the limit is a limit exceeded.
+pub fn read_yaml(path: &Path, limit: u64) -> Result<Arc<Source>, Problem> {
+    match dk_fs::read_to_string(path, limit) {
+        Ok(text) => Ok(Source::file(path, text)),
+        Err(dk_fs::FsError::TooLarge { limit, .. }) => Err(Problem::Syntax(SyntaxError::limit(
+            format!("the file is larger than {limit} bytes"),
+            Location::file_start(Source::file(path, "")),
+        ))),
+        Err(err) => Err(Problem::Unreadable {
             path: path.to_owned(),
-            message: err.to_string(),
-        })
+            message: unreadable_reason(&err),
+        }),
+    }
+}
+
+/// Why a file could not be read, without repeating its path (messages name it already).
+pub fn unreadable_reason(err: &dk_fs::FsError) -> String {
+    match err {
+        dk_fs::FsError::Io { source, .. } => source.to_string(),
+        dk_fs::FsError::NotRegular { kind, .. } => format!("it is {kind}, not a regular file"),
+        other => other.to_string(),
+    }
 }
 
 /// Reads every document of a source as a manifest. Documents that fail are returned as
@@ -319,5 +343,31 @@ mod tests {
         assert!(manifests[0].is_ok());
         assert!(matches!(&problems[0], Problem::ApiVersion { .. }));
         assert!(matches!(&problems[1], Problem::UnknownField(f) if f.key == "protocol"));
+    }
+
+    #[test]
+    fn only_regular_files_under_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        match read_source(&zero) {
+            Err(Problem::Unreadable { message, .. }) => {
+                assert_eq!(message, "it is a character device, not a regular file");
+            }
+            other => panic!("{other:?}"),
+        }
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, "#".repeat(MANIFEST_MAX_BYTES as usize + 1)).unwrap();
+        match read_source(&big) {
+            Err(Problem::Syntax(err)) => {
+                assert!(err.is_limit());
+                assert_eq!(err.location.pos, Pos::new(1, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        let small = dir.path().join("small.yaml");
+        std::fs::write(&small, "a: 1\n").unwrap();
+        assert!(read_yaml(&small, 5).is_ok());
+        assert!(read_yaml(&small, 4).is_err());
     }
 }

@@ -564,6 +564,161 @@ pub fn to_dns_label(name: &str) -> String {
 /// Connectors every project has without a manifest.
 pub const BUILTIN_CONNECTORS: &[&str] = &["postgres", "s3", "kafka", "file", "sqlite", "duckdb"];
 
+/// The type of a connection value a built-in connector reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionValue {
+    /// A string (a number is read as its text: `password: 1234`).
+    Text,
+    /// A TCP port: an integer from 1 to 65535, or a string of such digits.
+    Port,
+    /// A string, or a list of strings joined with `,` (Kafka brokers).
+    TextOrList,
+}
+
+impl ConnectionValue {
+    /// What the value must be, for messages: "a string", ...
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConnectionValue::Text => "a string",
+            ConnectionValue::Port => "a port number (1-65535)",
+            ConnectionValue::TextOrList => "a string or a list of strings",
+        }
+    }
+
+    /// Whether `value` has this type.
+    pub fn accepts(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        let port = |text: &str| text.parse::<u16>().is_ok_and(|port| port > 0);
+        match (self, value) {
+            (ConnectionValue::Text | ConnectionValue::TextOrList, J::String(_) | J::Number(_)) => {
+                true
+            }
+            (ConnectionValue::TextOrList, J::Array(items)) => {
+                items.iter().all(|item| item.is_string())
+            }
+            (ConnectionValue::Port, J::Number(number)) => port(&number.to_string()),
+            (ConnectionValue::Port, J::String(text)) => port(text),
+            _ => false,
+        }
+    }
+}
+
+/// One `spec.connection` key a built-in connector reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionKey {
+    pub key: &'static str,
+    /// The setting the key gives. Keys that give one setting are spellings of it: the first one
+    /// set, in table order, wins (`database` before `dbname`).
+    pub setting: &'static str,
+    pub value: ConnectionValue,
+    /// Without it (in `connection` or `secrets`), the connector has nowhere to read or write.
+    pub required: bool,
+}
+
+const fn key(key: &'static str, setting: &'static str, value: ConnectionValue) -> ConnectionKey {
+    ConnectionKey {
+        key,
+        setting,
+        value,
+        required: false,
+    }
+}
+
+const fn text(name: &'static str) -> ConnectionKey {
+    key(name, name, ConnectionValue::Text)
+}
+
+const REQUIRED_PATH: ConnectionKey = ConnectionKey {
+    required: true,
+    ..text("path")
+};
+
+/// The connection keys of each built-in connector: what `dk lint` accepts (DK118) and what the
+/// runtime contract reads into `DK_STORE_DSN_*` (docs/runtime-contract.md). One table for both,
+/// so a key cannot be accepted by one and ignored by the other.
+pub const CONNECTION_KEYS: &[(&str, &[ConnectionKey])] = &[
+    (
+        "postgres",
+        &[
+            text("host"),
+            key("port", "port", ConnectionValue::Port),
+            text("database"),
+            key("dbname", "database", ConnectionValue::Text),
+            text("user"),
+            key("username", "user", ConnectionValue::Text),
+            text("password"),
+            text("sslmode"),
+        ],
+    ),
+    (
+        "s3",
+        &[
+            text("bucket"),
+            text("endpoint"),
+            text("region"),
+            text("access_key_id"),
+            key("access-key-id", "access_key_id", ConnectionValue::Text),
+            text("secret_access_key"),
+            key(
+                "secret-access-key",
+                "secret_access_key",
+                ConnectionValue::Text,
+            ),
+        ],
+    ),
+    (
+        "kafka",
+        &[
+            key("bootstrap-servers", "servers", ConnectionValue::TextOrList),
+            key("bootstrap_servers", "servers", ConnectionValue::TextOrList),
+            key("brokers", "servers", ConnectionValue::TextOrList),
+            key("servers", "servers", ConnectionValue::TextOrList),
+            key("sasl_username", "user", ConnectionValue::Text),
+            key("username", "user", ConnectionValue::Text),
+            key("sasl_password", "password", ConnectionValue::Text),
+            text("password"),
+        ],
+    ),
+    ("file", &[REQUIRED_PATH]),
+    (
+        "sqlite",
+        &[
+            REQUIRED_PATH,
+            key("database", "path", ConnectionValue::Text),
+        ],
+    ),
+    (
+        "duckdb",
+        &[
+            REQUIRED_PATH,
+            key("database", "path", ConnectionValue::Text),
+        ],
+    ),
+];
+
+/// The connection keys of a built-in connector type (`postgresql` is read as `postgres`);
+/// `None` for other types, whose connection only the pipeline reads.
+pub fn connection_keys(connector_type: &str) -> Option<&'static [ConnectionKey]> {
+    let connector_type = match connector_type {
+        "postgresql" => "postgres",
+        other => other,
+    };
+    CONNECTION_KEYS
+        .iter()
+        .find(|(name, _)| *name == connector_type)
+        .map(|(_, keys)| *keys)
+}
+
+/// The keys that give `setting` for `connector_type`, in precedence order.
+pub fn setting_keys(connector_type: &str, setting: &str) -> Vec<&'static str> {
+    connection_keys(connector_type)
+        .unwrap_or_default()
+        .iter()
+        .filter(|key| key.setting == setting)
+        .map(|key| key.key)
+        .collect()
+}
+
 /// The manifest of a built-in connector.
 pub fn builtin_connector(name: &str) -> Option<Connector> {
     let name = *BUILTIN_CONNECTORS
@@ -617,6 +772,34 @@ mod tests {
         }
         assert_eq!(to_dns_label("My_Pipeline"), "my-pipeline");
         assert_eq!(to_dns_label("__"), "");
+    }
+
+    #[test]
+    fn every_builtin_connector_declares_its_connection_keys() {
+        for name in BUILTIN_CONNECTORS {
+            assert!(connection_keys(name).is_some(), "{name}");
+        }
+        assert_eq!(CONNECTION_KEYS.len(), BUILTIN_CONNECTORS.len());
+        assert_eq!(
+            setting_keys("postgresql", "database"),
+            ["database", "dbname"]
+        );
+        assert!(connection_keys("oracle").is_none());
+    }
+
+    #[test]
+    fn connection_value_types() {
+        use serde_json::json;
+        assert!(ConnectionValue::Port.accepts(&json!(5432)));
+        assert!(ConnectionValue::Port.accepts(&json!("5432")));
+        assert!(!ConnectionValue::Port.accepts(&json!(0)));
+        assert!(!ConnectionValue::Port.accepts(&json!(70000)));
+        assert!(!ConnectionValue::Port.accepts(&json!("db")));
+        assert!(!ConnectionValue::Text.accepts(&json!([])));
+        assert!(!ConnectionValue::Text.accepts(&json!(null)));
+        assert!(!ConnectionValue::Text.accepts(&json!({"a": 1})));
+        assert!(ConnectionValue::TextOrList.accepts(&json!(["a:9092", "b:9092"])));
+        assert!(!ConnectionValue::TextOrList.accepts(&json!([1])));
     }
 
     #[test]

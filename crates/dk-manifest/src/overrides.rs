@@ -10,7 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::load::{Problem, read_yaml};
 use crate::yaml::{self, Entry, Node, Origin, Pos, Scalar, Seg, Source, SyntaxError, Value};
+
+/// The largest `-f` values file dk reads.
+pub const VALUES_MAX_BYTES: u64 = yaml::MAX_TEXT_BYTES as u64;
 
 /// Why overrides could not be read or applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -18,7 +22,9 @@ pub enum OverrideError {
     #[error("cannot read values file {path}: {message}")]
     Unreadable { path: PathBuf, message: String },
     #[error(transparent)]
-    Syntax(#[from] SyntaxError),
+    Syntax(SyntaxError),
+    #[error("values file over dk's YAML limits: {0}")]
+    Limits(SyntaxError),
     #[error("values file {path} must hold a mapping")]
     NotAMapping { path: PathBuf },
     #[error("`--set {arg}`: expected PATH=VALUE, e.g. spec.inputs[0].dataset=orders")]
@@ -31,6 +37,16 @@ pub enum OverrideError {
         path: String,
         reason: String,
     },
+}
+
+impl From<SyntaxError> for OverrideError {
+    fn from(err: SyntaxError) -> Self {
+        if err.is_limit() {
+            OverrideError::Limits(err)
+        } else {
+            OverrideError::Syntax(err)
+        }
+    }
 }
 
 /// One `--set` assignment.
@@ -60,11 +76,20 @@ impl Overrides {
         let mut overrides = Overrides::default();
         for path in values_files {
             let path = path.as_ref();
-            let text = std::fs::read_to_string(path).map_err(|err| OverrideError::Unreadable {
-                path: path.to_owned(),
-                message: err.to_string(),
-            })?;
-            match yaml::parse_document(&Source::file(path, text))? {
+            let source = match read_yaml(path, VALUES_MAX_BYTES) {
+                Ok(source) => source,
+                Err(Problem::Syntax(err)) => return Err(err.into()),
+                Err(problem) => {
+                    return Err(OverrideError::Unreadable {
+                        path: path.to_owned(),
+                        message: match problem {
+                            Problem::Unreadable { message, .. } => message,
+                            other => other.to_string(),
+                        },
+                    });
+                }
+            };
+            match yaml::parse_document(&source)? {
                 Some(node) if node.as_map().is_some() => overrides.values.push(node),
                 // An empty values file overrides nothing.
                 None => {}

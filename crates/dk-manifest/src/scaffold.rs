@@ -34,11 +34,8 @@ pub enum ScaffoldError {
     BatchOnly { runtime: Runtime },
     #[error("{} already exists and is not empty", dir.display())]
     NotEmpty { dir: PathBuf },
-    #[error("cannot write {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write {0}")]
+    Io(#[from] dk_fs::FsError),
 }
 
 /// The scaffold's DataSets are named `<package>-raw` and `<package>-clean`; both must stay DNS
@@ -198,7 +195,7 @@ pub fn plan(options: &ScaffoldOptions) -> Result<Vec<ScaffoldFile>, ScaffoldErro
 pub fn create(dir: &Path, files: &[ScaffoldFile]) -> Result<(), ScaffoldError> {
     let io = |path: &Path| {
         let path = path.to_owned();
-        move |source| ScaffoldError::Io { path, source }
+        move |source| ScaffoldError::Io(dk_fs::FsError::Io { path, source })
     };
     let exists = dir.exists();
     if exists && (!dir.is_dir() || std::fs::read_dir(dir).map_err(io(dir))?.next().is_some()) {
@@ -216,13 +213,10 @@ pub fn create(dir: &Path, files: &[ScaffoldFile]) -> Result<(), ScaffoldError> {
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let staging = parent.join(format!(".{leaf}.dk-init-{}", std::process::id()));
+    std::fs::create_dir(&staging).map_err(io(&staging))?;
     let written = (|| {
         for file in files {
-            let path = staging.join(&file.path);
-            if let Some(folder) = path.parent() {
-                std::fs::create_dir_all(folder).map_err(io(folder))?;
-            }
-            std::fs::write(&path, &file.contents).map_err(io(&path))?;
+            dk_fs::write_atomic_beneath(&staging, Path::new(&file.path), file.contents.as_bytes())?;
         }
         if exists {
             std::fs::remove_dir(dir).map_err(io(dir))?;

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dk_manifest::model::StackService;
+use dk_manifest::model::{StackService, setting_keys};
 use serde_json::{Map, Value};
 
 /// A missing `${VAR}` is an error naming it.
@@ -104,34 +104,38 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn text(connection: &Map<String, Value>, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|key| match connection.get(*key)? {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        _ => None,
-    })
+/// The value of `setting` (see [`dk_manifest::model::CONNECTION_KEYS`]) in a connection of
+/// `store_type`, from the first of its keys that is set.
+fn setting(connection: &Map<String, Value>, store_type: &str, setting: &str) -> Option<String> {
+    setting_keys(store_type, setting)
+        .into_iter()
+        .find_map(|key| match connection.get(key)? {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => None,
+        })
 }
 
-fn userinfo(connection: &Map<String, Value>, user_keys: &[&str], password_keys: &[&str]) -> String {
-    match (text(connection, user_keys), text(connection, password_keys)) {
+fn userinfo(user: Option<String>, password: Option<String>) -> String {
+    match (user, password) {
         (Some(user), Some(password)) => format!("{}:{}@", encode(&user), encode(&password)),
         (Some(user), None) => format!("{}@", encode(&user)),
         _ => String::new(),
     }
 }
 
-fn query(connection: &Map<String, Value>, keys: &[(&str, &str)]) -> String {
-    let pairs: Vec<String> = keys
+fn query(connection: &Map<String, Value>, store_type: &str, settings: &[&str]) -> String {
+    let pairs: Vec<String> = settings
         .iter()
-        .filter_map(|(key, name)| {
-            text(connection, &[key]).map(|value| format!("{name}={}", encode(&value)))
+        .filter_map(|name| {
+            setting(connection, store_type, name).map(|value| format!("{name}={}", encode(&value)))
         })
         .collect();
     if pairs.is_empty() {
@@ -143,51 +147,29 @@ fn query(connection: &Map<String, Value>, keys: &[(&str, &str)]) -> String {
 
 /// The connection string of a store of `store_type`.
 pub fn dsn(store_type: &str, store: &str, connection: &Map<String, Value>) -> String {
+    let get = |name| setting(connection, store_type, name);
     match store_type {
         "postgres" | "postgresql" => format!(
             "postgresql://{}{}:{}/{}{}",
-            userinfo(connection, &["user", "username"], &["password"]),
-            text(connection, &["host"]).unwrap_or_else(|| "localhost".into()),
-            text(connection, &["port"]).unwrap_or_else(|| "5432".into()),
-            text(connection, &["database", "dbname"]).unwrap_or_else(|| "postgres".into()),
-            query(connection, &[("sslmode", "sslmode")]),
+            userinfo(get("user"), get("password")),
+            get("host").unwrap_or_else(|| "localhost".into()),
+            get("port").unwrap_or_else(|| "5432".into()),
+            get("database").unwrap_or_else(|| "postgres".into()),
+            query(connection, store_type, &["sslmode"]),
         ),
         "s3" => format!(
             "s3://{}{}{}",
-            userinfo(
-                connection,
-                &["access_key_id", "access-key-id"],
-                &["secret_access_key", "secret-access-key"]
-            ),
-            text(connection, &["bucket"]).unwrap_or_default(),
-            query(
-                connection,
-                &[("endpoint", "endpoint"), ("region", "region")]
-            ),
+            userinfo(get("access_key_id"), get("secret_access_key")),
+            get("bucket").unwrap_or_default(),
+            query(connection, store_type, &["endpoint", "region"]),
         ),
         "kafka" => format!(
             "kafka://{}{}",
-            userinfo(
-                connection,
-                &["sasl_username", "username"],
-                &["sasl_password", "password"]
-            ),
-            text(
-                connection,
-                &[
-                    "bootstrap-servers",
-                    "bootstrap_servers",
-                    "brokers",
-                    "servers"
-                ]
-            )
-            .unwrap_or_else(|| "localhost:9092".into()),
+            userinfo(get("user"), get("password")),
+            get("servers").unwrap_or_else(|| "localhost:9092".into()),
         ),
-        "file" => format!("file://{}", text(connection, &["path"]).unwrap_or_default()),
-        "sqlite" | "duckdb" => format!(
-            "{store_type}://{}",
-            text(connection, &["path", "database"]).unwrap_or_default()
-        ),
+        "file" => format!("file://{}", get("path").unwrap_or_default()),
+        "sqlite" | "duckdb" => format!("{store_type}://{}", get("path").unwrap_or_default()),
         other => format!("{other}://{store}"),
     }
 }
@@ -204,7 +186,7 @@ pub fn resolve_store(
 ) -> Result<ResolvedStore, ContractError> {
     let mut connection = connection.clone();
     if LOCAL_FILE_STORES.contains(&store_type) {
-        for key in ["path", "database"] {
+        for key in setting_keys(store_type, "path") {
             if let Some(Value::String(path)) = connection.get(key) {
                 let resolved = absolute(package_dir, path);
                 connection.insert(key.to_owned(), Value::String(resolved));
@@ -259,12 +241,12 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 pub fn location(store: &ResolvedStore, locator: &str) -> String {
     match store.store_type.as_str() {
         "file" => {
-            let root = text(&store.connection, &["path"]).unwrap_or_default();
+            let root = setting(&store.connection, "file", "path").unwrap_or_default();
             absolute(Path::new(&root), locator)
         }
         "s3" => format!(
             "s3://{}/{}",
-            text(&store.connection, &["bucket"]).unwrap_or_default(),
+            setting(&store.connection, "s3", "bucket").unwrap_or_default(),
             locator.trim_start_matches('/')
         ),
         _ => locator.to_owned(),

@@ -185,6 +185,15 @@ pub static EXPLANATIONS: &[Explanation] = &[
         fix: "Fix the key or value named in the message; see docs/governance.md for the policy keys.",
     },
     Explanation {
+        code: "DK014",
+        rationale: "A few hundred bytes of valid YAML can expand, alias by alias, into billions of values (a \"billion laughs\" bomb) and exhaust the memory of the machine that lints it. dk refuses a YAML text over 4 MiB, nested deeper than 64 levels, or expanding to more than 100000 nodes or 16 MiB of values once every alias is copied; it stops at the alias that crosses the limit, before the copy is made.",
+        example: &[(
+            "dataset/laughs.yaml",
+            "a0: &a0 \"lol\"\na1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]\na2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]\na3: &a3 [*a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2]\na4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]\na5: &a5 [*a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4]\na6: &a6 [*a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5]\na7: &a7 [*a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6]\na8: &a8 [*a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7]\na9: &a9 [*a8, *a8, *a8, *a8, *a8, *a8, *a8, *a8, *a8]\n",
+        )],
+        fix: "Write repeated values out instead of nesting aliases, split a very large file, and flatten deep nesting. Manifests dk writes never come near these limits.",
+    },
+    Explanation {
         code: "DK101",
         rationale: "Names become Kubernetes objects, OCI repositories and lineage jobs, which all require DNS labels.",
         example: &[(
@@ -418,6 +427,19 @@ pub static EXPLANATIONS: &[Explanation] = &[
             ),
         ],
         fix: "Keep only DataSets of the group's store in it.",
+    },
+    Explanation {
+        code: "DK118",
+        rationale: "A built-in connector reads only the connection keys it knows. A typo (`hostname:` for `host:`) or a value of the wrong type (`path: []`) would otherwise be ignored, and the run would silently fall back to a default such as localhost or the current folder.",
+        example: &[(
+            "store/warehouse.yaml",
+            manifest!(
+                "Store",
+                "warehouse",
+                "  connector: postgres\n  connection:\n    hostname: db.internal\n"
+            ),
+        )],
+        fix: "Rename the key as suggested (`host`), or give the value the type the table in docs/manifests.md names. Custom connectors accept any key (an unknown one is a DK002 warning).",
     },
     Explanation {
         code: "DK201",

@@ -81,7 +81,9 @@ impl Policy {
     pub fn load(root: Option<&Path>, findings: &mut Vec<Finding>) -> Policy {
         let Some(path) = root
             .map(|root| root.join(POLICY_FILE))
-            .filter(|path| path.is_file())
+            // Anything at the path is read (and a FIFO or device reported), never skipped: a
+            // policy file that silently stops applying is worse than an error.
+            .filter(|path| path.exists())
         else {
             return Policy::default();
         };
@@ -105,6 +107,10 @@ impl Policy {
         let node = match yaml::parse_document(&source) {
             Ok(Some(node)) => node,
             Ok(None) => return Policy::default(),
+            Err(err) if err.is_limit() => {
+                findings.push(crate::problems::syntax_limit(&err));
+                return Policy::default();
+            }
             Err(err) => {
                 findings.push(invalid(
                     format!("invalid YAML: {}", err.message),

@@ -2,7 +2,7 @@
 
 use dk_manifest::load::Problem;
 use dk_manifest::model::{API_VERSION, Kind};
-use dk_manifest::yaml::DeErrorKind;
+use dk_manifest::yaml::{DeErrorKind, MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES, SyntaxError};
 
 use crate::Finding;
 use crate::rules;
@@ -19,6 +19,19 @@ fn at_path(path: &str, message: &str) -> String {
     }
 }
 
+/// A YAML text over dk's limits: valid YAML, so not DK001, but refused before it costs memory.
+pub(crate) fn syntax_limit(err: &SyntaxError) -> Finding {
+    Finding::new(
+        &rules::YAML_LIMITS,
+        format!("YAML over dk's limits: {}", err.message),
+        Some(err.location.clone()),
+    )
+    .with_hint(format!(
+        "keep YAML files under {} MiB, {MAX_DEPTH} levels deep and {MAX_NODES} nodes with every alias expanded; write repeated values out instead of nesting aliases",
+        MAX_TEXT_BYTES >> 20
+    ))
+}
+
 pub(crate) fn finding(problem: &Problem) -> Finding {
     let location = problem.location().cloned();
     match problem {
@@ -27,6 +40,7 @@ pub(crate) fn finding(problem: &Problem) -> Finding {
             format!("cannot read {}: {message}", path.display()),
             None,
         ),
+        Problem::Syntax(err) if err.is_limit() => syntax_limit(err),
         Problem::Syntax(err) => Finding::new(
             &rules::YAML_SYNTAX,
             format!("invalid YAML: {}", err.message),

@@ -10,6 +10,7 @@ use dk_manifest::suggest::did_you_mean;
 
 use crate::Finding;
 use crate::rules;
+use crate::structure::check_connection;
 
 fn unresolved_finding(unresolved: &Unresolved) -> Finding {
     let rule = match unresolved.kind {
@@ -87,7 +88,9 @@ pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<F
         }
     }
     for store in catalog.stores() {
-        resolve::resolve_connector(store, scope, &mut unresolved);
+        if let Some(connector) = resolve::resolve_connector(store, scope, &mut unresolved) {
+            check_connection(store, &connector.manifest.spec.connector_type, out);
+        }
     }
     for group in catalog.groups() {
         let spec = &group.manifest.spec;

@@ -46,6 +46,7 @@ rules! {
     DUPLICATE_NAME = "DK011", "duplicate-name", Error, "Two manifests of one kind share a name in the same scope.";
     OVERRIDE_CONFLICT = "DK012", "override-conflict", Error, "A --set or -f override does not fit the manifest.";
     INVALID_POLICY = "DK013", "invalid-policy", Error, "The project's .dk/policies.yaml is invalid.";
+    YAML_LIMITS = "DK014", "yaml-limits", Error, "A YAML file is too large, nested too deep or expands too much through aliases.";
     INVALID_NAME = "DK101", "invalid-name", Error, "A name is not a DNS label (lowercase letters, digits, '-', at most 63).";
     INVALID_VERSION = "DK102", "invalid-version", Error, "A version is not semantic (MAJOR.MINOR.PATCH).";
     INVALID_SCHEDULE = "DK103", "invalid-schedule", Error, "A cron expression does not parse.";
@@ -63,6 +64,7 @@ rules! {
     SECRET_REFERENCE = "DK115", "secret-reference", Error, "A Store secret must be an ${ENV_VAR} reference.";
     INLINE_SECRET = "DK116", "inline-secret", Warning, "A connection value looks like a secret written in clear.";
     GROUP_STORE = "DK117", "group-store", Error, "A DataSetGroup holds a DataSet from another store.";
+    CONNECTION_KEY = "DK118", "connection-key", Error, "A Store's connection key is unknown to its built-in connector, or has the wrong type.";
     UNKNOWN_DATASET = "DK201", "unknown-dataset", Error, "A referenced DataSet does not exist.";
     UNKNOWN_STORE = "DK202", "unknown-store", Error, "A referenced Store does not exist.";
     UNKNOWN_CONNECTOR = "DK203", "unknown-connector", Error, "A referenced Connector does not exist.";

@@ -6,32 +6,58 @@ use croner::parser::{CronParser, Seconds, Year};
 
 use dk_manifest::discover::{Catalog, Project};
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{Manifest, Mode, Transform, TriggerPolicy, is_dns_label, to_dns_label};
+use dk_manifest::model::{
+    Manifest, Mode, Store, Transform, TriggerPolicy, connection_keys, is_dns_label, to_dns_label,
+};
 use dk_manifest::path;
+use dk_manifest::suggest::did_you_mean;
 use dk_manifest::units::{is_quantity, parse_duration};
 use dk_manifest::yaml::Seg;
 
 use crate::Finding;
 use crate::rules;
 
+/// A value as it may be shown in a message: control characters (a newline in a name) escaped.
+fn shown(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// DK101 for a metadata field that becomes a Kubernetes name, an OCI repository path segment
+/// or a lineage job: `..`, `/`, empty, uppercase and non-ASCII values never get that far.
+fn check_label<S>(loaded: &Loaded<Manifest<S>>, field: &str, value: &str, out: &mut Vec<Finding>) {
+    if is_dns_label(value) {
+        return;
+    }
+    let suggestion = to_dns_label(value);
+    let hint = if suggestion.is_empty() {
+        "use lowercase letters, digits and '-'".to_owned()
+    } else {
+        format!("use lowercase letters, digits and '-', e.g. `{suggestion}`")
+    };
+    out.push(
+        Finding::new(
+            &rules::INVALID_NAME,
+            format!("metadata.{field} `{}` is not a DNS label", shown(value)),
+            loaded.node.locate_value(&path!["metadata", field]),
+        )
+        .with_hint(hint),
+    );
+}
+
 fn check_metadata<S>(loaded: &Loaded<Manifest<S>>, out: &mut Vec<Finding>) {
     let metadata = &loaded.manifest.metadata;
-    if !is_dns_label(&metadata.name) {
-        let suggestion = to_dns_label(&metadata.name);
-        let hint = if suggestion.is_empty() {
-            "use lowercase letters, digits and '-'".to_owned()
-        } else {
-            format!("use lowercase letters, digits and '-', e.g. `{suggestion}`")
-        };
-        out.push(
-            Finding::new(
-                &rules::INVALID_NAME,
-                format!("metadata.name `{}` is not a DNS label", metadata.name),
-                loaded.node.locate_value(&path!["metadata", "name"]),
-            )
-            .with_hint(hint),
-        );
-    }
+    check_label(loaded, "name", &metadata.name, out);
+    check_label(loaded, "namespace", &metadata.namespace, out);
     if let Some(version) = &metadata.version
         && let Err(err) = semver::Version::parse(version)
     {
@@ -44,7 +70,10 @@ fn check_metadata<S>(loaded: &Loaded<Manifest<S>>, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(
                 &rules::INVALID_VERSION,
-                format!("metadata.version `{version}` is not a semantic version: {err}"),
+                format!(
+                    "metadata.version `{}` is not a semantic version: {err}",
+                    shown(version)
+                ),
                 loaded.node.locate_value(&path!["metadata", "version"]),
             )
             .with_hint(hint),
@@ -415,6 +444,94 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
     }
     for group in catalog.groups() {
         check_metadata(group, out);
+    }
+}
+
+/// DK118: a Store of a built-in connector type uses only the connection keys that connector
+/// reads, with values of their types, and sets the ones it cannot do without. Secrets count as
+/// connection keys: they are added to the connection at run time.
+pub(crate) fn check_connection(
+    store: &Loaded<Store>,
+    connector_type: &str,
+    out: &mut Vec<Finding>,
+) {
+    let Some(keys) = connection_keys(connector_type) else {
+        return;
+    };
+    let spec = &store.manifest.spec;
+    let known = |name: &str| keys.iter().find(|key| key.key == name);
+    let unknown = |section: &str, name: &str| {
+        // `hostname` is too far from `host` for an edit distance, but names it all the same.
+        let suggestion = did_you_mean(name, keys.iter().map(|key| key.key)).or_else(|| {
+            keys.iter()
+                .map(|key| key.key)
+                .find(|key| key.len() >= 4 && name.to_ascii_lowercase().starts_with(key))
+        });
+        Finding::new(
+            &rules::CONNECTION_KEY,
+            format!(
+                "store '{}': connector {connector_type} does not read {section}.{name}",
+                store.name()
+            ),
+            store.node.locate(&path!["spec", section, name]),
+        )
+        .with_hint(match suggestion {
+            Some(key) => format!("did you mean `{key}`?"),
+            None => format!(
+                "{connector_type} reads {}",
+                keys.iter()
+                    .map(|key| key.key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    };
+    for (name, value) in &spec.connection {
+        match known(name) {
+            None => out.push(unknown("connection", name)),
+            Some(key) if !key.value.accepts(value) => out.push(
+                Finding::new(
+                    &rules::CONNECTION_KEY,
+                    format!(
+                        "store '{}': connection.{name} must be {}",
+                        store.name(),
+                        key.value.describe()
+                    ),
+                    store
+                        .node
+                        .locate_value(&path!["spec", "connection", name.as_str()]),
+                )
+                .with_hint(format!("write {name}: VALUE as {}", key.value.describe())),
+            ),
+            Some(_) => {}
+        }
+    }
+    for name in spec.secrets.keys() {
+        if known(name).is_none() {
+            out.push(unknown("secrets", name));
+        }
+    }
+    for key in keys.iter().filter(|key| key.required) {
+        let set = keys
+            .iter()
+            .filter(|other| other.setting == key.setting)
+            .any(|other| {
+                spec.connection.contains_key(other.key) || spec.secrets.contains_key(other.key)
+            });
+        if !set {
+            out.push(
+                Finding::new(
+                    &rules::CONNECTION_KEY,
+                    format!(
+                        "store '{}': connector {connector_type} needs connection.{}",
+                        store.name(),
+                        key.key
+                    ),
+                    store.node.locate(&path!["spec", "connection"]),
+                )
+                .with_hint(format!("set connection.{}", key.key)),
+            );
+        }
     }
 }
 

@@ -351,16 +351,17 @@ pub fn create<S: Serialize>(
     } else {
         target.dir.clone()
     };
-    let path = authoring::manifest_path(&dir, manifest.kind, manifest.name());
+    let error = |err: AuthoringError| match err {
+        AuthoringError::InvalidName { .. } => CliError::usage(err.to_string())
+            .hint("use lowercase letters, digits and '-', e.g. orders-daily"),
+        AuthoringError::Exists { .. } => {
+            CliError::usage(err.to_string()).hint("pass --force to replace it")
+        }
+        AuthoringError::Io { .. } => CliError::failure(err.to_string()),
+    };
+    let path = authoring::manifest_path(&dir, manifest.kind, manifest.name()).map_err(error)?;
     let replaced = path.exists();
-    authoring::write(&path, &authoring::render(manifest), target.force).map_err(
-        |err| match err {
-            AuthoringError::Exists { .. } => {
-                CliError::usage(err.to_string()).hint("pass --force to replace it")
-            }
-            AuthoringError::Io { .. } => CliError::failure(err.to_string()),
-        },
-    )?;
+    authoring::write(&path, &authoring::render(manifest), target.force).map_err(error)?;
     // What the new manifest still needs (a store that does not exist yet, ...) is worth knowing now.
     if Package::exists_in(&target.dir) && !ctx.ui.quiet {
         let project = load_package(ctx, &target.dir, &OverrideArgs::default())?;

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use dk_manifest::discover::{self, Package, Project};
-use dk_manifest::overrides::Overrides;
+use dk_manifest::overrides::{OverrideError, Overrides};
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -106,8 +106,13 @@ impl OverrideArgs {
 
     pub fn parse(&self) -> Result<Overrides, CliError> {
         Overrides::parse(&self.values, &self.set).map_err(|err| {
-            CliError::usage(err.to_string())
-                .hint("--set takes PATH=VALUE (e.g. spec.mode=streaming); -f takes a YAML mapping")
+            let hint = match err {
+                OverrideError::Limits(_) => {
+                    "a values file holds a few overrides: write repeated values out instead of nesting aliases"
+                }
+                _ => "--set takes PATH=VALUE (e.g. spec.mode=streaming); -f takes a YAML mapping",
+            };
+            CliError::usage(err.to_string()).hint(hint)
         })
     }
 }

@@ -5,3 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod d03_alias_bombs;
+mod d06_names;
+mod d08_connection_keys;
+mod d10_special_files;

@@ -13,5 +13,8 @@ pub use edit::{
     EditError, Edited, remove_value, render_block, render_flow, render_string, set_value,
 };
 pub use node::{Entry, Node, Scalar, ScalarKind, Seg, Value, display_path};
-pub use parse::{SyntaxError, parse_document, parse_documents};
+pub use parse::{
+    MAX_DEPTH, MAX_NODES, MAX_SCALAR_BYTES, MAX_TEXT_BYTES, SyntaxError, SyntaxErrorKind,
+    parse_document, parse_documents,
+};
 pub use source::{Location, Origin, Pos, Source};

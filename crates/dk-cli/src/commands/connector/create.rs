@@ -4,7 +4,7 @@ use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use dk_manifest::model::{
-    API_VERSION, Capability, ConnectorSpec, Kind, Manifest, Metadata, Plugin, is_dns_label,
+    API_VERSION, Capability, ConnectorSpec, Kind, Manifest, Metadata, Plugin,
 };
 
 use crate::commands::catalog::{self, TargetArgs};
@@ -43,12 +43,6 @@ pub struct CreateArgs {
 }
 
 pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    if !is_dns_label(&args.name) {
-        return Err(
-            CliError::usage(format!("`{}` is not a DNS label", args.name))
-                .hint("use lowercase letters, digits and '-'"),
-        );
-    }
     let mut capabilities = args.capabilities;
     capabilities.sort();
     capabilities.dedup();

@@ -5,7 +5,6 @@ use clap::{ArgGroup, Args};
 
 use dk_manifest::model::{
     API_VERSION, Classification, DataSetSpec, Field, Format, Kind, Manifest, Metadata, Retention,
-    is_dns_label,
 };
 
 use crate::commands::catalog::{self, TargetArgs};
@@ -89,12 +88,6 @@ fn field(text: &str) -> Result<Field, CliError> {
 }
 
 pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    if !is_dns_label(&args.name) {
-        return Err(
-            CliError::usage(format!("`{}` is not a DNS label", args.name))
-                .hint("use lowercase letters, digits and '-'"),
-        );
-    }
     let schema = args
         .fields
         .iter()

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 
-use dk_manifest::model::{API_VERSION, Kind, Manifest, Metadata, StoreSpec, is_dns_label};
+use dk_manifest::model::{API_VERSION, Kind, Manifest, Metadata, StoreSpec};
 use dk_manifest::yaml::{self, Origin, Source};
 
 use crate::commands::catalog::{self, TargetArgs};
@@ -40,12 +40,6 @@ fn pair<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), CliError> {
 }
 
 pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    if !is_dns_label(&args.name) {
-        return Err(
-            CliError::usage(format!("`{}` is not a DNS label", args.name))
-                .hint("use lowercase letters, digits and '-'"),
-        );
-    }
     let mut connection = serde_json::Map::new();
     for text in &args.connection {
         let (key, value) = pair("connection", text)?;
