@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Run, context, run_ok, run_with};
 use dk_test::TestContext;
-use dk_test::forge::FakeForge;
+use dk_test::forge::{FakeForge, ssh_key};
 use serde_json::Value;
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -241,11 +241,39 @@ fn the_faq_deployment_flow_runs_on_the_zero_infrastructure_default() {
         "charts/dk-app/Chart.yaml",
         "argocd/applicationset.yaml",
         "envs/prod/cells/c0/apps/.gitkeep",
+        ".dk/allowed_signers",
     ] {
         assert!(on_main(&ctx, &repo_path, file).is_some(), "{file}");
     }
+    // Approvers sign with their SSH keys; the allowed signers live on main.
+    let keys = ctx.root().join("keys");
+    let signers: Vec<(&str, PathBuf, String)> = ["alice", "bob", "carol"]
+        .into_iter()
+        .map(|who| {
+            let (key, line) = ssh_key(&keys, who);
+            (who, key, line)
+        })
+        .collect();
+    let clone = ctx.root().join("signers");
+    git(
+        ctx.root(),
+        &["clone", "-q", &repo_path, clone.to_str().unwrap()],
+    );
+    let file = clone.join(".dk/allowed_signers");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    for (_, _, line) in &signers {
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    git(&clone, &["commit", "-qam", "Approvers of promotions"]);
+    git(&clone, &["push", "-q", "origin", "main"]);
     let approve = |pr: &str, who: &str| {
-        ok(dk(&ctx, &[], &["promote", "approve", pr, "--by", who]));
+        let (_, key, _) = signers.iter().find(|(name, _, _)| *name == who).unwrap();
+        ok(dk(
+            &ctx,
+            &[],
+            &["promote", "approve", pr, "--key", key.to_str().unwrap()],
+        ));
     };
     faq_flow(&ctx, &[], &repo_path, &approve);
 

@@ -5,3 +5,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod d02_gitops_symlinks;
+mod d06_promote_args;
+mod d09_forge_errors;
+mod d12_forge;
