@@ -137,7 +137,18 @@ fn a_rerun_after_the_pull_request_failed_to_open_reuses_the_branch() {
             "/merge_requests"
         };
         forge.fail_next("POST", endpoint, 502, br#"{"message": "Bad Gateway"}"#);
-        let failed = dk(&ctx, &["promote", "my-pkg", "v1.0.0", "--to", "int"]);
+        // The first run was a while ago: its commit differs from any a re-run would make.
+        let earlier = [
+            TOKEN[0],
+            TOKEN[1],
+            ("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z"),
+            ("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z"),
+        ];
+        let failed = run_with(
+            &ctx,
+            &earlier,
+            &["promote", "my-pkg", "v1.0.0", "--to", "int"],
+        );
         assert_eq!(failed.code, 3, "{}", failed.transcript());
         let again = ok(dk(
             &ctx,
