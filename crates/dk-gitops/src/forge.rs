@@ -370,7 +370,7 @@ impl RestApi {
     /// What a forge said, fit to print: control characters (terminal escapes) removed, the
     /// token masked even when the forge echoes it, at most [`MAX_MESSAGE`] characters.
     fn sanitize(&self, text: &str) -> String {
-        let mut clean = strip_controls(text);
+        let mut clean = crate::strip_controls(text);
         if let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) {
             clean = clean.replace(token, "***");
         }
@@ -379,41 +379,6 @@ impl RestApi {
         }
         clean
     }
-}
-
-/// `text` without terminal escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL`) and
-/// without other control characters, so what a forge says cannot drive the terminal.
-fn strip_controls(text: &str) -> String {
-    let mut clean = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            match chars.next() {
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
-                            break;
-                        }
-                        if c == '\u{1b}' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            }
-        } else if !c.is_control() {
-            clean.push(c);
-        }
-    }
-    clean
 }
 
 /// The most pages of one listing dk reads (100 items a page).
@@ -553,7 +518,7 @@ impl GitHubForge {
         let mut approvals: Vec<String> = latest
             .into_iter()
             .filter(|(_, state)| state == "APPROVED")
-            .map(|(login, _)| login)
+            .map(|(login, _)| crate::strip_controls(&login))
             .collect();
         approvals.sort();
         Ok(PullRequest {
@@ -561,7 +526,7 @@ impl GitHubForge {
             branch: api.head.name,
             title: api.title,
             labels: api.labels.into_iter().map(|l| l.name).collect(),
-            url: api.html_url,
+            url: api.html_url.as_deref().map(crate::strip_controls),
             approvals,
         })
     }
@@ -748,7 +713,7 @@ impl GitLabForge {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|a| a["user"]["username"].as_str().map(str::to_owned))
+            .filter_map(|a| a["user"]["username"].as_str().map(crate::strip_controls))
             .collect();
         approved.sort();
         approved.dedup();
@@ -757,7 +722,7 @@ impl GitLabForge {
             branch: api.source_branch,
             title: api.title,
             labels: api.labels,
-            url: api.web_url,
+            url: api.web_url.as_deref().map(crate::strip_controls),
             approvals: approved,
         })
     }

@@ -953,6 +953,9 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
 
 /// The branch name's parts: kind, env, cell, package, version.
 fn parse_branch(branch: &str) -> Option<(String, String, String, String, String)> {
+    // Branches come from the forge or the remote: one that dk would not name is not a
+    // promotion, and its parts are never printed or used.
+    names::promotion_id(branch).ok()?;
     let mut parts = branch
         .strip_prefix(&format!("{BRANCH_PREFIX}/"))?
         .splitn(5, '/');
@@ -1173,6 +1176,9 @@ fn run_promote_command(command: PromoteCommand, ctx: &Context) -> Result<ExitSta
                 .list(&wc)
                 .map_err(|err| gitops_error("cannot list promotions", err))?
             {
+                if parse_branch(&pr.branch).is_none() {
+                    continue;
+                }
                 let state = state(&settings, pr)?;
                 if args.env.as_deref().is_none_or(|env| env == state.env) {
                     promotions.push(state);
@@ -1252,7 +1258,11 @@ pub fn run_status(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliErro
         .filter_map(|line| {
             let parts: Vec<&str> = line.split('/').collect();
             match parts[..] {
-                ["envs", _, "cells", cell, "apps", package, "values.yaml"] => {
+                // Folders are the repository's to name: only those dk could have written count.
+                ["envs", _, "cells", cell, "apps", package, "values.yaml"]
+                    if names::label("cell", cell).is_ok()
+                        && names::label("package", package).is_ok() =>
+                {
                     Some((package.to_owned(), cell.to_owned()))
                 }
                 _ => None,

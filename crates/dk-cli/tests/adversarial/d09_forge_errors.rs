@@ -89,3 +89,55 @@ fn a_body_that_is_not_json_is_not_printed() {
     assert!(!run.stderr.contains("proxy error"), "{}", run.stderr);
     assert!(run.stderr.len() < 2_000, "{} bytes", run.stderr.len());
 }
+
+#[test]
+fn reviewer_names_and_argo_cd_statuses_cannot_drive_the_terminal() {
+    let (ctx, forge) = forge_ctx();
+    ok(run_with(
+        &ctx,
+        &[],
+        &["config", "set", "gitops.apiUrl", &forge.api_url()],
+    ));
+    let env = [("GITHUB_TOKEN", TOKEN), ("ARGOCD_TOKEN", "argo")];
+    let opened = ok(run_with(
+        &ctx,
+        &env,
+        &["promote", "my-pkg", "v1.0.0", "--to", "int", "-o", "json"],
+    ));
+    let pr = opened.json()["pullRequest"].as_str().unwrap().to_owned();
+    let number = pr.trim_start_matches('#').parse().unwrap();
+    forge.review(
+        "team",
+        "gitops",
+        number,
+        "mallory\u{1b}[2J\u{1b}]0;x\u{7}",
+        "APPROVE",
+    );
+    let check = ok(run_with(&ctx, &env, &["promote", "check", &pr]));
+    assert!(
+        check.stdout.contains("approved by mallory"),
+        "{}",
+        check.stdout
+    );
+    assert!(!check.stdout.contains('\u{1b}'), "{:?}", check.stdout);
+
+    let argocd = dk_test::argocd::FakeArgoCd::start("argo");
+    argocd.set(
+        "int-c0-my-pkg",
+        &format!("Synced\u{1b}[31m{}", "!".repeat(10_000)),
+        "Healthy\u{7}",
+    );
+    let status = ok(run_with(
+        &ctx,
+        &env,
+        &[
+            "status",
+            "my-pkg",
+            "--config",
+            &format!("argocd.server={}", argocd.url()),
+        ],
+    ));
+    assert!(!status.stdout.contains('\u{1b}'), "{:?}", status.stdout);
+    assert!(!status.stdout.contains('\u{7}'), "{:?}", status.stdout);
+    assert!(status.stdout.len() < 2_000, "{} bytes", status.stdout.len());
+}
