@@ -166,7 +166,8 @@ fn json_response(stream: &mut TcpStream, status: u16, value: &Value) {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+/// Runs git in `dir` with a fixed identity: its trimmed stdout, or its stderr.
+pub fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)

@@ -10,20 +10,7 @@ use dk_test::TestContext;
 use crate::common::{Run, context, run_with};
 
 pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    dk_test::forge::git(dir, args).unwrap_or_else(|err| panic!("git {args:?}: {err}"))
 }
 
 pub(crate) fn ok(run: Run) -> Run {
@@ -31,7 +18,7 @@ pub(crate) fn ok(run: Run) -> Run {
     run
 }
 
-/// Builds `package` at `version` in the layout of `env`'s DK_HOME.
+/// Builds `package` with the tag `version` in the layout of `env`'s DK_HOME.
 pub(crate) fn build(ctx: &TestContext, env: &[(&str, &str)], package: &str, version: &str) {
     if !ctx.work().join(package).exists() {
         ok(run_with(
@@ -40,20 +27,6 @@ pub(crate) fn build(ctx: &TestContext, env: &[(&str, &str)], package: &str, vers
             &["init", package, "--runtime", "generic-python"],
         ));
     }
-    let manifest = ctx.work().join(package).join("dk.yaml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    let plain = version.trim_start_matches('v');
-    let replaced: String = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("  version: ") {
-                format!("  version: {plain}\n")
-            } else {
-                format!("{line}\n")
-            }
-        })
-        .collect();
-    std::fs::write(&manifest, replaced).unwrap();
     ok(run_with(ctx, env, &["build", package, "--tag", version]));
 }
 
@@ -69,7 +42,9 @@ pub(crate) fn push_to_main(ctx: &TestContext, repo: &str, change: &dyn Fn(&Path)
     std::fs::remove_dir_all(&clone).unwrap();
 }
 
-fn symlinked(ctx: &TestContext, link: &str, to: &Path) -> Run {
+/// Commits `link` -> `to` to a fresh GitOps repository and promotes through it: refused with
+/// exit 1, naming the link, with a hint.
+fn refused_through(ctx: &TestContext, link: &str, to: &Path) {
     ok(run_with(ctx, &[], &["gitops", "init"]));
     build(ctx, &[], "my-pkg", "v1.0.0");
     let repo = ctx.dk_home().join("gitops").display().to_string();
@@ -79,7 +54,11 @@ fn symlinked(ctx: &TestContext, link: &str, to: &Path) -> Run {
         std::fs::create_dir_all(at.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(to, &at).unwrap();
     });
-    run_with(ctx, &[], &["promote", "my-pkg", "v1.0.0", "--to", "dev"])
+    let run = run_with(ctx, &[], &["promote", "my-pkg", "v1.0.0", "--to", "dev"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let named = format!("{link} is a symbolic link in the GitOps repository");
+    assert!(run.stderr.contains(&named), "{}", run.stderr);
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
 }
 
 #[test]
@@ -87,15 +66,7 @@ fn a_symlinked_app_folder_is_refused_before_anything_is_written() {
     let ctx = context();
     let outside = ctx.root().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
-    let run = symlinked(&ctx, "envs/dev/cells/c0/apps/my-pkg", &outside);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr
-            .contains("envs/dev/cells/c0/apps/my-pkg is a symbolic link"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    refused_through(&ctx, "envs/dev/cells/c0/apps/my-pkg", &outside);
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         0,
@@ -108,13 +79,7 @@ fn a_symlinked_environment_folder_is_refused() {
     let ctx = context();
     let outside = ctx.root().join("outside");
     std::fs::create_dir_all(outside.join("cells/c0/apps")).unwrap();
-    let run = symlinked(&ctx, "envs/dev", &outside);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr.contains("envs/dev is a symbolic link"),
-        "{}",
-        run.stderr
-    );
+    refused_through(&ctx, "envs/dev", &outside);
     assert!(!outside.join("cells/c0/apps/my-pkg").exists());
 }
 
@@ -123,14 +88,7 @@ fn a_values_file_that_is_a_link_is_not_read_through() {
     let ctx = context();
     let secret = ctx.root().join("secret.yaml");
     std::fs::write(&secret, "appVersion: v0.0.1\ndigest: sha256:00\n").unwrap();
-    let run = symlinked(&ctx, "envs/dev/cells/c0/apps/my-pkg/values.yaml", &secret);
-    assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(
-        run.stderr
-            .contains("envs/dev/cells/c0/apps/my-pkg/values.yaml is a symbolic link"),
-        "{}",
-        run.stderr
-    );
+    refused_through(&ctx, "envs/dev/cells/c0/apps/my-pkg/values.yaml", &secret);
     assert_eq!(
         std::fs::read_to_string(&secret).unwrap(),
         "appVersion: v0.0.1\ndigest: sha256:00\n"

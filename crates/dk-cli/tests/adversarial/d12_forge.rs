@@ -159,31 +159,31 @@ fn a_rerun_after_the_pull_request_failed_to_open_reuses_the_branch() {
     }
 }
 
-/// Runs the same promotion from two homes (two machines) at once.
+/// Runs the same promotion from two homes (two machines) at once; both must succeed.
 fn twice_at_once(ctx: &TestContext, homes: &[PathBuf], config: &[String], env: &str) {
-    let children: Vec<_> = homes
-        .iter()
-        .map(|home| {
-            let mut command = ctx.dk_process();
-            command.env("DK_HOME", home).envs(TOKEN);
-            for setting in config {
-                command.args(["--config", setting]);
-            }
-            command
-                .args(["promote", "my-pkg", "v1.0.0", "--to", env])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            command.spawn().unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = homes
+            .iter()
+            .map(|home| {
+                scope.spawn(move || {
+                    let mut command = ctx.dk_process();
+                    command.env("DK_HOME", home).envs(TOKEN);
+                    for setting in config {
+                        command.args(["--config", setting]);
+                    }
+                    command
+                        .args(["promote", "my-pkg", "v1.0.0", "--to", env])
+                        .output()
+                        .unwrap()
+                })
+            })
+            .collect();
+        for run in runs {
+            let output = run.join().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{stderr}");
+        }
+    });
 }
 
 /// Two homes with the same built artifact.
