@@ -482,12 +482,62 @@ impl WorkingCopy {
             let Some(text) = self.blob(commit, &self.base, path)? else {
                 continue;
             };
+            // A version dk would not have written is not one to roll back to: it would become
+            // a branch name.
             if let Some(release) = crate::values::read(&text)
+                && crate::names::version(&release.0).is_ok()
                 && versions.last() != Some(&release)
             {
                 versions.push(release);
             }
         }
         Ok(versions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare repository whose main holds `envs/dev/cells/c0/apps/app -> /tmp` and a values
+    /// file that is a link, and a working copy of it.
+    fn linked() -> (tempfile::TempDir, WorkingCopy) {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed");
+        let apps = seed.join("envs/dev/cells/c0/apps");
+        std::fs::create_dir_all(apps.join("other")).unwrap();
+        std::os::unix::fs::symlink("/tmp", apps.join("app")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", apps.join("other/values.yaml")).unwrap();
+        let git = Git::new(&seed);
+        git.run(&["init", "-q", "-b", "main"]).unwrap();
+        git.run(&["add", "-A"]).unwrap();
+        git.run(&["commit", "-q", "-m", "links"]).unwrap();
+        let url = seed.display().to_string();
+        let wc = WorkingCopy::open(&url, &dir.path().join("wc"), "main").unwrap();
+        (dir, wc)
+    }
+
+    #[test]
+    fn links_in_the_repository_are_named_and_refused() {
+        let (_dir, wc) = linked();
+        let err = wc
+            .refuse_links("main", &values_path("dev", "c0", "app"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitOpsError::Link { path, .. } if path == "envs/dev/cells/c0/apps/app"),
+            "{err}"
+        );
+        let err = wc
+            .read("main", &values_path("dev", "c0", "other"))
+            .unwrap_err();
+        assert!(matches!(err, GitOpsError::Link { .. }), "{err}");
+        assert!(
+            wc.refuse_links("main", &values_path("dev", "c0", "fresh"))
+                .is_ok()
+        );
+        let err = wc
+            .push_change("dk/x", &values_path("dev", "c0", "app"), "a: 1\n", "m")
+            .unwrap_err();
+        assert!(matches!(err, GitOpsError::Link { .. }), "{err}");
     }
 }

@@ -931,6 +931,8 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         .clone()
         .or_else(|| values::field(&text, "namespace"))
         .unwrap_or_else(|| "default".into());
+    names::label("namespace", &namespace)
+        .map_err(|err| gitops_error(&format!("bad namespace in {path}"), err))?;
     let files = files_of_digest(ctx, &digest);
     promote(
         ctx,
