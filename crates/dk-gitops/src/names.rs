@@ -67,6 +67,16 @@ pub fn promotion_id(value: &str) -> Result<&str, GitOpsError> {
     Ok(value)
 }
 
+/// The values file a promotion branch (`dk/<kind>/<env>/<cell>/<package>/<version>`) changes.
+pub fn values_path_of(branch: &str) -> Option<String> {
+    promotion_id(branch).ok()?;
+    let parts: Vec<&str> = branch.split('/').collect();
+    let [_, _, env, cell, package, _] = parts[..] else {
+        return None;
+    };
+    Some(crate::repo::values_path(env, cell, package))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +118,11 @@ mod tests {
         for good in ["12", "#12", "!7", "dk/promote/prod/c0/my-pkg/v1.0.0"] {
             assert!(promotion_id(good).is_ok(), "{good}");
         }
+        assert_eq!(
+            values_path_of("dk/rollback/prod/c1/my-pkg/v1.0.0").as_deref(),
+            Some("envs/prod/cells/c1/apps/my-pkg/values.yaml")
+        );
+        assert_eq!(values_path_of("#12"), None);
         for bad in [
             "#",
             "main",

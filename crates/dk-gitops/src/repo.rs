@@ -241,18 +241,24 @@ impl WorkingCopy {
             .map(drop)
     }
 
+    /// Whether `branch` changes `path` and nothing else against the base (since they parted).
+    fn changes_only(&self, branch: &str, path: &str) -> Result<bool, GitOpsError> {
+        let changed = self.git.run(&[
+            "diff",
+            "--name-only",
+            &format!("{}...{}", self.origin(&self.base), self.origin(branch)),
+        ])?;
+        Ok(changed.lines().eq([path]))
+    }
+
     /// Whether the remote `branch` already holds exactly this change: `path` = `contents`
     /// and nothing else changed against the base. Such a branch is reused, never pushed over.
     fn holds(&self, branch: &str, path: &str, contents: &str) -> Result<bool, GitOpsError> {
         if !self.branch_exists(branch)? {
             return Ok(false);
         }
-        let changed = self.git.run(&[
-            "diff",
-            "--name-only",
-            &format!("{}...{}", self.origin(&self.base), self.origin(branch)),
-        ])?;
-        Ok(changed.lines().eq([path]) && self.read(branch, path)?.as_deref() == Some(contents))
+        Ok(self.changes_only(branch, path)?
+            && self.read(branch, path)?.as_deref() == Some(contents))
     }
 
     /// Puts `path` = `contents` on `branch`, one commit from the base, and pushes it; `true`
@@ -371,6 +377,14 @@ impl WorkingCopy {
         let Some(signers) = self.read(&self.base, ALLOWED_SIGNERS)? else {
             return Ok(Vec::new());
         };
+        // An approval is of one values file: a branch that changes anything else (the chart,
+        // the allowed signers) is no promotion dk merges, whoever signed it.
+        let Some(path) = crate::names::values_path_of(branch) else {
+            return Ok(Vec::new());
+        };
+        if !self.changes_only(branch, &path)? {
+            return Ok(Vec::new());
+        }
         let file = Path::new(".git").join("dk-allowed-signers");
         dk_fs::write_atomic_beneath(&self.dir(), &file, signers.as_bytes())?;
         let tip = self
@@ -426,19 +440,16 @@ impl WorkingCopy {
     /// Merges `branch` into the base and pushes; a push refused because someone else landed
     /// first is fetched, merged again and retried. The branch is deleted afterwards.
     pub fn merge(&self, branch: &str, message: &str) -> Result<String, GitOpsError> {
+        // The commit whose approvals were counted, not whatever the branch points to after a
+        // fetch below: a commit pushed in between is not merged unapproved.
+        let head = self.git.run(&["rev-parse", &self.origin(branch)])?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.git
                 .run(&["checkout", "-q", "-B", &self.base, &self.origin(&self.base)])?;
-            self.git.run(&[
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                message,
-                &self.origin(branch),
-            ])?;
+            self.git
+                .run(&["merge", "-q", "--no-ff", "-m", message, &head])?;
             let pushed = self.push(&self.base);
             match pushed {
                 Ok(_) => break,

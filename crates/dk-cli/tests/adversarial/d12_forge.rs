@@ -340,6 +340,9 @@ fn git_provider_approvals_are_signed_by_allowed_keys() {
     });
     approve(&eve);
     assert_eq!(approvals(), serde_json::json!([]));
+    // And a branch that changes more than its values file counts no approval at all.
+    approve(&alice);
+    assert_eq!(approvals(), serde_json::json!([]));
     // That change is no promotion to merge anyway; start again from a clean branch.
     git(Path::new(&repo), &["branch", "-D", &branch]);
     ok(run_with(
