@@ -1,7 +1,8 @@
 //! Where promotions become pull requests. `git`: a branch per promotion, approvals as
-//! SSH-signed commits verified against the base branch's allowed signers, merged by dk. `github`: the GitHub REST API (pulls, reviews, labels,
-//! merge), also GitHub Enterprise and Gitea through `gitops.apiUrl`. `gitlab`: the GitLab REST
-//! API (merge requests, approvals, merge). Branches are pushed with git in every case.
+//! SSH-signed commits verified against the base branch's allowed signers, merged by dk.
+//! `github`: the GitHub REST API (pulls, reviews, labels, merge), also GitHub Enterprise and
+//! Gitea through `gitops.apiUrl`. `gitlab`: the GitLab REST API (merge requests, approvals,
+//! merge). Listings follow the forges' pagination. Branches are pushed with git in every case.
 
 use std::path::Path;
 
@@ -244,7 +245,7 @@ impl RestApi {
         self.send(method, &url, body).map(|(value, _)| value)
     }
 
-    /// Every item of a paginated listing below `path` (which has a query already): 100 a
+    /// Every item of a paginated listing below `path`: 100 a
     /// page, following the forge's next page (`Link: <…>; rel="next"` on GitHub and Gitea,
     /// `X-Next-Page` on GitLab) up to [`MAX_PAGES`] pages.
     fn list<T: serde::de::DeserializeOwned>(
@@ -252,7 +253,8 @@ impl RestApi {
         path: &str,
         what: &str,
     ) -> Result<Vec<T>, GitOpsError> {
-        let mut url = format!("{}{path}&per_page=100", self.base);
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{}{path}{separator}per_page=100", self.base);
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
             let (page, next) = self.send(reqwest::Method::GET, &url, None)?;
@@ -500,7 +502,7 @@ impl GitHubForge {
     fn pull(&self, api: ApiPull) -> Result<PullRequest, GitOpsError> {
         let reviews: Vec<ApiReview> = self.api.list(
             &format!(
-                "/repos/{}/{}/pulls/{}/reviews?",
+                "/repos/{}/{}/pulls/{}/reviews",
                 self.owner, self.repo, api.number
             ),
             "reviews",
