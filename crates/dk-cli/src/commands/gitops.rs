@@ -409,6 +409,10 @@ impl Render for Initialised {
             )?;
             writeln!(
                 out,
+                "  .dk/allowed_signers: the SSH keys whose signed approvals count (provider git)"
+            )?;
+            writeln!(
+                out,
                 "  Next: dk promote PKG VERSION --to {}",
                 self.environments.first().map_or("dev", String::as_str)
             )
