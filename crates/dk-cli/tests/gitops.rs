@@ -9,24 +9,11 @@ use std::path::{Path, PathBuf};
 
 use common::{Run, context, run_ok, run_with};
 use dk_test::TestContext;
-use dk_test::forge::FakeForge;
+use dk_test::forge::{FakeForge, ssh_key};
 use serde_json::Value;
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    dk_test::forge::git(dir, args).unwrap_or_else(|err| panic!("git {args:?}: {err}"))
 }
 
 /// Builds `package` at each version (metadata.version follows).
@@ -241,11 +228,39 @@ fn the_faq_deployment_flow_runs_on_the_zero_infrastructure_default() {
         "charts/dk-app/Chart.yaml",
         "argocd/applicationset.yaml",
         "envs/prod/cells/c0/apps/.gitkeep",
+        ".dk/allowed_signers",
     ] {
         assert!(on_main(&ctx, &repo_path, file).is_some(), "{file}");
     }
+    // Approvers sign with their SSH keys; the allowed signers live on main.
+    let keys = ctx.root().join("keys");
+    let signers: Vec<(&str, PathBuf, String)> = ["alice", "bob", "carol"]
+        .into_iter()
+        .map(|who| {
+            let (key, line) = ssh_key(&keys, who);
+            (who, key, line)
+        })
+        .collect();
+    let clone = ctx.root().join("signers");
+    git(
+        ctx.root(),
+        &["clone", "-q", &repo_path, clone.to_str().unwrap()],
+    );
+    let file = clone.join(".dk/allowed_signers");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    for (_, _, line) in &signers {
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    git(&clone, &["commit", "-qam", "Approvers of promotions"]);
+    git(&clone, &["push", "-q", "origin", "main"]);
     let approve = |pr: &str, who: &str| {
-        ok(dk(&ctx, &[], &["promote", "approve", pr, "--by", who]));
+        let (_, key, _) = signers.iter().find(|(name, _, _)| *name == who).unwrap();
+        ok(dk(
+            &ctx,
+            &[],
+            &["promote", "approve", pr, "--key", key.to_str().unwrap()],
+        ));
     };
     faq_flow(&ctx, &[], &repo_path, &approve);
 

@@ -86,7 +86,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "gitops.provider",
         kind: ValueKind::Choice(&["git", "github", "gitea", "gitlab"]),
         default: Some("git"),
-        doc: "How pull requests are opened: `git` (branches, `Approved-by:` trailers, merged by dk), `github` or `gitea` (their REST API; token in `GITHUB_TOKEN`/`GITEA_TOKEN`), `gitlab` (merge requests and approvals; `GITLAB_TOKEN`).",
+        doc: "How pull requests are opened: `git` (branches, approvals as SSH-signed commits checked against `.dk/allowed_signers`, merged by dk), `github` or `gitea` (their REST API; token in `GITHUB_TOKEN`/`GITEA_TOKEN`), `gitlab` (merge requests and approvals; `GITLAB_TOKEN`).",
     },
     KeySpec {
         pattern: "gitops.baseBranch",

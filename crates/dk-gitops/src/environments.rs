@@ -28,6 +28,7 @@ impl Environments {
             ))
         })?;
         for env in &list {
+            crate::names::label("environment", &env.name)?;
             if let Some(required) = &env.requires
                 && !list.iter().any(|e| &e.name == required)
             {

@@ -1,7 +1,10 @@
 //! Where promotions become pull requests. `git`: a branch per promotion, approvals as
-//! `Approved-by:` trailers, merged by dk. `github`: the GitHub REST API (pulls, reviews, labels,
-//! merge), also GitHub Enterprise and Gitea through `gitops.apiUrl`. `gitlab`: the GitLab REST
-//! API (merge requests, approvals, merge). Branches are pushed with git in every case.
+//! SSH-signed commits verified against the base branch's allowed signers, merged by dk.
+//! `github`: the GitHub REST API (pulls, reviews, labels, merge), also GitHub Enterprise and
+//! Gitea through `gitops.apiUrl`. `gitlab`: the GitLab REST API (merge requests, approvals,
+//! merge). Listings follow the forges' pagination. Branches are pushed with git in every case.
+
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -50,8 +53,16 @@ pub trait Forge {
     fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError>;
     /// Every open promotion.
     fn list(&self, wc: &WorkingCopy) -> Result<Vec<PullRequest>, GitOpsError>;
-    /// Records an approval by `by` (only the git provider: a forge's reviews are made on it).
-    fn approve(&self, wc: &WorkingCopy, pr: &PullRequest, by: &str) -> Result<(), GitOpsError>;
+    /// Records an approval signed with the SSH `key` (else the user's `user.signingKey`); only
+    /// the git provider: a forge's reviews are made on it.
+    fn approve(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        key: Option<&Path>,
+    ) -> Result<(), GitOpsError>;
+    /// Closes a pull request without merging it.
+    fn close(&self, wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError>;
     /// Merges; returns the merge commit.
     fn merge(
         &self,
@@ -66,7 +77,6 @@ pub trait Forge {
 pub struct GitForge;
 
 const LABELS_TRAILER: &str = "Promotion-Labels";
-const APPROVED_BY: &str = "Approved-by";
 
 impl GitForge {
     fn read(&self, wc: &WorkingCopy, branch: &str) -> Result<PullRequest, GitOpsError> {
@@ -83,7 +93,11 @@ impl GitForge {
             title,
             labels,
             url: None,
-            approvals: wc.trailers(branch, APPROVED_BY)?,
+            approvals: wc
+                .approvals(branch)?
+                .into_iter()
+                .map(|approval| approval.principal)
+                .collect(),
         })
     }
 }
@@ -124,12 +138,17 @@ impl Forge for GitForge {
             .collect()
     }
 
-    fn approve(&self, wc: &WorkingCopy, pr: &PullRequest, by: &str) -> Result<(), GitOpsError> {
-        wc.add_trailer(
-            &pr.branch,
-            &format!("Approve {}", pr.title),
-            &format!("{APPROVED_BY}: {by}"),
-        )
+    fn approve(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        key: Option<&Path>,
+    ) -> Result<(), GitOpsError> {
+        wc.approve(&pr.branch, &format!("Approve {}", pr.title), key)
+    }
+
+    fn close(&self, wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError> {
+        wc.delete_branch(&pr.branch)
     }
 
     fn merge(
@@ -223,9 +242,93 @@ impl RestApi {
         body: Option<Value>,
     ) -> Result<Value, GitOpsError> {
         let url = format!("{}{path}", self.base);
+        self.send(method, &url, body).map(|(value, _)| value)
+    }
+
+    /// Every item of a paginated listing below `path`: 100 a
+    /// page, following the forge's next page (`Link: <…>; rel="next"` on GitHub and Gitea,
+    /// `X-Next-Page` on GitLab) up to [`MAX_PAGES`] pages.
+    fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<Vec<T>, GitOpsError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{}{path}{separator}per_page=100", self.base);
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (page, next) = self.send(reqwest::Method::GET, &url, None)?;
+            let page: Vec<T> =
+                serde_json::from_value(page).map_err(|err| self.error(format!("{what}: {err}")))?;
+            items.extend(page);
+            match next {
+                Some(next) => url = next,
+                None => return Ok(items),
+            }
+        }
+        Err(self.error(format!(
+            "{what}: more than {MAX_PAGES} pages; dk stops there"
+        )))
+    }
+
+    /// The next page's URL from a response's headers. It must stay on the API's origin: the
+    /// token goes with every request, and a forge must not send it elsewhere.
+    fn next_page(&self, url: &str, headers: &reqwest::header::HeaderMap) -> Option<String> {
+        let link = headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .find_map(|part| {
+                let (target, params) = part.split_once(';')?;
+                params
+                    .split(';')
+                    .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
+                    .then(|| {
+                        target
+                            .trim()
+                            .trim_start_matches('<')
+                            .trim_end_matches('>')
+                            .to_owned()
+                    })
+            });
+        let next = match link {
+            Some(link) => link,
+            None => {
+                let page = headers.get("x-next-page")?.to_str().ok()?.trim();
+                if page.is_empty() || !page.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let mut next = reqwest::Url::parse(url).ok()?;
+                let query: Vec<(String, String)> = next
+                    .query_pairs()
+                    .filter(|(key, _)| key != "page")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                next.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(query)
+                    .append_pair("page", page);
+                next.to_string()
+            }
+        };
+        let (next_url, base) = (
+            reqwest::Url::parse(&next).ok()?,
+            reqwest::Url::parse(&self.base).ok()?,
+        );
+        (next_url.origin() == base.origin()).then_some(next)
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<(Value, Option<String>), GitOpsError> {
+        let shown = shown_url(url);
         let mut request = self
             .client
-            .request(method.clone(), &url)
+            .request(method.clone(), url)
             .header("Accept", "application/vnd.github+json, application/json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .header("User-Agent", concat!("dk/", env!("CARGO_PKG_VERSION")));
@@ -237,30 +340,75 @@ impl RestApi {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .map_err(|err| self.error(format!("{method} {url}: {err}")))?;
+        let response = request.send().map_err(|err| {
+            let err = self.sanitize(&err.without_url().to_string());
+            self.error(format!("{method} {shown}: {err}"))
+        })?;
         let status = response.status();
-        let text = response.text().unwrap_or_default();
+        let next = self.next_page(url, response.headers());
+        let text = read_capped(response, MAX_BODY);
         if !status.is_success() {
             let hint = if status.as_u16() == 401 || status.as_u16() == 403 {
                 " (check the token and its access)"
             } else {
                 ""
             };
-            let message = serde_json::from_str::<Value>(&text)
+            let message = serde_json::from_slice::<Value>(&text)
                 .ok()
                 .and_then(|v| {
-                    v["message"]
-                        .as_str()
-                        .or(v["error"].as_str())
-                        .map(str::to_owned)
+                    let field = v.get("message").or_else(|| v.get("error"))?;
+                    Some(match field {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    })
                 })
-                .unwrap_or(text);
-            return Err(self.error(format!("{method} {url}: {status}: {message}{hint}")));
+                .map(|m| format!(": {}", self.sanitize(&m)))
+                .unwrap_or_default();
+            return Err(self.error(format!("{method} {shown}: {status}{message}{hint}")));
         }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        Ok((serde_json::from_slice(&text).unwrap_or(Value::Null), next))
     }
+
+    /// What a forge said, fit to print: control characters (terminal escapes) removed, the
+    /// token masked even when the forge echoes it, at most [`MAX_MESSAGE`] characters.
+    fn sanitize(&self, text: &str) -> String {
+        let mut clean = crate::strip_controls(text);
+        if let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) {
+            clean = clean.replace(token, "***");
+        }
+        if clean.chars().count() > MAX_MESSAGE {
+            clean = clean.chars().take(MAX_MESSAGE).collect::<String>() + "…";
+        }
+        clean
+    }
+}
+
+/// The most pages of one listing dk reads (100 items a page).
+const MAX_PAGES: usize = 100;
+/// The most of a forge's error message dk shows.
+const MAX_MESSAGE: usize = 200;
+/// The largest answer dk reads from a forge.
+const MAX_BODY: u64 = 16 << 20;
+
+/// A URL as errors show it: no user or password, no query.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => "(the forge's API URL)".to_owned(),
+    }
+}
+
+/// At most `limit` bytes of a response body; a forge's answer can be anything.
+fn read_capped(response: reqwest::blocking::Response, limit: u64) -> Vec<u8> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let _ = response.take(limit).read_to_end(&mut bytes);
+    bytes
 }
 
 /// The GitHub REST API (and compatible forges).
@@ -352,10 +500,11 @@ impl GitHubForge {
     }
 
     fn pull(&self, api: ApiPull) -> Result<PullRequest, GitOpsError> {
-        let reviews: Vec<ApiReview> = self.call(
-            reqwest::Method::GET,
-            &format!("/pulls/{}/reviews?per_page=100", api.number),
-            None,
+        let reviews: Vec<ApiReview> = self.api.list(
+            &format!(
+                "/repos/{}/{}/pulls/{}/reviews",
+                self.owner, self.repo, api.number
+            ),
             "reviews",
         )?;
         // A reviewer's latest review counts: a later "changes requested" withdraws an approval.
@@ -371,7 +520,7 @@ impl GitHubForge {
         let mut approvals: Vec<String> = latest
             .into_iter()
             .filter(|(_, state)| state == "APPROVED")
-            .map(|(login, _)| login)
+            .map(|(login, _)| crate::strip_controls(&login))
             .collect();
         approvals.sort();
         Ok(PullRequest {
@@ -379,7 +528,7 @@ impl GitHubForge {
             branch: api.head.name,
             title: api.title,
             labels: api.labels.into_iter().map(|l| l.name).collect(),
-            url: api.html_url,
+            url: api.html_url.as_deref().map(crate::strip_controls),
             approvals,
         })
     }
@@ -389,10 +538,8 @@ impl GitHubForge {
     }
 
     fn open_pulls(&self) -> Result<Vec<ApiPull>, GitOpsError> {
-        self.call(
-            reqwest::Method::GET,
-            "/pulls?state=open&per_page=100",
-            None,
+        self.api.list(
+            &format!("/repos/{}/{}/pulls?state=open", self.owner, self.repo),
             "pulls",
         )
     }
@@ -454,12 +601,27 @@ impl Forge for GitHubForge {
             .collect()
     }
 
-    fn approve(&self, _wc: &WorkingCopy, pr: &PullRequest, _by: &str) -> Result<(), GitOpsError> {
+    fn approve(
+        &self,
+        _wc: &WorkingCopy,
+        pr: &PullRequest,
+        _key: Option<&Path>,
+    ) -> Result<(), GitOpsError> {
         Err(approve_on_the_forge(
             pr,
             "with a review on the forge",
             "its reviews",
         ))
+    }
+
+    fn close(&self, _wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError> {
+        let number = Self::number(&pr.id).expect("a forge pull request has a number");
+        self.request(
+            reqwest::Method::PATCH,
+            &format!("/pulls/{number}"),
+            Some(json!({"state": "closed"})),
+        )
+        .map(drop)
     }
 
     fn merge(
@@ -474,7 +636,7 @@ impl Forge for GitHubForge {
             &format!("/pulls/{number}/merge"),
             Some(json!({"commit_title": message, "merge_method": "merge"})),
         )?;
-        wc.git.run(&["fetch", "-q", "--prune", "origin"])?;
+        wc.fetch()?;
         Ok(merged["sha"].as_str().unwrap_or_default().to_owned())
     }
 }
@@ -553,7 +715,7 @@ impl GitLabForge {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|a| a["user"]["username"].as_str().map(str::to_owned))
+            .filter_map(|a| a["user"]["username"].as_str().map(crate::strip_controls))
             .collect();
         approved.sort();
         approved.dedup();
@@ -562,16 +724,14 @@ impl GitLabForge {
             branch: api.source_branch,
             title: api.title,
             labels: api.labels,
-            url: api.web_url,
+            url: api.web_url.as_deref().map(crate::strip_controls),
             approvals: approved,
         })
     }
 
     fn open_requests(&self) -> Result<Vec<ApiMergeRequest>, GitOpsError> {
-        self.call(
-            reqwest::Method::GET,
-            "/merge_requests?state=opened&per_page=100",
-            None,
+        self.api.list(
+            &format!("/projects/{}/merge_requests?state=opened", self.project),
             "merge requests",
         )
     }
@@ -634,8 +794,23 @@ impl Forge for GitLabForge {
             .collect()
     }
 
-    fn approve(&self, _wc: &WorkingCopy, pr: &PullRequest, _by: &str) -> Result<(), GitOpsError> {
+    fn approve(
+        &self,
+        _wc: &WorkingCopy,
+        pr: &PullRequest,
+        _key: Option<&Path>,
+    ) -> Result<(), GitOpsError> {
         Err(approve_on_the_forge(pr, "on GitLab", "its approvals API"))
+    }
+
+    fn close(&self, _wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError> {
+        let iid = pr.id.trim_start_matches('!');
+        self.request(
+            reqwest::Method::PUT,
+            &format!("/merge_requests/{iid}"),
+            Some(json!({"state_event": "close"})),
+        )
+        .map(drop)
     }
 
     fn merge(
@@ -650,10 +825,77 @@ impl Forge for GitLabForge {
             &format!("/merge_requests/{iid}/merge"),
             Some(json!({"merge_commit_message": message})),
         )?;
-        wc.git.run(&["fetch", "-q", "--prune", "origin"])?;
+        wc.fetch()?;
         Ok(merged["merge_commit_sha"]
             .as_str()
             .unwrap_or_default()
             .to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(token: &str) -> RestApi {
+        RestApi::new(
+            "https://forge.example/api/v3",
+            Some(token.to_owned()),
+            TokenHeader::Bearer,
+            "GITHUB_TOKEN",
+        )
+    }
+
+    #[test]
+    fn forge_messages_are_stripped_masked_and_cut() {
+        let api = api("tok123");
+        assert_eq!(
+            api.sanitize("bad \u{1b}[31mred\u{1b}[0m\u{1b}]0;title\u{7} tok\u{1b}[1m123\n"),
+            "bad red ***"
+        );
+        let long = api.sanitize(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_MESSAGE + 1);
+    }
+
+    #[test]
+    fn next_pages_stay_on_the_forge() {
+        let api = api("t");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::LINK,
+            "<https://forge.example/api/v3/x?page=2>; rel=\"next\", <https://forge.example/api/v3/x?page=9>; rel=\"last\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            api.next_page("https://forge.example/api/v3/x", &headers)
+                .as_deref(),
+            Some("https://forge.example/api/v3/x?page=2")
+        );
+        headers.insert(
+            reqwest::header::LINK,
+            "<https://evil.example/steal?page=2>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            api.next_page("https://forge.example/api/v3/x", &headers),
+            None
+        );
+        let mut gitlab = reqwest::header::HeaderMap::new();
+        gitlab.insert("x-next-page", "3".parse().unwrap());
+        assert_eq!(
+            api.next_page(
+                "https://forge.example/api/v3/x?state=opened&per_page=100&page=2",
+                &gitlab
+            )
+            .as_deref(),
+            Some("https://forge.example/api/v3/x?state=opened&per_page=100&page=3")
+        );
+        gitlab.insert("x-next-page", "".parse().unwrap());
+        assert_eq!(
+            api.next_page("https://forge.example/api/v3/x", &gitlab),
+            None
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! GitOps promotion (DESIGN §7): the GitOps repository (`envs/<env>/cells/<cell>/apps/<pkg>/
 //! values.yaml`, the shared chart, the Argo CD ApplicationSet), environments with their approval
 //! policies, and providers that turn a promotion into a pull request: `git` (branches, approvals
-//! as `Approved-by:` trailers, merged by dk), `github` (the REST API; Gitea serves the same) and
+//! as SSH-signed commits checked against the repository's own allowed signers, merged by dk), `github` (the REST API; Gitea serves the same) and
 //! `gitlab` (merge requests and approvals).
 //! Git network operations use the system `git`, so the user's credentials work unchanged.
 
@@ -12,6 +12,8 @@ pub mod changes;
 pub mod environments;
 pub mod forge;
 pub mod git;
+pub mod names;
+pub mod promotion;
 pub mod repo;
 pub mod values;
 
@@ -26,6 +28,22 @@ pub enum GitOpsError {
     Git { command: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// A name or version given on the command line (or in config) that is not the shape it
+    /// must have; it never reaches a path, a branch or a URL.
+    #[error("{what} {value:?} is not {rule}")]
+    BadName {
+        what: &'static str,
+        value: String,
+        rule: &'static str,
+    },
+    /// Reading or writing the working copy was refused: a link, a special or oversized file.
+    #[error(transparent)]
+    Fs(#[from] dk_fs::FsError),
+    /// The GitOps repository holds a symbolic link where a promotion writes.
+    #[error(
+        "{path} is a symbolic link in the GitOps repository (branch {branch}); dk does not write through links"
+    )]
+    Link { path: String, branch: String },
     #[error("{message}")]
     Forge {
         message: String,
@@ -41,4 +59,39 @@ impl GitOpsError {
             source,
         }
     }
+}
+
+/// `text` without terminal escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL`) and
+/// without other control characters, so what a forge says cannot drive the terminal.
+pub(crate) fn strip_controls(text: &str) -> String {
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        } else if !c.is_control() {
+            clean.push(c);
+        }
+    }
+    clean
 }

@@ -20,7 +20,25 @@ pub const SKELETON: &[(&str, &str)] = skeleton![
     "charts/dk-app/values.yaml",
     "charts/dk-app/templates/packagedeployment.yaml",
     "argocd/applicationset.yaml",
+    ".dk/allowed_signers",
 ];
+
+/// Who may approve under the `git` provider: an ssh-keygen allowed-signers file, read from the
+/// base branch only.
+pub const ALLOWED_SIGNERS: &str = ".dk/allowed_signers";
+
+/// The largest file dk reads from the repository (a values file, the allowed signers).
+pub const MAX_FILE: u64 = 1 << 20;
+
+/// The trailer that makes a signed commit an approval of the branch it names.
+const APPROVAL_TRAILER: &str = "Promotion-Approval";
+
+/// A verified approval: who (the allowed signer's principal) and with which key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub principal: String,
+    pub fingerprint: String,
+}
 
 /// Where an app's values live.
 pub fn values_path(env: &str, cell: &str, package: &str) -> String {
@@ -52,10 +70,11 @@ pub fn init(
             let contents = contents
                 .replace("REPO_URL", repo_url)
                 .replace("BASE_BRANCH", base);
-            write(&work.join(name), &contents)?;
+            dk_fs::write_atomic_beneath(&work, Path::new(name), contents.as_bytes())?;
         }
         for env in envs {
-            write(&work.join(format!("envs/{env}/cells/c0/apps/.gitkeep")), "")?;
+            let keep = format!("envs/{env}/cells/c0/apps/.gitkeep");
+            dk_fs::write_atomic_beneath(&work, Path::new(&keep), b"")?;
         }
         let git = Git::new(&work);
         git.run(&["add", "-A"])?;
@@ -76,13 +95,6 @@ pub fn init(
         let _ = std::fs::remove_dir_all(&work);
     }
     created.map(|()| true)
-}
-
-fn write(path: &Path, contents: &str) -> Result<(), GitOpsError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|err| GitOpsError::io(dir, err))?;
-    }
-    std::fs::write(path, contents).map_err(|err| GitOpsError::io(path, err))
 }
 
 /// How often a merge is pushed again after the remote moved on.
@@ -110,12 +122,20 @@ impl WorkingCopy {
         }
         let git = Git::new(dir);
         git.run(&["remote", "set-url", "origin", url])?;
-        git.run(&["fetch", "-q", "--prune", "origin"])?;
-        Ok(WorkingCopy {
+        let wc = WorkingCopy {
             git,
             base: base.to_owned(),
             _lock: lock,
-        })
+        };
+        wc.fetch()?;
+        Ok(wc)
+    }
+
+    /// Fetches the remote's branches, dropping the deleted ones.
+    pub fn fetch(&self) -> Result<(), GitOpsError> {
+        self.git
+            .run(&["fetch", "-q", "--prune", "origin"])
+            .map(drop)
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -126,10 +146,67 @@ impl WorkingCopy {
         format!("origin/{branch}")
     }
 
-    /// A file as it is on `branch` of the remote.
+    /// A file as it is on `branch` of the remote; `None` when it is not there. A link is
+    /// refused and so is a file over [`MAX_FILE`]: the size is asked before the bytes.
     pub fn read(&self, branch: &str, path: &str) -> Result<Option<String>, GitOpsError> {
-        self.git
-            .try_output(&["show", &format!("{}:{path}", self.origin(branch))])
+        self.blob(&self.origin(branch), branch, path)
+    }
+
+    fn blob(&self, rev: &str, branch: &str, path: &str) -> Result<Option<String>, GitOpsError> {
+        let listing = self.git.run(&["ls-tree", "-l", rev, "--", path])?;
+        let Some((meta, _)) = listing.lines().next().and_then(|l| l.split_once('\t')) else {
+            return Ok(None);
+        };
+        let fields: Vec<&str> = meta.split_whitespace().collect();
+        let [mode, kind, object, size] = fields[..] else {
+            return Ok(None);
+        };
+        if mode == "120000" {
+            return Err(GitOpsError::Link {
+                path: path.to_owned(),
+                branch: branch.to_owned(),
+            });
+        }
+        if kind != "blob" {
+            return Err(GitOpsError::Invalid(format!(
+                "{path} on {branch} of the GitOps repository is a {kind}, not a file"
+            )));
+        }
+        if size.parse::<u64>().map_or(true, |size| size > MAX_FILE) {
+            return Err(GitOpsError::Invalid(format!(
+                "{path} on {branch} of the GitOps repository is larger than {MAX_FILE} bytes"
+            )));
+        }
+        self.git.try_output(&["cat-file", "blob", object])
+    }
+
+    /// Refuses a symbolic link on `branch` at `path` or at any folder above it, before anything
+    /// is checked out or written: git would check the link out and a write would follow it.
+    pub fn refuse_links(&self, branch: &str, path: &str) -> Result<(), GitOpsError> {
+        let prefixes: Vec<&str> = path
+            .match_indices('/')
+            .map(|(at, _)| &path[..at])
+            .chain([path])
+            .collect();
+        let mut args = vec!["ls-tree", "-z", &self.origin(branch), "--"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        args.extend(prefixes.iter().map(|p| (*p).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let listing = self.git.run(&args)?;
+        for entry in listing.split('\0') {
+            if let Some((meta, name)) = entry.split_once('\t')
+                && meta.starts_with("120000 ")
+                && prefixes.contains(&name)
+            {
+                return Err(GitOpsError::Link {
+                    path: name.to_owned(),
+                    branch: branch.to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn branch_exists(&self, branch: &str) -> Result<bool, GitOpsError> {
@@ -164,59 +241,187 @@ impl WorkingCopy {
             .map(drop)
     }
 
-    /// Commits `path` = `contents` on a new `branch` from the base, and pushes the branch.
-    pub fn commit_branch(
+    /// Whether `branch` changes `path` and nothing else against the base (since they parted).
+    fn changes_only(&self, branch: &str, path: &str) -> Result<bool, GitOpsError> {
+        let changed = self.git.run(&[
+            "diff",
+            "--name-only",
+            &format!("{}...{}", self.origin(&self.base), self.origin(branch)),
+        ])?;
+        Ok(changed.lines().eq([path]))
+    }
+
+    /// Whether the remote `branch` already holds exactly this change: `path` = `contents`
+    /// and nothing else changed against the base. Such a branch is reused, never pushed over.
+    fn holds(&self, branch: &str, path: &str, contents: &str) -> Result<bool, GitOpsError> {
+        if !self.branch_exists(branch)? {
+            return Ok(false);
+        }
+        Ok(self.changes_only(branch, path)?
+            && self.read(branch, path)?.as_deref() == Some(contents))
+    }
+
+    /// Puts `path` = `contents` on `branch`, one commit from the base, and pushes it; `true`
+    /// when the remote branch held this change already (a run whose pull request was never
+    /// opened, or a concurrent run of the same promotion) and was reused. A link on the way to
+    /// `path` is refused before anything is written. A stale branch is replaced only if it is
+    /// still the one seen: a concurrent push wins, and its branch is reused when it matches.
+    pub fn push_change(
         &self,
         branch: &str,
         path: &str,
         contents: &str,
         message: &str,
-    ) -> Result<(), GitOpsError> {
+    ) -> Result<bool, GitOpsError> {
+        self.refuse_links(&self.base, path)?;
+        if self.holds(branch, path, contents)? {
+            return Ok(true);
+        }
+        let seen = self
+            .git
+            .try_run(&["rev-parse", "--verify", "-q", &self.origin(branch)])?
+            .unwrap_or_default();
         self.git
             .run(&["checkout", "-q", "-B", branch, &self.origin(&self.base)])?;
-        write(&self.dir().join(path), contents)?;
+        let dir = self.dir();
+        dk_fs::write_atomic_beneath(&dir, Path::new(path), contents.as_bytes()).map_err(|err| {
+            match err {
+                // A link the base did not have: the working copy was tampered with.
+                dk_fs::FsError::Link { path: link } => GitOpsError::Link {
+                    path: link
+                        .strip_prefix(&dir)
+                        .unwrap_or(&link)
+                        .display()
+                        .to_string(),
+                    branch: branch.to_owned(),
+                },
+                other => other.into(),
+            }
+        })?;
         self.git.run(&["add", "--", path])?;
         self.git.run(&["commit", "-q", "-m", message])?;
-        self.push(branch)
+        let pushed = self.git.run(&[
+            "push",
+            "-q",
+            &format!("--force-with-lease=refs/heads/{branch}:{seen}"),
+            "origin",
+            &format!("{branch}:refs/heads/{branch}"),
+        ]);
+        match pushed {
+            Ok(_) => Ok(false),
+            Err(err) => {
+                self.fetch()?;
+                if self.holds(branch, path, contents)? {
+                    Ok(true)
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 
-    /// Adds an empty commit with `trailer` on the remote `branch`.
-    pub fn add_trailer(
+    /// Adds an empty commit approving `branch`, signed with SSH (`key`, else the user's
+    /// `user.signingKey`), and pushes it.
+    pub fn approve(
         &self,
         branch: &str,
         message: &str,
-        trailer: &str,
+        key: Option<&Path>,
     ) -> Result<(), GitOpsError> {
+        match key {
+            Some(key) if !key.is_file() => {
+                return Err(GitOpsError::Invalid(format!(
+                    "no SSH key at {} to sign the approval with",
+                    key.display()
+                )));
+            }
+            None if self.git.try_run(&["config", "user.signingKey"])?.is_none() => {
+                return Err(GitOpsError::Invalid(
+                    "an approval is a commit signed with your SSH key: give --key ~/.ssh/id_ed25519 (or git config --global user.signingKey)".to_owned(),
+                ));
+            }
+            _ => {}
+        }
         self.git
             .run(&["checkout", "-q", "-B", branch, &self.origin(branch)])?;
-        self.git.run(&[
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            message,
-            "--trailer",
-            trailer,
-        ])?;
+        let mut args = vec!["-c".to_owned(), "gpg.format=ssh".to_owned()];
+        if let Some(key) = key {
+            args.extend([
+                "-c".to_owned(),
+                format!("user.signingKey={}", key.display()),
+            ]);
+        }
+        args.extend(
+            [
+                "commit",
+                "-q",
+                "-S",
+                "--allow-empty",
+                "-m",
+                message,
+                "--trailer",
+                &format!("{APPROVAL_TRAILER}: {branch}"),
+            ]
+            .map(str::to_owned),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.git.run(&args)?;
         self.push(branch)
     }
 
-    /// The values of `key` trailers on the commits of `branch` that are not on the base.
-    pub fn trailers(&self, branch: &str, key: &str) -> Result<Vec<String>, GitOpsError> {
-        let text = self.git.run(&[
+    /// The approvals of `branch` that count: commits on it (not on the base) that carry the
+    /// approval trailer naming this branch, whose signature git verifies against the allowed
+    /// signers of the BASE branch, and whose tree is the branch's tree (a change pushed after
+    /// an approval voids it). A key counts once, and so does a principal.
+    pub fn approvals(&self, branch: &str) -> Result<Vec<Approval>, GitOpsError> {
+        let Some(signers) = self.read(&self.base, ALLOWED_SIGNERS)? else {
+            return Ok(Vec::new());
+        };
+        // An approval is of one values file: a branch that changes anything else (the chart,
+        // the allowed signers) is no promotion dk merges, whoever signed it.
+        let Some(path) = crate::names::values_path_of(branch) else {
+            return Ok(Vec::new());
+        };
+        if !self.changes_only(branch, &path)? {
+            return Ok(Vec::new());
+        }
+        let file = Path::new(".git").join("dk-allowed-signers");
+        dk_fs::write_atomic_beneath(&self.dir(), &file, signers.as_bytes())?;
+        let tip = self
+            .git
+            .run(&["rev-parse", &format!("{}^{{tree}}", self.origin(branch))])?;
+        let log = self.git.run(&[
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", self.dir().join(&file).display()),
             "log",
+            &format!(
+                "--format=%T%x1f%G?%x1f%GK%x1f%GS%x1f%(trailers:key={APPROVAL_TRAILER},valueonly,separator=%x2C)%x1e"
+            ),
             &format!("{}..{}", self.origin(&self.base), self.origin(branch)),
-            &format!("--format=%(trailers:key={key},valueonly,separator=%x0A)"),
         ])?;
-        let mut values: Vec<String> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
-        values.sort();
-        values.dedup();
-        Ok(values)
+        let mut approvals: Vec<Approval> = Vec::new();
+        for record in log.split('\x1e') {
+            let fields: Vec<&str> = record.trim().split('\x1f').collect();
+            let [tree, "G", fingerprint, principal, approved] = fields[..] else {
+                continue;
+            };
+            if tree != tip
+                || approved.trim() != branch
+                || fingerprint.is_empty()
+                || principal.is_empty()
+                || approvals
+                    .iter()
+                    .any(|a| a.fingerprint == fingerprint || a.principal == principal)
+            {
+                continue;
+            }
+            approvals.push(Approval {
+                principal: principal.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+            });
+        }
+        approvals.sort_by(|a, b| a.principal.cmp(&b.principal));
+        Ok(approvals)
     }
 
     /// The message of the branch's first commit after the base: the promotion's description.
@@ -235,19 +440,16 @@ impl WorkingCopy {
     /// Merges `branch` into the base and pushes; a push refused because someone else landed
     /// first is fetched, merged again and retried. The branch is deleted afterwards.
     pub fn merge(&self, branch: &str, message: &str) -> Result<String, GitOpsError> {
+        // The commit whose approvals were counted, not whatever the branch points to after a
+        // fetch below: a commit pushed in between is not merged unapproved.
+        let head = self.git.run(&["rev-parse", &self.origin(branch)])?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.git
                 .run(&["checkout", "-q", "-B", &self.base, &self.origin(&self.base)])?;
-            self.git.run(&[
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                message,
-                &self.origin(branch),
-            ])?;
+            self.git
+                .run(&["merge", "-q", "--no-ff", "-m", message, &head])?;
             let pushed = self.push(&self.base);
             match pushed {
                 Ok(_) => break,
@@ -256,16 +458,24 @@ impl WorkingCopy {
                 Err(_) if attempt < MERGE_ATTEMPTS => {
                     let pause = 50 * u64::from(attempt) + u64::from(std::process::id() % 50);
                     std::thread::sleep(std::time::Duration::from_millis(pause));
-                    self.git.run(&["fetch", "-q", "--prune", "origin"])?;
+                    self.fetch()?;
                 }
                 Err(err) => return Err(err),
             }
         }
         let sha = self.git.run(&["rev-parse", "HEAD"])?;
-        self.git
-            .run(&["push", "-q", "origin", "--delete", branch])?;
-        self.git.run(&["fetch", "-q", "--prune", "origin"])?;
+        self.delete_branch(branch)?;
         Ok(sha)
+    }
+
+    /// Deletes the remote `branch`; one already gone (a concurrent merge deleted it) is fine.
+    pub fn delete_branch(&self, branch: &str) -> Result<(), GitOpsError> {
+        let deleted = self.git.run(&["push", "-q", "origin", "--delete", branch]);
+        self.fetch()?;
+        match deleted {
+            Err(err) if self.branch_exists(branch)? => Err(err),
+            _ => Ok(()),
+        }
     }
 
     /// The distinct `appVersion`s a values file had on the base, newest first.
@@ -280,18 +490,65 @@ impl WorkingCopy {
         ])?;
         let mut versions: Vec<(String, String)> = Vec::new();
         for commit in commits.lines() {
-            let Some(text) = self
-                .git
-                .try_output(&["show", &format!("{commit}:{path}")])?
-            else {
+            let Some(text) = self.blob(commit, &self.base, path)? else {
                 continue;
             };
+            // A version dk would not have written is not one to roll back to: it would become
+            // a branch name.
             if let Some(release) = crate::values::read(&text)
+                && crate::names::version(&release.0).is_ok()
                 && versions.last() != Some(&release)
             {
                 versions.push(release);
             }
         }
         Ok(versions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare repository whose main holds `envs/dev/cells/c0/apps/app -> /tmp` and a values
+    /// file that is a link, and a working copy of it.
+    fn linked() -> (tempfile::TempDir, WorkingCopy) {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed");
+        let apps = seed.join("envs/dev/cells/c0/apps");
+        std::fs::create_dir_all(apps.join("other")).unwrap();
+        std::os::unix::fs::symlink("/tmp", apps.join("app")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", apps.join("other/values.yaml")).unwrap();
+        let git = Git::new(&seed);
+        git.run(&["init", "-q", "-b", "main"]).unwrap();
+        git.run(&["add", "-A"]).unwrap();
+        git.run(&["commit", "-q", "-m", "links"]).unwrap();
+        let url = seed.display().to_string();
+        let wc = WorkingCopy::open(&url, &dir.path().join("wc"), "main").unwrap();
+        (dir, wc)
+    }
+
+    #[test]
+    fn links_in_the_repository_are_named_and_refused() {
+        let (_dir, wc) = linked();
+        let err = wc
+            .refuse_links("main", &values_path("dev", "c0", "app"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitOpsError::Link { path, .. } if path == "envs/dev/cells/c0/apps/app"),
+            "{err}"
+        );
+        let err = wc
+            .read("main", &values_path("dev", "c0", "other"))
+            .unwrap_err();
+        assert!(matches!(err, GitOpsError::Link { .. }), "{err}");
+        assert!(
+            wc.refuse_links("main", &values_path("dev", "c0", "fresh"))
+                .is_ok()
+        );
+        let err = wc
+            .push_change("dk/x", &values_path("dev", "c0", "app"), "a: 1\n", "m")
+            .unwrap_err();
+        assert!(matches!(err, GitOpsError::Link { .. }), "{err}");
     }
 }

@@ -1,9 +1,12 @@
 //! A fake forge for GitOps tests: real bare repositories served over git's smart HTTP protocol
 //! (`git http-backend` as CGI) and the part of the GitHub REST API dk uses, as GitHub documents
-//! it (pulls: create, list, get, merge; reviews: list, create; issue labels: add), and of the
-//! GitLab REST API v4 (merge requests: create, list, get, merge; approvals: get, approve), over
+//! it (pulls: create, list, get, close, merge; reviews: list, create; issue labels: add), and of
+//! the GitLab REST API v4 (merge requests: create, list, get, close, merge; approvals: get,
+//! approve), over
 //! the same pull requests. It runs on loopback, one thread per connection, and answers
-//! `Connection: close`.
+//! `Connection: close`. Listings paginate as the real APIs do: `per_page` (default 30, at most
+//! 100) and `page`, with a `Link: <…>; rel="next"` header on GitHub and `X-Next-Page` (and
+//! `X-Page`, `X-Per-Page`, `X-Total`) on GitLab.
 //!
 //! - git: `http://127.0.0.1:PORT/OWNER/REPO.git`
 //! - GitHub API: `http://127.0.0.1:PORT/api/v3` (a token's login is the token: `Bearer alice`)
@@ -34,6 +37,16 @@ struct Pull {
 #[derive(Debug, Default)]
 struct State {
     pulls: BTreeMap<(String, String), Vec<Pull>>,
+    /// Answers the next API request whose method and path end match, once.
+    failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    method: String,
+    path_end: String,
+    status: u16,
+    body: Vec<u8>,
 }
 
 /// The fake forge; stops with the test process.
@@ -137,6 +150,7 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         422 => "Unprocessable Entity",
         _ => "Status",
     }
@@ -152,7 +166,8 @@ fn json_response(stream: &mut TcpStream, status: u16, value: &Value) {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+/// Runs git in `dir` with a fixed identity: its trimmed stdout, or its stderr.
+pub fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -241,6 +256,113 @@ impl FakeForge {
     }
 }
 
+impl FakeForge {
+    /// Adds an open pull request of `head` (which need not exist as a branch) without git:
+    /// many pull requests for pagination tests. Returns its number.
+    pub fn add_pull(&self, owner: &str, repo: &str, head: &str, title: &str) -> u64 {
+        let mut state = self.state.lock().unwrap();
+        let pulls = state
+            .pulls
+            .entry((owner.to_owned(), repo.to_owned()))
+            .or_default();
+        let number = pulls.len() as u64 + 1;
+        pulls.push(Pull {
+            number,
+            title: title.to_owned(),
+            body: String::new(),
+            head: head.to_owned(),
+            base: "main".to_owned(),
+            labels: Vec::new(),
+            state: "open",
+            merged: false,
+            reviews: Vec::new(),
+        });
+        number
+    }
+
+    /// The next API request with `method` whose path ends with `path_end` gets `status` and
+    /// `body` instead of its answer (once): a forge that fails, or says something hostile.
+    pub fn fail_next(&self, method: &str, path_end: &str, status: u16, body: &[u8]) {
+        self.state.lock().unwrap().failures.push(Failure {
+            method: method.to_owned(),
+            path_end: path_end.to_owned(),
+            status,
+            body: body.to_vec(),
+        });
+    }
+}
+
+/// One page of `items` as `per_page` and `page` in `query` select it (GitHub's and GitLab's
+/// defaults and limit), with the headers that lead to the next page.
+fn paginate(
+    items: Vec<Value>,
+    query: &str,
+    url: &str,
+    gitlab: bool,
+) -> (Value, Vec<(String, String)>) {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let per_page = param("per_page").unwrap_or(30).clamp(1, 100);
+    let page = param("page").unwrap_or(1).max(1);
+    let total = items.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let list: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let mut headers = Vec::new();
+    if page < pages {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.starts_with("page=") && !pair.is_empty())
+            .collect();
+        let mut next = kept.join("&");
+        if !next.is_empty() {
+            next.push('&');
+        }
+        let link = format!(
+            "<{url}?{next}page={}>; rel=\"next\", <{url}?{next}page={pages}>; rel=\"last\"",
+            page + 1
+        );
+        if gitlab {
+            headers.push(("X-Next-Page".to_owned(), (page + 1).to_string()));
+        } else {
+            headers.push(("Link".to_owned(), link));
+        }
+    } else if gitlab {
+        headers.push(("X-Next-Page".to_owned(), String::new()));
+    }
+    if gitlab {
+        headers.push(("X-Page".to_owned(), page.to_string()));
+        headers.push(("X-Per-Page".to_owned(), per_page.to_string()));
+        headers.push(("X-Total".to_owned(), total.to_string()));
+    }
+    (Value::Array(list), headers)
+}
+
+fn page_response(
+    stream: &mut TcpStream,
+    items: Vec<Value>,
+    request: &Request,
+    port: u16,
+    gitlab: bool,
+) {
+    let url = format!("http://127.0.0.1:{port}{}", request.path);
+    let (page, mut headers) = paginate(items, &request.query, &url, gitlab);
+    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    respond(
+        stream,
+        200,
+        &headers,
+        &serde_json::to_vec(&page).expect("JSON"),
+    );
+}
+
 fn review_state(event: &str) -> String {
     match event {
         "APPROVE" => "APPROVED".into(),
@@ -269,6 +391,22 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
     };
     if !request.path.starts_with("/api/") {
         return cgi(&mut stream, root, &request, &request.path);
+    }
+    let failure = {
+        let mut guard = state.lock().unwrap();
+        let found = guard
+            .failures
+            .iter()
+            .position(|f| f.method == request.method && request.path.ends_with(&f.path_end));
+        found.map(|at| guard.failures.remove(at))
+    };
+    if let Some(failure) = failure {
+        return respond(
+            &mut stream,
+            failure.status,
+            &[("Content-Type".into(), "application/json".into())],
+            &failure.body,
+        );
     }
     if let Some(path) = request.path.strip_prefix("/api/v4/projects/") {
         return gitlab(&mut stream, root, state, &request, path, port);
@@ -315,7 +453,7 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
                 .filter(|p| wanted.is_none_or(|w| p.state == w))
                 .map(|p| pull_json(p, &owner, &repo, port))
                 .collect();
-            json_response(&mut stream, 200, &Value::Array(list));
+            page_response(&mut stream, list, &request, port, false);
         }
         ("POST", ["pulls"]) => {
             let head = body["head"].as_str().unwrap_or_default().to_owned();
@@ -330,6 +468,15 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
                     &mut stream,
                     422,
                     &json!({"message": "Validation Failed", "errors": [{"field": "head", "code": "invalid"}]}),
+                );
+            }
+            if git(&bare, &["rev-list", "--count", &format!("{base}..{head}")])
+                .is_ok_and(|count| count == "0")
+            {
+                return json_response(
+                    &mut stream,
+                    422,
+                    &json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": format!("No commits between {base} and {head}")}]}),
                 );
             }
             if pulls.iter().any(|p| p.head == head && p.state == "open") {
@@ -363,6 +510,12 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
                 ("GET", "pulls", []) => {
                     json_response(&mut stream, 200, &pull_json(pull, &owner, &repo, port))
                 }
+                ("PATCH", "pulls", []) => {
+                    if body["state"] == "closed" && !pull.merged {
+                        pull.state = "closed";
+                    }
+                    json_response(&mut stream, 200, &pull_json(pull, &owner, &repo, port))
+                }
                 ("GET", "pulls", ["reviews"]) => {
                     let reviews: Vec<Value> = pull
                         .reviews
@@ -370,7 +523,7 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
                         .enumerate()
                         .map(|(id, (user, state))| json!({"id": id + 1, "user": {"login": user}, "state": state}))
                         .collect();
-                    json_response(&mut stream, 200, &Value::Array(reviews));
+                    page_response(&mut stream, reviews, &request, port, false);
                 }
                 ("POST", "pulls", ["reviews"]) => {
                     let state = review_state(body["event"].as_str().unwrap_or("COMMENT"));
@@ -482,7 +635,7 @@ fn gitlab(
                 .filter(|p| !request.query.contains("state=opened") || p.state == "open")
                 .map(|p| merge_request_json(p, &owner, &repo, port))
                 .collect();
-            json_response(stream, 200, &Value::Array(list));
+            page_response(stream, list, request, port, true);
         }
         ("POST", ["merge_requests"]) => {
             let head = body["source_branch"]
@@ -499,6 +652,13 @@ fn gitlab(
                     stream,
                     422,
                     &json!({"message": ["Source branch does not exist"]}),
+                );
+            }
+            if let Some(open) = pulls.iter().find(|p| p.head == head && p.state == "open") {
+                return json_response(
+                    stream,
+                    409,
+                    &json!({"message": [format!("Another open merge request already exists for this source branch: !{}", open.number)]}),
                 );
             }
             let pull = Pull {
@@ -535,6 +695,12 @@ fn gitlab(
             };
             match (method, rest) {
                 ("GET", []) => {
+                    json_response(stream, 200, &merge_request_json(pull, &owner, &repo, port))
+                }
+                ("PUT", []) => {
+                    if body["state_event"] == "close" && !pull.merged {
+                        pull.state = "closed";
+                    }
                     json_response(stream, 200, &merge_request_json(pull, &owner, &repo, port))
                 }
                 ("GET", ["approvals"]) => {
@@ -686,4 +852,23 @@ fn cgi(stream: &mut TcpStream, root: &Path, request: &Request, path: &str) {
         }
     }
     respond(stream, status, &headers, &text[end + gap..]);
+}
+
+/// A throwaway ed25519 key for signed approvals, made by `ssh-keygen` in `dir`: the private
+/// key's path, and the allowed-signers line that names `principal` for it.
+pub fn ssh_key(dir: &Path, principal: &str) -> (PathBuf, String) {
+    std::fs::create_dir_all(dir).expect("key folder");
+    let path = dir.join(principal);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", principal, "-f"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen (openssh-client) is installed");
+    assert!(status.success(), "ssh-keygen");
+    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+    (
+        path,
+        format!("{principal} namespaces=\"git\" {}", public.trim()),
+    )
 }

@@ -11,9 +11,9 @@ use serde_json::Value;
 use dk_config::env::{ARGOCD_TOKEN, GITEA_TOKEN, GITHUB_TOKEN, GITLAB_TOKEN};
 use dk_gitops::GitOpsError;
 use dk_gitops::environments::{Environments, join_names};
-use dk_gitops::forge::{
-    BRANCH_PREFIX, Forge, GitForge, GitHubForge, GitLabForge, PullRequest, labels_trailer,
-};
+use dk_gitops::forge::{BRANCH_PREFIX, Forge, GitForge, GitHubForge, GitLabForge, PullRequest};
+use dk_gitops::names;
+use dk_gitops::promotion::{self, Change, Opened};
 use dk_gitops::repo::{self, WorkingCopy, values_path};
 use dk_gitops::values::{self, Release};
 use dk_package::layout::Descriptor;
@@ -62,7 +62,7 @@ Examples:
   dk promote my-pkg v1.0.0 --to prod          Warning: Skipping dev and int environments
   dk promote my-pkg v1.1.0 --to int --dry-run
   dk promote list --env prod
-  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --by alice
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
   dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
   dk promote merge dk/promote/prod/c0/my-pkg/v1.0.0"
 )]
@@ -105,10 +105,13 @@ Examples:
     Merge(PrArgs),
     /// Approve a promotion (git provider; on a forge, review the pull request there)
     #[command(after_help = "\
-Adds an empty commit with an `Approved-by: NAME` trailer to the promotion's branch.
+Adds an empty commit, signed with your SSH key (git's SSH signing), to the promotion's branch.
+It counts when the key is in .dk/allowed_signers on the base branch; a key counts once, and a
+change pushed after the approval voids it.
 
 Examples:
-  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --by alice")]
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0     with git's user.signingKey")]
     Approve(ApproveArgs),
     /// Exit 1 unless a promotion has its approvals (a required CI status on the GitOps repo)
     #[command(after_help = "\
@@ -134,9 +137,9 @@ pub struct PrArgs {
 pub struct ApproveArgs {
     /// The promotion's branch
     pub id: String,
-    /// Who approves
-    #[arg(long, value_name = "NAME")]
-    pub by: String,
+    /// The SSH private key to sign with (default: git's user.signingKey)
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -184,11 +187,20 @@ pub struct StatusArgs {
 
 fn gitops_error(what: &str, err: GitOpsError) -> CliError {
     let status = match &err {
-        GitOpsError::Invalid(_) => ExitStatus::Usage,
+        GitOpsError::Invalid(_) | GitOpsError::BadName { .. } => ExitStatus::Usage,
         GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
-        GitOpsError::Io { .. } => ExitStatus::Failure,
+        GitOpsError::Io { .. } | GitOpsError::Fs(_) | GitOpsError::Link { .. } => {
+            ExitStatus::Failure
+        }
     };
     let hint = match &err {
+        GitOpsError::BadName { what, .. } => Some(format!(
+            "give the {what} as dk names it (dk status lists packages, environments and cells; versions as built: v1.2.3)"
+        )),
+        GitOpsError::Link { .. } => Some(
+            "replace the link by a real folder in the GitOps repository (git rm it, commit), then run again"
+                .to_owned(),
+        ),
         GitOpsError::Forge { token_variable, .. } => Some(format!(
             "Promotion PR not created: check {token_variable} / the GitOps repository URL (gitops.repo, gitops.apiUrl)"
         )),
@@ -394,6 +406,10 @@ impl Render for Initialised {
                 out,
                 "  envs/{{{}}}/cells/c0/apps/, charts/dk-app/, argocd/applicationset.yaml",
                 self.environments.join(",")
+            )?;
+            writeln!(
+                out,
+                "  .dk/allowed_signers: the SSH keys whose signed approvals count (provider git)"
             )?;
             writeln!(
                 out,
@@ -796,29 +812,33 @@ fn promote(
         request.package,
         request.version
     );
-    let failed = |err| gitops_error("Promotion PR not created", err);
-    let pr = match forge.find(wc, &branch).map_err(failed)? {
-        Some(pr) => {
+    let change = Change {
+        branch: &branch,
+        path: &path,
+        contents: &new_text,
+        title: &title,
+        body: &body,
+        labels: &labels,
+    };
+    let opened = promotion::open(wc, forge.as_ref(), &change)
+        .map_err(|err| gitops_error("Promotion PR not created", err))?;
+    let pr = match opened {
+        Opened::Found(pr) => {
             report.outcome = "found-open";
             pr
         }
-        None => {
-            let message = format!("{title}\n\n{body}\n{}", labels_trailer(&labels));
-            wc.commit_branch(&branch, &path, &new_text, &message)
-                .map_err(failed)?;
+        Opened::Opened(pr) => {
             report.outcome = "open";
-            forge
-                .open(wc, &branch, &title, &body, &labels)
-                .map_err(failed)?
+            pr
         }
+        Opened::Landed => return ctx.ui.emit(&report),
     };
     report.pull_request = Some(pr.id.clone());
-    report.branch = Some(branch);
+    report.branch = Some(branch.clone());
     report.url = pr.url.clone();
     report.approvals = pr.approvals.len();
     if env.auto_merge && pr.approvals.len() >= env.approvals as usize {
-        forge
-            .merge(wc, &pr, &format!("Merge {title}"))
+        promotion::merge(wc, forge.as_ref(), &pr, &format!("Merge {title}"), &change)
             .map_err(|err| gitops_error("cannot merge the promotion", err))?;
         report.outcome = "merged";
     }
@@ -832,6 +852,12 @@ pub fn run_promote(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     let (Some(package), Some(version), Some(to)) = (args.package, args.version, args.to) else {
         return Err(CliError::usage("dk promote PKG VERSION --to ENV"));
     };
+    check_names(&[
+        ("package", Some(&package)),
+        ("environment", Some(&to)),
+        ("version", Some(&version)),
+    ])?;
+    check_target(&args.target)?;
     promote(
         ctx,
         &Session::open(ctx)?,
@@ -847,6 +873,12 @@ pub fn run_promote(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliEr
 }
 
 pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    check_names(&[
+        ("package", Some(&args.package)),
+        ("environment", Some(&args.env)),
+        ("version", args.to.as_ref()),
+    ])?;
+    check_target(&args.target)?;
     let session = Session::open(ctx)?;
     let path = values_path(&args.env, &args.target.cell, &args.package);
     let history = session
@@ -903,6 +935,8 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         .clone()
         .or_else(|| values::field(&text, "namespace"))
         .unwrap_or_else(|| "default".into());
+    names::label("namespace", &namespace)
+        .map_err(|err| gitops_error(&format!("bad namespace in {path}"), err))?;
     let files = files_of_digest(ctx, &digest);
     promote(
         ctx,
@@ -925,6 +959,9 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
 
 /// The branch name's parts: kind, env, cell, package, version.
 fn parse_branch(branch: &str) -> Option<(String, String, String, String, String)> {
+    // Branches come from the forge or the remote: one that dk would not name is not a
+    // promotion, and its parts are never printed or used.
+    names::promotion_id(branch).ok()?;
     let mut parts = branch
         .strip_prefix(&format!("{BRANCH_PREFIX}/"))?
         .splitn(5, '/');
@@ -1062,7 +1099,37 @@ impl Render for PromotionList {
     }
 }
 
+/// Checks names given on the command line (`what`, value) before any use: DNS labels, and
+/// versions as semver.
+fn check_names(names: &[(&'static str, Option<&String>)]) -> Result<(), CliError> {
+    for (what, value) in names {
+        let Some(value) = value else { continue };
+        let checked = if *what == "version" {
+            names::version(value).map(drop)
+        } else {
+            names::label(what, value).map(drop)
+        };
+        checked.map_err(|err| gitops_error(&format!("bad {what}"), err))?;
+    }
+    Ok(())
+}
+
+fn check_target(target: &TargetArgs) -> Result<(), CliError> {
+    check_names(&[
+        ("cell", Some(&target.cell)),
+        ("namespace", target.namespace.as_ref()),
+    ])
+}
+
 fn run_promote_command(command: PromoteCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
+    match &command {
+        PromoteCommand::Check(PrArgs { id })
+        | PromoteCommand::Merge(PrArgs { id })
+        | PromoteCommand::Approve(ApproveArgs { id, .. }) => {
+            names::promotion_id(id).map_err(|err| gitops_error("bad promotion", err))?;
+        }
+        PromoteCommand::List(args) => check_names(&[("environment", args.env.as_ref())])?,
+    }
     let Session {
         settings,
         wc,
@@ -1082,7 +1149,7 @@ fn run_promote_command(command: PromoteCommand, ctx: &Context) -> Result<ExitSta
         PromoteCommand::Approve(args) => {
             let pr = get(&args.id)?;
             forge
-                .approve(&wc, &pr, &args.by)
+                .approve(&wc, &pr, args.key.as_deref())
                 .map_err(|err| gitops_error("cannot approve", err))?;
             ctx.ui.emit(&state(&settings, get(&args.id)?)?)
         }
@@ -1099,8 +1166,8 @@ fn run_promote_command(command: PromoteCommand, ctx: &Context) -> Result<ExitSta
                     state.required
                 ))
                 .hint(format!(
-                    "dk promote approve {} --by NAME (git provider), or review it on the forge",
-                    state.id
+                    "dk promote approve {} --key KEY (git provider: a key in .dk/allowed_signers on {}), or review it on the forge",
+                    state.id, settings.base
                 )));
             }
             forge
@@ -1115,6 +1182,9 @@ fn run_promote_command(command: PromoteCommand, ctx: &Context) -> Result<ExitSta
                 .list(&wc)
                 .map_err(|err| gitops_error("cannot list promotions", err))?
             {
+                if parse_branch(&pr.branch).is_none() {
+                    continue;
+                }
                 let state = state(&settings, pr)?;
                 if args.env.as_deref().is_none_or(|env| env == state.env) {
                     promotions.push(state);
@@ -1171,6 +1241,7 @@ impl Render for StatusReport {
 }
 
 pub fn run_status(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    check_names(&[("package", args.package.as_ref())])?;
     let Session {
         settings,
         wc,
@@ -1193,7 +1264,11 @@ pub fn run_status(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliErro
         .filter_map(|line| {
             let parts: Vec<&str> = line.split('/').collect();
             match parts[..] {
-                ["envs", _, "cells", cell, "apps", package, "values.yaml"] => {
+                // Folders are the repository's to name: only those dk could have written count.
+                ["envs", _, "cells", cell, "apps", package, "values.yaml"]
+                    if names::label("cell", cell).is_ok()
+                        && names::label("package", package).is_ok() =>
+                {
                     Some((package.to_owned(), cell.to_owned()))
                 }
                 _ => None,

@@ -5,7 +5,12 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod d02_gitops_symlinks;
 mod d03_alias_bombs;
 mod d06_names;
+mod d06_promote_args;
 mod d08_connection_keys;
+mod d09_forge_errors;
 mod d10_special_files;
+mod d12_forge;
