@@ -11,6 +11,7 @@ pub mod extract;
 pub mod layout;
 pub mod reference;
 pub mod registry;
+pub mod secrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {

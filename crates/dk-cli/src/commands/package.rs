@@ -650,7 +650,7 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 .map_err(|err| package_error(&format!("{} is damaged", resolved.reference), err))?,
         );
     }
-    let extracted = extract::extract(&layers, &target).map_err(|err| {
+    let extracted = extract::extract(&layers, &target, extract::Limits::default()).map_err(|err| {
         package_error(
             &format!(
                 "cannot unpack {} into {}",
