@@ -22,12 +22,28 @@ pub enum PackageError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A reference, registry, repository or tag that breaks the OCI grammar (a usage error).
+    #[error("{0}")]
+    InvalidReference(String),
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
     #[error("refused {path}: {reason}")]
     Unsafe { path: String, reason: String },
     #[error("{0}")]
     Registry(String),
+    #[error("{reference} already names {existing}; this build is {built}: versions are immutable")]
+    TagTaken {
+        reference: String,
+        existing: String,
+        built: String,
+    },
+    #[error("{reference} names {existing}, published to {registry}; this build is {built}: a published version is never replaced, not even with --force")]
+    TagPublished {
+        reference: String,
+        existing: String,
+        built: String,
+        registry: String,
+    },
     #[error("{0}")]
     Credentials(String),
 }
