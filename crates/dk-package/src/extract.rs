@@ -433,56 +433,12 @@ mod tests {
         assert_eq!(contained("."), None);
     }
 
-    /// One archive entry of a crafted layer.
-    #[derive(Debug, Clone)]
-    enum Crafted {
-        File(String, Vec<u8>),
-        Dir(String),
-        Symlink(String, String),
-        HardLink(String, String),
-    }
+    use dk_test::registry::{Crafted, link_chain as chain};
 
     fn layer(dir: &Path, entries: &[Crafted]) -> PathBuf {
         let file = dir.join(format!("layer-{}.tar.gz", entries.len()));
-        let gzip = flate2::write::GzEncoder::new(
-            std::fs::File::create(&file).unwrap(),
-            flate2::Compression::fast(),
-        );
-        let mut tar = tar::Builder::new(gzip);
-        for entry in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_mode(0o644);
-            // Raw names: the tar crate's own checks would refuse the crafted ones.
-            let (name, link, kind, data): (&str, Option<&str>, _, &[u8]) = match entry {
-                Crafted::File(name, data) => (name, None, tar::EntryType::Regular, data),
-                Crafted::Dir(name) => (name, None, tar::EntryType::Directory, &[]),
-                Crafted::Symlink(name, to) => (name, Some(to), tar::EntryType::Symlink, &[]),
-                Crafted::HardLink(name, to) => (name, Some(to), tar::EntryType::Link, &[]),
-            };
-            header.set_entry_type(kind);
-            header.set_size(data.len() as u64);
-            let gnu = header.as_gnu_mut().unwrap();
-            gnu.name = [0; 100];
-            gnu.name[..name.len().min(100)].copy_from_slice(&name.as_bytes()[..name.len().min(100)]);
-            if let Some(link) = link {
-                gnu.linkname = [0; 100];
-                gnu.linkname[..link.len().min(100)]
-                    .copy_from_slice(&link.as_bytes()[..link.len().min(100)]);
-            }
-            header.set_cksum();
-            tar.append(&header, data).unwrap();
-        }
-        tar.into_inner().unwrap().finish().unwrap();
+        std::fs::write(&file, dk_test::registry::layer(entries)).unwrap();
         file
-    }
-
-    /// The chain: each link looks inside when read alone, together they reach `/`.
-    fn chain() -> Vec<Crafted> {
-        let mut entries = vec![Crafted::Symlink("l0".into(), ".".into())];
-        for i in 1..16 {
-            entries.push(Crafted::Symlink(format!("l{i}"), format!("l{}/..", i - 1)));
-        }
-        entries
     }
 
     #[test]
