@@ -5,3 +5,5 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod d01_link_chain;
+mod d04_lying_registry;
