@@ -420,6 +420,12 @@ pub static EXPLANATIONS: &[Explanation] = &[
         fix: "Keep only DataSets of the group's store in it.",
     },
     Explanation {
+        code: "DK119",
+        rationale: "Everything in a package that is not ignored is bundled into its artifact and published; a key or token in it is leaked to everyone who can pull.",
+        example: &[(".env", "PGPASSWORD=hunter2\n")],
+        fix: "Ignore the file in .dkignore (or .gitignore) and pass secrets as ${ENV_VAR} references; a file that must travel is allowed by dk.yaml's spec.build.allow (gitignore-style globs).",
+    },
+    Explanation {
         code: "DK201",
         rationale: "A reference to a DataSet that does not exist breaks runs, lineage and deployment.",
         example: &[(

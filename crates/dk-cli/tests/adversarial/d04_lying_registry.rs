@@ -100,3 +100,49 @@ fn a_gzip_bomb_is_refused_by_its_expansion() {
     assert!(result.stderr.contains("pull.maxBytes 1000"), "{}", result.transcript());
     run_ok(&ctx, &["pull", &small, "--to", "small"], 0);
 }
+
+/// Peak memory of `dk pull` (kilobytes, from `/usr/bin/time -v`).
+fn peak_memory_kib(ctx: &dk_test::TestContext, args: &[&str]) -> (i32, u64) {
+    let dk = ctx.dk_process();
+    let mut command = std::process::Command::new("/usr/bin/time");
+    command.env_clear().arg("-v").arg(dk.get_program()).args(args);
+    for (key, value) in dk.get_envs() {
+        if let Some(value) = value {
+            command.env(key, value);
+        }
+    }
+    command.current_dir(ctx.work());
+    let output = command.output().expect("run /usr/bin/time");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let kib = stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in:\n{stderr}"));
+    (output.status.code().unwrap_or(-1), kib)
+}
+
+#[test]
+fn pulling_from_a_lying_registry_stays_small_in_memory() {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        eprintln!("SKIPPED: /usr/bin/time not available");
+        return;
+    }
+    let ctx = context();
+    let registry = LyingRegistry::start();
+    let config = config_json("lies");
+    let config_digest = registry.blob(&config);
+    // Declared as 64 MiB, streamed endlessly: dk writes at most the declared size, to disk.
+    let digest = sha256(b"whatever");
+    registry.blob_as(&digest, Body::Endless { len: ENDLESS });
+    let manifest = manifest_json((&config_digest, config.len()), &[(digest, 64 << 20)]);
+    registry.manifest("team/default/lies", "v1.0.0", &manifest);
+    let (code, streamed) = peak_memory_kib(&ctx, &["pull", &reference(&registry, "team/default/lies")]);
+    assert_eq!(code, 3);
+    registry.artifact("team/default/bomb", "v1.0.0", &[gzip_bomb(16 << 20)]);
+    let args = ["pull", &reference(&registry, "team/default/bomb"), "--to", "bomb"];
+    let (code, bomb) = peak_memory_kib(&ctx, &args);
+    assert_eq!(code, 1);
+    eprintln!("peak memory of dk pull: {streamed} KiB (endless layer), {bomb} KiB (gzip bomb)");
+    assert!(streamed < 100 << 10 && bomb < 100 << 10, "{streamed} KiB, {bomb} KiB");
+}
