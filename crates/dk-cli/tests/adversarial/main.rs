@@ -7,3 +7,5 @@
 mod common;
 mod d01_link_chain;
 mod d04_lying_registry;
+mod d05_credentials;
+mod d09_registry_password;
