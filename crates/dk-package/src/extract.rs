@@ -87,7 +87,11 @@ impl Tree {
     /// root, or `None` when it leaves the root, is absolute, or loops.
     pub fn resolve(&self, link: &[String], target: &str) -> Option<Vec<String>> {
         let mut hops = 0;
-        self.follow(link[..link.len().saturating_sub(1)].to_vec(), target, &mut hops)
+        self.follow(
+            link[..link.len().saturating_sub(1)].to_vec(),
+            target,
+            &mut hops,
+        )
     }
 
     fn follow(&self, mut at: Vec<String>, target: &str, hops: &mut usize) -> Option<Vec<String>> {
@@ -556,7 +560,10 @@ mod tests {
                     .prop_map(|(n, d)| Crafted::File(n, d)),
                 name().prop_map(Crafted::Dir),
                 (name(), name()).prop_map(|(n, t)| Crafted::Symlink(n, t)),
-                (name(), prop_oneof![name(), name().prop_map(|n| format!("/{n}"))])
+                (
+                    name(),
+                    prop_oneof![name(), name().prop_map(|n| format!("/{n}"))]
+                )
                     .prop_map(|(n, t)| Crafted::Symlink(n, t)),
                 (name(), name()).prop_map(|(n, t)| Crafted::HardLink(n, t)),
             ]

@@ -139,10 +139,7 @@ impl BlobWriter {
         self.writer.written
     }
 
-    fn commit_checked(
-        self,
-        expected: Option<&Descriptor>,
-    ) -> Result<(String, u64), PackageError> {
+    fn commit_checked(self, expected: Option<&Descriptor>) -> Result<(String, u64), PackageError> {
         let (digest, size, buffered) = self.writer.finish();
         let file = buffered
             .into_inner()
@@ -284,8 +281,8 @@ impl Layout {
     /// its digest (and size, when known).
     pub fn read_blob(&self, digest: &str, size: Option<u64>) -> Result<Vec<u8>, PackageError> {
         let path = self.blob_path(digest)?;
-        let bytes =
-            dk_fs::read(&path, MANIFEST_LIMIT).map_err(|err| crate::extract::fs_error(&path, err))?;
+        let bytes = dk_fs::read(&path, MANIFEST_LIMIT)
+            .map_err(|err| crate::extract::fs_error(&path, err))?;
         verify(digest, size, &bytes)?;
         Ok(bytes)
     }
@@ -296,8 +293,11 @@ impl Layout {
         let (file, _) = dk_fs::open_regular(&path, descriptor.size)
             .map_err(|err| crate::extract::fs_error(&path, err))?;
         let mut hasher = HashingWriter::new(std::io::sink());
-        std::io::copy(&mut file.take(descriptor.size.saturating_add(1)), &mut hasher)
-            .map_err(|err| PackageError::io(&path, err))?;
+        std::io::copy(
+            &mut file.take(descriptor.size.saturating_add(1)),
+            &mut hasher,
+        )
+        .map_err(|err| PackageError::io(&path, err))?;
         let (digest, size, _) = hasher.finish();
         if digest != descriptor.digest || size != descriptor.size {
             return Err(PackageError::DigestMismatch {

@@ -37,7 +37,9 @@ pub enum PackageError {
         existing: String,
         built: String,
     },
-    #[error("{reference} names {existing}, published to {registry}; this build is {built}: a published version is never replaced, not even with --force")]
+    #[error(
+        "{reference} names {existing}, published to {registry}; this build is {built}: a published version is never replaced, not even with --force"
+    )]
     TagPublished {
         reference: String,
         existing: String,

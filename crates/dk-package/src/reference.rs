@@ -240,7 +240,9 @@ pub fn check_host(host: &str) -> Result<(), PackageError> {
     let label_ok = |label: &str| {
         !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
@@ -268,7 +270,11 @@ fn component_ok(component: &str) -> bool {
             i += 1;
         }
         let separator = &component[start..i];
-        if !(separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-')) {
+        if !(separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-'))
+        {
             return false;
         }
     }
@@ -369,14 +375,32 @@ mod tests {
             "default/demo:v1.0.0+build",
         ] {
             assert!(
-                matches!(ArtifactRef::parse(bad), Err(PackageError::InvalidReference(_))),
+                matches!(
+                    ArtifactRef::parse(bad),
+                    Err(PackageError::InvalidReference(_))
+                ),
                 "{bad:?}"
             );
         }
-        for host in ["..", "a..b", "-a.com", "a.com:0", "a.com:99999", "a.com:x", "", "[::1"] {
+        for host in [
+            "..",
+            "a..b",
+            "-a.com",
+            "a.com:0",
+            "a.com:99999",
+            "a.com:x",
+            "",
+            "[::1",
+        ] {
             assert!(check_host(host).is_err(), "{host:?}");
         }
-        for host in ["ghcr.io", "127.0.0.1:5000", "localhost", "[::1]:5000", "my-reg.example.com"] {
+        for host in [
+            "ghcr.io",
+            "127.0.0.1:5000",
+            "localhost",
+            "[::1]:5000",
+            "my-reg.example.com",
+        ] {
             assert!(check_host(host).is_ok(), "{host:?}");
         }
         assert!(check_repository("team/default/my_pkg.v2__x--y").is_ok());
@@ -388,7 +412,10 @@ mod tests {
     fn credentials_in_a_registry_are_refused_without_echo() {
         for text in ["ada:hunter2@ghcr.io/org", "https://ada:hunter2@ghcr.io"] {
             let err = parse_registry(text).unwrap_err().to_string();
-            assert!(!err.contains("hunter2") && err.contains("docker login"), "{err}");
+            assert!(
+                !err.contains("hunter2") && err.contains("docker login"),
+                "{err}"
+            );
         }
         let err = ArtifactRef::parse("ada:hunter2@ghcr.io/org/demo:v1")
             .unwrap_err()

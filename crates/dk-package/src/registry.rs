@@ -186,7 +186,10 @@ impl Registry {
                 "the manifest of {target} is larger than {MANIFEST_LIMIT} bytes: refused (a manifest is a few KiB)"
             ))
         };
-        if response.content_length().is_some_and(|n| n > MANIFEST_LIMIT) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > MANIFEST_LIMIT)
+        {
             return Err(too_large());
         }
         let mut bytes = Vec::new();

@@ -63,7 +63,12 @@ static CONTENT: LazyLock<Vec<(regex_lite::Regex, &'static str)>> = LazyLock::new
         (r"\b[sr]k_live_[0-9A-Za-z]{24,}\b", "a Stripe secret key"),
     ]
     .into_iter()
-    .map(|(pattern, what)| (regex_lite::Regex::new(pattern).expect("a valid pattern"), what))
+    .map(|(pattern, what)| {
+        (
+            regex_lite::Regex::new(pattern).expect("a valid pattern"),
+            what,
+        )
+    })
     .collect()
 });
 
@@ -128,8 +133,8 @@ pub fn credential_files(entries: &[Entry], allow: &[String]) -> Result<Vec<Suspe
 }
 
 fn scan(path: &Path) -> Result<Option<&'static str>, PackageError> {
-    let (file, _) = dk_fs::open_regular(path, u64::MAX)
-        .map_err(|err| crate::extract::fs_error(path, err))?;
+    let (file, _) =
+        dk_fs::open_regular(path, u64::MAX).map_err(|err| crate::extract::fs_error(path, err))?;
     let mut bytes = Vec::new();
     file.take(SCAN_BYTES)
         .read_to_end(&mut bytes)

@@ -131,7 +131,12 @@ fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body
 fn handle(mut stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let request = read_request(&mut reader)?;
-    let path = request.path.split('?').next().unwrap_or_default().to_owned();
+    let path = request
+        .path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let mut state = state.lock().expect("registry state");
     state
         .requests
@@ -154,9 +159,10 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Re
                     .insert(format!("{repository}:{digest}"), manifest.clone());
                 let won = match state.races.remove(&key) {
                     Some(other) => {
-                        state
-                            .manifests
-                            .insert(format!("{repository}:{}", sha256(&other)), Body::Bytes(other.clone()));
+                        state.manifests.insert(
+                            format!("{repository}:{}", sha256(&other)),
+                            Body::Bytes(other.clone()),
+                        );
                         Body::Bytes(other)
                     }
                     None => manifest,
@@ -200,14 +206,22 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, port: u16) -> std::io::Re
             .map(|(_, d)| d.split('&').next().unwrap_or_default().replace("%3A", ":"));
         match digest {
             Some(digest) if request.method == "PUT" || !request.body.is_empty() => {
-                state.blobs.insert(digest.clone(), Body::Bytes(request.body));
+                state
+                    .blobs
+                    .insert(digest.clone(), Body::Bytes(request.body));
                 drop(state);
                 let location = format!("/v2/{repository}/blobs/{digest}");
-                respond(&mut stream, 201, &[("Location", location), ("Docker-Content-Digest", digest)], &empty);
+                respond(
+                    &mut stream,
+                    201,
+                    &[("Location", location), ("Docker-Content-Digest", digest)],
+                    &empty,
+                );
             }
             _ => {
                 drop(state);
-                let location = format!("http://127.0.0.1:{port}/v2/{repository}/blobs/uploads/upload-1");
+                let location =
+                    format!("http://127.0.0.1:{port}/v2/{repository}/blobs/uploads/upload-1");
                 respond(&mut stream, 202, &[("Location", location)], &empty);
             }
         }
@@ -368,7 +382,8 @@ pub fn layer(entries: &[Crafted]) -> Vec<u8> {
             raw_name(&mut gnu.linkname, link);
         }
         header.set_cksum();
-        tar.append(&header, data).expect("append to a tar in memory");
+        tar.append(&header, data)
+            .expect("append to a tar in memory");
     }
     tar.into_inner()
         .and_then(|gzip| gzip.finish())

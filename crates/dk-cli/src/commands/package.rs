@@ -17,7 +17,9 @@ use dk_package::PackageError;
 use dk_package::bundle::{self, BundleSpec};
 use dk_package::credentials::{self, CredentialSources};
 use dk_package::extract::{self, Limits};
-use dk_package::layout::{Descriptor, Layout, MANIFEST_LIMIT, Manifest, Publication, TITLE, Tagged};
+use dk_package::layout::{
+    Descriptor, Layout, MANIFEST_LIMIT, Manifest, Publication, TITLE, Tagged,
+};
 use dk_package::reference::{ArtifactRef, RemoteRef, check_host, semver_of};
 use dk_package::registry::{Progress, Registry};
 use dk_package::secrets;
@@ -31,11 +33,14 @@ use crate::output::{Render, Ui, table, write_table};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Lints first (errors stop the build). Layer 1 holds dk.yaml and the kind folders, layer 2 the rest,
-minus .git, caches, virtualenvs and .dkignore patterns (gitignore syntax). The same files give the
-same digest: entries are sorted, owned by 0:0 with modes 0644/0755, and every time is
-SOURCE_DATE_EPOCH, else the package's last git commit time, else 0. The artifact is stored in the
-OCI layout $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is
-refused (versions are immutable) unless --force.
+minus .git, caches, virtualenvs and the patterns of .gitignore then .dkignore (gitignore syntax;
+`!pattern` in .dkignore re-includes). Files that look like credentials (.env, id_rsa, private
+keys, AWS key ids, tokens) are refused unless dk.yaml allows them (spec.build.allow), and so are
+links that resolve outside the package. The same files give the same digest: entries are sorted,
+owned by 0:0 with modes 0644/0755, and every time is SOURCE_DATE_EPOCH, else the package's last
+git commit time, else 0. The artifact is stored in the OCI layout $DK_HOME/registry as
+<namespace>/<name>:<tag>; a tag that exists with other content is refused (versions are
+immutable) unless --force, and a published one always.
 
 Examples:
   dk build --tag v1.0.0
@@ -63,8 +68,10 @@ Pushes to <registry>/<namespace>/<name>:<tag>. The registry is --registry, else 
 the `registry` config key; without one the artifact stays in the local layout. The artifact is
 built first when it is not in the local layout yet. Credentials: DK_REGISTRY_USER and
 DK_REGISTRY_PASSWORD, else the Docker config (`docker login`: auths, credsStore, credHelpers);
-bearer-token (ghcr.io, Harbor) and basic auth. Loopback registries use plain HTTP. A tag that
-exists with another digest is refused (exit 1); the same digest is a no-op.
+bearer-token (ghcr.io, Harbor) and basic auth; never user:password@ in the registry. Loopback
+registries use plain HTTP. A tag that exists with another digest is refused (exit 1); the same
+digest is a no-op. After the push the tag is read back: a lost race is exit 1. Each push is
+recorded in $DK_HOME/registry/publications.json.
 
 Examples:
   dk publish --registry ghcr.io/my-private-org
@@ -631,13 +638,22 @@ fn resolve(
             } else {
                 Vec::new()
             };
-            let total = manifest.config.size.saturating_add(layers.iter().map(|b| b.size).sum());
+            let total = manifest
+                .config
+                .size
+                .saturating_add(layers.iter().map(|b| b.size).sum());
             let max_bytes = pull_limits(ctx)?.max_bytes;
             let bar = ctx.ui.progress(format!("Pulling {remote}"), Some(total));
             let progress = progress_of(&bar);
             let fetched = runtime.block_on(async {
                 client
-                    .fetch_blobs(&remote, &[&manifest.config], MANIFEST_LIMIT, layout, &progress)
+                    .fetch_blobs(
+                        &remote,
+                        &[&manifest.config],
+                        MANIFEST_LIMIT,
+                        layout,
+                        &progress,
+                    )
                     .await?;
                 client
                     .fetch_blobs(&remote, &layers, max_bytes, layout, &progress)

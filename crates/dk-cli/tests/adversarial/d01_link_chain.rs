@@ -35,7 +35,11 @@ fn pull_refuses_the_link_chain_and_the_hard_link_through_it() {
     registry.artifact("team/default/evil", "v1.0.1", &[layer(&alone)]);
     let reference = format!("{}/team/default/evil:v1.0.1", registry.host());
     let result = run_ok(&ctx, &["pull", &reference, "--to", "out"], 1);
-    assert!(result.stderr.contains("not a regular file unpacked before"), "{}", result.transcript());
+    assert!(
+        result.stderr.contains("not a regular file unpacked before"),
+        "{}",
+        result.transcript()
+    );
     assert!(!ctx.work().join("out").exists());
     std::fs::remove_file(&target).unwrap();
 }

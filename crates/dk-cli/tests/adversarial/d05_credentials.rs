@@ -13,7 +13,19 @@ fn package(ctx: &TestContext) -> std::path::PathBuf {
 }
 
 fn bundled(ctx: &TestContext) -> Vec<String> {
-    let result = run_ok(ctx, &["build", "demo", "--tag", "v0.1.0", "--dry-run", "-o", "json"], 0);
+    let result = run_ok(
+        ctx,
+        &[
+            "build",
+            "demo",
+            "--tag",
+            "v0.1.0",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        0,
+    );
     result.json()["entries"]
         .as_array()
         .unwrap()
@@ -31,7 +43,10 @@ fn build_and_lint_refuse_credentials_by_name_and_content() {
     ctx.write("demo/credentials.json", "{}");
     ctx.write("demo/home/.aws/credentials", "[default]\n");
     ctx.write("demo/keys/id_rsa", "not even a key");
-    ctx.write("demo/certs/server.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n");
+    ctx.write(
+        "demo/certs/server.pem",
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n",
+    );
     ctx.write("demo/settings.py", format!("TOKEN = \"{token}\"\n"));
     ctx.write("demo/aws.cfg", "key=AKIAIOSFODNN7EXAMPLE\n");
     ctx.write("demo/.env.example", "PGPASSWORD=\n");
@@ -45,15 +60,25 @@ fn build_and_lint_refuse_credentials_by_name_and_content() {
         "settings.py",
         "aws.cfg",
     ] {
-        assert!(result.stderr.contains(file), "{file}: {}", result.transcript());
+        assert!(
+            result.stderr.contains(file),
+            "{file}: {}",
+            result.transcript()
+        );
     }
-    assert!(!result.stderr.contains(".env.example"), "{}", result.transcript());
+    assert!(
+        !result.stderr.contains(".env.example"),
+        "{}",
+        result.transcript()
+    );
     assert!(!result.stderr.contains(&token) && !result.stderr.contains("hunter2"));
     assert!(result.stderr.contains(".dkignore") && result.stderr.contains("spec.build.allow"));
-    assert!(!ctx.dk_home().join("registry/index.json").exists() || {
-        let index = std::fs::read_to_string(ctx.dk_home().join("registry/index.json")).unwrap();
-        !index.contains("default/demo:v0.1.0")
-    });
+    assert!(
+        !ctx.dk_home().join("registry/index.json").exists() || {
+            let index = std::fs::read_to_string(ctx.dk_home().join("registry/index.json")).unwrap();
+            !index.contains("default/demo:v0.1.0")
+        }
+    );
 
     let lint = run_ok(&ctx, &["lint", "demo", "-o", "json"], 1);
     let findings: Vec<String> = lint.json()["findings"]
@@ -74,10 +99,17 @@ fn build_and_lint_refuse_credentials_by_name_and_content() {
     let manifest = ctx.read("demo/dk.yaml");
     ctx.write(
         "demo/dk.yaml",
-        manifest.replacen("spec:\n", "spec:\n  build:\n    allow: [\"certs/*.pem\"]\n", 1),
+        manifest.replacen(
+            "spec:\n",
+            "spec:\n  build:\n    allow: [\"certs/*.pem\"]\n",
+            1,
+        ),
     );
     let entries = bundled(&ctx);
-    assert!(entries.contains(&"certs/server.pem".to_owned()), "{entries:?}");
+    assert!(
+        entries.contains(&"certs/server.pem".to_owned()),
+        "{entries:?}"
+    );
     assert!(!entries.contains(&".env".to_owned()));
     run_ok(&ctx, &["lint", "demo"], 0);
 }
@@ -92,7 +124,10 @@ fn gitignore_is_honoured_and_dkignore_reincludes() {
     ctx.write("demo/build/out.class", "class");
     let entries = bundled(&ctx);
     for ignored in ["local.duckdb", "app.jar", "build/out.class"] {
-        assert!(!entries.contains(&ignored.to_owned()), "{ignored}: {entries:?}");
+        assert!(
+            !entries.contains(&ignored.to_owned()),
+            "{ignored}: {entries:?}"
+        );
     }
     ctx.write("demo/.dkignore", "!*.jar\n");
     let entries = bundled(&ctx);

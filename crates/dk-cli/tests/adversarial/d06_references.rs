@@ -27,7 +27,12 @@ fn pull_and_inspect_refuse_bad_references_before_any_request() {
     for reference in &references {
         for command in ["pull", "inspect"] {
             let result = run_with(&ctx, &[], &[command, reference]);
-            assert_eq!(result.code, 2, "{command} {reference:?}: {}", result.transcript());
+            assert_eq!(
+                result.code,
+                2,
+                "{command} {reference:?}: {}",
+                result.transcript()
+            );
         }
     }
     assert_eq!(registry.requests(), Vec::<String>::new());
@@ -41,21 +46,50 @@ fn publish_refuses_a_registry_path_that_leaves_v2() {
     run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0"], 0);
     for prefix in ["../../tmp", "team/../..", "Team", "team//x"] {
         let target = format!("{}/{prefix}", registry.host());
-        let args = ["publish", "demo", "--tag", "v0.1.0", "--registry", target.as_str()];
+        let args = [
+            "publish",
+            "demo",
+            "--tag",
+            "v0.1.0",
+            "--registry",
+            target.as_str(),
+        ];
         let result = run_ok(&ctx, &args, 2);
-        assert!(result.stderr.contains("is not valid"), "{}", result.transcript());
+        assert!(
+            result.stderr.contains("is not valid"),
+            "{}",
+            result.transcript()
+        );
     }
     for host in ["..", "a..b", "-x.io"] {
         let target = format!("{host}/team");
-        let args = ["publish", "demo", "--tag", "v0.1.0", "--registry", target.as_str()];
+        let args = [
+            "publish",
+            "demo",
+            "--tag",
+            "v0.1.0",
+            "--registry",
+            target.as_str(),
+        ];
         run_ok(&ctx, &args, 2);
     }
     assert_eq!(registry.requests(), Vec::<String>::new());
     // A tag that is semver but not an OCI tag (build metadata) is refused the same way.
     run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0+build.1"], 0);
     let target = format!("{}/team", registry.host());
-    let args = ["publish", "demo", "--tag", "v0.1.0+build.1", "--registry", target.as_str()];
+    let args = [
+        "publish",
+        "demo",
+        "--tag",
+        "v0.1.0+build.1",
+        "--registry",
+        target.as_str(),
+    ];
     let result = run_ok(&ctx, &args, 2);
-    assert!(result.stderr.contains("cannot be a tag"), "{}", result.transcript());
+    assert!(
+        result.stderr.contains("cannot be a tag"),
+        "{}",
+        result.transcript()
+    );
     assert_eq!(registry.requests(), Vec::<String>::new());
 }

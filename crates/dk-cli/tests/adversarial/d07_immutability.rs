@@ -3,7 +3,7 @@
 //! push in the local layout, `--force` refuses a tag with a record, the check and the write
 //! happen under one lock, and a publish re-reads the tag it pushed and reports a lost race.
 
-use dk_test::registry::{LyingRegistry, layer, Crafted};
+use dk_test::registry::{Crafted, LyingRegistry, layer};
 
 use crate::common::{context, run_ok};
 
@@ -16,16 +16,33 @@ fn force_never_replaces_a_published_tag() {
     let target = format!("{}/team", registry.host());
     let published = run_ok(
         &ctx,
-        &["publish", "demo", "--tag", "v0.1.0", "--registry", &target, "-o", "json"],
+        &[
+            "publish",
+            "demo",
+            "--tag",
+            "v0.1.0",
+            "--registry",
+            &target,
+            "-o",
+            "json",
+        ],
         0,
     );
     assert_eq!(published.json()["outcome"], "pushed");
-    let records = std::fs::read_to_string(ctx.dk_home().join("registry/publications.json")).unwrap();
-    assert!(records.contains(&registry.host()) && records.contains("team/default/demo"), "{records}");
+    let records =
+        std::fs::read_to_string(ctx.dk_home().join("registry/publications.json")).unwrap();
+    assert!(
+        records.contains(&registry.host()) && records.contains("team/default/demo"),
+        "{records}"
+    );
 
     ctx.write("demo/extra.py", "print('changed')\n");
     let result = run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0", "--force"], 1);
-    assert!(result.stderr.contains("published to"), "{}", result.transcript());
+    assert!(
+        result.stderr.contains("published to"),
+        "{}",
+        result.transcript()
+    );
     // An unpublished tag is still replaced with --force.
     run_ok(&ctx, &["build", "demo", "--tag", "v0.2.0"], 0);
     ctx.write("demo/extra.py", "print('again')\n");
@@ -57,7 +74,11 @@ fn concurrent_builds_of_one_tag_never_both_succeed() {
         .collect();
     let mut sorted = codes.clone();
     sorted.sort();
-    assert_eq!(sorted, vec![0, 1], "one wins, the other is refused: {codes:?}");
+    assert_eq!(
+        sorted,
+        vec![0, 1],
+        "one wins, the other is refused: {codes:?}"
+    );
 }
 
 #[test]
@@ -74,14 +95,22 @@ fn a_publish_that_lost_the_race_says_so() {
     );
     registry.race("team/default/demo", "v0.1.0", &theirs);
     let target = format!("{}/team", registry.host());
-    let result = run_ok(&ctx, &["publish", "demo", "--tag", "v0.1.0", "--registry", &target], 1);
+    let result = run_ok(
+        &ctx,
+        &["publish", "demo", "--tag", "v0.1.0", "--registry", &target],
+        1,
+    );
     let theirs_digest = dk_test::registry::sha256(&theirs);
     assert!(
         result.stderr.contains("lost a race") && result.stderr.contains(&theirs_digest),
         "{}",
         result.transcript()
     );
-    assert!(!result.stdout.contains("Published"), "{}", result.transcript());
+    assert!(
+        !result.stdout.contains("Published"),
+        "{}",
+        result.transcript()
+    );
     let records = ctx.dk_home().join("registry/publications.json");
     assert!(!records.exists(), "a lost push is not recorded");
 }

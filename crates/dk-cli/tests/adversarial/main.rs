@@ -8,6 +8,6 @@ mod common;
 mod d01_link_chain;
 mod d04_lying_registry;
 mod d05_credentials;
-mod d09_registry_password;
 mod d06_references;
 mod d07_immutability;
+mod d09_registry_password;
