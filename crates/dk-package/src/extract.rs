@@ -519,13 +519,18 @@ mod tests {
             max_expansion: 100,
             max_bytes: 1 << 40,
         };
-        let err = extract(&[layer.clone()], &dir.path().join("out"), limits).unwrap_err();
+        let err = extract(
+            std::slice::from_ref(&layer),
+            &dir.path().join("out"),
+            limits,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("decompression bomb"), "{err}");
         let total = Limits {
             max_expansion: 1 << 20,
             max_bytes: 1 << 20,
         };
-        assert!(extract(&[layer.clone()], &dir.path().join("out"), total).is_err());
+        assert!(extract(std::slice::from_ref(&layer), &dir.path().join("out"), total).is_err());
         let generous = Limits {
             max_expansion: 1 << 20,
             max_bytes: 1 << 30,

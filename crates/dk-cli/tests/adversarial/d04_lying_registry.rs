@@ -6,6 +6,8 @@ use dk_test::registry::{
     Body, Crafted, LyingRegistry, config_json, gzip_bomb, layer, manifest_json, sha256,
 };
 
+use std::io::Write;
+
 use crate::common::{context, run_ok};
 
 /// Three GiB: what the registry would send if dk kept reading.
@@ -199,7 +201,7 @@ fn peak_memory_kib(ctx: &dk_test::TestContext, args: &[&str]) -> (i32, u64) {
 #[test]
 fn pulling_from_a_lying_registry_stays_small_in_memory() {
     if !std::path::Path::new("/usr/bin/time").exists() {
-        eprintln!("SKIPPED: /usr/bin/time not available");
+        let _ = writeln!(std::io::stderr(), "SKIPPED: /usr/bin/time not available");
         return;
     }
     let ctx = context();
@@ -223,7 +225,10 @@ fn pulling_from_a_lying_registry_stays_small_in_memory() {
     ];
     let (code, bomb) = peak_memory_kib(&ctx, &args);
     assert_eq!(code, 1);
-    eprintln!("peak memory of dk pull: {streamed} KiB (endless layer), {bomb} KiB (gzip bomb)");
+    let _ = writeln!(
+        std::io::stderr(),
+        "peak memory of dk pull: {streamed} KiB (endless layer), {bomb} KiB (gzip bomb)"
+    );
     assert!(
         streamed < 100 << 10 && bomb < 100 << 10,
         "{streamed} KiB, {bomb} KiB"
