@@ -38,6 +38,12 @@ fn pull_and_inspect_refuse_bad_references_before_any_request() {
     assert_eq!(registry.requests(), Vec::<String>::new());
 }
 
+/// `dk publish demo --tag TAG --registry REGISTRY`, which must be a usage error; its stderr.
+fn refused(ctx: &dk_test::TestContext, tag: &str, registry: &str) -> String {
+    let args = ["publish", "demo", "--tag", tag, "--registry", registry];
+    run_ok(ctx, &args, 2).stderr
+}
+
 #[test]
 fn publish_refuses_a_registry_path_that_leaves_v2() {
     let ctx = context();
@@ -45,51 +51,15 @@ fn publish_refuses_a_registry_path_that_leaves_v2() {
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0"], 0);
     for prefix in ["../../tmp", "team/../..", "Team", "team//x"] {
-        let target = format!("{}/{prefix}", registry.host());
-        let args = [
-            "publish",
-            "demo",
-            "--tag",
-            "v0.1.0",
-            "--registry",
-            target.as_str(),
-        ];
-        let result = run_ok(&ctx, &args, 2);
-        assert!(
-            result.stderr.contains("is not valid"),
-            "{}",
-            result.transcript()
-        );
+        let stderr = refused(&ctx, "v0.1.0", &format!("{}/{prefix}", registry.host()));
+        assert!(stderr.contains("is not valid"), "{stderr}");
     }
     for host in ["..", "a..b", "-x.io"] {
-        let target = format!("{host}/team");
-        let args = [
-            "publish",
-            "demo",
-            "--tag",
-            "v0.1.0",
-            "--registry",
-            target.as_str(),
-        ];
-        run_ok(&ctx, &args, 2);
+        refused(&ctx, "v0.1.0", &format!("{host}/team"));
     }
-    assert_eq!(registry.requests(), Vec::<String>::new());
     // A tag that is semver but not an OCI tag (build metadata) is refused the same way.
     run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0+build.1"], 0);
-    let target = format!("{}/team", registry.host());
-    let args = [
-        "publish",
-        "demo",
-        "--tag",
-        "v0.1.0+build.1",
-        "--registry",
-        target.as_str(),
-    ];
-    let result = run_ok(&ctx, &args, 2);
-    assert!(
-        result.stderr.contains("cannot be a tag"),
-        "{}",
-        result.transcript()
-    );
+    let stderr = refused(&ctx, "v0.1.0+build.1", &format!("{}/team", registry.host()));
+    assert!(stderr.contains("cannot be a tag"), "{stderr}");
     assert_eq!(registry.requests(), Vec::<String>::new());
 }
