@@ -5,7 +5,6 @@
 //! wall-clock time in the config or the annotations.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -122,7 +121,7 @@ fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
         let text = match dk_fs::read_to_string(&file, IGNORE_FILE_LIMIT) {
             Ok(text) => text,
             Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
-            Err(err) => return Err(crate::extract::fs_error(&file, err)),
+            Err(err) => return Err(PackageError::fs(&file, err)),
         };
         for line in text.lines() {
             builder
@@ -253,7 +252,9 @@ fn write_layer(
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(if *executable { 0o755 } else { 0o644 });
                 header.set_size(*size);
-                let file = File::open(&entry.source).map_err(failed)?;
+                // A regular file, never a FIFO swapped in since the walk.
+                let (file, _) = dk_fs::open_regular(&entry.source, u64::MAX)
+                    .map_err(|err| PackageError::fs(&entry.source, err))?;
                 // Exactly the size announced: a file that grows meanwhile cannot corrupt the tar.
                 let reader = std::io::Read::take(file, *size);
                 tar.append_data(&mut header, &entry.path, reader)

@@ -204,7 +204,7 @@ fn unpack_layers(
     let mut budget = limits.max_bytes;
     for layer in layers {
         let (file, size) =
-            dk_fs::open_regular(layer, u64::MAX).map_err(|err| fs_error(layer, err))?;
+            dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
         let limit = size.saturating_mul(limits.max_expansion).min(budget);
         let exceeded = Rc::new(Cell::new(false));
         let reader = Capped {
@@ -236,17 +236,11 @@ fn unpack_layers(
     Ok(total)
 }
 
-pub(crate) fn fs_error(path: &Path, err: dk_fs::FsError) -> PackageError {
-    match err {
-        dk_fs::FsError::Io { source, .. } => PackageError::io(path, source),
-        other => PackageError::Invalid(other.to_string()),
-    }
-}
-
 /// The text files of one gzip tar layer, by path (the manifests layer: small YAML files).
 pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
     let limits = Limits::default();
-    let (file, size) = dk_fs::open_regular(layer, u64::MAX).map_err(|err| fs_error(layer, err))?;
+    let (file, size) =
+        dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
     let reader = Capped {
         inner: flate2::read::GzDecoder::new(file),
         left: size.saturating_mul(limits.max_expansion),
@@ -337,24 +331,25 @@ fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, 
             return Err(unsafe_entry(&name, "appears twice in the artifact"));
         }
         if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            dk_fs::create_dir_all_beneath(root, parent).map_err(|err| fs_error(&path, err))?;
+            dk_fs::create_dir_all_beneath(root, parent)
+                .map_err(|err| PackageError::fs(&path, err))?;
         }
         match kind {
             tar::EntryType::Directory => {
                 dk_fs::create_dir_all_beneath(root, &relative)
-                    .map_err(|err| fs_error(&path, err))?;
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 tree.insert(parts, Node::Dir);
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
                 let mut file = dk_fs::AtomicFile::create_beneath(root, &relative)
-                    .map_err(|err| fs_error(&path, err))?;
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 file.set_mode(if executable { 0o755 } else { 0o644 })
-                    .map_err(|err| fs_error(&path, err))?;
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 extracted.bytes += std::io::copy(&mut entry, &mut file)
                     .map_err(|err| PackageError::io(&path, err))?;
                 file.flush().map_err(|err| PackageError::io(&path, err))?;
-                file.commit().map_err(|err| fs_error(&path, err))?;
+                file.commit().map_err(|err| PackageError::fs(&path, err))?;
                 tree.insert(parts, Node::File);
                 extracted.files += 1;
             }

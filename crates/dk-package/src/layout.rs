@@ -159,7 +159,7 @@ impl BlobWriter {
             }
         }
         file.commit_as(std::ffi::OsStr::new(digest_hex(&digest)?))
-            .map_err(|err| crate::extract::fs_error(&self.path, err))?;
+            .map_err(|err| PackageError::fs(&self.path, err))?;
         Ok((digest, size))
     }
 }
@@ -226,7 +226,7 @@ impl Layout {
         let marker = root.join("oci-layout");
         if !marker.exists() {
             dk_fs::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
-                .map_err(|err| crate::extract::fs_error(&marker, err))?;
+                .map_err(|err| PackageError::fs(&marker, err))?;
         }
         if !layout.index_path().exists() {
             layout.write_index(&Index {
@@ -260,8 +260,7 @@ impl Layout {
 
     pub fn blob_writer(&self) -> Result<BlobWriter, PackageError> {
         let path = self.blobs().join("incoming");
-        let file =
-            dk_fs::AtomicFile::create(&path).map_err(|err| crate::extract::fs_error(&path, err))?;
+        let file = dk_fs::AtomicFile::create(&path).map_err(|err| PackageError::fs(&path, err))?;
         Ok(BlobWriter {
             path,
             writer: HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file)),
@@ -281,8 +280,8 @@ impl Layout {
     /// its digest (and size, when known).
     pub fn read_blob(&self, digest: &str, size: Option<u64>) -> Result<Vec<u8>, PackageError> {
         let path = self.blob_path(digest)?;
-        let bytes = dk_fs::read(&path, MANIFEST_LIMIT)
-            .map_err(|err| crate::extract::fs_error(&path, err))?;
+        let bytes =
+            dk_fs::read(&path, MANIFEST_LIMIT).map_err(|err| PackageError::fs(&path, err))?;
         verify(digest, size, &bytes)?;
         Ok(bytes)
     }
@@ -291,7 +290,7 @@ impl Layout {
     pub fn verify_blob(&self, descriptor: &Descriptor) -> Result<PathBuf, PackageError> {
         let path = self.blob_path(&descriptor.digest)?;
         let (file, _) = dk_fs::open_regular(&path, descriptor.size)
-            .map_err(|err| crate::extract::fs_error(&path, err))?;
+            .map_err(|err| PackageError::fs(&path, err))?;
         let mut hasher = HashingWriter::new(std::io::sink());
         std::io::copy(
             &mut file.take(descriptor.size.saturating_add(1)),
@@ -310,8 +309,7 @@ impl Layout {
 
     fn read_index(&self) -> Result<Index, PackageError> {
         let path = self.index_path();
-        let bytes =
-            dk_fs::read(&path, INDEX_LIMIT).map_err(|err| crate::extract::fs_error(&path, err))?;
+        let bytes = dk_fs::read(&path, INDEX_LIMIT).map_err(|err| PackageError::fs(&path, err))?;
         serde_json::from_slice(&bytes)
             .map_err(|err| PackageError::Invalid(format!("{}: {err}", path.display())))
     }
@@ -320,7 +318,7 @@ impl Layout {
         let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
         bytes.push(b'\n');
         let path = self.index_path();
-        dk_fs::write_atomic(&path, &bytes).map_err(|err| crate::extract::fs_error(&path, err))
+        dk_fs::write_atomic(&path, &bytes).map_err(|err| PackageError::fs(&path, err))
     }
 
     fn publications_path(&self) -> PathBuf {
@@ -335,7 +333,7 @@ impl Layout {
             Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => {
                 Ok(Publications::default())
             }
-            Err(err) => Err(crate::extract::fs_error(&path, err)),
+            Err(err) => Err(PackageError::fs(&path, err)),
         }
     }
 
@@ -359,7 +357,7 @@ impl Layout {
         let mut bytes = serde_json::to_vec_pretty(&all).expect("records serialise");
         bytes.push(b'\n');
         let path = self.publications_path();
-        dk_fs::write_atomic(&path, &bytes).map_err(|err| crate::extract::fs_error(&path, err))
+        dk_fs::write_atomic(&path, &bytes).map_err(|err| PackageError::fs(&path, err))
     }
 
     /// An exclusive lock on the layout's names, held until dropped.

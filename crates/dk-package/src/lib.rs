@@ -57,4 +57,12 @@ impl PackageError {
             source,
         }
     }
+
+    /// A refusal or failure of dk-fs (not a regular file, too large, a link) about `path`.
+    pub fn fs(path: &Path, err: dk_fs::FsError) -> PackageError {
+        match err {
+            dk_fs::FsError::Io { source, .. } => PackageError::io(path, source),
+            other => PackageError::Invalid(other.to_string()),
+        }
+    }
 }

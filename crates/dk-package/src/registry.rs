@@ -232,15 +232,16 @@ impl Registry {
             let path = layout.blob_path(&blob.digest)?;
             let failed = |err| registry_error(&format!("cannot upload {}", blob.digest), err);
             if !self.chunked && blob.size <= IN_MEMORY_LIMIT {
-                let bytes = std::fs::read(&path).map_err(|err| PackageError::io(&path, err))?;
+                let bytes = dk_fs::read(&path, IN_MEMORY_LIMIT)
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 self.client
                     .push_blob(&reference, bytes, &blob.digest)
                     .await
                     .map_err(failed)?;
                 progress(blob.size);
             } else {
-                let file =
-                    std::fs::File::open(&path).map_err(|err| PackageError::io(&path, err))?;
+                let (file, _) = dk_fs::open_regular(&path, blob.size)
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 let report = progress.clone();
                 let stream = futures_util::StreamExt::inspect(file_stream(file), move |chunk| {
                     if let Ok(bytes) = chunk {

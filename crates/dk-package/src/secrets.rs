@@ -134,7 +134,7 @@ pub fn credential_files(entries: &[Entry], allow: &[String]) -> Result<Vec<Suspe
 
 fn scan(path: &Path) -> Result<Option<&'static str>, PackageError> {
     let (file, _) =
-        dk_fs::open_regular(path, u64::MAX).map_err(|err| crate::extract::fs_error(path, err))?;
+        dk_fs::open_regular(path, u64::MAX).map_err(|err| PackageError::fs(path, err))?;
     let mut bytes = Vec::new();
     file.take(SCAN_BYTES)
         .read_to_end(&mut bytes)
