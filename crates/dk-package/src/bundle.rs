@@ -155,10 +155,7 @@ pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
         })
         .collect();
     if !escaping.is_empty() {
-        return Err(PackageError::Invalid(format!(
-            "links that lead outside the package: {}; copy the files in, or ignore the links in {IGNORE_FILE}",
-            escaping.join(", ")
-        )));
+        return Err(PackageError::LinksOutside(escaping));
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)

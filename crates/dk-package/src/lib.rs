@@ -31,6 +31,9 @@ pub enum PackageError {
     Unsafe { path: String, reason: String },
     #[error("{0}")]
     Registry(String),
+    /// Links of a package whose resolved targets leave it (`link -> target`).
+    #[error("links that lead outside the package: {}; copy the files in, or ignore the links in .dkignore", .0.join(", "))]
+    LinksOutside(Vec<String>),
     #[error("{reference} already names {existing}; this build is {built}: versions are immutable")]
     TagTaken {
         reference: String,

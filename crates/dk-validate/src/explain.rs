@@ -426,6 +426,13 @@ pub static EXPLANATIONS: &[Explanation] = &[
         fix: "Ignore the file in .dkignore (or .gitignore) and pass secrets as ${ENV_VAR} references; a file that must travel is allowed by dk.yaml's spec.build.allow (gitignore-style globs).",
     },
     Explanation {
+        code: "DK120",
+        rationale: "A link's target does not travel with the artifact, and `dk pull` refuses links that lead out of the folder: `l0 -> .` and `l1 -> l0/..` each look inside, together they reach the package's parent.",
+        // A symlink cannot be written as an example file.
+        example: &[],
+        fix: "Copy the file into the package, point the link at a path inside it, or ignore the link in .dkignore.",
+    },
+    Explanation {
         code: "DK201",
         rationale: "A reference to a DataSet that does not exist breaks runs, lineage and deployment.",
         example: &[(

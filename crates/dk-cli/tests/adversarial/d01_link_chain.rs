@@ -74,6 +74,30 @@ fn build_refuses_links_whose_resolved_target_leaves_the_package() {
         "{}",
         result.transcript()
     );
+    let lint = run_ok(&ctx, &["lint", "demo", "-o", "json"], 1);
+    let codes: Vec<_> = lint.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        codes
+            .iter()
+            .any(|(code, message)| code == "DK120" && message.starts_with("l1 -> l0/..")),
+        "{codes:?}"
+    );
+    let explained = run_ok(&ctx, &["lint", "--explain", "DK120"], 0);
+    assert!(
+        explained.stdout.contains("link-outside-package"),
+        "{}",
+        explained.stdout
+    );
     std::fs::remove_file(dir.join("l1")).unwrap();
     std::os::unix::fs::symlink("l0/main.py", dir.join("l1")).unwrap();
     run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0"], 0);
