@@ -519,15 +519,21 @@ fn publish_pull_and_inspect_against_a_real_registry() {
         text.stdout
     );
 
-    // Changed content under the same tag is refused, naming both digests.
+    // A published tag is never replaced locally, not even with --force.
     ctx.write("demo/main.py", "print('changed')\n");
+    let forced = run_with(&ctx, &[], &["build", "demo", "--tag", "v0.1.0", "--force"]);
+    assert_eq!(forced.code, 1, "{}", forced.transcript());
+    assert!(forced.stderr.contains("published to"), "{}", forced.stderr);
+    // Changed content under the same tag from another machine is refused, naming both digests.
+    let other_home = ctx.root().join("other-home");
+    let other = [("DK_HOME", other_home.to_str().unwrap())];
     let rebuilt = run_with(
         &ctx,
-        &[],
-        &["build", "demo", "--tag", "v0.1.0", "--force", "-o", "json"],
+        &other,
+        &["build", "demo", "--tag", "v0.1.0", "-o", "json"],
     );
     let new_digest = rebuilt.json()["digest"].as_str().unwrap().to_owned();
-    let refused = run_with(&ctx, &[], &["publish", "demo", "--registry", &prefix]);
+    let refused = run_with(&ctx, &other, &["publish", "demo", "--registry", &prefix]);
     assert_eq!(refused.code, 1, "{}", refused.transcript());
     assert!(
         refused.stderr.contains(built["digest"].as_str().unwrap()),

@@ -127,6 +127,18 @@ pub static KEYS: &[KeySpec] = &[
         doc: "Upload blobs in 4 MiB chunks (for registries behind proxies that limit request bodies). Default: one request per blob.",
     },
     KeySpec {
+        pattern: "pull.maxExpansion",
+        kind: ValueKind::Yaml,
+        default: Some("100"),
+        doc: "How many bytes a pulled layer may unpack to per compressed byte; more is refused as a decompression bomb.",
+    },
+    KeySpec {
+        pattern: "pull.maxBytes",
+        kind: ValueKind::Yaml,
+        default: Some("8589934592"),
+        doc: "Bytes a pull may download per layer and unpack in all (8 GiB).",
+    },
+    KeySpec {
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,

@@ -459,3 +459,43 @@ mod tests {
         assert_eq!(meta.len(), 0);
     }
 }
+
+impl AtomicFile {
+    /// Commits under `name` in the same folder instead of the name given at creation: for
+    /// content-addressed files, named by a digest known only once everything is written.
+    pub fn commit_as(mut self, name: &OsStr) -> Result<(), FsError> {
+        if name.is_empty()
+            || name.as_bytes().contains(&b'/')
+            || name.as_bytes() == b"."
+            || name.as_bytes() == b".."
+        {
+            return Err(FsError::OutsideRoot {
+                root: self.target.parent().unwrap_or(Path::new(".")).to_owned(),
+                relative: PathBuf::from(name),
+            });
+        }
+        self.target = self.target.with_file_name(name);
+        self.name = name.to_owned();
+        self.commit()
+    }
+}
+
+#[cfg(test)]
+mod commit_as_tests {
+    use super::*;
+
+    #[test]
+    fn commits_under_a_name_known_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = AtomicFile::create(&dir.path().join("incoming")).unwrap();
+        file.write_all(b"blob").unwrap();
+        file.commit_as(OsStr::new("abc")).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("abc")).unwrap(), b"blob");
+        assert!(!dir.path().join("incoming").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+        let file = AtomicFile::create(&dir.path().join("incoming")).unwrap();
+        assert!(file.commit_as(OsStr::new("../x")).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -278,6 +278,17 @@ pub struct TransformSpec {
     pub replicas: Option<u32>,
     #[serde(default)]
     pub lineage: LineageSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+}
+
+/// How `dk build` bundles the package.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSpec {
+    /// Files that look like credentials but are bundled on purpose (gitignore-style globs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
 }
 
 /// A reference from a Transform to the DataSets it reads or writes: by name, or by labels

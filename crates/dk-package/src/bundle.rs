@@ -5,7 +5,6 @@
 //! wall-clock time in the config or the annotations.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use serde_json::{Value, json};
 use dk_manifest::model::Kind;
 
 use crate::PackageError;
+use crate::extract::{Node, Tree};
 use crate::layout::{
     ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, Descriptor, LAYER_MEDIA_TYPE, Layout, MANIFEST_MEDIA_TYPE,
     Manifest, TITLE,
@@ -44,6 +44,9 @@ pub const ALWAYS_IGNORED: &[&str] = &[
 ];
 
 pub const IGNORE_FILE: &str = ".dkignore";
+pub const GIT_IGNORE_FILE: &str = ".gitignore";
+/// Ignore files are a few lines; anything larger is not one.
+const IGNORE_FILE_LIMIT: u64 = 1 << 20;
 
 /// The titles of the two layers (`org.opencontainers.image.title`).
 pub const MANIFESTS_LAYER: &str = "manifests.tar.gz";
@@ -104,6 +107,8 @@ pub struct Built {
     pub manifest: Manifest,
 }
 
+/// `.gitignore`'s rules, then `.dkignore`'s, after [`ALWAYS_IGNORED`]: a later `!pattern`
+/// re-includes what an earlier line excluded (build output that belongs in the artifact).
 fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
     let mut builder = GitignoreBuilder::new(dir);
     for pattern in ALWAYS_IGNORED {
@@ -111,23 +116,47 @@ fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
             .add_line(None, pattern)
             .expect("valid built-in patterns");
     }
-    let file = dir.join(IGNORE_FILE);
-    if file.is_file()
-        && let Some(err) = builder.add(&file)
-    {
-        return Err(PackageError::Invalid(format!("{}: {err}", file.display())));
+    for name in [GIT_IGNORE_FILE, IGNORE_FILE] {
+        let file = dir.join(name);
+        let text = match dk_fs::read_to_string(&file, IGNORE_FILE_LIMIT) {
+            Ok(text) => text,
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
+            Err(err) => return Err(PackageError::fs(&file, err)),
+        };
+        for line in text.lines() {
+            builder
+                .add_line(Some(file.clone()), line)
+                .map_err(|err| PackageError::Invalid(format!("{}: {err}", file.display())))?;
+        }
     }
     builder
         .build()
-        .map_err(|err| PackageError::Invalid(format!("{}: {err}", file.display())))
+        .map_err(|err| PackageError::Invalid(format!("{}: {err}", dir.display())))
 }
 
-/// The files to bundle, sorted by path. A symlink is kept as a link when it stays inside the
-/// package; one that points outside is an error (its target would not travel with it).
+/// The files to bundle, sorted by path. A symlink is kept as a link when its target, resolved
+/// through the package's other links, stays inside the package; one that leads outside is an
+/// error naming it (its target would not travel with it, and a pull would refuse it).
 pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
     let rules = ignore_rules(dir)?;
     let mut entries = Vec::new();
-    walk(dir, dir, &rules, &mut entries)?;
+    let mut tree = Tree::default();
+    walk(dir, dir, &rules, &mut entries, &mut tree)?;
+    let escaping: Vec<String> = entries
+        .iter()
+        .filter_map(|entry| match &entry.kind {
+            EntryKind::Symlink { target } => {
+                let parts: Vec<String> = entry.path.split('/').map(str::to_owned).collect();
+                tree.resolve(&parts, target)
+                    .is_none()
+                    .then(|| format!("{} -> {target}", entry.path))
+            }
+            EntryKind::File { .. } => None,
+        })
+        .collect();
+    if !escaping.is_empty() {
+        return Err(PackageError::LinksOutside(escaping));
+    }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
 }
@@ -137,6 +166,7 @@ fn walk(
     dir: &Path,
     rules: &Gitignore,
     entries: &mut Vec<Entry>,
+    tree: &mut Tree,
 ) -> Result<(), PackageError> {
     let read = std::fs::read_dir(dir).map_err(|err| PackageError::io(dir, err))?;
     for item in read {
@@ -144,10 +174,7 @@ fn walk(
         let path = item.path();
         let meta = std::fs::symlink_metadata(&path).map_err(|err| PackageError::io(&path, err))?;
         let relative = path.strip_prefix(root).expect("below the root");
-        if rules
-            .matched_path_or_any_parents(relative, meta.is_dir())
-            .is_ignore()
-        {
+        if rules.matched(relative, meta.is_dir()).is_ignore() {
             continue;
         }
         let name = relative
@@ -156,16 +183,14 @@ fn walk(
                 PackageError::Invalid(format!("{}: not a UTF-8 path", relative.display()))
             })?
             .replace('\\', "/");
+        let parts: Vec<String> = name.split('/').map(str::to_owned).collect();
         if meta.is_dir() {
-            walk(root, &path, rules, entries)?;
+            tree.insert(parts, Node::Dir);
+            walk(root, &path, rules, entries, tree)?;
         } else if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&path).map_err(|err| PackageError::io(&path, err))?;
-            let target = target.to_str().unwrap_or_default().to_owned();
-            if !crate::extract::link_stays_inside(&name, &target) {
-                return Err(PackageError::Invalid(format!(
-                    "{name} links to {target}, outside the package: copy the file in, or ignore it in {IGNORE_FILE}"
-                )));
-            }
+            let target = target.to_str().unwrap_or("/").to_owned();
+            tree.insert(parts, Node::Symlink(target.clone()));
             entries.push(Entry {
                 path: name,
                 source: path,
@@ -173,6 +198,7 @@ fn walk(
             });
         } else if meta.is_file() {
             use std::os::unix::fs::PermissionsExt;
+            tree.insert(parts, Node::File);
             entries.push(Entry {
                 path: name,
                 source: path,
@@ -223,7 +249,9 @@ fn write_layer(
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(if *executable { 0o755 } else { 0o644 });
                 header.set_size(*size);
-                let file = File::open(&entry.source).map_err(failed)?;
+                // A regular file, never a FIFO swapped in since the walk.
+                let (file, _) = dk_fs::open_regular(&entry.source, u64::MAX)
+                    .map_err(|err| PackageError::fs(&entry.source, err))?;
                 // Exactly the size announced: a file that grows meanwhile cannot corrupt the tar.
                 let reader = std::io::Read::take(file, *size);
                 tar.append_data(&mut header, &entry.path, reader)

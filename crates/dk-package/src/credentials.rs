@@ -54,6 +54,9 @@ struct HelperAnswer {
     secret: String,
 }
 
+/// A Docker config is a few KiB of JSON.
+const DOCKER_CONFIG_LIMIT: u64 = 4 << 20;
+
 /// Where to look.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSources {
@@ -90,11 +93,11 @@ pub fn lookup(
         return Ok(None);
     };
     let file = dir.join("config.json");
-    let config: DockerConfig = match std::fs::read(&file) {
+    let config: DockerConfig = match dk_fs::read(&file, DOCKER_CONFIG_LIMIT) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|err| PackageError::Credentials(format!("{}: {err}", file.display())))?,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(PackageError::io(&file, err)),
+        Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => return Ok(None),
+        Err(err) => return Err(PackageError::fs(&file, err)),
     };
     let helper = config
         .cred_helpers

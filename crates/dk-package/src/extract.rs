@@ -1,10 +1,17 @@
 //! Unpacking an artifact's layers into a directory, refusing anything that could write outside
-//! it: absolute paths, `..`, links whose target leaves the directory, devices. Everything is
-//! unpacked into a temporary sibling first and moved into place at the end, so an invalid
-//! artifact writes nothing.
+//! it: absolute paths, `..`, links whose *resolved* target leaves the directory, hard links to
+//! anything but a regular file unpacked before from the same artifact, devices. Nothing is ever
+//! written through a link: every folder of an entry must be a real folder unpacked before, and
+//! links are resolved against what is already unpacked (a chain `l1 -> l0/..` is followed as the
+//! kernel would), never by their text alone. Decompression is capped (see [`Limits`]).
+//! Everything is unpacked into a temporary sibling first and moved into place at the end, so an
+//! invalid artifact writes nothing.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use crate::PackageError;
 
@@ -13,6 +20,24 @@ fn unsafe_entry(path: &str, why: &str) -> PackageError {
     PackageError::Unsafe {
         path: path.to_owned(),
         reason: why.to_owned(),
+    }
+}
+
+/// How far the layers of one artifact may expand when decompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes out per compressed byte in, per layer (`pull.maxExpansion`).
+    pub max_expansion: u64,
+    /// Bytes out for all layers together (`pull.maxBytes`).
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_expansion: 100,
+            max_bytes: 8 << 30,
+        }
     }
 }
 
@@ -29,25 +54,81 @@ fn contained(path: &str) -> Option<Vec<String>> {
     (!parts.is_empty()).then_some(parts)
 }
 
-/// Whether a symlink at `path` pointing to `target` resolves inside the root (lexically).
-pub fn link_stays_inside(path: &str, target: &str) -> bool {
-    if Path::new(target).is_absolute() {
-        return false;
+/// What a path of the tree being checked is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Dir,
+    File,
+    Symlink(String),
+}
+
+/// A tree of folders, files and links by relative path, in which link targets are resolved as
+/// the kernel would resolve them: a link met halfway is followed, then `..` applies to where it
+/// led. Both `dk pull` (what is unpacked so far) and `dk build` (what is bundled) check links
+/// against one.
+#[derive(Debug, Default)]
+pub struct Tree {
+    nodes: BTreeMap<Vec<String>, Node>,
+}
+
+/// More links than this on one path is a loop (the kernel's limit is 40).
+const MAX_HOPS: usize = 40;
+
+impl Tree {
+    pub fn insert(&mut self, path: Vec<String>, node: Node) {
+        self.nodes.insert(path, node);
     }
-    let mut depth: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    depth.pop();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if depth.pop().is_none() {
-                    return false;
+
+    pub fn get(&self, path: &[String]) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// Where a link at `link` (components) pointing to `target` leads, as components below the
+    /// root, or `None` when it leaves the root, is absolute, or loops.
+    pub fn resolve(&self, link: &[String], target: &str) -> Option<Vec<String>> {
+        let mut hops = 0;
+        self.follow(
+            link[..link.len().saturating_sub(1)].to_vec(),
+            target,
+            &mut hops,
+        )
+    }
+
+    fn follow(&self, mut at: Vec<String>, target: &str, hops: &mut usize) -> Option<Vec<String>> {
+        if target.starts_with('/') {
+            return None;
+        }
+        for part in target.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    at.pop()?;
+                }
+                name => {
+                    at.push(name.to_owned());
+                    if let Some(Node::Symlink(next)) = self.nodes.get(&at) {
+                        *hops += 1;
+                        if *hops > MAX_HOPS {
+                            return None;
+                        }
+                        at.pop();
+                        at = self.follow(at, next, hops)?;
+                    }
                 }
             }
-            other => depth.push(other),
         }
+        Some(at)
     }
-    true
+
+    /// The first link (by path) whose resolved target leaves the root, with its target.
+    pub fn escaping_link(&self) -> Option<(String, String)> {
+        self.nodes.iter().find_map(|(path, node)| match node {
+            Node::Symlink(target) if self.resolve(path, target).is_none() => {
+                Some((path.join("/"), target.clone()))
+            }
+            _ => None,
+        })
+    }
 }
 
 /// What was unpacked.
@@ -57,8 +138,31 @@ pub struct Extracted {
     pub bytes: u64,
 }
 
+/// A reader that fails once more than `limit` bytes came through, raising `exceeded`.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.exceeded.set(true);
+            return Err(std::io::Error::other("decompression limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Unpacks gzip-compressed tar layers into `target`, which must not exist or be empty.
-pub fn extract(layers: &[PathBuf], target: &Path) -> Result<Extracted, PackageError> {
+pub fn extract(
+    layers: &[PathBuf],
+    target: &Path,
+    limits: Limits,
+) -> Result<Extracted, PackageError> {
     if target.exists() {
         let empty = std::fs::read_dir(target)
             .map_err(|err| PackageError::io(target, err))?
@@ -77,17 +181,7 @@ pub fn extract(layers: &[PathBuf], target: &Path) -> Result<Extracted, PackageEr
     };
     std::fs::create_dir_all(&parent).map_err(|err| PackageError::io(&parent, err))?;
     let staging = tempfile_dir(&parent)?;
-    let result = layers
-        .iter()
-        .try_fold(Extracted::default(), |total, layer| {
-            let file = std::fs::File::open(layer).map_err(|err| PackageError::io(layer, err))?;
-            let one = unpack(flate2::read::GzDecoder::new(file), &staging)?;
-            Ok(Extracted {
-                files: total.files + one.files,
-                bytes: total.bytes + one.bytes,
-            })
-        });
-    let finished = result.and_then(|extracted| {
+    let finished = unpack_layers(layers, &staging, limits).and_then(|extracted| {
         if target.exists() {
             std::fs::remove_dir(target).map_err(|err| PackageError::io(target, err))?;
         }
@@ -100,10 +194,59 @@ pub fn extract(layers: &[PathBuf], target: &Path) -> Result<Extracted, PackageEr
     finished
 }
 
+fn unpack_layers(
+    layers: &[PathBuf],
+    staging: &Path,
+    limits: Limits,
+) -> Result<Extracted, PackageError> {
+    let mut tree = Tree::default();
+    let mut total = Extracted::default();
+    let mut budget = limits.max_bytes;
+    for layer in layers {
+        let (file, size) =
+            dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
+        let limit = size.saturating_mul(limits.max_expansion).min(budget);
+        let exceeded = Rc::new(Cell::new(false));
+        let reader = Capped {
+            inner: flate2::read::GzDecoder::new(file),
+            left: limit,
+            exceeded: exceeded.clone(),
+        };
+        let one = unpack(reader, staging, &mut tree).map_err(|err| {
+            if exceeded.get() {
+                PackageError::Invalid(format!(
+                    "a layer of {size} bytes expands beyond {limit} bytes (pull.maxExpansion {}, pull.maxBytes {}): refused as a decompression bomb",
+                    limits.max_expansion, limits.max_bytes
+                ))
+            } else {
+                err
+            }
+        })?;
+        budget = budget.saturating_sub(one.bytes);
+        total.files += one.files;
+        total.bytes += one.bytes;
+    }
+    // A link checked when it was unpacked may lead elsewhere once later entries exist.
+    if let Some((path, target)) = tree.escaping_link() {
+        return Err(unsafe_entry(
+            &path,
+            &format!("links to {target}, which resolves outside the folder"),
+        ));
+    }
+    Ok(total)
+}
+
 /// The text files of one gzip tar layer, by path (the manifests layer: small YAML files).
 pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
-    let file = std::fs::File::open(layer).map_err(|err| PackageError::io(layer, err))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let limits = Limits::default();
+    let (file, size) =
+        dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
+    let reader = Capped {
+        inner: flate2::read::GzDecoder::new(file),
+        left: size.saturating_mul(limits.max_expansion),
+        exceeded: Rc::new(Cell::new(false)),
+    };
+    let mut archive = tar::Archive::new(reader);
     let mut files = Vec::new();
     for entry in archive
         .entries()
@@ -141,8 +284,15 @@ fn tempfile_dir(parent: &Path) -> Result<PathBuf, PackageError> {
     )))
 }
 
-fn unpack(reader: impl Read, root: &Path) -> Result<Extracted, PackageError> {
-    use std::os::unix::fs::PermissionsExt;
+fn link_name<R: Read>(entry: &tar::Entry<R>, path: &Path) -> Result<String, PackageError> {
+    Ok(entry
+        .link_name()
+        .map_err(|err| PackageError::io(path, err))?
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default())
+}
+
+fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, PackageError> {
     let mut archive = tar::Archive::new(reader);
     let mut extracted = Extracted::default();
     let entries = archive
@@ -152,83 +302,90 @@ fn unpack(reader: impl Read, root: &Path) -> Result<Extracted, PackageError> {
         let mut entry = entry.map_err(|err| PackageError::io(root, err))?;
         let raw = entry.path().map_err(|err| PackageError::io(root, err))?;
         let name = raw.to_string_lossy().into_owned();
+        let kind = entry.header().entry_type();
+        // PAX and GNU long-name records are consumed by the tar reader itself.
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
+            continue;
+        }
         let parts = contained(&name)
             .ok_or_else(|| unsafe_entry(&name, "absolute, or leaves the folder through .."))?;
-        let path = parts
-            .iter()
-            .fold(root.to_owned(), |path, part| path.join(part));
-        // A link placed earlier must not redirect this entry: every parent must be a real folder.
-        let mut parent = root.to_owned();
-        for part in &parts[..parts.len() - 1] {
-            parent.push(part);
-            match std::fs::symlink_metadata(&parent) {
-                Ok(meta) if meta.file_type().is_symlink() => {
+        let relative: PathBuf = parts.iter().collect();
+        let path = root.join(&relative);
+        // Every folder of the entry must be a real folder: a link placed earlier must not
+        // redirect it, and a file must not be opened as a folder.
+        for depth in 1..parts.len() {
+            match tree.get(&parts[..depth]) {
+                Some(Node::Symlink(_)) => {
                     return Err(unsafe_entry(&name, "its folder is a link"));
                 }
-                Ok(meta) if !meta.is_dir() => {
-                    return Err(unsafe_entry(&name, "its folder is a file"));
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    std::fs::create_dir(&parent).map_err(|err| PackageError::io(&parent, err))?
-                }
+                Some(Node::File) => return Err(unsafe_entry(&name, "its folder is a file")),
+                Some(Node::Dir) => {}
+                None => tree.insert(parts[..depth].to_vec(), Node::Dir),
             }
         }
-        let kind = entry.header().entry_type();
+        let existing = tree.get(&parts).cloned();
+        if existing.is_some() && !(existing == Some(Node::Dir) && kind.is_dir()) {
+            return Err(unsafe_entry(&name, "appears twice in the artifact"));
+        }
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            dk_fs::create_dir_all_beneath(root, parent)
+                .map_err(|err| PackageError::fs(&path, err))?;
+        }
         match kind {
             tar::EntryType::Directory => {
-                std::fs::create_dir_all(&path).map_err(|err| PackageError::io(&path, err))?;
+                dk_fs::create_dir_all_beneath(root, &relative)
+                    .map_err(|err| PackageError::fs(&path, err))?;
+                tree.insert(parts, Node::Dir);
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|err| PackageError::io(&path, err))?;
+                let mut file = dk_fs::AtomicFile::create_beneath(root, &relative)
+                    .map_err(|err| PackageError::fs(&path, err))?;
+                file.set_mode(if executable { 0o755 } else { 0o644 })
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 extracted.bytes += std::io::copy(&mut entry, &mut file)
                     .map_err(|err| PackageError::io(&path, err))?;
-                let mode = if executable { 0o755 } else { 0o644 };
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                    .map_err(|err| PackageError::io(&path, err))?;
+                file.flush().map_err(|err| PackageError::io(&path, err))?;
+                file.commit().map_err(|err| PackageError::fs(&path, err))?;
+                tree.insert(parts, Node::File);
                 extracted.files += 1;
             }
             tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(|err| PackageError::io(&path, err))?
-                    .map(|t| t.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !link_stays_inside(&parts.join("/"), &target) {
+                let target = link_name(&entry, &path)?;
+                if tree.resolve(&parts, &target).is_none() {
                     return Err(unsafe_entry(
                         &name,
-                        &format!("links to {target}, outside the folder"),
+                        &format!("links to {target}, which resolves outside the folder"),
                     ));
                 }
                 std::os::unix::fs::symlink(&target, &path)
                     .map_err(|err| PackageError::io(&path, err))?;
+                tree.insert(parts, Node::Symlink(target));
                 extracted.files += 1;
             }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(|err| PackageError::io(&path, err))?
-                    .map(|t| t.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let source = contained(&target).ok_or_else(|| {
-                    unsafe_entry(&name, "a hard link to a file outside the folder")
-                })?;
-                let source = source.iter().fold(root.to_owned(), |p, part| p.join(part));
-                let meta = std::fs::symlink_metadata(&source)
-                    .map_err(|_| unsafe_entry(&name, "a hard link to a file not in the archive"))?;
-                if !meta.is_file() {
-                    return Err(unsafe_entry(&name, "a hard link to something not a file"));
-                }
-                std::fs::hard_link(&source, &path).map_err(|err| PackageError::io(&path, err))?;
+                let target = link_name(&entry, &path)?;
+                // Only a regular file this artifact unpacked before: never through a link, never
+                // anything already on the disk.
+                let source = contained(&target)
+                    .filter(|source| tree.get(source) == Some(&Node::File))
+                    .ok_or_else(|| {
+                        unsafe_entry(
+                            &name,
+                            &format!(
+                                "a hard link to {target}, which is not a regular file unpacked before from this artifact"
+                            ),
+                        )
+                    })?;
+                let source_path = root.join(source.iter().collect::<PathBuf>());
+                std::fs::hard_link(&source_path, &path)
+                    .map_err(|err| PackageError::io(&path, err))?;
+                tree.insert(parts, Node::File);
                 extracted.files += 1;
             }
-            // PAX and GNU long-name records are consumed by the tar reader itself.
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
             other => {
                 return Err(unsafe_entry(
                     &name,
@@ -244,13 +401,27 @@ fn unpack(reader: impl Read, root: &Path) -> Result<Extracted, PackageError> {
 mod tests {
     use super::*;
 
+    fn path(text: &str) -> Vec<String> {
+        text.split('/').map(str::to_owned).collect()
+    }
+
     #[test]
-    fn links_must_stay_inside() {
-        assert!(link_stays_inside("a/b", "c"));
-        assert!(link_stays_inside("a/b", "../c"));
-        assert!(!link_stays_inside("a/b", "../../c"));
-        assert!(!link_stays_inside("a", "/etc/passwd"));
-        assert!(link_stays_inside("a/b/c", "./../d/./e"));
+    fn links_resolve_through_links_already_there() {
+        let mut tree = Tree::default();
+        tree.insert(path("a"), Node::Dir);
+        assert!(tree.resolve(&path("a/b"), "c").is_some());
+        assert!(tree.resolve(&path("a/b"), "../c").is_some());
+        assert!(tree.resolve(&path("a/b"), "../../c").is_none());
+        assert!(tree.resolve(&path("a"), "/etc/passwd").is_none());
+        assert!(tree.resolve(&path("a/b/c"), "./../d/./e").is_some());
+        tree.insert(path("l0"), Node::Symlink(".".into()));
+        assert_eq!(tree.resolve(&path("l1"), "l0"), Some(vec![]));
+        assert_eq!(tree.resolve(&path("l1"), "l0/.."), None, "l0 is the root");
+        tree.insert(path("a/up"), Node::Symlink("..".into()));
+        assert_eq!(tree.resolve(&path("x"), "a/up/a"), Some(path("a")));
+        assert_eq!(tree.resolve(&path("x"), "a/up/.."), None);
+        tree.insert(path("loop"), Node::Symlink("loop".into()));
+        assert_eq!(tree.resolve(&path("x"), "loop"), None);
     }
 
     #[test]
@@ -259,5 +430,204 @@ mod tests {
         assert_eq!(contained("/etc/passwd"), None);
         assert_eq!(contained("a/../../b"), None);
         assert_eq!(contained("."), None);
+    }
+
+    use dk_test::registry::{Crafted, link_chain as chain};
+
+    fn layer(dir: &Path, entries: &[Crafted]) -> PathBuf {
+        let file = dir.join(format!("layer-{}.tar.gz", entries.len()));
+        std::fs::write(&file, dk_test::registry::layer(entries)).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_chain_of_links_reaching_out_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries = chain();
+        entries.push(Crafted::HardLink("passwd".into(), "l15/etc/passwd".into()));
+        let layer = layer(dir.path(), &entries);
+        let target = dir.path().join("out");
+        let err = extract(&[layer], &target, Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("l1:"), "{err}");
+        assert!(!target.exists(), "nothing written");
+    }
+
+    #[test]
+    fn hard_links_only_to_files_unpacked_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = layer(
+            dir.path(),
+            &[
+                Crafted::File("a/data.csv".into(), b"x,y\n".to_vec()),
+                Crafted::HardLink("copy.csv".into(), "a/data.csv".into()),
+            ],
+        );
+        let out = dir.path().join("good");
+        let extracted = extract(&[good], &out, Limits::default()).unwrap();
+        assert_eq!(extracted.files, 2);
+        assert_eq!(std::fs::read(out.join("copy.csv")).unwrap(), b"x,y\n");
+        for bad in [
+            vec![
+                Crafted::Symlink("l".into(), "a".into()),
+                Crafted::File("a/f".into(), b"f".to_vec()),
+                Crafted::HardLink("h".into(), "l/f".into()),
+            ],
+            vec![Crafted::HardLink("h".into(), "missing".into())],
+            vec![
+                Crafted::Dir("d".into()),
+                Crafted::HardLink("h".into(), "d".into()),
+            ],
+        ] {
+            let layer = layer(dir.path(), &bad);
+            let out = dir.path().join("bad");
+            assert!(
+                extract(&[layer], &out, Limits::default()).is_err(),
+                "{bad:?}"
+            );
+            assert!(!out.exists());
+        }
+    }
+
+    #[test]
+    fn a_link_made_to_escape_by_a_later_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // `a -> x/..` looks like the root while x is missing; `x -> .` makes it the parent.
+        let layer = layer(
+            dir.path(),
+            &[
+                Crafted::Symlink("a".into(), "x/..".into()),
+                Crafted::Symlink("x".into(), ".".into()),
+            ],
+        );
+        let err = extract(&[layer], &dir.path().join("out"), Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("refused a"), "{err}");
+    }
+
+    #[test]
+    fn decompression_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = layer(
+            dir.path(),
+            &[Crafted::File("zeros".into(), vec![0; 4 << 20])],
+        );
+        let limits = Limits {
+            max_expansion: 100,
+            max_bytes: 1 << 40,
+        };
+        let err = extract(
+            std::slice::from_ref(&layer),
+            &dir.path().join("out"),
+            limits,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        let total = Limits {
+            max_expansion: 1 << 20,
+            max_bytes: 1 << 20,
+        };
+        assert!(extract(std::slice::from_ref(&layer), &dir.path().join("out"), total).is_err());
+        let generous = Limits {
+            max_expansion: 1 << 20,
+            max_bytes: 1 << 30,
+        };
+        assert!(extract(&[layer], &dir.path().join("out"), generous).is_ok());
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    Just("a".to_owned()),
+                    Just("b".to_owned()),
+                    Just("..".to_owned()),
+                    Just(".".to_owned()),
+                    Just("".to_owned()),
+                    Just("l0".to_owned()),
+                    Just("l1".to_owned()),
+                    Just("etc".to_owned()),
+                ],
+                1..5,
+            )
+            .prop_map(|parts| parts.join("/"))
+        }
+
+        fn entry() -> impl Strategy<Value = Crafted> {
+            prop_oneof![
+                (name(), prop::collection::vec(any::<u8>(), 0..8))
+                    .prop_map(|(n, d)| Crafted::File(n, d)),
+                name().prop_map(Crafted::Dir),
+                (name(), name()).prop_map(|(n, t)| Crafted::Symlink(n, t)),
+                (
+                    name(),
+                    prop_oneof![name(), name().prop_map(|n| format!("/{n}"))]
+                )
+                    .prop_map(|(n, t)| Crafted::Symlink(n, t)),
+                (name(), name()).prop_map(|(n, t)| Crafted::HardLink(n, t)),
+            ]
+        }
+
+        /// Every path below `dir`, without following links, with what each link resolves to.
+        fn escapes(root: &Path, dir: &Path) -> Vec<String> {
+            let mut found = Vec::new();
+            for item in std::fs::read_dir(dir).unwrap() {
+                let path = item.unwrap().path();
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                if meta.is_dir() {
+                    found.extend(escapes(root, &path));
+                } else if meta.file_type().is_symlink() {
+                    // The kernel's answer: where the link leads, if anywhere.
+                    if let Ok(real) = path.canonicalize()
+                        && !real.starts_with(root)
+                    {
+                        found.push(format!("{} -> {}", path.display(), real.display()));
+                    }
+                }
+            }
+            found
+        }
+
+        proptest! {
+            // PROPTEST_CASES raises the number of cases (default 256).
+            #[test]
+            fn nothing_is_created_outside_the_target(
+                entries in prop::collection::vec(entry(), 1..12),
+                prefix_chain in any::<bool>(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let sandbox = dir.path().join("sandbox");
+                std::fs::create_dir(&sandbox).unwrap();
+                let outside = dir.path().join("outside");
+                std::fs::create_dir(&outside).unwrap();
+                std::fs::write(outside.join("secret"), b"s").unwrap();
+                let mut all = if prefix_chain { chain() } else { Vec::new() };
+                all.extend(entries);
+                let layer = layer(dir.path(), &all);
+                let out = sandbox.join("out");
+                let result = extract(&[layer], &out, Limits::default());
+                let root = sandbox.canonicalize().unwrap().join("out");
+                let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap()
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .filter(|n| !n.starts_with("layer-"))
+                    .collect();
+                names.sort();
+                prop_assert_eq!(names, vec!["outside".to_owned(), "sandbox".to_owned()]);
+                prop_assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+                let meta = std::fs::metadata(outside.join("secret")).unwrap();
+                prop_assert_eq!(std::os::unix::fs::MetadataExt::nlink(&meta), 1);
+                let sandbox_names: Vec<_> = std::fs::read_dir(&sandbox).unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                match result {
+                    Ok(_) => {
+                        prop_assert_eq!(sandbox_names.len(), 1);
+                        prop_assert_eq!(escapes(&root, &out), Vec::<String>::new());
+                    }
+                    Err(_) => prop_assert!(sandbox_names.is_empty(), "nothing left behind"),
+                }
+            }
+        }
     }
 }

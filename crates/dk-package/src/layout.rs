@@ -2,12 +2,12 @@
 //! artifact by `org.opencontainers.image.ref.name`, and content-addressed `blobs/sha256/`.
 //! Blobs are written to a temporary file and renamed once their digest is known; `index.json` is
 //! replaced atomically under a lock, so a failed or concurrent build never leaves it half-written.
+//! `publications.json` records where each artifact was pushed.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -114,50 +114,100 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// A blob being written: a temporary file in the layout, renamed to its digest by `commit`.
 /// Dropped without a commit, the temporary file is removed.
 #[derive(Debug)]
 pub struct BlobWriter {
-    temp: PathBuf,
-    blobs: PathBuf,
-    writer: Option<HashingWriter<std::io::BufWriter<File>>>,
+    path: PathBuf,
+    writer: HashingWriter<std::io::BufWriter<dk_fs::AtomicFile>>,
 }
 
 impl BlobWriter {
     /// Renames the blob to its digest; returns the digest and size.
-    pub fn commit(mut self) -> Result<(String, u64), PackageError> {
-        let writer = self.writer.take().expect("committed once");
-        let (digest, size, buffered) = writer.finish();
+    pub fn commit(self) -> Result<(String, u64), PackageError> {
+        self.commit_checked(None)
+    }
+
+    /// Keeps the blob only if it is `expected` (digest and size): a registry that lies about a
+    /// blob leaves nothing behind.
+    pub fn commit_expecting(self, expected: &Descriptor) -> Result<(), PackageError> {
+        self.commit_checked(Some(expected)).map(drop)
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.writer.written
+    }
+
+    fn commit_checked(self, expected: Option<&Descriptor>) -> Result<(String, u64), PackageError> {
+        let (digest, size, buffered) = self.writer.finish();
         let file = buffered
             .into_inner()
-            .map_err(|err| PackageError::io(&self.temp, err.into_error()))?;
-        file.sync_all()
-            .map_err(|err| PackageError::io(&self.temp, err))?;
-        let target = self.blobs.join(digest_hex(&digest)?);
-        std::fs::rename(&self.temp, &target).map_err(|err| PackageError::io(&target, err))?;
+            .map_err(|err| PackageError::io(&self.path, err.into_error()))?;
+        if let Some(expected) = expected {
+            if digest != expected.digest {
+                return Err(PackageError::DigestMismatch {
+                    expected: expected.digest.clone(),
+                    actual: digest,
+                });
+            }
+            if size != expected.size {
+                return Err(PackageError::Invalid(format!(
+                    "{digest}: {size} bytes where {} were announced",
+                    expected.size
+                )));
+            }
+        }
+        file.commit_as(std::ffi::OsStr::new(digest_hex(&digest)?))
+            .map_err(|err| PackageError::fs(&self.path, err))?;
         Ok((digest, size))
     }
 }
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writer.as_mut().expect("not committed").write(buf)
+        self.writer.write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer.as_mut().expect("not committed").flush()
+        self.writer.flush()
     }
 }
 
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
+/// Where a local artifact was pushed: `dk publish` records each push, `dk build --force` refuses
+/// to rename a tag with a record, and `dk promote` finds the registry in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Publication {
+    /// The local name, `namespace/name:tag`.
+    pub reference: String,
+    /// `host[:port]`.
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
 }
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Publications {
+    publications: Vec<Publication>,
+}
+
+/// What naming an artifact did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tagged {
+    /// The tag already named this artifact.
+    Unchanged,
+    /// The tag is new.
+    Named,
+    /// The tag named another, unpublished artifact (with `force`).
+    Replaced(String),
+}
+
+/// Caps of what the layout reads back: its own small JSON files.
+const INDEX_LIMIT: u64 = 64 << 20;
+/// Manifests and configs are a few KiB; a registry that sends more is refused.
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// An OCI image layout directory.
 #[derive(Debug, Clone)]
@@ -175,7 +225,8 @@ impl Layout {
         std::fs::create_dir_all(&blobs).map_err(|err| PackageError::io(&blobs, err))?;
         let marker = root.join("oci-layout");
         if !marker.exists() {
-            write_atomically(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            dk_fs::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
+                .map_err(|err| PackageError::fs(&marker, err))?;
         }
         if !layout.index_path().exists() {
             layout.write_index(&Index {
@@ -208,19 +259,11 @@ impl Layout {
     }
 
     pub fn blob_writer(&self) -> Result<BlobWriter, PackageError> {
-        let temp = self.blobs().join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = File::create(&temp).map_err(|err| PackageError::io(&temp, err))?;
+        let path = self.blobs().join("incoming");
+        let file = dk_fs::AtomicFile::create(&path).map_err(|err| PackageError::fs(&path, err))?;
         Ok(BlobWriter {
-            temp,
-            blobs: self.blobs(),
-            writer: Some(HashingWriter::new(std::io::BufWriter::with_capacity(
-                1 << 20,
-                file,
-            ))),
+            path,
+            writer: HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file)),
         })
     }
 
@@ -229,14 +272,16 @@ impl Layout {
         let mut writer = self.blob_writer()?;
         writer
             .write_all(bytes)
-            .map_err(|err| PackageError::io(&writer.temp, err))?;
+            .map_err(|err| PackageError::io(&writer.path, err))?;
         writer.commit()
     }
 
-    /// A blob's bytes, verified against its digest (and size, when known).
+    /// A small blob's bytes (a manifest, a config: at most [`MANIFEST_LIMIT`]), verified against
+    /// its digest (and size, when known).
     pub fn read_blob(&self, digest: &str, size: Option<u64>) -> Result<Vec<u8>, PackageError> {
         let path = self.blob_path(digest)?;
-        let bytes = std::fs::read(&path).map_err(|err| PackageError::io(&path, err))?;
+        let bytes =
+            dk_fs::read(&path, MANIFEST_LIMIT).map_err(|err| PackageError::fs(&path, err))?;
         verify(digest, size, &bytes)?;
         Ok(bytes)
     }
@@ -244,9 +289,14 @@ impl Layout {
     /// Checks a (large) blob's file against its digest without reading it into memory.
     pub fn verify_blob(&self, descriptor: &Descriptor) -> Result<PathBuf, PackageError> {
         let path = self.blob_path(&descriptor.digest)?;
-        let mut file = File::open(&path).map_err(|err| PackageError::io(&path, err))?;
+        let (file, _) = dk_fs::open_regular(&path, descriptor.size)
+            .map_err(|err| PackageError::fs(&path, err))?;
         let mut hasher = HashingWriter::new(std::io::sink());
-        std::io::copy(&mut file, &mut hasher).map_err(|err| PackageError::io(&path, err))?;
+        std::io::copy(
+            &mut file.take(descriptor.size.saturating_add(1)),
+            &mut hasher,
+        )
+        .map_err(|err| PackageError::io(&path, err))?;
         let (digest, size, _) = hasher.finish();
         if digest != descriptor.digest || size != descriptor.size {
             return Err(PackageError::DigestMismatch {
@@ -259,7 +309,7 @@ impl Layout {
 
     fn read_index(&self) -> Result<Index, PackageError> {
         let path = self.index_path();
-        let bytes = std::fs::read(&path).map_err(|err| PackageError::io(&path, err))?;
+        let bytes = dk_fs::read(&path, INDEX_LIMIT).map_err(|err| PackageError::fs(&path, err))?;
         serde_json::from_slice(&bytes)
             .map_err(|err| PackageError::Invalid(format!("{}: {err}", path.display())))
     }
@@ -267,7 +317,63 @@ impl Layout {
     fn write_index(&self, index: &Index) -> Result<(), PackageError> {
         let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
         bytes.push(b'\n');
-        write_atomically(&self.index_path(), &bytes)
+        let path = self.index_path();
+        dk_fs::write_atomic(&path, &bytes).map_err(|err| PackageError::fs(&path, err))
+    }
+
+    fn publications_path(&self) -> PathBuf {
+        self.root.join("publications.json")
+    }
+
+    fn read_publications(&self) -> Result<Publications, PackageError> {
+        let path = self.publications_path();
+        match dk_fs::read(&path, INDEX_LIMIT) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|err| PackageError::Invalid(format!("{}: {err}", path.display()))),
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                Ok(Publications::default())
+            }
+            Err(err) => Err(PackageError::fs(&path, err)),
+        }
+    }
+
+    /// Every push `dk publish` recorded for the local name `ref_name` (`namespace/name:tag`).
+    pub fn publications(&self, ref_name: &str) -> Result<Vec<Publication>, PackageError> {
+        Ok(self
+            .read_publications()?
+            .publications
+            .into_iter()
+            .filter(|p| p.reference == ref_name)
+            .collect())
+    }
+
+    /// Records a push (once per registry, repository, tag and digest).
+    pub fn record_publication(&self, publication: &Publication) -> Result<(), PackageError> {
+        let _lock = self.lock()?;
+        let mut all = self.read_publications()?;
+        if !all.publications.contains(publication) {
+            all.publications.push(publication.clone());
+        }
+        let mut bytes = serde_json::to_vec_pretty(&all).expect("records serialise");
+        bytes.push(b'\n');
+        let path = self.publications_path();
+        dk_fs::write_atomic(&path, &bytes).map_err(|err| PackageError::fs(&path, err))
+    }
+
+    /// An exclusive lock on the layout's names, held until dropped.
+    fn lock(&self) -> Result<File, PackageError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock_path = self.root.join(".index.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&lock_path)
+            .map_err(|err| PackageError::io(&lock_path, err))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|err| PackageError::io(&lock_path, err.into()))?;
+        Ok(lock)
     }
 
     /// Every artifact named in the index.
@@ -283,14 +389,45 @@ impl Layout {
             .find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(ref_name)))
     }
 
-    /// Names `descriptor` `ref_name` in the index, replacing what had that name. The index is
-    /// rewritten under a lock, so that concurrent builds do not lose each other's entries.
-    pub fn tag(&self, ref_name: &str, descriptor: &Descriptor) -> Result<(), PackageError> {
-        let lock_path = self.root.join(".index.lock");
-        let lock = File::create(&lock_path).map_err(|err| PackageError::io(&lock_path, err))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|err| PackageError::io(&lock_path, err.into()))?;
+    /// Names `descriptor` `ref_name` in the index. The check of what the name held and the
+    /// write happen under one lock, so two builds cannot both find the tag free: a tag that
+    /// names other content is refused ([`PackageError::TagTaken`]) unless `force`, and a
+    /// published one always ([`PackageError::TagPublished`]).
+    pub fn tag(
+        &self,
+        ref_name: &str,
+        descriptor: &Descriptor,
+        force: bool,
+    ) -> Result<Tagged, PackageError> {
+        let _lock = self.lock()?;
         let mut index = self.read_index()?;
+        let existing = index
+            .manifests
+            .iter()
+            .find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(ref_name))
+            .map(|d| d.digest.clone());
+        let outcome = match existing {
+            Some(digest) if digest == descriptor.digest => return Ok(Tagged::Unchanged),
+            Some(digest) => {
+                if let Some(published) = self.publications(ref_name)?.into_iter().next() {
+                    return Err(PackageError::TagPublished {
+                        reference: ref_name.to_owned(),
+                        existing: digest,
+                        built: descriptor.digest.clone(),
+                        registry: format!("{}/{}", published.registry, published.repository),
+                    });
+                }
+                if !force {
+                    return Err(PackageError::TagTaken {
+                        reference: ref_name.to_owned(),
+                        existing: digest,
+                        built: descriptor.digest.clone(),
+                    });
+                }
+                Tagged::Replaced(digest)
+            }
+            None => Tagged::Named,
+        };
         index
             .manifests
             .retain(|d| d.annotations.get(REF_NAME).map(String::as_str) != Some(ref_name));
@@ -299,7 +436,8 @@ impl Layout {
             .annotations
             .insert(REF_NAME.to_owned(), ref_name.to_owned());
         index.manifests.push(named);
-        self.write_index(&index)
+        self.write_index(&index)?;
+        Ok(outcome)
     }
 
     /// The text files of the artifact's manifests layer (`dk.yaml`, the kind folders), verified.
@@ -349,19 +487,4 @@ pub fn verify(digest: &str, size: Option<u64>, bytes: &[u8]) -> Result<(), Packa
         )));
     }
     Ok(())
-}
-
-/// Writes a file through a temporary sibling and a rename: readers see the old or the new
-/// contents, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
-    let temp = path.with_extension(format!(
-        "tmp-{}-{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut file = File::create(&temp).map_err(|err| PackageError::io(&temp, err))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|err| PackageError::io(&temp, err))?;
-    std::fs::rename(&temp, path).map_err(|err| PackageError::io(path, err))
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod layout;
 pub mod reference;
 pub mod registry;
+pub mod secrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -21,12 +22,33 @@ pub enum PackageError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A reference, registry, repository or tag that breaks the OCI grammar (a usage error).
+    #[error("{0}")]
+    InvalidReference(String),
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
     #[error("refused {path}: {reason}")]
     Unsafe { path: String, reason: String },
     #[error("{0}")]
     Registry(String),
+    /// Links of a package whose resolved targets leave it (`link -> target`).
+    #[error("links that lead outside the package: {}; copy the files in, or ignore the links in .dkignore", .0.join(", "))]
+    LinksOutside(Vec<String>),
+    #[error("{reference} already names {existing}; this build is {built}: versions are immutable")]
+    TagTaken {
+        reference: String,
+        existing: String,
+        built: String,
+    },
+    #[error(
+        "{reference} names {existing}, published to {registry}; this build is {built}: a published version is never replaced, not even with --force"
+    )]
+    TagPublished {
+        reference: String,
+        existing: String,
+        built: String,
+        registry: String,
+    },
     #[error("{0}")]
     Credentials(String),
 }
@@ -36,6 +58,14 @@ impl PackageError {
         PackageError::Io {
             path: path.to_owned(),
             source,
+        }
+    }
+
+    /// A refusal or failure of dk-fs (not a regular file, too large, a link) about `path`.
+    pub fn fs(path: &Path, err: dk_fs::FsError) -> PackageError {
+        match err {
+            dk_fs::FsError::Io { source, .. } => PackageError::io(path, source),
+            other => PackageError::Invalid(other.to_string()),
         }
     }
 }

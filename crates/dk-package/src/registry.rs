@@ -3,18 +3,22 @@
 //! auth). Blobs the registry has are skipped after a HEAD. A blob goes up in one request (small
 //! ones from memory, large ones streamed from the file), or, for registries behind proxies that
 //! limit request bodies, in chunks of 4 MiB. The registry checks each blob against its digest;
-//! every pulled blob is checked here.
+//! every pulled blob is checked here, streamed to a file and never read past its declared size;
+//! manifests are read by dk itself, capped at a few MiB.
 
 use std::io::Read;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::PackageError;
 use crate::credentials::Credentials;
-use crate::layout::{Descriptor, Layout, MANIFEST_MEDIA_TYPE, Manifest, parse_manifest, verify};
+use crate::layout::{
+    Descriptor, Layout, MANIFEST_LIMIT, MANIFEST_MEDIA_TYPE, Manifest, digest_of, parse_manifest,
+    verify,
+};
 use crate::reference::{RemoteRef, is_loopback};
 
 /// Called with the bytes of each blob, or chunk, as it is sent or received.
@@ -28,6 +32,9 @@ const READ_SIZE: usize = 8 << 20;
 /// A registry, authenticated as configured.
 pub struct Registry {
     client: Client,
+    /// For the requests dk makes itself (manifests, whose size it caps).
+    http: reqwest::Client,
+    scheme: &'static str,
     auth: RegistryAuth,
     host: String,
     chunked: bool,
@@ -60,20 +67,6 @@ fn registry_error(what: &str, err: OciDistributionError) -> PackageError {
     PackageError::Registry(format!("{what}: {err}{hint}"))
 }
 
-fn not_found(err: &OciDistributionError) -> bool {
-    match err {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown
-            )
-        }),
-        _ => false,
-    }
-}
-
 impl Registry {
     /// A client for `host`: plain HTTP for loopback hosts or when asked, HTTPS otherwise;
     /// `chunked` uploads blobs in chunks.
@@ -83,10 +76,10 @@ impl Registry {
         credentials: Option<&Credentials>,
         chunked: bool,
     ) -> Registry {
-        let protocol = if plain_http || is_loopback(host) {
-            ClientProtocol::Http
+        let (protocol, scheme) = if plain_http || is_loopback(host) {
+            (ClientProtocol::Http, "http")
         } else {
-            ClientProtocol::Https
+            (ClientProtocol::Https, "https")
         };
         let client = Client::new(ClientConfig {
             protocol,
@@ -99,6 +92,8 @@ impl Registry {
         };
         Registry {
             client,
+            http: reqwest::Client::new(),
+            scheme,
             auth,
             host: host.to_owned(),
             chunked,
@@ -134,16 +129,77 @@ impl Registry {
 
     /// The digest the registry has under `target`'s tag, or `None`.
     pub async fn digest_of(&self, target: &RemoteRef) -> Result<Option<String>, PackageError> {
+        Ok(self
+            .manifest_bytes(target)
+            .await?
+            .map(|bytes| digest_of(&bytes)))
+    }
+
+    /// The manifest's bytes at `target`, or `None` when there is none. At most
+    /// [`MANIFEST_LIMIT`] bytes are read, whatever the registry declares or sends.
+    async fn manifest_bytes(&self, target: &RemoteRef) -> Result<Option<Vec<u8>>, PackageError> {
+        target.validate()?;
         let reference = self.reference(target);
-        match self
+        let token = self
             .client
-            .fetch_manifest_digest(&reference, &self.auth)
+            .auth(&reference, &self.auth, RegistryOperation::Pull)
             .await
-        {
-            Ok(digest) => Ok(Some(digest)),
-            Err(err) if not_found(&err) => Ok(None),
-            Err(err) => Err(registry_error(&format!("cannot read {target}"), err)),
+            .map_err(|err| registry_error(&format!("cannot sign in to {}", self.host), err))?;
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{}",
+            self.scheme,
+            target.registry,
+            target.repository,
+            target.reference()
+        );
+        let mut request = self
+            .http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, MANIFEST_MEDIA_TYPE);
+        request = match (&token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            _ => request,
+        };
+        let failed = |err: reqwest::Error| {
+            PackageError::Registry(format!("cannot read {target}: {}", err.without_url()))
+        };
+        let mut response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
         }
+        if !status.is_success() {
+            let hint = if status == reqwest::StatusCode::UNAUTHORIZED
+                || status == reqwest::StatusCode::FORBIDDEN
+            {
+                " (check `docker login`, or DK_REGISTRY_USER/DK_REGISTRY_PASSWORD)"
+            } else {
+                ""
+            };
+            return Err(PackageError::Registry(format!(
+                "cannot read {target}: the registry answered {status}{hint}"
+            )));
+        }
+        let too_large = || {
+            PackageError::Registry(format!(
+                "the manifest of {target} is larger than {MANIFEST_LIMIT} bytes: refused (a manifest is a few KiB)"
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MANIFEST_LIMIT)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if (bytes.len() + chunk.len()) as u64 > MANIFEST_LIMIT {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
     }
 
     /// Pushes the artifact `descriptor` of `layout` to `target`: blobs first (skipping those the
@@ -156,6 +212,7 @@ impl Registry {
         target: &RemoteRef,
         progress: &Progress,
     ) -> Result<Pushed, PackageError> {
+        target.validate()?;
         let reference = self.reference(target);
         self.authenticate(&reference, RegistryOperation::Push)
             .await?;
@@ -175,15 +232,16 @@ impl Registry {
             let path = layout.blob_path(&blob.digest)?;
             let failed = |err| registry_error(&format!("cannot upload {}", blob.digest), err);
             if !self.chunked && blob.size <= IN_MEMORY_LIMIT {
-                let bytes = std::fs::read(&path).map_err(|err| PackageError::io(&path, err))?;
+                let bytes = dk_fs::read(&path, IN_MEMORY_LIMIT)
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 self.client
                     .push_blob(&reference, bytes, &blob.digest)
                     .await
                     .map_err(failed)?;
                 progress(blob.size);
             } else {
-                let file =
-                    std::fs::File::open(&path).map_err(|err| PackageError::io(&path, err))?;
+                let (file, _) = dk_fs::open_regular(&path, blob.size)
+                    .map_err(|err| PackageError::fs(&path, err))?;
                 let report = progress.clone();
                 let stream = futures_util::StreamExt::inspect(file_stream(file), move |chunk| {
                     if let Ok(bytes) = chunk {
@@ -221,51 +279,79 @@ impl Registry {
     }
 
     /// The manifest at `target`, its bytes and digest, verified (against the reference's digest
-    /// when it has one, else against what the registry announced).
+    /// when it has one).
     pub async fn manifest(
         &self,
         target: &RemoteRef,
     ) -> Result<(Manifest, Vec<u8>, String), PackageError> {
-        let reference = self.reference(target);
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
-            .await
-            .map_err(|err| {
-                if not_found(&err) {
-                    PackageError::Registry(format!("{target} does not exist"))
-                } else {
-                    registry_error(&format!("cannot read {target}"), err)
-                }
-            })?;
-        let expected = target.digest.clone().unwrap_or(digest);
-        verify(&expected, None, &bytes)?;
-        Ok((parse_manifest(&bytes)?, bytes.to_vec(), expected))
+        let bytes = self
+            .manifest_bytes(target)
+            .await?
+            .ok_or_else(|| PackageError::Registry(format!("{target} does not exist")))?;
+        let digest = match &target.digest {
+            Some(expected) => {
+                verify(expected, None, &bytes)?;
+                expected.clone()
+            }
+            None => digest_of(&bytes),
+        };
+        Ok((parse_manifest(&bytes)?, bytes, digest))
     }
 
     /// Downloads blobs of `target` into `layout` (blobs it has are not fetched again), each
-    /// verified before it is kept.
+    /// streamed to a file and kept only once verified. A blob declared larger than `max_size`
+    /// is not requested; a registry that sends more than a blob's declared size is cut off at
+    /// the first byte too many.
     pub async fn fetch_blobs(
         &self,
         target: &RemoteRef,
         blobs: &[&Descriptor],
+        max_size: u64,
         layout: &Layout,
         progress: &Progress,
     ) -> Result<(), PackageError> {
+        use futures_util::StreamExt;
+        target.validate()?;
         let reference = self.reference(target);
         for blob in blobs {
+            if blob.size > max_size {
+                return Err(PackageError::Registry(format!(
+                    "{} declares {} bytes, more than the {max_size} allowed (pull.maxBytes; configs at most {MANIFEST_LIMIT})",
+                    blob.digest, blob.size
+                )));
+            }
             if layout.has_blob(&blob.digest) && layout.verify_blob(blob).is_ok() {
                 progress(blob.size);
                 continue;
             }
-            let mut bytes = Vec::with_capacity(blob.size.min(64 << 20) as usize);
-            self.client
-                .pull_blob(&reference, blob.digest.as_str(), &mut bytes)
+            let failed = |err| registry_error(&format!("cannot download {}", blob.digest), err);
+            let oversize = || {
+                PackageError::Registry(format!(
+                    "{} was declared as {} bytes and the registry sent more: refused",
+                    blob.digest, blob.size
+                ))
+            };
+            let mut stream = self
+                .client
+                .pull_blob_stream(&reference, blob.digest.as_str())
                 .await
-                .map_err(|err| registry_error(&format!("cannot download {}", blob.digest), err))?;
-            verify(&blob.digest, Some(blob.size), &bytes)?;
-            layout.put_blob(&bytes)?;
-            progress(blob.size);
+                .map_err(failed)?;
+            if stream.content_length.is_some_and(|n| n > blob.size) {
+                return Err(oversize());
+            }
+            let mut writer = layout.blob_writer()?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|err| {
+                    PackageError::Registry(format!("cannot download {}: {err}", blob.digest))
+                })?;
+                if writer.written() + chunk.len() as u64 > blob.size {
+                    return Err(oversize());
+                }
+                std::io::Write::write_all(&mut writer, &chunk)
+                    .map_err(|err| PackageError::io(layout.root(), err))?;
+                progress(chunk.len() as u64);
+            }
+            writer.commit_expecting(blob)?;
         }
         Ok(())
     }

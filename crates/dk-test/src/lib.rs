@@ -7,6 +7,7 @@
 pub mod argocd;
 pub mod forge;
 pub mod openlineage;
+pub mod registry;
 pub mod sink;
 
 use std::path::{Path, PathBuf};

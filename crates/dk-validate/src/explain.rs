@@ -442,6 +442,19 @@ pub static EXPLANATIONS: &[Explanation] = &[
         fix: "Rename the key as suggested (`host`), or give the value the type the table in docs/manifests.md names. Custom connectors accept any key (an unknown one is a DK002 warning).",
     },
     Explanation {
+        code: "DK119",
+        rationale: "Everything in a package that is not ignored is bundled into its artifact and published; a key or token in it is leaked to everyone who can pull.",
+        example: &[(".env", "PGPASSWORD=hunter2\n")],
+        fix: "Ignore the file in .dkignore (or .gitignore) and pass secrets as ${ENV_VAR} references; a file that must travel is allowed by dk.yaml's spec.build.allow (gitignore-style globs).",
+    },
+    Explanation {
+        code: "DK120",
+        rationale: "A link's target does not travel with the artifact, and `dk pull` refuses links that lead out of the folder: `l0 -> .` and `l1 -> l0/..` each look inside, together they reach the package's parent.",
+        // A symlink cannot be written as an example file.
+        example: &[],
+        fix: "Copy the file into the package, point the link at a path inside it, or ignore the link in .dkignore.",
+    },
+    Explanation {
         code: "DK201",
         rationale: "A reference to a DataSet that does not exist breaks runs, lineage and deployment.",
         example: &[(

@@ -5,6 +5,7 @@
 //! Problems met while loading (syntax, unknown fields, wrong types) become findings too, so one
 //! run reports everything at once.
 
+mod credentials;
 pub mod explain;
 mod governance;
 pub mod lineage;
@@ -145,6 +146,7 @@ pub fn lint(projects: &[Project]) -> Report {
                 project.scope(package),
                 &mut project_findings,
             );
+            credentials::check_package(package, &mut project_findings);
             if let (Some(transform), Some(resolution)) = (&package.transform, resolution) {
                 structure::check_transform(transform, &mut project_findings);
                 references::check_transform(transform, resolution, &mut project_findings);

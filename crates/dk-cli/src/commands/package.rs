@@ -16,10 +16,13 @@ use dk_manifest::discover::Project;
 use dk_package::PackageError;
 use dk_package::bundle::{self, BundleSpec};
 use dk_package::credentials::{self, CredentialSources};
-use dk_package::extract;
-use dk_package::layout::{Descriptor, Layout, Manifest, TITLE};
-use dk_package::reference::{ArtifactRef, RemoteRef, semver_of, split_registry};
+use dk_package::extract::{self, Limits};
+use dk_package::layout::{
+    Descriptor, Layout, MANIFEST_LIMIT, Manifest, Publication, TITLE, Tagged,
+};
+use dk_package::reference::{ArtifactRef, RemoteRef, check_host, semver_of};
 use dk_package::registry::{Progress, Registry};
+use dk_package::secrets;
 
 use super::run::{git_source, load_linted, runtime};
 use crate::context::Context;
@@ -30,11 +33,14 @@ use crate::output::{Render, Ui, table, write_table};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Lints first (errors stop the build). Layer 1 holds dk.yaml and the kind folders, layer 2 the rest,
-minus .git, caches, virtualenvs and .dkignore patterns (gitignore syntax). The same files give the
-same digest: entries are sorted, owned by 0:0 with modes 0644/0755, and every time is
-SOURCE_DATE_EPOCH, else the package's last git commit time, else 0. The artifact is stored in the
-OCI layout $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is
-refused (versions are immutable) unless --force.
+minus .git, caches, virtualenvs and the patterns of .gitignore then .dkignore (gitignore syntax;
+`!pattern` in .dkignore re-includes). Files that look like credentials (.env, id_rsa, private
+keys, AWS key ids, tokens) are refused unless dk.yaml allows them (spec.build.allow), and so are
+links that resolve outside the package. The same files give the same digest: entries are sorted,
+owned by 0:0 with modes 0644/0755, and every time is SOURCE_DATE_EPOCH, else the package's last
+git commit time, else 0. The artifact is stored in the OCI layout $DK_HOME/registry as
+<namespace>/<name>:<tag>; a tag that exists with other content is refused (versions are
+immutable) unless --force, and a published one always.
 
 Examples:
   dk build --tag v1.0.0
@@ -62,8 +68,10 @@ Pushes to <registry>/<namespace>/<name>:<tag>. The registry is --registry, else 
 the `registry` config key; without one the artifact stays in the local layout. The artifact is
 built first when it is not in the local layout yet. Credentials: DK_REGISTRY_USER and
 DK_REGISTRY_PASSWORD, else the Docker config (`docker login`: auths, credsStore, credHelpers);
-bearer-token (ghcr.io, Harbor) and basic auth. Loopback registries use plain HTTP. A tag that
-exists with another digest is refused (exit 1); the same digest is a no-op.
+bearer-token (ghcr.io, Harbor) and basic auth; never user:password@ in the registry. Loopback
+registries use plain HTTP. A tag that exists with another digest is refused (exit 1); the same
+digest is a no-op. After the push the tag is read back: a lost race is exit 1. Each push is
+recorded in $DK_HOME/registry/publications.json.
 
 Examples:
   dk publish --registry ghcr.io/my-private-org
@@ -125,12 +133,21 @@ pub struct InspectArgs {
 }
 
 fn package_error(what: &str, err: PackageError) -> CliError {
-    let status = match &err {
-        PackageError::Registry(_) | PackageError::Credentials(_) => ExitStatus::External,
-        PackageError::Io { .. } => ExitStatus::Failure,
-        _ => ExitStatus::Failure,
-    };
-    CliError::new(status, what.to_owned()).cause(err)
+    match err {
+        PackageError::InvalidReference(message) => CliError::usage(message),
+        err @ PackageError::TagTaken { .. } => CliError::failure(err.to_string()).hint(
+            "bump the version (dk build --tag vX.Y.Z+1), or --force to replace an unpublished local build",
+        ),
+        err @ PackageError::TagPublished { .. } => CliError::failure(err.to_string())
+            .hint("bump the version: dk build --tag vX.Y.Z+1"),
+        err => {
+            let status = match &err {
+                PackageError::Registry(_) | PackageError::Credentials(_) => ExitStatus::External,
+                _ => ExitStatus::Failure,
+            };
+            CliError::new(status, what.to_owned()).cause(err)
+        }
+    }
 }
 
 pub fn layout(ctx: &Context) -> Result<Layout, CliError> {
@@ -145,6 +162,8 @@ struct PackageFacts {
     version: Option<String>,
     transform: Value,
     manifest_file: PathBuf,
+    /// `spec.build.allow`: files bundled although they look like credentials.
+    allow: Vec<String>,
 }
 
 fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
@@ -160,6 +179,13 @@ fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
         version: metadata.version.clone(),
         transform: serde_json::to_value(&transform.manifest).expect("a manifest serialises"),
         manifest_file: dir.join("dk.yaml"),
+        allow: transform
+            .manifest
+            .spec
+            .build
+            .as_ref()
+            .map(|build| build.allow.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -302,6 +328,19 @@ fn bundle_spec(
     })
 }
 
+/// The files to bundle: ignore files applied, links checked, and none that looks like a
+/// credential unless `spec.build.allow` names it.
+fn selection(dir: &Path, facts: &PackageFacts) -> Result<Vec<bundle::Entry>, CliError> {
+    let entries =
+        bundle::select(dir).map_err(|err| package_error("cannot read the package", err))?;
+    let suspects = secrets::credential_files(&entries, &facts.allow)
+        .map_err(|err| package_error("cannot read the package", err))?;
+    if !suspects.is_empty() {
+        return Err(CliError::failure(secrets::refusal(&suspects)).hint(secrets::HINT));
+    }
+    Ok(entries)
+}
+
 /// Builds the package into the layout and names it; refuses to rename other content unless
 /// `force`.
 fn build_into(
@@ -314,8 +353,7 @@ fn build_into(
 ) -> Result<BuildReport, CliError> {
     let spec = bundle_spec(ctx, dir, facts, tag)?;
     let reference = ArtifactRef::local(&facts.namespace, &facts.name, tag).ref_name();
-    let entries =
-        bundle::select(dir).map_err(|err| package_error("cannot read the package", err))?;
+    let entries = selection(dir, facts)?;
     let total = bundle::content_bytes(&entries);
     let bar = ctx
         .ui
@@ -323,24 +361,10 @@ fn build_into(
     let built = bundle::bundle(&entries, &spec, layout, &|bytes| bar.inc(bytes));
     bar.finish_and_clear();
     let built = built.map_err(|err| package_error(&format!("cannot build {reference}"), err))?;
-    let existing = layout
-        .find(&reference)
-        .map_err(|err| package_error("cannot read the local registry", err))?;
-    let unchanged = existing
-        .as_ref()
-        .is_some_and(|d| d.digest == built.descriptor.digest);
-    if let Some(existing) = existing.filter(|_| !unchanged && !force) {
-        return Err(CliError::failure(format!(
-            "{reference} already names {}; this build is {}: versions are immutable",
-            existing.digest, built.descriptor.digest
-        ))
-        .hint("bump the version (dk build --tag vX.Y.Z+1), or --force to replace an unpublished local build"));
-    }
-    if !unchanged {
-        layout
-            .tag(&reference, &built.descriptor)
-            .map_err(|err| package_error("cannot name the artifact", err))?;
-    }
+    let tagged = layout
+        .tag(&reference, &built.descriptor, force)
+        .map_err(|err| package_error("cannot name the artifact", err))?;
+    let unchanged = tagged == Tagged::Unchanged;
     Ok(BuildReport {
         reference,
         digest: built.descriptor.digest.clone(),
@@ -359,8 +383,7 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
     let facts = facts(&project, &args.dir)?;
     let tag = resolve_tag(ctx, args.tag.as_deref(), &facts)?;
     if args.dry_run {
-        let entries = bundle::select(&args.dir)
-            .map_err(|err| package_error("cannot read the package", err))?;
+        let entries = selection(&args.dir, &facts)?;
         let content_bytes = bundle::content_bytes(&entries);
         return ctx.ui.emit(&BuildReport {
             reference: ArtifactRef::local(&facts.namespace, &facts.name, &tag).ref_name(),
@@ -394,6 +417,7 @@ fn credential_sources(ctx: &Context) -> CredentialSources {
 }
 
 pub fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry, CliError> {
+    check_host(host).map_err(|err| package_error("invalid registry", err))?;
     let credentials = credentials::lookup(host, &credential_sources(ctx))
         .map_err(|err| package_error(&format!("cannot read the credentials for {host}"), err))?;
     if let Some(found) = &credentials {
@@ -496,19 +520,21 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
             skipped_blobs: 0,
         });
     };
-    let (host, prefix) = split_registry(&registry);
-    let repository = [prefix.as_deref(), Some(&facts.namespace), Some(&facts.name)]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("/");
-    let target = RemoteRef {
-        registry: host.clone(),
-        repository,
-        tag: Some(tag),
-        digest: None,
+    let target = RemoteRef::in_registry(&registry, &facts.namespace, &facts.name, &tag)
+        .map_err(|err| package_error("invalid registry", err))?;
+    let client = registry_for(ctx, &target.registry, args.plain_http)?;
+    let publication = Publication {
+        reference: local.clone(),
+        registry: target.registry.clone(),
+        repository: target.repository.clone(),
+        tag: tag.clone(),
+        digest: descriptor.digest.clone(),
     };
-    let client = registry_for(ctx, &host, args.plain_http)?;
+    let record = |layout: &Layout| {
+        layout
+            .record_publication(&publication)
+            .map_err(|err| package_error("cannot record the publication", err))
+    };
     let runtime = runtime()?;
     let existing = runtime
         .block_on(client.digest_of(&target))
@@ -523,7 +549,10 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         skipped_blobs: 0,
     };
     match existing {
-        Some(digest) if digest == descriptor.digest => return ctx.ui.emit(&report),
+        Some(digest) if digest == descriptor.digest => {
+            record(&layout)?;
+            return ctx.ui.emit(&report);
+        }
         Some(digest) => {
             return Err(CliError::failure(format!(
                 "{target} already exists with digest {digest}; this artifact is {}: a published version is never overwritten",
@@ -539,6 +568,20 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     let pushed = runtime.block_on(client.push(&layout, &descriptor, &target, &progress_of(&bar)));
     bar.finish_and_clear();
     let pushed = pushed.map_err(|err| package_error(&format!("cannot publish {target}"), err))?;
+    // The check before the push and the push are two requests: another publisher may have
+    // pushed the same tag in between. Only the registry's answer now says who won.
+    let now = runtime
+        .block_on(client.digest_of(&target))
+        .map_err(|err| package_error(&format!("cannot read {target} back"), err))?;
+    if now.as_deref() != Some(descriptor.digest.as_str()) {
+        return Err(CliError::failure(format!(
+            "lost a race: {target} now names {}, not this artifact {}; another publish of the same tag won",
+            now.as_deref().unwrap_or("nothing"),
+            descriptor.digest
+        ))
+        .hint("publish a new version; turn on tag immutability in the registry so that a tag cannot be overwritten"));
+    }
+    record(&layout)?;
     report.outcome = "pushed";
     report.uploaded_blobs = pushed.uploaded_blobs;
     report.uploaded_bytes = pushed.uploaded_bytes;
@@ -590,14 +633,32 @@ fn resolve(
             let (manifest, manifest_bytes, digest) = runtime
                 .block_on(client.manifest(&remote))
                 .map_err(|err| package_error(&format!("cannot read {remote}"), err))?;
-            let mut blobs = vec![&manifest.config];
-            if with_layers {
-                blobs.extend(&manifest.layers);
-            }
-            let total = blobs.iter().map(|b| b.size).sum();
+            let layers: Vec<&Descriptor> = if with_layers {
+                manifest.layers.iter().collect()
+            } else {
+                Vec::new()
+            };
+            let total = manifest
+                .config
+                .size
+                .saturating_add(layers.iter().map(|b| b.size).sum());
+            let max_bytes = pull_limits(ctx)?.max_bytes;
             let bar = ctx.ui.progress(format!("Pulling {remote}"), Some(total));
-            let fetched =
-                runtime.block_on(client.fetch_blobs(&remote, &blobs, layout, &progress_of(&bar)));
+            let progress = progress_of(&bar);
+            let fetched = runtime.block_on(async {
+                client
+                    .fetch_blobs(
+                        &remote,
+                        &[&manifest.config],
+                        MANIFEST_LIMIT,
+                        layout,
+                        &progress,
+                    )
+                    .await?;
+                client
+                    .fetch_blobs(&remote, &layers, max_bytes, layout, &progress)
+                    .await
+            });
             bar.finish_and_clear();
             fetched.map_err(|err| package_error(&format!("cannot download {remote}"), err))?;
             Ok(Resolved {
@@ -609,6 +670,28 @@ fn resolve(
             })
         }
     }
+}
+
+/// `pull.maxExpansion` and `pull.maxBytes`.
+fn pull_limits(ctx: &Context) -> Result<Limits, CliError> {
+    let config = ctx.config()?;
+    let number = |key: &str, default: u64| -> Result<u64, CliError> {
+        match config.get(key)?.map(|setting| setting.value) {
+            None => Ok(default),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => {
+                Ok(n.as_u64().expect("checked"))
+            }
+            Some(other) => Err(CliError::usage(format!(
+                "{key} is {other}, not a positive whole number"
+            ))
+            .hint(format!("dk config set {key} NUMBER"))),
+        }
+    };
+    let defaults = Limits::default();
+    Ok(Limits {
+        max_expansion: number("pull.maxExpansion", defaults.max_expansion)?,
+        max_bytes: number("pull.maxBytes", defaults.max_bytes)?,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -650,7 +733,7 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 .map_err(|err| package_error(&format!("{} is damaged", resolved.reference), err))?,
         );
     }
-    let extracted = extract::extract(&layers, &target).map_err(|err| {
+    let extracted = extract::extract(&layers, &target, pull_limits(ctx)?).map_err(|err| {
         package_error(
             &format!(
                 "cannot unpack {} into {}",

@@ -6,11 +6,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod d01_link_chain;
 mod d02_gitops_symlinks;
 mod d03_alias_bombs;
+mod d04_lying_registry;
+mod d05_credentials;
 mod d06_names;
 mod d06_promote_args;
+mod d06_references;
+mod d07_immutability;
 mod d08_connection_keys;
 mod d09_forge_errors;
+mod d09_registry_password;
 mod d10_special_files;
 mod d12_forge;

@@ -1,0 +1,200 @@
+//! Files that look like credentials, by name (`.env`, `id_rsa`, `.aws/credentials`, ...) or by
+//! content (private key blocks, AWS access key ids, GitHub, GitLab, Slack, Google and Stripe
+//! tokens). `dk build` refuses to bundle them and `dk lint` reports them (DK119), both through
+//! [`credential_files`], unless the Transform allows them in `spec.build.allow`.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use ignore::gitignore::GitignoreBuilder;
+
+use crate::PackageError;
+use crate::bundle::{Entry, EntryKind};
+
+/// How much of each file is scanned: keys and tokens sit in small files, near the top.
+const SCAN_BYTES: u64 = 1 << 20;
+
+/// A file that looks like it holds a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspect {
+    /// Relative to the package, `/`-separated.
+    pub path: String,
+    /// What it looks like (`a private key`, `named like a dotenv file`).
+    pub reason: String,
+}
+
+/// Names that hold credentials whatever their content (gitignore syntax).
+const NAMES: &[(&str, &str)] = &[
+    (".env", "a dotenv file"),
+    (".env.*", "a dotenv file"),
+    ("!.env.example", ""),
+    ("!.env.sample", ""),
+    ("!.env.template", ""),
+    ("credentials.json", "a credentials file"),
+    ("**/.aws/credentials", "AWS credentials"),
+    ("id_rsa", "an SSH private key"),
+    ("id_dsa", "an SSH private key"),
+    ("id_ecdsa", "an SSH private key"),
+    ("id_ed25519", "an SSH private key"),
+    (".netrc", "a netrc file (passwords)"),
+    ("_netrc", "a netrc file (passwords)"),
+    (".pgpass", "a PostgreSQL password file"),
+    (".git-credentials", "git credentials"),
+    ("**/.docker/config.json", "Docker registry credentials"),
+    ("*.p12", "a PKCS#12 key store"),
+    ("*.pfx", "a PKCS#12 key store"),
+    ("*.key", "a private key file"),
+];
+
+/// Content that is a credential, wherever it appears.
+static CONTENT: LazyLock<Vec<(regex_lite::Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (
+            r"-----BEGIN ([A-Z]+ )*PRIVATE KEY( BLOCK)?-----",
+            "a private key",
+        ),
+        (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "an AWS access key id"),
+        (r"\bgh[pousr]_[A-Za-z0-9]{36}\b", "a GitHub token"),
+        (r"\bgithub_pat_[A-Za-z0-9_]{22,}", "a GitHub token"),
+        (r"\bglpat-[A-Za-z0-9_-]{20,}", "a GitLab token"),
+        (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", "a Slack token"),
+        (r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
+        (r"\b[sr]k_live_[0-9A-Za-z]{24,}\b", "a Stripe secret key"),
+    ]
+    .into_iter()
+    .map(|(pattern, what)| {
+        (
+            regex_lite::Regex::new(pattern).expect("a valid pattern"),
+            what,
+        )
+    })
+    .collect()
+});
+
+/// What in `text` looks like a credential, if anything.
+pub fn credential_in(text: &str) -> Option<&'static str> {
+    CONTENT
+        .iter()
+        .find(|(pattern, _)| pattern.is_match(text))
+        .map(|(_, what)| *what)
+}
+
+static NAME_RULES: LazyLock<ignore::gitignore::Gitignore> = LazyLock::new(|| {
+    let mut builder = GitignoreBuilder::new("");
+    for (pattern, _) in NAMES {
+        builder.add_line(None, pattern).expect("valid patterns");
+    }
+    builder.build().expect("valid patterns")
+});
+
+fn by_name(path: &str) -> Option<&'static str> {
+    let matched = NAME_RULES.matched_path_or_any_parents(path, false);
+    let glob = matched.is_ignore().then(|| matched.inner()).flatten()?;
+    NAMES
+        .iter()
+        .find(|(pattern, _)| *pattern == glob.original())
+        .map(|(_, what)| *what)
+}
+
+/// The bundled files (`entries`, a package's selection) that look like credentials, minus those
+/// `allow` names (gitignore-style globs, `spec.build.allow`).
+pub fn credential_files(entries: &[Entry], allow: &[String]) -> Result<Vec<Suspect>, PackageError> {
+    let mut builder = GitignoreBuilder::new("");
+    for pattern in allow {
+        builder.add_line(None, pattern).map_err(|err| {
+            PackageError::Invalid(format!("spec.build.allow: `{pattern}`: {err}"))
+        })?;
+    }
+    let allowed = builder
+        .build()
+        .map_err(|err| PackageError::Invalid(format!("spec.build.allow: {err}")))?;
+    let mut suspects = Vec::new();
+    for entry in entries {
+        if !matches!(entry.kind, EntryKind::File { .. })
+            || allowed
+                .matched_path_or_any_parents(&entry.path, false)
+                .is_ignore()
+        {
+            continue;
+        }
+        let reason = match by_name(&entry.path) {
+            Some(what) => Some(format!("named like {what}")),
+            None => scan(&entry.source)?.map(|what| format!("holds {what}")),
+        };
+        if let Some(reason) = reason {
+            suspects.push(Suspect {
+                path: entry.path.clone(),
+                reason,
+            });
+        }
+    }
+    Ok(suspects)
+}
+
+fn scan(path: &Path) -> Result<Option<&'static str>, PackageError> {
+    let (file, _) =
+        dk_fs::open_regular(path, u64::MAX).map_err(|err| PackageError::fs(path, err))?;
+    let mut bytes = Vec::new();
+    file.take(SCAN_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|err| PackageError::io(path, err))?;
+    Ok(credential_in(&String::from_utf8_lossy(&bytes)))
+}
+
+/// The refusal of a build: each file, and the two ways out.
+pub fn refusal(suspects: &[Suspect]) -> String {
+    let mut text = String::from("the package holds files that look like credentials:");
+    for suspect in suspects {
+        text.push_str(&format!("\n  {}: {}", suspect.path, suspect.reason));
+    }
+    text
+}
+
+/// What to do about a refusal.
+pub const HINT: &str = "exclude each file in .dkignore (or .gitignore), or, if it must be bundled, allow it in dk.yaml: spec.build.allow: [\"PATH-OR-GLOB\"]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_hold_credentials() {
+        assert_eq!(by_name(".env"), Some("a dotenv file"));
+        assert_eq!(by_name("config/.env.production"), Some("a dotenv file"));
+        assert_eq!(by_name(".env.example"), None);
+        assert_eq!(by_name("home/.aws/credentials"), Some("AWS credentials"));
+        assert_eq!(by_name("keys/id_rsa"), Some("an SSH private key"));
+        assert_eq!(by_name("keys/id_rsa.pub"), None);
+        assert_eq!(by_name("credentials.json"), Some("a credentials file"));
+        assert_eq!(by_name("main.py"), None);
+    }
+
+    #[test]
+    fn contents_that_are_credentials() {
+        let github = format!("token = \"ghp_{}\"", "a".repeat(36));
+        assert_eq!(credential_in(&github), Some("a GitHub token"));
+        assert_eq!(
+            credential_in("-----BEGIN OPENSSH PRIVATE KEY-----\nabc"),
+            Some("a private key")
+        );
+        assert_eq!(
+            credential_in("-----BEGIN RSA PRIVATE KEY-----"),
+            Some("a private key")
+        );
+        assert_eq!(
+            credential_in("aws_access_key_id=AKIAIOSFODNN7EXAMPLE"),
+            Some("an AWS access key id")
+        );
+        assert_eq!(
+            credential_in(&format!("glpat-{}", "x".repeat(20))),
+            Some("a GitLab token")
+        );
+        assert_eq!(
+            credential_in("SLACK=xoxb-123456789012-abcdefgh"),
+            Some("a Slack token")
+        );
+        assert_eq!(credential_in("-----BEGIN CERTIFICATE-----"), None);
+        assert_eq!(credential_in("select * from orders"), None);
+    }
+}
