@@ -533,6 +533,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert_eq!(nesting_depth(r#"{"a":[{"b":"[[{{\"]]"}]}"#), 3);
+        assert_eq!(nesting_depth("[]"), 1);
+        assert_eq!(nesting_depth("1"), 0);
+    }
+
+    #[test]
     fn parent_ids_parse_and_print() {
         let id = "airflow/dag.task/0192f5c2-1a2b-7c3d-8e4f-000000000001";
         let parent: ParentRun = id.parse().unwrap();

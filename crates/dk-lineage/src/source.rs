@@ -29,17 +29,18 @@ pub fn public_remote(remote: &str) -> String {
         };
         return format!("{scheme}://{host}/{path}");
     }
-    match remote.split_once(':') {
+    // scp-like syntax, `[user[:password]@]host:path`: only the user name is kept.
+    let head = remote.split('/').next().unwrap_or_default();
+    let (user, rest) = match head.rsplit_once('@') {
+        Some((userinfo, _)) => (
+            userinfo.split(':').next().map(|user| format!("{user}@")),
+            &remote[userinfo.len() + 1..],
+        ),
+        None => (None, remote),
+    };
+    match rest.split_once(':') {
         Some((host, path)) if !host.contains('/') => {
-            // scp-like syntax: only `user@host`; anything after a `:` in the user part would be
-            // a password.
-            let host = match host.rsplit_once('@') {
-                Some((user, host)) => {
-                    format!("{}@{host}", user.split(':').next().unwrap_or_default())
-                }
-                None => host.to_owned(),
-            };
-            format!("ssh://{host}/{path}")
+            format!("ssh://{}{host}/{path}", user.unwrap_or_default())
         }
         _ => format!("file://{remote}"),
     }
