@@ -27,7 +27,9 @@ use dk_manifest::units::parse_duration;
 use dk_runner::contract::redact;
 use dk_runner::exec::{self, Executor, Prepared, Purpose, Tools};
 use dk_runner::plan::{DevStores, PlanError, RunPlan, RunSettings};
-use dk_runner::run::{LineageOutcome, LineageSetup, RunConfig, RunReport, RunStatus, execute};
+use dk_runner::run::{
+    LineageOutcome, LineageSetup, PrivateDir, RunConfig, RunReport, RunStatus, execute,
+};
 use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
 
 use super::{OverrideArgs, load_projects};
@@ -328,6 +330,8 @@ impl<'a> Runner<'a> {
         prepared: &Prepared,
         config: &RunConfig,
     ) -> Result<RunReport, CliError> {
+        // Before the steps: they write the generated profiles, which hold DSNs.
+        let _private = PrivateDir::new(&config.run_dir);
         exec::prepare(&prepared.steps, &mut io::stderr()).map_err(exec_error)?;
         let report = runtime()?
             .block_on(execute(plan, prepared, config))

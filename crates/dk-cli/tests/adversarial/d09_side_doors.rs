@@ -1,0 +1,224 @@
+//! Defect 9: secrets leave through side doors — a git remote's token in lineage and artifact
+//! annotations, the run context's DSN left in `$DK_HOME/runs`, and escape sequences from
+//! strangers written raw to the terminal.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use dk_test::TestContext;
+
+use crate::common::{context, run_ok, run_with};
+
+const PASSWORD: &str = "hunter2-side-door";
+
+/// Every file below `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if kind.is_file() {
+            let bytes = std::fs::read(&path).expect("read");
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// A package whose output is a PostgreSQL table, so that its context holds a DSN with
+/// [`PASSWORD`]; `main.py` first records where the context is, and that it holds the DSN.
+fn postgres_package(ctx: &TestContext, main_rest: &str) {
+    run_ok(ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    ctx.write(
+        "demo/store/warehouse.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: warehouse
+spec:
+  connector: postgres
+  connection:
+    host: db.example.com
+    database: shop
+    user: etl
+  secrets:
+    password: ${WAREHOUSE_PASSWORD}
+",
+    );
+    let raw = ctx.read("demo/dataset/demo-clean.yaml");
+    ctx.write(
+        "demo/dataset/demo-clean.yaml",
+        raw.replace("store: local-files", "store: warehouse")
+            .replace(
+                "path: output/customers-clean.csv",
+                "table: public.customers_clean",
+            )
+            .replace("  format: csv\n", ""),
+    );
+    ctx.write(
+        "demo/main.py",
+        format!(
+            "import os, pathlib, stat\n\
+             context = pathlib.Path(os.environ['DK_CONTEXT'])\n\
+             mode = stat.S_IMODE(context.stat().st_mode)\n\
+             pathlib.Path(os.environ['SEEN']).write_text(\n\
+             \x20   f'{{context}} {{oct(mode)}} {{\"{PASSWORD}\" in context.read_text()}}')\n\
+             {main_rest}"
+        ),
+    );
+}
+
+/// What the pipeline saw: the context's path, its mode, and whether it held the password.
+fn seen(ctx: &TestContext) -> String {
+    std::fs::read_to_string(ctx.work().join("seen")).expect("the pipeline ran")
+}
+
+fn assert_no_secret_left(ctx: &TestContext, case: &str) {
+    let seen = seen(ctx);
+    let context = seen.split(' ').next().unwrap();
+    assert!(seen.ends_with(" 0o600 True"), "{case}: {seen}");
+    assert!(!Path::new(context).exists(), "{case}: {context} is left");
+    let leaks = files_containing(&ctx.dk_home(), PASSWORD);
+    assert!(
+        leaks.is_empty(),
+        "{case}: the password is left in {leaks:?}"
+    );
+}
+
+#[test]
+fn the_context_with_dsns_is_gone_when_the_run_ends_however_it_ends() {
+    for (case, main_rest, args, code, said) in [
+        ("success", "", &[][..], 0, "succeeded"),
+        (
+            "failure",
+            "raise SystemExit(3)\n",
+            &[][..],
+            3,
+            "exited with code 3",
+        ),
+        (
+            "the spool failing at the end",
+            "spool = context.parents[2] / 'lineage' / 'spool' / (os.environ['DK_RUN_ID'] + '.jsonl')\n\
+             spool.unlink()\n\
+             spool.mkdir()\n",
+            &[][..],
+            1,
+            "cannot record lineage",
+        ),
+        (
+            "timeout",
+            "import time\ntime.sleep(60)\n",
+            &["--timeout", "500ms"][..],
+            124,
+            "timed out",
+        ),
+    ] {
+        let ctx = context();
+        postgres_package(&ctx, main_rest);
+        let seen_path = ctx.work().join("seen");
+        let seen_env = format!("SEEN={}", seen_path.display());
+        let mut all = vec!["run", "demo", "--env", seen_env.as_str()];
+        all.extend_from_slice(args);
+        let result = run_with(&ctx, &[("WAREHOUSE_PASSWORD", PASSWORD)], &all);
+        assert_eq!(result.code, code, "{case}: {}", result.transcript());
+        assert!(
+            result.transcript().contains(said),
+            "{case}: {}",
+            result.transcript()
+        );
+        assert_no_secret_left(&ctx, case);
+    }
+}
+
+#[test]
+fn the_context_with_dsns_is_gone_after_a_signal() {
+    let ctx = context();
+    postgres_package(
+        &ctx,
+        "import signal, time\n\
+         stopping = []\n\
+         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))\n\
+         pathlib.Path(os.environ['READY']).write_text('up')\n\
+         while not stopping:\n    time.sleep(0.05)\n",
+    );
+    let ready = ctx.work().join("ready");
+    let child = ctx
+        .dk_process()
+        .env("WAREHOUSE_PASSWORD", PASSWORD)
+        .args(["run", "demo", "--env"])
+        .arg(format!("READY={}", ready.display()))
+        .arg("--env")
+        .arg(format!("SEEN={}", ctx.work().join("seen").display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dk");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the pipeline never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send SIGTERM");
+    let output = child.wait_with_output().expect("wait for dk");
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_no_secret_left(&ctx, "SIGTERM");
+}
+
+#[test]
+fn a_token_in_the_git_remote_reaches_neither_lineage_nor_the_artifact() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    let dir = ctx.work().join("demo");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://oauth2:SECRET-ONE@gitlab.example/acme/p.git?access_token=SECRET-TWO#SECRET-3",
+    ]);
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    let run = run_ok(&ctx, &["run", "demo", "-o", "json"], 0);
+    assert!(!run.transcript().contains("SECRET"), "{}", run.transcript());
+    let events = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).stdout;
+    assert!(
+        events.contains("\"https://gitlab.example/acme/p.git\""),
+        "{events}"
+    );
+    let build = run_with(&ctx, &[], &["build", "demo"]);
+    assert_eq!(build.code, 0, "{}", build.transcript());
+    let leaks = files_containing(&ctx.dk_home(), "SECRET");
+    assert!(leaks.is_empty(), "the token is in {leaks:?}");
+}
