@@ -7,3 +7,4 @@
 mod common;
 
 mod d09_side_doors;
+mod d13_dev_down;
