@@ -392,9 +392,10 @@ fn lint_gate(
 ) -> Result<(), CliError> {
     let report = dk_validate::lint(projects);
     if !report.findings.is_empty() && !ctx.ui.quiet {
-        let mut err = io::stderr().lock();
-        write_findings(&mut err, ctx.ui.err_styles(), &report)?;
-        writeln!(err)?;
+        ctx.ui.write_err(|err| {
+            write_findings(err, ctx.ui.err_styles(), &report)?;
+            writeln!(err)
+        })?;
     }
     if report.errors > 0 {
         return Err(

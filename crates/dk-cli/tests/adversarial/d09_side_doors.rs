@@ -222,3 +222,119 @@ fn a_token_in_the_git_remote_reaches_neither_lineage_nor_the_artifact() {
     let leaks = files_containing(&ctx.dk_home(), "SECRET");
     assert!(leaks.is_empty(), "the token is in {leaks:?}");
 }
+
+/// `dk lineage serve` on a free port, and its base URL.
+fn lineage_server(ctx: &TestContext, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut server = ctx
+        .dk_process()
+        .args(["lineage", "serve", "--port", "0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let mut first = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let endpoint = first
+        .split_whitespace()
+        .find(|word| word.ends_with("/api/v1/lineage"))
+        .unwrap_or_else(|| panic!("no endpoint in {first:?}"))
+        .to_owned();
+    (
+        server,
+        endpoint.trim_end_matches("/api/v1/lineage").to_owned(),
+    )
+}
+
+/// Sends `body` to the server's lineage endpoint; the whole answer.
+pub fn post_event(base: &str, body: &str, authorization: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    let authorization = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /api/v1/lineage HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         {authorization}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+pub fn stop(mut server: std::process::Child) {
+    let pid = rustix::process::Pid::from_raw(server.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("stop the server");
+    server.wait().expect("wait for the server");
+}
+
+/// Names carrying a screen clear, a cursor move over the previous line, a window title and a
+/// clipboard write (OSC 52).
+const JOB: &str = "job\u{1b}[2J\u{1b}[H";
+const NAMESPACE: &str = "ns\u{1b}]0;pwned\u{7}";
+const DATASET: &str = "in\r\u{1b}[1A\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}put";
+
+fn assert_terminal_safe(what: &str, text: &str) {
+    let foreign = text
+        .match_indices('\u{1b}')
+        .filter(|(at, _)| {
+            // dk's own colours (with --color always) are `ESC [ digits m`.
+            let rest = &text[at + 1..];
+            !(rest.starts_with('[')
+                && rest[1..].find('m').is_some_and(|end| {
+                    rest[1..1 + end]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ';')
+                }))
+        })
+        .count();
+    assert_eq!(foreign, 0, "{what} printed escape sequences: {text:?}");
+    assert!(
+        !text.contains(['\u{7}', '\r', '\u{9b}']),
+        "{what} printed control characters: {text:?}"
+    );
+}
+
+#[test]
+fn names_posted_by_strangers_reach_the_terminal_without_escape_sequences() {
+    let ctx = context();
+    let (server, base) = lineage_server(&ctx, &[]);
+    let event = serde_json::json!({
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-26T10:00:00Z",
+        "run": {"runId": "01a22e4e-0000-7000-8000-000000000001"},
+        "job": {"namespace": NAMESPACE, "name": JOB},
+        "inputs": [{"namespace": NAMESPACE, "name": DATASET}],
+        "outputs": [],
+        "producer": "https://example.com/attacker",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    });
+    let answer = post_event(&base, &event.to_string(), None);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    stop(server);
+
+    let json = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0);
+    assert!(json.stdout.contains(r"job\u001b[2J"), "{}", json.stdout);
+    for color in ["never", "always"] {
+        let events = run_ok(&ctx, &["lineage", "events", "--color", color], 0);
+        assert!(events.stdout.contains("ns/job "), "{}", events.stdout);
+        assert_terminal_safe("dk lineage events", &events.transcript());
+        let graph = run_with(&ctx, &[], &["lineage", JOB, "--color", color]);
+        assert_eq!(graph.code, 0, "{}", graph.transcript());
+        assert!(graph.stdout.contains("input"), "{}", graph.stdout);
+        assert_terminal_safe("dk lineage NAME", &graph.transcript());
+    }
+    let unknown = run_with(
+        &ctx,
+        &[],
+        &["lineage", "nope\u{1b}]0;x\u{7}", "--color", "always"],
+    );
+    assert_terminal_safe("an error naming the argument", &unknown.transcript());
+}
