@@ -7,4 +7,5 @@
 mod common;
 
 mod d09_side_doors;
+mod d10_spool_fifo;
 mod d13_dev_down;
