@@ -223,11 +223,16 @@ fn a_token_in_the_git_remote_reaches_neither_lineage_nor_the_artifact() {
     assert!(leaks.is_empty(), "the token is in {leaks:?}");
 }
 
-/// `dk lineage serve` on a free port, and its base URL.
-fn lineage_server(ctx: &TestContext, extra: &[&str]) -> (std::process::Child, String) {
+/// `dk lineage serve` on a free port with extra arguments and environment, and its base URL.
+pub fn lineage_server(
+    ctx: &TestContext,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut server = ctx
         .dk_process()
+        .envs(env.iter().copied())
         .args(["lineage", "serve", "--port", "0"])
         .args(extra)
         .stdout(Stdio::piped())
@@ -305,7 +310,7 @@ fn assert_terminal_safe(what: &str, text: &str) {
 #[test]
 fn names_posted_by_strangers_reach_the_terminal_without_escape_sequences() {
     let ctx = context();
-    let (server, base) = lineage_server(&ctx, &[]);
+    let (server, base) = lineage_server(&ctx, &[], &[]);
     let event = serde_json::json!({
         "eventType": "COMPLETE",
         "eventTime": "2026-11-26T10:00:00Z",

@@ -8,4 +8,5 @@ mod common;
 
 mod d09_side_doors;
 mod d10_spool_fifo;
+mod d11_lineage_serve;
 mod d13_dev_down;
