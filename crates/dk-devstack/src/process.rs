@@ -38,39 +38,56 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
-/// Who a process is, as far as a pid cannot tell: when it started (field 22 of
-/// `/proc/PID/stat`, in clock ticks after boot), in which boot, and its command line. A pid
-/// file from before a reboot may name a pid another program has now; its identity differs.
+/// When a process started: field 22 of `/proc/PID/stat` (clock ticks after boot) and the boot
+/// it started in. A pid file from before a reboot may name a pid another program has now; its
+/// start differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Identity {
+struct Start {
     boot: String,
     start_time: u64,
-    cmdline: String,
 }
 
-impl Identity {
-    fn of(pid: u32) -> Option<Identity> {
+impl Start {
+    fn of(pid: u32) -> Option<Start> {
         // Field 22 is the 20th after the command (fields 1 and 2).
         let start_time = stat_fields(pid)?.get(19)?.parse().ok()?;
-        let cmdline = dk_fs::read(Path::new(&format!("/proc/{pid}/cmdline")), PROC_LIMIT).ok()?;
         let boot = dk_fs::read_to_string(Path::new("/proc/sys/kernel/random/boot_id"), 64).ok()?;
-        Some(Identity {
+        Some(Start {
             boot: boot.trim().to_owned(),
             start_time,
-            cmdline: String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .trim_end()
-                .to_owned(),
         })
     }
 }
 
-/// A pid file: the pid of a service dk started and who that process is.
+/// The command line of `pid`, one string per argument.
+fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let bytes = dk_fs::read(Path::new(&format!("/proc/{pid}/cmdline")), PROC_LIMIT).ok()?;
+    Some(
+        bytes
+            .split(|byte| *byte == 0)
+            .filter(|arg| !arg.is_empty())
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect(),
+    )
+}
+
+/// A pid file: the pid of a service dk started, when it started and the arguments dk gave it.
 #[derive(Debug, Serialize, Deserialize)]
 struct PidRecord {
     pid: u32,
     #[serde(flatten)]
-    identity: Identity,
+    start: Start,
+    args: Vec<String>,
+}
+
+impl PidRecord {
+    /// Whether `pid` is still the process this record describes. Its command line must end with
+    /// the arguments dk gave: the program itself may differ, since a launcher (a shim, a script)
+    /// may exec the real program, with the same arguments.
+    fn matches_live(&self) -> bool {
+        Start::of(self.pid).as_ref() == Some(&self.start)
+            && cmdline(self.pid).is_some_and(|live| live.ends_with(&self.args))
+    }
 }
 
 /// The largest pid file read.
@@ -81,7 +98,7 @@ const PID_FILE_LIMIT: u64 = 64 << 10;
 pub(crate) enum Recorded {
     /// No pid file, or nothing runs under its pid.
     Gone,
-    /// The process dk started: the same pid, start time, boot and command line.
+    /// The process dk started: the same pid, start time and boot, and its arguments.
     Ours(u32),
     /// Another program has the pid now (or the file does not say who dk started): it is never
     /// signalled.
@@ -93,9 +110,10 @@ pub(crate) fn recorded(pid_file: &Path) -> Recorded {
     let Ok(text) = dk_fs::read_to_string(pid_file, PID_FILE_LIMIT) else {
         return Recorded::Gone;
     };
-    let (pid, identity) = match serde_json::from_str::<PidRecord>(&text) {
-        Ok(record) => (record.pid, Some(record.identity)),
-        // A bare pid (dk before it recorded identities, or anyone else): who it was is unknown.
+    let (pid, record) = match serde_json::from_str::<PidRecord>(&text) {
+        Ok(record) => (record.pid, Some(record)),
+        // A bare pid (dk before it recorded who it started, or anyone else): who it was is
+        // unknown.
         Err(_) => match text.trim().parse() {
             Ok(pid) => (pid, None),
             Err(_) => return Recorded::Gone,
@@ -103,7 +121,7 @@ pub(crate) fn recorded(pid_file: &Path) -> Recorded {
     };
     if !alive(pid) {
         Recorded::Gone
-    } else if identity.is_some() && identity == Identity::of(pid) {
+    } else if record.is_some_and(|record| record.matches_live()) {
         Recorded::Ours(pid)
     } else {
         Recorded::Stranger(pid)
@@ -168,13 +186,16 @@ pub(crate) fn spawn_logged(
         .spawn()
         .map_err(|err| format!("cannot start {what}: {err}"))?;
     let pid = child.id();
-    // spawn returns after the exec, so the command line is the program's, not dk's.
-    let Some(identity) = Identity::of(pid) else {
+    let Some(start) = Start::of(pid) else {
         let _ = child.kill();
         let _ = child.wait();
         return Err(format!("{what} exited at once; see {}", log.display()));
     };
-    let record = serde_json::to_string(&PidRecord { pid, identity }).unwrap_or_default();
+    let args = command
+        .get_args()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let record = serde_json::to_string(&PidRecord { pid, start, args }).unwrap_or_default();
     dk_fs::write_atomic(pid_file, record.as_bytes()).map_err(|err| err.to_string())?;
     Ok(pid)
 }
@@ -255,7 +276,12 @@ mod tests {
         // The same pid with another start time: what a pid file from before a reboot looks like.
         let mut record: PidRecord =
             serde_json::from_str(&std::fs::read_to_string(&pid_file).unwrap()).unwrap();
-        record.identity.start_time += 1;
+        record.start.start_time += 1;
+        std::fs::write(&pid_file, serde_json::to_string(&record).unwrap()).unwrap();
+        assert_eq!(recorded(&pid_file), Recorded::Stranger(pid));
+        // The right start with other arguments: another program all the same.
+        record.start.start_time -= 1;
+        record.args = vec!["lineage".into(), "serve".into()];
         std::fs::write(&pid_file, serde_json::to_string(&record).unwrap()).unwrap();
         assert_eq!(recorded(&pid_file), Recorded::Stranger(pid));
         assert_eq!(stop_recorded(&pid_file).unwrap(), Some(pid));

@@ -30,7 +30,7 @@ fn a_stale_pid_file_naming_another_program_leaves_it_running() {
     ctx.write(
         ctx.dk_home().join("dev/pids/lineage.pid"),
         format!(
-            r#"{{"pid":{},"boot":"00000000-0000-0000-0000-000000000000","start_time":12345,"cmdline":"dk lineage serve --port 5000"}}"#,
+            r#"{{"pid":{},"boot":"00000000-0000-0000-0000-000000000000","start_time":12345,"args":["lineage","serve","--port","5000"]}}"#,
             recorded.id()
         ),
     );
