@@ -3,12 +3,13 @@
 //! strangers written raw to the terminal.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use dk_test::TestContext;
 
-use crate::common::{context, run_ok, run_with};
+use crate::common::{
+    context, git_repository, lineage_server, remote_postgres_output, run_ok, run_with,
+    signal_when_ready, stop_server,
+};
 
 const PASSWORD: &str = "hunter2-side-door";
 
@@ -37,32 +38,7 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
 /// [`PASSWORD`]; `main.py` first records where the context is, and that it holds the DSN.
 fn postgres_package(ctx: &TestContext, main_rest: &str) {
     run_ok(ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    ctx.write(
-        "demo/store/warehouse.yaml",
-        "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: Store
-metadata:
-  name: warehouse
-spec:
-  connector: postgres
-  connection:
-    host: db.example.com
-    database: shop
-    user: etl
-  secrets:
-    password: ${WAREHOUSE_PASSWORD}
-",
-    );
-    let raw = ctx.read("demo/dataset/demo-clean.yaml");
-    ctx.write(
-        "demo/dataset/demo-clean.yaml",
-        raw.replace("store: local-files", "store: warehouse")
-            .replace(
-                "path: output/customers-clean.csv",
-                "table: public.customers_clean",
-            )
-            .replace("  format: csv\n", ""),
-    );
+    remote_postgres_output(ctx, "demo");
     ctx.write(
         "demo/main.py",
         format!(
@@ -150,25 +126,14 @@ fn the_context_with_dsns_is_gone_after_a_signal() {
          while not stopping:\n    time.sleep(0.05)\n",
     );
     let ready = ctx.work().join("ready");
-    let child = ctx
-        .dk_process()
+    let mut command = ctx.dk_process();
+    command
         .env("WAREHOUSE_PASSWORD", PASSWORD)
         .args(["run", "demo", "--env"])
         .arg(format!("READY={}", ready.display()))
         .arg("--env")
-        .arg(format!("SEEN={}", ctx.work().join("seen").display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dk");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "the pipeline never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send SIGTERM");
-    let output = child.wait_with_output().expect("wait for dk");
+        .arg(format!("SEEN={}", ctx.work().join("seen").display()));
+    let output = signal_when_ready(command, &ready, rustix::process::Signal::TERM);
     assert_eq!(
         output.status.code(),
         Some(143),
@@ -182,34 +147,10 @@ fn the_context_with_dsns_is_gone_after_a_signal() {
 fn a_token_in_the_git_remote_reaches_neither_lineage_nor_the_artifact() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    let dir = ctx.work().join("demo");
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .expect("git");
-        assert!(status.success(), "git {args:?}");
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&[
-        "remote",
-        "add",
-        "origin",
+    git_repository(
+        &ctx.work().join("demo"),
         "https://oauth2:SECRET-ONE@gitlab.example/acme/p.git?access_token=SECRET-TWO#SECRET-3",
-    ]);
-    git(&["add", "."]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "init",
-    ]);
+    );
     let run = run_ok(&ctx, &["run", "demo", "-o", "json"], 0);
     assert!(!run.transcript().contains("SECRET"), "{}", run.transcript());
     let events = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).stdout;
@@ -221,37 +162,6 @@ fn a_token_in_the_git_remote_reaches_neither_lineage_nor_the_artifact() {
     assert_eq!(build.code, 0, "{}", build.transcript());
     let leaks = files_containing(&ctx.dk_home(), "SECRET");
     assert!(leaks.is_empty(), "the token is in {leaks:?}");
-}
-
-/// `dk lineage serve` on a free port with extra arguments and environment, and its base URL.
-pub fn lineage_server(
-    ctx: &TestContext,
-    env: &[(&str, &str)],
-    extra: &[&str],
-) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut server = ctx
-        .dk_process()
-        .envs(env.iter().copied())
-        .args(["lineage", "serve", "--port", "0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut first = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let endpoint = first
-        .split_whitespace()
-        .find(|word| word.ends_with("/api/v1/lineage"))
-        .unwrap_or_else(|| panic!("no endpoint in {first:?}"))
-        .to_owned();
-    (
-        server,
-        endpoint.trim_end_matches("/api/v1/lineage").to_owned(),
-    )
 }
 
 /// Sends `body` to the server's lineage endpoint; the whole answer.
@@ -272,12 +182,6 @@ pub fn post_event(base: &str, body: &str, authorization: Option<&str>) -> String
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
-}
-
-pub fn stop(mut server: std::process::Child) {
-    let pid = rustix::process::Pid::from_raw(server.id() as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("stop the server");
-    server.wait().expect("wait for the server");
 }
 
 /// Names carrying a screen clear, a cursor move over the previous line, a window title and a
@@ -323,7 +227,7 @@ fn names_posted_by_strangers_reach_the_terminal_without_escape_sequences() {
     });
     let answer = post_event(&base, &event.to_string(), None);
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    stop(server);
+    assert!(stop_server(server).success());
 
     let json = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0);
     assert!(json.stdout.contains(r"job\u001b[2J"), "{}", json.stdout);

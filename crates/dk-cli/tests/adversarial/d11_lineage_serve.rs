@@ -4,8 +4,8 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::common::{context, run_ok};
-use crate::d09_side_doors::{lineage_server, post_event, stop};
+use crate::common::{context, lineage_server, run_ok, stop_server};
+use crate::d09_side_doors::post_event;
 
 fn event(job: &str, facet: &str, time: &str) -> String {
     format!(
@@ -42,7 +42,7 @@ fn only_events_that_come_back_whole_get_201() {
     let kept = event("kept", &nested(50), time);
     let answer = post_event(&base, &kept, None);
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    stop(server);
+    assert!(stop_server(server).success());
 
     let events = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
     let events = events["events"].as_array().expect("events");
@@ -76,7 +76,7 @@ fn idle_and_slow_connections_are_closed_after_the_timeout() {
     let mut answer = Vec::new();
     slow.read_to_end(&mut answer)
         .expect("the slowloris connection was closed");
-    stop(server);
+    assert!(stop_server(server).success());
 }
 
 #[test]
@@ -88,5 +88,5 @@ fn the_bearer_scheme_is_case_insensitive() {
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     let accepted = post_event(&base, &body, Some("bearer t0ken"));
     assert!(accepted.starts_with("HTTP/1.1 201"), "{accepted}");
-    stop(server);
+    assert!(stop_server(server).success());
 }
