@@ -63,7 +63,8 @@ pub enum LineageCommand {
 Receives events at POST /api/v1/lineage (what Marquez receives) into the store `dk lineage`
 reads, and answers GET /api/v1/namespaces, /api/v1/namespaces/NS/jobs, /api/v1/namespaces/NS/datasets
 and /api/v1/lineage?nodeId=job:NS:NAME&depth=N in Marquez's shapes. DK_LINEAGE_TOKEN, when set, is
-required as a bearer token. Ctrl-C stops it.
+required as a bearer token. Events nested over 64 levels, with numbers out of range or an eventTime
+not in RFC 3339 get 400; connections idle or slower than --timeout are closed. Ctrl-C stops it.
 
 Examples:
   dk lineage serve
