@@ -1,6 +1,13 @@
 //! Rendering: every command returns a `Serialize` report; `--output` picks the view (human text,
 //! JSON or YAML) of that one value. stdout carries data, stderr carries messages.
+//!
+//! Reports carry strings from outside dk: job and dataset names anyone can POST to `dk lineage
+//! serve`, registry and forge answers, manifests from a pull request. Every human view and every
+//! message passes through [`terminal_safe`] on its way out, so none of them can move the cursor,
+//! rewrite lines, retitle the terminal or reach the clipboard. JSON escapes control characters
+//! itself.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use clap::ValueEnum;
@@ -94,8 +101,27 @@ impl Ui {
     /// A message for people on stderr (hidden by `--quiet`).
     pub fn note(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(io::stderr().lock(), "{}", message.as_ref());
+            let _ = writeln!(io::stderr().lock(), "{}", self.err_safe(message.as_ref()));
         }
+    }
+
+    /// `text` as it may go to stderr: dk's own colours kept when stderr shows colours.
+    fn err_safe<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        terminal_safe(text, self.stderr_color)
+    }
+
+    /// Writes what `render` writes to stderr, made terminal-safe: for messages longer than a
+    /// line (lint findings before a run).
+    pub fn write_err(
+        &self,
+        render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut text = Vec::new();
+        render(&mut text)?;
+        let text = String::from_utf8_lossy(&text);
+        io::stderr()
+            .lock()
+            .write_all(self.err_safe(&text).as_bytes())
     }
 
     /// Progress of long work on stderr: a spinner, or a byte bar with `total_bytes`. Drawn only
@@ -118,7 +144,7 @@ impl Ui {
                 bar
             }
         };
-        bar.set_message(message.into());
+        bar.set_message(sanitize(&message.into()).into_owned());
         bar
     }
 
@@ -129,7 +155,7 @@ impl Ui {
                 io::stderr().lock(),
                 "{} {}",
                 styles.warning("warning:"),
-                message.as_ref()
+                self.err_safe(message.as_ref())
             );
         }
     }
@@ -137,23 +163,36 @@ impl Ui {
     pub fn error(&self, error: &CliError) {
         let styles = self.err_styles();
         let mut err = io::stderr().lock();
-        let _ = writeln!(err, "{} {}", styles.error("error:"), error.message);
+        let _ = writeln!(
+            err,
+            "{} {}",
+            styles.error("error:"),
+            self.err_safe(&error.message)
+        );
         for cause in &error.causes {
-            let _ = writeln!(err, "  caused by: {cause}");
+            let _ = writeln!(err, "  caused by: {}", self.err_safe(&cause.to_string()));
         }
         if let Some(hint) = &error.hint {
-            let _ = writeln!(err, "{} {hint}", styles.hint("hint:"));
+            let _ = writeln!(err, "{} {}", styles.hint("hint:"), self.err_safe(hint));
         }
     }
 
     /// Writes `report` in the chosen format to stdout.
     pub fn emit<R: Render>(&self, report: &R) -> Result<ExitStatus, CliError> {
         let mut out = io::stdout().lock();
+        // Views for people are rendered whole, then cleaned: a report never knows which of its
+        // strings came from outside.
+        let mut human = Vec::new();
         match self.format {
-            OutputFormat::Text => report.render_text(self, &mut out)?,
             OutputFormat::Json => write_json(&mut out, report)?,
             OutputFormat::Yaml => write!(out, "{}", to_yaml(report)?)?,
-            other => report.render_extra(other, self, &mut out)?,
+            OutputFormat::Sarif => report.render_extra(OutputFormat::Sarif, self, &mut out)?,
+            OutputFormat::Text => report.render_text(self, &mut human)?,
+            other => report.render_extra(other, self, &mut human)?,
+        }
+        if !human.is_empty() {
+            let text = String::from_utf8_lossy(&human);
+            out.write_all(terminal_safe(&text, self.stdout_color).as_bytes())?;
         }
         out.flush()?;
         Ok(report.status())
@@ -248,4 +287,112 @@ pub fn write_table(out: &mut dyn Write, table: &comfy_table::Table) -> io::Resul
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// `text` from outside dk with every escape sequence and control character removed (newlines
+/// and tabs stay): safe to show on a terminal.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    terminal_safe(text, false)
+}
+
+/// The SGR parameters of dk's own styles (reset, bold, dim, red, green, yellow, cyan).
+const OWN_STYLES: [&str; 7] = ["0", "1", "2", "31", "32", "33", "36"];
+
+/// Whether a character is never shown as is: C0 controls but newline and tab, DEL, C1 controls
+/// (U+009B is a CSI of its own) and the bidirectional overrides that reorder what is shown.
+fn hidden(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` without escape sequences (CSI, OSC, DCS, SOS, PM, APC and two-character ones) and
+/// hidden characters. With `keep_styles`, the colour sequences of dk's own styles stay: they
+/// only colour text.
+pub fn terminal_safe(text: &str, keep_styles: bool) -> Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            if !hidden(c) {
+                clean.push(c);
+            }
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                let mut params = String::new();
+                let mut last = None;
+                for next in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&next) {
+                        last = Some(next);
+                        break;
+                    }
+                    params.push(next);
+                }
+                let own =
+                    last == Some('m') && params.split(';').all(|param| OWN_STYLES.contains(&param));
+                if keep_styles && own {
+                    clean.push_str("\u{1b}[");
+                    clean.push_str(&params);
+                    clean.push('m');
+                }
+            }
+            // Strings ended by BEL or ST (ESC \\).
+            Some(']' | 'P' | 'X' | '^' | '_') => {
+                while let Some(next) = chars.next() {
+                    if next == '\u{7}' || (next == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Cow::Owned(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_controls_are_removed() {
+        for (raw, shown) in [
+            ("plain name", "plain name"),
+            ("two\nlines\tand a tab", "two\nlines\tand a tab"),
+            ("a\u{1b}[2Jb", "ab"),
+            ("a\u{1b}[1A\u{1b}[2K\rb", "ab"),
+            ("title\u{1b}]0;pwned\u{7}!", "title!"),
+            ("clip\u{1b}]52;c;ZWNobyBoaQ==\u{1b}\\!", "clip!"),
+            ("dcs\u{1b}Pq#0;2;0;0;0\u{1b}\\!", "dcs!"),
+            ("c1\u{9b}31mred", "c131mred"),
+            ("bell\u{7}\u{8}\u{0}\u{7f}", "bell"),
+            ("rtl\u{202e}gnp.exe", "rtlgnp.exe"),
+            ("cut\u{1b}", "cut"),
+            ("cut\u{1b}]0;never ended", "cut"),
+        ] {
+            assert_eq!(sanitize(raw), shown, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn dk_s_own_colours_stay_when_colours_are_on() {
+        let styled = format!("{} name", Styles { color: true }.error("error:"));
+        assert!(styled.contains('\u{1b}'));
+        assert_eq!(terminal_safe(&styled, true), styled);
+        assert_eq!(terminal_safe(&styled, false), "error: name");
+        assert_eq!(
+            terminal_safe("\u{1b}[8mhidden\u{1b}[0m", true),
+            "hidden\u{1b}[0m"
+        );
+    }
+
+    #[test]
+    fn yaml_escapes_control_characters_itself() {
+        let yaml = to_yaml(&serde_json::json!({"name": "a\u{1b}]0;x\u{7}b\rc"})).unwrap();
+        assert!(!yaml.contains(['\u{1b}', '\u{7}', '\r']), "{yaml:?}");
+    }
 }

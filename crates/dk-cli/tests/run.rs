@@ -6,7 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, context, http_get, run_ok, run_with};
+use common::{
+    Run, context, git_repository, http_get, lineage_server, remote_postgres_output, run_ok,
+    run_with, signal_when_ready, stop_server,
+};
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::{HttpSink, closed_port};
 use dk_test::{TestContext, service};
@@ -127,25 +130,10 @@ fn init_then_run_records_valid_lineage_shown_by_dk_lineage() {
 fn events_name_the_source_code_and_the_nominal_time() {
     let ctx = context();
     python_package(&ctx, "demo", None);
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(["-c", "user.name=dk", "-c", "user.email=dk@example.com"])
-            .args(args)
-            .current_dir(ctx.work())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run git");
-        assert!(status.success(), "git {args:?}");
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&[
-        "remote",
-        "add",
-        "origin",
+    git_repository(
+        &ctx.work(),
         "https://bot:ghp_secret@github.com/acme/pipelines.git",
-    ]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "demo"]);
+    );
     let env = [("DK_NOMINAL_TIME", "2026-11-26T06:00:00Z")];
     run_ok(&ctx, &["run", "demo", "-q"], 0);
     let result = run_with(&ctx, &env, &["run", "demo"]);
@@ -309,26 +297,9 @@ fn flush_with_the_backend_still_down_exits_3_and_keeps_events() {
 /// `dk lineage serve` as a backend for `dk run`, read back through the Marquez API.
 #[test]
 fn dk_lineage_serve_receives_runs_and_answers_marquez_reads() {
-    use std::io::BufRead;
     let ctx = context();
     python_package(&ctx, "demo", None);
-    let mut server = ctx
-        .dk_process()
-        .args(["lineage", "serve", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut first = String::new();
-    // Read the address, then close the pipe: the server must keep serving.
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let endpoint = first
-        .split_whitespace()
-        .find(|word| word.ends_with("/api/v1/lineage"))
-        .unwrap_or_else(|| panic!("no endpoint in {first:?}"));
-    let base = endpoint.trim_end_matches("/api/v1/lineage").to_owned();
+    let (server, base) = lineage_server(&ctx, &[], &[]);
 
     let result = run_with(
         &ctx,
@@ -351,9 +322,7 @@ fn dk_lineage_serve_receives_runs_and_answers_marquez_reads() {
     assert!(graph.contains("\"id\":\"job:default:demo\""), "{graph}");
     assert!(graph.contains("customers-clean.csv"), "{graph}");
 
-    let pid = rustix::process::Pid::from_raw(server.id() as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("stop the server");
-    assert!(server.wait().unwrap().success(), "the server stops cleanly");
+    assert!(stop_server(server).success(), "the server stops cleanly");
 }
 
 #[test]
@@ -436,22 +405,11 @@ fn sigint_is_forwarded_and_the_run_aborts() {
         ),
     );
     let ready = ctx.work().join("ready");
-    let child = ctx
-        .dk_process()
+    let mut command = ctx.dk_process();
+    command
         .args(["run", "stream", "--set", "spec.mode=streaming", "--env"])
-        .arg(format!("READY={}", ready.display()))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start dk");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "the pipeline never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("send SIGINT");
-    let output = child.wait_with_output().expect("wait for dk");
+        .arg(format!("READY={}", ready.display()));
+    let output = signal_when_ready(command, &ready, rustix::process::Signal::INT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}");
     assert!(stdout.contains("was stopped"), "{stdout}");
@@ -468,32 +426,7 @@ fn sigint_is_forwarded_and_the_run_aborts() {
 fn dry_run_shows_the_plan_with_secrets_hidden_and_runs_nothing() {
     let ctx = context();
     python_package(&ctx, "demo", None);
-    ctx.write(
-        "demo/store/warehouse.yaml",
-        "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: Store
-metadata:
-  name: warehouse
-spec:
-  connector: postgres
-  connection:
-    host: db.example.com
-    database: shop
-    user: etl
-  secrets:
-    password: ${WAREHOUSE_PASSWORD}
-",
-    );
-    let raw = ctx.read("demo/dataset/demo-clean.yaml");
-    ctx.write(
-        "demo/dataset/demo-clean.yaml",
-        raw.replace("store: local-files", "store: warehouse")
-            .replace(
-                "path: output/customers-clean.csv",
-                "table: public.customers_clean",
-            )
-            .replace("  format: csv\n", ""),
-    );
+    remote_postgres_output(&ctx, "demo");
     let missing = run_with(&ctx, &[], &["run", "demo", "--dry-run"]);
     assert_eq!(missing.code, 2, "{}", missing.transcript());
     assert!(

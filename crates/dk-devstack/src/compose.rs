@@ -12,7 +12,7 @@ use crate::catalog::{
     S3_SECRET_KEY, pinned_image,
 };
 use crate::probe;
-use crate::process::{remove_file, run_tool, write_file};
+use crate::process::{remove_file, run_tool};
 use crate::status::{ServiceStatus, StackError};
 
 /// The compose project name.
@@ -153,10 +153,10 @@ volumes:
         timeout: Duration,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
-        write_file(&self.compose_file(), &self.render())?;
-        write_file(
+        dk_fs::write_atomic(&self.compose_file(), self.render().as_bytes())?;
+        dk_fs::write_atomic(
             &self.dev_dir.join("postgres-init.sql"),
-            "CREATE DATABASE marquez;\n",
+            b"CREATE DATABASE marquez;\n",
         )?;
         self.compose(&["up", "--detach", "--remove-orphans"])?;
         Ok(probe::await_healthy(

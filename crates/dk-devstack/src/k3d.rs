@@ -15,7 +15,7 @@ use crate::catalog::{
     S3_SECRET_KEY, TOPICS, pinned_image,
 };
 use crate::process::{
-    recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop, write_file,
+    recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop_recorded,
 };
 use crate::status::{ServiceStatus, StackError};
 use crate::{ports, probe};
@@ -140,7 +140,7 @@ impl K3dStack {
         for (chart, files) in CHARTS {
             let dir = self.chart_dir(chart);
             for (name, contents) in files {
-                write_file(&dir.join(name), contents)?;
+                dk_fs::write_atomic(&dir.join(name), contents.as_bytes())?;
             }
             let (ours, theirs) = self.values_files(chart);
             // JSON is YAML: Helm reads these as values files.
@@ -151,9 +151,9 @@ impl K3dStack {
                     serde_json::to_string_pretty(value).expect("JSON values")
                 )
             };
-            write_file(&ours, &text(&self.values(chart)))?;
+            dk_fs::write_atomic(&ours, text(&self.values(chart)).as_bytes())?;
             match self.values.get(chart) {
-                Some(values) => write_file(&theirs, &text(values))?,
+                Some(values) => dk_fs::write_atomic(&theirs, text(values).as_bytes())?,
                 None => remove_file(&theirs)?,
             }
         }
@@ -289,10 +289,8 @@ impl K3dStack {
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
         for (service, _) in forwards(&self.ports) {
             let (log, pid_file) = self.forward_files(service);
-            if let Some(pid) = recorded_pid(&pid_file) {
-                stop(pid);
-            }
-            remove_file(&pid_file)?;
+            // A stranger under a stale pid is left running.
+            stop_recorded(&pid_file)?;
             if volumes {
                 remove_file(&log)?;
             }

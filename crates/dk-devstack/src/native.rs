@@ -13,7 +13,10 @@ use crate::catalog::{
     BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
     S3_SECRET_KEY, Service, TOPICS,
 };
-use crate::process::{alive, recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop};
+use crate::process::{
+    alive, recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop_recorded,
+    stranger_note,
+};
 use crate::status::{Health, ServiceStatus, StackError};
 use crate::{ports, probe};
 
@@ -93,7 +96,8 @@ impl NativeStack {
         if service != Service::Postgres {
             return recorded_pid(&self.pid_file(service));
         }
-        let text = std::fs::read_to_string(self.data_dir(service).join("postmaster.pid")).ok()?;
+        let text =
+            dk_fs::read_to_string(&self.data_dir(service).join("postmaster.pid"), 64 << 10).ok()?;
         let pid = text.lines().next()?.trim().parse().ok()?;
         alive(pid).then_some(pid)
     }
@@ -309,7 +313,11 @@ impl NativeStack {
         }
         if !data.join("PG_VERSION").exists() {
             let password_file = data.parent().unwrap_or(data).join(".dk-pwfile");
-            std::fs::write(&password_file, POSTGRES_PASSWORD).map_err(|err| err.to_string())?;
+            let mut file = dk_fs::AtomicFile::create(&password_file).map_err(|e| e.to_string())?;
+            file.set_mode(0o600).map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut file, POSTGRES_PASSWORD.as_bytes())
+                .map_err(|e| e.to_string())?;
+            file.commit().map_err(|e| e.to_string())?;
             if is_root() {
                 Self::run(
                     Command::new("chown").arg("postgres").arg(&password_file),
@@ -394,6 +402,7 @@ impl NativeStack {
 
     /// Stops every service; with `volumes`, removes their data too.
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
+        let mut strangers = Vec::new();
         for service in Service::ALL.into_iter().rev() {
             if service == Service::Postgres {
                 if let (Some(bin), true) = (
@@ -408,10 +417,10 @@ impl NativeStack {
                         "pg_ctl stop",
                     );
                 }
-            } else if let Some(pid) = self.pid(service) {
-                stop(pid);
+                remove_file(&self.pid_file(service))?;
+            } else if let Some(pid) = stop_recorded(&self.pid_file(service))? {
+                strangers.push((service, pid));
             }
-            remove_file(&self.pid_file(service))?;
         }
         if volumes {
             // Everything the stack wrote: its folder, and PostgreSQL's when it lives elsewhere.
@@ -424,6 +433,12 @@ impl NativeStack {
                 remove_dir(&dir)?;
             }
         }
-        Ok(self.status())
+        let mut statuses = self.status();
+        for status in &mut statuses {
+            if let Some((_, pid)) = strangers.iter().find(|(s, _)| *s == status.service) {
+                status.detail = Some(stranger_note(*pid));
+            }
+        }
+        Ok(statuses)
     }
 }

@@ -10,7 +10,7 @@ use crate::compose::ComposeStack;
 use crate::k3d::K3dStack;
 use crate::native::NativeStack;
 use crate::process::remove_file;
-use crate::status::{ServiceStatus, StackError, io_error};
+use crate::status::{ServiceStatus, StackError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,16 +31,17 @@ impl Runtime {
 
     /// The runtime of the last `up` under `dev_dir`, so that `status` and `down` address it.
     pub fn recorded(dev_dir: &Path) -> Option<Runtime> {
-        let recorded = std::fs::read_to_string(dev_dir.join("runtime")).ok()?;
+        let recorded = dk_fs::read_to_string(&dev_dir.join("runtime"), 64).ok()?;
         [Runtime::Native, Runtime::Compose, Runtime::K3d]
             .into_iter()
             .find(|runtime| runtime.name() == recorded.trim())
     }
 
     fn record(self, dev_dir: &Path) -> Result<(), StackError> {
-        std::fs::create_dir_all(dev_dir).map_err(io_error(dev_dir))?;
-        let file = dev_dir.join("runtime");
-        std::fs::write(&file, self.name()).map_err(io_error(&file))
+        Ok(dk_fs::write_atomic(
+            &dev_dir.join("runtime"),
+            self.name().as_bytes(),
+        )?)
     }
 }
 

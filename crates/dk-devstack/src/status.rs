@@ -38,6 +38,8 @@ pub enum StackError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fs(#[from] dk_fs::FsError),
     #[error("`{command}` failed: {message}")]
     Command { command: String, message: String },
 }

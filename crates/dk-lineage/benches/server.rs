@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use dk_lineage::server::{ServerConfig, serve};
+use dk_lineage::server::{DEFAULT_TIMEOUT, ServerConfig, serve};
 use dk_lineage::store::LineageStore;
 
 use common::{DATASETS, chain_events};
@@ -36,6 +36,7 @@ async fn start(
         store,
         token: None,
         max_body: 1 << 21,
+        timeout: DEFAULT_TIMEOUT,
     };
     let task = tokio::spawn(async move {
         serve(listener, config, async {

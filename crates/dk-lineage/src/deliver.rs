@@ -179,6 +179,7 @@ impl Deliverer {
 
 fn append(path: &std::path::Path, event: &str) -> Outcome {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let result = (|| {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
@@ -186,6 +187,8 @@ fn append(path: &std::path::Path, event: &str) -> Outcome {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            // A FIFO with no reader is an error to retry, not a run that hangs.
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(path)?;
         writeln!(file, "{event}")
     })();

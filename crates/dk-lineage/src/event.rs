@@ -200,9 +200,68 @@ impl DatasetHead {
     }
 }
 
+/// The deepest nesting of objects and arrays an event received from outside may have. dk's own
+/// events are 6 deep; JSON parsers (serde_json included) give up at 128, so an event nested
+/// deeper would be stored and then read back as nothing.
+pub const MAX_EVENT_DEPTH: usize = 64;
+
+/// Why an event from outside cannot be stored as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the event is nested {depth} levels deep; at most {MAX_EVENT_DEPTH} are accepted")]
+    TooDeep { depth: usize },
+    #[error("not an OpenLineage RunEvent: {0}")]
+    Invalid(#[from] serde_json::Error),
+    #[error("eventTime `{time}` is not an RFC 3339 time ({reason})")]
+    Time { time: String, reason: String },
+}
+
+/// How deeply objects and arrays nest in `json`, without parsing it: a counter over the bytes,
+/// so that a hostile depth costs no stack.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    deepest
+}
+
 impl EventHead {
     pub fn parse(json: &str) -> serde_json::Result<EventHead> {
         serde_json::from_str(json)
+    }
+
+    /// Parses an event received from outside, accepting only what can be stored and given back
+    /// unchanged: nesting at most [`MAX_EVENT_DEPTH`] deep, numbers that are finite as 64-bit
+    /// floats (`1e999999` is not), and an `eventTime` in RFC 3339.
+    pub fn parse_storable(json: &str) -> Result<EventHead, EventError> {
+        let depth = nesting_depth(json);
+        if depth > MAX_EVENT_DEPTH {
+            return Err(EventError::TooDeep { depth });
+        }
+        // A full parse, not only the head: it is what refuses numbers out of range anywhere in
+        // the facets.
+        let value: Value = serde_json::from_str(json)?;
+        let head = EventHead::deserialize(&value)?;
+        if let Err(err) = DateTime::parse_from_rfc3339(&head.event_time) {
+            return Err(EventError::Time {
+                time: head.event_time,
+                reason: err.to_string(),
+            });
+        }
+        Ok(head)
     }
 
     /// The same key as [`RunEvent::key`].
@@ -472,6 +531,13 @@ pub fn parent(parent: &ParentRun) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert_eq!(nesting_depth(r#"{"a":[{"b":"[[{{\"]]"}]}"#), 3);
+        assert_eq!(nesting_depth("[]"), 1);
+        assert_eq!(nesting_depth("1"), 0);
+    }
 
     #[test]
     fn parent_ids_parse_and_print() {

@@ -10,5 +10,6 @@ pub mod graph;
 pub mod naming;
 pub mod run;
 pub mod server;
+pub mod source;
 pub mod spool;
 pub mod store;

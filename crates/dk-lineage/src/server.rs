@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,9 +18,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 
 use crate::catalog::{DatasetRecord, JobRecord, Name, Page, RunRecord};
 use crate::event::EventHead;
@@ -39,14 +44,19 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Larger request bodies are refused with 413.
     pub max_body: usize,
+    /// A connection that has not sent a whole request head this long after opening or after
+    /// its last answer is closed (idle and slowloris clients), and a request not answered
+    /// within it (a body sent too slowly) gets 408.
+    pub timeout: Duration,
 }
+
+/// [`ServerConfig::timeout`] when nothing else is asked for.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("lineage server: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// An event for the writer, and where to say whether it was committed.
@@ -106,13 +116,78 @@ pub async fn serve(
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(config.max_body))
+        .layer(middleware::from_fn_with_state(config.timeout, deadline))
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    accept_loop(listener, app, config.timeout, shutdown).await;
     // The router (and its queue senders) is gone: the writer drains what is left and ends.
     let _ = tokio::task::spawn_blocking(move || write_thread.join()).await;
     Ok(())
+}
+
+/// Serves connections with hyper directly rather than `axum::serve`, which sets no timer and so
+/// keeps a connection that never finishes its request head open forever. hyper's header read
+/// timeout also runs while a kept-alive connection waits for its next request, so it closes idle
+/// connections too.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stopping, stop_watch) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors or a connection reset before it was accepted: the listener
+                // itself is fine, and a pause lets descriptors free up.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop_watch = stop_watch.clone();
+        connections.spawn(async move {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop_watch.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        // Finished connections are reaped as they go, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Answers 408 to a request not answered within the timeout: it bounds how long a client can
+/// take to send its body.
+async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request was not complete within {}s",
+                timeout.as_secs_f64()
+            ),
+        ),
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -123,13 +198,22 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` work too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         if given != Some(token.as_ref()) {
             return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
         }
@@ -151,14 +235,9 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let Ok(json) = String::from_utf8(body.to_vec()) else {
         return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
     };
-    let head = match EventHead::parse(&json) {
+    let head = match EventHead::parse_storable(&json) {
         Ok(head) => head,
-        Err(err) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("not an OpenLineage RunEvent: {err}"),
-            );
-        }
+        Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
     };
     let (done, committed) = oneshot::channel();
     if state

@@ -3,8 +3,9 @@
 //! the process fails. A file leaves the spool once its run has ended and all its events are
 //! stored and delivered.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
@@ -17,6 +18,9 @@ pub struct SpoolError {
     pub path: PathBuf,
     pub source: std::io::Error,
 }
+
+/// The largest spool file read: a run's events are a few KiB each, and a run has a handful.
+const SPOOL_FILE_LIMIT: u64 = 256 << 20;
 
 /// The spool directory.
 #[derive(Debug, Clone)]
@@ -84,6 +88,10 @@ impl Spool {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            // A FIFO or a link in the place of a run's file must neither block nor redirect it.
+            .custom_flags(
+                (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32,
+            )
             .open(&path)
             .map_err(error)?;
         file.write_all(line.as_bytes()).map_err(error)?;
@@ -111,33 +119,40 @@ impl Spool {
             .collect();
         // UUIDv7 file names sort by time.
         paths.sort();
-        paths
-            .into_iter()
-            .map(|path| {
-                let file = File::open(&path).map_err(|source| SpoolError {
+        let mut runs = Vec::with_capacity(paths.len());
+        for path in paths {
+            let file = match dk_fs::open_regular(&path, SPOOL_FILE_LIMIT) {
+                Ok((file, _)) => file,
+                // Not something dk spooled (a FIFO would block a plain open): left alone.
+                Err(dk_fs::FsError::NotRegular { .. }) => continue,
+                Err(err) => {
+                    return Err(SpoolError {
+                        path: path.clone(),
+                        source: std::io::Error::other(err),
+                    });
+                }
+            };
+            let mut events = Vec::new();
+            let mut unreadable_lines = 0;
+            // The cap holds even for a file that grows while it is read.
+            for line in BufReader::new(file.take(SPOOL_FILE_LIMIT)).lines() {
+                let line = line.map_err(|source| SpoolError {
                     path: path.clone(),
                     source,
                 })?;
-                let mut events = Vec::new();
-                let mut unreadable_lines = 0;
-                for line in BufReader::new(file).lines() {
-                    let line = line.map_err(|source| SpoolError {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    match EventHead::parse(&line) {
-                        Ok(head) => events.push(SpooledEvent { head, json: line }),
-                        Err(_) if line.trim().is_empty() => {}
-                        Err(_) => unreadable_lines += 1,
-                    }
+                match EventHead::parse(&line) {
+                    Ok(head) => events.push(SpooledEvent { head, json: line }),
+                    Err(_) if line.trim().is_empty() => {}
+                    Err(_) => unreadable_lines += 1,
                 }
-                Ok(SpooledRun {
-                    path,
-                    events,
-                    unreadable_lines,
-                })
-            })
-            .collect()
+            }
+            runs.push(SpooledRun {
+                path,
+                events,
+                unreadable_lines,
+            });
+        }
+        Ok(runs)
     }
 
     /// Removes a run's file once nothing in it is pending.

@@ -12,8 +12,9 @@ use tokio::sync::oneshot;
 
 use common::run;
 use dk_lineage::deliver::{Deliverer, Outcome, Target};
+use dk_lineage::event::MAX_EVENT_DEPTH;
 use dk_lineage::event::{EventType, RunEvent};
-use dk_lineage::server::{ServerConfig, serve};
+use dk_lineage::server::{DEFAULT_TIMEOUT, ServerConfig, serve};
 use dk_lineage::store::LineageStore;
 
 /// A server on a free loopback port, stopped when dropped.
@@ -27,6 +28,10 @@ struct TestServer {
 
 impl TestServer {
     async fn start(token: Option<&str>, max_body: usize) -> TestServer {
+        TestServer::start_with(token, max_body, DEFAULT_TIMEOUT).await
+    }
+
+    async fn start_with(token: Option<&str>, max_body: usize, timeout: Duration) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("lineage.db");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,6 +41,7 @@ impl TestServer {
             store: store.clone(),
             token: token.map(str::to_owned),
             max_body,
+            timeout,
         };
         let task = tokio::spawn(async move {
             serve(listener, config, async {
@@ -59,14 +65,33 @@ impl TestServer {
     }
 
     async fn post(&self, body: String, token: Option<&str>) -> reqwest::StatusCode {
+        self.post_answer(body, token.map(|token| format!("Bearer {token}")))
+            .await
+            .0
+    }
+
+    /// Posts with an `Authorization` header as given; the status and body of the answer.
+    async fn post_answer(
+        &self,
+        body: String,
+        authorization: Option<String>,
+    ) -> (reqwest::StatusCode, String) {
         let mut request = reqwest::Client::new()
             .post(format!("{}/api/v1/lineage", self.url))
             .header("content-type", "application/json")
             .body(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
         }
-        request.send().await.unwrap().status()
+        let response = request.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// A raw connection to the server, for clients that misbehave.
+    async fn connect(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.url.trim_start_matches("http://"))
+            .await
+            .unwrap()
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -213,6 +238,138 @@ async fn a_token_is_required_when_set() {
 }
 
 /// Many clients at once (bounded: 8 × 50 events, a 30 s ceiling): every event is stored, once.
+/// An event with `extra` as a facet of its run.
+fn with_run_facet(job: &str, extra: &str) -> String {
+    json(&events_of(job, &["a"], &["b"])[0]).replacen(
+        "\"run\":{",
+        &format!("\"run\":{{\"facets\":{{\"x\":{extra}}},"),
+        1,
+    )
+}
+
+/// Reads what the server sends until it closes the connection; a bound far above the timeout
+/// keeps a server that never closes from hanging the test.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server kept the connection open")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn only_events_that_can_be_given_back_are_accepted() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let nested = |depth: usize| {
+        let mut facet = String::from("1");
+        // The facet sits 4 levels deep already: event, run, facets, x.
+        for _ in 0..depth - 3 {
+            facet = format!("{{\"a\":{facet}}}");
+        }
+        facet
+    };
+    for (body, message) in [
+        (
+            with_run_facet("deep", &nested(126)),
+            "nested 126 levels deep",
+        ),
+        (
+            with_run_facet("deeper", &nested(10_000)),
+            "nested 10000 levels deep",
+        ),
+        (with_run_facet("huge", "1e999999"), "number out of range"),
+        (
+            json(&events_of("when", &["a"], &["b"])[0])
+                .replace("2026-11-26T10:00:00.000Z", "yesterday"),
+            "eventTime `yesterday` is not an RFC 3339 time",
+        ),
+    ] {
+        let (status, answer) = server.post_answer(body, None).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains(message), "{answer}");
+    }
+    assert_eq!(server.stored_events(), 0);
+
+    // At the limit, the event is stored and comes back whole.
+    let deepest = with_run_facet("limit", &nested(MAX_EVENT_DEPTH));
+    assert_eq!(server.post(deepest.clone(), None).await, 201);
+    let stored = LineageStore::open(&server.store)
+        .unwrap()
+        .events(None)
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    let sent: Value = serde_json::from_str(&deepest).unwrap();
+    assert_eq!(stored[0].event, sent);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let server = TestServer::start(Some("s3cret"), 1 << 20).await;
+    for (index, scheme) in ["bearer", "BEARER", "Bearer", "bEaReR"].iter().enumerate() {
+        let event = json(&events_of(&format!("job{index}"), &["a"], &["b"])[0]);
+        let (status, answer) = server
+            .post_answer(event, Some(format!("{scheme} s3cret")))
+            .await;
+        assert_eq!(status, 201, "{scheme}: {answer}");
+    }
+    let event = json(&events_of("basic", &["a"], &["b"])[0]);
+    let (status, _) = server.post_answer(event, Some("Basic s3cret".into())).await;
+    assert_eq!(status, 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_and_slow_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(None, 1 << 20, Duration::from_millis(300)).await;
+
+    // Connects and says nothing.
+    let mut idle = server.connect().await;
+    assert_eq!(read_until_closed(&mut idle).await, "");
+
+    // Sends its request head a header at a time, never finishing it (slowloris).
+    let mut slow_head = server.connect().await;
+    slow_head
+        .write_all(b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let dribble = async {
+        for index in 0..400 {
+            let header = format!("X-{index}: y\r\n");
+            if slow_head.write_all(header.as_bytes()).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    };
+    assert!(dribble.await, "a head that never ends kept the connection");
+
+    // Sends a whole head, then too little of the body.
+    let mut slow_body = server.connect().await;
+    slow_body
+        .write_all(
+            b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"eventType\"",
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow_body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A kept-alive connection is closed once it has been idle for the timeout.
+    let mut kept = server.connect().await;
+    kept.write_all(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut kept).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_posts_lose_nothing() {
     let server = TestServer::start(None, 1 << 20).await;

@@ -38,11 +38,10 @@ pub enum ExecError {
     Unsupported(String),
     #[error("preparing the run failed: {0}")]
     Prepare(String),
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write {0}")]
+    Write(#[from] dk_fs::FsError),
+    #[error("cannot read {0}")]
+    Read(dk_fs::FsError),
 }
 
 impl ExecError {
@@ -133,7 +132,7 @@ fn has_requirements(text: &str) -> bool {
 fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBuf, ExecError> {
     let system = tools.require("python3", PYTHON_INSTALL)?;
     let requirements = plan.package_dir.join("requirements.txt");
-    let Ok(text) = std::fs::read_to_string(&requirements) else {
+    let Some(text) = package_file(&requirements)? else {
         return Ok(system);
     };
     if !has_requirements(&text) {
@@ -260,7 +259,7 @@ fn cloudquery_spec(plan: &RunPlan) -> Result<String, ExecError> {
             source.store.name
         ))
     })?;
-    let extra = std::fs::read_to_string(plan.package_dir.join("cloudquery.yaml")).ok();
+    let extra = package_file(&plan.package_dir.join("cloudquery.yaml"))?;
     let mut plugin_spec = serde_json::Map::new();
     if let Some(extra) = extra {
         let node = dk_manifest::yaml::parse_document(&dk_manifest::yaml::Source::file(
@@ -455,31 +454,45 @@ pub fn docker(
     })
 }
 
-/// Writes a file only its owner can read (the context and generated specs hold DSNs).
-pub fn write_file(path: &Path, contents: &str) -> Result<(), ExecError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let error = |source| ExecError::Write {
-        path: path.to_owned(),
-        source,
-    };
+/// Writes a file only its owner can read (the context and generated specs hold DSNs), in a
+/// folder only its owner can enter.
+pub fn write_private(path: &Path, contents: &str) -> Result<(), ExecError> {
+    use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(error)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|err| dk_fs::FsError::Io {
+                path: dir.to_owned(),
+                source: err,
+            })?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(error)?;
-    file.write_all(contents.as_bytes()).map_err(error)
+    let mut file = dk_fs::AtomicFile::create(path)?;
+    file.set_mode(0o600)?;
+    file.write_all(contents.as_bytes())
+        .map_err(|err| dk_fs::FsError::Io {
+            path: path.to_owned(),
+            source: err,
+        })?;
+    Ok(file.commit()?)
+}
+
+/// A file of the package that dk reads (`requirements.txt`, `cloudquery.yaml`): `None` when
+/// there is none, an error when it is not a regular file or is too large.
+fn package_file(path: &Path) -> Result<Option<String>, ExecError> {
+    match dk_fs::read_to_string(path, crate::PACKAGE_FILE_LIMIT) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(None),
+        Err(err) => Err(ExecError::Read(err)),
+    }
 }
 
 /// Runs the preparation steps; tool output goes to `log` (stderr).
 pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
     for step in steps {
         match step {
-            Step::WriteFile { path, contents } => write_file(path, contents)?,
+            Step::WriteFile { path, contents } => write_private(path, contents)?,
             Step::Virtualenv {
                 dir,
                 python,
@@ -487,7 +500,8 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
                 hash,
             } => {
                 let marker = dir.join(".dk-requirements-sha256");
-                if std::fs::read_to_string(&marker).is_ok_and(|existing| existing.trim() == hash) {
+                if dk_fs::read_to_string(&marker, 128).is_ok_and(|existing| existing.trim() == hash)
+                {
                     continue;
                 }
                 let _ = writeln!(
@@ -527,7 +541,7 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
                         &requirements.display().to_string(),
                     ],
                 )?;
-                write_file(&marker, hash)?;
+                dk_fs::write_atomic(&marker, hash.as_bytes())?;
             }
         }
     }

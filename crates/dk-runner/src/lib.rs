@@ -8,3 +8,7 @@ pub mod plan;
 pub mod process;
 pub mod run;
 pub mod seed;
+
+/// The largest package file a run reads (`requirements.txt`, `cloudquery.yaml`, seed rows):
+/// far above any real one, and a bound on what a file linked to `/dev/zero` can cost.
+const PACKAGE_FILE_LIMIT: u64 = 64 << 20;

@@ -6,7 +6,7 @@
 //! never fails a run nor slows it beyond that bound.
 
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -98,6 +98,29 @@ pub enum RunError {
     },
 }
 
+/// A run's private folder: removed when dropped, so that no way out of a run (success,
+/// failure, timeout, SIGINT/SIGTERM forwarded to the pipeline, an error of dk's own) leaves the
+/// context and generated profiles, which hold DSNs, behind.
+#[derive(Debug)]
+pub struct PrivateDir {
+    path: PathBuf,
+}
+
+impl PrivateDir {
+    /// Takes charge of `path` (which may not exist yet).
+    pub fn new(path: &Path) -> PrivateDir {
+        PrivateDir {
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Records an event and counts it; a spool failure stops the run (an event could be lost).
 fn record(
     recorder: &mut Option<Recorder>,
@@ -139,6 +162,7 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
+    let private = PrivateDir::new(&config.run_dir);
     let mut outcome = LineageOutcome {
         target: config
             .lineage
@@ -175,6 +199,7 @@ pub async fn execute(
         });
 
     let result = run_process(plan, prepared, config).await;
+    drop(private);
     let (status, exit_code, error) = match &result {
         Ok(Exit::Succeeded) => (RunStatus::Succeeded, 0, None),
         Ok(exit @ Exit::Failed { code }) => (
@@ -214,7 +239,6 @@ pub async fn execute(
             error.as_deref(),
         ),
     )?;
-    let _ = std::fs::remove_dir_all(&config.run_dir);
 
     if let Some(lineage) = &config.lineage {
         let end = tokio::time::Instant::now() + lineage.wait;
@@ -258,7 +282,7 @@ async fn run_process(
     config: &RunConfig,
 ) -> Result<Exit, RunError> {
     let context = config.run_dir.join("context.json");
-    exec::write_file(
+    exec::write_private(
         &context,
         &serde_json::to_string_pretty(&plan.context()).unwrap_or_default(),
     )?;

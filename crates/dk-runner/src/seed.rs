@@ -34,6 +34,9 @@ pub enum SeedError {
     Write { dataset: String, message: String },
 }
 
+/// The largest `.dk-seed-meta.json` read: one checksum per seeded file.
+const SEED_META_LIMIT: u64 = 1 << 20;
+
 /// What to seed.
 #[derive(Debug, Clone, Default)]
 pub struct SeedOptions {
@@ -119,7 +122,8 @@ fn read_rows(target: &SeedTarget<'_>, path: &str) -> Result<Vec<Map<String, Valu
         path: path.clone(),
         message,
     };
-    let text = std::fs::read_to_string(&path).map_err(|err| fail(err.to_string()))?;
+    let text = dk_fs::read_to_string(&path, crate::PACKAGE_FILE_LIMIT)
+        .map_err(|err| fail(err.to_string()))?;
     if path.extension().is_some_and(|ext| ext == "csv") {
         let mut lines = text.lines().filter(|line| !line.trim().is_empty());
         let header: Vec<String> = lines.next().map(split_csv).unwrap_or_default();
@@ -655,7 +659,7 @@ fn file(
         .parent()
         .unwrap_or(Path::new("."))
         .join(".dk-seed-meta.json");
-    let mut meta: BTreeMap<String, String> = std::fs::read_to_string(&meta_path)
+    let mut meta: BTreeMap<String, String> = dk_fs::read_to_string(&meta_path, SEED_META_LIMIT)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
@@ -690,15 +694,14 @@ fn file(
             }
             out
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|err| target.error(err))?;
-        }
-        std::fs::write(path, contents).map_err(|err| target.error(err))?;
+        dk_fs::write_atomic(path, contents.as_bytes()).map_err(|err| target.error(err))?;
         meta.insert(key, sum.to_owned());
     }
-    std::fs::write(
+    dk_fs::write_atomic(
         &meta_path,
-        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+        serde_json::to_string_pretty(&meta)
+            .unwrap_or_default()
+            .as_bytes(),
     )
     .map_err(|err| target.error(err))?;
     Ok(if options.clean {

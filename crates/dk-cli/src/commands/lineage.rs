@@ -63,7 +63,8 @@ pub enum LineageCommand {
 Receives events at POST /api/v1/lineage (what Marquez receives) into the store `dk lineage`
 reads, and answers GET /api/v1/namespaces, /api/v1/namespaces/NS/jobs, /api/v1/namespaces/NS/datasets
 and /api/v1/lineage?nodeId=job:NS:NAME&depth=N in Marquez's shapes. DK_LINEAGE_TOKEN, when set, is
-required as a bearer token. Ctrl-C stops it.
+required as a bearer token. Events nested over 64 levels, with numbers out of range or an eventTime
+not in RFC 3339 get 400; connections idle or slower than --timeout are closed. Ctrl-C stops it.
 
 Examples:
   dk lineage serve
@@ -80,6 +81,9 @@ pub struct ServeArgs {
     /// Largest event accepted, in KiB (larger requests get 413)
     #[arg(long, default_value_t = 2048, value_name = "KIB")]
     pub max_body_kib: usize,
+    /// Close connections idle this long, and answer 408 to requests not complete within it
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
 }
 
 /// Recorded OpenLineage events, oldest first, with their delivery state
@@ -424,6 +428,12 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         store: paths(ctx)?.store,
         token,
         max_body: args.max_body_kib.saturating_mul(1024),
+        timeout: parse_timeout(Some(&args.timeout), "--timeout")?
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                CliError::usage("--timeout 0 would close every connection at once")
+                    .hint("e.g. --timeout 30s")
+            })?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -12,6 +12,7 @@ use serde_json::Value;
 use dk_config::env::{
     DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH, SOURCE_DATE_EPOCH,
 };
+use dk_lineage::source::git_source;
 use dk_manifest::discover::Project;
 use dk_package::PackageError;
 use dk_package::bundle::{self, BundleSpec};
@@ -24,7 +25,7 @@ use dk_package::reference::{ArtifactRef, RemoteRef, check_host, semver_of};
 use dk_package::registry::{Progress, Registry};
 use dk_package::secrets;
 
-use super::run::{git_source, load_linted, runtime};
+use super::run::{load_linted, runtime};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui, table, write_table};

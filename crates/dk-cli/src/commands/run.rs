@@ -19,7 +19,7 @@ use dk_devstack::stack::Runtime;
 use dk_lineage::deliver::{Deliverer, Target};
 use dk_lineage::emit::LineagePaths;
 use dk_lineage::event::{ParentRun, new_run_id};
-use dk_lineage::run::SourceCode;
+use dk_lineage::source::git_source;
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::graph::Graph;
 use dk_manifest::model::StackService;
@@ -27,7 +27,9 @@ use dk_manifest::units::parse_duration;
 use dk_runner::contract::redact;
 use dk_runner::exec::{self, Executor, Prepared, Purpose, Tools};
 use dk_runner::plan::{DevStores, PlanError, RunPlan, RunSettings};
-use dk_runner::run::{LineageOutcome, LineageSetup, RunConfig, RunReport, RunStatus, execute};
+use dk_runner::run::{
+    LineageOutcome, LineageSetup, PrivateDir, RunConfig, RunReport, RunStatus, execute,
+};
 use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
 
 use super::{OverrideArgs, load_projects};
@@ -102,63 +104,6 @@ pub struct Runner<'a> {
 /// itself declares.
 fn secret_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-/// A git remote as a URI without credentials: `git@host:org/repo.git` becomes
-/// `ssh://git@host/org/repo.git`, `https://user:token@host/x` becomes `https://host/x`.
-fn public_remote(remote: &str) -> String {
-    if let Some((scheme, rest)) = remote.split_once("://") {
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let host = match authority.rsplit_once('@') {
-            Some((user, host)) if scheme == "ssh" => {
-                let user = user.split(':').next().unwrap_or_default();
-                format!("{user}@{host}")
-            }
-            Some((_, host)) => host.to_owned(),
-            None => authority.to_owned(),
-        };
-        return format!("{scheme}://{host}/{path}");
-    }
-    match remote.split_once(':') {
-        Some((host, path)) if !host.contains('/') => format!("ssh://{host}/{path}"),
-        _ => format!("file://{remote}"),
-    }
-}
-
-/// Where the package's code lives in git (the `sourceCodeLocation` facet), when it is in a
-/// repository: the `origin` remote (or the repository's own path), commit, branch and folder.
-pub fn git_source(dir: &Path) -> Option<SourceCode> {
-    let git = |args: &[&str]| -> Option<String> {
-        let output = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    let facts = git(&[
-        "rev-parse",
-        "--show-toplevel",
-        "--show-prefix",
-        "HEAD",
-        "--abbrev-ref",
-        "HEAD",
-    ])?;
-    let mut lines = facts.lines();
-    let (root, prefix) = (lines.next()?, lines.next().unwrap_or_default());
-    let (version, branch) = (lines.next(), lines.next());
-    let remote = git(&["config", "--get", "remote.origin.url"]).unwrap_or_else(|| root.to_owned());
-    Some(SourceCode {
-        repo_url: public_remote(&remote),
-        path: Some(prefix.trim_end_matches('/').to_owned()).filter(|path| !path.is_empty()),
-        version: version.map(str::to_owned),
-        branch: branch.filter(|branch| *branch != "HEAD").map(str::to_owned),
-    })
 }
 
 fn plan_error(err: PlanError, package: &Package) -> CliError {
@@ -385,6 +330,8 @@ impl<'a> Runner<'a> {
         prepared: &Prepared,
         config: &RunConfig,
     ) -> Result<RunReport, CliError> {
+        // Before the steps: they write the generated profiles, which hold DSNs.
+        let _private = PrivateDir::new(&config.run_dir);
         exec::prepare(&prepared.steps, &mut io::stderr()).map_err(exec_error)?;
         let report = runtime()?
             .block_on(execute(plan, prepared, config))
@@ -445,9 +392,10 @@ fn lint_gate(
 ) -> Result<(), CliError> {
     let report = dk_validate::lint(projects);
     if !report.findings.is_empty() && !ctx.ui.quiet {
-        let mut err = io::stderr().lock();
-        write_findings(&mut err, ctx.ui.err_styles(), &report)?;
-        writeln!(err)?;
+        ctx.ui.write_err(|err| {
+            write_findings(err, ctx.ui.err_styles(), &report)?;
+            writeln!(err)
+        })?;
     }
     if report.errors > 0 {
         return Err(
@@ -821,34 +769,4 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     ctx.ui.emit(&summary)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::public_remote;
-
-    #[test]
-    fn remotes_become_uris_without_credentials() {
-        for (remote, uri) in [
-            (
-                "git@github.com:acme/pipelines.git",
-                "ssh://git@github.com/acme/pipelines.git",
-            ),
-            (
-                "https://user:ghp_token@github.com/acme/p.git",
-                "https://github.com/acme/p.git",
-            ),
-            (
-                "https://github.com/acme/p.git",
-                "https://github.com/acme/p.git",
-            ),
-            (
-                "ssh://git:secret@host:22/acme/p.git",
-                "ssh://git@host:22/acme/p.git",
-            ),
-            ("/srv/git/pipelines", "file:///srv/git/pipelines"),
-        ] {
-            assert_eq!(public_remote(remote), uri, "{remote}");
-        }
-    }
 }

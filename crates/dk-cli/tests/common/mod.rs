@@ -120,6 +120,29 @@ spec:
     password: ${PGPASSWORD}
 ";
 
+/// Points the output of `dk init`'s package `name` at a table of a remote PostgreSQL store
+/// `warehouse` whose password is `${WAREHOUSE_PASSWORD}`: a run's context then holds a DSN.
+pub fn remote_postgres_output(ctx: &TestContext, name: &str) {
+    ctx.write(
+        format!("{name}/store/warehouse.yaml"),
+        WAREHOUSE
+            .replace("localhost", "db.example.com")
+            .replace("database: shop\n", "database: shop\n    user: etl\n")
+            .replace("PGPASSWORD", "WAREHOUSE_PASSWORD"),
+    );
+    let dataset = format!("{name}/dataset/{name}-clean.yaml");
+    let raw = ctx.read(&dataset);
+    ctx.write(
+        &dataset,
+        raw.replace("store: local-files", "store: warehouse")
+            .replace(
+                "path: output/customers-clean.csv",
+                "table: public.customers_clean",
+            )
+            .replace("  format: csv\n", ""),
+    );
+}
+
 /// A package `pkg` whose Transform writes the FAQ's `customer-data`.
 pub fn faq_package(ctx: &TestContext, classification: &str) {
     ctx.write(
@@ -160,4 +183,85 @@ pub fn http_get(url: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+/// Starts dk with `command`, waits until its pipeline has written `ready`, sends dk `signal` and
+/// returns how dk ended.
+pub fn signal_when_ready(
+    mut command: std::process::Command,
+    ready: &std::path::Path,
+    signal: rustix::process::Signal,
+) -> std::process::Output {
+    use std::time::{Duration, Instant};
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dk");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the pipeline never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, signal).expect("signal dk");
+    child.wait_with_output().expect("wait for dk")
+}
+
+/// Makes `dir` a git repository on branch `main` with `remote` as its origin and everything in
+/// it committed.
+pub fn git_repository(dir: &std::path::Path, remote: &str) {
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=dk", "-c", "user.email=dk@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["remote", "add", "origin", remote]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "init"]);
+}
+
+/// `dk lineage serve` on a free port with extra arguments and environment, and its base URL.
+pub fn lineage_server(
+    ctx: &TestContext,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut server = ctx
+        .dk_process()
+        .envs(env.iter().copied())
+        .args(["lineage", "serve", "--port", "0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let mut first = String::new();
+    // Read the address, then close the pipe: the server must keep serving.
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let endpoint = first
+        .split_whitespace()
+        .find(|word| word.ends_with("/api/v1/lineage"))
+        .unwrap_or_else(|| panic!("no endpoint in {first:?}"))
+        .to_owned();
+    (
+        server,
+        endpoint.trim_end_matches("/api/v1/lineage").to_owned(),
+    )
+}
+
+/// Stops a server with SIGTERM, as Ctrl-C or a service manager would; how it ended.
+pub fn stop_server(mut server: std::process::Child) -> std::process::ExitStatus {
+    let pid = rustix::process::Pid::from_raw(server.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("stop the server");
+    server.wait().expect("wait for the server")
 }

@@ -1,0 +1,89 @@
+//! Defect 10 (lineage and dev stack): a FIFO where dk keeps its own state — a spool file, a pid
+//! file, the dev stack's runtime record — blocked dk in `open` forever.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use dk_test::TestContext;
+
+use crate::common::{Run, context, run_ok};
+
+fn fifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+}
+
+/// Runs dk, failing the test (and killing dk) when it has not ended after a minute: a hang.
+fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
+    let mut child = ctx
+        .dk_process()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dk");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dk {} hung on a FIFO", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_fifo_in_the_spool_blocks_neither_runs_nor_reads() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    fifo(
+        &ctx.dk_home()
+            .join("lineage/spool/00000000-0000-7000-8000-000000000000.jsonl"),
+    );
+    let events = run_bounded(&ctx, &["lineage", "events", "-o", "json"]);
+    assert_eq!(events.code, 0, "{}", events.transcript());
+    let run = run_bounded(&ctx, &["run", "demo", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.json()["runs"][0]["lineage"]["events"], 2);
+    let events = run_bounded(&ctx, &["lineage", "events", "-o", "json"]);
+    assert_eq!(events.json()["events"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn fifos_as_dev_stack_state_block_neither_status_nor_down() {
+    let ctx = context();
+    std::fs::create_dir_all(ctx.dk_home().join("dev")).unwrap();
+    std::fs::write(ctx.dk_home().join("dev/runtime"), "native").unwrap();
+    for service in ["lineage", "s3", "kafka"] {
+        fifo(&ctx.dk_home().join(format!("dev/pids/{service}.pid")));
+    }
+    for args in [
+        &["dev", "status", "-o", "json"][..],
+        &["dev", "down", "-o", "json"],
+    ] {
+        let result = run_bounded(&ctx, args);
+        assert_eq!(result.code, 0, "{}", result.transcript());
+    }
+
+    // The runtime record itself a FIFO: read as no record, so the default runtime is asked.
+    let ctx = context();
+    fifo(&ctx.dk_home().join("dev/runtime"));
+    let result = run_bounded(&ctx, &["dev", "status", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.json()["services"].is_array(), "{}", result.stdout);
+}
