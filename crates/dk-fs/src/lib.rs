@@ -133,7 +133,8 @@ pub fn read_to_string(path: &Path, limit: u64) -> Result<String, FsError> {
 /// Writes `bytes` to `path` atomically (see [`AtomicFile::create`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     let mut file = AtomicFile::create(path)?;
-    file.write_all(bytes).map_err(|err| FsError::io(path, err))?;
+    file.write_all(bytes)
+        .map_err(|err| FsError::io(path, err))?;
     file.commit()
 }
 
@@ -240,7 +241,9 @@ impl AtomicFile {
     }
 
     fn file(&self) -> &File {
-        self.file.as_ref().expect("an AtomicFile is used until it is committed")
+        self.file
+            .as_ref()
+            .expect("an AtomicFile is used until it is committed")
     }
 
     /// Makes the written bytes the target's contents: fsync, rename, fsync of the folder.

@@ -181,6 +181,10 @@ pub async fn execute(
             RunStatus::Failed,
             exit.code(),
             Some(match code {
+                // Docker and Podman exit with 125 when they, not the container, failed.
+                Some(ENGINE_FAILED) if prepared.executor == exec::Executor::Docker => format!(
+                    "the container engine could not run the container (exit code {ENGINE_FAILED}); its message is above"
+                ),
                 Some(code) => format!("the pipeline exited with code {code}"),
                 None => "the pipeline was killed by a signal".to_owned(),
             }),
@@ -252,6 +256,9 @@ pub async fn execute(
     })
 }
 
+/// The exit code of `docker run` and `podman run` when the engine itself failed.
+const ENGINE_FAILED: i32 = 125;
+
 async fn run_process(
     plan: &RunPlan,
     prepared: &Prepared,
@@ -280,10 +287,23 @@ async fn run_process(
             })?;
         command.stdout(std::process::Stdio::from(stderr));
     }
-    supervise(command, plan.timeout, config.grace)
+    let exit = supervise(command, plan.timeout, config.grace)
         .await
         .map_err(|source| RunError::Start {
             program: invocation.program.clone(),
             source,
-        })
+        })?;
+    if let (Exit::TimedOut | Exit::Interrupted { .. }, Some(cleanup)) = (exit, &prepared.cleanup) {
+        // The engine's CLI may have been killed before it stopped the container; nothing to
+        // remove is the usual case, so the outcome does not matter.
+        let _ = tokio::process::Command::new(&cleanup.program)
+            .args(&cleanup.args)
+            .current_dir(&cleanup.cwd)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await;
+    }
+    Ok(exit)
 }

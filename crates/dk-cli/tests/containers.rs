@@ -1,0 +1,493 @@
+//! The Docker executor for real: packages in Python, Node.js and Java run in containers on
+//! Podman (`scripts/test-services` installs it and builds one runtime image with python3, nodejs
+//! and a JDK), with the runtime contract, exit codes, timeouts and signals of `dk run`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Run, context, run_ok, run_with};
+use dk_test::{TestContext, service};
+
+/// Podman and the test runtime image, or `None` (skipped) when they are not available.
+struct Podman {
+    image: String,
+    /// Podman's configuration here (runc, cgroupfs, host network): dk's tests clear the
+    /// environment, so it is passed on explicitly.
+    conf: String,
+}
+
+fn podman() -> Option<Podman> {
+    service("DK_TEST_PODMAN", "podman")?;
+    Some(Podman {
+        image: service("DK_TEST_RUNTIME_IMAGE", "podman")?,
+        conf: service("CONTAINERS_CONF", "podman")?,
+    })
+}
+
+/// A test world whose docker executor is Podman and whose runtimes all run in the test image.
+fn containers_context(podman: &Podman) -> TestContext {
+    let ctx = context();
+    run_ok(&ctx, &["config", "set", "run.engine", "podman"], 0);
+    for runtime in ["generic-python", "generic-node", "generic-java"] {
+        let key = format!("runtime.images.{runtime}");
+        run_ok(&ctx, &["config", "set", &key, &podman.image], 0);
+    }
+    ctx
+}
+
+fn run_in_container(
+    ctx: &TestContext,
+    podman: &Podman,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Run {
+    let mut all = vec![("CONTAINERS_CONF", podman.conf.as_str())];
+    all.extend_from_slice(env);
+    let mut command = vec!["run", "--executor", "docker"];
+    command.extend_from_slice(args);
+    run_with(ctx, &all, &command)
+}
+
+/// Turns a scaffolded package into a `generic` one: `command` (YAML flow list) in the test image.
+fn make_generic(ctx: &TestContext, name: &str, image: &str, command: &str) {
+    let manifest = ctx.read(format!("{name}/dk.yaml"));
+    let runtime = manifest
+        .lines()
+        .find(|line| line.trim_start().starts_with("runtime: "))
+        .expect("a runtime line")
+        .to_owned();
+    ctx.write(
+        format!("{name}/dk.yaml"),
+        manifest.replace(
+            &runtime,
+            &format!("  runtime: generic\n  image: {image}\n  command: {command}"),
+        ),
+    );
+}
+
+/// Whether a container of run `run_id` is still there, running or not.
+fn container_left(podman: &Podman, run_id: &str) -> bool {
+    let output = std::process::Command::new("podman")
+        .env("CONTAINERS_CONF", &podman.conf)
+        .args(["ps", "--all", "--quiet", "--filter"])
+        .arg(format!("name=dk-{run_id}"))
+        .output()
+        .expect("run podman ps");
+    assert!(output.status.success(), "podman ps failed");
+    !output.stdout.is_empty()
+}
+
+/// The FAQ's "any language that runs in a container": the Python, Node.js and Java scaffolds run
+/// in the runtime image and write the same pseudonymised records.
+#[test]
+fn python_node_and_java_packages_run_in_containers() {
+    let Some(podman) = podman() else {
+        return;
+    };
+    let ctx = containers_context(&podman);
+    let mut outputs = Vec::new();
+    for (name, runtime, program) in [
+        ("py", "generic-python", "python3 main.py"),
+        ("web", "generic-node", "node main.js"),
+        ("ledger", "generic-java", "java Main.java"),
+    ] {
+        run_ok(&ctx, &["init", name, "--runtime", runtime], 0);
+        let result = run_in_container(&ctx, &podman, &[], &[name]);
+        assert_eq!(result.code, 0, "{}", result.transcript());
+        let started = format!("{} {program}", podman.image);
+        assert!(
+            result.stderr.contains("podman run") && result.stderr.contains(&started),
+            "{name} did not run in the image: {}",
+            result.transcript()
+        );
+        assert!(
+            result.stdout.contains("wrote 5 rows"),
+            "{}",
+            result.transcript()
+        );
+        // Python's csv module ends lines with CRLF, the others with LF.
+        let written = ctx.read(format!("{name}/data/output/customers-clean.csv"));
+        outputs.push(written.lines().map(str::to_owned).collect::<Vec<_>>());
+    }
+    assert_eq!(outputs[0].len(), 6, "{:?}", outputs[0]);
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Node.js wrote other records than Python"
+    );
+    assert_eq!(
+        outputs[0], outputs[2],
+        "Java wrote other records than Python"
+    );
+}
+
+/// A client of PostgreSQL's wire protocol in the standard library (the image has no driver): it
+/// connects with the DSN of the contract, checks DK_CONTEXT and DK_RUN_ID, and writes rows.
+const WIRE_CLIENT: &str = r#"import json, os, socket, struct, sys
+from urllib.parse import urlparse, unquote
+
+dsn = urlparse(os.environ["DK_STORE_DSN_WAREHOUSE"])
+assert os.environ["DK_STORE_TYPE_WAREHOUSE"] == "postgres"
+with open(os.environ["DK_CONTEXT"], encoding="utf-8") as handle:
+    context = json.load(handle)
+print("PROBE " + json.dumps({
+    "runId": os.environ["DK_RUN_ID"],
+    "contextRunId": context["runId"],
+    "inputs": [d["name"] for d in context["inputs"]],
+    "outputs": [d["name"] for d in context["outputs"]],
+    "secretExpanded": unquote(dsn.password or "") == os.environ["EXPECTED_PASSWORD"],
+}), flush=True)
+
+conn = socket.create_connection((dsn.hostname, dsn.port))
+
+def receive(size):
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            sys.exit("postgres closed the connection")
+        data += chunk
+    return data
+
+def until_ready():
+    while True:
+        kind = receive(1)
+        body = receive(struct.unpack("!I", receive(4))[0] - 4)
+        if kind == b"E":
+            sys.exit("postgres: " + body.decode(errors="replace"))
+        if kind == b"Z":
+            return
+
+params = b"user\0" + unquote(dsn.username).encode() + b"\0database\0" + dsn.path[1:].encode() + b"\0\0"
+conn.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+until_ready()
+sql = ("CREATE TABLE IF NOT EXISTS public.countries (country text, customers bigint);"
+       "TRUNCATE public.countries;"
+       "INSERT INTO public.countries SELECT country, count(*) FROM public.customers GROUP BY country")
+conn.sendall(b"Q" + struct.pack("!I", len(sql) + 5) + sql.encode() + b"\0")
+until_ready()
+print("counted")
+"#;
+
+const CUSTOMERS: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: customers
+spec:
+  store: warehouse
+  table: public.customers
+  classification: confidential
+  retention:
+    days: 30
+  schema:
+    - name: id
+      type: integer
+    - name: email
+      type: string
+      pii: true
+    - name: country
+      type: string
+  dev:
+    seed:
+      inline:
+        - {id: 1, email: ada@example.com, country: GB}
+        - {id: 2, email: grace@example.com, country: US}
+        - {id: 3, email: hedy@example.com, country: AT}
+        - {id: 4, email: alan@example.com, country: GB}
+";
+
+const COUNTRIES: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: countries
+spec:
+  store: warehouse
+  table: public.countries
+  classification: confidential
+  retention:
+    days: 30
+  schema:
+    - name: country
+      type: string
+      from: customers.country
+    - name: customers
+      type: integer
+";
+
+/// The contract inside the container: the DSN with its secret expanded reaches the real
+/// PostgreSQL over the host network, DK_CONTEXT is readable, DK_RUN_ID is the run's id, and the
+/// secret never shows in dk's output.
+#[test]
+fn a_python_container_gets_the_contract_and_writes_postgres_through_its_dsn() {
+    let (Some(podman), Some(url)) = (podman(), service("DK_TEST_POSTGRES_URL", "PostgreSQL"))
+    else {
+        return;
+    };
+    let ctx = containers_context(&podman);
+    let name = "dk_containers_python";
+    let mut admin =
+        postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin
+            .batch_execute(&statement)
+            .expect("create a test database");
+    }
+    let config: postgres::Config = url.parse().expect("a PostgreSQL URL");
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    run_ok(&ctx, &["init", "counts", "--runtime", "generic-python"], 0);
+    for file in [
+        "dataset/counts-raw.yaml",
+        "dataset/counts-clean.yaml",
+        "store/local-files.yaml",
+    ] {
+        std::fs::remove_file(ctx.work().join("counts").join(file)).unwrap();
+    }
+    ctx.write(
+        "counts/store/warehouse.yaml",
+        format!(
+            "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: warehouse
+spec:
+  connector: postgres
+  connection:
+    host: 127.0.0.1
+    port: {port}
+    database: {name}
+    user: postgres
+  secrets:
+    password: ${{PGPASSWORD}}
+"
+        ),
+    );
+    ctx.write("counts/dataset/customers.yaml", CUSTOMERS);
+    ctx.write("counts/dataset/countries.yaml", COUNTRIES);
+    ctx.write("counts/main.py", WIRE_CLIENT);
+    let manifest = ctx.read("counts/dk.yaml");
+    ctx.write(
+        "counts/dk.yaml",
+        manifest
+            .replace("dataset: counts-raw", "dataset: customers")
+            .replace("dataset: counts-clean", "dataset: countries"),
+    );
+    let run_id = "01900000-0000-7000-8000-00000000c0de";
+    let secret = "container-secret-s3cr3t";
+    let result = run_in_container(
+        &ctx,
+        &podman,
+        &[("PGPASSWORD", secret), ("DK_RUN_ID", run_id)],
+        &["counts", "--env", &format!("EXPECTED_PASSWORD={secret}")],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stdout.contains("counted"), "{}", result.transcript());
+    let probe = result
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("PROBE "))
+        .unwrap_or_else(|| panic!("no probe line: {}", result.transcript()));
+    let probe: serde_json::Value = serde_json::from_str(probe).expect("probe JSON");
+    assert_eq!(probe["runId"], run_id);
+    assert_eq!(probe["contextRunId"], run_id);
+    assert_eq!(probe["inputs"], serde_json::json!(["customers"]));
+    assert_eq!(probe["outputs"], serde_json::json!(["countries"]));
+    assert_eq!(probe["secretExpanded"], true, "{probe}");
+    let rows = postgres::Client::connect(
+        &url.replace("/dk_test", &format!("/{name}")),
+        postgres::NoTls,
+    )
+    .expect("connect to the test database")
+    .query(
+        "SELECT country, customers FROM public.countries ORDER BY country",
+        &[],
+    )
+    .expect("read the pipeline's rows");
+    let rows: Vec<(String, i64)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(
+        rows,
+        [("AT".into(), 1), ("GB".into(), 2), ("US".into(), 1)],
+        "{}",
+        result.transcript()
+    );
+    assert!(
+        !result.transcript().contains(secret),
+        "{}",
+        result.transcript()
+    );
+    assert!(!container_left(&podman, run_id));
+}
+
+/// A Java package's own exit code is dk's, not the engine's.
+#[test]
+fn a_java_containers_exit_code_passes_through() {
+    let Some(podman) = podman() else {
+        return;
+    };
+    let ctx = containers_context(&podman);
+    run_ok(&ctx, &["init", "ledger", "--runtime", "generic-java"], 0);
+    ctx.write(
+        "ledger/Main.java",
+        "public class Main {\n    public static void main(String[] args) {\n        \
+         System.out.println(\"failing on purpose\");\n        System.exit(7);\n    }\n}\n",
+    );
+    let result = run_in_container(&ctx, &podman, &[], &["ledger"]);
+    assert_eq!(result.code, 7, "{}", result.transcript());
+    assert!(
+        result.stdout.contains("the pipeline exited with code 7"),
+        "{}",
+        result.transcript()
+    );
+}
+
+/// `--timeout` stops the container (exit 124) and leaves no container behind.
+#[test]
+fn a_container_past_its_timeout_is_stopped_and_removed() {
+    let Some(podman) = podman() else {
+        return;
+    };
+    let ctx = containers_context(&podman);
+    run_ok(&ctx, &["init", "slow", "--runtime", "generic-python"], 0);
+    make_generic(
+        &ctx,
+        "slow",
+        &podman.image,
+        "[python3, -c, \"import time; time.sleep(120)\"]",
+    );
+    let run_id = "01900000-0000-7000-8000-0000000071e0";
+    let result = run_in_container(
+        &ctx,
+        &podman,
+        &[("DK_RUN_ID", run_id)],
+        &["slow", "--timeout", "2s"],
+    );
+    assert_eq!(result.code, 124, "{}", result.transcript());
+    assert!(result.stdout.contains("timeout"), "{}", result.transcript());
+    assert!(!container_left(&podman, run_id));
+}
+
+/// SIGTERM to dk reaches the Node.js program inside the container, which stops cleanly; dk
+/// exits with 143 and the container is gone.
+#[test]
+fn sigterm_reaches_a_node_program_in_its_container() {
+    let Some(podman) = podman() else {
+        return;
+    };
+    let ctx = containers_context(&podman);
+    run_ok(&ctx, &["init", "stream", "--runtime", "generic-node"], 0);
+    ctx.write(
+        "stream/main.js",
+        "const fs = require('fs');\n\
+         fs.writeFileSync(process.env.READY, 'up');\n\
+         process.on('SIGTERM', () => { fs.writeFileSync(process.env.READY, 'stopped cleanly'); process.exit(0); });\n\
+         setInterval(() => {}, 1000);\n",
+    );
+    let ready = ctx.work().join("stream").join("ready");
+    let run_id = "01900000-0000-7000-8000-00000000516e";
+    let child = ctx
+        .dk_process()
+        .env("CONTAINERS_CONF", &podman.conf)
+        .env("DK_RUN_ID", run_id)
+        .args(["run", "stream", "--executor", "docker", "--env"])
+        .arg(format!("READY={}", ready.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dk");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the pipeline never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send SIGTERM");
+    let output = child.wait_with_output().expect("wait for dk");
+    let transcript = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(143), "{transcript}");
+    assert_eq!(std::fs::read_to_string(&ready).unwrap(), "stopped cleanly");
+    assert!(!container_left(&podman, run_id));
+}
+
+/// An image that is neither present nor pullable is reported as such (exit 3, with the fix),
+/// never as the engine's exit code 125; nothing is recorded as run.
+#[test]
+fn a_missing_image_is_named_with_the_fix() {
+    let Some(podman) = podman() else {
+        return;
+    };
+    let ctx = containers_context(&podman);
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-node"], 0);
+    let result = run_in_container(
+        &ctx,
+        &podman,
+        &[],
+        &["demo", "--set", "spec.image=127.0.0.1:9/dk-test/missing:0"],
+    );
+    assert_eq!(result.code, 3, "{}", result.transcript());
+    assert!(
+        result
+            .stderr
+            .contains("image 127.0.0.1:9/dk-test/missing:0 is not present and could not be pulled"),
+        "{}",
+        result.transcript()
+    );
+    assert!(result.stderr.contains("hint: "), "{}", result.transcript());
+    assert!(
+        !result.transcript().contains("code 125"),
+        "{}",
+        result.transcript()
+    );
+    assert!(!ctx.dk_home().join("lineage").exists(), "nothing ran");
+}
+
+/// No daemon: a `docker` whose engine does not answer is reported as such with the fix (no
+/// container engine is needed for this one).
+#[test]
+fn a_docker_engine_without_its_daemon_is_named_with_the_fix() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(&ctx, &["config", "set", "run.engine", "docker"], 0);
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let result = run_with(
+        &ctx,
+        &[("PATH", path.as_str())],
+        &["run", "demo", "--executor", "docker"],
+    );
+    assert_eq!(result.code, 3, "{}", result.transcript());
+    assert!(
+        result.stderr.contains(
+            "error: the docker engine does not answer: Cannot connect to the Docker daemon"
+        ),
+        "{}",
+        result.transcript()
+    );
+    assert!(
+        result.stderr.contains("hint: start the Docker daemon"),
+        "{}",
+        result.transcript()
+    );
+    assert!(
+        !result.transcript().contains("code 125"),
+        "{}",
+        result.transcript()
+    );
+}
