@@ -491,3 +491,230 @@ fn a_docker_engine_without_its_daemon_is_named_with_the_fix() {
         result.transcript()
     );
 }
+
+/// The portable binary (`make build-static`), or `None` (skipped).
+fn static_dk() -> Option<String> {
+    service(
+        "DK_TEST_STATIC_DK",
+        "the portable dk binary (make build-static)",
+    )
+}
+
+fn podman_command(podman: &Podman) -> std::process::Command {
+    let mut command = std::process::Command::new("podman");
+    command.env("CONTAINERS_CONF", &podman.conf);
+    command
+}
+
+fn succeed(command: &mut std::process::Command) -> String {
+    let output = command.output().expect("start a program");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// An HTTPS server on loopback that answers every POST with 201 and appends its body to a file.
+const TLS_SERVER: &str = r#"import http.server, ssl, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(sys.argv[3], "ab") as received:
+            received.write(body + b"\n")
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A throwaway CA and a server certificate it signs for `name`, in `dir`: (ca.pem, cert, key).
+fn certificates(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let path = |file: &str| dir.join(file);
+    std::fs::write(path("san.ext"), format!("subjectAltName=DNS:{name}\n")).unwrap();
+    let openssl = |args: &[&str]| {
+        succeed(
+            std::process::Command::new("openssl")
+                .current_dir(dir)
+                .args(args),
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dk-test-ca",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        &format!("/CN={name}"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (path("ca.pem"), path("server.pem"), path("server.key"))
+}
+
+/// Static glibc from an image that holds nothing but the binary and a CA bundle (no libc, no NSS
+/// modules, no nsswitch.conf): dk resolves a name from /etc/hosts and delivers its lineage over
+/// TLS, verified against that CA, to a loopback HTTPS server.
+#[test]
+fn the_portable_binary_resolves_names_and_talks_tls_from_an_empty_image() {
+    let (Some(podman), Some(dk)) = (podman(), static_dk()) else {
+        return;
+    };
+    let ctx = context();
+    let name = "dk-tls.test";
+    let certs = ctx.root().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (ca, cert, key) = certificates(&certs, name);
+    let received = ctx.root().join("received");
+    let mut server = std::process::Command::new("python3")
+        .args(["-c", TLS_SERVER])
+        .args([&cert, &key, &received])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the TLS server");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .expect("the server's port");
+    let port = port.trim().to_owned();
+
+    let rootfs = ctx.root().join("rootfs");
+    for dir in ["usr/local/bin", "etc/ssl/certs", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::copy(&dk, rootfs.join("usr/local/bin/dk")).unwrap();
+    std::fs::copy(&ca, rootfs.join("etc/ssl/certs/ca-certificates.crt")).unwrap();
+    let image = "localhost/dk-test/static-probe:latest";
+    let tar = ctx.root().join("rootfs.tar");
+    succeed(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    succeed(podman_command(&podman).arg("import").arg(&tar).arg(image));
+
+    run_ok(&ctx, &["init", "probe", "--runtime", "generic-python"], 0);
+    make_generic(&ctx, "probe", image, "[/usr/local/bin/dk, version]");
+    let work = ctx.work().display().to_string();
+    let output = podman_command(&podman)
+        .args(["run", "--rm", "--network", "host", "--add-host"])
+        .arg(format!("{name}:127.0.0.1"))
+        .args(["-e", "HOME=/tmp", "-v"])
+        .arg(format!("{work}:{work}"))
+        .args([
+            "-w",
+            &work,
+            image,
+            "/usr/local/bin/dk",
+            "run",
+            "probe",
+            "-o",
+            "json",
+            "--lineage-endpoint",
+        ])
+        .arg(format!("https://{name}:{port}"))
+        .output()
+        .expect("run podman");
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = podman_command(&podman)
+        .args(["rmi", "--force", image])
+        .output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let transcript = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{transcript}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    let lineage = &report["runs"][0]["lineage"];
+    assert_eq!(lineage["delivered"], 2, "{transcript}");
+    assert!(lineage["warnings"].is_null(), "{transcript}");
+    let received = std::fs::read_to_string(&received).unwrap_or_default();
+    assert!(received.contains("\"START\""), "{received}");
+    assert!(received.contains("\"COMPLETE\""), "{received}");
+}
+
+/// `make image`'s Containerfile on a local base: the binary runs, as a non-root user.
+#[test]
+fn the_dk_image_builds_on_a_local_base_and_runs_as_a_non_root_user() {
+    let (Some(podman), Some(dk)) = (podman(), static_dk()) else {
+        return;
+    };
+    let ctx = context();
+    let build = ctx.root().join("build");
+    std::fs::create_dir_all(build.join("bin")).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(repo.join("Containerfile"), build.join("Containerfile")).unwrap();
+    std::fs::copy(&dk, build.join("bin/dk-static")).unwrap();
+    let image = "localhost/dk-test/dk-image:latest";
+    succeed(
+        podman_command(&podman)
+            .current_dir(&build)
+            .args(["build", "--quiet", "--build-arg"])
+            .arg(format!("BASE={}", podman.image))
+            .args(["-t", image, "."]),
+    );
+    let version = succeed(podman_command(&podman).args(["run", "--rm", image, "version"]));
+    let user = succeed(podman_command(&podman).args([
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/usr/bin/id",
+        image,
+        "-u",
+    ]));
+    let _ = podman_command(&podman)
+        .args(["rmi", "--force", image])
+        .output();
+    assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    assert_eq!(user.trim(), "10001");
+}

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, context, http_get, run_ok, run_with};
+use common::{Run, context, http_get, run, run_ok, run_with};
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::{HttpSink, closed_port};
 use dk_test::{TestContext, service};
@@ -608,7 +608,10 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(&command[1..4], ["run", "--rm", "--init"]);
-    assert_eq!(command.last(), Some(&"ghcr.io/acme/demo:0.1.0"));
+    assert_eq!(
+        command[command.len() - 3..],
+        ["ghcr.io/acme/demo:0.1.0", "python3", "main.py"]
+    );
     for variable in [
         "DK_CONTEXT",
         "DK_RUN_ID",
@@ -625,7 +628,45 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
         command.contains(&format!("{package}:{package}").as_str()),
         "{command:?}"
     );
-    let without_image = run_with(
+    // Without spec.image: the runtime's image, unless the configuration names another.
+    let runtime_image = |ctx: &TestContext| {
+        let plan = run_with(
+            ctx,
+            &env,
+            &[
+                "run",
+                "demo",
+                "--executor",
+                "docker",
+                "--set",
+                "spec.image=",
+                "--dry-run",
+                "-o",
+                "json",
+            ],
+        );
+        assert_eq!(plan.code, 0, "{}", plan.transcript());
+        let command = plan.json()["runs"][0]["command"].clone();
+        let command = command.as_array().unwrap();
+        command[command.len() - 3].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        runtime_image(&ctx),
+        "docker.io/library/python:3.12-slim-bookworm"
+    );
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "runtime.images.generic-python",
+            "registry.example.com/python:3.12",
+        ],
+        0,
+    );
+    assert_eq!(runtime_image(&ctx), "registry.example.com/python:3.12");
+    // `generic` runs the package's own image and command; it has no default image.
+    let generic = run_with(
         &ctx,
         &env,
         &[
@@ -634,11 +675,20 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
             "--executor",
             "docker",
             "--set",
+            "spec.runtime=generic",
+            "--set",
             "spec.image=",
             "--dry-run",
         ],
     );
-    assert_eq!(without_image.code, 2, "{}", without_image.transcript());
+    assert_eq!(generic.code, 2, "{}", generic.transcript());
+    assert!(
+        generic
+            .stderr
+            .contains("the docker executor needs spec.image"),
+        "{}",
+        generic.transcript()
+    );
 }
 
 /// A shared project: `first` writes `middle`, `second` reads it and fails, `third` is skipped.
@@ -1326,4 +1376,53 @@ fn go_pipelines_run_and_test() {
     let tested = run_with(&ctx, &env, &["test", "events"]);
     assert_eq!(tested.code, 0, "{}", tested.transcript());
     assert!(tested.stderr.contains("go test ./..."), "{}", tested.stderr);
+}
+
+/// `generic` runs `spec.command` on the host under the same contract; without a command it is a
+/// usage error that says what to set.
+#[test]
+fn the_generic_runtime_runs_spec_command_on_the_host() {
+    let ctx = context();
+    python_package(&ctx, "any", None);
+    let manifest = ctx.read("any/dk.yaml");
+    ctx.write(
+        "any/dk.yaml",
+        manifest.replace(
+            "  runtime: generic-python\n",
+            "  runtime: generic\n  command: [sh, -c, 'echo \"run $DK_RUN_ID reads $DK_INPUTS\"; exit 5']\n",
+        ),
+    );
+    let result = run_with(
+        &ctx,
+        &[("DK_RUN_ID", "01900000-0000-7000-8000-000000000123")],
+        &["run", "any"],
+    );
+    assert_eq!(result.code, 5, "{}", result.transcript());
+    assert!(
+        result
+            .stdout
+            .contains("run 01900000-0000-7000-8000-000000000123 reads any-raw"),
+        "{}",
+        result.transcript()
+    );
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "FAIL"]);
+    assert_eq!(
+        events[1]["event"]["run"]["facets"]["errorMessage"]["programmingLanguage"],
+        "generic"
+    );
+    let without = run(&ctx, &["run", "any", "--set", "spec.command=[]"]);
+    assert_eq!(without.code, 2, "{}", without.transcript());
+    assert!(
+        without
+            .stderr
+            .contains("runtime generic runs spec.command, and the package sets none"),
+        "{}",
+        without.transcript()
+    );
+    assert!(
+        without.stderr.contains("hint: set spec.command"),
+        "{}",
+        without.transcript()
+    );
 }
