@@ -6,7 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, context, http_get, run, run_ok, run_with};
+use common::{
+    Run, SEEDED_CUSTOMERS, context, counts_on_postgres, fresh_database, http_get, run, run_ok,
+    run_with,
+};
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::{HttpSink, closed_port};
 use dk_test::{TestContext, service};
@@ -876,85 +879,6 @@ fn postgres_url() -> Option<String> {
     service("DK_TEST_POSTGRES_URL", "PostgreSQL")
 }
 
-/// A fresh database on the test server, so tests do not share tables.
-fn fresh_database(url: &str, name: &str) -> (postgres::Config, String) {
-    let mut client =
-        postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client
-            .batch_execute(&statement)
-            .expect("create a test database");
-    }
-    let config: postgres::Config = url.parse().expect("a PostgreSQL URL");
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let store = format!(
-        "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: Store
-metadata:
-  name: warehouse
-spec:
-  connector: postgres
-  connection:
-    host: 127.0.0.1
-    port: {port}
-    database: {name}
-    user: postgres
-  secrets:
-    password: ${{PGPASSWORD}}
-"
-    );
-    let mut database = config.clone();
-    database.dbname(name);
-    (database, store)
-}
-
-const SEEDED_CUSTOMERS: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: DataSet
-metadata:
-  name: customers
-spec:
-  store: warehouse
-  table: public.customers
-  classification: confidential
-  retention:
-    days: 30
-  schema:
-    - name: id
-      type: integer
-    - name: email
-      type: string
-      pii: true
-    - name: country
-      type: string
-  dev:
-    seed:
-      inline:
-        - {id: 1, email: ada@example.com, country: GB}
-        - {id: 2, email: grace@example.com, country: US}
-        - {id: 3, email: hedy@example.com, country: AT}
-";
-
-const CUSTOMER_COUNTRIES: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: DataSet
-metadata:
-  name: countries
-spec:
-  store: warehouse
-  table: public.countries
-  classification: confidential
-  retention:
-    days: 30
-  schema:
-    - name: country
-      type: string
-      from: customers.country
-    - name: customers
-      type: integer
-";
-
 /// The FAQ promise on real PostgreSQL: inputs are seeded, the pipeline reads and writes through
 /// the DSN in its environment, and the password never shows.
 #[test]
@@ -978,22 +902,7 @@ fn a_python_pipeline_reads_and_writes_postgres_through_the_contract() {
              print('counted')\n",
         ),
     );
-    for file in [
-        "dataset/counts-raw.yaml",
-        "dataset/counts-clean.yaml",
-        "store/local-files.yaml",
-    ] {
-        std::fs::remove_file(ctx.work().join("counts").join(file)).unwrap();
-    }
-    ctx.write("counts/store/warehouse.yaml", &store);
-    ctx.write("counts/dataset/customers.yaml", SEEDED_CUSTOMERS);
-    ctx.write("counts/dataset/countries.yaml", CUSTOMER_COUNTRIES);
-    let raw = ctx.read("counts/dk.yaml");
-    ctx.write(
-        "counts/dk.yaml",
-        raw.replace("dataset: counts-raw", "dataset: customers")
-            .replace("dataset: counts-clean", "dataset: countries"),
-    );
+    counts_on_postgres(&ctx, "counts", &store);
     let env = [
         ("PATH", path.as_str()),
         ("PGPASSWORD", "not-needed-but-secret"),
