@@ -625,3 +625,47 @@ fn the_dk_image_builds_on_a_local_base_and_runs_as_a_non_root_user() {
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
     assert_eq!(user.trim(), "10001");
 }
+
+/// An engine that fails after the checks (its exit code 125) is reported as the engine's failure
+/// with exit 3, not as the pipeline's exit code (no container engine is needed for this one).
+#[test]
+fn an_engine_failure_at_the_start_is_not_reported_as_the_pipelines_exit_code() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(&ctx, &["config", "set", "run.engine", "podman"], 0);
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let podman = bin.join("podman");
+    // `image inspect` and `info` succeed; `run` fails as an engine does, with 125.
+    std::fs::write(
+        &podman,
+        "#!/bin/sh\n[ \"$1\" = run ] || exit 0\necho 'Error: OCI runtime error: runc: creating container' >&2\nexit 125\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&podman, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let result = run_with(
+        &ctx,
+        &[("PATH", path.as_str())],
+        &["run", "demo", "--executor", "docker"],
+    );
+    assert_eq!(result.code, 3, "{}", result.transcript());
+    assert!(
+        result
+            .stdout
+            .contains("the container engine could not run the container (its exit code 125)"),
+        "{}",
+        result.transcript()
+    );
+    assert!(
+        !result
+            .transcript()
+            .contains("the pipeline exited with code 125"),
+        "{}",
+        result.transcript()
+    );
+}

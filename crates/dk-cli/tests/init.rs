@@ -62,7 +62,11 @@ fn every_runtime_scaffolds_and_lints_clean_in_both_modes() {
     // `generic` runs the user's own command: there is nothing to scaffold.
     let generic = run(&ctx, &["init", "any", "--runtime", "generic"]);
     assert_eq!(generic.code, 2, "{}", generic.transcript());
-    assert!(generic.stderr.contains("generic-node"), "{}", generic.stderr);
+    assert!(
+        generic.stderr.contains("generic-node"),
+        "{}",
+        generic.stderr
+    );
 }
 
 #[test]

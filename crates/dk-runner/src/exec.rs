@@ -790,6 +790,43 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
 mod tests {
     use super::*;
 
+    /// A directory of fake engines: `docker` answering `info` or not, and `podman`.
+    fn engines(docker_answers: bool, podman: bool) -> (tempfile::TempDir, Tools) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut fakes = vec![("docker", if docker_answers { 0 } else { 1 })];
+        if podman {
+            fakes.push(("podman", 0));
+        }
+        for (name, code) in fakes {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let tools = Tools::new(Some(dir.path().display().to_string()));
+        (dir, tools)
+    }
+
+    #[test]
+    fn the_engine_is_docker_when_its_daemon_answers_else_podman() {
+        let unset = ContainerSettings::default();
+        let (_dir, tools) = engines(true, true);
+        assert_eq!(engine(&unset, &tools).unwrap().0, Engine::Docker);
+        let (_dir, tools) = engines(false, true);
+        assert_eq!(engine(&unset, &tools).unwrap().0, Engine::Podman);
+        // Docker alone, without its daemon: chosen, so that the missing daemon is reported.
+        let (_dir, tools) = engines(false, false);
+        assert_eq!(engine(&unset, &tools).unwrap().0, Engine::Docker);
+        let podman = ContainerSettings {
+            engine: Some(Engine::Podman),
+            ..ContainerSettings::default()
+        };
+        assert!(matches!(
+            engine(&podman, &tools),
+            Err(ExecError::MissingTool { .. })
+        ));
+    }
+
     #[test]
     fn requirements_files_of_only_comments_need_no_virtualenv() {
         assert!(!has_requirements("# none\n\n   # still none\n"));

@@ -177,14 +177,21 @@ pub async fn execute(
     let result = run_process(plan, prepared, config).await;
     let (status, exit_code, error) = match &result {
         Ok(Exit::Succeeded) => (RunStatus::Succeeded, 0, None),
+        // Docker and Podman exit with 125 when they, not the container, failed: an external
+        // system's failure (3), not the pipeline's exit code.
+        Ok(Exit::Failed {
+            code: Some(ENGINE_FAILED),
+        }) if prepared.executor == exec::Executor::Docker => (
+            RunStatus::Failed,
+            EXTERNAL_FAILURE,
+            Some(format!(
+                "the container engine could not run the container (its exit code {ENGINE_FAILED}); its message is above"
+            )),
+        ),
         Ok(exit @ Exit::Failed { code }) => (
             RunStatus::Failed,
             exit.code(),
             Some(match code {
-                // Docker and Podman exit with 125 when they, not the container, failed.
-                Some(ENGINE_FAILED) if prepared.executor == exec::Executor::Docker => format!(
-                    "the container engine could not run the container (exit code {ENGINE_FAILED}); its message is above"
-                ),
                 Some(code) => format!("the pipeline exited with code {code}"),
                 None => "the pipeline was killed by a signal".to_owned(),
             }),
@@ -258,6 +265,8 @@ pub async fn execute(
 
 /// The exit code of `docker run` and `podman run` when the engine itself failed.
 const ENGINE_FAILED: i32 = 125;
+/// dk's exit code when an external system failed.
+const EXTERNAL_FAILURE: i32 = 3;
 
 async fn run_process(
     plan: &RunPlan,
