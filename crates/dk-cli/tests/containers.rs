@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, context, counts_on_postgres, fresh_database, run_ok, run_with};
+use common::{Run, context, counts_on_postgres, fake_program, fresh_database, run_ok, run_with};
 use dk_test::{TestContext, service};
 
 /// Podman and the test runtime image, or `None` (skipped) when they are not available.
@@ -360,19 +360,10 @@ fn a_docker_engine_without_its_daemon_is_named_with_the_fix() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     run_ok(&ctx, &["config", "set", "run.engine", "docker"], 0);
-    let bin = ctx.root().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let docker = bin.join("docker");
-    std::fs::write(
-        &docker,
-        "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let path = fake_program(
+        &ctx,
+        "docker",
+        "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1\n",
     );
     let result = run_with(
         &ctx,
@@ -633,20 +624,11 @@ fn an_engine_failure_at_the_start_is_not_reported_as_the_pipelines_exit_code() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     run_ok(&ctx, &["config", "set", "run.engine", "podman"], 0);
-    let bin = ctx.root().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let podman = bin.join("podman");
     // `image inspect` and `info` succeed; `run` fails as an engine does, with 125.
-    std::fs::write(
-        &podman,
-        "#!/bin/sh\n[ \"$1\" = run ] || exit 0\necho 'Error: OCI runtime error: runc: creating container' >&2\nexit 125\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&podman, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let path = fake_program(
+        &ctx,
+        "podman",
+        "[ \"$1\" = run ] || exit 0\necho 'Error: OCI runtime error: runc: creating container' >&2\nexit 125\n",
     );
     let result = run_with(
         &ctx,

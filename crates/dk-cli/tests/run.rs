@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Run, SEEDED_CUSTOMERS, context, counts_on_postgres, fresh_database, http_get, run, run_ok,
-    run_with,
+    Run, SEEDED_CUSTOMERS, context, counts_on_postgres, fake_program, fresh_database, http_get,
+    run, run_ok, run_with,
 };
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::{HttpSink, closed_port};
@@ -577,16 +577,7 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
             "  mode: batch\n  image: ghcr.io/acme/demo:0.1.0\n",
         ),
     );
-    let bin = ctx.root().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let docker = bin.join("docker");
-    std::fs::write(&docker, "#!/bin/sh\nexit 1\n").unwrap();
-    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = fake_program(&ctx, "docker", "exit 1\n");
     let env = [("PATH", path.as_str())];
     let plan = run_with(
         &ctx,

@@ -261,3 +261,20 @@ pub fn counts_on_postgres(ctx: &TestContext, dir: &str, store: &str) {
             .replace(&format!("dataset: {dir}-clean"), "dataset: countries"),
     );
 }
+
+/// Puts an executable `name` running the shell `script` first on a PATH, which it returns (a fake
+/// container engine, for the cases no real one can show).
+pub fn fake_program(ctx: &TestContext, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).expect("create the fake's directory");
+    let program = bin.join(name);
+    std::fs::write(&program, format!("#!/bin/sh\n{script}")).expect("write the fake");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+        .expect("make the fake executable");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
