@@ -95,7 +95,8 @@ fn python_node_and_java_packages_run_in_containers() {
         run_ok(&ctx, &["init", name, "--runtime", runtime], 0);
         let result = run_in_container(&ctx, &podman, &[], &[name]);
         assert_eq!(result.code, 0, "{}", result.transcript());
-        let started = format!("{} {program}", podman.image);
+        let (program, args) = program.split_once(' ').unwrap();
+        let started = format!("--entrypoint {program} {} {args}", podman.image);
         assert!(
             result.stderr.contains("podman run") && result.stderr.contains(&started),
             "{name} did not run in the image: {}",

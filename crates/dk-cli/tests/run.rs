@@ -603,8 +603,13 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
         .collect();
     assert_eq!(&command[1..4], ["run", "--rm", "--init"]);
     assert_eq!(
-        command[command.len() - 3..],
-        ["ghcr.io/acme/demo:0.1.0", "python3", "main.py"]
+        command[command.len() - 4..],
+        [
+            "--entrypoint",
+            "python3",
+            "ghcr.io/acme/demo:0.1.0",
+            "main.py"
+        ]
     );
     for variable in [
         "DK_CONTEXT",
@@ -642,7 +647,7 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
         assert_eq!(plan.code, 0, "{}", plan.transcript());
         let command = plan.json()["runs"][0]["command"].clone();
         let command = command.as_array().unwrap();
-        command[command.len() - 3].as_str().unwrap().to_owned()
+        command[command.len() - 2].as_str().unwrap().to_owned()
     };
     assert_eq!(
         runtime_image(&ctx),

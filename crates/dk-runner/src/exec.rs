@@ -623,8 +623,10 @@ pub fn docker(
     for (name, _) in &env {
         args.extend(["-e".into(), name.clone()]);
     }
+    // The runtime's program replaces the image's entrypoint: images such as dbt's start `dbt`
+    // themselves, which would otherwise receive `dbt run ...` as its arguments.
+    args.extend(["--entrypoint".into(), program]);
     args.push(image);
-    args.push(program);
     args.extend(command);
     let cleanup = Invocation {
         program: engine_program.display().to_string(),
