@@ -354,22 +354,27 @@ fn a_missing_image_is_named_with_the_fix() {
     assert!(!ctx.dk_home().join("lineage").exists(), "nothing ran");
 }
 
+/// `dk run --executor docker` of a scaffolded package with `run.engine` set to `engine`, a fake
+/// that runs the shell `script`.
+fn run_on_fake_engine(engine: &str, script: &str) -> Run {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(&ctx, &["config", "set", "run.engine", engine], 0);
+    let path = fake_program(&ctx, engine, script);
+    run_with(
+        &ctx,
+        &[("PATH", path.as_str())],
+        &["run", "demo", "--executor", "docker"],
+    )
+}
+
 /// No daemon: a `docker` whose engine does not answer is reported as such with the fix (no
 /// container engine is needed for this one).
 #[test]
 fn a_docker_engine_without_its_daemon_is_named_with_the_fix() {
-    let ctx = context();
-    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    run_ok(&ctx, &["config", "set", "run.engine", "docker"], 0);
-    let path = fake_program(
-        &ctx,
+    let result = run_on_fake_engine(
         "docker",
         "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1\n",
-    );
-    let result = run_with(
-        &ctx,
-        &[("PATH", path.as_str())],
-        &["run", "demo", "--executor", "docker"],
     );
     assert_eq!(result.code, 3, "{}", result.transcript());
     assert!(
@@ -622,19 +627,10 @@ fn the_dk_image_builds_on_a_local_base_and_runs_as_a_non_root_user() {
 /// with exit 3, not as the pipeline's exit code (no container engine is needed for this one).
 #[test]
 fn an_engine_failure_at_the_start_is_not_reported_as_the_pipelines_exit_code() {
-    let ctx = context();
-    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    run_ok(&ctx, &["config", "set", "run.engine", "podman"], 0);
     // `image inspect` and `info` succeed; `run` fails as an engine does, with 125.
-    let path = fake_program(
-        &ctx,
+    let result = run_on_fake_engine(
         "podman",
         "[ \"$1\" = run ] || exit 0\necho 'Error: OCI runtime error: runc: creating container' >&2\nexit 125\n",
-    );
-    let result = run_with(
-        &ctx,
-        &[("PATH", path.as_str())],
-        &["run", "demo", "--executor", "docker"],
     );
     assert_eq!(result.code, 3, "{}", result.transcript());
     assert!(
