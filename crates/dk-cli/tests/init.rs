@@ -23,7 +23,14 @@ fn faq_quickstart_creates_a_package_that_lints_clean() {
 #[test]
 fn every_runtime_scaffolds_and_lints_clean_in_both_modes() {
     let ctx = context();
-    for runtime in ["cloudquery", "generic-go", "generic-python", "dbt"] {
+    for runtime in [
+        "cloudquery",
+        "generic-go",
+        "generic-python",
+        "dbt",
+        "generic-node",
+        "generic-java",
+    ] {
         for mode in ["batch", "streaming"] {
             let name = format!("{runtime}-{mode}");
             let result = run(&ctx, &["init", &name, "--runtime", runtime, "--mode", mode]);
@@ -52,6 +59,14 @@ fn every_runtime_scaffolds_and_lints_clean_in_both_modes() {
     }
     // All the packages together form one project that lints clean too.
     run_ok(&ctx, &["lint", "--strict", "."], 0);
+    // `generic` runs the user's own command: there is nothing to scaffold.
+    let generic = run(&ctx, &["init", "any", "--runtime", "generic"]);
+    assert_eq!(generic.code, 2, "{}", generic.transcript());
+    assert!(
+        generic.stderr.contains("generic-node"),
+        "{}",
+        generic.stderr
+    );
 }
 
 #[test]

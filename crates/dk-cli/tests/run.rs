@@ -7,8 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Run, context, git_repository, http_get, lineage_server, remote_postgres_output, run_ok,
-    run_with, signal_when_ready, stop_server,
+    Run, SEEDED_CUSTOMERS, context, counts_on_postgres, fake_program, fresh_database,
+    git_repository, http_get, lineage_server, remote_postgres_output, run, run_ok, run_with,
+    signal_when_ready, stop_server,
 };
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::{HttpSink, closed_port};
@@ -507,16 +508,7 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
             "  mode: batch\n  image: ghcr.io/acme/demo:0.1.0\n",
         ),
     );
-    let bin = ctx.root().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let docker = bin.join("docker");
-    std::fs::write(&docker, "#!/bin/sh\nexit 1\n").unwrap();
-    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = fake_program(&ctx, "docker", "exit 1\n");
     let env = [("PATH", path.as_str())];
     let plan = run_with(
         &ctx,
@@ -541,7 +533,15 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(&command[1..4], ["run", "--rm", "--init"]);
-    assert_eq!(command.last(), Some(&"ghcr.io/acme/demo:0.1.0"));
+    assert_eq!(
+        command[command.len() - 4..],
+        [
+            "--entrypoint",
+            "python3",
+            "ghcr.io/acme/demo:0.1.0",
+            "main.py"
+        ]
+    );
     for variable in [
         "DK_CONTEXT",
         "DK_RUN_ID",
@@ -558,7 +558,45 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
         command.contains(&format!("{package}:{package}").as_str()),
         "{command:?}"
     );
-    let without_image = run_with(
+    // Without spec.image: the runtime's image, unless the configuration names another.
+    let runtime_image = |ctx: &TestContext| {
+        let plan = run_with(
+            ctx,
+            &env,
+            &[
+                "run",
+                "demo",
+                "--executor",
+                "docker",
+                "--set",
+                "spec.image=",
+                "--dry-run",
+                "-o",
+                "json",
+            ],
+        );
+        assert_eq!(plan.code, 0, "{}", plan.transcript());
+        let command = plan.json()["runs"][0]["command"].clone();
+        let command = command.as_array().unwrap();
+        command[command.len() - 2].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        runtime_image(&ctx),
+        "docker.io/library/python:3.12-slim-bookworm"
+    );
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "runtime.images.generic-python",
+            "registry.example.com/python:3.12",
+        ],
+        0,
+    );
+    assert_eq!(runtime_image(&ctx), "registry.example.com/python:3.12");
+    // `generic` runs the package's own image and command; it has no default image.
+    let generic = run_with(
         &ctx,
         &env,
         &[
@@ -567,11 +605,20 @@ fn the_docker_executor_passes_the_contract_into_the_image() {
             "--executor",
             "docker",
             "--set",
+            "spec.runtime=generic",
+            "--set",
             "spec.image=",
             "--dry-run",
         ],
     );
-    assert_eq!(without_image.code, 2, "{}", without_image.transcript());
+    assert_eq!(generic.code, 2, "{}", generic.transcript());
+    assert!(
+        generic
+            .stderr
+            .contains("the docker executor needs spec.image"),
+        "{}",
+        generic.transcript()
+    );
 }
 
 /// A shared project: `first` writes `middle`, `second` reads it and fails, `third` is skipped.
@@ -759,85 +806,6 @@ fn postgres_url() -> Option<String> {
     service("DK_TEST_POSTGRES_URL", "PostgreSQL")
 }
 
-/// A fresh database on the test server, so tests do not share tables.
-fn fresh_database(url: &str, name: &str) -> (postgres::Config, String) {
-    let mut client =
-        postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client
-            .batch_execute(&statement)
-            .expect("create a test database");
-    }
-    let config: postgres::Config = url.parse().expect("a PostgreSQL URL");
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let store = format!(
-        "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: Store
-metadata:
-  name: warehouse
-spec:
-  connector: postgres
-  connection:
-    host: 127.0.0.1
-    port: {port}
-    database: {name}
-    user: postgres
-  secrets:
-    password: ${{PGPASSWORD}}
-"
-    );
-    let mut database = config.clone();
-    database.dbname(name);
-    (database, store)
-}
-
-const SEEDED_CUSTOMERS: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: DataSet
-metadata:
-  name: customers
-spec:
-  store: warehouse
-  table: public.customers
-  classification: confidential
-  retention:
-    days: 30
-  schema:
-    - name: id
-      type: integer
-    - name: email
-      type: string
-      pii: true
-    - name: country
-      type: string
-  dev:
-    seed:
-      inline:
-        - {id: 1, email: ada@example.com, country: GB}
-        - {id: 2, email: grace@example.com, country: US}
-        - {id: 3, email: hedy@example.com, country: AT}
-";
-
-const CUSTOMER_COUNTRIES: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
-kind: DataSet
-metadata:
-  name: countries
-spec:
-  store: warehouse
-  table: public.countries
-  classification: confidential
-  retention:
-    days: 30
-  schema:
-    - name: country
-      type: string
-      from: customers.country
-    - name: customers
-      type: integer
-";
-
 /// The FAQ promise on real PostgreSQL: inputs are seeded, the pipeline reads and writes through
 /// the DSN in its environment, and the password never shows.
 #[test]
@@ -861,22 +829,7 @@ fn a_python_pipeline_reads_and_writes_postgres_through_the_contract() {
              print('counted')\n",
         ),
     );
-    for file in [
-        "dataset/counts-raw.yaml",
-        "dataset/counts-clean.yaml",
-        "store/local-files.yaml",
-    ] {
-        std::fs::remove_file(ctx.work().join("counts").join(file)).unwrap();
-    }
-    ctx.write("counts/store/warehouse.yaml", &store);
-    ctx.write("counts/dataset/customers.yaml", SEEDED_CUSTOMERS);
-    ctx.write("counts/dataset/countries.yaml", CUSTOMER_COUNTRIES);
-    let raw = ctx.read("counts/dk.yaml");
-    ctx.write(
-        "counts/dk.yaml",
-        raw.replace("dataset: counts-raw", "dataset: customers")
-            .replace("dataset: counts-clean", "dataset: countries"),
-    );
+    counts_on_postgres(&ctx, "counts", &store);
     let env = [
         ("PATH", path.as_str()),
         ("PGPASSWORD", "not-needed-but-secret"),
@@ -1259,4 +1212,53 @@ fn go_pipelines_run_and_test() {
     let tested = run_with(&ctx, &env, &["test", "events"]);
     assert_eq!(tested.code, 0, "{}", tested.transcript());
     assert!(tested.stderr.contains("go test ./..."), "{}", tested.stderr);
+}
+
+/// `generic` runs `spec.command` on the host under the same contract; without a command it is a
+/// usage error that says what to set.
+#[test]
+fn the_generic_runtime_runs_spec_command_on_the_host() {
+    let ctx = context();
+    python_package(&ctx, "any", None);
+    let manifest = ctx.read("any/dk.yaml");
+    ctx.write(
+        "any/dk.yaml",
+        manifest.replace(
+            "  runtime: generic-python\n",
+            "  runtime: generic\n  command: [sh, -c, 'echo \"run $DK_RUN_ID reads $DK_INPUTS\"; exit 5']\n",
+        ),
+    );
+    let result = run_with(
+        &ctx,
+        &[("DK_RUN_ID", "01900000-0000-7000-8000-000000000123")],
+        &["run", "any"],
+    );
+    assert_eq!(result.code, 5, "{}", result.transcript());
+    assert!(
+        result
+            .stdout
+            .contains("run 01900000-0000-7000-8000-000000000123 reads any-raw"),
+        "{}",
+        result.transcript()
+    );
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "FAIL"]);
+    assert_eq!(
+        events[1]["event"]["run"]["facets"]["errorMessage"]["programmingLanguage"],
+        "generic"
+    );
+    let without = run(&ctx, &["run", "any", "--set", "spec.command=[]"]);
+    assert_eq!(without.code, 2, "{}", without.transcript());
+    assert!(
+        without
+            .stderr
+            .contains("runtime generic runs spec.command, and the package sets none"),
+        "{}",
+        without.transcript()
+    );
+    assert!(
+        without.stderr.contains("hint: set spec.command"),
+        "{}",
+        without.transcript()
+    );
 }

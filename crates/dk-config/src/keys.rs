@@ -118,7 +118,19 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "run.executor",
         kind: ValueKind::Choice(&["local", "docker"]),
         default: Some("local"),
-        doc: "Where `dk run` runs pipelines: local processes or Docker containers.",
+        doc: "Where `dk run` runs pipelines: local processes or containers (Docker or Podman).",
+    },
+    KeySpec {
+        pattern: "run.engine",
+        kind: ValueKind::Choice(&["docker", "podman"]),
+        default: None,
+        doc: "Container engine of the docker executor. Unset: Docker when its daemon answers, else Podman when installed.",
+    },
+    KeySpec {
+        pattern: "runtime.images.*",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Image a runtime's packages run in under the docker executor when `spec.image` is unset, e.g. `runtime.images.generic-node`. Defaults: docs/runtime-contract.md.",
     },
     KeySpec {
         pattern: "publish.chunked",

@@ -125,13 +125,17 @@ string_enum! {
         GenericGo => "generic-go",
         GenericPython => "generic-python",
         Dbt => "dbt",
+        /// Any language: runs `spec.command` (in `spec.image` in a container).
+        Generic => "generic",
+        GenericNode => "generic-node",
+        GenericJava => "generic-java",
     }
 }
 
 impl Runtime {
     /// dbt runs and CloudQuery syncs are batch jobs by nature; they cannot run as streams.
     pub fn supports_streaming(self) -> bool {
-        matches!(self, Runtime::GenericGo | Runtime::GenericPython)
+        !matches!(self, Runtime::Dbt | Runtime::Cloudquery)
     }
 }
 
@@ -767,7 +771,7 @@ mod tests {
         let err = "python".parse::<Runtime>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown runtime `python`, expected one of: cloudquery, generic-go, generic-python, dbt"
+            "unknown runtime `python`, expected one of: cloudquery, generic-go, generic-python, dbt, generic, generic-node, generic-java"
         );
         assert!(Classification::Internal < Classification::Confidential);
         assert_eq!(Mode::default(), Mode::Batch);

@@ -32,6 +32,8 @@ pub enum ScaffoldError {
     InvalidNamespace { namespace: String },
     #[error("runtime {runtime} does not support mode streaming: {runtime} runs batch jobs")]
     BatchOnly { runtime: Runtime },
+    #[error("runtime generic has no scaffold: it runs whatever spec.command names")]
+    NoScaffold,
     #[error("{} already exists and is not empty", dir.display())]
     NotEmpty { dir: PathBuf },
     #[error("cannot write {0}")]
@@ -41,6 +43,16 @@ pub enum ScaffoldError {
 /// The scaffold's DataSets are named `<package>-raw` and `<package>-clean`; both must stay DNS
 /// labels, which caps the package name.
 pub const MAX_NAME_LEN: usize = 63 - "-clean".len();
+
+/// The runtimes `dk init` scaffolds: every one but `generic`, whose program is the user's.
+pub const SCAFFOLDED: &[Runtime] = &[
+    Runtime::GenericPython,
+    Runtime::GenericGo,
+    Runtime::Dbt,
+    Runtime::Cloudquery,
+    Runtime::GenericNode,
+    Runtime::GenericJava,
+];
 
 macro_rules! templates {
     ($($path:literal => $file:literal),* $(,)?) => {
@@ -60,7 +72,17 @@ const GO: &[(&str, &str)] = templates![
     "go.mod" => "generic-go/go.mod",
 ];
 
-/// What the Python and Go scaffolds share: CSV files in a `file` store.
+const NODE: &[(&str, &str)] = templates![
+    "dk.yaml" => "generic-node/dk.yaml",
+    "main.js" => "generic-node/main.js",
+];
+
+const JAVA: &[(&str, &str)] = templates![
+    "dk.yaml" => "generic-java/dk.yaml",
+    "Main.java" => "generic-java/Main.java",
+];
+
+/// What the Python, Go, Node.js and Java scaffolds share: CSV files in a `file` store.
 const FILE_STORE: &[(&str, &str)] = templates![
     "store/local-files.yaml" => "common/local-files.yaml",
     "dataset/{{name}}-raw.yaml" => "common/raw.yaml",
@@ -174,6 +196,9 @@ pub fn plan(options: &ScaffoldOptions) -> Result<Vec<ScaffoldFile>, ScaffoldErro
         Runtime::GenericGo => &[GO, FILE_STORE, README],
         Runtime::Dbt => &[DBT, README],
         Runtime::Cloudquery => &[CLOUDQUERY, README],
+        Runtime::GenericNode => &[NODE, FILE_STORE, README],
+        Runtime::GenericJava => &[JAVA, FILE_STORE, README],
+        Runtime::Generic => return Err(ScaffoldError::NoScaffold),
     };
     let plain = options.variables(false);
     let quoted = options.variables(true);
@@ -246,7 +271,11 @@ mod tests {
 
     #[test]
     fn every_runtime_has_a_transform_and_no_leftover_placeholders() {
-        for runtime in Runtime::ALL {
+        assert!(matches!(
+            plan(&options(Runtime::Generic, Mode::Batch)),
+            Err(ScaffoldError::NoScaffold)
+        ));
+        for runtime in SCAFFOLDED {
             let files = plan(&options(*runtime, Mode::Batch)).unwrap();
             assert_eq!(files[0].path, "dk.yaml");
             for file in &files {

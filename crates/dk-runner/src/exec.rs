@@ -2,13 +2,17 @@
 //!
 //! Local (the default): `generic-python` runs `python3 main.py` (in a package-local virtualenv
 //! when `requirements.txt` lists requirements, rebuilt only when the file changes),
-//! `generic-go` runs `go run .`, `dbt` runs `dbt run` with a `profiles.yml` generated from the
-//! stores (`dbt-ol run` when it is installed, so dbt's events nest under the dk run),
-//! `cloudquery` runs `cloudquery sync` with a spec generated from the manifests.
-//! Docker: the same contract inside `spec.image`.
+//! `generic-go` runs `go run .`, `generic-node` runs `node main.js`, `generic-java` runs
+//! `java Main.java`, `generic` runs `spec.command`, `dbt` runs `dbt run` with a `profiles.yml`
+//! generated from the stores (`dbt-ol run` when it is installed, so dbt's events nest under the dk
+//! run), `cloudquery` runs `cloudquery sync` with a spec generated from the manifests.
+//! Docker: the same command and contract inside `spec.image` (else the runtime's image), run by
+//! Docker or Podman.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -32,8 +36,18 @@ pub enum Executor {
 pub enum ExecError {
     #[error("{tool} is not installed (not on PATH)")]
     MissingTool { tool: String, install: String },
-    #[error("the docker executor needs spec.image: the image to run the package in")]
+    #[error("runtime generic has no image of its own: the docker executor needs spec.image")]
     NoImage,
+    #[error("runtime generic runs spec.command, and the package sets none")]
+    NoCommand,
+    #[error("the {engine} engine does not answer: {detail}")]
+    EngineDown { engine: Engine, detail: String },
+    #[error("image {image} is not present and could not be pulled ({engine} pull: {detail})")]
+    ImageNotFound {
+        engine: Engine,
+        image: String,
+        detail: String,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("preparing the run failed: {0}")]
@@ -52,8 +66,123 @@ impl ExecError {
             ExecError::NoImage => {
                 Some("set spec.image in dk.yaml, or run with --executor local".into())
             }
+            ExecError::NoCommand => Some(
+                "set spec.command in dk.yaml, e.g. command: [node, main.js] (docs/runtime-contract.md)"
+                    .into(),
+            ),
+            ExecError::EngineDown {
+                engine: Engine::Docker,
+                ..
+            } => Some(
+                "start the Docker daemon (sudo systemctl start docker), or use Podman, which needs none: dk config set run.engine podman"
+                    .into(),
+            ),
+            ExecError::EngineDown {
+                engine: Engine::Podman,
+                ..
+            } => Some("run `podman info` to see what is wrong with its setup".into()),
+            ExecError::ImageNotFound { image, .. } => Some(format!(
+                "build or pull {image} first, log in to its registry (docker login), or name another image in spec.image or runtime.images.<runtime>"
+            )),
             _ => None,
         }
+    }
+
+    /// An external system (the container engine or a registry) failed, not dk's input.
+    pub fn is_external(&self) -> bool {
+        matches!(
+            self,
+            ExecError::EngineDown { .. } | ExecError::ImageNotFound { .. }
+        )
+    }
+}
+
+/// The container engine of the Docker executor: both take the same `run` arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+impl Engine {
+    pub fn program(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+        }
+    }
+
+    /// The `run.engine` value.
+    pub fn parse(name: &str) -> Option<Engine> {
+        match name {
+            "docker" => Some(Engine::Docker),
+            "podman" => Some(Engine::Podman),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.program())
+    }
+}
+
+/// The Docker executor's settings from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSettings {
+    /// `run.engine`; unset: detected.
+    pub engine: Option<Engine>,
+    /// `runtime.images.<runtime>`, over [`default_image`].
+    pub images: BTreeMap<Runtime, String>,
+}
+
+/// The image a runtime runs in when neither `spec.image` nor `runtime.images.<runtime>` names
+/// one. `generic` has none: its image is the package's.
+pub fn default_image(runtime: Runtime) -> Option<&'static str> {
+    match runtime {
+        Runtime::GenericPython => Some("docker.io/library/python:3.12-slim-bookworm"),
+        Runtime::GenericGo => Some("docker.io/library/golang:1.22-bookworm"),
+        Runtime::GenericNode => Some("docker.io/library/node:22-bookworm-slim"),
+        Runtime::GenericJava => Some("docker.io/library/eclipse-temurin:21-jdk"),
+        Runtime::Dbt => Some("ghcr.io/dbt-labs/dbt-postgres:1.9.latest"),
+        Runtime::Cloudquery => Some("ghcr.io/cloudquery/cloudquery:latest"),
+        Runtime::Generic => None,
+    }
+}
+
+/// Whether the engine behind `program` answers (`info` reaches the Docker daemon; Podman has
+/// none, and answers when its storage and runtime work).
+pub fn engine_answers(program: &Path) -> bool {
+    Command::new(program)
+        .arg("info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The engine to run containers with: the configured one, else Docker when its daemon answers,
+/// else Podman when it is installed, else Docker (whose missing daemon is then reported).
+fn engine(settings: &ContainerSettings, tools: &Tools) -> Result<(Engine, PathBuf), ExecError> {
+    if let Some(engine) = settings.engine {
+        return Ok((engine, tools.require(engine.program(), CONTAINER_INSTALL)?));
+    }
+    let docker = tools.find("docker");
+    if let Some(docker) = docker.as_ref().filter(|docker| engine_answers(docker)) {
+        return Ok((Engine::Docker, docker.clone()));
+    }
+    if let Some(podman) = tools.find("podman") {
+        return Ok((Engine::Podman, podman));
+    }
+    match docker {
+        Some(docker) => Ok((Engine::Docker, docker)),
+        None => Err(ExecError::MissingTool {
+            tool: "docker or podman".into(),
+            install: CONTAINER_INSTALL.into(),
+        }),
     }
 }
 
@@ -104,6 +233,13 @@ pub enum Step {
     },
     /// A generated file (dbt profiles, a CloudQuery spec).
     WriteFile { path: PathBuf, contents: String },
+    /// The container image, present locally or pulled, so that a missing image or engine is
+    /// reported as such before anything runs.
+    Image {
+        engine: Engine,
+        program: PathBuf,
+        image: String,
+    },
 }
 
 /// Everything needed to start the pipeline.
@@ -112,6 +248,10 @@ pub struct Prepared {
     pub executor: Executor,
     pub steps: Vec<Step>,
     pub invocation: Invocation,
+    /// What removes what the pipeline leaves behind when it is stopped (a container that the
+    /// engine's CLI, killed after the grace period, no longer stops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<Invocation>,
 }
 
 const PYTHON_INSTALL: &str = "install Python 3 (apt-get install python3)";
@@ -120,7 +260,10 @@ const DBT_INSTALL: &str =
     "pip install 'dbt-core~=1.11' dbt-duckdb dbt-postgres (the adapter of your store)";
 const CLOUDQUERY_INSTALL: &str =
     "install the CloudQuery CLI: https://docs.cloudquery.io/docs/quickstart";
-const DOCKER_INSTALL: &str = "install Docker and start its engine, or run with --executor local";
+const NODE_INSTALL: &str = "install Node.js (apt-get install nodejs, or https://nodejs.org)";
+const JAVA_INSTALL: &str = "install a JDK 11 or later, whose `java` runs Main.java from source (apt-get install default-jdk-headless)";
+const CONTAINER_INSTALL: &str =
+    "install Podman (apt-get install podman) or Docker, or run with --executor local";
 
 /// The requirements a `requirements.txt` actually lists (not comments or blank lines).
 fn has_requirements(text: &str) -> bool {
@@ -312,37 +455,46 @@ pub enum Purpose {
     Test,
 }
 
-/// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
-pub fn local(
+/// The program and arguments of the runtime. `host` finds programs on the host (the local
+/// executor); without it, programs are named as the image has them on its PATH.
+fn runtime_command(
     plan: &RunPlan,
     run_dir: &Path,
-    tools: &Tools,
+    host: Option<&Tools>,
     purpose: Purpose,
-) -> Result<Prepared, ExecError> {
-    let mut steps = Vec::new();
-    let mut env = Vec::new();
+    steps: &mut Vec<Step>,
+    env: &mut Vec<(String, String)>,
+) -> Result<(String, Vec<String>), ExecError> {
+    let tool = |program: &str, install: &str| -> Result<String, ExecError> {
+        match host {
+            Some(tools) => Ok(tools.require(program, install)?.display().to_string()),
+            None => Ok(program.to_owned()),
+        }
+    };
+    let args = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
     let command = &plan.transform.spec.command;
     let testing = purpose == Purpose::Test;
-    let (program, args): (String, Vec<String>) = match plan.transform.spec.runtime {
+    Ok(match plan.transform.spec.runtime {
         Runtime::GenericPython if testing && plan.package_dir.join("tests").is_dir() => {
-            let python = python(plan, tools, &mut steps)?;
-            let args = ["-m", "pytest", "-q", "tests"].map(String::from).to_vec();
-            (python.display().to_string(), args)
+            let python = match host {
+                Some(tools) => python(plan, tools, steps)?.display().to_string(),
+                None => "python3".into(),
+            };
+            (python, args(&["-m", "pytest", "-q", "tests"]))
         }
-        Runtime::GenericGo if testing => {
-            let go = tools.require("go", GO_INSTALL)?;
-            let args = ["test", "./..."].map(String::from).to_vec();
-            (go.display().to_string(), args)
-        }
+        Runtime::GenericGo if testing => (tool("go", GO_INSTALL)?, args(&["test", "./..."])),
         _ if !command.is_empty() => (command[0].clone(), command[1..].to_vec()),
+        Runtime::Generic => return Err(ExecError::NoCommand),
         Runtime::GenericPython => {
-            let python = python(plan, tools, &mut steps)?;
-            (python.display().to_string(), vec!["main.py".into()])
+            let python = match host {
+                Some(tools) => python(plan, tools, steps)?.display().to_string(),
+                None => "python3".into(),
+            };
+            (python, args(&["main.py"]))
         }
-        Runtime::GenericGo => {
-            let go = tools.require("go", GO_INSTALL)?;
-            (go.display().to_string(), vec!["run".into(), ".".into()])
-        }
+        Runtime::GenericGo => (tool("go", GO_INSTALL)?, args(&["run", "."])),
+        Runtime::GenericNode => (tool("node", NODE_INSTALL)?, args(&["main.js"])),
+        Runtime::GenericJava => (tool("java", JAVA_INSTALL)?, args(&["Main.java"])),
         Runtime::Dbt => {
             let (profile, profile_env) = dbt_profile(plan)?;
             env.extend(profile_env);
@@ -351,9 +503,12 @@ pub fn local(
                 contents: render_block(&profile, 0),
             });
             // dbt-ol wraps `dbt run` to emit model events; tests have no lineage.
-            let dbt = match tools.find("dbt-ol").filter(|_| !testing) {
-                Some(dbt_ol) => dbt_ol,
-                None => tools.require("dbt", DBT_INSTALL)?,
+            let dbt = match host
+                .and_then(|tools| tools.find("dbt-ol"))
+                .filter(|_| !testing)
+            {
+                Some(dbt_ol) => dbt_ol.display().to_string(),
+                None => tool("dbt", DBT_INSTALL)?,
             };
             let args = vec![
                 if testing { "test" } else { "run" }.into(),
@@ -366,7 +521,7 @@ pub fn local(
                 "OPENLINEAGE_NAMESPACE".to_owned(),
                 plan.lineage.job.namespace.clone(),
             ));
-            (dbt.display().to_string(), args)
+            (dbt, args)
         }
         Runtime::Cloudquery => {
             let spec = cloudquery_spec(plan)?;
@@ -375,13 +530,25 @@ pub fn local(
                 path: path.clone(),
                 contents: spec,
             });
-            let cloudquery = tools.require("cloudquery", CLOUDQUERY_INSTALL)?;
             (
-                cloudquery.display().to_string(),
+                tool("cloudquery", CLOUDQUERY_INSTALL)?,
                 vec!["sync".into(), path.display().to_string()],
             )
         }
-    };
+    })
+}
+
+/// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
+pub fn local(
+    plan: &RunPlan,
+    run_dir: &Path,
+    tools: &Tools,
+    purpose: Purpose,
+) -> Result<Prepared, ExecError> {
+    let mut steps = Vec::new();
+    let mut env = Vec::new();
+    let (program, args) =
+        runtime_command(plan, run_dir, Some(tools), purpose, &mut steps, &mut env)?;
     Ok(Prepared {
         executor: Executor::Local,
         steps,
@@ -391,26 +558,43 @@ pub fn local(
             cwd: plan.package_dir.clone(),
             env,
         },
+        cleanup: None,
     })
 }
 
-/// The Docker executor's invocation: the same contract inside `spec.image`. Variables are passed
-/// by name (`-e NAME`) so that secrets never appear on a command line.
+/// The Docker executor's invocation: the runtime's command and the same contract inside
+/// `spec.image` (else `runtime.images.<runtime>`, else [`default_image`]), with host networking
+/// and the package, the run directory and local stores mounted at their host paths. Variables are
+/// passed by name (`-e NAME`) so that secrets never appear on a command line.
 pub fn docker(
     plan: &RunPlan,
-    context: &Path,
+    run_dir: &Path,
     contract: &[(String, String)],
     tools: &Tools,
+    settings: &ContainerSettings,
 ) -> Result<Prepared, ExecError> {
+    let runtime = plan.transform.spec.runtime;
     let image = plan
         .transform
         .spec
         .image
         .clone()
         .filter(|image| !image.is_empty())
+        .or_else(|| settings.images.get(&runtime).cloned())
+        .or_else(|| default_image(runtime).map(str::to_owned))
         .ok_or(ExecError::NoImage)?;
-    let docker = tools.require("docker", DOCKER_INSTALL)?;
+    let mut steps = Vec::new();
+    let mut env = contract.to_vec();
+    let (program, command) =
+        runtime_command(plan, run_dir, None, Purpose::Run, &mut steps, &mut env)?;
+    let (engine, engine_program) = engine(settings, tools)?;
+    steps.push(Step::Image {
+        engine,
+        program: engine_program.clone(),
+        image: image.clone(),
+    });
     let package = plan.package_dir.display().to_string();
+    let name = format!("dk-{}", plan.run_id);
     let mut args = vec![
         "run".into(),
         "--rm".into(),
@@ -418,13 +602,13 @@ pub fn docker(
         "--network".into(),
         "host".into(),
         "--name".into(),
-        format!("dk-{}", plan.run_id),
+        name.clone(),
         "-v".into(),
         format!("{package}:{package}"),
         "-w".into(),
         package,
         "-v".into(),
-        format!("{0}:{0}:ro", context.display()),
+        format!("{0}:{0}:ro", run_dir.display()),
     ];
     // Local stores are mounted where the contract says they are.
     for store in plan.stores() {
@@ -437,20 +621,87 @@ pub fn docker(
             args.extend(["-v".into(), format!("{0}:{0}", dir.display())]);
         }
     }
-    for (name, _) in contract {
+    for (name, _) in &env {
         args.extend(["-e".into(), name.clone()]);
     }
+    // The runtime's program replaces the image's entrypoint: images such as dbt's start `dbt`
+    // themselves, which would otherwise receive `dbt run ...` as its arguments.
+    args.extend(["--entrypoint".into(), program]);
     args.push(image);
-    args.extend(plan.transform.spec.command.iter().cloned());
+    args.extend(command);
+    let cleanup = Invocation {
+        program: engine_program.display().to_string(),
+        args: vec!["rm".into(), "--force".into(), name],
+        cwd: plan.package_dir.clone(),
+        env: Vec::new(),
+    };
     Ok(Prepared {
         executor: Executor::Docker,
-        steps: Vec::new(),
+        steps,
         invocation: Invocation {
-            program: docker.display().to_string(),
+            program: engine_program.display().to_string(),
             args,
             cwd: plan.package_dir.clone(),
-            env: contract.to_vec(),
+            env,
         },
+        cleanup: Some(cleanup),
+    })
+}
+
+/// Makes `image` present for `engine`: found locally, else pulled. A failure says whether the
+/// engine or the image is missing.
+fn ensure_image(
+    engine: Engine,
+    program: &Path,
+    image: &str,
+    log: &mut dyn Write,
+) -> Result<(), ExecError> {
+    let quiet = |args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+    };
+    let inspect = quiet(&["image", "inspect", image]).map_err(|err| ExecError::EngineDown {
+        engine,
+        detail: format!("{}: {err}", program.display()),
+    })?;
+    if inspect.status.success() {
+        return Ok(());
+    }
+    let info = quiet(&["info"]).map_err(|err| ExecError::EngineDown {
+        engine,
+        detail: err.to_string(),
+    })?;
+    let last_line = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("no message")
+            .trim()
+            .to_owned()
+    };
+    if !info.status.success() {
+        return Err(ExecError::EngineDown {
+            engine,
+            detail: last_line(&info.stderr),
+        });
+    }
+    let _ = writeln!(log, "Pulling {image} ({engine})");
+    let pull = quiet(&["pull", image]).map_err(|err| ExecError::EngineDown {
+        engine,
+        detail: err.to_string(),
+    })?;
+    if pull.status.success() {
+        return Ok(());
+    }
+    Err(ExecError::ImageNotFound {
+        engine,
+        image: image.to_owned(),
+        detail: last_line(&pull.stderr),
     })
 }
 
@@ -493,6 +744,11 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
     for step in steps {
         match step {
             Step::WriteFile { path, contents } => write_private(path, contents)?,
+            Step::Image {
+                engine,
+                program,
+                image,
+            } => ensure_image(*engine, program, image, log)?,
             Step::Virtualenv {
                 dir,
                 python,
@@ -551,6 +807,43 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory of fake engines: `docker` answering `info` or not, and `podman`.
+    fn engines(docker_answers: bool, podman: bool) -> (tempfile::TempDir, Tools) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut fakes = vec![("docker", if docker_answers { 0 } else { 1 })];
+        if podman {
+            fakes.push(("podman", 0));
+        }
+        for (name, code) in fakes {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let tools = Tools::new(Some(dir.path().display().to_string()));
+        (dir, tools)
+    }
+
+    #[test]
+    fn the_engine_is_docker_when_its_daemon_answers_else_podman() {
+        let unset = ContainerSettings::default();
+        let (_dir, tools) = engines(true, true);
+        assert_eq!(engine(&unset, &tools).unwrap().0, Engine::Docker);
+        let (_dir, tools) = engines(false, true);
+        assert_eq!(engine(&unset, &tools).unwrap().0, Engine::Podman);
+        // Docker alone, without its daemon: chosen, so that the missing daemon is reported.
+        let (_dir, tools) = engines(false, false);
+        assert_eq!(engine(&unset, &tools).unwrap().0, Engine::Docker);
+        let podman = ContainerSettings {
+            engine: Some(Engine::Podman),
+            ..ContainerSettings::default()
+        };
+        assert!(matches!(
+            engine(&podman, &tools),
+            Err(ExecError::MissingTool { .. })
+        ));
+    }
 
     #[test]
     fn requirements_files_of_only_comments_need_no_virtualenv() {

@@ -298,6 +298,10 @@ impl RunPlan {
                     Runtime::GenericPython => "python",
                     Runtime::GenericGo | Runtime::Cloudquery => "go",
                     Runtime::Dbt => "sql",
+                    Runtime::GenericNode => "javascript",
+                    Runtime::GenericJava => "java",
+                    // Whatever spec.command runs.
+                    Runtime::Generic => "generic",
                 }
                 .to_owned(),
             },

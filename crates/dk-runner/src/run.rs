@@ -202,6 +202,17 @@ pub async fn execute(
     drop(private);
     let (status, exit_code, error) = match &result {
         Ok(Exit::Succeeded) => (RunStatus::Succeeded, 0, None),
+        // Docker and Podman exit with 125 when they, not the container, failed: an external
+        // system's failure (3), not the pipeline's exit code.
+        Ok(Exit::Failed {
+            code: Some(ENGINE_FAILED),
+        }) if prepared.executor == exec::Executor::Docker => (
+            RunStatus::Failed,
+            EXTERNAL_FAILURE,
+            Some(format!(
+                "the container engine could not run the container (its exit code {ENGINE_FAILED}); its message is above"
+            )),
+        ),
         Ok(exit @ Exit::Failed { code }) => (
             RunStatus::Failed,
             exit.code(),
@@ -276,6 +287,11 @@ pub async fn execute(
     })
 }
 
+/// The exit code of `docker run` and `podman run` when the engine itself failed.
+const ENGINE_FAILED: i32 = 125;
+/// dk's exit code when an external system failed.
+const EXTERNAL_FAILURE: i32 = 3;
+
 async fn run_process(
     plan: &RunPlan,
     prepared: &Prepared,
@@ -304,10 +320,23 @@ async fn run_process(
             })?;
         command.stdout(std::process::Stdio::from(stderr));
     }
-    supervise(command, plan.timeout, config.grace)
+    let exit = supervise(command, plan.timeout, config.grace)
         .await
         .map_err(|source| RunError::Start {
             program: invocation.program.clone(),
             source,
-        })
+        })?;
+    if let (Exit::TimedOut | Exit::Interrupted { .. }, Some(cleanup)) = (exit, &prepared.cleanup) {
+        // The engine's CLI may have been killed before it stopped the container; nothing to
+        // remove is the usual case, so the outcome does not matter.
+        let _ = tokio::process::Command::new(&cleanup.program)
+            .args(&cleanup.args)
+            .current_dir(&cleanup.cwd)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await;
+    }
+    Ok(exit)
 }

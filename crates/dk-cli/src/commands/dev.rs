@@ -164,17 +164,6 @@ pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
     })
 }
 
-/// Whether a Docker engine answers `docker info`.
-fn docker_answers(docker: &std::path::Path) -> bool {
-    std::process::Command::new(docker)
-        .arg("info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
 /// The stack of this dk home in the runtime asked for; else `dev.runtime`; else the one the
 /// last `up` used; else compose when a Docker engine answers, native otherwise.
 fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError> {
@@ -192,7 +181,12 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
                 Some(Runtime::Compose) => RuntimeArg::Compose,
                 Some(Runtime::Native) => RuntimeArg::Native,
                 Some(Runtime::K3d) => RuntimeArg::K3d,
-                None if docker.as_deref().is_some_and(docker_answers) => RuntimeArg::Compose,
+                None if docker
+                    .as_deref()
+                    .is_some_and(dk_runner::exec::engine_answers) =>
+                {
+                    RuntimeArg::Compose
+                }
                 None => RuntimeArg::Native,
             },
         },

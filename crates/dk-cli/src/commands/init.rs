@@ -18,13 +18,15 @@ use crate::output::{Render, Ui};
 Examples:
   dk init my-pipeline --runtime generic-python
   dk init events --runtime generic-go --mode streaming --team payments
-  dk init marts --runtime dbt --owner analytics@example.com")]
+  dk init marts --runtime dbt --owner analytics@example.com
+  dk init web-events --runtime generic-node
+  dk init ledger --runtime generic-java")]
 pub struct InitArgs {
     /// Package name: a DNS label (lowercase letters, digits and '-')
     pub name: String,
     /// Execution engine
     #[arg(long, default_value = "generic-python",
-          value_parser = PossibleValuesParser::new(Runtime::NAMES).try_map(|s| s.parse::<Runtime>()))]
+          value_parser = PossibleValuesParser::new(scaffold::SCAFFOLDED.iter().map(|r| r.as_str())).try_map(|s| s.parse::<Runtime>()))]
     pub runtime: Runtime,
     /// Run to completion (batch) or keep running (streaming; not for dbt or cloudquery)
     #[arg(long, default_value = "batch",
@@ -110,6 +112,9 @@ fn scaffold_error(err: ScaffoldError) -> CliError {
         ScaffoldError::InvalidNamespace { .. } => Some("e.g. --namespace analytics".into()),
         ScaffoldError::BatchOnly { .. } => {
             Some("use --mode batch, or --runtime generic-python / generic-go for streaming".into())
+        }
+        ScaffoldError::NoScaffold => {
+            Some("write dk.yaml with spec.command (docs/runtime-contract.md), or pick generic-node or generic-java".into())
         }
         ScaffoldError::NotEmpty { .. } => {
             Some("choose another name, or pass --dir with an empty or new directory".into())

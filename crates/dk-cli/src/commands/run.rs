@@ -1,6 +1,7 @@
 //! `dk run`: packages run under the runtime contract (docs/runtime-contract.md), with lineage
 //! recorded locally and sent to the configured backend.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,10 +23,10 @@ use dk_lineage::event::{ParentRun, new_run_id};
 use dk_lineage::source::git_source;
 use dk_manifest::discover::{Package, Project};
 use dk_manifest::graph::Graph;
-use dk_manifest::model::StackService;
+use dk_manifest::model::{Runtime as PackageRuntime, StackService};
 use dk_manifest::units::parse_duration;
 use dk_runner::contract::redact;
-use dk_runner::exec::{self, Executor, Prepared, Purpose, Tools};
+use dk_runner::exec::{self, ContainerSettings, Engine, Executor, Prepared, Purpose, Tools};
 use dk_runner::plan::{DevStores, PlanError, RunPlan, RunSettings};
 use dk_runner::run::{
     LineageOutcome, LineageSetup, PrivateDir, RunConfig, RunReport, RunStatus, execute,
@@ -121,7 +122,11 @@ fn plan_error(err: PlanError, package: &Package) -> CliError {
 
 fn exec_error(err: exec::ExecError) -> CliError {
     let hint = err.hint();
-    let mut error = CliError::usage(err.to_string());
+    let status = match err.is_external() {
+        true => ExitStatus::External,
+        false => ExitStatus::Usage,
+    };
+    let mut error = CliError::new(status, err.to_string());
     error.hint = hint;
     error
 }
@@ -195,21 +200,45 @@ impl<'a> Runner<'a> {
         self.dk_home.join("runs").join(plan.run_id.to_string())
     }
 
+    /// How `plan` runs; `env` (`--env`) is passed into containers by name too.
     pub fn prepare(
         &self,
         plan: &RunPlan,
         executor: Executor,
         purpose: Purpose,
+        env: &[(String, String)],
     ) -> Result<Prepared, CliError> {
         let run_dir = self.run_dir(plan);
         match executor {
             Executor::Local => exec::local(plan, &run_dir, &self.tools, purpose),
             Executor::Docker => {
                 let context = run_dir.join("context.json");
-                exec::docker(plan, &context, &plan.contract_env(&context), &self.tools)
+                let settings = self.container_settings()?;
+                exec::docker(
+                    plan,
+                    &run_dir,
+                    &[plan.contract_env(&context), env.to_vec()].concat(),
+                    &self.tools,
+                    &settings,
+                )
             }
         }
         .map_err(exec_error)
+    }
+
+    /// `run.engine` and `runtime.images.<runtime>`.
+    fn container_settings(&self) -> Result<ContainerSettings, CliError> {
+        let config = self.ctx.config()?;
+        let engine = config
+            .string("run.engine")?
+            .and_then(|name| Engine::parse(&name));
+        let mut images = BTreeMap::new();
+        for runtime in PackageRuntime::ALL {
+            if let Some(image) = config.string(&format!("runtime.images.{runtime}"))? {
+                images.insert(*runtime, image);
+            }
+        }
+        Ok(ContainerSettings { engine, images })
     }
 
     /// Loads seed rows into the datasets of `plan` that `wanted` selects and declare them.
@@ -530,6 +559,9 @@ impl DryRun {
                         requirements.display()
                     ),
                     exec::Step::WriteFile { path, .. } => format!("write {}", path.display()),
+                    exec::Step::Image { engine, image, .. } => {
+                        format!("{engine}: image {image}, pulled if not present")
+                    }
                 })
                 .collect(),
         }
@@ -716,7 +748,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 pinned_id.unwrap_or_else(new_run_id),
                 timeout,
             )?;
-            let prepared = runner.prepare(&plan, executor, Purpose::Run)?;
+            let prepared = runner.prepare(&plan, executor, Purpose::Run, &env)?;
             Ok(Planned { plan, prepared })
         })
         .collect::<Result<Vec<_>, CliError>>()?;

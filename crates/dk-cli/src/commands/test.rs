@@ -115,7 +115,7 @@ pub fn run(args: TestArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     if streaming {
         plan.timeout = Some(duration);
     }
-    let prepared = runner.prepare(&plan, Executor::Local, Purpose::Test)?;
+    let prepared = runner.prepare(&plan, Executor::Local, Purpose::Test, &[])?;
     runner.seed(&plan, &SeedOptions::default(), |d| d.role == Role::Input)?;
     let mut env = vec![("DK_TEST_MODE".to_owned(), "true".to_owned())];
     env.extend(parse_env(&args.env)?);

@@ -265,3 +265,120 @@ pub fn stop_server(mut server: std::process::Child) -> std::process::ExitStatus 
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("stop the server");
     server.wait().expect("wait for the server")
 }
+
+/// A fresh database on the test server, so tests do not share tables.
+pub fn fresh_database(url: &str, name: &str) -> (postgres::Config, String) {
+    let mut client =
+        postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client
+            .batch_execute(&statement)
+            .expect("create a test database");
+    }
+    let config: postgres::Config = url.parse().expect("a PostgreSQL URL");
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let store = format!(
+        "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: Store
+metadata:
+  name: warehouse
+spec:
+  connector: postgres
+  connection:
+    host: 127.0.0.1
+    port: {port}
+    database: {name}
+    user: postgres
+  secrets:
+    password: ${{PGPASSWORD}}
+"
+    );
+    let mut database = config.clone();
+    database.dbname(name);
+    (database, store)
+}
+
+pub const SEEDED_CUSTOMERS: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: customers
+spec:
+  store: warehouse
+  table: public.customers
+  classification: confidential
+  retention:
+    days: 30
+  schema:
+    - name: id
+      type: integer
+    - name: email
+      type: string
+      pii: true
+    - name: country
+      type: string
+  dev:
+    seed:
+      inline:
+        - {id: 1, email: ada@example.com, country: GB}
+        - {id: 2, email: grace@example.com, country: US}
+        - {id: 3, email: hedy@example.com, country: AT}
+";
+
+pub const CUSTOMER_COUNTRIES: &str = "apiVersion: datakit.infoblox.dev/v1alpha1
+kind: DataSet
+metadata:
+  name: countries
+spec:
+  store: warehouse
+  table: public.countries
+  classification: confidential
+  retention:
+    days: 30
+  schema:
+    - name: country
+      type: string
+      from: customers.country
+    - name: customers
+      type: integer
+";
+
+/// Turns the scaffolded package `dir` into one that counts `customers` per country into
+/// `countries`, both tables behind `store` (from [`fresh_database`]).
+pub fn counts_on_postgres(ctx: &TestContext, dir: &str, store: &str) {
+    for file in [
+        format!("dataset/{dir}-raw.yaml"),
+        format!("dataset/{dir}-clean.yaml"),
+        "store/local-files.yaml".into(),
+    ] {
+        std::fs::remove_file(ctx.work().join(dir).join(file)).unwrap();
+    }
+    ctx.write(format!("{dir}/store/warehouse.yaml"), store);
+    ctx.write(format!("{dir}/dataset/customers.yaml"), SEEDED_CUSTOMERS);
+    ctx.write(format!("{dir}/dataset/countries.yaml"), CUSTOMER_COUNTRIES);
+    let raw = ctx.read(format!("{dir}/dk.yaml"));
+    ctx.write(
+        format!("{dir}/dk.yaml"),
+        raw.replace(&format!("dataset: {dir}-raw"), "dataset: customers")
+            .replace(&format!("dataset: {dir}-clean"), "dataset: countries"),
+    );
+}
+
+/// Puts an executable `name` running the shell `script` first on a PATH, which it returns (a fake
+/// container engine, for the cases no real one can show).
+pub fn fake_program(ctx: &TestContext, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).expect("create the fake's directory");
+    let program = bin.join(name);
+    std::fs::write(&program, format!("#!/bin/sh\n{script}")).expect("write the fake");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+        .expect("make the fake executable");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
