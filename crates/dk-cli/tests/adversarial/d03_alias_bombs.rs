@@ -33,12 +33,7 @@ fn run_capped(ctx: &TestContext, args: &[&str]) -> Run {
         .args(["-c", "ulimit -d 102400 && exec \"$@\"", "sh"])
         .arg(dk.get_program())
         .args(args);
-    let output = command.output().expect("run dk under sh");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from_output(command.output().expect("run dk under sh"))
 }
 
 fn package(ctx: &TestContext) {

@@ -4,52 +4,13 @@
 //! Every command here runs under a watchdog, so that a regression fails instead of hanging.
 
 use std::path::Path;
-use std::time::Duration;
-
-use dk_test::TestContext;
 
 use crate::common::{Run, context, run_ok};
-
-fn fifo(path: &Path) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
-}
+use crate::{fifo, run_bounded};
 
 fn link_to_dev_zero(path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink("/dev/zero", path).unwrap();
-}
-
-/// Runs dk, killing it (and failing) if it has not finished within a minute: long enough for
-/// any honest run, short of a test suite that never ends.
-fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
-    let mut child = ctx
-        .dk_process()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start dk");
-    for _ in 0..600 {
-        if child.try_wait().expect("poll dk").is_some() {
-            let output = child.wait_with_output().expect("collect dk's output");
-            return Run {
-                code: output.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            };
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().expect("stop dk");
-    panic!("dk {} hung on a special file", args.join(" "));
 }
 
 fn assert_unreadable(run: &Run, file: &str, kind: &str) {

@@ -1,51 +1,8 @@
 //! Defect 10 (lineage and dev stack): a FIFO where dk keeps its own state — a spool file, a pid
 //! file, the dev stack's runtime record — blocked dk in `open` forever.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use dk_test::TestContext;
-
-use crate::common::{Run, context, run_ok};
-
-fn fifo(path: &Path) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
-}
-
-/// Runs dk, failing the test (and killing dk) when it has not ended after a minute: a hang.
-fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
-    let mut child = ctx
-        .dk_process()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dk");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dk {} hung on a FIFO", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use crate::common::{context, run_ok};
+use crate::{fifo, run_bounded};
 
 #[test]
 fn a_fifo_in_the_spool_blocks_neither_runs_nor_reads() {

@@ -6,6 +6,48 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Run;
+use dk_test::TestContext;
+
+/// Makes a FIFO at `path`: opening it for reading blocks until a writer comes, so a reader that
+/// does not refuse it hangs.
+fn fifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+}
+
+/// Runs dk, killing it and failing the test when it has not ended within a minute (long enough
+/// for any honest run): a hang fails instead of stalling the suite.
+fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
+    let mut child = ctx
+        .dk_process()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dk");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll dk").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dk {} hung", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Run::from_output(child.wait_with_output().expect("collect dk's output"))
+}
+
 mod d01_link_chain;
 mod d02_gitops_symlinks;
 mod d03_alias_bombs;

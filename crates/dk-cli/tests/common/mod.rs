@@ -34,6 +34,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// How a process ended, its output read leniently (hostile input may not be UTF-8).
+    pub fn from_output(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// stdout, then stderr under a marker, then the exit code: one text to snapshot.
     pub fn transcript(&self) -> String {
         let mut text = self.stdout.clone();
