@@ -59,13 +59,34 @@ pub fn open(
             Ok(Opened::Landed)
         }
         Ok(pr) => Ok(Opened::Opened(pr)),
-        Err(err) => {
+        Err(err) => settle(|| {
             if landed(wc, change)? {
-                return Ok(Opened::Landed);
+                return Ok(Some(Opened::Landed));
             }
-            forge.find(wc, change.branch)?.map(Opened::Found).ok_or(err)
+            Ok(forge.find(wc, change.branch)?.map(Opened::Found))
+        })?
+        .ok_or(err),
+    }
+}
+
+/// How often the state a concurrent run leaves is read again, 100 ms apart and doubling: its
+/// pull request can be closed as merged a moment before the merge shows on the base, and in
+/// that moment it is neither open nor landed.
+const SETTLE_ATTEMPTS: u32 = 5;
+
+/// The first `Some` that `look` finds, giving a concurrent run about 1.5 s to finish.
+fn settle<T>(
+    mut look: impl FnMut() -> Result<Option<T>, GitOpsError>,
+) -> Result<Option<T>, GitOpsError> {
+    for attempt in 0..SETTLE_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100 << (attempt - 1)));
+        }
+        if let Some(found) = look()? {
+            return Ok(Some(found));
         }
     }
+    Ok(None)
 }
 
 /// Whether the base holds the release `change` writes, after a fetch.
@@ -91,7 +112,9 @@ pub fn merge(
 ) -> Result<(), GitOpsError> {
     match forge.merge(wc, pr, message) {
         Ok(_) => Ok(()),
-        Err(_) if landed(wc, change)? => Ok(()),
-        Err(err) => Err(err),
+        Err(err) => match settle(|| Ok(landed(wc, change)?.then_some(())))? {
+            Some(()) => Ok(()),
+            None => Err(err),
+        },
     }
 }
