@@ -138,23 +138,161 @@ pub struct Extracted {
     pub bytes: u64,
 }
 
-/// A reader that fails once more than `limit` bytes came through, raising `exceeded`.
-struct Capped<R> {
+/// Counts the compressed bytes a decoder has taken from a layer file.
+struct Counted<R> {
     inner: R,
-    left: u64,
+    taken: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.taken.set(self.taken.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A layer's decompressed stream, failing (and raising `exceeded`) once it passes `budget`
+/// bytes, or `max_expansion` times the compressed bytes read so far. The ratio follows what
+/// was read, not the file's size: bytes appended after the gzip stream are never read, and
+/// must not raise the cap.
+struct Capped<R> {
+    inner: flate2::read::GzDecoder<Counted<R>>,
+    taken: Rc<Cell<u64>>,
+    out: u64,
+    budget: u64,
+    max_expansion: u64,
     exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Capped<R> {
+    fn new(file: R, budget: u64, max_expansion: u64) -> Self {
+        let taken = Rc::new(Cell::new(0));
+        Capped {
+            inner: flate2::read::GzDecoder::new(Counted {
+                inner: file,
+                taken: taken.clone(),
+            }),
+            taken,
+            out: 0,
+            budget,
+            max_expansion,
+            exceeded: Rc::new(Cell::new(false)),
+        }
+    }
 }
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
+        self.out += n as u64;
+        let allowed = self
+            .taken
+            .get()
+            .saturating_mul(self.max_expansion)
+            .min(self.budget);
+        if self.out > allowed {
             self.exceeded.set(true);
             return Err(std::io::Error::other("decompression limit exceeded"));
         }
-        self.left -= n as u64;
         Ok(n)
     }
+}
+
+/// The most a PAX or GNU long-name record may hold. The tar crate reads such a record whole
+/// into memory, so dk reads the archive raw and takes them itself, capped; real ones hold a
+/// path or two.
+const MAX_EXTENSION_BYTES: u64 = 1 << 20;
+
+/// Calls `visit` with each entry of `archive` and its path and link target, as PAX and GNU
+/// long-name records give them. Records are read here, never past [`MAX_EXTENSION_BYTES`];
+/// a PAX `size` (files over 8 GiB, which dk never bundles) is refused, since the raw reader
+/// would not honour it.
+fn each_entry<R: Read>(
+    archive: &mut tar::Archive<R>,
+    place: &Path,
+    mut visit: impl FnMut(&mut tar::Entry<'_, R>, String, Option<String>) -> Result<(), PackageError>,
+) -> Result<(), PackageError> {
+    use tar::EntryType;
+    let lossy = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes.split(|b| *b == 0).next().unwrap_or_default()).into_owned()
+    };
+    let (mut long_path, mut long_link) = (None, None);
+    let entries = archive
+        .entries()
+        .map_err(|err| PackageError::io(place, err))?
+        .raw(true);
+    for entry in entries {
+        let mut entry = entry.map_err(|err| PackageError::io(place, err))?;
+        let kind = entry.header().entry_type();
+        let record = matches!(
+            kind,
+            EntryType::XHeader
+                | EntryType::XGlobalHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        );
+        if !record {
+            let path = long_path
+                .take()
+                .unwrap_or_else(|| lossy(&entry.path_bytes()));
+            let link = long_link
+                .take()
+                .or_else(|| entry.link_name_bytes().map(|bytes| lossy(&bytes)));
+            visit(&mut entry, path, link)?;
+            continue;
+        }
+        let size = entry
+            .header()
+            .size()
+            .map_err(|err| PackageError::io(place, err))?;
+        if size > MAX_EXTENSION_BYTES {
+            return Err(unsafe_entry(
+                &lossy(&entry.path_bytes()),
+                &format!(
+                    "a {kind:?} record of {size} bytes; dk reads at most {MAX_EXTENSION_BYTES}"
+                ),
+            ));
+        }
+        match kind {
+            EntryType::GNULongName | EntryType::GNULongLink => {
+                let mut bytes = Vec::new();
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|err| PackageError::io(place, err))?;
+                let slot = if kind == EntryType::GNULongName {
+                    &mut long_path
+                } else {
+                    &mut long_link
+                };
+                *slot = Some(lossy(&bytes));
+            }
+            EntryType::XHeader => {
+                let extensions = entry
+                    .pax_extensions()
+                    .map_err(|err| PackageError::io(place, err))?
+                    .into_iter()
+                    .flatten();
+                for extension in extensions {
+                    let extension = extension.map_err(|err| PackageError::io(place, err))?;
+                    match extension.key_bytes() {
+                        b"path" => long_path = Some(lossy(extension.value_bytes())),
+                        b"linkpath" => long_link = Some(lossy(extension.value_bytes())),
+                        b"size" => {
+                            return Err(unsafe_entry(
+                                &long_path.clone().unwrap_or_default(),
+                                "a PAX size record (a file over 8 GiB); dk does not bundle those",
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            // A global record applies to every later entry; none of its keys matters to dk.
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Unpacks gzip-compressed tar layers into `target`, which must not exist or be empty.
@@ -205,18 +343,13 @@ fn unpack_layers(
     for layer in layers {
         let (file, size) =
             dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
-        let limit = size.saturating_mul(limits.max_expansion).min(budget);
-        let exceeded = Rc::new(Cell::new(false));
-        let reader = Capped {
-            inner: flate2::read::GzDecoder::new(file),
-            left: limit,
-            exceeded: exceeded.clone(),
-        };
+        let reader = Capped::new(file, budget, limits.max_expansion);
+        let exceeded = reader.exceeded.clone();
         let one = unpack(reader, staging, &mut tree).map_err(|err| {
             if exceeded.get() {
                 PackageError::Invalid(format!(
-                    "a layer of {size} bytes expands beyond {limit} bytes (pull.maxExpansion {}, pull.maxBytes {}): refused as a decompression bomb",
-                    limits.max_expansion, limits.max_bytes
+                    "a layer of {size} bytes expands beyond {} times what was read of it or {budget} bytes (pull.maxExpansion {}, pull.maxBytes {}): refused as a decompression bomb",
+                    limits.max_expansion, limits.max_expansion, limits.max_bytes
                 ))
             } else {
                 err
@@ -241,31 +374,21 @@ pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
     let limits = Limits::default();
     let (file, size) =
         dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
-    let reader = Capped {
-        inner: flate2::read::GzDecoder::new(file),
-        left: size.saturating_mul(limits.max_expansion),
-        exceeded: Rc::new(Cell::new(false)),
-    };
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(Capped::new(
+        file,
+        size.saturating_mul(limits.max_expansion),
+        limits.max_expansion,
+    ));
     let mut files = Vec::new();
-    for entry in archive
-        .entries()
-        .map_err(|err| PackageError::io(layer, err))?
-    {
-        let mut entry = entry.map_err(|err| PackageError::io(layer, err))?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
+    each_entry(&mut archive, layer, |entry, path, _| {
+        if entry.header().entry_type() == tar::EntryType::Regular {
+            let mut text = String::new();
+            if entry.read_to_string(&mut text).is_ok() {
+                files.push((path, text));
+            }
         }
-        let path = entry
-            .path()
-            .map_err(|err| PackageError::io(layer, err))?
-            .display()
-            .to_string();
-        let mut text = String::new();
-        if entry.read_to_string(&mut text).is_ok() {
-            files.push((path, text));
-        }
-    }
+        Ok(())
+    })?;
     Ok(files)
 }
 
@@ -284,32 +407,11 @@ fn tempfile_dir(parent: &Path) -> Result<PathBuf, PackageError> {
     )))
 }
 
-fn link_name<R: Read>(entry: &tar::Entry<R>, path: &Path) -> Result<String, PackageError> {
-    Ok(entry
-        .link_name()
-        .map_err(|err| PackageError::io(path, err))?
-        .map(|t| t.to_string_lossy().into_owned())
-        .unwrap_or_default())
-}
-
 fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, PackageError> {
     let mut archive = tar::Archive::new(reader);
     let mut extracted = Extracted::default();
-    let entries = archive
-        .entries()
-        .map_err(|err| PackageError::io(root, err))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|err| PackageError::io(root, err))?;
-        let raw = entry.path().map_err(|err| PackageError::io(root, err))?;
-        let name = raw.to_string_lossy().into_owned();
+    each_entry(&mut archive, root, |entry, name, link| {
         let kind = entry.header().entry_type();
-        // PAX and GNU long-name records are consumed by the tar reader itself.
-        if matches!(
-            kind,
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
-        ) {
-            continue;
-        }
         let parts = contained(&name)
             .ok_or_else(|| unsafe_entry(&name, "absolute, or leaves the folder through .."))?;
         let relative: PathBuf = parts.iter().collect();
@@ -346,15 +448,15 @@ fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, 
                     .map_err(|err| PackageError::fs(&path, err))?;
                 file.set_mode(if executable { 0o755 } else { 0o644 })
                     .map_err(|err| PackageError::fs(&path, err))?;
-                extracted.bytes += std::io::copy(&mut entry, &mut file)
-                    .map_err(|err| PackageError::io(&path, err))?;
+                extracted.bytes +=
+                    std::io::copy(entry, &mut file).map_err(|err| PackageError::io(&path, err))?;
                 file.flush().map_err(|err| PackageError::io(&path, err))?;
                 file.commit().map_err(|err| PackageError::fs(&path, err))?;
                 tree.insert(parts, Node::File);
                 extracted.files += 1;
             }
             tar::EntryType::Symlink => {
-                let target = link_name(&entry, &path)?;
+                let target = link.clone().unwrap_or_default();
                 if tree.resolve(&parts, &target).is_none() {
                     return Err(unsafe_entry(
                         &name,
@@ -367,7 +469,7 @@ fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, 
                 extracted.files += 1;
             }
             tar::EntryType::Link => {
-                let target = link_name(&entry, &path)?;
+                let target = link.clone().unwrap_or_default();
                 // Only a regular file this artifact unpacked before: never through a link, never
                 // anything already on the disk.
                 let source = contained(&target)
@@ -393,7 +495,8 @@ fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, 
                 ));
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(extracted)
 }
 
@@ -501,6 +604,76 @@ mod tests {
         );
         let err = extract(&[layer], &dir.path().join("out"), Limits::default()).unwrap_err();
         assert!(err.to_string().contains("refused a"), "{err}");
+    }
+
+    #[test]
+    fn bytes_after_the_gzip_stream_do_not_raise_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes =
+            dk_test::registry::layer(&[Crafted::File("zeros".into(), vec![0; 4 << 20])]);
+        // Never decompressed, but 40 MiB of file would allow 4 GiB at 100 times its size.
+        bytes.resize(bytes.len() + (40 << 20), 0);
+        let file = dir.path().join("padded.tar.gz");
+        std::fs::write(&file, bytes).unwrap();
+        let err = extract(&[file], &dir.path().join("out"), Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+
+    /// A tar of one `kind` record of `size` bytes (compressing to almost nothing), then a file.
+    fn record_layer(dir: &Path, kind: tar::EntryType, data: &[u8]) -> PathBuf {
+        let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut tar = tar::Builder::new(gzip);
+        let mut record = tar::Header::new_gnu();
+        record.set_entry_type(kind);
+        record.set_size(data.len() as u64);
+        record.set_cksum();
+        tar.append(&record, data).unwrap();
+        let mut file = tar::Header::new_gnu();
+        file.set_entry_type(tar::EntryType::Regular);
+        file.set_mode(0o644);
+        file.set_size(2);
+        tar.append_data(&mut file, "short", &b"ok"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap().finish().unwrap();
+        let path = dir.join(format!("record-{}.tar.gz", data.len()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn pax_and_long_name_records_are_capped_and_honoured() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in [
+            tar::EntryType::XHeader,
+            tar::EntryType::GNULongName,
+            tar::EntryType::XGlobalHeader,
+        ] {
+            // The tar crate would hold all 64 MiB in memory before dk saw the entry.
+            let huge = record_layer(dir.path(), kind, &vec![b'a'; 64 << 20]);
+            let err = extract(&[huge], &dir.path().join("out"), Limits::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("dk reads at most"),
+                "{kind:?}: {err}"
+            );
+            assert!(!dir.path().join("out").exists());
+        }
+        let long = format!("{}/file.csv", "d".repeat(150));
+        let pax = format!("{} path={long}\n", long.len() + 7);
+        let pax = format!("{} path={long}\n", pax.len());
+        let named = record_layer(dir.path(), tar::EntryType::XHeader, pax.as_bytes());
+        let out = dir.path().join("pax");
+        extract(&[named], &out, Limits::default()).unwrap();
+        assert_eq!(std::fs::read(out.join(&long)).unwrap(), b"ok");
+        let gnu = record_layer(
+            dir.path(),
+            tar::EntryType::GNULongName,
+            format!("{long}\0").as_bytes(),
+        );
+        let out = dir.path().join("gnu");
+        extract(&[gnu], &out, Limits::default()).unwrap();
+        assert_eq!(std::fs::read(out.join(&long)).unwrap(), b"ok");
+        let escaping = record_layer(dir.path(), tar::EntryType::GNULongName, b"../../escape\0");
+        let err = extract(&[escaping], &dir.path().join("esc"), Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("../../escape"), "{err}");
     }
 
     #[test]
