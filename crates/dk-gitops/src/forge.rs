@@ -188,6 +188,23 @@ enum TokenHeader {
     PrivateToken,
 }
 
+/// Redirects are followed only within the origin they start from. GitLab's token travels in a
+/// header of its own (`PRIVATE-TOKEN`), which reqwest, unlike `Authorization`, keeps on a
+/// redirect to another host: a forge, a proxy or anyone on an `http://` path could answer 302
+/// and collect it. A redirect elsewhere is not followed, and its 3xx is reported as an error.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from = attempt.previous()[0].origin();
+        if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else if attempt.url().origin() == from {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 /// A forge's REST API below `base`, with its token.
 #[derive(Debug)]
 struct RestApi {
@@ -211,7 +228,10 @@ impl RestApi {
             token,
             header,
             token_variable,
-            client: reqwest::blocking::Client::new(),
+            client: reqwest::blocking::Client::builder()
+                .redirect(same_origin_redirects())
+                .build()
+                .expect("an HTTP client (its TLS provider loads)"),
         }
     }
 
@@ -844,6 +864,69 @@ mod tests {
             TokenHeader::Bearer,
             "GITHUB_TOKEN",
         )
+    }
+
+    /// A server on loopback that answers every request with `answer`, and the request heads it
+    /// received (at most `count` connections).
+    fn server(answer: String, count: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        let heads = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while heads.len() < count && std::time::Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = std::io::BufReader::new(&stream);
+                let mut head = String::new();
+                while reader.read_line(&mut head).unwrap_or(0) > 2 && !head.ends_with("\r\n\r\n") {}
+                (&stream).write_all(answer.as_bytes()).unwrap();
+                heads.push(head);
+            }
+            heads
+        });
+        (address, heads)
+    }
+
+    #[test]
+    fn a_redirect_to_another_origin_does_not_carry_the_token() {
+        let (elsewhere, collected) = server(
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]".into(),
+            1,
+        );
+        let (forge, _) = server(
+            format!(
+                "HTTP/1.1 302 Found\r\nlocation: {elsewhere}/api/v4/x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            ),
+            1,
+        );
+        let api = RestApi::new(
+            &format!("{forge}/api/v4"),
+            Some("glpat-secret-token".into()),
+            TokenHeader::PrivateToken,
+            "GITLAB_TOKEN",
+        );
+        let err = api
+            .request(reqwest::Method::GET, "/projects", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("302"), "{err}");
+        let heads = collected.join().unwrap();
+        assert!(
+            heads
+                .iter()
+                .all(|head| !head.contains("glpat-secret-token")),
+            "{heads:?}"
+        );
+        assert!(
+            heads.is_empty(),
+            "the other origin was contacted: {heads:?}"
+        );
     }
 
     #[test]
