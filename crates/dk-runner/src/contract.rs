@@ -146,6 +146,10 @@ fn query(connection: &Map<String, Value>, store_type: &str, settings: &[&str]) -
 }
 
 /// The connection string of a store of `store_type`.
+/// The settings that authenticate, left out of the public DSN whatever their source. The S3 key
+/// id goes too: it names the account, and pairs with a leaked secret.
+const CREDENTIAL_SETTINGS: &[&str] = &["password", "access_key_id", "secret_access_key"];
+
 pub fn dsn(store_type: &str, store: &str, connection: &Map<String, Value>) -> String {
     let get = |name| setting(connection, store_type, name);
     match store_type {
@@ -193,8 +197,21 @@ pub fn resolve_store(
             }
         }
     }
-    let public_dsn = dsn(store_type, name, &connection);
+    // Credentials written in clear under `connection` (DK116 warns of them) are still secrets:
+    // never in the public DSN that lineage and output carry, always redacted.
+    let mut public = connection.clone();
     let mut secret_values = Vec::new();
+    for setting in CREDENTIAL_SETTINGS {
+        for key in setting_keys(store_type, setting) {
+            if let Some(value) = public.remove(key).as_ref().and_then(Value::as_str)
+                && !value.is_empty()
+            {
+                secret_values.push(value.to_owned());
+                secret_values.push(encode(value));
+            }
+        }
+    }
+    let public_dsn = dsn(store_type, name, &public);
     for (key, reference) in secrets {
         let Some(variable) = variable(reference) else {
             return Err(ContractError::NotAReference {
@@ -320,6 +337,20 @@ mod tests {
             "postgresql://dk:***@db:5432/postgres"
         );
         assert_eq!(store.public_dsn, "postgresql://dk@db:5432/postgres");
+        let inline = resolve_store(
+            "wh",
+            "postgres",
+            &map(json!({"host": "db", "user": "dk", "password": "in-clear"})),
+            &BTreeMap::new(),
+            Path::new("/pkg"),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(inline.public_dsn, "postgresql://dk@db:5432/postgres");
+        assert_eq!(
+            redact(&inline.dsn, &inline.secrets),
+            "postgresql://dk:***@db:5432/postgres"
+        );
         let missing = BTreeMap::from([("password".to_owned(), "${NOPE}".to_owned())]);
         let err = resolve_store(
             "wh",
