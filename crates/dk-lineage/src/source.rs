@@ -12,8 +12,27 @@ use crate::run::SourceCode;
 /// (`?access_token=`, `?private_token=`); an ssh user name is kept because it is not a secret
 /// (`git@`), its password is not.
 pub fn public_remote(remote: &str) -> String {
+    without_passwords(&uri_of(remote))
+}
+
+/// `user:password@` keeps only `user@` wherever it stands: git reads `https:/user:pw@host/x` (one
+/// slash) as scp-like syntax, which puts the credentials in the path.
+fn without_passwords(uri: &str) -> String {
+    uri.split('/')
+        .map(|segment| match segment.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                format!("{}@{host}", userinfo.split(':').next().unwrap_or_default())
+            }
+            _ => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The remote as a URI, without query, fragment or `;` parameters (forges accept tokens there).
+fn uri_of(remote: &str) -> String {
     let remote = remote
-        .split(['?', '#'])
+        .split(['?', '#', ';'])
         .next()
         .unwrap_or_default()
         .trim_end();
@@ -106,6 +125,11 @@ mod tests {
                 "ssh://git@host:22/acme/p.git",
             ),
             ("/srv/git/pipelines", "file:///srv/git/pipelines"),
+            (
+                "https:/user:SLASHPW@host/o/r.git",
+                "ssh://https//user@host/o/r.git",
+            ),
+            ("https://host/o/r.git;token=TOKS", "https://host/o/r.git"),
             (
                 "https://gitlab.example/acme/p.git?access_token=glpat-SECRET",
                 "https://gitlab.example/acme/p.git",
