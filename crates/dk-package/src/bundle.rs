@@ -107,15 +107,17 @@ pub struct Built {
     pub manifest: Manifest,
 }
 
-/// `.gitignore`'s rules, then `.dkignore`'s, after [`ALWAYS_IGNORED`]: a later `!pattern`
-/// re-includes what an earlier line excluded (build output that belongs in the artifact).
-fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
+/// The rules of `dir`'s own `.gitignore`, then its `.dkignore`, after `base` (the built-in
+/// [`ALWAYS_IGNORED`] at the package root): a later `!pattern` re-includes what an earlier line
+/// excluded (build output that belongs in the artifact). `None` when the folder has neither file.
+fn ignore_rules(dir: &Path, base: &[&str]) -> Result<Option<Gitignore>, PackageError> {
     let mut builder = GitignoreBuilder::new(dir);
-    for pattern in ALWAYS_IGNORED {
+    for pattern in base {
         builder
             .add_line(None, pattern)
             .expect("valid built-in patterns");
     }
+    let mut found = !base.is_empty();
     for name in [GIT_IGNORE_FILE, IGNORE_FILE] {
         let file = dir.join(name);
         let text = match dk_fs::read_to_string(&file, IGNORE_FILE_LIMIT) {
@@ -123,25 +125,41 @@ fn ignore_rules(dir: &Path) -> Result<Gitignore, PackageError> {
             Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
             Err(err) => return Err(PackageError::fs(&file, err)),
         };
+        found = true;
         for line in text.lines() {
             builder
                 .add_line(Some(file.clone()), line)
                 .map_err(|err| PackageError::Invalid(format!("{}: {err}", file.display())))?;
         }
     }
+    if !found {
+        return Ok(None);
+    }
     builder
         .build()
+        .map(Some)
         .map_err(|err| PackageError::Invalid(format!("{}: {err}", dir.display())))
+}
+
+/// Whether the rules of the folders above a path (root first) ignore it: as git does, the
+/// deepest folder with a rule about it decides.
+fn ignored(rules: &[Gitignore], path: &Path, is_dir: bool) -> bool {
+    rules
+        .iter()
+        .rev()
+        .map(|rules| rules.matched(path, is_dir))
+        .find(|matched| !matched.is_none())
+        .is_some_and(|matched| matched.is_ignore())
 }
 
 /// The files to bundle, sorted by path. A symlink is kept as a link when its target, resolved
 /// through the package's other links, stays inside the package; one that leads outside is an
 /// error naming it (its target would not travel with it, and a pull would refuse it).
 pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
-    let rules = ignore_rules(dir)?;
+    let mut rules: Vec<Gitignore> = ignore_rules(dir, ALWAYS_IGNORED)?.into_iter().collect();
     let mut entries = Vec::new();
     let mut tree = Tree::default();
-    walk(dir, dir, &rules, &mut entries, &mut tree)?;
+    walk(dir, dir, &mut rules, &mut entries, &mut tree)?;
     let escaping: Vec<String> = entries
         .iter()
         .filter_map(|entry| match &entry.kind {
@@ -164,7 +182,29 @@ pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
 fn walk(
     root: &Path,
     dir: &Path,
-    rules: &Gitignore,
+    rules: &mut Vec<Gitignore>,
+    entries: &mut Vec<Entry>,
+    tree: &mut Tree,
+) -> Result<(), PackageError> {
+    // A sub-folder's own ignore files apply below it, before the ones above.
+    let own = if dir == root {
+        None
+    } else {
+        ignore_rules(dir, &[])?
+    };
+    let pushed = own.is_some();
+    rules.extend(own);
+    let walked = walk_entries(root, dir, rules, entries, tree);
+    if pushed {
+        rules.pop();
+    }
+    walked
+}
+
+fn walk_entries(
+    root: &Path,
+    dir: &Path,
+    rules: &mut Vec<Gitignore>,
     entries: &mut Vec<Entry>,
     tree: &mut Tree,
 ) -> Result<(), PackageError> {
@@ -174,7 +214,7 @@ fn walk(
         let path = item.path();
         let meta = std::fs::symlink_metadata(&path).map_err(|err| PackageError::io(&path, err))?;
         let relative = path.strip_prefix(root).expect("below the root");
-        if rules.matched(relative, meta.is_dir()).is_ignore() {
+        if ignored(rules, &path, meta.is_dir()) {
             continue;
         }
         let name = relative

@@ -61,6 +61,13 @@ static CONTENT: LazyLock<Vec<(regex_lite::Regex, &'static str)>> = LazyLock::new
         (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", "a Slack token"),
         (r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
         (r"\b[sr]k_live_[0-9A-Za-z]{24,}\b", "a Stripe secret key"),
+        (r"\bnpm_[A-Za-z0-9]{36}\b", "an npm token"),
+        (r"_authToken\s*=\s*\S{8,}", "an npm registry token (.npmrc)"),
+        (r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}", "a PyPI token"),
+        (
+            r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+            "a JSON Web Token (a kubeconfig or service token)",
+        ),
     ]
     .into_iter()
     .map(|(pattern, what)| {
@@ -82,6 +89,10 @@ pub fn credential_in(text: &str) -> Option<&'static str> {
 
 static NAME_RULES: LazyLock<ignore::gitignore::Gitignore> = LazyLock::new(|| {
     let mut builder = GitignoreBuilder::new("");
+    // `.ENV` and `Credentials.JSON` are the same files to whoever reads them.
+    builder
+        .case_insensitive(true)
+        .expect("case folding of plain globs");
     for (pattern, _) in NAMES {
         builder.add_line(None, pattern).expect("valid patterns");
     }
@@ -168,6 +179,8 @@ mod tests {
         assert_eq!(by_name("keys/id_rsa.pub"), None);
         assert_eq!(by_name("credentials.json"), Some("a credentials file"));
         assert_eq!(by_name("main.py"), None);
+        assert_eq!(by_name(".ENV"), Some("a dotenv file"));
+        assert_eq!(by_name("Credentials.JSON"), Some("a credentials file"));
     }
 
     #[test]
@@ -193,6 +206,30 @@ mod tests {
         assert_eq!(
             credential_in("SLACK=xoxb-123456789012-abcdefgh"),
             Some("a Slack token")
+        );
+        assert_eq!(
+            credential_in(&format!(
+                "//registry.npmjs.org/:_authToken=npm_{}",
+                "A".repeat(36)
+            )),
+            Some("an npm token")
+        );
+        assert_eq!(
+            credential_in("//npm.example/:_authToken=0123456789abcdef"),
+            Some("an npm registry token (.npmrc)")
+        );
+        assert_eq!(
+            credential_in(&format!(
+                "password = pypi-AgEIcHlwaS5vcmc{}",
+                "B".repeat(60)
+            )),
+            Some("a PyPI token")
+        );
+        assert_eq!(
+            credential_in(
+                "    token: eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJkay10ZXN0In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+            ),
+            Some("a JSON Web Token (a kubeconfig or service token)")
         );
         assert_eq!(credential_in("-----BEGIN CERTIFICATE-----"), None);
         assert_eq!(credential_in("select * from orders"), None);

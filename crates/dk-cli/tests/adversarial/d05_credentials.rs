@@ -133,4 +133,23 @@ fn gitignore_is_honoured_and_dkignore_reincludes() {
     let entries = bundled(&ctx);
     assert!(entries.contains(&"app.jar".to_owned()), "{entries:?}");
     assert!(!entries.contains(&"local.duckdb".to_owned()));
+    // A sub-folder's own .gitignore applies below it, and its !pattern wins over the root's.
+    ctx.write("demo/sub/.gitignore", "*.parquet\n!keep.jar\n");
+    ctx.write("demo/sub/big.parquet", vec![0u8; 4096]);
+    ctx.write("demo/sub/keep.jar", "jar");
+    ctx.write("demo/sub/other.jar", "jar");
+    ctx.write("demo/other.parquet", "kept: the rule is sub/'s");
+    let entries = bundled(&ctx);
+    for (path, expected) in [
+        ("sub/big.parquet", false),
+        ("sub/keep.jar", true),
+        ("sub/other.jar", true),
+        ("other.parquet", true),
+    ] {
+        assert_eq!(
+            entries.contains(&path.to_owned()),
+            expected,
+            "{path}: {entries:?}"
+        );
+    }
 }
