@@ -494,15 +494,16 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
 }
 
 /// Renders the chart with a promotion's values plus `extra` in `env`/`cell`, validates every
-/// document strictly against Kubernetes 1.33 (an unknown kind fails) and returns the documents.
-fn render_chart(
+/// document strictly against Kubernetes 1.33 (an unknown kind fails) and returns the documents,
+/// or what Helm or the validation said.
+fn try_render_chart(
     tools: &str,
     chart: &Path,
     values: &Path,
     env: &str,
     cell: &str,
     extra: Value,
-) -> Vec<Value> {
+) -> Result<Vec<Value>, String> {
     let script = "
 import json, re, sys, yaml, helm_python, kubernetes_validate
 values = yaml.safe_load(open(sys.argv[2]))
@@ -529,12 +530,21 @@ print(json.dumps(docs))
         .arg(format!("dk-{env}-{cell}"))
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+fn render_chart(
+    tools: &str,
+    chart: &Path,
+    values: &Path,
+    env: &str,
+    cell: &str,
+    extra: Value,
+) -> Vec<Value> {
+    try_render_chart(tools, chart, values, env, cell, extra).unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// The pod spec of a Job, CronJob or Deployment.
@@ -717,6 +727,21 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
         pod_spec(deployment)["containers"][0]["resources"]["limits"]["memory"],
         "512Mi"
     );
+
+    // Hand-written values that cannot work are refused with what to write.
+    for (extra, said) in [
+        (
+            serde_json::json!({"mode": "stream"}),
+            "it must be batch or streaming",
+        ),
+        (
+            serde_json::json!({"schedule": "0 2 * * *"}),
+            "write it as a map",
+        ),
+    ] {
+        let err = try_render_chart(&tools, &chart, &values, "dev", "c0", extra).unwrap_err();
+        assert!(err.contains(said), "{err}");
+    }
 
     // The ApplicationSet is YAML that names the repository, one namespace per env and cell.
     let appset = std::fs::read_to_string(repo.join("argocd/applicationset.yaml")).unwrap();

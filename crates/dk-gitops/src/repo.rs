@@ -19,7 +19,7 @@ pub const SKELETON: &[(&str, &str)] = skeleton![
     "charts/dk-app/Chart.yaml",
     "charts/dk-app/values.yaml",
     "charts/dk-app/templates/_helpers.tpl",
-    "charts/dk-app/templates/mode.yaml",
+    "charts/dk-app/templates/checks.yaml",
     "charts/dk-app/templates/job.yaml",
     "charts/dk-app/templates/cronjob.yaml",
     "charts/dk-app/templates/deployment.yaml",

@@ -13,6 +13,17 @@ The artifact, pinned by digest: the tag is for people, the digest is what runs.
 {{- end -}}
 
 {{/*
+The cron schedule, empty for none. A schedule written as a bare string is refused with the form
+to write, rather than failing deep inside a template.
+*/}}
+{{- define "dk-app.cron" -}}
+{{- if not (kindIs "map" .Values.schedule) }}
+{{- fail (printf "schedule is %q: write it as a map, schedule: {cron: \"0 2 * * *\", timezone: Etc/UTC}" (toString .Values.schedule)) }}
+{{- end }}
+{{- .Values.schedule.cron | default "" -}}
+{{- end -}}
+
+{{/*
 Selector labels: stable across promotions (a Deployment's selector is immutable).
 */}}
 {{- define "dk-app.selectorLabels" -}}
@@ -92,7 +103,7 @@ containers:
       - name: DK_STORE_OVERRIDES
         value: {{ toJson . | quote }}
       {{- end }}
-      {{- if and (eq .Values.mode "batch") .Values.schedule.cron }}
+      {{- if and (eq .Values.mode "batch") (include "dk-app.cron" .) }}
       - name: DK_SCHEDULE
         value: {{ .Values.schedule.cron | quote }}
       - name: DK_TIMEZONE
