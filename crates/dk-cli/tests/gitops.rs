@@ -493,10 +493,74 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
     assert_eq!(dk(&ctx, &env, &["promote", "check", &pr]).code, 1);
 }
 
+/// Renders the chart with a promotion's values plus `extra` in `env`/`cell`, validates every
+/// document strictly against Kubernetes 1.33 (an unknown kind fails) and returns the documents,
+/// or what Helm or the validation said.
+fn try_render_chart(
+    tools: &str,
+    chart: &Path,
+    values: &Path,
+    env: &str,
+    cell: &str,
+    extra: Value,
+) -> Result<Vec<Value>, String> {
+    let script = "
+import json, re, sys, yaml, helm_python, kubernetes_validate
+values = yaml.safe_load(open(sys.argv[2]))
+values.update(json.loads(sys.argv[3]))
+with helm_python.Chart.load(sys.argv[1]) as chart:
+    rendered = chart.render(values=values, name=sys.argv[4], namespace=sys.argv[5], is_install=True)
+docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
+for doc in docs:
+    kubernetes_validate.validate(doc, '1.33.0', strict=True)
+    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', doc['metadata']['name']), doc['metadata']
+    for key, value in doc['metadata'].get('labels', {}).items():
+        assert isinstance(value, str) and len(value) <= 63, (key, value)
+print(json.dumps(docs))
+";
+    let mut values_json = extra;
+    values_json["env"] = env.into();
+    values_json["cell"] = cell.into();
+    let output = std::process::Command::new(format!("{tools}/python"))
+        .args(["-c", script])
+        .arg(chart)
+        .arg(values)
+        .arg(values_json.to_string())
+        .arg(format!("{env}-{cell}-shop"))
+        .arg(format!("dk-{env}-{cell}"))
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+fn render_chart(
+    tools: &str,
+    chart: &Path,
+    values: &Path,
+    env: &str,
+    cell: &str,
+    extra: Value,
+) -> Vec<Value> {
+    try_render_chart(tools, chart, values, env, cell, extra).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// The pod spec of a Job, CronJob or Deployment.
+fn pod_spec(doc: &Value) -> &Value {
+    match doc["kind"].as_str().unwrap() {
+        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &doc["spec"]["template"]["spec"],
+    }
+}
+
 #[test]
-fn the_chart_renders_a_package_deployment_from_a_promotions_values() {
-    let Some(tools) = dk_test::service("DK_TEST_TOOLS_BIN", "pipeline tools (helm-python-sdk)")
-    else {
+fn the_chart_renders_native_workloads_from_a_promotions_values() {
+    let Some(tools) = dk_test::service(
+        "DK_TEST_TOOLS_BIN",
+        "pipeline tools (helm-python-sdk, kubernetes-validate)",
+    ) else {
         return;
     };
     let ctx = context();
@@ -514,47 +578,191 @@ fn the_chart_renders_a_package_deployment_from_a_promotions_values() {
             repo.to_str().unwrap(),
         ],
     );
-    let script = "
-import json, re, sys, yaml, helm_python
-values = yaml.safe_load(open(sys.argv[2]))
-values['env'], values['cell'] = 'dev', 'c0'
-with helm_python.Chart.load(sys.argv[1]) as chart:
-    rendered = chart.render(values=values, name='dev-c0-shop', namespace='dk-dev', is_install=True)
-docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
-for doc in docs:
-    assert doc['apiVersion'] and doc['kind'], doc
-    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', doc['metadata']['name']), doc['metadata']
-    for key, value in doc['metadata'].get('labels', {}).items():
-        assert isinstance(value, str) and len(value) <= 63, (key, value)
-print(json.dumps(docs))
-";
-    let output = std::process::Command::new(format!("{tools}/python"))
-        .args(["-c", script])
-        .arg(repo.join("charts/dk-app"))
-        .arg(repo.join("envs/dev/cells/c0/apps/shop/values.yaml"))
-        .output()
+    let chart = repo.join("charts/dk-app");
+    let values = repo.join("envs/dev/cells/c0/apps/shop/values.yaml");
+    let digest = version_digest(&std::fs::read_to_string(&values).unwrap());
+    let cluster = serde_json::json!({
+        "imagePullSecrets": [{"name": "regcred"}],
+        "secrets": [{"name": "WAREHOUSE_PASSWORD"}, {"name": "API_TOKEN", "secret": "shared", "key": "token"}],
+        "stores": {"warehouse": {"host": "db.dev.example.com"}},
+        "lineage": {"url": "http://marquez.example.com:5000", "namespace": "dev"},
+    });
+
+    // Batch without a schedule: one Job per promotion, named after the digest.
+    let docs = render_chart(&tools, &chart, &values, "dev", "c0", cluster.clone());
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let job = &docs[0];
+    assert_eq!(job["kind"], "Job");
+    let suffix = &digest["sha256:".len().."sha256:".len() + 8];
+    assert_eq!(job["metadata"]["name"], format!("shop-dev-c0-{suffix}"));
+    assert_eq!(job["metadata"]["namespace"], "dk-dev-c0");
+    let labels = &job["metadata"]["labels"];
+    for (key, value) in [
+        ("app.kubernetes.io/name", "shop"),
+        ("app.kubernetes.io/instance", "shop-dev-c0"),
+        ("app.kubernetes.io/version", "v1.2.3"),
+        ("datakit.infoblox.dev/package", "shop"),
+        ("datakit.infoblox.dev/version", "v1.2.3"),
+        ("datakit.infoblox.dev/env", "dev"),
+        ("datakit.infoblox.dev/cell", "c0"),
+    ] {
+        assert_eq!(labels[key], value, "{key}: {labels}");
+    }
+    assert_eq!(job["spec"]["backoffLimit"], 2);
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 3600);
+    assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 86400);
+    let pod = pod_spec(job);
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["imagePullSecrets"][0]["name"], "regcred");
+    let pull = &pod["initContainers"][0];
+    assert_eq!(
+        pull["command"],
+        serde_json::json!([
+            "/usr/local/bin/dk",
+            "pull",
+            format!("local/default/shop@{digest}"),
+            "--output-dir",
+            "/workspace/pkg"
+        ])
+    );
+    assert_eq!(
+        pull["env"][0],
+        serde_json::json!({"name": "DOCKER_CONFIG", "value": "/etc/dk/docker"})
+    );
+    assert_eq!(pull["volumeMounts"][1]["mountPath"], "/etc/dk/docker");
+    let credentials = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "registry-credentials")
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    assert_eq!(credentials["secret"]["secretName"], "regcred");
+    assert_eq!(
+        credentials["secret"]["items"][0]["key"],
+        ".dockerconfigjson"
     );
-    let docs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(pod["initContainers"][1]["command"][2], "/workspace/dk");
+    let run = &pod["containers"][0];
+    assert_eq!(
+        run["command"],
+        serde_json::json!(["/workspace/dk", "run", "/workspace/pkg"])
+    );
+    let env: std::collections::BTreeMap<&str, &Value> = run["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(
+        env["OPENLINEAGE_URL"]["value"],
+        "http://marquez.example.com:5000"
+    );
+    assert_eq!(env["OPENLINEAGE_NAMESPACE"]["value"], "dev");
+    assert_eq!(
+        env["DK_STORE_OVERRIDES"]["value"],
+        r#"{"warehouse":{"host":"db.dev.example.com"}}"#
+    );
+    assert_eq!(
+        env["WAREHOUSE_PASSWORD"]["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "dk-shop", "key": "WAREHOUSE_PASSWORD"})
+    );
+    assert_eq!(
+        env["API_TOKEN"]["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "shared", "key": "token"})
+    );
+    assert!(!env.contains_key("DK_SCHEDULE"), "{env:?}");
+
+    // Another cell: other names and namespace.
+    let other = render_chart(&tools, &chart, &values, "dev", "c1", cluster.clone());
+    assert_eq!(
+        other[0]["metadata"]["name"],
+        format!("shop-dev-c1-{suffix}")
+    );
+    assert_eq!(other[0]["metadata"]["namespace"], "dk-dev-c1");
+    assert_eq!(
+        other[0]["metadata"]["labels"]["datakit.infoblox.dev/cell"],
+        "c1"
+    );
+
+    // Batch with a schedule: a CronJob that never overlaps, its schedule passed to dk run.
+    let mut scheduled = cluster.clone();
+    scheduled["schedule"] =
+        serde_json::json!({"cron": "0 2 * * *", "timezone": "Europe/Berlin", "suspend": true});
+    let docs = render_chart(&tools, &chart, &values, "dev", "c0", scheduled);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let cron = &docs[0];
+    assert_eq!(cron["kind"], "CronJob");
+    assert_eq!(cron["metadata"]["name"], "shop-dev-c0");
+    assert_eq!(cron["spec"]["schedule"], "0 2 * * *");
+    assert_eq!(cron["spec"]["timeZone"], "Europe/Berlin");
+    assert_eq!(cron["spec"]["suspend"], true);
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let run = &pod_spec(cron)["containers"][0];
+    let env = run["env"].as_array().unwrap();
+    assert!(env.contains(&serde_json::json!({"name": "DK_SCHEDULE", "value": "0 2 * * *"})));
+    assert!(env.contains(&serde_json::json!({"name": "DK_TIMEZONE", "value": "Europe/Berlin"})));
+    assert!(
+        pod_spec(cron)["initContainers"][0]["command"][2]
+            .as_str()
+            .unwrap()
+            .ends_with(&digest)
+    );
+
+    // Streaming: a Deployment with replicas, its selector stable across versions.
+    let mut streaming = cluster;
+    streaming["mode"] = "streaming".into();
+    streaming["replicas"] = 3.into();
+    streaming["resources"] = serde_json::json!({"limits": {"memory": "512Mi"}});
+    let docs = render_chart(&tools, &chart, &values, "prod", "c0", streaming);
+    assert_eq!(docs.len(), 1, "{docs:?}");
     let deployment = &docs[0];
-    assert_eq!(deployment["kind"], "PackageDeployment");
-    assert_eq!(deployment["spec"]["package"]["version"], "v1.2.3");
-    let artifact = deployment["spec"]["package"]["artifact"].as_str().unwrap();
-    assert!(
-        artifact.starts_with("local/default/shop@sha256:"),
-        "{artifact}"
+    assert_eq!(deployment["kind"], "Deployment");
+    assert_eq!(deployment["metadata"]["name"], "shop-prod-c0");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(
+        deployment["spec"]["selector"]["matchLabels"],
+        serde_json::json!({"app.kubernetes.io/name": "shop", "app.kubernetes.io/instance": "shop-prod-c0"})
     );
-    // The ApplicationSet is YAML that names the repository.
+    assert_eq!(
+        pod_spec(deployment)["containers"][0]["resources"]["limits"]["memory"],
+        "512Mi"
+    );
+
+    // Hand-written values that cannot work are refused with what to write.
+    for (extra, said) in [
+        (
+            serde_json::json!({"mode": "stream"}),
+            "it must be batch or streaming",
+        ),
+        (
+            serde_json::json!({"schedule": "0 2 * * *"}),
+            "write it as a map",
+        ),
+    ] {
+        let err = try_render_chart(&tools, &chart, &values, "dev", "c0", extra).unwrap_err();
+        assert!(err.contains(said), "{err}");
+    }
+
+    // The ApplicationSet is YAML that names the repository, one namespace per env and cell.
     let appset = std::fs::read_to_string(repo.join("argocd/applicationset.yaml")).unwrap();
     assert!(
         appset.contains(&format!("repoURL: {}", origin.display())),
         "{appset}"
     );
     assert!(appset.contains("path: envs/*/cells/*/apps/*"));
+    assert!(
+        appset.contains(
+            r#"namespace: "dk-{{ index .path.segments 1 }}-{{ index .path.segments 3 }}""#
+        ),
+        "{appset}"
+    );
+}
+
+fn version_digest(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .unwrap()
+        .to_owned()
 }
 
 #[test]

@@ -18,7 +18,11 @@ pub const SKELETON: &[(&str, &str)] = skeleton![
     "README.md",
     "charts/dk-app/Chart.yaml",
     "charts/dk-app/values.yaml",
-    "charts/dk-app/templates/packagedeployment.yaml",
+    "charts/dk-app/templates/_helpers.tpl",
+    "charts/dk-app/templates/checks.yaml",
+    "charts/dk-app/templates/job.yaml",
+    "charts/dk-app/templates/cronjob.yaml",
+    "charts/dk-app/templates/deployment.yaml",
     "argocd/applicationset.yaml",
     ".dk/allowed_signers",
 ];

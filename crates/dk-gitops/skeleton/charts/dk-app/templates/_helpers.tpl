@@ -1,0 +1,137 @@
+{{/*
+<package>-<env>-<cell>: the cell is in every name, so cells never collide.
+*/}}
+{{- define "dk-app.instance" -}}
+{{- printf "%s-%s-%s" (required "package is required" .Values.package) (required "env is required" .Values.env) (required "cell is required" .Values.cell) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The artifact, pinned by digest: the tag is for people, the digest is what runs.
+*/}}
+{{- define "dk-app.artifact" -}}
+{{- printf "%s/%s/%s@%s" (required "registry is required" .Values.registry) .Values.namespace .Values.package (required "digest is required" .Values.digest) -}}
+{{- end -}}
+
+{{/*
+The cron schedule, empty for none. A schedule written as a bare string is refused with the form
+to write, rather than failing deep inside a template.
+*/}}
+{{- define "dk-app.cron" -}}
+{{- if not (kindIs "map" .Values.schedule) }}
+{{- fail (printf "schedule is %q: write it as a map, schedule: {cron: \"0 2 * * *\", timezone: Etc/UTC}" (toString .Values.schedule)) }}
+{{- end }}
+{{- .Values.schedule.cron | default "" -}}
+{{- end -}}
+
+{{/*
+Selector labels: stable across promotions (a Deployment's selector is immutable).
+*/}}
+{{- define "dk-app.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Values.package }}
+app.kubernetes.io/instance: {{ include "dk-app.instance" . }}
+{{- end -}}
+
+{{- define "dk-app.labels" -}}
+{{ include "dk-app.selectorLabels" . }}
+app.kubernetes.io/version: {{ required "appVersion is required" .Values.appVersion | quote }}
+app.kubernetes.io/component: {{ .Values.mode | quote }}
+app.kubernetes.io/part-of: datakit
+app.kubernetes.io/managed-by: dk
+datakit.infoblox.dev/package: {{ .Values.package | quote }}
+datakit.infoblox.dev/version: {{ .Values.appVersion | quote }}
+datakit.infoblox.dev/env: {{ .Values.env | quote }}
+datakit.infoblox.dev/cell: {{ .Values.cell | quote }}
+{{- end -}}
+
+{{/*
+The pod: init containers pull the package by digest into an emptyDir and copy the dk binary
+beside it; the main container runs `dk run` on it, the same code path as on a laptop.
+*/}}
+{{- define "dk-app.podSpec" -}}
+{{- $pullSecret := "" -}}
+{{- with .Values.imagePullSecrets }}{{ $pullSecret = (first .).name }}{{ end -}}
+{{- with .Values.serviceAccountName }}
+serviceAccountName: {{ . }}
+{{- end }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+initContainers:
+  - name: pull
+    image: {{ .Values.dk.image }}
+    command: ["/usr/local/bin/dk", "pull", {{ include "dk-app.artifact" . | quote }}, "--output-dir", "/workspace/pkg"]
+    {{- if $pullSecret }}
+    env:
+      - name: DOCKER_CONFIG
+        value: /etc/dk/docker
+    {{- end }}
+    volumeMounts:
+      - name: workspace
+        mountPath: /workspace
+      {{- if $pullSecret }}
+      - name: registry-credentials
+        mountPath: /etc/dk/docker
+        readOnly: true
+      {{- end }}
+  - name: dk-binary
+    image: {{ .Values.dk.image }}
+    command: ["cp", "/usr/local/bin/dk", "/workspace/dk"]
+    volumeMounts:
+      - name: workspace
+        mountPath: /workspace
+containers:
+  - name: run
+    image: {{ required "image is required" .Values.image }}
+    command: ["/workspace/dk", "run", "/workspace/pkg"]
+    env:
+      - name: DK_HOME
+        value: /workspace/.dk
+      {{- with .Values.lineage.url }}
+      - name: OPENLINEAGE_URL
+        value: {{ . | quote }}
+      {{- end }}
+      {{- with .Values.lineage.namespace }}
+      - name: OPENLINEAGE_NAMESPACE
+        value: {{ . | quote }}
+      {{- end }}
+      {{- with .Values.stores }}
+      - name: DK_STORE_OVERRIDES
+        value: {{ toJson . | quote }}
+      {{- end }}
+      {{- if and (eq .Values.mode "batch") (include "dk-app.cron" .) }}
+      - name: DK_SCHEDULE
+        value: {{ .Values.schedule.cron | quote }}
+      - name: DK_TIMEZONE
+        value: {{ .Values.schedule.timezone | quote }}
+      {{- end }}
+      {{- range .Values.secrets }}
+      - name: {{ required "secrets[].name is required" .name }}
+        valueFrom:
+          secretKeyRef:
+            name: {{ .secret | default (printf "dk-%s" $.Values.package) }}
+            key: {{ .key | default .name }}
+      {{- end }}
+    {{- with .Values.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    volumeMounts:
+      - name: workspace
+        mountPath: /workspace
+volumes:
+  - name: workspace
+    emptyDir: {}
+  {{- if $pullSecret }}
+  - name: registry-credentials
+    secret:
+      secretName: {{ $pullSecret }}
+      items:
+        - key: .dockerconfigjson
+          path: config.json
+  {{- end }}
+{{- end -}}
