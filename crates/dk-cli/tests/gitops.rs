@@ -837,6 +837,22 @@ fn promotion_pins_the_registry_dk_publish_pushed_to() {
         ],
     ));
     assert_eq!(flagged.json()["outcome"], "merged");
+
+    // A folder that refuses pushes to its checked-out main: refused before anything is pushed,
+    // with the command that fixes it.
+    git(
+        Path::new(&repo),
+        &["config", "--unset", "receive.denyCurrentBranch"],
+    );
+    let refused = dk(&ctx, &[], &["promote", "pinned", "v1.1.0", "--to", "int"]);
+    assert_eq!(refused.code, 2, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains(&format!(
+            "run `git -C {repo} config receive.denyCurrentBranch updateInstead`"
+        )),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// The values carry mode, schedule, image, replicas and resources from the artifact's own

@@ -54,6 +54,13 @@ pub enum GitOpsError {
         version: String,
         repo: String,
     },
+    /// gitops.repo is a folder with the base branch checked out, which git refuses to push to.
+    #[error(
+        "{} has {base} checked out and refuses pushes to it: run `git -C {} config receive.denyCurrentBranch updateInstead` (dk gitops init PATH does), or set gitops.repo to a bare clone",
+        path.display(),
+        path.display()
+    )]
+    CheckedOut { path: PathBuf, base: String },
     #[error("{message}")]
     Forge {
         message: String,

@@ -121,6 +121,34 @@ pub fn init(
     created.map(|()| true)
 }
 
+/// Refuses, before anything is pushed, a local non-bare repository at `path` that has `base`
+/// checked out and refuses pushes to it (git's default): the merge would fail half-way, after
+/// the promotion's branch was pushed.
+pub fn check_pushable(path: &Path, base: &str) -> Result<(), GitOpsError> {
+    if !path.join(".git").exists() {
+        return Ok(());
+    }
+    let git = Git::new(path);
+    if git
+        .try_run(&["symbolic-ref", "--short", "HEAD"])?
+        .as_deref()
+        != Some(base)
+    {
+        return Ok(());
+    }
+    let setting = git.try_run(&["config", "receive.denyCurrentBranch"])?;
+    if matches!(
+        setting.as_deref(),
+        Some("updateInstead" | "ignore" | "warn" | "false")
+    ) {
+        return Ok(());
+    }
+    Err(GitOpsError::CheckedOut {
+        path: path.to_owned(),
+        base: base.to_owned(),
+    })
+}
+
 /// How often a merge is pushed again after the remote moved on.
 const MERGE_ATTEMPTS: u32 = 10;
 

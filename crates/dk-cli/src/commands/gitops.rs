@@ -197,9 +197,10 @@ pub struct StatusArgs {
 
 fn gitops_error(what: &str, err: GitOpsError) -> CliError {
     let status = match &err {
-        GitOpsError::Invalid(_) | GitOpsError::BadName { .. } | GitOpsError::NeverPushed { .. } => {
-            ExitStatus::Usage
-        }
+        GitOpsError::Invalid(_)
+        | GitOpsError::BadName { .. }
+        | GitOpsError::NeverPushed { .. }
+        | GitOpsError::CheckedOut { .. } => ExitStatus::Usage,
         GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
         GitOpsError::Io { .. } | GitOpsError::Fs(_) | GitOpsError::Link { .. } => {
             ExitStatus::Failure
@@ -219,10 +220,6 @@ fn gitops_error(what: &str, err: GitOpsError) -> CliError {
         GitOpsError::NeverPushed { version, .. } => Some(format!(
             "dk publish DIR --tag {version} --registry REGISTRY first; dk promote then pins that push (or give --registry)"
         )),
-        GitOpsError::Git { message, .. } if message.contains("denyCurrentBranch") => Some(
-            "gitops.repo is a repository with its base branch checked out: run `git -C PATH config receive.denyCurrentBranch updateInstead` there (dk gitops init PATH does), or set gitops.repo to a bare clone"
-                .to_owned(),
-        ),
         GitOpsError::Git { .. } => Some(
             "check the GitOps repository URL (dk config get gitops.repo) and your git credentials"
                 .to_owned(),
@@ -280,6 +277,10 @@ impl Settings {
                 CliError::usage(format!("no GitOps repository at {}", self.url))
                     .hint("dk gitops init creates one (or set gitops.repo to yours)"),
             );
+        }
+        if is_local(&self.url) {
+            repo::check_pushable(Path::new(&self.url), &self.base)
+                .map_err(|err| gitops_error("cannot promote into gitops.repo", err))?;
         }
         let key = {
             use sha2::Digest;
