@@ -43,6 +43,38 @@ fn build_versions(ctx: &TestContext, env: &[(&str, &str)], package: &str, versio
     }
 }
 
+/// A registry prefix of this test's own (`None`, and the test skips, without one): a GitOps
+/// repository other than the embedded default takes only artifacts pushed somewhere.
+fn test_registry(ctx: &TestContext) -> Option<String> {
+    let registry = dk_test::service("DK_TEST_REGISTRY", "an OCI registry")?;
+    let unique = ctx
+        .root()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    Some(format!("{registry}/{unique}"))
+}
+
+/// Builds `package` at each version and publishes each to `registry` (with no `registry`
+/// setting: dk promote finds the push in the record dk publish keeps).
+fn build_and_publish(
+    ctx: &TestContext,
+    env: &[(&str, &str)],
+    package: &str,
+    versions: &[&str],
+    registry: &str,
+) {
+    for version in versions {
+        build_versions(ctx, env, package, &[version]);
+        ok(dk(
+            ctx,
+            env,
+            &["publish", package, "--tag", version, "--registry", registry],
+        ));
+    }
+}
+
 fn dk(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
     run_with(ctx, env, args)
 }
@@ -70,9 +102,20 @@ fn version_in(text: &str) -> String {
 }
 
 /// The FAQ's deployment section: promote to dev (merged at once), to prod (warning, waits for
-/// two approvals), approvals, merge, status, rollback.
-fn faq_flow(ctx: &TestContext, env: &[(&str, &str)], repo: &str, approve: &dyn Fn(&str, &str)) {
-    build_versions(ctx, env, "my-pkg", &["v1.0.0", "v1.1.0"]);
+/// two approvals), approvals, merge, status, rollback. The versions are published to
+/// `registry` when there is one (a repository a cluster reads), else only built.
+fn faq_flow(
+    ctx: &TestContext,
+    env: &[(&str, &str)],
+    repo: &str,
+    registry: Option<&str>,
+    approve: &dyn Fn(&str, &str),
+) {
+    let versions = ["v1.0.0", "v1.1.0"];
+    match registry {
+        Some(registry) => build_and_publish(ctx, env, "my-pkg", &versions, registry),
+        None => build_versions(ctx, env, "my-pkg", &versions),
+    }
     let values = |e: &str| format!("envs/{e}/cells/c0/apps/my-pkg/values.yaml");
 
     let dev = ok(dk(
@@ -81,10 +124,20 @@ fn faq_flow(ctx: &TestContext, env: &[(&str, &str)], repo: &str, approve: &dyn F
         &["promote", "my-pkg", "v1.0.0", "--to", "dev", "-o", "json"],
     ));
     assert_eq!(dev.json()["outcome"], "merged");
-    assert_eq!(
-        version_in(&on_main(ctx, repo, &values("dev")).unwrap()),
-        "v1.0.0"
-    );
+    let dev_values = on_main(ctx, repo, &values("dev")).unwrap();
+    assert_eq!(version_in(&dev_values), "v1.0.0");
+    match registry {
+        Some(registry) => assert!(
+            dev_values.contains(&format!("\nregistry: {registry}\n")),
+            "{dev_values}"
+        ),
+        // The embedded default: the laptop flow, and the values say why nothing can pull it.
+        None => assert!(
+            dev_values.contains("a cluster cannot pull it")
+                && dev_values.contains("\nregistry: local\n"),
+            "{dev_values}"
+        ),
+    }
 
     let prod = ok(dk(
         ctx,
@@ -262,7 +315,7 @@ fn the_faq_deployment_flow_runs_on_the_zero_infrastructure_default() {
             &["promote", "approve", pr, "--key", key.to_str().unwrap()],
         ));
     };
-    faq_flow(&ctx, &[], &repo_path, &approve);
+    faq_flow(&ctx, &[], &repo_path, None, &approve);
 
     // Straight to prod, nothing before it: the FAQ's exact warning.
     build_versions(&ctx, &[], "other", &["v2.0.0"]);
@@ -313,7 +366,15 @@ fn hand_edited_keys_and_comments_survive_ten_promotions() {
     let clone = ctx.root().join("person");
     git(ctx.root(), &["clone", "-q", &repo, clone.to_str().unwrap()]);
     let values = "envs/dev/cells/c0/apps/keep/values.yaml";
-    let mut text = std::fs::read_to_string(clone.join(values)).unwrap();
+    let text = std::fs::read_to_string(clone.join(values)).unwrap();
+    // The artifact wrote its resources; the person replaces them and adds replicas.
+    let at = 1 + text.find("\nresources:").expect("the artifact's resources");
+    let end = text[at..]
+        .match_indices('\n')
+        .map(|(i, _)| at + i + 1)
+        .find(|&i| !text[i..].starts_with("  "))
+        .unwrap_or(text.len());
+    let mut text = format!("{}{}", &text[..at], &text[end..]);
     text.push_str("# two replicas: the nightly backfill needs them (INC-42)\nreplicas: 2\nresources:\n  limits:\n    memory: 1Gi  # measured\n");
     std::fs::write(clone.join(values), &text).unwrap();
     git(&clone, &["commit", "-qam", "Two replicas for keep in dev"]);
@@ -333,6 +394,9 @@ fn hand_edited_keys_and_comments_survive_ten_promotions() {
 #[test]
 fn concurrent_promotions_of_different_packages_both_land() {
     let ctx = context();
+    let Some(registry) = test_registry(&ctx) else {
+        return;
+    };
     ok(dk(&ctx, &[], &["gitops", "init"]));
     let repo = ctx.dk_home().join("gitops").display().to_string();
     // Two users: their own homes (working copies), one GitOps repository.
@@ -346,11 +410,12 @@ fn concurrent_promotions_of_different_packages_both_land() {
     for (i, env) in envs.iter().enumerate() {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         ok(dk(&ctx, &env, &["config", "set", "gitops.repo", &repo]));
-        build_versions(
+        build_and_publish(
             &ctx,
             &env,
             &format!("pkg-{i}"),
             &["v1.0.0", "v1.0.1", "v1.0.2"],
+            &registry,
         );
     }
     for version in ["v1.0.0", "v1.0.1", "v1.0.2"] {
@@ -388,6 +453,9 @@ fn concurrent_promotions_of_different_packages_both_land() {
 #[test]
 fn bare_repositories_over_file_and_smart_http() {
     let ctx = context();
+    let Some(registry) = test_registry(&ctx) else {
+        return;
+    };
     // A seed repository with the skeleton, then served bare.
     let seed = ctx.root().join("seed");
     ok(dk(&ctx, &[], &["gitops", "init", seed.to_str().unwrap()]));
@@ -405,7 +473,7 @@ fn bare_repositories_over_file_and_smart_http() {
     let file_url = format!("file://{}", bare.display());
     let forge = FakeForge::start(&ctx.root().join("forge"));
     let http_url = forge.create_repo("team", "gitops", &seed);
-    build_versions(&ctx, &[], "web", &["v1.0.0"]);
+    build_and_publish(&ctx, &[], "web", &["v1.0.0"], &registry);
     for url in [&file_url, &http_url] {
         let flag = format!("gitops.repo={url}");
         let promoted = ok(dk(
@@ -424,6 +492,9 @@ fn bare_repositories_over_file_and_smart_http() {
 #[test]
 fn the_same_flow_runs_against_a_github_compatible_forge() {
     let ctx = context();
+    let Some(registry) = test_registry(&ctx) else {
+        return;
+    };
     let seed = ctx.root().join("seed");
     ok(dk(&ctx, &[], &["gitops", "init", seed.to_str().unwrap()]));
     let forge = std::sync::Arc::new(FakeForge::start(&ctx.root().join("forge")));
@@ -436,7 +507,7 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
         ok(dk(&ctx, &[], &["config", "set", key, value]));
     }
     // Without a token the forge refuses, and dk says what to check.
-    build_versions(&ctx, &[], "early", &["v0.1.0"]);
+    build_and_publish(&ctx, &[], "early", &["v0.1.0"], &registry);
     let refused = dk(&ctx, &[], &["promote", "early", "v0.1.0", "--to", "int"]);
     assert_eq!(refused.code, 3, "{}", refused.transcript());
     assert!(
@@ -453,7 +524,7 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
         let number = pr.trim_start_matches('#').parse().unwrap();
         reviewer.review("team", "gitops", number, who, "APPROVE");
     };
-    faq_flow(&ctx, &env, &url, &approve);
+    faq_flow(&ctx, &env, &url, Some(&registry), &approve);
     let pulls = forge.pulls("team", "gitops");
     let prod = pulls
         .iter()
@@ -852,6 +923,9 @@ fn promotions_resolve_digests_in_the_registry() {
 #[test]
 fn the_same_flow_runs_against_a_gitlab_compatible_forge() {
     let ctx = context();
+    let Some(registry) = test_registry(&ctx) else {
+        return;
+    };
     let seed = ctx.root().join("seed");
     ok(dk(&ctx, &[], &["gitops", "init", seed.to_str().unwrap()]));
     let forge = std::sync::Arc::new(FakeForge::start(&ctx.root().join("forge")));
@@ -869,7 +943,7 @@ fn the_same_flow_runs_against_a_gitlab_compatible_forge() {
         let number = pr.trim_start_matches('!').parse().unwrap();
         reviewer.review("group", "gitops", number, who, "APPROVE");
     };
-    faq_flow(&ctx, &env, &url, &approve);
+    faq_flow(&ctx, &env, &url, Some(&registry), &approve);
     let merge_requests = forge.pulls("group", "gitops");
     let prod = merge_requests
         .iter()
@@ -885,4 +959,175 @@ fn the_same_flow_runs_against_a_gitlab_compatible_forge() {
         labels,
         ["promotion", "env:prod", "cell:c0", "package:my-pkg"]
     );
+}
+
+/// The zero-infrastructure production path: a GitOps repository made by `dk gitops init ./g`
+/// (not bare) is gitops.repo, `dk publish --registry R`, then `dk promote` pins R's digest
+/// without R repeated. A version never pushed is refused there, with the command that fixes it.
+#[test]
+fn promotion_pins_the_registry_dk_publish_pushed_to() {
+    let ctx = context();
+    let Some(registry) = test_registry(&ctx) else {
+        return;
+    };
+    let repo = ctx.root().join("g");
+    ok(dk(&ctx, &[], &["gitops", "init", repo.to_str().unwrap()]));
+    let repo = repo.display().to_string();
+    ok(dk(&ctx, &[], &["config", "set", "gitops.repo", &repo]));
+    build_versions(&ctx, &[], "pinned", &["v1.0.0"]);
+    let published = ok(dk(
+        &ctx,
+        &[],
+        &[
+            "publish",
+            "pinned",
+            "--tag",
+            "v1.0.0",
+            "--registry",
+            &registry,
+            "-o",
+            "json",
+        ],
+    ));
+    let digest = published.json()["digest"].as_str().unwrap().to_owned();
+    let promoted = ok(dk(
+        &ctx,
+        &[],
+        &["promote", "pinned", "v1.0.0", "--to", "dev", "-o", "json"],
+    ));
+    assert_eq!(promoted.json()["outcome"], "merged");
+    assert_eq!(promoted.json()["digest"], digest.as_str());
+    let values = on_main(&ctx, &repo, "envs/dev/cells/c0/apps/pinned/values.yaml").unwrap();
+    assert!(
+        values.contains(&format!("\nregistry: {registry}\n"))
+            && values.contains(&format!("\ndigest: {digest}\n"))
+            && !values.contains("registry: local"),
+        "{values}"
+    );
+
+    build_versions(&ctx, &[], "pinned", &["v1.1.0"]);
+    let refused = dk(&ctx, &[], &["promote", "pinned", "v1.1.0", "--to", "dev"]);
+    assert_eq!(refused.code, 2, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("never pushed to a registry")
+            && refused
+                .stderr
+                .contains("hint: dk publish DIR --tag v1.1.0 --registry REGISTRY first"),
+        "{}",
+        refused.stderr
+    );
+    // --registry names where it is: the digest is asked of that registry.
+    ok(dk(
+        &ctx,
+        &[],
+        &[
+            "publish",
+            "pinned",
+            "--tag",
+            "v1.1.0",
+            "--registry",
+            &registry,
+        ],
+    ));
+    let flagged = ok(dk(
+        &ctx,
+        &[],
+        &[
+            "promote",
+            "pinned",
+            "v1.1.0",
+            "--to",
+            "dev",
+            "--registry",
+            &registry,
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(flagged.json()["outcome"], "merged");
+
+    // A folder that refuses pushes to its checked-out main: refused before anything is pushed,
+    // with the command that fixes it.
+    git(
+        Path::new(&repo),
+        &["config", "--unset", "receive.denyCurrentBranch"],
+    );
+    let refused = dk(&ctx, &[], &["promote", "pinned", "v1.1.0", "--to", "int"]);
+    assert_eq!(refused.code, 2, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains(&format!(
+            "run `git -C {repo} config receive.denyCurrentBranch updateInstead`"
+        )),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// The values carry mode, schedule, image, replicas and resources from the artifact's own
+/// Transform, not from the dk.yaml in the working directory.
+#[test]
+fn the_values_carry_the_workload_of_the_artifact() {
+    let ctx = context();
+    ok(dk(&ctx, &[], &["gitops", "init"]));
+    run_ok(&ctx, &["init", "nightly", "--runtime", "generic-python"], 0);
+    let manifest = ctx.work().join("nightly/dk.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "  timeout: 30m\n",
+            "  timeout: 30m\n  image: python:3.12-slim\n  schedule:\n    cron: \"0 2 * * *\"\n    timezone: Europe/Paris\n",
+        ),
+    )
+    .unwrap();
+    build_versions(&ctx, &[], "nightly", &["v1.0.0"]);
+    // The working directory moves on; the artifact does not.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("0 2 * * *", "*/5 * * * *")
+            .replace("memory: 256Mi", "memory: 4Gi"),
+    )
+    .unwrap();
+    ok(dk(
+        &ctx,
+        &[],
+        &["promote", "nightly", "v1.0.0", "--to", "dev"],
+    ));
+    let repo = ctx.dk_home().join("gitops").display().to_string();
+    let text = on_main(&ctx, &repo, "envs/dev/cells/c0/apps/nightly/values.yaml").unwrap();
+    let values: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(values["mode"], "batch", "{text}");
+    assert_eq!(
+        values["schedule"],
+        serde_json::json!({"cron": "0 2 * * *", "timezone": "Europe/Paris", "suspend": false}),
+        "{text}"
+    );
+    assert_eq!(values["image"], "python:3.12-slim");
+    assert_eq!(values["resources"]["memory"], "256Mi");
+    assert_eq!(values["namespace"], "default");
+    assert!(values.get("replicas").is_none(), "a batch package: {text}");
+}
+
+/// The ApplicationSet names gitops.repo when it is a URL (without its credentials), which Argo
+/// CD can read, not the local folder the repository was created in.
+#[test]
+fn the_application_set_names_the_gitops_url() {
+    let ctx = context();
+    let seed = ctx.root().join("seed");
+    let flag = "gitops.repo=https://bot:s3cret@git.example/team/gitops.git";
+    ok(dk(
+        &ctx,
+        &[],
+        &["gitops", "init", seed.to_str().unwrap(), "--config", flag],
+    ));
+    let appset = std::fs::read_to_string(seed.join("argocd/applicationset.yaml")).unwrap();
+    assert_eq!(
+        appset
+            .matches("repoURL: https://git.example/team/gitops.git\n")
+            .count(),
+        2,
+        "{appset}"
+    );
+    assert!(!appset.contains("s3cret"), "{appset}");
 }

@@ -15,6 +15,7 @@ pub mod git;
 pub mod names;
 pub mod promotion;
 pub mod repo;
+pub mod source;
 pub mod values;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,22 @@ pub enum GitOpsError {
         "{path} is a symbolic link in the GitOps repository (branch {branch}); dk does not write through links"
     )]
     Link { path: String, branch: String },
+    /// An artifact only this machine has, promoted into a repository a cluster reads.
+    #[error(
+        "{package} {version} was never pushed to a registry: a cluster reading {repo} could not pull it"
+    )]
+    NeverPushed {
+        package: String,
+        version: String,
+        repo: String,
+    },
+    /// gitops.repo is a folder with the base branch checked out, which git refuses to push to.
+    #[error(
+        "{} has {base} checked out and refuses pushes to it: run `git -C {} config receive.denyCurrentBranch updateInstead` (dk gitops init PATH does), or set gitops.repo to a bare clone",
+        path.display(),
+        path.display()
+    )]
+    CheckedOut { path: PathBuf, base: String },
     #[error("{message}")]
     Forge {
         message: String,

@@ -49,6 +49,25 @@ pub fn values_path(env: &str, cell: &str, package: &str) -> String {
     format!("envs/{env}/cells/{cell}/apps/{package}/values.yaml")
 }
 
+/// `url` as the ApplicationSet may name it: without credentials. An https URL loses its whole
+/// user part (often a token); an ssh one keeps its user (`git@`) and loses a password.
+pub fn public_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((user, host)) if scheme.starts_with("ssh") => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{user}@{host}")
+        }
+        Some((_, host)) => host.to_owned(),
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{host}{path}")
+}
+
 /// Creates the GitOps repository at `path` on `base`, with the skeleton and one folder per
 /// environment; `bare` makes it a bare repository (the zero-infrastructure default, which
 /// promotions push to like any remote). A repository that is there already is left alone.
@@ -83,6 +102,11 @@ pub fn init(
         let git = Git::new(&work);
         git.run(&["add", "-A"])?;
         git.run(&["commit", "-q", "-m", "GitOps repository (dk gitops init)"])?;
+        if !bare {
+            // Promotions push to the checked-out base branch when gitops.repo is this folder:
+            // git updates the clean working tree instead of refusing the push.
+            git.run(&["config", "receive.denyCurrentBranch", "updateInstead"])?;
+        }
         if bare {
             let parent = path.parent().unwrap_or(path);
             Git::new(parent).run(&[
@@ -99,6 +123,34 @@ pub fn init(
         let _ = std::fs::remove_dir_all(&work);
     }
     created.map(|()| true)
+}
+
+/// Refuses, before anything is pushed, a local non-bare repository at `path` that has `base`
+/// checked out and refuses pushes to it (git's default): the merge would fail half-way, after
+/// the promotion's branch was pushed.
+pub fn check_pushable(path: &Path, base: &str) -> Result<(), GitOpsError> {
+    if !path.join(".git").exists() {
+        return Ok(());
+    }
+    let git = Git::new(path);
+    if git
+        .try_run(&["symbolic-ref", "--short", "HEAD"])?
+        .as_deref()
+        != Some(base)
+    {
+        return Ok(());
+    }
+    let setting = git.try_run(&["config", "receive.denyCurrentBranch"])?;
+    if matches!(
+        setting.as_deref(),
+        Some("updateInstead" | "ignore" | "warn" | "false")
+    ) {
+        return Ok(());
+    }
+    Err(GitOpsError::CheckedOut {
+        path: path.to_owned(),
+        base: base.to_owned(),
+    })
 }
 
 /// How often a merge is pushed again after the remote moved on.
@@ -530,6 +582,28 @@ mod tests {
         let url = seed.display().to_string();
         let wc = WorkingCopy::open(&url, &dir.path().join("wc"), "main").unwrap();
         (dir, wc)
+    }
+
+    #[test]
+    fn the_application_set_names_the_repository_without_credentials() {
+        for (url, public) in [
+            (
+                "https://bot:tok@git.example/team/gitops.git",
+                "https://git.example/team/gitops.git",
+            ),
+            ("https://tok@git.example/g", "https://git.example/g"),
+            (
+                "ssh://git:pw@git.example:22/g",
+                "ssh://git@git.example:22/g",
+            ),
+            (
+                "git@github.com:org/gitops.git",
+                "git@github.com:org/gitops.git",
+            ),
+            ("https://git.example/g", "https://git.example/g"),
+        ] {
+            assert_eq!(super::public_url(url), public);
+        }
     }
 
     #[test]

@@ -1,27 +1,41 @@
-//! An app's values file: dk owns `appVersion`, `digest` and `registry`; every other key and
-//! comment is the user's and survives every promotion.
+//! An app's values file: dk owns `namespace`, `appVersion`, `digest` and `registry`, and the
+//! artifact's `mode`, `schedule` and `image`; it writes the artifact's `replicas` and
+//! `resources` where the file has none. Every other key and comment is the user's and survives
+//! every promotion.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use dk_manifest::yaml::{Seg, set_value};
+use dk_manifest::yaml::{Seg, remove_value, set_value};
 
 use crate::GitOpsError;
+use crate::source::LOCAL;
 
 /// The keys dk writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Release {
     pub package: String,
     pub namespace: String,
     pub version: String,
     pub digest: String,
     pub registry: String,
+    /// The artifact's workload keys ([`crate::source::workload`]); `None` leaves them as they are.
+    pub workload: Option<Map<String, Value>>,
 }
 
+/// Why `registry: local`, above it in the file while it is so.
+const LOCAL_NOTE: &str = "# registry local: the artifact is only in the local registry of the machine that promoted it; a cluster cannot pull it (dk publish --registry REG, then promote again).";
+
+/// Workload keys that follow the artifact on every promotion.
+const FOLLOW: [&str; 3] = ["mode", "schedule", "image"];
+/// Workload keys the artifact sets only where the file has none: a human's value wins.
+const DEFAULTS: [&str; 2] = ["replicas", "resources"];
+
 /// A new values file for `release` in `env`/`cell`.
-pub fn new_file(release: &Release, env: &str, cell: &str) -> String {
-    format!(
-        "# {} in {env}/{cell}. dk promote sets appVersion, digest and registry; add your own keys\n\
-         # (replicas, resources, schedule): promotions keep them and their comments.\n\
+pub fn new_file(release: &Release, env: &str, cell: &str) -> Result<String, GitOpsError> {
+    let text = format!(
+        "# {} in {env}/{cell}. dk promote sets namespace, appVersion, digest, registry, and mode,\n\
+         # schedule and image from the artifact (replicas and resources where absent); add your\n\
+         # own keys and edit replicas or resources: promotions keep them and their comments.\n\
          package: {}\nnamespace: {}\nappVersion: {}\ndigest: {}\nregistry: {}\n",
         release.package,
         release.package,
@@ -29,22 +43,62 @@ pub fn new_file(release: &Release, env: &str, cell: &str) -> String {
         release.version,
         release.digest,
         release.registry,
-    )
+    );
+    update(&text, release)
+}
+
+fn edit_error(err: impl std::fmt::Display) -> GitOpsError {
+    GitOpsError::Invalid(format!("values file: {err}"))
 }
 
 /// `text` with dk's keys set to `release`.
 pub fn update(text: &str, release: &Release) -> Result<String, GitOpsError> {
+    let present: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
     let mut text = text.to_owned();
     for (key, value) in [
+        ("namespace", &release.namespace),
         ("appVersion", &release.version),
         ("digest", &release.digest),
         ("registry", &release.registry),
     ] {
         text = set_value(&text, &[Seg::from(key)], &json!(value))
-            .map_err(|err| GitOpsError::Invalid(format!("values file: {err}")))?
+            .map_err(edit_error)?
             .text;
     }
-    Ok(text)
+    for (key, value) in release.workload.iter().flatten() {
+        let follows = FOLLOW.contains(&key.as_str());
+        if !follows && (!DEFAULTS.contains(&key.as_str()) || !present[key.as_str()].is_null()) {
+            continue;
+        }
+        text = if !value.is_null() {
+            set_value(&text, &[Seg::from(key.as_str())], value)
+                .map_err(edit_error)?
+                .text
+        } else if follows {
+            remove_value(&text, &[Seg::from(key.as_str())])
+                .map_err(edit_error)?
+                .map_or(text, |edited| edited.text)
+        } else {
+            text
+        };
+    }
+    Ok(note_local(&text, release.registry == LOCAL))
+}
+
+/// `text` with [`LOCAL_NOTE`] above the top-level `registry:` line when `local`, else without it.
+fn note_local(text: &str, local: bool) -> String {
+    let mut out = String::with_capacity(text.len() + LOCAL_NOTE.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == LOCAL_NOTE {
+            continue;
+        }
+        if local && line.starts_with("registry:") {
+            out.push_str(LOCAL_NOTE);
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// A top-level text value of a values file (`registry`, `namespace`).
@@ -115,12 +169,13 @@ mod tests {
             version: version.into(),
             digest: format!("sha256:{}", "a".repeat(64)),
             registry: "ghcr.io/org".into(),
+            workload: None,
         }
     }
 
     #[test]
     fn promotions_keep_hand_written_keys_and_comments() {
-        let mut text = new_file(&release("v1.0.0"), "prod", "c0");
+        let mut text = new_file(&release("v1.0.0"), "prod", "c0").unwrap();
         text.push_str("# two replicas in prod, see INC-42\nreplicas: 2\n");
         for minor in 1..=10 {
             text = update(&text, &release(&format!("v1.{minor}.0"))).unwrap();
@@ -130,5 +185,43 @@ mod tests {
             "{text}"
         );
         assert_eq!(read(&text).unwrap().0, "v1.10.0");
+    }
+
+    #[test]
+    fn the_artifact_sets_its_workload_and_a_humans_replicas_win() {
+        let mut first = release("v1.0.0");
+        first.registry = LOCAL.into();
+        first.workload = Some(
+            json!({"mode": "batch", "schedule": {"cron": "0 2 * * *", "timezone": "UTC", "suspend": false}, "image": null, "replicas": 1, "resources": {"memory": "1Gi"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let text = new_file(&first, "dev", "c0").unwrap();
+        assert!(
+            text.contains(&format!("{LOCAL_NOTE}\nregistry: local\n")),
+            "{text}"
+        );
+        let value: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(value["schedule"]["cron"], "0 2 * * *");
+        assert_eq!(value["replicas"], 1);
+        assert!(value.get("image").is_none(), "{text}");
+        let edited = text.replace("replicas: 1", "replicas: 3  # INC-7");
+        let mut next = release("v1.1.0");
+        next.workload = Some(
+            json!({"mode": "streaming", "schedule": null, "image": "node:22", "replicas": 1, "resources": null})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let text = update(&edited, &next).unwrap();
+        assert!(!text.contains(LOCAL_NOTE), "{text}");
+        assert!(text.contains("replicas: 3  # INC-7"), "{text}");
+        let value: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(value["mode"], "streaming");
+        assert!(value.get("schedule").is_none(), "{text}");
+        assert_eq!(value["image"], "node:22");
+        assert_eq!(value["resources"]["memory"], "1Gi");
+        assert_eq!(value["registry"], "ghcr.io/org");
     }
 }

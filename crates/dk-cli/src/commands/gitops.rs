@@ -15,6 +15,7 @@ use dk_gitops::forge::{BRANCH_PREFIX, Forge, GitForge, GitHubForge, GitLabForge,
 use dk_gitops::names;
 use dk_gitops::promotion::{self, Change, Opened};
 use dk_gitops::repo::{self, WorkingCopy, values_path};
+use dk_gitops::source::{self, Pushed, Source};
 use dk_gitops::values::{self, Release};
 use dk_package::layout::Descriptor;
 use dk_package::reference::{RemoteRef, split_registry};
@@ -50,14 +51,19 @@ pub struct InitArgs {
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "\
-Writes envs/ENV/cells/CELL/apps/PKG/values.yaml (appVersion, digest, registry; your keys and
-comments stay), commits it on a branch and opens a pull request labelled promotion, env:ENV,
+Writes envs/ENV/cells/CELL/apps/PKG/values.yaml (appVersion, digest, registry, and the
+artifact's mode, schedule, image, replicas, resources; your keys and comments stay), commits it on a branch and opens a pull request labelled promotion, env:ENV,
 cell:CELL, package:PKG, whose body shows old -> new version and digest and what changed in the
 DataSets. Environments that auto-merge (dev) merge at once; the others wait for their approvals
 (int 1, prod 2). Re-running finds the open pull request. Promoting past environments that do not
 run the version works, with a warning.
 
+The registry is --registry, else the `registry` setting, else the one dk publish pushed this
+artifact to. An artifact never pushed anywhere goes only into the embedded default repository
+($DK_HOME/gitops, registry: local); any other gitops.repo is read by a cluster, and refuses it.
+
 Examples:
+  dk publish ./my-pkg --registry ghcr.io/my-org && dk promote my-pkg v1.0.0 --to dev
   dk promote my-pkg v1.0.0 --to dev
   dk promote my-pkg v1.0.0 --to prod          Warning: Skipping dev and int environments
   dk promote my-pkg v1.1.0 --to int --dry-run
@@ -78,6 +84,10 @@ pub struct PromoteArgs {
     /// The environment
     #[arg(long = "to", value_name = "ENV", required = true)]
     pub to: Option<String>,
+    /// The registry the cluster pulls from (default: the `registry` setting, else where dk
+    /// publish pushed this artifact)
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -187,7 +197,10 @@ pub struct StatusArgs {
 
 fn gitops_error(what: &str, err: GitOpsError) -> CliError {
     let status = match &err {
-        GitOpsError::Invalid(_) | GitOpsError::BadName { .. } => ExitStatus::Usage,
+        GitOpsError::Invalid(_)
+        | GitOpsError::BadName { .. }
+        | GitOpsError::NeverPushed { .. }
+        | GitOpsError::CheckedOut { .. } => ExitStatus::Usage,
         GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
         GitOpsError::Io { .. } | GitOpsError::Fs(_) | GitOpsError::Link { .. } => {
             ExitStatus::Failure
@@ -203,6 +216,9 @@ fn gitops_error(what: &str, err: GitOpsError) -> CliError {
         ),
         GitOpsError::Forge { token_variable, .. } => Some(format!(
             "Promotion PR not created: check {token_variable} / the GitOps repository URL (gitops.repo, gitops.apiUrl)"
+        )),
+        GitOpsError::NeverPushed { version, .. } => Some(format!(
+            "dk publish DIR --tag {version} --registry REGISTRY first; dk promote then pins that push (or give --registry)"
         )),
         GitOpsError::Git { .. } => Some(
             "check the GitOps repository URL (dk config get gitops.repo) and your git credentials"
@@ -261,6 +277,10 @@ impl Settings {
                 CliError::usage(format!("no GitOps repository at {}", self.url))
                     .hint("dk gitops init creates one (or set gitops.repo to yours)"),
             );
+        }
+        if is_local(&self.url) {
+            repo::check_pushable(Path::new(&self.url), &self.base)
+                .map_err(|err| gitops_error("cannot promote into gitops.repo", err))?;
         }
         let key = {
             use sha2::Digest;
@@ -375,14 +395,14 @@ pub fn run_gitops(command: GitOpsCommand, ctx: &Context) -> Result<ExitStatus, C
         .map(|e| e.name.as_str())
         .collect();
     let absolute = std::path::absolute(&path).unwrap_or(path.clone());
-    let created = repo::init(
-        &absolute,
-        &settings.base,
-        &envs,
-        &absolute.display().to_string(),
-        bare,
-    )
-    .map_err(|err| gitops_error("cannot create the GitOps repository", err))?;
+    // Argo CD reads the repository at gitops.repo when it is a URL; a path only this machine has.
+    let repo_url = if is_local(&settings.url) {
+        absolute.display().to_string()
+    } else {
+        repo::public_url(&settings.url)
+    };
+    let created = repo::init(&absolute, &settings.base, &envs, &repo_url, bare)
+        .map_err(|err| gitops_error("cannot create the GitOps repository", err))?;
     ctx.ui.emit(&Initialised {
         path: absolute.display().to_string(),
         created,
@@ -434,13 +454,16 @@ struct Artifact {
     files: Vec<(String, String)>,
 }
 
-/// Finds `package` `version` where it was published: the configured registry, else the local
-/// layout; never-published versions are refused.
+/// Finds `package` `version` where it was published: `registry` (the flag), the configured
+/// registry, the push dk publish recorded, else the local layout, which only the embedded
+/// GitOps repository takes; never-built versions are refused.
 fn artifact(
     ctx: &Context,
+    settings: &Settings,
     package: &str,
     version: &str,
     namespace: Option<&str>,
+    registry: Option<&str>,
 ) -> Result<Artifact, CliError> {
     let layout = super::package::layout(ctx)?;
     let tags = [
@@ -464,8 +487,40 @@ fn artifact(
         });
     // The manifests compare artifacts in the description; without them, it says so.
     let files = |descriptor: &Descriptor| layout.manifest_files(descriptor).unwrap_or_default();
-    match ctx.config()?.string("registry")? {
-        Some(registry) => {
+    let records = match &local {
+        Some((ns, tag, _)) => layout
+            .publications(&format!("{ns}/{package}:{tag}"))
+            .map_err(|err| CliError::failure("cannot read the local registry").cause(err))?,
+        None => Vec::new(),
+    };
+    let pushes: Vec<Pushed> = records
+        .iter()
+        .map(|p| Pushed {
+            host: &p.registry,
+            repository: &p.repository,
+            digest: &p.digest,
+        })
+        .collect();
+    let configured = ctx.config()?.string("registry")?;
+    let chosen = source::resolve(
+        registry,
+        configured.as_deref(),
+        &pushes,
+        local.as_ref().map(|(_, _, d)| d.digest.as_str()),
+        local.as_ref().map_or("", |(ns, _, _)| ns.as_str()),
+        package,
+    );
+    match chosen {
+        Source::Published { registry, digest } => {
+            let (namespace, _, descriptor) = local.expect("a push is of a local artifact");
+            Ok(Artifact {
+                namespace,
+                digest,
+                registry,
+                files: files(&descriptor),
+            })
+        }
+        Source::Given(registry) => {
             let namespace = namespace
                 .map(str::to_owned)
                 .or_else(|| local.as_ref().map(|(ns, _, _)| ns.clone()))
@@ -507,16 +562,19 @@ fn artifact(
                 files,
             })
         }
-        None => {
+        Source::Local => {
             let (namespace, _, descriptor) = local.ok_or_else(|| {
                 CliError::failure(format!("{package} {version} was never built or published"))
                     .hint(format!("dk build --tag {version}, then dk publish --registry REG (or configure `registry`)"))
             })?;
+            let embedded = source::is_embedded(&settings.url, &settings.dk_home);
+            source::check_local(embedded, &settings.url, package, version)
+                .map_err(|err| gitops_error("not promoted", err))?;
             let files = files(&descriptor);
             Ok(Artifact {
                 namespace,
                 digest: descriptor.digest,
-                registry: "local".into(),
+                registry: source::LOCAL.into(),
                 files,
             })
         }
@@ -646,6 +704,8 @@ struct Request<'a> {
     package: &'a str,
     version: String,
     env: &'a str,
+    /// `--registry`, when given.
+    registry: Option<&'a str>,
     target: &'a TargetArgs,
 }
 
@@ -675,9 +735,11 @@ fn promote(
         Some(artifact) => artifact,
         None => self::artifact(
             ctx,
+            settings,
             request.package,
             &request.version,
             request.target.namespace.as_deref(),
+            request.registry,
         )?,
     };
     let release = Release {
@@ -686,6 +748,7 @@ fn promote(
         version: request.version.clone(),
         digest: artifact.digest.clone(),
         registry: artifact.registry.clone(),
+        workload: source::workload(&artifact.files),
     };
     let mut report = PromotionReport {
         kind: request.kind.label(),
@@ -736,7 +799,8 @@ fn promote(
     let new_text = match &current {
         Some(text) => values::update(text, &release)
             .map_err(|err| gitops_error("cannot update the values file", err))?,
-        None => values::new_file(&release, &env.name, cell),
+        None => values::new_file(&release, &env.name, cell)
+            .map_err(|err| gitops_error("cannot write the values file", err))?,
     };
     let old_files = previous
         .as_ref()
@@ -866,6 +930,7 @@ pub fn run_promote(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliEr
             package: &package,
             version,
             env: &to,
+            registry: args.registry.as_deref(),
             target: &args.target,
         },
         None,
@@ -896,8 +961,14 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         Some(wanted) => match history.iter().find(|(v, _)| v == wanted) {
             Some(found) => found.clone(),
             None => {
-                let artifact =
-                    artifact(ctx, &args.package, wanted, args.target.namespace.as_deref())?;
+                let artifact = artifact(
+                    ctx,
+                    &session.settings,
+                    &args.package,
+                    wanted,
+                    args.target.namespace.as_deref(),
+                    None,
+                )?;
                 return promote(
                     ctx,
                     &session,
@@ -906,6 +977,7 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
                         package: &args.package,
                         version: wanted.clone(),
                         env: &args.env,
+                        registry: None,
                         target: &args.target,
                     },
                     Some(artifact),
@@ -928,7 +1000,7 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
         .read(&session.settings.base, &path)
         .map_err(|err| gitops_error("cannot read the GitOps repository", err))?
         .unwrap_or_default();
-    let registry = values::field(&text, "registry").unwrap_or_else(|| "local".into());
+    let registry = values::field(&text, "registry").unwrap_or_else(|| source::LOCAL.into());
     let namespace = args
         .target
         .namespace
@@ -946,6 +1018,7 @@ pub fn run_rollback(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, Cli
             package: &args.package,
             version,
             env: &args.env,
+            registry: None,
             target: &args.target,
         },
         Some(Artifact {

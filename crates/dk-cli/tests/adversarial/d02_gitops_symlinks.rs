@@ -30,6 +30,34 @@ pub(crate) fn build(ctx: &TestContext, env: &[(&str, &str)], package: &str, vers
     ok(run_with(ctx, env, &["build", package, "--tag", version]));
 }
 
+/// Builds `package` `version` and publishes it to the test registry (`None`, and the test
+/// skips, without one): a GitOps repository other than the embedded default takes only
+/// artifacts pushed somewhere.
+pub(crate) fn build_pushed(
+    ctx: &TestContext,
+    env: &[(&str, &str)],
+    package: &str,
+    version: &str,
+) -> Option<()> {
+    let registry = dk_test::service("DK_TEST_REGISTRY", "an OCI registry")?;
+    build(ctx, env, package, version);
+    let unique = ctx.root().file_name()?.to_string_lossy().to_lowercase();
+    let registry = format!("{registry}/{unique}");
+    ok(run_with(
+        ctx,
+        env,
+        &[
+            "publish",
+            package,
+            "--tag",
+            version,
+            "--registry",
+            &registry,
+        ],
+    ));
+    Some(())
+}
+
 /// Clones `repo`, lets `change` edit the clone, commits and pushes to main.
 pub(crate) fn push_to_main(ctx: &TestContext, repo: &str, change: &dyn Fn(&Path)) {
     let clone = ctx.root().join(format!("edit-{}", std::process::id()));
