@@ -118,7 +118,18 @@ containers:
       {{- end }}
     {{- with .Values.resources }}
     resources:
+      {{- if or (hasKey . "requests") (hasKey . "limits") (hasKey . "claims") }}
       {{- toYaml . | nindent 6 }}
+      {{- else }}
+      {{- /* A Transform's spec.resources {cpu, memory}, as dk promote writes it: requested, and
+      memory also as the limit (memory cannot be taken back from a running pod; CPU can). */}}
+      requests:
+        {{- toYaml . | nindent 8 }}
+      {{- with .memory }}
+      limits:
+        memory: {{ . | quote }}
+      {{- end }}
+      {{- end }}
     {{- end }}
     volumeMounts:
       - name: workspace
