@@ -687,7 +687,10 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     // The Transform's {cpu, memory}, as promote wrote them: requested, memory the limit too.
     let resources = &pod["containers"][0]["resources"];
     assert!(resources["requests"]["memory"].is_string(), "{resources}");
-    assert_eq!(resources["limits"]["memory"], resources["requests"]["memory"]);
+    assert_eq!(
+        resources["limits"]["memory"],
+        resources["requests"]["memory"]
+    );
     assert_eq!(pod["imagePullSecrets"][0]["name"], "regcred");
     let pull = &pod["initContainers"][0];
     assert_eq!(
