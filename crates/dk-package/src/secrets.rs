@@ -47,44 +47,85 @@ const NAMES: &[(&str, &str)] = &[
     ("*.key", "a private key file"),
 ];
 
-/// Content that is a credential, wherever it appears.
-static CONTENT: LazyLock<Vec<(regex_lite::Regex, &'static str)>> = LazyLock::new(|| {
-    [
+/// Content that is a credential, wherever it appears: each pattern with the literals one of
+/// which it must contain. The literal test is a plain substring search; the regular expression
+/// runs only where one is found, so ordinary files (code, CSV) cost one pass per literal, not a
+/// regex match per pattern (lint scans every file of every package).
+struct Pattern {
+    literals: &'static [&'static str],
+    regex: regex_lite::Regex,
+    what: &'static str,
+}
+
+static CONTENT: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    let patterns: [(&'static [&'static str], &str, &'static str); 12] = [
         (
+            &["PRIVATE KEY"],
             r"-----BEGIN ([A-Z]+ )*PRIVATE KEY( BLOCK)?-----",
             "a private key",
         ),
-        (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "an AWS access key id"),
-        (r"\bgh[pousr]_[A-Za-z0-9]{36}\b", "a GitHub token"),
-        (r"\bgithub_pat_[A-Za-z0-9_]{22,}", "a GitHub token"),
-        (r"\bglpat-[A-Za-z0-9_-]{20,}", "a GitLab token"),
-        (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", "a Slack token"),
-        (r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
-        (r"\b[sr]k_live_[0-9A-Za-z]{24,}\b", "a Stripe secret key"),
-        (r"\bnpm_[A-Za-z0-9]{36}\b", "an npm token"),
-        (r"_authToken\s*=\s*\S{8,}", "an npm registry token (.npmrc)"),
-        (r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}", "a PyPI token"),
         (
+            &["AKIA", "ASIA"],
+            r"\b(AKIA|ASIA)[0-9A-Z]{16}\b",
+            "an AWS access key id",
+        ),
+        (&["gh"], r"\bgh[pousr]_[A-Za-z0-9]{36}\b", "a GitHub token"),
+        (
+            &["github_pat_"],
+            r"\bgithub_pat_[A-Za-z0-9_]{22,}",
+            "a GitHub token",
+        ),
+        (&["glpat-"], r"\bglpat-[A-Za-z0-9_-]{20,}", "a GitLab token"),
+        (
+            &["xox"],
+            r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+            "a Slack token",
+        ),
+        (&["AIza"], r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
+        (
+            &["k_live_"],
+            r"\b[sr]k_live_[0-9A-Za-z]{24,}\b",
+            "a Stripe secret key",
+        ),
+        (&["npm_"], r"\bnpm_[A-Za-z0-9]{36}\b", "an npm token"),
+        (
+            &["_authToken"],
+            r"_authToken\s*=\s*\S{8,}",
+            "an npm registry token (.npmrc)",
+        ),
+        (
+            &["pypi-"],
+            r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}",
+            "a PyPI token",
+        ),
+        (
+            &["eyJ"],
             r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
             "a JSON Web Token (a kubeconfig or service token)",
         ),
-    ]
-    .into_iter()
-    .map(|(pattern, what)| {
-        (
-            regex_lite::Regex::new(pattern).expect("a valid pattern"),
+    ];
+    patterns
+        .into_iter()
+        .map(|(literals, pattern, what)| Pattern {
+            literals,
+            regex: regex_lite::Regex::new(pattern).expect("a valid pattern"),
             what,
-        )
-    })
-    .collect()
+        })
+        .collect()
 });
 
 /// What in `text` looks like a credential, if anything.
 pub fn credential_in(text: &str) -> Option<&'static str> {
     CONTENT
         .iter()
-        .find(|(pattern, _)| pattern.is_match(text))
-        .map(|(_, what)| *what)
+        .find(|pattern| {
+            pattern
+                .literals
+                .iter()
+                .any(|literal| text.contains(literal))
+                && pattern.regex.is_match(text)
+        })
+        .map(|pattern| pattern.what)
 }
 
 static NAME_RULES: LazyLock<ignore::gitignore::Gitignore> = LazyLock::new(|| {
