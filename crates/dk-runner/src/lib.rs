@@ -7,6 +7,7 @@ pub mod exec;
 pub mod plan;
 pub mod process;
 pub mod run;
+pub mod schedule;
 pub mod seed;
 
 /// The largest package file a run reads (`requirements.txt`, `cloudquery.yaml`, seed rows):
