@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod exec;
+pub mod overrides;
 pub mod plan;
 pub mod process;
 pub mod run;
