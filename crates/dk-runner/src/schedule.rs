@@ -43,7 +43,12 @@ impl Schedule {
             .seconds(Seconds::Disallowed)
             .year(Year::Disallowed)
             .build();
-        let parsed = parser.parse(cron).map_err(|err| ScheduleError::Cron {
+        // robfig/cron's `@midnight` is croner's `@daily`.
+        let pattern = match cron.trim() {
+            midnight if midnight.eq_ignore_ascii_case("@midnight") => "@daily",
+            other => other,
+        };
+        let parsed = parser.parse(pattern).map_err(|err| ScheduleError::Cron {
             cron: cron.to_owned(),
             reason: err.to_string(),
         })?;
@@ -135,6 +140,19 @@ mod tests {
         assert_eq!(
             nominal("@monthly", None, "2026-11-26T10:00:00Z"),
             "2026-11-01T00:00:00Z"
+        );
+        assert_eq!(
+            nominal("@midnight", None, "2026-11-26T10:00:00Z"),
+            "2026-11-26T00:00:00Z"
+        );
+        assert_eq!(
+            nominal("@annually", None, "2026-11-26T10:00:00Z"),
+            "2026-01-01T00:00:00Z"
+        );
+        // `?` for "any", as Kubernetes accepts it.
+        assert_eq!(
+            nominal("0 2 ? * *", None, "2026-11-26T10:00:00Z"),
+            "2026-11-26T02:00:00Z"
         );
     }
 
