@@ -108,8 +108,9 @@ mod tests {
             nominal("*/15 * * * *", None, "2026-11-26T10:30:00Z"),
             "2026-11-26T10:30:00Z"
         );
+        // `dk promote` writes `UTC` when the Transform names no timezone.
         assert_eq!(
-            nominal("*/15 * * * *", Some("Etc/UTC"), "2026-11-26T10:44:59Z"),
+            nominal("*/15 * * * *", Some("UTC"), "2026-11-26T10:44:59Z"),
             "2026-11-26T10:30:00Z"
         );
         // Day of week and day of month, Kubernetes' five fields: Mondays at 06:30.
