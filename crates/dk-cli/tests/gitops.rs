@@ -681,7 +681,11 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     }
     assert_eq!(job["spec"]["backoffLimit"], 2);
     assert_eq!(job["spec"]["activeDeadlineSeconds"], 3600);
-    assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 86400);
+    // No TTL by default: Argo CD's selfHeal would re-create, and so re-run, a Job it deleted.
+    assert!(
+        job["spec"].get("ttlSecondsAfterFinished").is_none(),
+        "{job}"
+    );
     let pod = pod_spec(job);
     assert_eq!(pod["restartPolicy"], "Never");
     // The Transform's {cpu, memory}, as promote wrote them: requested, memory the limit too.
@@ -750,6 +754,15 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     );
     assert!(!env.contains_key("DK_SCHEDULE"), "{env:?}");
 
+    // A TTL set by hand is rendered as written, 0 included.
+    for ttl in [600, 0] {
+        let mut with_ttl = cluster.clone();
+        with_ttl["job"] = serde_json::json!({"ttlSecondsAfterFinished": ttl});
+        let docs = render_chart(&tools, &chart, &values, "dev", "c0", with_ttl);
+        assert_eq!(docs[0]["spec"]["ttlSecondsAfterFinished"], ttl);
+        assert_eq!(docs[0]["spec"]["backoffLimit"], 2);
+    }
+
     // Another cell: other names and namespace.
     let other = render_chart(&tools, &chart, &values, "dev", "c1", cluster.clone());
     assert_eq!(
@@ -775,6 +788,11 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     assert_eq!(cron["spec"]["timeZone"], "Europe/Berlin");
     assert_eq!(cron["spec"]["suspend"], true);
     assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    assert!(
+        cron["spec"]["jobTemplate"]["spec"]
+            .get("ttlSecondsAfterFinished")
+            .is_none()
+    );
     let run = &pod_spec(cron)["containers"][0];
     let env = run["env"].as_array().unwrap();
     assert!(env.contains(&serde_json::json!({"name": "DK_SCHEDULE", "value": "0 2 * * *"})));

@@ -1262,3 +1262,304 @@ fn the_generic_runtime_runs_spec_command_on_the_host() {
         without.transcript()
     );
 }
+
+/// The `stores:` of a GitOps values file, as the chart passes them: the manifest says one host,
+/// the override another, and the run reads and writes the override's (the real PostgreSQL).
+#[test]
+fn store_overrides_point_a_postgres_store_at_another_host() {
+    let (Some(url), Some(path)) = (postgres_url(), tools_path()) else {
+        return;
+    };
+    let ctx = context();
+    let (database, store) = fresh_database(&url, "dk_run_overrides");
+    let port = database.get_ports()[0];
+    python_package(
+        &ctx,
+        "counts",
+        Some(
+            "import os, psycopg\n\
+             with psycopg.connect(os.environ['DK_STORE_DSN_WAREHOUSE']) as db:\n\
+             \x20   db.execute('CREATE TABLE IF NOT EXISTS public.countries (country text, customers bigint)')\n\
+             \x20   db.execute('TRUNCATE public.countries')\n\
+             \x20   db.execute('INSERT INTO public.countries SELECT country, count(*) FROM public.customers GROUP BY country')\n",
+        ),
+    );
+    // What dev's manifest says: a host and database that do not exist here.
+    let dev = store
+        .replace("host: 127.0.0.1", "host: db.dev.invalid")
+        .replace(&format!("port: {port}"), "port: 1")
+        .replace("database: dk_run_overrides", "dbname: dev_only");
+    counts_on_postgres(&ctx, "counts", &dev);
+    let overrides = format!(
+        r#"{{"warehouse": {{"host": "127.0.0.1", "port": {port}, "database": "dk_run_overrides"}}}}"#
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("PGPASSWORD", "not-needed-but-secret"),
+        ("DK_STORE_OVERRIDES", overrides.as_str()),
+    ];
+    let result = run_with(&ctx, &env, &["run", "counts"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(!result.transcript().contains("not-needed-but-secret"));
+    let mut client = database.connect(postgres::NoTls).expect("connect");
+    let total: i64 = client
+        .query_one("SELECT sum(customers)::bigint FROM public.countries", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 3);
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "COMPLETE"]);
+    let complete = &events[1]["event"];
+    for dataset in [&complete["inputs"][0], &complete["outputs"][0]] {
+        assert_eq!(dataset["namespace"], format!("postgres://127.0.0.1:{port}"));
+    }
+    assert_eq!(
+        complete["inputs"][0]["name"],
+        "dk_run_overrides.public.customers"
+    );
+}
+
+/// Overrides that cannot do what they say are refused before anything runs (exit 2), naming
+/// the variable, the store and the key, never a value.
+#[test]
+fn store_overrides_refuse_secrets_unknown_stores_and_malformed_json() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    remote_postgres_output(&ctx, "demo");
+    let password = ("WAREHOUSE_PASSWORD", "hunter2-very-secret");
+    let refused = |overrides: &str, expected: &[&str]| {
+        let result = run_with(
+            &ctx,
+            &[password, ("DK_STORE_OVERRIDES", overrides)],
+            &["run", "demo", "--dry-run"],
+        );
+        assert_eq!(result.code, 2, "{overrides}: {}", result.transcript());
+        for text in expected {
+            assert!(
+                result.stderr.contains(text),
+                "{overrides}: missing {text}:\n{}",
+                result.stderr
+            );
+        }
+        assert!(result.stderr.contains("hint:"), "{}", result.stderr);
+        assert!(!result.transcript().contains("s3cr3t-in-values"));
+        assert!(!result.transcript().contains("hunter2-very-secret"));
+    };
+    refused(
+        r#"{"warehouse": {"host": "s3cr3t-in-values""#,
+        &["DK_STORE_OVERRIDES: not valid JSON"],
+    );
+    refused(
+        r#"{"warehouse": "s3cr3t-in-values"}"#,
+        &["DK_STORE_OVERRIDES: store 'warehouse': the override must be an object"],
+    );
+    refused(
+        r#"{"warehouse": {"password": "s3cr3t-in-values"}}"#,
+        &[
+            "DK_STORE_OVERRIDES: store 'warehouse': `password` is a secret",
+            "secrets:",
+        ],
+    );
+    refused(
+        r#"{"warehouse": {"api_token": "s3cr3t-in-values"}}"#,
+        &["`api_token` is a secret"],
+    );
+    refused(
+        r#"{"warehouse": {"hots": "db.prod.example.com"}}"#,
+        &["`hots` is not a connection key of postgres stores"],
+    );
+    refused(
+        r#"{"wharehouse": {"host": "db.prod.example.com"}}"#,
+        &["store 'wharehouse' is not a store of this run (its stores: local-files, warehouse)"],
+    );
+    let result = run_with(
+        &ctx,
+        &[
+            password,
+            (
+                "DK_STORE_OVERRIDES",
+                r#"{"warehouse": {"host": "db.prod.example.com", "port": 6432}}"#,
+            ),
+        ],
+        &["run", "demo", "--dry-run"],
+    );
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(
+        result
+            .stdout
+            .contains("DK_STORE_DSN_WAREHOUSE=postgresql://etl:***@db.prod.example.com:6432/shop"),
+        "{}",
+        result.stdout
+    );
+}
+
+/// A CronJob's pod: no DK_NOMINAL_TIME, the schedule and timezone from the chart. dk takes the
+/// latest time the schedule fired not after the start (pinned with DK_NOW) as the nominal time:
+/// in the START event, in the pipeline's environment and in DK_CONTEXT.
+#[test]
+fn a_scheduled_run_computes_its_nominal_time() {
+    let ctx = context();
+    python_package(
+        &ctx,
+        "demo",
+        Some(
+            "import json, os\n\
+             context = json.load(open(os.environ['DK_CONTEXT']))\n\
+             seen = os.environ['DK_NOMINAL_TIME'] + ' ' + context['nominalTime']\n\
+             open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'seen.txt'), 'w').write(seen)\n",
+        ),
+    );
+    let sink = HttpSink::start();
+    let url = sink.url();
+    // 02:00 in Berlin on 26 November is 01:00 UTC; the pod starts 7 s later.
+    let env = [
+        ("DK_SCHEDULE", "0 2 * * *"),
+        ("DK_TIMEZONE", "Europe/Berlin"),
+        ("DK_NOW", "2026-11-26T01:00:07Z"),
+        ("OPENLINEAGE_URL", url.as_str()),
+    ];
+    let result = run_with(&ctx, &env, &["run", "demo"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert_eq!(
+        ctx.read("demo/seen.txt"),
+        "2026-11-26T01:00:00Z 2026-11-26T01:00:00Z"
+    );
+    let validator = OpenLineageValidator::new();
+    let received: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    for event in &received {
+        validator.assert_valid(event);
+    }
+    assert_eq!(received[0]["eventType"], "START");
+    assert_eq!(
+        received[0]["run"]["facets"]["nominalTime"]["nominalStartTime"],
+        "2026-11-26T01:00:00.000Z"
+    );
+    let events = recorded_events(&ctx, None);
+    assert_eq!(
+        events[0]["event"]["run"]["facets"]["nominalTime"]["nominalStartTime"],
+        "2026-11-26T01:00:00.000Z"
+    );
+
+    // A scheduler that knows the planned time wins over the computation; without a timezone
+    // the schedule is read in Etc/UTC.
+    let given = run_with(
+        &ctx,
+        &[
+            ("DK_SCHEDULE", "@hourly"),
+            ("DK_NOMINAL_TIME", "2026-11-25T23:00:00Z"),
+        ],
+        &["run", "demo"],
+    );
+    assert_eq!(given.code, 0, "{}", given.transcript());
+    assert_eq!(
+        ctx.read("demo/seen.txt"),
+        "2026-11-25T23:00:00Z 2026-11-25T23:00:00Z"
+    );
+    let utc = run_with(
+        &ctx,
+        &[
+            ("DK_SCHEDULE", "@hourly"),
+            ("DK_NOW", "2026-11-26T01:59:59Z"),
+        ],
+        &["run", "demo"],
+    );
+    assert_eq!(utc.code, 0, "{}", utc.transcript());
+    assert_eq!(
+        ctx.read("demo/seen.txt"),
+        "2026-11-26T01:00:00Z 2026-11-26T01:00:00Z"
+    );
+
+    for (env, expected) in [
+        (
+            [("DK_SCHEDULE", "0 2 * *"), ("DK_TIMEZONE", "Etc/UTC")],
+            "DK_SCHEDULE: cron `0 2 * *` does not parse",
+        ),
+        (
+            [
+                ("DK_SCHEDULE", "0 2 * * *"),
+                ("DK_TIMEZONE", "Mars/Olympus"),
+            ],
+            "DK_TIMEZONE: `Mars/Olympus` is not an IANA timezone",
+        ),
+    ] {
+        let refused = run_with(&ctx, &env, &["run", "demo"]);
+        assert_eq!(refused.code, 2, "{}", refused.transcript());
+        assert!(refused.stderr.contains(expected), "{}", refused.stderr);
+        assert!(refused.stderr.contains("hint:"), "{}", refused.stderr);
+    }
+}
+
+/// docs/orchestrators.md's crontab line, run as cron runs it (`/bin/sh -c`, `\%` unescaped):
+/// the run nests under the cron job's run and carries the minute cron started it as its
+/// nominal time.
+#[test]
+fn the_crontab_line_of_the_orchestrators_guide_nests_the_run_under_cron() {
+    let ctx = context();
+    python_package(&ctx, "demo", None);
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/orchestrators.md"),
+    )
+    .expect("docs/orchestrators.md");
+    let block = guide
+        .split("```crontab\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a crontab block in docs/orchestrators.md");
+    let entry = block
+        .lines()
+        .find(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .expect("a crontab entry");
+    // Cron runs what follows the five time fields, with `%` written as `\%`.
+    let command = entry
+        .split_whitespace()
+        .skip(5)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("\\%", "%")
+        .replace("/srv/pipelines", &ctx.work().display().to_string())
+        .replace(
+            "/var/log/dk-demo.log",
+            &ctx.root().join("cron.log").display().to_string(),
+        );
+    let dk = std::path::Path::new(env!("CARGO_BIN_EXE_dk"));
+    let before = chrono::Utc::now();
+    let output = std::process::Command::new("/bin/sh")
+        .args(["-c", &command])
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dk.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", ctx.home())
+        .env("DK_SYSTEM_CONFIG", ctx.system_config())
+        .env("NO_COLOR", "1")
+        .current_dir(ctx.root())
+        .output()
+        .expect("run the crontab command");
+    let after = chrono::Utc::now();
+    let log = std::fs::read_to_string(ctx.root().join("cron.log")).unwrap_or_default();
+    assert!(output.status.success(), "{command}\n{log}");
+    assert!(log.contains("✓ demo succeeded"), "{log}");
+
+    let events = recorded_events(&ctx, None);
+    assert_eq!(event_types(&events), ["START", "COMPLETE"]);
+    for entry in &events {
+        let run = &entry["event"]["run"]["facets"];
+        assert_eq!(run["parent"]["job"]["namespace"], "cron", "{run:#}");
+        assert_eq!(run["parent"]["job"]["name"], "nightly-demo", "{run:#}");
+        let parent = run["parent"]["run"]["runId"].as_str().unwrap();
+        assert!(uuid::Uuid::parse_str(parent).is_ok(), "{parent}");
+        let nominal = run["nominalTime"]["nominalStartTime"].as_str().unwrap();
+        let nominal = chrono::DateTime::parse_from_rfc3339(nominal).unwrap();
+        let minute = |time: chrono::DateTime<chrono::Utc>| time.timestamp() / 60 * 60;
+        assert!(
+            (minute(before)..=minute(after)).contains(&nominal.timestamp()),
+            "{nominal} is not the minute the line ran ({before} .. {after})"
+        );
+    }
+}

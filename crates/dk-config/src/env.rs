@@ -25,6 +25,9 @@ pub const DK_LINEAGE_TOKEN: &str = "DK_LINEAGE_TOKEN";
 pub const OPENLINEAGE_PARENT_ID: &str = "OPENLINEAGE_PARENT_ID";
 pub const DK_NOW: &str = "DK_NOW";
 pub const DK_NOMINAL_TIME: &str = "DK_NOMINAL_TIME";
+pub const DK_SCHEDULE: &str = "DK_SCHEDULE";
+pub const DK_TIMEZONE: &str = "DK_TIMEZONE";
+pub const DK_STORE_OVERRIDES: &str = "DK_STORE_OVERRIDES";
 pub const PATH: &str = "PATH";
 pub const DK_REGISTRY_USER: &str = "DK_REGISTRY_USER";
 pub const DK_REGISTRY_PASSWORD: &str = "DK_REGISTRY_PASSWORD";
@@ -130,6 +133,21 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: DK_NOMINAL_TIME,
         key: None,
         doc: "The time a scheduled run was planned for (RFC 3339), set by a scheduler: the `nominalTime` facet of its events.",
+    },
+    EnvVar {
+        name: DK_SCHEDULE,
+        key: None,
+        doc: "A CronJob's cron schedule (five fields or `@daily`-style), set by the `dk-app` chart: without `DK_NOMINAL_TIME`, `dk run` takes the latest time it fires not after the run's start as the nominal time.",
+    },
+    EnvVar {
+        name: DK_TIMEZONE,
+        key: None,
+        doc: "The IANA timezone `DK_SCHEDULE` is read in (the CronJob's `timeZone`). Default `Etc/UTC`.",
+    },
+    EnvVar {
+        name: DK_STORE_OVERRIDES,
+        key: None,
+        doc: "JSON `{\"<store>\": {\"<key>\": <value>}}`: non-secret connection keys over the Store manifests (the GitOps values' `stores:`, set by the `dk-app` chart). A secret key, an unknown store or key is refused.",
     },
     EnvVar {
         name: DK_NOW,

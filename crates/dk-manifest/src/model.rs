@@ -550,6 +550,25 @@ pub struct Plugin {
     pub destination: Option<String>,
 }
 
+/// Words that make a connection key a secret in all likelihood (`password`, `api_key`, ...).
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "credentials",
+];
+
+/// Whether a connection key names a secret: its value belongs in `spec.secrets` as a `${VAR}`
+/// reference (DK116), never in clear in a manifest or a values file.
+pub fn looks_secret(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|word| lower.contains(word))
+}
+
 /// Whether `name` is a DNS label (RFC 1123): lowercase letters, digits and `-`, starting and
 /// ending with a letter or digit, at most 63 characters. Manifest names must be, because they
 /// become Kubernetes names, OCI repository paths and lineage job names.

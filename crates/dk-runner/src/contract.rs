@@ -87,7 +87,7 @@ fn absolute(base: &Path, path: &str) -> String {
 }
 
 /// The `${VAR}` a secret refers to.
-fn variable(reference: &str) -> Option<&str> {
+pub(crate) fn variable(reference: &str) -> Option<&str> {
     reference.strip_prefix("${")?.strip_suffix('}')
 }
 
@@ -148,7 +148,7 @@ fn query(connection: &Map<String, Value>, store_type: &str, settings: &[&str]) -
 /// The connection string of a store of `store_type`.
 /// The settings that authenticate, left out of the public DSN whatever their source. The S3 key
 /// id goes too: it names the account, and pairs with a leaked secret.
-const CREDENTIAL_SETTINGS: &[&str] = &["password", "access_key_id", "secret_access_key"];
+pub(crate) const CREDENTIAL_SETTINGS: &[&str] = &["password", "access_key_id", "secret_access_key"];
 
 pub fn dsn(store_type: &str, store: &str, connection: &Map<String, Value>) -> String {
     let get = |name| setting(connection, store_type, name);

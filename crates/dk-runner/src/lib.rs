@@ -4,9 +4,11 @@
 
 pub mod contract;
 pub mod exec;
+pub mod overrides;
 pub mod plan;
 pub mod process;
 pub mod run;
+pub mod schedule;
 pub mod seed;
 
 /// The largest package file a run reads (`requirements.txt`, `cloudquery.yaml`, seed rows):

@@ -24,6 +24,7 @@ use dk_manifest::resolve::{
 use dk_manifest::units::parse_duration;
 
 use crate::contract::{self, ContractError, ResolvedStore, env_suffix};
+use crate::overrides::{OverrideError, StoreOverrides};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -37,6 +38,8 @@ pub enum PlanError {
     Unresolved { dataset: String },
     #[error("spec.timeout: {0}")]
     Timeout(String),
+    #[error("store override: {0}")]
+    Override(#[from] OverrideError),
 }
 
 /// Settings of one run that do not come from the manifests.
@@ -53,16 +56,23 @@ pub struct RunSettings {
     pub source_code: Option<SourceCode>,
     /// The dev stack's services that answer: stores that declare `spec.dev.stack` use them.
     pub dev_stores: DevStores,
+    /// Connection keys a human set for this environment, over the manifests and the dev stack.
+    pub store_overrides: StoreOverrides,
 }
 
 /// The connector type and connection of each dev stack service that answers.
 pub type DevStores = BTreeMap<StackService, (String, Map<String, Value>)>;
 
 /// The dev stack service a store stands for in this run, with its connector type and connection.
+/// A store with an override is not moved: the connection a human wrote for it wins.
 fn on_dev_stack<'a>(
     store: &Loaded<Store>,
     dev_stores: &'a DevStores,
+    overrides: &StoreOverrides,
 ) -> Option<(StackService, &'a str, &'a Map<String, Value>)> {
+    if overrides.overrides(store.name()) {
+        return None;
+    }
     let service = store.manifest.spec.dev.as_ref()?.stack;
     let (store_type, connection) = dev_stores.get(&service)?;
     Some((service, store_type, connection))
@@ -107,16 +117,19 @@ fn store_base<'a>(store: &Loaded<Store>, project: &'a Project, package: &'a Pack
 }
 
 /// A store's connection for the run: the dev stack's when it stands for a service that answers
-/// (the stack's credentials are its published defaults, not secrets), else its own.
+/// (the stack's credentials are its published defaults, not secrets), else its own with the
+/// overrides over it.
 fn resolved_store(
     store: &Loaded<Store>,
     connector_type: &str,
     base: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
-    dev_stores: &DevStores,
-) -> Result<ResolvedStore, ContractError> {
+    settings: &RunSettings,
+) -> Result<ResolvedStore, PlanError> {
     let spec = &store.manifest.spec;
-    if let Some((service, store_type, connection)) = on_dev_stack(store, dev_stores) {
+    if let Some((service, store_type, connection)) =
+        on_dev_stack(store, &settings.dev_stores, &settings.store_overrides)
+    {
         let mut resolved = contract::resolve_store(
             store.name(),
             store_type,
@@ -128,14 +141,20 @@ fn resolved_store(
         resolved.dev_stack = Some(service);
         return Ok(resolved);
     }
-    contract::resolve_store(
+    let connection = settings.store_overrides.apply(
         store.name(),
         connector_type,
         &spec.connection,
         &spec.secrets,
+    )?;
+    Ok(contract::resolve_store(
+        store.name(),
+        connector_type,
+        &connection,
+        &spec.secrets,
         base,
         lookup,
-    )
+    )?)
 }
 
 /// The lineage identity of a dataset that is not part of the run (a `from` source elsewhere).
@@ -144,24 +163,30 @@ fn identity_of(
     scope: Scope<'_>,
     project: &Project,
     package: &Package,
-    dev_stores: &DevStores,
+    settings: &RunSettings,
 ) -> Option<Identity> {
     let mut unresolved = Vec::new();
     let store = resolve_store(dataset, scope, &mut unresolved)?;
     let connector = resolve_connector(store, scope, &mut unresolved)?;
     let base = store_base(store, project, package);
     // Without secrets: an identity never depends on credentials.
-    let (store_type, connection) = match on_dev_stack(store, dev_stores) {
-        Some((_, store_type, connection)) => (store_type, connection),
-        None => (
-            connector.manifest.spec.connector_type.as_str(),
-            &store.manifest.spec.connection,
-        ),
-    };
+    let (store_type, connection) =
+        match on_dev_stack(store, &settings.dev_stores, &settings.store_overrides) {
+            Some((_, store_type, connection)) => (store_type, connection.clone()),
+            None => {
+                let store_type = connector.manifest.spec.connector_type.as_str();
+                let spec = &store.manifest.spec;
+                let connection = settings
+                    .store_overrides
+                    .apply(store.name(), store_type, &spec.connection, &spec.secrets)
+                    .ok()?;
+                (store_type, connection)
+            }
+        };
     let resolved = contract::resolve_store(
         store.name(),
         store_type,
-        connection,
+        &connection,
         &Default::default(),
         base,
         &|_| None,
@@ -200,7 +225,7 @@ impl RunPlan {
                 &connector.manifest.spec.connector_type,
                 store_base(store, project, package),
                 lookup,
-                &settings.dev_stores,
+                settings,
             )?;
             // A store on the dev stack is the stack's built-in connector for this run.
             let connector = match resolved.dev_stack.and_then(|s| builtin_connector(s.name())) {
@@ -237,13 +262,8 @@ impl RunPlan {
                         .source()
                         .and_then(|(set, name)| match scope.dataset(set) {
                             Lookup::Found(source) => {
-                                let identity = identity_of(
-                                    source,
-                                    scope,
-                                    project,
-                                    package,
-                                    &settings.dev_stores,
-                                )?;
+                                let identity =
+                                    identity_of(source, scope, project, package, settings)?;
                                 Some((identity, name))
                             }
                             _ => None,
@@ -384,6 +404,11 @@ impl RunPlan {
                 ),
             ),
         ];
+        // A scheduled run's planned time, given or computed from its schedule, reaches the
+        // pipeline the same way (inside a container too).
+        if let Some(nominal) = self.lineage.nominal_time {
+            env.push(("DK_NOMINAL_TIME".to_owned(), rfc3339(nominal)));
+        }
         for store in self.stores() {
             let suffix = env_suffix(&store.name);
             env.push((format!("DK_STORE_DSN_{suffix}"), store.dsn.clone()));
@@ -414,7 +439,7 @@ impl RunPlan {
             }
             entry
         };
-        json!({
+        let mut context = json!({
             "runId": self.run_id,
             "package": {
                 "name": self.transform.metadata.name,
@@ -425,6 +450,15 @@ impl RunPlan {
             "mode": self.transform.spec.mode.as_str(),
             "inputs": self.datasets.iter().filter(|d| d.role == Role::Input).map(dataset).collect::<Vec<_>>(),
             "outputs": self.datasets.iter().filter(|d| d.role == Role::Output).map(dataset).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(nominal) = self.lineage.nominal_time {
+            context["nominalTime"] = Value::String(rfc3339(nominal));
+        }
+        context
     }
+}
+
+/// `2026-11-26T02:00:00Z`: UTC, fractions of a second only when there are any.
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }

@@ -7,7 +7,8 @@ use croner::parser::{CronParser, Seconds, Year};
 use dk_manifest::discover::{Catalog, Project};
 use dk_manifest::load::Loaded;
 use dk_manifest::model::{
-    Manifest, Mode, Store, Transform, TriggerPolicy, connection_keys, is_dns_label, to_dns_label,
+    Manifest, Mode, Store, Transform, TriggerPolicy, connection_keys, is_dns_label, looks_secret,
+    to_dns_label,
 };
 use dk_manifest::path;
 use dk_manifest::suggest::did_you_mean;
@@ -298,18 +299,6 @@ pub(crate) fn check_transform_names(project: &Project, out: &mut Vec<Finding>) {
     }
 }
 
-/// Connection keys whose literal values are secrets in all likelihood.
-const SECRET_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "apikey",
-    "api_key",
-    "api-key",
-    "credentials",
-];
-
 fn is_env_reference(value: &str) -> bool {
     value
         .strip_prefix("${")
@@ -408,11 +397,10 @@ pub(crate) fn check_catalog(catalog: &Catalog, out: &mut Vec<Finding>) {
             }
         }
         for (key, value) in &store.manifest.spec.connection {
-            let lower = key.to_ascii_lowercase();
             let literal = value
                 .as_str()
                 .is_some_and(|text| !text.is_empty() && !is_env_reference(text));
-            if literal && SECRET_WORDS.iter().any(|word| lower.contains(word)) {
+            if literal && looks_secret(key) {
                 out.push(
                     Finding::new(
                         &rules::INLINE_SECRET,

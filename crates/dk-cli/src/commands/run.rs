@@ -12,7 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use dk_config::env::{
-    DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
+    DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, DK_SCHEDULE, DK_STORE_OVERRIDES, DK_TIMEZONE,
+    OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
 };
 use dk_devstack::catalog::{Ports, Service};
 use dk_devstack::probe;
@@ -27,10 +28,12 @@ use dk_manifest::model::{Runtime as PackageRuntime, StackService};
 use dk_manifest::units::parse_duration;
 use dk_runner::contract::redact;
 use dk_runner::exec::{self, ContainerSettings, Engine, Executor, Prepared, Purpose, Tools};
+use dk_runner::overrides::{OverrideError, StoreOverrides};
 use dk_runner::plan::{DevStores, PlanError, RunPlan, RunSettings};
 use dk_runner::run::{
     LineageOutcome, LineageSetup, PrivateDir, RunConfig, RunReport, RunStatus, execute,
 };
+use dk_runner::schedule::{Schedule, ScheduleError};
 use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
 
 use super::{OverrideArgs, load_projects};
@@ -99,6 +102,7 @@ pub struct Runner<'a> {
     dk_home: PathBuf,
     pinned_time: Option<DateTime<Utc>>,
     nominal_time: Option<DateTime<Utc>>,
+    store_overrides: StoreOverrides,
 }
 
 /// `${VAR}` secrets are read from the whole environment dk runs in, not only the variables dk
@@ -115,9 +119,42 @@ fn plan_error(err: PlanError, package: &Package) -> CliError {
             "export {variable}=... before running, or put the value in your shell's secret store"
         ),
         PlanError::Timeout(_) => "write a duration such as 30m or 1h in spec.timeout".into(),
+        PlanError::Override(err) => return override_error(err.clone()),
         _ => format!("`dk lint {}` shows what is wrong", package.dir.display()),
     };
     CliError::usage(format!("cannot run {}: {err}", package.dir.display())).hint(hint)
+}
+
+/// `DK_STORE_OVERRIDES` refused: the variable, the store and the key, never a value.
+fn override_error(err: OverrideError) -> CliError {
+    CliError::usage(format!("{DK_STORE_OVERRIDES}: {err}")).hint(err.hint())
+}
+
+/// The nominal time of a CronJob's run, from `DK_SCHEDULE` and `DK_TIMEZONE`.
+fn scheduled_time(
+    cron: &str,
+    timezone: Option<&str>,
+    start: DateTime<Utc>,
+) -> Result<DateTime<Utc>, CliError> {
+    let schedule = Schedule::new(cron, timezone).map_err(|err| {
+        let hint = match err {
+            ScheduleError::Timezone(_) => format!(
+                "set {DK_TIMEZONE} to an IANA name such as Europe/Berlin or Etc/UTC (the CronJob's timeZone), or unset it for Etc/UTC"
+            ),
+            _ => format!(
+                "{DK_SCHEDULE} takes a Kubernetes CronJob schedule: five fields (minute hour day-of-month month day-of-week, e.g. `0 2 * * *`) or a macro such as @daily; or set {DK_NOMINAL_TIME}"
+            ),
+        };
+        let variable = match err {
+            ScheduleError::Timezone(_) => DK_TIMEZONE,
+            _ => DK_SCHEDULE,
+        };
+        CliError::usage(format!("{variable}: {err}")).hint(hint)
+    })?;
+    schedule.nominal_time(start).map_err(|err| {
+        CliError::usage(format!("{DK_SCHEDULE}: {err}"))
+            .hint(format!("set {DK_NOMINAL_TIME} to the run's planned time"))
+    })
 }
 
 fn exec_error(err: exec::ExecError) -> CliError {
@@ -145,12 +182,29 @@ impl<'a> Runner<'a> {
             })?;
             Ok(Some(time.with_timezone(&Utc)))
         };
+        let pinned_time = time(DK_NOW)?;
+        // A scheduler that knows the planned time says so; a CronJob's pod cannot, so dk works
+        // it out from the schedule the chart passes.
+        let nominal_time = match (time(DK_NOMINAL_TIME)?, ctx.env.get(DK_SCHEDULE)) {
+            (Some(given), _) => Some(given),
+            (None, Some(cron)) => Some(scheduled_time(
+                cron,
+                ctx.env.get(DK_TIMEZONE),
+                pinned_time.unwrap_or_else(Utc::now),
+            )?),
+            (None, None) => None,
+        };
+        let store_overrides = match ctx.env.get(DK_STORE_OVERRIDES) {
+            Some(json) => StoreOverrides::parse(json).map_err(override_error)?,
+            None => StoreOverrides::default(),
+        };
         Ok(Runner {
             ctx,
             tools: Tools::new(ctx.env.get(PATH).map(str::to_owned)),
             dk_home: ctx.paths()?.dk_home,
-            pinned_time: time(DK_NOW)?,
-            nominal_time: time(DK_NOMINAL_TIME)?,
+            pinned_time,
+            nominal_time,
+            store_overrides,
         })
     }
 
@@ -177,6 +231,7 @@ impl<'a> Runner<'a> {
             nominal_time: self.nominal_time,
             source_code: git_source(&package.dir),
             dev_stores: self.dev_stores()?,
+            store_overrides: self.store_overrides.clone(),
         };
         let plan = RunPlan::new(project, package, &settings, &secret_lookup)
             .map_err(|err| plan_error(err, package))?;
@@ -752,6 +807,16 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             Ok(Planned { plan, prepared })
         })
         .collect::<Result<Vec<_>, CliError>>()?;
+    // An override of a store no package here uses would do nothing: refused, or prod's run
+    // would quietly go to the manifests' (dev's) host.
+    runner
+        .store_overrides
+        .check_used(
+            planned
+                .iter()
+                .flat_map(|p| p.plan.datasets.iter().map(|d| d.store.name.as_str())),
+        )
+        .map_err(override_error)?;
     if args.dry_run {
         let runs = planned
             .iter()

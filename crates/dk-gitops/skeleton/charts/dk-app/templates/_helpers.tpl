@@ -24,6 +24,15 @@ to write, rather than failing deep inside a template.
 {{- end -}}
 
 {{/*
+ttlSecondsAfterFinished when job.ttlSecondsAfterFinished is set (0 included), else nothing.
+*/}}
+{{- define "dk-app.ttl" -}}
+{{- if not (kindIs "invalid" .Values.job.ttlSecondsAfterFinished) -}}
+ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished }}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Selector labels: stable across promotions (a Deployment's selector is immutable).
 */}}
 {{- define "dk-app.selectorLabels" -}}
