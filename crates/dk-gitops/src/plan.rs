@@ -408,19 +408,11 @@ pub fn rollback_to(history: &[(String, String)], wanted: Option<&str>) -> Rollba
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::environments::defaults as environments;
     use crate::forge::GitForge;
     use crate::repo;
 
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-
-    fn environments() -> Environments {
-        Environments::from_json(&serde_json::json!([
-            {"name": "dev", "approvals": 0, "autoMerge": true},
-            {"name": "int", "approvals": 1, "requires": "dev"},
-            {"name": "prod", "approvals": 2, "requires": "int"},
-        ]))
-        .unwrap()
-    }
 
     /// A fresh GitOps repository (bare, as `dk gitops init` makes the default) and a working
     /// copy of it.

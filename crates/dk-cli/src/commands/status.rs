@@ -78,11 +78,8 @@ impl Render for StatusReport {
 
 pub fn run(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     check_names(&[("package", args.package.as_ref())])?;
-    let Session {
-        settings,
-        wc,
-        forge,
-    } = Session::open(ctx)?;
+    let session = Session::open(ctx)?;
+    let Session { settings, wc, .. } = &session;
     let argocd = ctx.config()?.string("argocd.server")?;
     let mut apps: Vec<(String, String)> = wc
         .apps()
@@ -90,9 +87,7 @@ pub fn run(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .into_iter()
         .filter(|(package, _)| args.package.as_deref().is_none_or(|p| p == package))
         .collect();
-    let open = forge
-        .list(&wc)
-        .map_err(|err| gitops_error("cannot list promotions", err))?;
+    let open = session.list()?;
     // Open promotions, with their branches read back; others are not dk's.
     let open: Vec<(&PullRequest, BranchName)> = open
         .iter()

@@ -14,7 +14,7 @@ use serde_json::Value;
 use dk_config::env::{GITEA_TOKEN, GITHUB_TOKEN, GITLAB_TOKEN};
 use dk_gitops::GitOpsError;
 use dk_gitops::environments::Environments;
-use dk_gitops::forge::{Forge, GitForge, GitHubForge, GitLabForge};
+use dk_gitops::forge::{Forge, GitForge, GitHubForge, GitLabForge, PullRequest};
 use dk_gitops::names;
 use dk_gitops::repo::{self, WorkingCopy};
 
@@ -207,6 +207,13 @@ impl Session {
             wc,
             forge,
         })
+    }
+
+    /// The open promotions (and whatever else the forge lists on dk's branches).
+    pub fn list(&self) -> Result<Vec<PullRequest>, CliError> {
+        self.forge
+            .list(&self.wc)
+            .map_err(|err| gitops_error("cannot list promotions", err))
     }
 }
 

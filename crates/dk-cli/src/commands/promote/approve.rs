@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{promotion_id, state};
+use super::{get, open, state};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::promotion::{Session, gitops_error};
+use crate::promotion::gitops_error;
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
@@ -19,19 +19,11 @@ pub struct ApproveArgs {
 }
 
 pub fn run(args: ApproveArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let id = promotion_id(&args.id)?;
-    let Session {
-        settings,
-        wc,
-        forge,
-    } = Session::open(ctx)?;
-    let get = || {
-        forge
-            .get(&wc, &id)
-            .map_err(|err| gitops_error("cannot read the promotion", err))
-    };
-    forge
-        .approve(&wc, &get()?, args.key.as_deref())
+    let (session, id) = open(ctx, &args.id)?;
+    session
+        .forge
+        .approve(&session.wc, &get(&session, &id)?, args.key.as_deref())
         .map_err(|err| gitops_error("cannot approve", err))?;
-    ctx.ui.emit(&state(&settings, &get()?)?)
+    ctx.ui
+        .emit(&state(&session.settings, &get(&session, &id)?)?)
 }

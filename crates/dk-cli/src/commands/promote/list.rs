@@ -9,7 +9,7 @@ use super::{PromotionState, pending};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui, table, write_table};
-use crate::promotion::{Session, check_names, gitops_error};
+use crate::promotion::{Session, check_names};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -20,17 +20,10 @@ pub struct ListArgs {
 
 pub fn run(args: ListArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     check_names(&[("environment", args.env.as_ref())])?;
-    let Session {
-        settings,
-        wc,
-        forge,
-    } = Session::open(ctx)?;
+    let session = Session::open(ctx)?;
     let mut promotions = Vec::new();
-    for pr in forge
-        .list(&wc)
-        .map_err(|err| gitops_error("cannot list promotions", err))?
-    {
-        let Some(pending) = pending(&settings, &pr)? else {
+    for pr in session.list()? {
+        let Some(pending) = pending(&session.settings, &pr)? else {
             continue;
         };
         let state = PromotionState::of(pending);

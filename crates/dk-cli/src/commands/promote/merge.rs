@@ -1,20 +1,18 @@
 //! `dk promote merge`: merges a promotion that passes the approval gate.
 
-use super::{PrArgs, promotion_id, state};
+use super::{PrArgs, get, open, state};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::promotion::{Session, gitops_error};
 
 pub fn run(args: PrArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let id = promotion_id(&args.id)?;
+    let (session, id) = open(ctx, &args.id)?;
+    let pr = get(&session, &id)?;
     let Session {
         settings,
         wc,
         forge,
-    } = Session::open(ctx)?;
-    let pr = forge
-        .get(&wc, &id)
-        .map_err(|err| gitops_error("cannot read the promotion", err))?;
+    } = session;
     let mut state = state(&settings, &pr)?;
     // The approval gate decided `mergeable` (dk_gitops::plan::Pending::gate).
     if !state.mergeable {

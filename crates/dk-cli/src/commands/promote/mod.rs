@@ -139,9 +139,19 @@ pub fn run(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     )
 }
 
-/// The promotion a command line names, checked before anything is read.
-fn promotion_id(id: &str) -> Result<PrId, CliError> {
-    PrId::parse(id).map_err(|err| gitops_error("bad promotion", err))
+/// The session of a command on one promotion, and the id it names, checked before anything
+/// is read.
+fn open(ctx: &Context, id: &str) -> Result<(Session, PrId), CliError> {
+    let id = PrId::parse(id).map_err(|err| gitops_error("bad promotion", err))?;
+    Ok((Session::open(ctx)?, id))
+}
+
+/// The pull request of promotion `id`, as the forge has it now.
+fn get(session: &Session, id: &PrId) -> Result<PullRequest, CliError> {
+    session
+        .forge
+        .get(&session.wc, id)
+        .map_err(|err| gitops_error("cannot read the promotion", err))
 }
 
 #[derive(Debug, Serialize)]
