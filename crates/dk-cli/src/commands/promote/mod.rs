@@ -156,44 +156,45 @@ fn get(session: &Session, id: &PrId) -> Result<PullRequest, CliError> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct PromotionState {
-    pub(super) id: String,
-    pub(super) branch: String,
-    pub(super) kind: String,
-    pub(super) package: String,
-    pub(super) version: String,
-    pub(super) env: String,
-    pub(super) cell: String,
-    pub(super) approvals: Vec<String>,
-    pub(super) required: u32,
-    pub(super) mergeable: bool,
+struct PromotionState {
+    id: String,
+    branch: String,
+    kind: String,
+    package: String,
+    version: String,
+    env: String,
+    cell: String,
+    approvals: Vec<String>,
+    required: u32,
+    mergeable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) url: Option<String>,
-    pub(super) merged: bool,
+    url: Option<String>,
+    merged: bool,
     /// `dk promote check`: the exit status says whether it may merge.
     #[serde(skip)]
-    pub(super) gate: bool,
+    gate: bool,
 }
 
 impl PromotionState {
     fn of(pending: Pending) -> PromotionState {
+        let mergeable = pending.gate() == Gate::Passes;
         let Pending {
             pr,
             branch,
             required,
-        } = &pending;
+        } = pending;
         PromotionState {
-            mergeable: pending.gate() == Gate::Passes,
-            id: pr.id.clone(),
-            branch: pr.branch.clone(),
+            mergeable,
+            id: pr.id,
+            branch: pr.branch,
             kind: branch.kind.word().to_owned(),
-            package: branch.package.clone(),
-            version: branch.version.clone(),
-            env: branch.env.clone(),
-            cell: branch.cell.clone(),
-            approvals: pr.approvals.clone(),
-            required: *required,
-            url: pr.url.clone(),
+            package: branch.package,
+            version: branch.version,
+            env: branch.env,
+            cell: branch.cell,
+            approvals: pr.approvals,
+            required,
+            url: pr.url,
             merged: false,
             gate: false,
         }
