@@ -4,7 +4,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::commands::{
     completions, config, connector, dataset, dev, gitops, governance, init, lineage, lint, package,
-    pipeline, run, show, store, test, version,
+    pipeline, promote, rollback, run, show, status, store, test, version,
 };
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
@@ -61,9 +61,9 @@ pub enum Command {
     Inspect(package::InspectArgs),
     #[command(subcommand)]
     Gitops(gitops::GitOpsCommand),
-    Promote(gitops::PromoteArgs),
-    Rollback(gitops::RollbackArgs),
-    Status(gitops::StatusArgs),
+    Promote(promote::PromoteArgs),
+    Rollback(rollback::RollbackArgs),
+    Status(status::StatusArgs),
     #[command(subcommand)]
     Dev(dev::DevCommand),
     #[command(subcommand)]

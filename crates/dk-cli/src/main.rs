@@ -10,6 +10,7 @@ mod diagram;
 mod error;
 mod findings;
 mod output;
+mod promotion;
 
 use std::process::ExitCode;
 

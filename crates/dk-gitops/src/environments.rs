@@ -78,18 +78,20 @@ pub fn join_names(names: &[&str]) -> String {
     }
 }
 
+/// dev (auto-merges), int (1 approval, after dev), prod (2, after int): the defaults.
+#[cfg(test)]
+pub(crate) fn defaults() -> Environments {
+    Environments::from_json(&serde_json::json!([
+        {"name": "dev", "approvals": 0, "autoMerge": true},
+        {"name": "int", "approvals": 1, "requires": "dev"},
+        {"name": "prod", "approvals": 2, "requires": "int"},
+    ]))
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn defaults() -> Environments {
-        Environments::from_json(&serde_json::json!([
-            {"name": "dev", "approvals": 0, "autoMerge": true},
-            {"name": "int", "approvals": 1, "requires": "dev"},
-            {"name": "prod", "approvals": 2, "requires": "int"},
-        ]))
-        .unwrap()
-    }
 
     #[test]
     fn predecessors_follow_requires() {

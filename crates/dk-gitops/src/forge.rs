@@ -10,10 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::GitOpsError;
+use crate::branch::{BRANCH_PREFIX, PrId};
 use crate::repo::WorkingCopy;
-
-/// Branches of promotions start with this.
-pub const BRANCH_PREFIX: &str = "dk";
 
 /// An open promotion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +47,8 @@ pub trait Forge {
     ) -> Result<PullRequest, GitOpsError>;
     /// The open pull request of `branch`, if any.
     fn find(&self, wc: &WorkingCopy, branch: &str) -> Result<Option<PullRequest>, GitOpsError>;
-    /// A pull request by id (`12`, `#12`) or branch.
-    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError>;
+    /// A pull request by number or branch.
+    fn get(&self, wc: &WorkingCopy, id: &PrId) -> Result<PullRequest, GitOpsError>;
     /// Every open promotion.
     fn list(&self, wc: &WorkingCopy) -> Result<Vec<PullRequest>, GitOpsError>;
     /// Records an approval signed with the SSH `key` (else the user's `user.signingKey`); only
@@ -123,8 +121,12 @@ impl Forge for GitForge {
         }
     }
 
-    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
-        self.find(wc, id)?.ok_or_else(|| {
+    fn get(&self, wc: &WorkingCopy, id: &PrId) -> Result<PullRequest, GitOpsError> {
+        let found = match id {
+            PrId::Branch(branch) => self.find(wc, &branch.to_string())?,
+            PrId::Number(_) => None,
+        };
+        found.ok_or_else(|| {
             GitOpsError::Invalid(format!(
                 "no open promotion `{id}` (the git provider names them by branch: `dk promote list`)"
             ))
@@ -585,7 +587,7 @@ impl Forge for GitHubForge {
             &format!("/issues/{}/labels", created.number),
             Some(json!({ "labels": labels })),
         )?;
-        self.get(wc, &created.number.to_string())
+        self.get(wc, &PrId::Number(created.number))
     }
 
     fn find(&self, _wc: &WorkingCopy, branch: &str) -> Result<Option<PullRequest>, GitOpsError> {
@@ -596,9 +598,9 @@ impl Forge for GitHubForge {
         found.map(|pull| self.pull(pull)).transpose()
     }
 
-    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
-        match Self::number(id) {
-            Some(number) => {
+    fn get(&self, wc: &WorkingCopy, id: &PrId) -> Result<PullRequest, GitOpsError> {
+        match id {
+            PrId::Number(number) => {
                 let pull: ApiPull = self.call(
                     reqwest::Method::GET,
                     &format!("/pulls/{number}"),
@@ -607,7 +609,7 @@ impl Forge for GitHubForge {
                 )?;
                 self.pull(pull)
             }
-            None => self.find(wc, id)?.ok_or_else(|| {
+            PrId::Branch(branch) => self.find(wc, &branch.to_string())?.ok_or_else(|| {
                 GitOpsError::Invalid(format!("no open pull request for branch `{id}`"))
             }),
         }
@@ -789,9 +791,9 @@ impl Forge for GitLabForge {
         found.map(|mr| self.merge_request(mr)).transpose()
     }
 
-    fn get(&self, wc: &WorkingCopy, id: &str) -> Result<PullRequest, GitOpsError> {
-        match id.trim_start_matches('!').parse::<u64>() {
-            Ok(iid) => {
+    fn get(&self, wc: &WorkingCopy, id: &PrId) -> Result<PullRequest, GitOpsError> {
+        match id {
+            PrId::Number(iid) => {
                 let mr: ApiMergeRequest = self.call(
                     reqwest::Method::GET,
                     &format!("/merge_requests/{iid}"),
@@ -800,7 +802,7 @@ impl Forge for GitLabForge {
                 )?;
                 self.merge_request(mr)
             }
-            Err(_) => self.find(wc, id)?.ok_or_else(|| {
+            PrId::Branch(branch) => self.find(wc, &branch.to_string())?.ok_or_else(|| {
                 GitOpsError::Invalid(format!("no open merge request for branch `{id}`"))
             }),
         }

@@ -2,17 +2,21 @@
 //! values.yaml`, the shared chart, the Argo CD ApplicationSet), environments with their approval
 //! policies, and providers that turn a promotion into a pull request: `git` (branches, approvals
 //! as SSH-signed commits checked against the repository's own allowed signers, merged by dk), `github` (the REST API; Gitea serves the same) and
-//! `gitlab` (merge requests and approvals).
+//! `gitlab` (merge requests and approvals). A promotion is a typed [`plan`]: its branch
+//! ([`branch::BranchName`]), the pull request's text and labels, the environments it skips,
+//! the auto-merge policy and the approval gate; the frontend only renders it.
 //! Git network operations use the system `git`, so the user's credentials work unchanged.
 
 use std::path::PathBuf;
 
 pub mod argocd;
+pub mod branch;
 pub mod changes;
 pub mod environments;
 pub mod forge;
 pub mod git;
 pub mod names;
+pub mod plan;
 pub mod promotion;
 pub mod repo;
 pub mod source;

@@ -6,7 +6,6 @@
 use dk_manifest::model::is_dns_label;
 
 use crate::GitOpsError;
-use crate::forge::BRANCH_PREFIX;
 
 const DNS_LABEL: &str = "a DNS label (lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters)";
 const SEMVER: &str = "a semantic version (1.2.3 or v1.2.3)";
@@ -35,46 +34,6 @@ pub fn version(value: &str) -> Result<&str, GitOpsError> {
             rule: SEMVER,
         })
     }
-}
-
-/// A promotion named on the command line: a pull request (`12`, `#12`, `!12`) or a promotion
-/// branch `dk/<kind>/<env>/<cell>/<package>/<version>` whose parts have their shapes.
-pub fn promotion_id(value: &str) -> Result<&str, GitOpsError> {
-    let number = value.trim_start_matches(['#', '!']);
-    if !number.is_empty() && number.len() <= 20 && number.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(value);
-    }
-    let bad = || GitOpsError::BadName {
-        what: "promotion",
-        value: value.to_owned(),
-        rule: "a pull request number (#12, !12) or a branch dk/promote|rollback/ENV/CELL/PACKAGE/VERSION",
-    };
-    let parts: Vec<&str> = value
-        .strip_prefix(&format!("{BRANCH_PREFIX}/"))
-        .ok_or_else(bad)?
-        .split('/')
-        .collect();
-    let [kind, env, cell, package, version] = parts[..] else {
-        return Err(bad());
-    };
-    if !matches!(kind, "promote" | "rollback") {
-        return Err(bad());
-    }
-    label("environment", env)?;
-    label("cell", cell)?;
-    label("package", package)?;
-    self::version(version)?;
-    Ok(value)
-}
-
-/// The values file a promotion branch (`dk/<kind>/<env>/<cell>/<package>/<version>`) changes.
-pub fn values_path_of(branch: &str) -> Option<String> {
-    promotion_id(branch).ok()?;
-    let parts: Vec<&str> = branch.split('/').collect();
-    let [_, _, env, cell, package, _] = parts[..] else {
-        return None;
-    };
-    Some(crate::repo::values_path(env, cell, package))
 }
 
 #[cfg(test)]
@@ -110,29 +69,6 @@ mod tests {
             "", "v1", "latest", "../1.0.0", "1.0.0\n", "v1.0.0/x", "1.0.0 ",
         ] {
             assert!(version(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn promotion_ids_are_numbers_or_promotion_branches() {
-        for good in ["12", "#12", "!7", "dk/promote/prod/c0/my-pkg/v1.0.0"] {
-            assert!(promotion_id(good).is_ok(), "{good}");
-        }
-        assert_eq!(
-            values_path_of("dk/rollback/prod/c1/my-pkg/v1.0.0").as_deref(),
-            Some("envs/prod/cells/c1/apps/my-pkg/values.yaml")
-        );
-        assert_eq!(values_path_of("#12"), None);
-        for bad in [
-            "#",
-            "main",
-            "dk/promote/prod/c0/my-pkg",
-            "dk/promote/prod/c0/../../etc/v1.0.0",
-            "dk/merge/prod/c0/my-pkg/v1.0.0",
-            "dk/promote/prod/c0/my-pkg/v1.0.0/x",
-            "dk/promote/PROD/c0/my-pkg/v1.0.0",
-        ] {
-            assert!(promotion_id(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -435,9 +435,10 @@ impl WorkingCopy {
         };
         // An approval is of one values file: a branch that changes anything else (the chart,
         // the allowed signers) is no promotion dk merges, whoever signed it.
-        let Some(path) = crate::names::values_path_of(branch) else {
+        let Ok(promotion) = crate::branch::BranchName::parse(branch) else {
             return Ok(Vec::new());
         };
+        let path = promotion.values_path();
         if !self.changes_only(branch, &path)? {
             return Ok(Vec::new());
         }
@@ -532,6 +533,33 @@ impl WorkingCopy {
             Err(err) if self.branch_exists(branch)? => Err(err),
             _ => Ok(()),
         }
+    }
+
+    /// The apps with a values file on the base, `(package, cell)`, in any environment. The
+    /// folders are the repository's to name: only those dk could have written count.
+    pub fn apps(&self) -> Result<Vec<(String, String)>, GitOpsError> {
+        let listing = self.git.run(&[
+            "ls-tree",
+            "-r",
+            "--name-only",
+            &self.origin(&self.base),
+            "envs",
+        ])?;
+        Ok(listing
+            .lines()
+            .filter_map(|line| {
+                let parts: Vec<&str> = line.split('/').collect();
+                match parts[..] {
+                    ["envs", _, "cells", cell, "apps", package, "values.yaml"]
+                        if crate::names::label("cell", cell).is_ok()
+                            && crate::names::label("package", package).is_ok() =>
+                    {
+                        Some((package.to_owned(), cell.to_owned()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect())
     }
 
     /// The distinct `appVersion`s a values file had on the base, newest first.

@@ -16,7 +16,8 @@ use dk_lineage::server::{ServerConfig, serve};
 use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
 use dk_manifest::suggest::did_you_mean;
 
-use super::run::{Runner, parse_timeout, runtime};
+use super::run::{Runner, parse_timeout};
+use super::runtime;
 use crate::context::Context;
 use crate::diagram::{Diagram, Shape};
 use crate::error::{CliError, ExitStatus};

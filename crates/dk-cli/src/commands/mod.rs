@@ -13,8 +13,11 @@ pub mod lineage;
 pub mod lint;
 pub mod package;
 pub mod pipeline;
+pub mod promote;
+pub mod rollback;
 pub mod run;
 pub mod show;
+pub mod status;
 pub mod store;
 pub mod test;
 pub mod version;
@@ -22,9 +25,16 @@ pub mod version;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use serde_json::Value;
 
+use dk_config::env::{DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH};
 use dk_manifest::discover::{self, Package, Project};
 use dk_manifest::overrides::{OverrideError, Overrides};
+use dk_package::PackageError;
+use dk_package::credentials::{self, CredentialSources};
+use dk_package::layout::Layout;
+use dk_package::reference::check_host;
+use dk_package::registry::Registry;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -72,10 +82,10 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Publish(args) => package::run_publish(args, ctx),
         Command::Pull(args) => package::run_pull(args, ctx),
         Command::Inspect(args) => package::run_inspect(args, ctx),
-        Command::Gitops(command) => gitops::run_gitops(command, ctx),
-        Command::Promote(args) => gitops::run_promote(args, ctx),
-        Command::Rollback(args) => gitops::run_rollback(args, ctx),
-        Command::Status(args) => gitops::run_status(args, ctx),
+        Command::Gitops(command) => gitops::run(command, ctx),
+        Command::Promote(args) => promote::run(args, ctx),
+        Command::Rollback(args) => rollback::run(args, ctx),
+        Command::Status(args) => status::run(args, ctx),
         Command::Dev(command) => dev::run(command, ctx),
         Command::Config(command) => config::run(command, ctx),
         Command::Governance(command) => governance::run(command, ctx),
@@ -194,4 +204,71 @@ pub fn load_package(
     let project = discover::load_package_project(dir, &overrides, &ctx.discover_options());
     tracing::debug!(root = ?project.root, "package loaded");
     Ok(project)
+}
+
+/// A library's packaging error as the CLI reports it: what failed, its exit status and hint.
+pub fn package_error(what: &str, err: PackageError) -> CliError {
+    match err {
+        PackageError::InvalidReference(message) => CliError::usage(message),
+        err @ PackageError::TagTaken { .. } => CliError::failure(err.to_string()).hint(
+            "bump the version (dk build --tag vX.Y.Z+1), or --force to replace an unpublished local build",
+        ),
+        err @ PackageError::TagPublished { .. } => CliError::failure(err.to_string())
+            .hint("bump the version: dk build --tag vX.Y.Z+1"),
+        err => {
+            let status = match &err {
+                PackageError::Registry(_) | PackageError::Credentials(_) => ExitStatus::External,
+                _ => ExitStatus::Failure,
+            };
+            CliError::new(status, what.to_owned()).cause(err)
+        }
+    }
+}
+
+pub fn layout(ctx: &Context) -> Result<Layout, CliError> {
+    let root = ctx.paths()?.dk_home.join("registry");
+    Layout::open(&root).map_err(|err| package_error("cannot open the local registry", err))
+}
+
+/// The local OCI layout, `$DK_HOME/registry`.
+fn credential_sources(ctx: &Context) -> CredentialSources {
+    let docker_config = ctx.env.get(DOCKER_CONFIG).map(PathBuf::from).or_else(|| {
+        ctx.env
+            .get(HOME)
+            .map(|home| Path::new(home).join(".docker"))
+    });
+    CredentialSources {
+        user: ctx.env.get(DK_REGISTRY_USER).map(str::to_owned),
+        password: ctx.env.get(DK_REGISTRY_PASSWORD).map(str::to_owned),
+        docker_config,
+        path: ctx.env.get(PATH).map(str::to_owned),
+    }
+}
+
+pub fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry, CliError> {
+    check_host(host).map_err(|err| package_error("invalid registry", err))?;
+    let credentials = credentials::lookup(host, &credential_sources(ctx))
+        .map_err(|err| package_error(&format!("cannot read the credentials for {host}"), err))?;
+    if let Some(found) = &credentials {
+        tracing::debug!(host, source = %found.source, "registry credentials");
+    }
+    let chunked = ctx
+        .config()?
+        .get("publish.chunked")?
+        .is_some_and(|setting| setting.value == Value::Bool(true));
+    Ok(Registry::new(
+        host,
+        plain_http,
+        credentials.as_ref(),
+        chunked,
+    ))
+}
+
+/// The runtime async work (pipelines, delivery, registry calls) runs on: one thread is enough
+/// for one process and a few HTTP requests.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))
 }

@@ -9,23 +9,20 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
-use dk_config::env::{
-    DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH, SOURCE_DATE_EPOCH,
-};
+use dk_config::env::SOURCE_DATE_EPOCH;
 use dk_lineage::source::git_source;
 use dk_manifest::discover::Project;
-use dk_package::PackageError;
 use dk_package::bundle::{self, BundleSpec};
-use dk_package::credentials::{self, CredentialSources};
 use dk_package::extract::{self, Limits};
 use dk_package::layout::{
     Descriptor, Layout, MANIFEST_LIMIT, Manifest, Publication, TITLE, Tagged,
 };
-use dk_package::reference::{ArtifactRef, RemoteRef, check_host, semver_of};
-use dk_package::registry::{Progress, Registry};
+use dk_package::reference::{ArtifactRef, RemoteRef, semver_of};
+use dk_package::registry::Progress;
 use dk_package::secrets;
 
-use super::run::{load_linted, runtime};
+use super::run::load_linted;
+use super::{layout, package_error, registry_for, runtime};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui, table, write_table};
@@ -131,29 +128,6 @@ pub struct InspectArgs {
     /// Use HTTP, not HTTPS (loopback registries always do)
     #[arg(long)]
     pub plain_http: bool,
-}
-
-fn package_error(what: &str, err: PackageError) -> CliError {
-    match err {
-        PackageError::InvalidReference(message) => CliError::usage(message),
-        err @ PackageError::TagTaken { .. } => CliError::failure(err.to_string()).hint(
-            "bump the version (dk build --tag vX.Y.Z+1), or --force to replace an unpublished local build",
-        ),
-        err @ PackageError::TagPublished { .. } => CliError::failure(err.to_string())
-            .hint("bump the version: dk build --tag vX.Y.Z+1"),
-        err => {
-            let status = match &err {
-                PackageError::Registry(_) | PackageError::Credentials(_) => ExitStatus::External,
-                _ => ExitStatus::Failure,
-            };
-            CliError::new(status, what.to_owned()).cause(err)
-        }
-    }
-}
-
-pub fn layout(ctx: &Context) -> Result<Layout, CliError> {
-    let root = ctx.paths()?.dk_home.join("registry");
-    Layout::open(&root).map_err(|err| package_error("cannot open the local registry", err))
 }
 
 /// The package's name, namespace, version and Transform.
@@ -401,39 +375,6 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
     let layout = layout(ctx)?;
     let report = build_into(ctx, &args.dir, &facts, &tag, &layout, args.force)?;
     ctx.ui.emit(&report)
-}
-
-fn credential_sources(ctx: &Context) -> CredentialSources {
-    let docker_config = ctx.env.get(DOCKER_CONFIG).map(PathBuf::from).or_else(|| {
-        ctx.env
-            .get(HOME)
-            .map(|home| Path::new(home).join(".docker"))
-    });
-    CredentialSources {
-        user: ctx.env.get(DK_REGISTRY_USER).map(str::to_owned),
-        password: ctx.env.get(DK_REGISTRY_PASSWORD).map(str::to_owned),
-        docker_config,
-        path: ctx.env.get(PATH).map(str::to_owned),
-    }
-}
-
-pub fn registry_for(ctx: &Context, host: &str, plain_http: bool) -> Result<Registry, CliError> {
-    check_host(host).map_err(|err| package_error("invalid registry", err))?;
-    let credentials = credentials::lookup(host, &credential_sources(ctx))
-        .map_err(|err| package_error(&format!("cannot read the credentials for {host}"), err))?;
-    if let Some(found) = &credentials {
-        tracing::debug!(host, source = %found.source, "registry credentials");
-    }
-    let chunked = ctx
-        .config()?
-        .get("publish.chunked")?
-        .is_some_and(|setting| setting.value == Value::Bool(true));
-    Ok(Registry::new(
-        host,
-        plain_http,
-        credentials.as_ref(),
-        chunked,
-    ))
 }
 
 fn progress_of(bar: &indicatif::ProgressBar) -> Progress {

@@ -1,0 +1,37 @@
+//! `dk promote merge`: merges a promotion that passes the approval gate.
+
+use super::{PrArgs, get, open, state};
+use crate::context::Context;
+use crate::error::{CliError, ExitStatus};
+use crate::promotion::{Session, gitops_error};
+
+pub fn run(args: PrArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let (session, id) = open(ctx, &args.id)?;
+    let pr = get(&session, &id)?;
+    let Session {
+        settings,
+        wc,
+        forge,
+    } = session;
+    let mut state = state(&settings, &pr)?;
+    // The approval gate decided `mergeable` (dk_gitops::plan::Pending::gate).
+    if !state.mergeable {
+        return Err(CliError::failure(format!(
+            "{} has {}/{} approvals: {} needs {}",
+            state.id,
+            state.approvals.len(),
+            state.required,
+            state.env,
+            state.required
+        ))
+        .hint(format!(
+            "dk promote approve {} --key KEY (git provider: a key in .dk/allowed_signers on {}), or review it on the forge",
+            state.id, settings.base
+        )));
+    }
+    forge
+        .merge(&wc, &pr, &format!("Merge {}", pr.title))
+        .map_err(|err| gitops_error("cannot merge the promotion", err))?;
+    state.merged = true;
+    ctx.ui.emit(&state)
+}

@@ -1,0 +1,259 @@
+//! `dk promote`: a published version into an environment through a pull request (DESIGN §7),
+//! and the promotions' own verbs: `approve`, `check`, `merge`, `list`.
+
+mod approve;
+mod check;
+mod list;
+mod merge;
+
+use std::io::{self, Write};
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use dk_gitops::branch::{Kind, PrId};
+use dk_gitops::forge::PullRequest;
+use dk_gitops::plan::{Gate, Pending};
+
+use crate::context::Context;
+use crate::error::{CliError, ExitStatus};
+use crate::output::{Render, Ui};
+use crate::promotion::report::{Request, promote};
+use crate::promotion::{Session, Settings, TargetArgs, check_names, check_target, gitops_error};
+
+/// Promote a published version to an environment through a pull request
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "\
+Writes envs/ENV/cells/CELL/apps/PKG/values.yaml (appVersion, digest, registry, and the
+artifact's mode, schedule, image, replicas, resources; your keys and comments stay), commits it on a branch and opens a pull request labelled promotion, env:ENV,
+cell:CELL, package:PKG, whose body shows old -> new version and digest and what changed in the
+DataSets. Environments that auto-merge (dev) merge at once; the others wait for their approvals
+(int 1, prod 2). Re-running finds the open pull request. Promoting past environments that do not
+run the version works, with a warning.
+
+The registry is --registry, else the `registry` setting, else the one dk publish pushed this
+artifact to. An artifact never pushed anywhere goes only into the embedded default repository
+($DK_HOME/gitops, registry: local); any other gitops.repo is read by a cluster, and refuses it.
+
+Examples:
+  dk publish ./my-pkg --registry ghcr.io/my-org && dk promote my-pkg v1.0.0 --to dev
+  dk promote my-pkg v1.0.0 --to dev
+  dk promote my-pkg v1.0.0 --to prod          Warning: Skipping dev and int environments
+  dk promote my-pkg v1.1.0 --to int --dry-run
+  dk promote list --env prod
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
+  dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
+  dk promote merge dk/promote/prod/c0/my-pkg/v1.0.0"
+)]
+pub struct PromoteArgs {
+    #[command(subcommand)]
+    pub command: Option<PromoteCommand>,
+    /// The package
+    #[arg(required = true)]
+    pub package: Option<String>,
+    /// The published version (its tag)
+    #[arg(required = true)]
+    pub version: Option<String>,
+    /// The environment
+    #[arg(long = "to", value_name = "ENV", required = true)]
+    pub to: Option<String>,
+    /// The registry the cluster pulls from (default: the `registry` setting, else where dk
+    /// publish pushed this artifact)
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromoteCommand {
+    /// Merge a promotion that has the approvals its environment requires
+    #[command(after_help = "\
+Examples:
+  dk promote merge dk/promote/prod/c0/my-pkg/v1.0.0     git provider: the branch
+  dk promote merge '#12'                                forge provider: the pull request")]
+    Merge(PrArgs),
+    /// Approve a promotion (git provider; on a forge, review the pull request there)
+    #[command(after_help = "\
+Adds an empty commit, signed with your SSH key (git's SSH signing), to the promotion's branch.
+It counts when the key is in .dk/allowed_signers on the base branch; a key counts once, and a
+change pushed after the approval voids it.
+
+Examples:
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
+  dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0     with git's user.signingKey")]
+    Approve(approve::ApproveArgs),
+    /// Exit 1 unless a promotion has its approvals (a required CI status on the GitOps repo)
+    #[command(after_help = "\
+Examples:
+  dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
+  dk promote check '#12' -o json")]
+    Check(PrArgs),
+    /// The open promotions
+    #[command(after_help = "\
+Examples:
+  dk promote list
+  dk promote list --env prod -o json")]
+    List(list::ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrArgs {
+    /// Pull request number (#12) or branch
+    pub id: String,
+}
+
+pub fn run(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    if let Some(command) = args.command {
+        return match command {
+            PromoteCommand::Merge(args) => merge::run(args, ctx),
+            PromoteCommand::Approve(args) => approve::run(args, ctx),
+            PromoteCommand::Check(args) => check::run(args, ctx),
+            PromoteCommand::List(args) => list::run(args, ctx),
+        };
+    }
+    let (Some(package), Some(version), Some(to)) = (args.package, args.version, args.to) else {
+        return Err(CliError::usage("dk promote PKG VERSION --to ENV"));
+    };
+    check_names(&[
+        ("package", Some(&package)),
+        ("environment", Some(&to)),
+        ("version", Some(&version)),
+    ])?;
+    check_target(&args.target)?;
+    promote(
+        ctx,
+        &Session::open(ctx)?,
+        Request {
+            kind: Kind::Promotion,
+            package: &package,
+            version,
+            env: &to,
+            registry: args.registry.as_deref(),
+            target: &args.target,
+        },
+        None,
+    )
+}
+
+/// The session of a command on one promotion, and the id it names, checked before anything
+/// is read.
+fn open(ctx: &Context, id: &str) -> Result<(Session, PrId), CliError> {
+    let id = PrId::parse(id).map_err(|err| gitops_error("bad promotion", err))?;
+    Ok((Session::open(ctx)?, id))
+}
+
+/// The pull request of promotion `id`, as the forge has it now.
+fn get(session: &Session, id: &PrId) -> Result<PullRequest, CliError> {
+    session
+        .forge
+        .get(&session.wc, id)
+        .map_err(|err| gitops_error("cannot read the promotion", err))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PromotionState {
+    id: String,
+    branch: String,
+    kind: String,
+    package: String,
+    version: String,
+    env: String,
+    cell: String,
+    approvals: Vec<String>,
+    required: u32,
+    mergeable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    merged: bool,
+    /// `dk promote check`: the exit status says whether it may merge.
+    #[serde(skip)]
+    gate: bool,
+}
+
+impl PromotionState {
+    fn of(pending: Pending) -> PromotionState {
+        let mergeable = pending.gate() == Gate::Passes;
+        let Pending {
+            pr,
+            branch,
+            required,
+        } = pending;
+        PromotionState {
+            mergeable,
+            id: pr.id,
+            branch: pr.branch,
+            kind: branch.kind.word().to_owned(),
+            package: branch.package,
+            version: branch.version,
+            env: branch.env,
+            cell: branch.cell,
+            approvals: pr.approvals,
+            required,
+            url: pr.url,
+            merged: false,
+            gate: false,
+        }
+    }
+}
+
+/// `pr` as a promotion; `None` when its branch is not one dk names.
+fn pending(settings: &Settings, pr: &PullRequest) -> Result<Option<Pending>, CliError> {
+    Pending::of(pr, &settings.environments).map_err(|err| gitops_error("unknown environment", err))
+}
+
+/// The promotion `pr` is; refused when it is not one.
+fn state(settings: &Settings, pr: &PullRequest) -> Result<PromotionState, CliError> {
+    let pending = pending(settings, pr)?.ok_or_else(|| {
+        CliError::usage(format!(
+            "{} is not a dk promotion (its branch is {})",
+            pr.id, pr.branch
+        ))
+    })?;
+    Ok(PromotionState::of(pending))
+}
+
+impl Render for PromotionState {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        let mark = if self.mergeable {
+            styles.success("✓")
+        } else {
+            styles.error("✗")
+        };
+        let verb = if self.merged {
+            "merged"
+        } else if self.mergeable {
+            "can merge"
+        } else {
+            "waits for approvals"
+        };
+        writeln!(
+            out,
+            "{mark} {} ({} {} to {}/{}): {}/{} approvals, {verb}",
+            self.id,
+            self.package,
+            self.version,
+            self.env,
+            self.cell,
+            self.approvals.len(),
+            self.required
+        )?;
+        if !self.approvals.is_empty() {
+            writeln!(out, "  approved by {}", self.approvals.join(", "))?;
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> ExitStatus {
+        if self.gate && !self.mergeable {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Success
+        }
+    }
+}
