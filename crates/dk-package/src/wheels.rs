@@ -20,6 +20,8 @@ pub const DIR: &str = ".dk-wheels";
 /// The title of the wheels layer.
 pub const LAYER: &str = "wheels.tar.gz";
 pub const REQUIREMENTS: &str = "requirements.txt";
+/// A requirements file is a few lines; anything this large is not one.
+const REQUIREMENTS_LIMIT: u64 = 16 << 20;
 /// The Python of the default runtime image, `python:3.12-slim-bookworm`.
 pub const DEFAULT_VERSION: &str = "3.12";
 /// Manylinux wheels run on a glibc at least as new as theirs: Debian bookworm's is 2.36, and
@@ -82,10 +84,20 @@ impl WheelError {
 }
 
 /// The requirements a `requirements.txt` actually lists (not comments or blank lines).
-pub fn has_requirements(text: &str) -> bool {
+fn has_requirements(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .any(|line| !line.is_empty() && !line.starts_with('#'))
+}
+
+/// The text of `package_dir`'s `requirements.txt` when it lists requirements.
+pub fn requirements(package_dir: &Path) -> Result<Option<String>, WheelError> {
+    let path = package_dir.join(REQUIREMENTS);
+    match dk_fs::read_to_string(&path, REQUIREMENTS_LIMIT) {
+        Ok(text) => Ok(has_requirements(&text).then_some(text)),
+        Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The interpreter and platforms wheels are downloaded for.
@@ -351,6 +363,12 @@ mod tests {
     fn requirements_files_of_only_comments_list_nothing() {
         assert!(!has_requirements("# none\n\n   # still none\n"));
         assert!(has_requirements("# deps\npandas==2.2\n"));
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(requirements(dir.path()).unwrap(), None);
+        std::fs::write(dir.path().join(REQUIREMENTS), "# none\n").unwrap();
+        assert_eq!(requirements(dir.path()).unwrap(), None);
+        std::fs::write(dir.path().join(REQUIREMENTS), "a==1\n").unwrap();
+        assert_eq!(requirements(dir.path()).unwrap().as_deref(), Some("a==1\n"));
     }
 
     #[test]
