@@ -351,8 +351,9 @@ pub fn bundle(
 ) -> Result<Built, PackageError> {
     let (wheels, files): (Vec<&Entry>, Vec<&Entry>) =
         entries.iter().partition(|entry| is_wheel(&entry.path));
-    let (manifests, content): (Vec<&Entry>, Vec<&Entry>) =
-        files.into_iter().partition(|entry| is_manifest(&entry.path));
+    let (manifests, content): (Vec<&Entry>, Vec<&Entry>) = files
+        .into_iter()
+        .partition(|entry| is_manifest(&entry.path));
     let mut layers = vec![
         write_layer(layout, &manifests, spec.epoch, MANIFESTS_LAYER, progress)?,
         write_layer(layout, &content, spec.epoch, CONTENT_LAYER, progress)?,

@@ -215,7 +215,13 @@ pub fn download(
     // retries off the console says nothing of it.
     let pip_log = dest.join("pip.log");
     let output = Command::new(python)
-        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(["--progress-bar", "off", "--only-binary=:all:", "--dest"])
         .arg(&wheels)
         .arg("--log")
@@ -384,14 +390,31 @@ mod tests {
             "cp312 manylinux_2_36_aarch64…manylinux2014_aarch64"
         );
         let args = target.pip_args();
-        assert_eq!(args[..6], ["--python-version", "3.12", "--implementation", "cp", "--abi", "cp312"]);
+        assert_eq!(
+            args[..6],
+            [
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp312"
+            ]
+        );
     }
 
     #[test]
     fn the_version_comes_from_the_manifest_else_an_official_python_image() {
-        let from_image = |image| Target::resolve(None, Some(image), "x86_64").unwrap().version;
+        let from_image = |image| {
+            Target::resolve(None, Some(image), "x86_64")
+                .unwrap()
+                .version
+        };
         assert_eq!(from_image("python:3.11-slim"), "3.11");
-        assert_eq!(from_image("docker.io/library/python:3.13.1-bookworm"), "3.13");
+        assert_eq!(
+            from_image("docker.io/library/python:3.13.1-bookworm"),
+            "3.13"
+        );
         assert_eq!(from_image("localhost:5000/python:3.10"), "3.10");
         assert_eq!(from_image("ghcr.io/acme/runner:3.9"), "3.12");
         assert_eq!(from_image("python:latest"), "3.12");
@@ -454,7 +477,8 @@ mod tests {
             "{err}"
         );
         // An index that answers 404 for a name it does not know was reached.
-        let log = "Could not fetch URL http://idx/simple/x/: 404 Client Error: Not Found - skipping";
+        let log =
+            "Could not fetch URL http://idx/simple/x/: 404 Client Error: Not Found - skipping";
         let err = failure(Path::new("python3"), stderr, log, &target());
         assert!(matches!(err, WheelError::Missing { .. }), "{err:?}");
     }

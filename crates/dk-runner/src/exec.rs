@@ -865,8 +865,15 @@ mod tests {
         virtualenv(&venv, &python, &requirements, None, "abc", &mut log).unwrap();
         assert!(log.is_empty());
         let wheels = dir.path().join(wheels::DIR);
-        let err = virtualenv(&venv, &python, &requirements, Some(&wheels), "def", &mut log)
-            .unwrap_err();
+        let err = virtualenv(
+            &venv,
+            &python,
+            &requirements,
+            Some(&wheels),
+            "def",
+            &mut log,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no-python"), "{err}");
         let log = String::from_utf8(log).unwrap();
         assert!(log.contains("from the wheels in"), "{log}");
@@ -892,5 +899,4 @@ mod tests {
             Err(ExecError::MissingTool { .. })
         ));
     }
-
 }
