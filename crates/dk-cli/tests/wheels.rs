@@ -19,7 +19,15 @@ fn python_with_pip() -> bool {
         .output()
         .is_ok_and(|output| output.status.success());
     if !works {
-        eprintln!("SKIPPED: python3 with pip and venv is not available");
+        use std::io::Write;
+        assert!(
+            std::env::var_os("DK_REQUIRE_SERVICES").is_none(),
+            "python3 with pip and venv is required"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: python3 with pip and venv is not available"
+        );
     }
     works
 }

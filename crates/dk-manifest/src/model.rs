@@ -293,9 +293,10 @@ pub struct BuildSpec {
     /// Files that look like credentials but are bundled on purpose (gitignore-style globs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
-    /// The Python the vendored wheels are for (runtime generic-python).
+    /// The Python the vendored wheels are for (runtime generic-python); boxed, since most
+    /// Transforms have none and every loaded manifest would carry its size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub python: Option<PythonTarget>,
+    pub python: Option<Box<PythonTarget>>,
 }
 
 /// The interpreter and platform a generic-python package's wheels are downloaded for: those of

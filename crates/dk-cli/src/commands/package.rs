@@ -174,7 +174,7 @@ struct PackageFacts {
     /// `spec.build.allow`: files bundled although they look like credentials.
     allow: Vec<String>,
     /// A generic-python package's wheel target: `spec.build.python` and `spec.image`.
-    python: Option<(Option<PythonTarget>, Option<String>)>,
+    python: Option<(Option<Box<PythonTarget>>, Option<String>)>,
 }
 
 fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
@@ -446,8 +446,9 @@ fn vendor_wheels(
         Some(image) => Some(image.clone()),
         None => ctx.config()?.string("runtime.images.generic-python")?,
     };
-    let target = wheels::Target::resolve(python.as_ref(), image.as_deref(), std::env::consts::ARCH)
-        .map_err(|err| wheel_error(&requirements, err))?;
+    let target =
+        wheels::Target::resolve(python.as_deref(), image.as_deref(), std::env::consts::ARCH)
+            .map_err(|err| wheel_error(&requirements, err))?;
     let python3 = Tools::new(ctx.env.get(PATH).map(str::to_owned))
         .find("python3")
         .ok_or_else(|| {
