@@ -80,6 +80,19 @@ fn package(ctx: &TestContext, name: &str, requirement: &str) {
     );
 }
 
+/// A test's package `demo` needing `requirement`, and the folder `links` holding the `dkdemo`
+/// wheel; `None` (skipped) without python3, pip and venv.
+fn setup(requirement: &str) -> Option<(TestContext, PathBuf)> {
+    if !python_with_pip() {
+        return None;
+    }
+    let ctx = context();
+    let links = ctx.root().join("links");
+    write_wheel(&links, 42);
+    package(&ctx, "demo", requirement);
+    Some((ctx, links))
+}
+
 /// pip's settings of a machine without PyPI: an index that refuses connections, no retries.
 fn offline(links: &Path) -> Vec<(String, String)> {
     vec![
@@ -102,13 +115,9 @@ fn wheels_travel_through_a_registry_and_install_offline_where_the_package_is_pul
     let Some(registry) = service("DK_TEST_REGISTRY", "an OCI registry") else {
         return;
     };
-    if !python_with_pip() {
+    let Some((ctx, links)) = setup("dkdemo==1.0") else {
         return;
-    }
-    let ctx = context();
-    let links = ctx.root().join("links");
-    write_wheel(&links, 42);
-    package(&ctx, "demo", "dkdemo==1.0");
+    };
 
     let built = dk(
         &ctx,
@@ -236,13 +245,9 @@ fn wheels_travel_through_a_registry_and_install_offline_where_the_package_is_pul
 
 #[test]
 fn a_requirement_without_a_wheel_fails_the_build_with_a_hint_naming_it() {
-    if !python_with_pip() {
+    let Some((ctx, links)) = setup("nowheel==1.0") else {
         return;
-    }
-    let ctx = context();
-    let links = ctx.root().join("links");
-    write_wheel(&links, 42);
-    package(&ctx, "demo", "nowheel==1.0");
+    };
     // The index is off (not unreachable): pip looks at the folder only and finds no wheel.
     let env = [
         ("PIP_NO_INDEX".to_owned(), "1".to_owned()),
@@ -285,13 +290,9 @@ fn a_requirement_without_a_wheel_fails_the_build_with_a_hint_naming_it() {
 
 #[test]
 fn a_working_directory_without_vendored_wheels_installs_as_pip_is_configured() {
-    if !python_with_pip() {
+    let Some((ctx, links)) = setup("dkdemo==1.0") else {
         return;
-    }
-    let ctx = context();
-    let links = ctx.root().join("links");
-    write_wheel(&links, 42);
-    package(&ctx, "demo", "dkdemo==1.0");
+    };
     let result = dk(&ctx, &offline(&links), &["run", "./demo", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert_eq!(result.json()["runs"][0]["status"], "succeeded");

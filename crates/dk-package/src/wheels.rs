@@ -272,16 +272,10 @@ fn failure(python: &Path, stderr: &str, pip_log: &str, target: &Target) -> Wheel
         .lines()
         .filter(|line| line.starts_with("ERROR:"))
         .collect();
-    let detail = if errors.is_empty() {
-        stderr
-            .lines()
-            .rev()
-            .find(|line| !line.trim().is_empty())
-            .unwrap_or("no message")
-            .trim()
-            .to_owned()
-    } else {
-        errors.join(" ")
+    let detail = match (errors.is_empty(), stderr.trim()) {
+        (false, _) => errors.join(" "),
+        (true, "") => "no message".to_owned(),
+        (true, all) => all.to_owned(),
     };
     if stderr.contains("No module named pip") {
         return WheelError::NoPip {
