@@ -241,6 +241,23 @@ fn wheels_travel_through_a_registry_and_install_offline_where_the_package_is_pul
     assert!(third.stderr.contains("dkdemo 43"), "{}", third.transcript());
     assert!(!venv.join("sentinel").exists());
     assert_ne!(std::fs::read_to_string(&marker).unwrap(), key);
+
+    // Wheels for another interpreter than the one that runs the package are named as such.
+    let wheels = pulled.join(".dk-wheels");
+    std::fs::rename(
+        wheels.join("dkdemo-1.0-py3-none-any.whl"),
+        wheels.join("dkdemo-1.0-cp39-cp39-manylinux_2_17_s390x.whl"),
+    )
+    .unwrap();
+    let foreign = dk(&ctx, &nowhere, &["run", pulled.to_str().unwrap()]);
+    assert_eq!(foreign.code, 2, "{}", foreign.transcript());
+    assert!(
+        foreign
+            .stderr
+            .contains("the vendored wheels may be for another Python or platform"),
+        "{}",
+        foreign.transcript()
+    );
 }
 
 #[test]

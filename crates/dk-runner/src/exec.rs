@@ -283,7 +283,7 @@ fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBu
     // runs it, so its virtualenv lives beside it as in a working directory.
     let dir = plan.package_dir.join(".venv");
     let vendored = plan.package_dir.join(wheels::DIR);
-    let (wheels, hash) = match wheels::wheel_set_key(&text, &vendored)
+    let (wheels_dir, hash) = match wheels::wheel_set_key(&text, &vendored)
         .map_err(|err| ExecError::Prepare(err.to_string()))?
     {
         Some(key) => (Some(vendored), key),
@@ -293,7 +293,7 @@ fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBu
         dir: dir.clone(),
         python: system,
         requirements,
-        wheels,
+        wheels: wheels_dir,
         hash,
     });
     Ok(dir.join("bin").join("python"))
@@ -824,7 +824,13 @@ fn virtualenv(
         args.extend(["--no-index", "--no-cache-dir", "--find-links", &find_links]);
     }
     args.extend(["-r", &requirements]);
-    run(&pip, &args)?;
+    run(&pip, &args).map_err(|err| match (err, wheels) {
+        (ExecError::Prepare(message), Some(_)) => ExecError::Prepare(format!(
+            "{message}: the vendored wheels may be for another Python or platform than {}; build the package for the image it runs in (spec.build.python, docs/packaging.md)",
+            python.display()
+        )),
+        (err, _) => err,
+    })?;
     Ok(dk_fs::write_atomic(&marker, hash.as_bytes())?)
 }
 
