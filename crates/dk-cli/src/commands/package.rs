@@ -45,11 +45,11 @@ owned by 0:0 with modes 0644/0755, and every time is SOURCE_DATE_EPOCH, else the
 git commit time, else 0. A generic-python package's requirements.txt is vendored as a third
 layer of wheels (.dk-wheels/), downloaded by `python3 -m pip download --only-binary=:all:` for the
 CPython and platforms of the image it runs in (spec.build.python, else the python:3.N of
-spec.image, else 3.12 manylinux of this machine's architecture); pip's own configuration
+its image, else 3.12 manylinux of this machine's architecture); pip's own configuration
 (PIP_INDEX_URL, PIP_FIND_LINKS, pip.conf) applies. A requirement without such a wheel fails the
-build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI layout $DK_HOME/registry as
-<namespace>/<name>:<tag>; a tag that exists with other content is refused (versions are
-immutable) unless --force, and a published one always.
+build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI layout
+$DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is refused
+(versions are immutable) unless --force, and a published one always.
 
 Examples:
   dk build --tag v1.0.0
