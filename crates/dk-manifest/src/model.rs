@@ -293,6 +293,28 @@ pub struct BuildSpec {
     /// Files that look like credentials but are bundled on purpose (gitignore-style globs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
+    /// The Python the vendored wheels are for (runtime generic-python); boxed, since most
+    /// Transforms have none and every loaded manifest would carry its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<Box<PythonTarget>>,
+}
+
+/// The interpreter and platform a generic-python package's wheels are downloaded for: those of
+/// the image it runs in. Unset fields default to the default runtime image's
+/// (`python:3.12-slim-bookworm`: CPython 3.12, glibc 2.36) on the build host's architecture.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PythonTarget {
+    /// `MAJOR.MINOR`, e.g. `"3.11"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `x86_64` or `aarch64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// pip platform tags (`manylinux_2_28_x86_64`, `musllinux_1_2_x86_64`), replacing the
+    /// manylinux range of the default image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 /// A reference from a Transform to the DataSets it reads or writes: by name, or by labels

@@ -1,6 +1,7 @@
 //! A package bundled as an OCI artifact (DESIGN §6): layer 1 holds the manifests (`dk.yaml` and
 //! the kind folders), layer 2 everything else, minus `.git`, caches, virtualenvs and `.dkignore`
-//! patterns. Bundles are reproducible: entries sorted by path, uid/gid 0 without names, modes
+//! patterns, and a python package's vendored wheels, when it has any, are layer 3
+//! ([`crate::wheels`]). Bundles are reproducible: entries sorted by path, uid/gid 0 without names, modes
 //! normalised to 0644/0755, every mtime the build's epoch, gzip without a timestamp, and no
 //! wall-clock time in the config or the annotations.
 
@@ -41,6 +42,8 @@ pub const ALWAYS_IGNORED: &[&str] = &[
     "/dbt_packages/",
     "/logs/",
     ".dk/",
+    // Vendored by each build afresh; a pulled package's wheels are not its sources.
+    "/.dk-wheels/",
 ];
 
 pub const IGNORE_FILE: &str = ".dkignore";
@@ -332,20 +335,39 @@ fn rfc3339(epoch: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Bundles `entries` (a package's [`select`]ion) into `layout`. `progress` is called with the
-/// bytes of each file as it is written.
+/// Whether a path belongs in the wheels layer.
+fn is_wheel(path: &str) -> bool {
+    path.strip_prefix(crate::wheels::DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Bundles `entries` (a package's [`select`]ion, and its [`crate::wheels::download`]ed wheels)
+/// into `layout`. `progress` is called with the bytes of each file as it is written.
 pub fn bundle(
     entries: &[Entry],
     spec: &BundleSpec,
     layout: &Layout,
     progress: &dyn Fn(u64),
 ) -> Result<Built, PackageError> {
-    let (manifests, content): (Vec<&Entry>, Vec<&Entry>) =
-        entries.iter().partition(|entry| is_manifest(&entry.path));
-    let layers = vec![
+    let (wheels, files): (Vec<&Entry>, Vec<&Entry>) =
+        entries.iter().partition(|entry| is_wheel(&entry.path));
+    let (manifests, content): (Vec<&Entry>, Vec<&Entry>) = files
+        .into_iter()
+        .partition(|entry| is_manifest(&entry.path));
+    let mut layers = vec![
         write_layer(layout, &manifests, spec.epoch, MANIFESTS_LAYER, progress)?,
         write_layer(layout, &content, spec.epoch, CONTENT_LAYER, progress)?,
     ];
+    // Only when there are wheels: a package without them keeps its two layers and its digest.
+    if !wheels.is_empty() {
+        layers.push(write_layer(
+            layout,
+            &wheels,
+            spec.epoch,
+            crate::wheels::LAYER,
+            progress,
+        )?);
+    }
     let created = rfc3339(spec.epoch);
     let config = json!({
         "apiVersion": "datakit.infoblox.dev/v1alpha1",
@@ -427,5 +449,12 @@ mod tests {
         assert!(!is_manifest("main.py"));
         assert!(!is_manifest("dataset"));
         assert!(!is_manifest("data/input.csv"));
+    }
+
+    #[test]
+    fn wheels_go_to_a_layer_of_their_own() {
+        assert!(is_wheel(".dk-wheels/a-1.0-py3-none-any.whl"));
+        assert!(!is_wheel(".dk-wheelsx/a.whl"));
+        assert!(!is_wheel("wheels/a.whl"));
     }
 }

@@ -1,7 +1,7 @@
 //! Data packages as OCI artifacts (DESIGN §6): reproducible bundles ([`bundle`]), the local OCI
 //! image layout ([`layout`]), references ([`reference`]), registry credentials from the Docker
-//! config ([`credentials`]), pushing and pulling over the OCI distribution API ([`registry`]) and
-//! safe extraction ([`extract`]).
+//! config ([`credentials`]), pushing and pulling over the OCI distribution API ([`registry`]),
+//! safe extraction ([`extract`]) and a python package's vendored wheels ([`wheels`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,7 @@ pub mod layout;
 pub mod reference;
 pub mod registry;
 pub mod secrets;
+pub mod wheels;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {

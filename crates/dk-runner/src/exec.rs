@@ -1,7 +1,9 @@
 //! Executors: how a package's runtime becomes a process.
 //!
 //! Local (the default): `generic-python` runs `python3 main.py` (in a package-local virtualenv
-//! when `requirements.txt` lists requirements, rebuilt only when the file changes),
+//! when `requirements.txt` lists requirements: installed offline from the wheels `dk build`
+//! vendored into the artifact when the package has them, else from the index; rebuilt only when
+//! the wheel set, else the file, changes),
 //! `generic-go` runs `go run .`, `generic-node` runs `node main.js`, `generic-java` runs
 //! `java Main.java`, `generic` runs `spec.command`, `dbt` runs `dbt run` with a `profiles.yml`
 //! generated from the stores (`dbt-ol run` when it is installed, so dbt's events nest under the dk
@@ -21,6 +23,7 @@ use sha2::{Digest, Sha256};
 use dk_manifest::model::Runtime;
 use dk_manifest::resolve::Role;
 use dk_manifest::yaml::render_block;
+use dk_package::wheels;
 
 use crate::contract::ResolvedStore;
 use crate::plan::{DatasetPlan, RunPlan};
@@ -224,11 +227,14 @@ pub struct Invocation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "camelCase")]
 pub enum Step {
-    /// A virtualenv for `requirements.txt`, rebuilt when its hash changes.
+    /// A virtualenv for `requirements.txt`, rebuilt when its hash changes: that of the wheel set
+    /// when it installs offline from `wheels`, else that of the file.
     Virtualenv {
         dir: PathBuf,
         python: PathBuf,
         requirements: PathBuf,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wheels: Option<PathBuf>,
         hash: String,
     },
     /// A generated file (dbt profiles, a CloudQuery spec).
@@ -265,28 +271,29 @@ const JAVA_INSTALL: &str = "install a JDK 11 or later, whose `java` runs Main.ja
 const CONTAINER_INSTALL: &str =
     "install Podman (apt-get install podman) or Docker, or run with --executor local";
 
-/// The requirements a `requirements.txt` actually lists (not comments or blank lines).
-fn has_requirements(text: &str) -> bool {
-    text.lines()
-        .map(str::trim)
-        .any(|line| !line.is_empty() && !line.starts_with('#'))
-}
-
 fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBuf, ExecError> {
     let system = tools.require("python3", PYTHON_INSTALL)?;
-    let requirements = plan.package_dir.join("requirements.txt");
-    let Some(text) = package_file(&requirements)? else {
+    let Some(text) = wheels::requirements(&plan.package_dir)
+        .map_err(|err| ExecError::Prepare(err.to_string()))?
+    else {
         return Ok(system);
     };
-    if !has_requirements(&text) {
-        return Ok(system);
-    }
+    let requirements = plan.package_dir.join(wheels::REQUIREMENTS);
+    // A pulled package (a laptop's `dk pull` folder, a pod's emptyDir) is writable by whoever
+    // runs it, so its virtualenv lives beside it as in a working directory.
     let dir = plan.package_dir.join(".venv");
-    let hash = hex::encode(Sha256::digest(text.as_bytes()));
+    let vendored = plan.package_dir.join(wheels::DIR);
+    let (wheels_dir, hash) = match wheels::wheel_set_key(&text, &vendored)
+        .map_err(|err| ExecError::Prepare(err.to_string()))?
+    {
+        Some(key) => (Some(vendored), key),
+        None => (None, hex::encode(Sha256::digest(text.as_bytes()))),
+    };
     steps.push(Step::Virtualenv {
         dir: dir.clone(),
         python: system,
         requirements,
+        wheels: wheels_dir,
         hash,
     });
     Ok(dir.join("bin").join("python"))
@@ -729,7 +736,7 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), ExecError> {
     Ok(file.commit()?)
 }
 
-/// A file of the package that dk reads (`requirements.txt`, `cloudquery.yaml`): `None` when
+/// A file of the package that dk reads (`cloudquery.yaml`): `None` when
 /// there is none, an error when it is not a regular file or is too large.
 fn package_file(path: &Path) -> Result<Option<String>, ExecError> {
     match dk_fs::read_to_string(path, crate::PACKAGE_FILE_LIMIT) {
@@ -753,56 +760,82 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
                 dir,
                 python,
                 requirements,
+                wheels,
                 hash,
-            } => {
-                let marker = dir.join(".dk-requirements-sha256");
-                if dk_fs::read_to_string(&marker, 128).is_ok_and(|existing| existing.trim() == hash)
-                {
-                    continue;
-                }
-                let _ = writeln!(
-                    log,
-                    "Creating a virtualenv in {} for {}",
-                    dir.display(),
-                    requirements.display()
-                );
-                let _ = std::fs::remove_dir_all(dir);
-                let run = |program: &Path, args: &[&str]| -> Result<(), ExecError> {
-                    let status = std::process::Command::new(program)
-                        .args(args)
-                        .stdout(std::process::Stdio::inherit())
-                        .status()
-                        .map_err(|err| {
-                            ExecError::Prepare(format!("{}: {err}", program.display()))
-                        })?;
-                    if status.success() {
-                        Ok(())
-                    } else {
-                        Err(ExecError::Prepare(format!(
-                            "`{} {}` failed ({status})",
-                            program.display(),
-                            args.join(" ")
-                        )))
-                    }
-                };
-                run(python, &["-m", "venv", &dir.display().to_string()])?;
-                let pip = dir.join("bin").join("pip");
-                run(
-                    &pip,
-                    &[
-                        "install",
-                        "--disable-pip-version-check",
-                        "--quiet",
-                        "-r",
-                        &requirements.display().to_string(),
-                    ],
-                )?;
-                dk_fs::write_atomic(&marker, hash.as_bytes())?;
-            }
+            } => virtualenv(dir, python, requirements, wheels.as_deref(), hash, log)?,
         }
     }
     Ok(())
 }
+
+/// Creates the virtualenv `dir` for `requirements` unless its marker names `hash`: offline from
+/// `wheels` when given. The output of venv and pip goes to `log`, never to stdout, which belongs
+/// to dk's report (`-o json`).
+fn virtualenv(
+    dir: &Path,
+    python: &Path,
+    requirements: &Path,
+    wheels: Option<&Path>,
+    hash: &str,
+    log: &mut dyn Write,
+) -> Result<(), ExecError> {
+    let marker = dir.join(VENV_MARKER);
+    if dk_fs::read_to_string(&marker, 128).is_ok_and(|existing| existing.trim() == hash) {
+        return Ok(());
+    }
+    let source = match wheels {
+        Some(wheels) => format!(" from the wheels in {}", wheels.display()),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        log,
+        "Creating a virtualenv in {} for {}{source}",
+        dir.display(),
+        requirements.display()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    let mut run = |program: &Path, args: &[&str]| -> Result<(), ExecError> {
+        let output = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| ExecError::Prepare(format!("{}: {err}", program.display())))?;
+        let _ = log.write_all(&output.stdout);
+        let _ = log.write_all(&output.stderr);
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(ExecError::Prepare(format!(
+                "`{} {}` failed ({})",
+                program.display(),
+                args.join(" "),
+                output.status
+            )))
+        }
+    };
+    run(python, &["-m", "venv", &dir.display().to_string()])?;
+    let pip = dir.join("bin").join("pip");
+    let requirements = requirements.display().to_string();
+    let mut args = vec!["install", "--disable-pip-version-check", "--quiet"];
+    let find_links;
+    if let Some(wheels) = wheels {
+        // Offline: the index is never asked, whatever pip's configuration names.
+        find_links = wheels.display().to_string();
+        args.extend(["--no-index", "--no-cache-dir", "--find-links", &find_links]);
+    }
+    args.extend(["-r", &requirements]);
+    run(&pip, &args).map_err(|err| match (err, wheels) {
+        (ExecError::Prepare(message), Some(_)) => ExecError::Prepare(format!(
+            "{message}: the vendored wheels may be for another Python or platform than {}; build the package for the image it runs in (spec.build.python, docs/packaging.md)",
+            python.display()
+        )),
+        (err, _) => err,
+    })?;
+    Ok(dk_fs::write_atomic(&marker, hash.as_bytes())?)
+}
+
+/// Names the requirements or wheel set a virtualenv was built for.
+const VENV_MARKER: &str = ".dk-requirements-sha256";
 
 #[cfg(test)]
 mod tests {
@@ -826,6 +859,34 @@ mod tests {
     }
 
     #[test]
+    fn a_virtualenv_whose_marker_names_the_hash_is_reused_and_another_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join(".venv");
+        std::fs::create_dir(&venv).unwrap();
+        std::fs::write(venv.join(VENV_MARKER), "abc\n").unwrap();
+        let python = dir.path().join("no-python");
+        let requirements = dir.path().join("requirements.txt");
+        let mut log = Vec::new();
+        // Nothing runs: the missing interpreter is never started.
+        virtualenv(&venv, &python, &requirements, None, "abc", &mut log).unwrap();
+        assert!(log.is_empty());
+        let wheels = dir.path().join(wheels::DIR);
+        let err = virtualenv(
+            &venv,
+            &python,
+            &requirements,
+            Some(&wheels),
+            "def",
+            &mut log,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no-python"), "{err}");
+        let log = String::from_utf8(log).unwrap();
+        assert!(log.contains("from the wheels in"), "{log}");
+        assert!(!venv.exists(), "the stale virtualenv is removed");
+    }
+
+    #[test]
     fn the_engine_is_docker_when_its_daemon_answers_else_podman() {
         let unset = ContainerSettings::default();
         let (_dir, tools) = engines(true, true);
@@ -843,11 +904,5 @@ mod tests {
             engine(&podman, &tools),
             Err(ExecError::MissingTool { .. })
         ));
-    }
-
-    #[test]
-    fn requirements_files_of_only_comments_need_no_virtualenv() {
-        assert!(!has_requirements("# none\n\n   # still none\n"));
-        assert!(has_requirements("# deps\npandas==2.2\n"));
     }
 }

@@ -9,9 +9,10 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
-use dk_config::env::SOURCE_DATE_EPOCH;
+use dk_config::env::{PATH, SOURCE_DATE_EPOCH};
 use dk_lineage::source::git_source;
 use dk_manifest::discover::Project;
+use dk_manifest::model::{PythonTarget, Runtime};
 use dk_package::bundle::{self, BundleSpec};
 use dk_package::extract::{self, Limits};
 use dk_package::layout::{
@@ -20,6 +21,8 @@ use dk_package::layout::{
 use dk_package::reference::{ArtifactRef, RemoteRef, semver_of};
 use dk_package::registry::Progress;
 use dk_package::secrets;
+use dk_package::wheels::{self, WheelError};
+use dk_runner::exec::Tools;
 
 use super::run::load_linted;
 use super::{layout, package_error, registry_for, runtime};
@@ -36,9 +39,14 @@ minus .git, caches, virtualenvs and the patterns of .gitignore then .dkignore (g
 keys, AWS key ids, tokens) are refused unless dk.yaml allows them (spec.build.allow), and so are
 links that resolve outside the package. The same files give the same digest: entries are sorted,
 owned by 0:0 with modes 0644/0755, and every time is SOURCE_DATE_EPOCH, else the package's last
-git commit time, else 0. The artifact is stored in the OCI layout $DK_HOME/registry as
-<namespace>/<name>:<tag>; a tag that exists with other content is refused (versions are
-immutable) unless --force, and a published one always.
+git commit time, else 0. A generic-python package's requirements.txt is vendored as a third
+layer of wheels (.dk-wheels/), downloaded by `python3 -m pip download --only-binary=:all:` for the
+CPython and platforms of the image it runs in (spec.build.python, else the python:3.N of
+its image, else 3.12 manylinux of this machine's architecture); pip's own configuration
+(PIP_INDEX_URL, PIP_FIND_LINKS, pip.conf) applies. A requirement without such a wheel fails the
+build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI layout
+$DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is refused
+(versions are immutable) unless --force, and a published one always.
 
 Examples:
   dk build --tag v1.0.0
@@ -139,6 +147,8 @@ struct PackageFacts {
     manifest_file: PathBuf,
     /// `spec.build.allow`: files bundled although they look like credentials.
     allow: Vec<String>,
+    /// A generic-python package's wheel target: `spec.build.python` and `spec.image`.
+    python: Option<(Option<Box<PythonTarget>>, Option<String>)>,
 }
 
 fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
@@ -148,6 +158,13 @@ fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
         .as_ref()
         .ok_or_else(|| CliError::usage(format!("{} has no Transform to package", dir.display())))?;
     let metadata = &transform.manifest.metadata;
+    let spec = &transform.manifest.spec;
+    let python = (spec.runtime == Runtime::GenericPython).then(|| {
+        (
+            spec.build.as_ref().and_then(|build| build.python.clone()),
+            spec.image.clone().filter(|image| !image.is_empty()),
+        )
+    });
     Ok(PackageFacts {
         name: metadata.name.clone(),
         namespace: metadata.namespace.clone(),
@@ -161,6 +178,7 @@ fn facts(project: &Project, dir: &Path) -> Result<PackageFacts, CliError> {
             .as_ref()
             .map(|build| build.allow.clone())
             .unwrap_or_default(),
+        python,
     })
 }
 
@@ -234,6 +252,10 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
 fn artifact_size(descriptor: &Descriptor, manifest: &Manifest) -> u64 {
     descriptor.size + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>()
 }
@@ -245,8 +267,14 @@ struct BuildReport {
     digest: String,
     /// Manifest, config and layers, in bytes.
     size: u64,
+    /// The package's own files.
     files: usize,
     content_bytes: u64,
+    /// Wheels vendored for `requirements.txt`, and the interpreter and platforms they are for.
+    #[serde(skip_serializing_if = "is_zero")]
+    wheels: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wheel_target: Option<String>,
     layout: String,
     dry_run: bool,
     /// The tag already named exactly this artifact.
@@ -280,6 +308,9 @@ impl Render for BuildReport {
             self.files,
             human_bytes(self.content_bytes)
         )?;
+        if let Some(target) = &self.wheel_target {
+            writeln!(out, "  Wheels: {} for {target}", self.wheels)?;
+        }
         writeln!(out, "  Stored: {}", self.layout)
     }
 }
@@ -328,7 +359,12 @@ fn build_into(
 ) -> Result<BuildReport, CliError> {
     let spec = bundle_spec(ctx, dir, facts, tag)?;
     let reference = ArtifactRef::local(&facts.namespace, &facts.name, tag).ref_name();
-    let entries = selection(dir, facts)?;
+    let mut entries = selection(dir, facts)?;
+    // Kept until the bundle is written: the wheels are read from it.
+    let vendored = vendor_wheels(ctx, dir, facts)?;
+    let wheels = vendored.as_ref().map_or(0, |v| v.entries.len());
+    let target = vendored.as_ref().map(|v| v.target.describe());
+    entries.extend(vendored.iter().flat_map(|v| v.entries.iter().cloned()));
     let total = bundle::content_bytes(&entries);
     let bar = ctx
         .ui
@@ -344,13 +380,94 @@ fn build_into(
         reference,
         digest: built.descriptor.digest.clone(),
         size: artifact_size(&built.descriptor, &built.manifest),
-        files: entries.len(),
+        files: entries.len() - wheels,
         content_bytes: total,
+        wheels,
+        wheel_target: target,
         layout: layout.root().display().to_string(),
         dry_run: false,
         unchanged,
         entries: Vec::new(),
     })
+}
+
+/// Wheels downloaded for a build, in a scratch folder removed when this is dropped.
+struct Vendored {
+    entries: Vec<bundle::Entry>,
+    target: wheels::Target,
+    _scratch: tempfile::TempDir,
+}
+
+/// Downloads the wheels of a generic-python package's `requirements.txt` for the image it runs
+/// in (`spec.image`, else `runtime.images.generic-python`, else the default); `None` when it
+/// requires nothing.
+fn vendor_wheels(
+    ctx: &Context,
+    dir: &Path,
+    facts: &PackageFacts,
+) -> Result<Option<Vendored>, CliError> {
+    let Some((python, image)) = &facts.python else {
+        return Ok(None);
+    };
+    let requirements = dir.join(wheels::REQUIREMENTS);
+    if wheels::requirements(dir)
+        .map_err(|err| wheel_error(&requirements, err))?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let image = match image {
+        Some(image) => Some(image.clone()),
+        None => ctx.config()?.string("runtime.images.generic-python")?,
+    };
+    let target =
+        wheels::Target::resolve(python.as_deref(), image.as_deref(), std::env::consts::ARCH)
+            .map_err(|err| wheel_error(&requirements, err))?;
+    let python3 = Tools::new(ctx.env.get(PATH).map(str::to_owned))
+        .find("python3")
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "python3 is not on PATH: it downloads the wheels of {}",
+                requirements.display()
+            ))
+            .hint("install Python 3 with pip (apt-get install python3-pip)")
+        })?;
+    let bar = ctx.ui.progress(
+        format!("Downloading wheels for {}", target.describe()),
+        None,
+    );
+    let mut log = Vec::new();
+    let scratch = tempfile::Builder::new()
+        .prefix("dk-wheels-")
+        .tempdir()
+        .map_err(|err| CliError::failure(format!("cannot create a scratch folder: {err}")))?;
+    let downloaded = wheels::download(&python3, dir, &target, scratch.path(), &mut log);
+    bar.finish_and_clear();
+    // pip's messages, after the spinner: on stderr, never on stdout (the report).
+    if !ctx.ui.quiet {
+        let _ = io::stderr().write_all(&log);
+    }
+    let entries = downloaded.map_err(|err| wheel_error(&requirements, err))?;
+    Ok(Some(Vendored {
+        entries,
+        target,
+        _scratch: scratch,
+    }))
+}
+
+fn wheel_error(requirements: &Path, err: WheelError) -> CliError {
+    let status = match &err {
+        WheelError::Invalid(_) | WheelError::NoPip { .. } => ExitStatus::Usage,
+        err if err.is_external() => ExitStatus::External,
+        _ => ExitStatus::Failure,
+    };
+    let mut error = CliError::new(
+        status,
+        format!("cannot vendor the wheels of {}", requirements.display()),
+    )
+    .cause(&err);
+    error.hint = err.hint();
+    error
 }
 
 pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
@@ -366,6 +483,8 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
             size: 0,
             files: entries.len(),
             content_bytes,
+            wheels: 0,
+            wheel_target: None,
             layout: String::new(),
             dry_run: true,
             unchanged: false,

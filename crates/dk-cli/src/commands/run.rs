@@ -36,7 +36,7 @@ use dk_runner::run::{
 use dk_runner::schedule::{Schedule, ScheduleError};
 use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
 
-use super::{OverrideArgs, load_projects};
+use super::{OverrideArgs, load_projects, runtime};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::findings::{summary, write_findings};
@@ -425,15 +425,6 @@ impl<'a> Runner<'a> {
         }
         Ok(report)
     }
-}
-
-/// The runtime async work (pipelines, delivery) runs on: one thread is enough for one process
-/// and a few HTTP requests.
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))
 }
 
 /// `Seeding X (table, profile=p): n row(s)...`
