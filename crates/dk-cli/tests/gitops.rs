@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, context, run_ok, run_with};
+use common::{Run, context, pod_spec, render_chart, run_ok, run_with, try_render_chart};
 use dk_test::TestContext;
 use dk_test::forge::{FakeForge, ssh_key};
 use serde_json::Value;
@@ -562,68 +562,6 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
     ok(dk(&ctx, &env, &["promote", "check", &pr]));
     forge.review("team", "gitops", number, "alice", "REQUEST_CHANGES");
     assert_eq!(dk(&ctx, &env, &["promote", "check", &pr]).code, 1);
-}
-
-/// Renders the chart with a promotion's values plus `extra` in `env`/`cell`, validates every
-/// document strictly against Kubernetes 1.33 (an unknown kind fails) and returns the documents,
-/// or what Helm or the validation said.
-fn try_render_chart(
-    tools: &str,
-    chart: &Path,
-    values: &Path,
-    env: &str,
-    cell: &str,
-    extra: Value,
-) -> Result<Vec<Value>, String> {
-    let script = "
-import json, re, sys, yaml, helm_python, kubernetes_validate
-values = yaml.safe_load(open(sys.argv[2]))
-values.update(json.loads(sys.argv[3]))
-with helm_python.Chart.load(sys.argv[1]) as chart:
-    rendered = chart.render(values=values, name=sys.argv[4], namespace=sys.argv[5], is_install=True)
-docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
-for doc in docs:
-    kubernetes_validate.validate(doc, '1.33.0', strict=True)
-    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', doc['metadata']['name']), doc['metadata']
-    for key, value in doc['metadata'].get('labels', {}).items():
-        assert isinstance(value, str) and len(value) <= 63, (key, value)
-print(json.dumps(docs))
-";
-    let mut values_json = extra;
-    values_json["env"] = env.into();
-    values_json["cell"] = cell.into();
-    let output = std::process::Command::new(format!("{tools}/python"))
-        .args(["-c", script])
-        .arg(chart)
-        .arg(values)
-        .arg(values_json.to_string())
-        .arg(format!("{env}-{cell}-shop"))
-        .arg(format!("dk-{env}-{cell}"))
-        .output()
-        .unwrap();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&output.stdout).unwrap())
-}
-
-fn render_chart(
-    tools: &str,
-    chart: &Path,
-    values: &Path,
-    env: &str,
-    cell: &str,
-    extra: Value,
-) -> Vec<Value> {
-    try_render_chart(tools, chart, values, env, cell, extra).unwrap_or_else(|err| panic!("{err}"))
-}
-
-/// The pod spec of a Job, CronJob or Deployment.
-fn pod_spec(doc: &Value) -> &Value {
-    match doc["kind"].as_str().unwrap() {
-        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-        _ => &doc["spec"]["template"]["spec"],
-    }
 }
 
 #[test]
