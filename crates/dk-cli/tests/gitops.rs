@@ -634,11 +634,11 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     assert_eq!(
         pull["command"],
         serde_json::json!([
-            "/usr/local/bin/dk",
-            "pull",
+            "/bin/sh",
+            "-c",
+            "rm -rf /workspace/pkg && exec /usr/local/bin/dk pull \"$1\" --output-dir /workspace/pkg",
+            "dk-pull",
             format!("local/default/shop@{digest}"),
-            "--output-dir",
-            "/workspace/pkg"
         ])
     );
     assert_eq!(
@@ -718,7 +718,7 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     assert!(env.contains(&serde_json::json!({"name": "DK_SCHEDULE", "value": "0 2 * * *"})));
     assert!(env.contains(&serde_json::json!({"name": "DK_TIMEZONE", "value": "Europe/Berlin"})));
     assert!(
-        pod_spec(cron)["initContainers"][0]["command"][2]
+        pod_spec(cron)["initContainers"][0]["command"][4]
             .as_str()
             .unwrap()
             .ends_with(&digest)
