@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     PG_WIRE, Run, context, counts_on_postgres, fake_program, fresh_database, run_ok, run_with,
+    succeed,
 };
 use dk_test::{TestContext, service};
 
@@ -388,17 +389,6 @@ fn podman_command(podman: &Podman) -> std::process::Command {
     let mut command = std::process::Command::new("podman");
     command.env("CONTAINERS_CONF", &podman.conf);
     command
-}
-
-fn succeed(command: &mut std::process::Command) -> String {
-    let output = command.output().expect("start a program");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// An HTTPS server on loopback that answers every POST with 201 and appends its body to a file.

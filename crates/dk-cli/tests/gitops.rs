@@ -47,13 +47,7 @@ fn build_versions(ctx: &TestContext, env: &[(&str, &str)], package: &str, versio
 /// repository other than the embedded default takes only artifacts pushed somewhere.
 fn test_registry(ctx: &TestContext) -> Option<String> {
     let registry = dk_test::service("DK_TEST_REGISTRY", "an OCI registry")?;
-    let unique = ctx
-        .root()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase();
-    Some(format!("{registry}/{unique}"))
+    Some(format!("{registry}/{}", ctx.unique_name()))
 }
 
 /// Builds `package` at each version and publishes each to `registry` (with no `registry`

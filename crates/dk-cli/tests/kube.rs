@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{PG_WIRE, render_chart, run_ok, run_with, stop_server};
+use common::{PG_WIRE, render_chart, run_ok, run_with, stop_server, succeed};
 use common::{Run, context, counts_on_postgres, fresh_database, lineage_server, pod_spec};
 use dk_test::{TestContext, service};
 use serde_json::{Value, json};
@@ -79,14 +79,7 @@ impl Services {
 
     /// Runs podman and returns its stdout, or panics with what it said.
     fn podman_ok(&self, args: &[&str]) -> String {
-        let output = self.podman().args(args).output().expect("run podman");
-        assert!(
-            output.status.success(),
-            "podman {args:?} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        succeed(self.podman().args(args))
     }
 
     /// Runs podman for cleaning up: whatever is already gone is fine.
@@ -144,7 +137,8 @@ fn dk_image(services: &Services) -> String {
                     repository,
                 ]);
                 for old in listed.lines().filter(|line| *line != tag) {
-                    services.podman_quiet(&["rmi", "--force", old]);
+                    // Not forced: an image a running pod uses stays.
+                    services.podman_quiet(&["rmi", old]);
                 }
             }
             tag
@@ -201,12 +195,7 @@ impl<'a> World<'a> {
     fn new(services: &'a Services, database: &str) -> World<'a> {
         let ctx = context();
         let (database, store) = fresh_database(&services.postgres, database);
-        let unique = ctx
-            .root()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_lowercase();
+        let unique = ctx.unique_name();
         let docker_config = ctx.root().join("docker-config");
         std::fs::create_dir_all(&docker_config).unwrap();
         std::fs::write(
@@ -310,6 +299,23 @@ impl<'a> World<'a> {
         );
         assert_eq!(docs.len(), 1, "{docs:?}");
         (digest, docs)
+    }
+
+    /// A package promoted and rendered ([`World::package`], [`World::promote_and_render`]): its
+    /// one workload, of `kind`, whose init container pulls the promoted digest, which the
+    /// registry refuses to pull anonymously (so the pod's pull needs the Secret's credentials).
+    fn promoted_workload(&self, name: &str, mode: &str, spec: &str, kind: &str) -> Value {
+        self.package(name, mode, spec);
+        let (digest, mut docs) = self.promote_and_render(name);
+        let workload = docs.remove(0);
+        assert_eq!(workload["kind"], kind, "{workload}");
+        let pull = &pod_spec(&workload)["initContainers"][0];
+        let reference = format!("{}/default/{name}@{digest}", self.registry);
+        assert_eq!(pull["command"][4], reference.as_str());
+        assert_eq!(pull["env"][0]["name"], "DOCKER_CONFIG");
+        let anonymous = run_with(&self.ctx, &[], &["pull", &reference, "-d", "anon"]);
+        assert_eq!(anonymous.code, 3, "{}", anonymous.transcript());
+        workload
     }
 
     /// The Secrets the rendered pod names: the pull Secret with the registry credentials and
@@ -583,23 +589,6 @@ fn job_pod(name: &str, template: &Value, secrets: &[Value], dir: &Path) -> Value
     })
 }
 
-/// What the init container pulls: `<registry>/<namespace>/<package>@<digest>`, by digest.
-fn assert_pulls_by_digest(world: &World, spec: &Value, name: &str, digest: &str) {
-    let pull = &spec["initContainers"][0];
-    assert_eq!(
-        pull["command"][4],
-        format!("{}/default/{name}@{digest}", world.registry)
-    );
-    assert_eq!(pull["env"][0]["name"], "DOCKER_CONFIG");
-    // The registry refuses anonymous pulls: the pod's pull worked with the Secret's credentials.
-    let anonymous = run_with(
-        &world.ctx,
-        &[],
-        &["pull", pull["command"][4].as_str().unwrap(), "-d", "anon"],
-    );
-    assert_eq!(anonymous.code, 3, "{}", anonymous.transcript());
-}
-
 /// The pod ran the pipeline once: exit 0, one row written with the Secret's password by the run
 /// whose START and COMPLETE reached the lineage server.
 fn assert_ran_once(world: &World, pod: &PlayedPod, name: &str) -> Vec<Value> {
@@ -629,12 +618,8 @@ fn a_promoted_jobs_pod_pulls_by_digest_and_runs_with_lineage() {
     };
     let world = World::new(&services, "dk_kube_job");
     let name = "kube-batch";
-    world.package(name, "batch", "");
-    let (digest, docs) = world.promote_and_render(name);
-    let job = &docs[0];
-    assert_eq!(job["kind"], "Job", "{job}");
+    let job = world.promoted_workload(name, "batch", "", "Job");
     let template = &job["spec"]["template"];
-    assert_pulls_by_digest(&world, &template["spec"], name, &digest);
     let secrets = world.secrets(name);
     let pod_name = job["metadata"]["name"].as_str().unwrap();
     let dir = world.ctx.root().join("volumes");
@@ -664,17 +649,10 @@ fn a_promoted_cronjobs_pod_runs_with_its_schedule() {
     };
     let world = World::new(&services, "dk_kube_cron");
     let name = "kube-nightly";
-    world.package(
-        name,
-        "batch",
-        "  schedule:\n    cron: \"0 2 * * *\"\n    timezone: Europe/Berlin\n",
-    );
-    let (digest, docs) = world.promote_and_render(name);
-    let cron = &docs[0];
-    assert_eq!(cron["kind"], "CronJob", "{cron}");
+    let schedule = "  schedule:\n    cron: \"0 2 * * *\"\n    timezone: Europe/Berlin\n";
+    let cron = world.promoted_workload(name, "batch", schedule, "CronJob");
     assert_eq!(cron["spec"]["schedule"], "0 2 * * *");
     let template = &cron["spec"]["jobTemplate"]["spec"]["template"];
-    assert_pulls_by_digest(&world, pod_spec(cron), name, &digest);
     let secrets = world.secrets(name);
     let pod_name = format!("{}-manual", cron["metadata"]["name"].as_str().unwrap());
     let dir = world.ctx.root().join("volumes");
@@ -703,15 +681,10 @@ fn a_promoted_streaming_deployment_stays_up() {
     };
     let world = World::new(&services, "dk_kube_stream");
     let name = "kube-stream";
-    world.package(name, "streaming", "");
-    let (digest, docs) = world.promote_and_render(name);
-    let deployment = &docs[0];
-    assert_eq!(deployment["kind"], "Deployment", "{deployment}");
-    assert_pulls_by_digest(&world, pod_spec(deployment), name, &digest);
+    let mut workload = world.promoted_workload(name, "streaming", "", "Deployment");
     let secrets = world.secrets(name);
-    let mut workload = deployment.clone();
     let dir = world.ctx.root().join("volumes");
-    workload["spec"]["template"]["spec"] = pod_volumes(pod_spec(deployment), &secrets, &dir);
+    workload["spec"]["template"]["spec"] = pod_volumes(pod_spec(&workload), &secrets, &dir);
     // Podman 4.3 applies a Deployment's restart policy (Always) to init containers too: it
     // restarts them after they succeed, and then fails to remove them. A kubelet runs each once;
     // OnFailure does that here and still restarts a failed container.

@@ -488,3 +488,15 @@ def execute(conn, sql):
     conn.sendall(b"Q" + struct.pack("!I", len(sql.encode()) + 5) + sql.encode() + b"\0")
     _until_ready(conn)
 "#;
+
+/// Runs a program and returns its stdout, or panics with what it said.
+pub fn succeed(command: &mut std::process::Command) -> String {
+    let output = command.output().expect("start a program");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
