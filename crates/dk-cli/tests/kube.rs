@@ -479,18 +479,35 @@ impl<'a> PlayedPod<'a> {
             services.podman_ok(&["secret", "create", &name, file.to_str().unwrap()]);
             pod.secrets.push(name);
         }
-        let output = services
+        // kube play returns once the init containers have run and the main one started: bounded,
+        // since an init container that hangs would hold it.
+        let mut play = services
             .podman()
             .args(["--runtime", "runc", "kube", "play", "--network", "host"])
             .arg(&pod.manifest)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run podman kube play");
+        let deadline = Instant::now() + POD_DEADLINE;
+        while play.try_wait().expect("wait for kube play").is_none() {
+            if Instant::now() > deadline {
+                let _ = play.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let output = play.wait_with_output().expect("wait for kube play");
         pod.played = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(output.status.success(), "kube play: {}", pod.played);
+        assert!(
+            output.status.success(),
+            "kube play failed, or did not end within {POD_DEADLINE:?}: {}",
+            pod.played
+        );
         let id = pod
             .played
             .lines()
