@@ -6,7 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Run, context, counts_on_postgres, fake_program, fresh_database, run_ok, run_with};
+use common::{
+    PG_WIRE, Run, context, counts_on_postgres, fake_program, fresh_database, run_ok, run_with,
+    succeed,
+};
 use dk_test::{TestContext, service};
 
 /// Podman and the test runtime image, or `None` (skipped) when they are not available.
@@ -122,10 +125,11 @@ fn python_node_and_java_packages_run_in_containers() {
     );
 }
 
-/// A client of PostgreSQL's wire protocol in the standard library (the image has no driver): it
-/// connects with the DSN of the contract, checks DK_CONTEXT and DK_RUN_ID, and writes rows.
-const WIRE_CLIENT: &str = r#"import json, os, socket, struct, sys
+/// The pipeline: it connects with the DSN of the contract (through [`PG_WIRE`], beside it),
+/// checks DK_CONTEXT and DK_RUN_ID, and writes rows.
+const COUNTS: &str = r#"import json, os
 from urllib.parse import urlparse, unquote
+import pgwire
 
 dsn = urlparse(os.environ["DK_STORE_DSN_WAREHOUSE"])
 assert os.environ["DK_STORE_TYPE_WAREHOUSE"] == "postgres"
@@ -139,34 +143,10 @@ print("PROBE " + json.dumps({
     "secretExpanded": unquote(dsn.password or "") == os.environ["EXPECTED_PASSWORD"],
 }), flush=True)
 
-conn = socket.create_connection((dsn.hostname, dsn.port))
-
-def receive(size):
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            sys.exit("postgres closed the connection")
-        data += chunk
-    return data
-
-def until_ready():
-    while True:
-        kind = receive(1)
-        body = receive(struct.unpack("!I", receive(4))[0] - 4)
-        if kind == b"E":
-            sys.exit("postgres: " + body.decode(errors="replace"))
-        if kind == b"Z":
-            return
-
-params = b"user\0" + unquote(dsn.username).encode() + b"\0database\0" + dsn.path[1:].encode() + b"\0\0"
-conn.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
-until_ready()
-sql = ("CREATE TABLE IF NOT EXISTS public.countries (country text, customers bigint);"
-       "TRUNCATE public.countries;"
-       "INSERT INTO public.countries SELECT country, count(*) FROM public.customers GROUP BY country")
-conn.sendall(b"Q" + struct.pack("!I", len(sql) + 5) + sql.encode() + b"\0")
-until_ready()
+conn = pgwire.connect(dsn)
+pgwire.execute(conn, "CREATE TABLE IF NOT EXISTS public.countries (country text, customers bigint);"
+    "TRUNCATE public.countries;"
+    "INSERT INTO public.countries SELECT country, count(*) FROM public.customers GROUP BY country")
 print("counted")
 "#;
 
@@ -183,7 +163,8 @@ fn a_python_container_gets_the_contract_and_writes_postgres_through_its_dsn() {
     let (database, store) = fresh_database(&url, "dk_containers_python");
     run_ok(&ctx, &["init", "counts", "--runtime", "generic-python"], 0);
     counts_on_postgres(&ctx, "counts", &store);
-    ctx.write("counts/main.py", WIRE_CLIENT);
+    ctx.write("counts/main.py", COUNTS);
+    ctx.write("counts/pgwire.py", PG_WIRE);
     let run_id = "01900000-0000-7000-8000-00000000c0de";
     let secret = "container-secret-s3cr3t";
     let result = run_in_container(
@@ -408,17 +389,6 @@ fn podman_command(podman: &Podman) -> std::process::Command {
     let mut command = std::process::Command::new("podman");
     command.env("CONTAINERS_CONF", &podman.conf);
     command
-}
-
-fn succeed(command: &mut std::process::Command) -> String {
-    let output = command.output().expect("start a program");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// An HTTPS server on loopback that answers every POST with 201 and appends its body to a file.

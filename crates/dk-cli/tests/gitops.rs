@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, context, run_ok, run_with};
+use common::{Run, context, pod_spec, render_chart, run_ok, run_with, try_render_chart};
 use dk_test::TestContext;
 use dk_test::forge::{FakeForge, ssh_key};
 use serde_json::Value;
@@ -47,13 +47,7 @@ fn build_versions(ctx: &TestContext, env: &[(&str, &str)], package: &str, versio
 /// repository other than the embedded default takes only artifacts pushed somewhere.
 fn test_registry(ctx: &TestContext) -> Option<String> {
     let registry = dk_test::service("DK_TEST_REGISTRY", "an OCI registry")?;
-    let unique = ctx
-        .root()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase();
-    Some(format!("{registry}/{unique}"))
+    Some(format!("{registry}/{}", ctx.unique_name()))
 }
 
 /// Builds `package` at each version and publishes each to `registry` (with no `registry`
@@ -564,68 +558,6 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
     assert_eq!(dk(&ctx, &env, &["promote", "check", &pr]).code, 1);
 }
 
-/// Renders the chart with a promotion's values plus `extra` in `env`/`cell`, validates every
-/// document strictly against Kubernetes 1.33 (an unknown kind fails) and returns the documents,
-/// or what Helm or the validation said.
-fn try_render_chart(
-    tools: &str,
-    chart: &Path,
-    values: &Path,
-    env: &str,
-    cell: &str,
-    extra: Value,
-) -> Result<Vec<Value>, String> {
-    let script = "
-import json, re, sys, yaml, helm_python, kubernetes_validate
-values = yaml.safe_load(open(sys.argv[2]))
-values.update(json.loads(sys.argv[3]))
-with helm_python.Chart.load(sys.argv[1]) as chart:
-    rendered = chart.render(values=values, name=sys.argv[4], namespace=sys.argv[5], is_install=True)
-docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
-for doc in docs:
-    kubernetes_validate.validate(doc, '1.33.0', strict=True)
-    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', doc['metadata']['name']), doc['metadata']
-    for key, value in doc['metadata'].get('labels', {}).items():
-        assert isinstance(value, str) and len(value) <= 63, (key, value)
-print(json.dumps(docs))
-";
-    let mut values_json = extra;
-    values_json["env"] = env.into();
-    values_json["cell"] = cell.into();
-    let output = std::process::Command::new(format!("{tools}/python"))
-        .args(["-c", script])
-        .arg(chart)
-        .arg(values)
-        .arg(values_json.to_string())
-        .arg(format!("{env}-{cell}-shop"))
-        .arg(format!("dk-{env}-{cell}"))
-        .output()
-        .unwrap();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&output.stdout).unwrap())
-}
-
-fn render_chart(
-    tools: &str,
-    chart: &Path,
-    values: &Path,
-    env: &str,
-    cell: &str,
-    extra: Value,
-) -> Vec<Value> {
-    try_render_chart(tools, chart, values, env, cell, extra).unwrap_or_else(|err| panic!("{err}"))
-}
-
-/// The pod spec of a Job, CronJob or Deployment.
-fn pod_spec(doc: &Value) -> &Value {
-    match doc["kind"].as_str().unwrap() {
-        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-        _ => &doc["spec"]["template"]["spec"],
-    }
-}
-
 #[test]
 fn the_chart_renders_native_workloads_from_a_promotions_values() {
     let Some(tools) = dk_test::service(
@@ -714,11 +646,11 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     assert_eq!(
         pull["command"],
         serde_json::json!([
-            "/usr/local/bin/dk",
-            "pull",
+            "/bin/sh",
+            "-c",
+            "rm -rf /workspace/pkg && exec /usr/local/bin/dk pull \"$1\" --output-dir /workspace/pkg",
+            "dk-pull",
             format!("local/default/shop@{digest}"),
-            "--output-dir",
-            "/workspace/pkg"
         ])
     );
     assert_eq!(
@@ -810,7 +742,7 @@ fn the_chart_renders_native_workloads_from_a_promotions_values() {
     assert!(env.contains(&serde_json::json!({"name": "DK_SCHEDULE", "value": "0 2 * * *"})));
     assert!(env.contains(&serde_json::json!({"name": "DK_TIMEZONE", "value": "Europe/Berlin"})));
     assert!(
-        pod_spec(cron)["initContainers"][0]["command"][2]
+        pod_spec(cron)["initContainers"][0]["command"][4]
             .as_str()
             .unwrap()
             .ends_with(&digest)

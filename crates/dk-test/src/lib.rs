@@ -39,6 +39,12 @@ impl TestContext {
         self.root.path()
     }
 
+    /// A name of this test's own, usable in registry paths and database names (lower case).
+    pub fn unique_name(&self) -> String {
+        let name = self.root().file_name().expect("a directory name");
+        name.to_string_lossy().to_lowercase()
+    }
+
     pub fn home(&self) -> PathBuf {
         self.root().join("home")
     }

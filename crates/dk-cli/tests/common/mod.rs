@@ -391,3 +391,112 @@ pub fn fake_program(ctx: &TestContext, name: &str, script: &str) -> String {
         std::env::var("PATH").unwrap_or_default()
     )
 }
+
+/// Renders the chart with a promotion's values plus `extra` in `env`/`cell`, validates every
+/// document strictly against Kubernetes 1.33 (an unknown kind fails) and returns the documents,
+/// or what Helm or the validation said.
+pub fn try_render_chart(
+    tools: &str,
+    chart: &std::path::Path,
+    values: &std::path::Path,
+    env: &str,
+    cell: &str,
+    extra: serde_json::Value,
+) -> Result<Vec<serde_json::Value>, String> {
+    let script = "
+import json, re, sys, yaml, helm_python, kubernetes_validate
+values = yaml.safe_load(open(sys.argv[2]))
+values.update(json.loads(sys.argv[3]))
+with helm_python.Chart.load(sys.argv[1]) as chart:
+    rendered = chart.render(values=values, name=sys.argv[4], namespace=sys.argv[5], is_install=True)
+docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if d]
+for doc in docs:
+    kubernetes_validate.validate(doc, '1.33.0', strict=True)
+    assert re.fullmatch(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?', doc['metadata']['name']), doc['metadata']
+    for key, value in doc['metadata'].get('labels', {}).items():
+        assert isinstance(value, str) and len(value) <= 63, (key, value)
+print(json.dumps(docs))
+";
+    let mut values_json = extra;
+    values_json["env"] = env.into();
+    values_json["cell"] = cell.into();
+    let output = std::process::Command::new(format!("{tools}/python"))
+        .args(["-c", script])
+        .arg(chart)
+        .arg(values)
+        .arg(values_json.to_string())
+        .arg(format!("{env}-{cell}-shop"))
+        .arg(format!("dk-{env}-{cell}"))
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+pub fn render_chart(
+    tools: &str,
+    chart: &std::path::Path,
+    values: &std::path::Path,
+    env: &str,
+    cell: &str,
+    extra: serde_json::Value,
+) -> Vec<serde_json::Value> {
+    try_render_chart(tools, chart, values, env, cell, extra).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// The pod spec of a Job, CronJob or Deployment.
+pub fn pod_spec(doc: &serde_json::Value) -> &serde_json::Value {
+    match doc["kind"].as_str().unwrap() {
+        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &doc["spec"]["template"]["spec"],
+    }
+}
+
+/// A Python module `pgwire` that speaks PostgreSQL's simple query protocol with the standard
+/// library only (the test images have no driver): `connect(urlparse(dsn))`, `execute(conn, sql)`.
+pub const PG_WIRE: &str = r#"import socket, struct, sys
+from urllib.parse import unquote
+
+def _receive(conn, size):
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            sys.exit("postgres closed the connection")
+        data += chunk
+    return data
+
+def _until_ready(conn):
+    while True:
+        kind = _receive(conn, 1)
+        body = _receive(conn, struct.unpack("!I", _receive(conn, 4))[0] - 4)
+        if kind == b"E":
+            sys.exit("postgres: " + body.decode(errors="replace"))
+        if kind == b"Z":
+            return
+
+def connect(dsn):
+    conn = socket.create_connection((dsn.hostname, dsn.port))
+    params = b"user\0" + unquote(dsn.username).encode() + b"\0database\0" + dsn.path[1:].encode() + b"\0\0"
+    conn.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+    _until_ready(conn)
+    return conn
+
+def execute(conn, sql):
+    conn.sendall(b"Q" + struct.pack("!I", len(sql.encode()) + 5) + sql.encode() + b"\0")
+    _until_ready(conn)
+"#;
+
+/// Runs a program and returns its stdout, or panics with what it said.
+pub fn succeed(command: &mut std::process::Command) -> String {
+    let output = command.output().expect("start a program");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -73,7 +73,9 @@ nodeSelector:
 initContainers:
   - name: pull
     image: {{ .Values.dk.image }}
-    command: ["/usr/local/bin/dk", "pull", {{ include "dk-app.artifact" . | quote }}, "--output-dir", "/workspace/pkg"]
+    # Kubernetes may run an init container again over the same emptyDir (a re-created pod
+    # sandbox), and dk pull unpacks only into an empty folder: an earlier attempt's is removed.
+    command: ["/bin/sh", "-c", "rm -rf /workspace/pkg && exec /usr/local/bin/dk pull \"$1\" --output-dir /workspace/pkg", "dk-pull", {{ include "dk-app.artifact" . | quote }}]
     {{- if $pullSecret }}
     env:
       - name: DOCKER_CONFIG
