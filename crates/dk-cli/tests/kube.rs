@@ -683,10 +683,19 @@ fn a_promoted_cronjobs_pod_runs_with_its_schedule() {
     for variable in ["DK_SCHEDULE=0 2 * * *", "DK_TIMEZONE=Europe/Berlin"] {
         assert!(env.contains(variable), "{variable} not in {env}");
     }
-    // NOMINAL TIME (to be added with `dk run` computing it from DK_SCHEDULE and DK_TIMEZONE):
-    // assert that events[0]["run"]["facets"]["nominalTime"]["nominalStartTime"] is the latest
-    // 02:00 Europe/Berlin not after the pod's start.
     assert_eq!(events[0]["eventType"], "START");
+    // No DK_NOMINAL_TIME in a CronJob's pod: dk run works it out as the latest 02:00 Berlin time
+    // not after its own start.
+    let started = chrono::DateTime::parse_from_rfc3339(events[0]["eventTime"].as_str().unwrap())
+        .unwrap()
+        .to_utc();
+    let expected = dk_runner::schedule::Schedule::new("0 2 * * *", Some("Europe/Berlin"))
+        .unwrap()
+        .nominal_time(started)
+        .unwrap();
+    let nominal = &events[0]["run"]["facets"]["nominalTime"]["nominalStartTime"];
+    let nominal = chrono::DateTime::parse_from_rfc3339(nominal.as_str().unwrap()).unwrap();
+    assert_eq!(nominal.to_utc(), expected, "{}", events[0]);
 }
 
 /// A streaming package renders a Deployment; `kube play` runs it and it stays up: its init
