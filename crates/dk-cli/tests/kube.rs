@@ -27,8 +27,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{PG_WIRE, render_chart, run_ok, run_with, stop_server, succeed};
+use common::{PG_WIRE, render_chart, run_ok, run_with, stop_server, succeed, write_wheel};
 use common::{Run, context, counts_on_postgres, fresh_database, lineage_server, pod_spec};
+use dk_test::sink::closed_port;
 use dk_test::{TestContext, service};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -218,9 +219,17 @@ impl<'a> World<'a> {
     }
 
     fn dk(&self, args: &[&str]) -> Run {
+        // pip finds the test's wheel in a folder, never on the internet (the index is closed).
+        let index = format!("http://127.0.0.1:{}/simple", closed_port());
+        let links = self.ctx.root().join("wheels");
         let run = run_with(
             &self.ctx,
-            &[("DOCKER_CONFIG", self.docker_config.to_str().unwrap())],
+            &[
+                ("DOCKER_CONFIG", self.docker_config.to_str().unwrap()),
+                ("PIP_INDEX_URL", &index),
+                ("PIP_RETRIES", "0"),
+                ("PIP_FIND_LINKS", links.to_str().unwrap()),
+            ],
             args,
         );
         assert_eq!(run.code, 0, "dk {}\n{}", args.join(" "), run.transcript());
@@ -228,8 +237,9 @@ impl<'a> World<'a> {
     }
 
     /// A python package `name` writing into this world's database: `spec` lines go under
-    /// `spec:`, `mode` is `batch` or `streaming`.
-    fn package(&self, name: &str, mode: &str, spec: &str) {
+    /// `spec:`, `mode` is `batch` or `streaming`. With `wheel`, it requires a pure-python wheel
+    /// that `dk build` vendors and `dk run` in the pod installs offline, and prints its value.
+    fn package(&self, name: &str, mode: &str, spec: &str, wheel: bool) {
         run_ok(
             &self.ctx,
             &["init", name, "--runtime", "generic-python", "--mode", mode],
@@ -249,6 +259,16 @@ impl<'a> World<'a> {
         self.ctx
             .write(format!("{name}/main.py"), pipeline(mode == "streaming"));
         self.ctx.write(format!("{name}/pgwire.py"), PG_WIRE);
+        if wheel {
+            write_wheel(&self.ctx.root().join("wheels"), 7);
+            self.ctx
+                .write(format!("{name}/requirements.txt"), "dkdemo==1.0\n");
+            let main = self.ctx.read(format!("{name}/main.py"));
+            self.ctx.write(
+                format!("{name}/main.py"),
+                format!("import dkdemo\nprint(f\"dkdemo {{dkdemo.VALUE}}\", flush=True)\n{main}"),
+            );
+        }
     }
 
     /// `dk gitops init ./g` as gitops.repo, `dk build`, `dk publish --registry R`, `dk promote
@@ -304,8 +324,15 @@ impl<'a> World<'a> {
     /// A package promoted and rendered ([`World::package`], [`World::promote_and_render`]): its
     /// one workload, of `kind`, whose init container pulls the promoted digest, which the
     /// registry refuses to pull anonymously (so the pod's pull needs the Secret's credentials).
-    fn promoted_workload(&self, name: &str, mode: &str, spec: &str, kind: &str) -> Value {
-        self.package(name, mode, spec);
+    fn promoted_workload(
+        &self,
+        name: &str,
+        mode: &str,
+        spec: &str,
+        wheel: bool,
+        kind: &str,
+    ) -> Value {
+        self.package(name, mode, spec, wheel);
         let (digest, mut docs) = self.promote_and_render(name);
         let workload = docs.remove(0);
         assert_eq!(workload["kind"], kind, "{workload}");
@@ -635,7 +662,7 @@ fn a_promoted_jobs_pod_pulls_by_digest_and_runs_with_lineage() {
     };
     let world = World::new(&services, "dk_kube_job");
     let name = "kube-batch";
-    let job = world.promoted_workload(name, "batch", "", "Job");
+    let job = world.promoted_workload(name, "batch", "", true, "Job");
     let template = &job["spec"]["template"];
     let secrets = world.secrets(name);
     let pod_name = job["metadata"]["name"].as_str().unwrap();
@@ -655,6 +682,9 @@ fn a_promoted_jobs_pod_pulls_by_digest_and_runs_with_lineage() {
     }
     let pod = PlayedPod::start(&world, &manifest, &secrets);
     assert_ran_once(&world, &pod, name);
+    // The vendored wheel, installed offline in the pod: the runtime image has no index to reach.
+    let logs = pod.logs("run");
+    assert!(logs.contains("dkdemo 7"), "{logs}");
 }
 
 /// A scheduled batch package renders a CronJob; its job template's pod, run as a Pod, runs the
@@ -667,7 +697,7 @@ fn a_promoted_cronjobs_pod_runs_with_its_schedule() {
     let world = World::new(&services, "dk_kube_cron");
     let name = "kube-nightly";
     let schedule = "  schedule:\n    cron: \"0 2 * * *\"\n    timezone: Europe/Berlin\n";
-    let cron = world.promoted_workload(name, "batch", schedule, "CronJob");
+    let cron = world.promoted_workload(name, "batch", schedule, false, "CronJob");
     assert_eq!(cron["spec"]["schedule"], "0 2 * * *");
     let template = &cron["spec"]["jobTemplate"]["spec"]["template"];
     let secrets = world.secrets(name);
@@ -707,7 +737,7 @@ fn a_promoted_streaming_deployment_stays_up() {
     };
     let world = World::new(&services, "dk_kube_stream");
     let name = "kube-stream";
-    let mut workload = world.promoted_workload(name, "streaming", "", "Deployment");
+    let mut workload = world.promoted_workload(name, "streaming", "", false, "Deployment");
     let secrets = world.secrets(name);
     let dir = world.ctx.root().join("volumes");
     workload["spec"]["template"]["spec"] = pod_volumes(pod_spec(&workload), &secrets, &dir);

@@ -500,3 +500,35 @@ pub fn succeed(command: &mut std::process::Command) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Writes a valid pure-python wheel of `dkdemo` 1.0, whose module has `VALUE = value`, into
+/// `dir`; returns its path.
+pub fn write_wheel(dir: &std::path::Path, value: u32) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = r#"
+import base64, hashlib, sys, zipfile
+def record(data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return "sha256=" + digest
+files = {
+    "dkdemo/__init__.py": ("VALUE = %s\n" % sys.argv[2]).encode(),
+    "dkdemo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: dkdemo\nVersion: 1.0\n",
+    "dkdemo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: dk-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+rows = "".join("%s,%s,%d\n" % (name, record(data), len(data)) for name, data in files.items())
+with zipfile.ZipFile(sys.argv[1], "w") as wheel:
+    for name, data in files.items():
+        wheel.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), data)
+    wheel.writestr(zipfile.ZipInfo("dkdemo-1.0.dist-info/RECORD", (2020, 1, 1, 0, 0, 0)),
+                   rows + "dkdemo-1.0.dist-info/RECORD,,\n")
+"#;
+    let path = dir.join("dkdemo-1.0-py3-none-any.whl");
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .arg(value.to_string())
+        .status()
+        .expect("run python3");
+    assert!(status.success(), "writing the test wheel failed");
+    path
+}
