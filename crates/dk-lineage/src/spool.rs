@@ -2,12 +2,27 @@
 //! before anything else happens to it, so that no event is lost when the store, the network or
 //! the process fails. A file leaves the spool once its run has ended and all its events are
 //! stored and delivered.
+//!
+//! Each event is one line, `dk1 <length> <crc32> <json>`: the length and checksum tell a whole
+//! event from one that a crash or a full disk cut short. The newline is written last, so a last
+//! line without one is an append that never finished: its writer got an error (or died), the
+//! event was never recorded, and the tail is cut off the next time the file is opened. Lines of
+//! plain JSON, as dk wrote them before framing, are still read.
+//!
+//! What cannot be read (an entry that is not a regular file, a line that is not an event, a file
+//! past the size cap) is moved to `spool/bad/` with a `.reason` file beside it, and everything
+//! else is still delivered. Whoever reads, repairs or appends to a spool file holds its `flock`,
+//! and checks after locking that the name still leads to the file it locked: a reader never sees
+//! an append half-done, and an append never lands in a file that was moved away.
 
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::event::{EventHead, RunEvent};
@@ -19,8 +34,33 @@ pub struct SpoolError {
     pub source: std::io::Error,
 }
 
+impl SpoolError {
+    fn new(path: &Path, source: impl Into<std::io::Error>) -> SpoolError {
+        SpoolError {
+            path: path.to_owned(),
+            source: source.into(),
+        }
+    }
+
+    /// Whether the event could not be written for want of room: a full disk, a quota, a file
+    /// size limit.
+    pub fn is_disk_full(&self) -> bool {
+        use rustix::io::Errno;
+        matches!(
+            Errno::from_io_error(&self.source),
+            Some(Errno::NOSPC | Errno::DQUOT | Errno::FBIG)
+        )
+    }
+}
+
 /// The largest spool file read: a run's events are a few KiB each, and a run has a handful.
 const SPOOL_FILE_LIMIT: u64 = 256 << 20;
+/// The longest dk waits for another dk's lock on a spool file, which is held for one append or
+/// one read.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Where what cannot be read goes, below the spool.
+pub const BAD: &str = "bad";
+const FORMAT: &[u8] = b"dk1 ";
 
 /// The spool directory.
 #[derive(Debug, Clone)]
@@ -33,8 +73,8 @@ pub struct Spool {
 pub struct SpooledRun {
     pub path: PathBuf,
     pub events: Vec<SpooledEvent>,
-    /// Lines that are not events (a write cut short by a crash).
-    pub unreadable_lines: usize,
+    /// The file's length when read: it is released only if nothing was appended since.
+    len: u64,
 }
 
 /// An event as spooled: its JSON, sent and stored as is, and what the store reads of it.
@@ -42,6 +82,22 @@ pub struct SpooledRun {
 pub struct SpooledEvent {
     pub head: EventHead,
     pub json: String,
+}
+
+/// Something moved out of the spool into `spool/bad/` because it cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    /// Where it is now.
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What reading the spool found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub runs: Vec<SpooledRun>,
+    /// What this reading moved to `spool/bad/`.
+    pub quarantined: Vec<Quarantined>,
 }
 
 impl SpooledRun {
@@ -59,6 +115,138 @@ impl SpooledRun {
     }
 }
 
+/// The line an event's JSON is spooled as.
+fn frame(json: &str) -> String {
+    format!("dk1 {} {:08x} {json}\n", json.len(), crc32(json.as_bytes()))
+}
+
+/// CRC-32 (IEEE), as zlib computes it.
+fn crc32(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut crc = i as u32;
+            let mut bit = 0;
+            while bit < 8 {
+                crc = if crc & 1 == 1 {
+                    0xEDB8_8320 ^ (crc >> 1)
+                } else {
+                    crc >> 1
+                };
+                bit += 1;
+            }
+            table[i] = crc;
+            i += 1;
+        }
+        table
+    };
+    !bytes.iter().fold(!0u32, |crc, &byte| {
+        TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8)
+    })
+}
+
+/// A spool file's contents, line by line.
+#[derive(Debug, Default)]
+struct Parsed {
+    /// Each event with the bytes of its line.
+    events: Vec<(Range<usize>, SpooledEvent)>,
+    /// Lines that are not events, and why.
+    bad: Vec<(Range<usize>, String)>,
+    /// Where a last line without its newline starts: an append that did not finish.
+    torn: Option<usize>,
+}
+
+fn parse(bytes: &[u8]) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut start = 0;
+    while start < bytes.len() {
+        let Some(end) = bytes[start..].iter().position(|&b| b == b'\n') else {
+            parsed.torn = Some(start);
+            break;
+        };
+        let range = start..start + end + 1;
+        match event(&bytes[start..start + end]) {
+            Ok(Some(event)) => parsed.events.push((range.clone(), event)),
+            Ok(None) => {}
+            Err(reason) => parsed.bad.push((range.clone(), reason)),
+        }
+        start = range.end;
+    }
+    parsed
+}
+
+/// The event on one line (without its newline); `None` for a blank line.
+fn event(line: &[u8]) -> Result<Option<SpooledEvent>, String> {
+    let json = match line.strip_prefix(FORMAT) {
+        Some(framed) => unframe(framed)?,
+        None if line.trim_ascii().is_empty() => return Ok(None),
+        None => std::str::from_utf8(line).map_err(|_| "a line that is not UTF-8".to_owned())?,
+    };
+    let head = EventHead::parse(json)
+        .map_err(|err| format!("a line that is not an OpenLineage event ({err})"))?;
+    Ok(Some(SpooledEvent {
+        head,
+        json: json.to_owned(),
+    }))
+}
+
+/// The JSON of a framed line, once its length and checksum match.
+fn unframe(framed: &[u8]) -> Result<&str, String> {
+    let mut parts = framed.splitn(3, |&b| b == b' ');
+    let number = |part: Option<&[u8]>, radix| {
+        part.and_then(|part| std::str::from_utf8(part).ok())
+            .and_then(|text| u64::from_str_radix(text, radix).ok())
+    };
+    let (Some(length), Some(crc), Some(json)) = (
+        number(parts.next(), 10),
+        number(parts.next(), 16),
+        parts.next(),
+    ) else {
+        return Err("a framed line without its length and checksum".into());
+    };
+    if json.len() as u64 != length {
+        return Err(format!(
+            "an event of {} bytes where its frame says {length}",
+            json.len()
+        ));
+    }
+    if u64::from(crc32(json)) != crc {
+        return Err("an event whose checksum does not match".into());
+    }
+    std::str::from_utf8(json).map_err(|_| "an event that is not UTF-8".into())
+}
+
+/// Takes the spool file's lock, waiting at most [`LOCK_WAIT`].
+fn lock(file: &File, path: &Path) -> Result<(), SpoolError> {
+    use rustix::fs::FlockOperation;
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                if Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => return Err(SpoolError::new(path, err)),
+        }
+    }
+}
+
+/// Whether `path` still names `file` (it was neither moved to `bad/`, rewritten nor released
+/// while dk waited for its lock).
+fn still_at(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+fn io_error(err: dk_fs::FsError) -> std::io::Error {
+    std::io::Error::other(err)
+}
+
 impl Spool {
     pub fn new(dir: impl Into<PathBuf>) -> Spool {
         Spool { dir: dir.into() }
@@ -72,45 +260,79 @@ impl Spool {
         self.dir.join(format!("{run}.jsonl"))
     }
 
-    /// Appends an event to its run's file, syncs it to disk and returns its JSON.
-    pub fn append(&self, event: &RunEvent) -> Result<String, SpoolError> {
-        let path = self.file(event.run.run_id);
-        let error = |source| SpoolError {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(|source| SpoolError {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let mut line = serde_json::to_string(event).map_err(|e| error(e.into()))?;
-        line.push('\n');
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            // A FIFO or a link in the place of a run's file must neither block nor redirect it.
-            .custom_flags(
-                (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32,
-            )
-            .open(&path)
-            .map_err(error)?;
-        file.write_all(line.as_bytes()).map_err(error)?;
-        file.sync_data().map_err(error)?;
-        line.pop();
-        Ok(line)
+    /// Opens and locks the spool file at `path`; `None` when it is gone.
+    fn open_locked(&self, path: &Path, create: bool) -> Result<Option<File>, dk_fs::FsError> {
+        // Each retry follows a file moved away while dk waited for it; a handful suffices.
+        for _ in 0..8 {
+            let file = match dk_fs::open_own(path, create) {
+                Ok(file) => file,
+                Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) && !create => {
+                    return Ok(None);
+                }
+                Err(err) => return Err(err),
+            };
+            lock(&file, path).map_err(|err| dk_fs::FsError::Io {
+                path: err.path,
+                source: err.source,
+            })?;
+            if still_at(&file, path) {
+                return Ok(Some(file));
+            }
+        }
+        Ok(None)
     }
 
-    /// Every spooled run, oldest file first.
-    pub fn runs(&self) -> Result<Vec<SpooledRun>, SpoolError> {
+    /// Appends an event to its run's file, syncs it to disk and returns its JSON. On an error
+    /// (a full disk), nothing of the event stays in the file: it was not recorded, and the
+    /// caller must say so.
+    pub fn append(&self, event: &RunEvent) -> Result<String, SpoolError> {
+        let path = self.file(event.run.run_id);
+        std::fs::create_dir_all(&self.dir).map_err(|err| SpoolError::new(&self.dir, err))?;
+        let json = serde_json::to_string(event).map_err(|err| SpoolError::new(&path, err))?;
+        let file = self
+            .open_locked(&path, true)
+            .map_err(|err| SpoolError::new(&path, io_error(err)))?
+            .ok_or_else(|| {
+                SpoolError::new(
+                    &path,
+                    std::io::Error::other("the file kept being moved away"),
+                )
+            })?;
+        let mut end = file
+            .metadata()
+            .map_err(|err| SpoolError::new(&path, err))?
+            .len();
+        let mut last = [b'\n'];
+        if end > 0 {
+            file.read_exact_at(&mut last, end - 1)
+                .map_err(|err| SpoolError::new(&path, err))?;
+        }
+        if last != [b'\n'] {
+            // An earlier append to this run's file did not finish: cut it off, or this event
+            // would be glued to it.
+            let bytes = read_capped(&file, &path)?;
+            let torn = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            self.cut_torn_tail(&file, &path, &bytes, torn)?;
+            end = torn as u64;
+        }
+        let line = frame(&json);
+        if let Err(err) = file
+            .write_all_at(line.as_bytes(), end)
+            .and_then(|()| file.sync_data())
+        {
+            let _ = file.set_len(end).and_then(|()| file.sync_data());
+            return Err(SpoolError::new(&path, err));
+        }
+        Ok(json)
+    }
+
+    /// Every spooled run, oldest file first, after moving what cannot be read to `bad/` and
+    /// cutting off appends that did not finish.
+    pub fn scan(&self) -> Result<Scan, SpoolError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(SpoolError {
-                    path: self.dir.clone(),
-                    source,
-                });
-            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
+            Err(err) => return Err(SpoolError::new(&self.dir, err)),
         };
         let mut paths: Vec<PathBuf> = entries
             .flatten()
@@ -119,51 +341,227 @@ impl Spool {
             .collect();
         // UUIDv7 file names sort by time.
         paths.sort();
-        let mut runs = Vec::with_capacity(paths.len());
+        let mut scan = Scan::default();
         for path in paths {
-            let file = match dk_fs::open_regular(&path, SPOOL_FILE_LIMIT) {
-                Ok((file, _)) => file,
-                // Not something dk spooled (a FIFO would block a plain open): left alone.
-                Err(dk_fs::FsError::NotRegular { .. }) => continue,
-                Err(err) => {
-                    return Err(SpoolError {
-                        path: path.clone(),
-                        source: std::io::Error::other(err),
-                    });
-                }
-            };
-            let mut events = Vec::new();
-            let mut unreadable_lines = 0;
-            // The cap holds even for a file that grows while it is read.
-            for line in BufReader::new(file.take(SPOOL_FILE_LIMIT)).lines() {
-                let line = line.map_err(|source| SpoolError {
-                    path: path.clone(),
-                    source,
-                })?;
-                match EventHead::parse(&line) {
-                    Ok(head) => events.push(SpooledEvent { head, json: line }),
-                    Err(_) if line.trim().is_empty() => {}
-                    Err(_) => unreadable_lines += 1,
-                }
+            if let Some(run) = self.read_run(&path, &mut scan.quarantined)? {
+                scan.runs.push(run);
             }
-            runs.push(SpooledRun {
-                path,
-                events,
-                unreadable_lines,
-            });
         }
-        Ok(runs)
+        Ok(scan)
     }
 
-    /// Removes a run's file once nothing in it is pending.
-    pub fn release(&self, run: &SpooledRun) -> Result<(), SpoolError> {
-        match std::fs::remove_file(&run.path) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(SpoolError {
-                path: run.path.clone(),
-                source,
-            }),
+    fn read_run(
+        &self,
+        path: &Path,
+        quarantined: &mut Vec<Quarantined>,
+    ) -> Result<Option<SpooledRun>, SpoolError> {
+        let file = match self.open_locked(path, false) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(None),
+            // Not something dk spooled (a link, a folder, a FIFO), or not readable.
+            Err(dk_fs::FsError::NotRegular { kind, .. }) => {
+                quarantined.push(self.quarantine_entry(path, &format!("{kind}, not a file"))?);
+                return Ok(None);
+            }
+            Err(err) => {
+                quarantined.push(self.quarantine_entry(path, &format!("cannot be read: {err}"))?);
+                return Ok(None);
+            }
+        };
+        let bytes = match read_capped(&file, path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                quarantined.push(self.quarantine_entry(path, &err.source.to_string())?);
+                return Ok(None);
+            }
+        };
+        let parsed = parse(&bytes);
+        let mut kept = bytes.len();
+        if let Some(torn) = parsed.torn {
+            quarantined.push(self.cut_torn_tail(&file, path, &bytes, torn)?);
+            kept = torn;
         }
+        if !parsed.bad.is_empty() {
+            for (range, reason) in &parsed.bad {
+                quarantined.push(self.quarantine_bytes(
+                    &format!("{}.at-{}", file_name(path), range.start),
+                    &bytes[range.clone()],
+                    reason,
+                )?);
+            }
+            // The file is rewritten with its events only; an append waiting for the lock finds
+            // the new file by its name.
+            let good: Vec<u8> = parsed
+                .events
+                .iter()
+                .flat_map(|(range, _)| bytes[range.clone()].iter().copied())
+                .collect();
+            dk_fs::write_atomic(path, &good).map_err(|err| SpoolError::new(path, io_error(err)))?;
+            kept = good.len();
+        }
+        if parsed.events.is_empty() {
+            // Emptied, or nothing in it could be read: nothing is pending in it.
+            remove(path)?;
+            return Ok(None);
+        }
+        Ok(Some(SpooledRun {
+            path: path.to_owned(),
+            events: parsed.events.into_iter().map(|(_, event)| event).collect(),
+            len: kept as u64,
+        }))
     }
+
+    /// Cuts the file at `torn`, keeping what was cut in `bad/`.
+    fn cut_torn_tail(
+        &self,
+        file: &File,
+        path: &Path,
+        bytes: &[u8],
+        torn: usize,
+    ) -> Result<Quarantined, SpoolError> {
+        let quarantined = self.quarantine_bytes(
+            &format!("{}.at-{torn}", file_name(path)),
+            &bytes[torn..],
+            "an append that did not finish (the writer failed or was killed): the event was never recorded",
+        )?;
+        file.set_len(torn as u64)
+            .and_then(|()| file.sync_data())
+            .map_err(|err| SpoolError::new(path, err))?;
+        Ok(quarantined)
+    }
+
+    /// A name in `bad/` that is not taken yet.
+    fn bad_name(&self, name: &str) -> Result<(PathBuf, String), SpoolError> {
+        let bad = self.dir.join(BAD);
+        dk_fs::create_dir_all_beneath(&self.dir, Path::new(BAD))
+            .map_err(|err| SpoolError::new(&bad, io_error(err)))?;
+        for n in 0..1000 {
+            let candidate = match n {
+                0 => name.to_owned(),
+                n => format!("{name}.{n}"),
+            };
+            let taken = |name: &str| std::fs::symlink_metadata(bad.join(name)).is_ok();
+            if !taken(&candidate) && !taken(&format!("{candidate}.reason")) {
+                return Ok((bad.join(&candidate), candidate));
+            }
+        }
+        Err(SpoolError::new(
+            &bad,
+            std::io::Error::other(format!("1000 quarantined entries named {name}")),
+        ))
+    }
+
+    fn write_reason(
+        &self,
+        name: &str,
+        path: PathBuf,
+        reason: &str,
+    ) -> Result<Quarantined, SpoolError> {
+        let relative = Path::new(BAD).join(format!("{name}.reason"));
+        dk_fs::write_atomic_beneath(&self.dir, &relative, format!("{reason}\n").as_bytes())
+            .map_err(|err| SpoolError::new(&self.dir.join(&relative), io_error(err)))?;
+        Ok(Quarantined {
+            path,
+            reason: reason.to_owned(),
+        })
+    }
+
+    fn quarantine_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        reason: &str,
+    ) -> Result<Quarantined, SpoolError> {
+        let (path, name) = self.bad_name(name)?;
+        dk_fs::write_atomic_beneath(&self.dir, &Path::new(BAD).join(&name), bytes)
+            .map_err(|err| SpoolError::new(&path, io_error(err)))?;
+        self.write_reason(&name, path, reason)
+    }
+
+    /// Moves a spool entry (whatever it is: it is renamed, never opened) to `bad/`.
+    fn quarantine_entry(&self, path: &Path, reason: &str) -> Result<Quarantined, SpoolError> {
+        let (target, name) = self.bad_name(&file_name(path))?;
+        std::fs::rename(path, &target).map_err(|err| SpoolError::new(path, err))?;
+        self.write_reason(&name, target, reason)
+    }
+
+    /// What is in `bad/`, by name, with why it is there.
+    pub fn quarantine(&self) -> Result<Vec<Quarantined>, SpoolError> {
+        let bad = self.dir.join(BAD);
+        let entries = match std::fs::read_dir(&bad) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(SpoolError::new(&bad, err)),
+        };
+        let mut found: Vec<Quarantined> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let reason_file = entry.path();
+                let item = reason_file
+                    .to_str()?
+                    .strip_suffix(".reason")
+                    .map(PathBuf::from)?;
+                let reason = dk_fs::read_to_string(&reason_file, 64 << 10).ok()?;
+                Some(Quarantined {
+                    path: item,
+                    reason: reason.trim_end().to_owned(),
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(found)
+    }
+
+    /// Removes a run's file once nothing in it is pending, unless an event was appended since
+    /// it was read.
+    pub fn release(&self, run: &SpooledRun) -> Result<bool, SpoolError> {
+        let file = match self.open_locked(&run.path, false) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(true),
+            Err(err) => return Err(SpoolError::new(&run.path, io_error(err))),
+        };
+        let len = file
+            .metadata()
+            .map_err(|err| SpoolError::new(&run.path, err))?
+            .len();
+        if len != run.len {
+            return Ok(false);
+        }
+        remove(&run.path)?;
+        Ok(true)
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn remove(path: &Path) -> Result<(), SpoolError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(SpoolError::new(path, err)),
+    }
+}
+
+/// The whole of a spool file, refused past the cap.
+fn read_capped(file: &File, path: &Path) -> Result<Vec<u8>, SpoolError> {
+    let mut bytes = Vec::new();
+    // One byte past the cap tells a file that is too large from one that fits.
+    (&*file)
+        .take(SPOOL_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| SpoolError::new(path, err))?;
+    if bytes.len() as u64 > SPOOL_FILE_LIMIT {
+        return Err(SpoolError::new(
+            path,
+            std::io::Error::other(format!(
+                "larger than {} MiB, not a spool file dk wrote",
+                SPOOL_FILE_LIMIT >> 20
+            )),
+        ));
+    }
+    Ok(bytes)
 }

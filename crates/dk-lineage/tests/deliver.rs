@@ -142,7 +142,7 @@ async fn events_are_delivered_once_and_the_spool_released() {
         assert_eq!(request.json()["run"]["runId"], run.run_id.to_string());
     }
     assert!(
-        Spool::new(&paths.spool).runs().unwrap().is_empty(),
+        Spool::new(&paths.spool).scan().unwrap().runs.is_empty(),
         "the spool is empty once delivered"
     );
     // Nothing is delivered twice.
