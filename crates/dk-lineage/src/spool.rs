@@ -565,3 +565,271 @@ fn read_capped(file: &File, path: &Path) -> Result<Vec<u8>, SpoolError> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const RUN: &str = "0193a8f0-0000-7000-8000-000000000001";
+
+    fn event(index: usize, pad: usize) -> RunEvent {
+        serde_json::from_value(json!({
+            "eventType": if index == 0 { "START" } else { "RUNNING" },
+            "eventTime": format!("2026-01-01T00:{:02}:{:02}.{:03}Z", index / 60_000 % 60, index / 1000 % 60, index % 1000),
+            "run": {"runId": RUN, "facets": {"pad": {"text": "é".repeat(pad)}}},
+            "job": {"namespace": "default", "name": format!("job-{index}")},
+            "producer": "https://datakit.infoblox.dev/dk/test",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        }))
+        .unwrap()
+    }
+
+    fn json_of(index: usize) -> String {
+        serde_json::to_string(&event(index, index % 7)).unwrap()
+    }
+
+    fn spool() -> (tempfile::TempDir, Spool, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().join("spool"));
+        std::fs::create_dir_all(spool.dir()).unwrap();
+        let file = spool.dir().join(format!("{RUN}.jsonl"));
+        (dir, spool, file)
+    }
+
+    fn jsons(scan: &Scan) -> Vec<String> {
+        scan.runs
+            .iter()
+            .flat_map(|run| run.events.iter().map(|event| event.json.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_checksum_is_zlibs_crc32() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    proptest! {
+        /// A file cut at any byte (a crash, a full disk) gives back every event whose line was
+        /// whole, and no other; the cut tail goes to bad/, and the next append starts clean.
+        #[test]
+        fn a_cut_anywhere_loses_only_the_event_it_cut(count in 1usize..6, cut in any::<prop::sample::Index>()) {
+            let (_dir, spool, file) = spool();
+            let events: Vec<String> = (0..count).map(json_of).collect();
+            let bytes: String = events.iter().map(|json| frame(json)).collect();
+            let cut = cut.index(bytes.len() + 1);
+            std::fs::write(&file, &bytes.as_bytes()[..cut]).unwrap();
+            let whole: Vec<String> = events
+                .iter()
+                .scan(0, |end, json| {
+                    *end += frame(json).len();
+                    Some((*end, json.clone()))
+                })
+                .filter(|(end, _)| *end <= cut)
+                .map(|(_, json)| json)
+                .collect();
+            let at_boundary = whole.iter().map(|json| frame(json).len()).sum::<usize>() == cut;
+            let scan = spool.scan().unwrap();
+            prop_assert_eq!(jsons(&scan), whole.clone());
+            prop_assert_eq!(scan.quarantined.len(), usize::from(!at_boundary));
+            let next = spool.append(&event(count, 3)).unwrap();
+            let scan = spool.scan().unwrap();
+            prop_assert!(scan.quarantined.is_empty());
+            let mut expected = whole;
+            expected.push(next);
+            prop_assert_eq!(jsons(&scan), expected);
+        }
+
+        /// A byte changed anywhere never yields an event that was not written: it costs the
+        /// line it is on (or the two it joins, when it was a newline).
+        #[test]
+        fn a_changed_byte_never_yields_a_wrong_event(count in 1usize..5, at in any::<prop::sample::Index>(), flip in 1u8..=255) {
+            let events: Vec<String> = (0..count).map(json_of).collect();
+            let mut bytes: Vec<u8> = events.iter().flat_map(|json| frame(json).into_bytes()).collect();
+            let at = at.index(bytes.len());
+            bytes[at] ^= flip;
+            let parsed = parse(&bytes);
+            let read: Vec<&String> = parsed.events.iter().map(|(_, event)| &event.json).collect();
+            prop_assert!(read.iter().all(|json| events.contains(json)), "{read:?}");
+            prop_assert!(read.len() + 2 >= count);
+            prop_assert_eq!(read.len() + parsed.bad.len() + usize::from(parsed.torn.is_some()) >= count - 1, true);
+        }
+    }
+
+    #[test]
+    fn plain_json_lines_of_earlier_versions_are_still_read() {
+        let (_dir, spool, file) = spool();
+        std::fs::write(&file, format!("{}\n{}\n", json_of(0), json_of(1))).unwrap();
+        let appended = spool.append(&event(2, 0)).unwrap();
+        let scan = spool.scan().unwrap();
+        assert_eq!(jsons(&scan), [json_of(0), json_of(1), appended]);
+        assert!(scan.quarantined.is_empty());
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_moved_to_bad_with_a_reason_and_the_rest_is_read() {
+        let (dir, spool, file) = spool();
+        let at = |name: &str| spool.dir().join(name);
+        std::fs::create_dir(at("0-folder.jsonl")).unwrap();
+        std::os::unix::fs::symlink("nowhere", at("1-dangling.jsonl")).unwrap();
+        let outside = dir.path().join("outside.jsonl");
+        std::fs::write(&outside, frame(&json_of(5))).unwrap();
+        std::os::unix::fs::symlink(&outside, at("2-link.jsonl")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &at("3-fifo.jsonl"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        std::fs::write(at("4-garbage.jsonl"), b"not an event\n").unwrap();
+        let mut mixed = frame(&json_of(0)).into_bytes();
+        mixed.extend(b"\xff\xfe not UTF-8\n");
+        mixed.extend(b"{\"eventType\": \"START\"}\n");
+        mixed.extend(frame(&json_of(1)).into_bytes());
+        std::fs::write(&file, &mixed).unwrap();
+        std::fs::write(at("notes.txt"), b"not a spool file").unwrap();
+
+        let scan = spool.scan().unwrap();
+        assert_eq!(jsons(&scan), [json_of(0), json_of(1)]);
+        let reasons: Vec<&str> = scan.quarantined.iter().map(|q| q.reason.as_str()).collect();
+        assert_eq!(scan.quarantined.len(), 7, "{reasons:#?}");
+        for expected in [
+            "a directory, not a file",
+            "a symbolic link, not a file",
+            "a FIFO, not a file",
+            "a line that is not UTF-8",
+        ] {
+            assert!(reasons.contains(&expected), "{expected}: {reasons:#?}");
+        }
+        assert_eq!(
+            reasons
+                .iter()
+                .filter(|r| r.starts_with("a line that is not an OpenLineage event"))
+                .count(),
+            2
+        );
+        // Moved, never followed: the link's target is where it was.
+        assert_eq!(
+            std::fs::read(&outside).unwrap(),
+            frame(&json_of(5)).as_bytes()
+        );
+        assert!(
+            std::fs::symlink_metadata(at("bad/2-link.jsonl"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read(at("bad/3-fifo.jsonl.reason")).unwrap(),
+            b"a FIFO, not a file\n"
+        );
+        assert_eq!(
+            std::fs::read(at(&format!(
+                "bad/{RUN}.jsonl.at-{}",
+                frame(&json_of(0)).len()
+            )))
+            .unwrap(),
+            b"\xff\xfe not UTF-8\n"
+        );
+        assert!(at("notes.txt").exists(), "only spool files are dk's");
+        assert!(
+            !at("4-garbage.jsonl").exists(),
+            "a file with no event is not kept"
+        );
+        assert_eq!(spool.quarantine().unwrap().len(), 7);
+
+        // Once moved aside, nothing is left to warn about.
+        let again = spool.scan().unwrap();
+        assert!(again.quarantined.is_empty());
+        assert_eq!(jsons(&again), [json_of(0), json_of(1)]);
+    }
+
+    #[test]
+    fn a_released_file_is_kept_when_an_event_was_appended_since_it_was_read() {
+        let (_dir, spool, file) = spool();
+        spool.append(&event(0, 0)).unwrap();
+        let scan = spool.scan().unwrap();
+        spool.append(&event(1, 0)).unwrap();
+        assert!(!spool.release(&scan.runs[0]).unwrap());
+        assert!(file.exists());
+        let scan = spool.scan().unwrap();
+        assert!(spool.release(&scan.runs[0]).unwrap());
+        assert!(!file.exists());
+    }
+
+    /// A small filesystem that fills up: a tmpfs (as root), else a file size limit set with
+    /// `prlimit` on a copy of this test; `None` when neither can be had here.
+    fn fill_up(check: impl Fn(&Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("small");
+        std::fs::create_dir(&mount).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "dk-spool-test"])
+            .arg(&mount)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if mounted {
+            check(&mount);
+            let _ = std::process::Command::new("umount").arg(&mount).status();
+            return;
+        }
+        // SIGXFSZ ignored (inherited through exec), so that a write past the limit fails with
+        // EFBIG instead of killing the process.
+        let child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                r#"trap "" XFSZ; exec prlimit --fsize=65536 "$0" "$@""#,
+            ])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "spool::tests::disk_full_under_a_size_limit",
+                "--nocapture",
+            ])
+            .env("DK_SPOOL_TEST_FULL", dir.path())
+            .output();
+        match child {
+            Ok(output) if output.status.success() => {}
+            Ok(output) if String::from_utf8_lossy(&output.stderr).contains("prlimit") => {
+                eprintln!("skipped: neither a tmpfs mount nor prlimit --fsize works here");
+            }
+            other => panic!("the size-limited test failed: {other:?}"),
+        }
+    }
+
+    fn appends_until_full_keep_every_earlier_event(dir: &Path) {
+        let spool = Spool::new(dir.join("spool"));
+        let mut written = Vec::new();
+        let error = (0..10_000)
+            .find_map(|index| match spool.append(&event(index, 500)) {
+                Ok(json) => {
+                    written.push(json);
+                    None
+                }
+                Err(err) => Some(err),
+            })
+            .expect("the disk filled up");
+        assert!(error.is_disk_full(), "{error}");
+        assert!(!written.is_empty());
+        let scan = spool.scan().unwrap();
+        assert!(scan.quarantined.is_empty(), "{:?}", scan.quarantined);
+        assert_eq!(jsons(&scan), written);
+    }
+
+    #[test]
+    fn an_append_that_finds_the_disk_full_fails_and_keeps_every_earlier_event() {
+        fill_up(appends_until_full_keep_every_earlier_event);
+    }
+
+    /// Run by [`fill_up`] under `prlimit --fsize`; nothing otherwise.
+    #[test]
+    fn disk_full_under_a_size_limit() {
+        if let Some(dir) = std::env::var_os("DK_SPOOL_TEST_FULL") {
+            appends_until_full_keep_every_earlier_event(Path::new(&dir));
+        }
+    }
+}

@@ -252,3 +252,101 @@ async fn a_deadline_moved_mid_flight_bounds_the_wait() {
         .unwrap();
     assert_eq!(report.pending, 2);
 }
+
+/// A spool file truncated, emptied or replaced after its events were stored: the store still
+/// holds them as pending, and the flush delivers them from there, and says what is pending.
+#[tokio::test]
+async fn events_of_a_truncated_emptied_or_replaced_spool_file_are_still_delivered() {
+    for damage in [
+        Some(&b""[..]),
+        Some(&b"{\"eventType\": \"START\"}\n"[..]),
+        None,
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let paths = LineagePaths::under(home.path());
+        let port = closed_port();
+        let deliverer =
+            Deliverer::new(Target::new(None, &format!("http://127.0.0.1:{port}"), None).unwrap());
+        let run = record_run(&paths);
+        let (_keep, deadline) = deadline_in(Duration::from_millis(200));
+        let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+        assert_eq!((report.delivered, report.pending), (0, 2));
+        let file = paths.spool.join(format!("{}.jsonl", run.run_id));
+        match damage {
+            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+            // Truncated in the middle of its second event.
+            None => {
+                let len = std::fs::metadata(&file).unwrap().len();
+                std::fs::File::options()
+                    .write(true)
+                    .open(&file)
+                    .unwrap()
+                    .set_len(len - 40)
+                    .unwrap();
+            }
+        }
+
+        // Still down: nothing delivered, and the flush says both are pending.
+        let (_keep, deadline) = deadline_in(Duration::from_millis(200));
+        let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+        assert_eq!((report.delivered, report.pending), (0, 2), "{damage:?}");
+        assert_eq!(report.quarantined, usize::from(damage != Some(b"")));
+
+        let sink = HttpSink::start_on(port);
+        let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+        let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+        assert_eq!((report.delivered, report.pending), (2, 0), "{damage:?}");
+        let types: Vec<_> = sink
+            .received()
+            .iter()
+            .map(|r| r.json()["eventType"].clone())
+            .collect();
+        assert_eq!(types, ["START", "COMPLETE"]);
+        assert!(
+            Spool::new(&paths.spool).scan().unwrap().runs.is_empty(),
+            "the spool is released once its run's events are delivered"
+        );
+    }
+}
+
+/// The delivery is marked as being sent, in the store, before the request goes out: a flush
+/// killed while it waits for the answer re-sends that event, and only that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_marked_sending_before_its_request_goes_out() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let deliverer = Deliverer::new(
+        Target::new(
+            None,
+            &format!("http://{}", listener.local_addr().unwrap()),
+            None,
+        )
+        .unwrap(),
+    );
+    record_run(&paths);
+    let (_keep, deadline) = deadline_in(Duration::from_millis(1500));
+    let flushing = tokio::spawn({
+        let paths = paths.clone();
+        async move { flush(&paths, Some(&deliverer), deadline).await }
+    });
+    let store = paths.store.clone();
+    let states = tokio::task::spawn_blocking(move || {
+        // The request is in flight and not answered.
+        let (connection, _) = listener.accept().unwrap();
+        let states: Vec<DeliveryState> = LineageStore::open(&store)
+            .unwrap()
+            .events(None)
+            .unwrap()
+            .iter()
+            .map(|event| event.deliveries[0].state)
+            .collect();
+        drop(connection);
+        states
+    })
+    .await
+    .unwrap();
+    assert_eq!(states, [DeliveryState::Sending, DeliveryState::Pending]);
+    let report = flushing.await.unwrap().unwrap();
+    assert_eq!(report.pending, 2);
+}
