@@ -149,6 +149,32 @@ async fn flush_lock(paths: &LineagePaths, deadline: &watch::Receiver<Instant>) -
     }
 }
 
+/// An event being sent by a flush that is dropped before the answer (a run stops waiting for
+/// its delivery): it goes back to pending, to be sent again, saying why. A flush that is killed
+/// leaves it marked as sending, which the next flush sends again all the same.
+struct Stopped<'a> {
+    store: &'a Path,
+    key: &'a str,
+    target: &'a str,
+    armed: bool,
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = LineageStore::open(self.store).and_then(|mut store| {
+                store.record_delivery(
+                    self.key,
+                    self.target,
+                    DeliveryState::Pending,
+                    Some("stopped at the deadline while being sent"),
+                    0,
+                )
+            });
+        }
+    }
+}
+
 /// Ingests everything spooled into the store, delivers what the store has not delivered (when
 /// there is a `deliverer`) until the deadline in `deadline`, and releases settled spool files.
 /// The deadline may be moved while the flush runs (a run shortens it when it ends).
@@ -186,10 +212,20 @@ pub async fn flush(
             Some(_lock) => {
                 for (key, json) in store.outbox(target)? {
                     if Instant::now() >= *deadline.borrow() {
+                        report
+                            .last_error
+                            .get_or_insert_with(|| "not delivered before the deadline".into());
                         break;
                     }
                     store.claim(&key, target)?;
+                    let mut stopped = Stopped {
+                        store: &paths.store,
+                        key: &key,
+                        target,
+                        armed: true,
+                    };
                     let (outcome, requests) = deliverer.send(&json, &deadline).await;
+                    stopped.armed = false;
                     let (state, error) = match outcome {
                         Outcome::Delivered => {
                             report.delivered += 1;

@@ -1,7 +1,7 @@
 //! One case per defect an attacker found (issue "Security hardening"): crafted archives, a
 //! registry that lies, GitOps repositories with symlinked folders, alias bombs, special files,
 //! leaked secrets. Each module is named after the defect it reproduces; each case failed before
-//! its fix.
+//! its fix. Modules named `i13_dNN_*` reproduce defect NN of issue 13 (durable runs and lineage).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -66,3 +66,6 @@ mod d10_spool_fifo;
 mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
+mod i13_d02_bad_spool;
+mod i13_d03_flush_counts;
+mod i13_d05_flush_crash;
