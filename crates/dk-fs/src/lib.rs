@@ -552,7 +552,7 @@ mod open_own_tests {
         std::fs::create_dir(dir.path().join("folder")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &dir.path().join("fifo"),
+            dir.path().join("fifo"),
             FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,

@@ -550,8 +550,7 @@ fn remove(path: &Path) -> Result<(), SpoolError> {
 fn read_capped(file: &File, path: &Path) -> Result<Vec<u8>, SpoolError> {
     let mut bytes = Vec::new();
     // One byte past the cap tells a file that is too large from one that fits.
-    (&*file)
-        .take(SPOOL_FILE_LIMIT + 1)
+    file.take(SPOOL_FILE_LIMIT + 1)
         .read_to_end(&mut bytes)
         .map_err(|err| SpoolError::new(path, err))?;
     if bytes.len() as u64 > SPOOL_FILE_LIMIT {
@@ -679,7 +678,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, at("2-link.jsonl")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &at("3-fifo.jsonl"),
+            at("3-fifo.jsonl"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
@@ -795,7 +794,11 @@ mod tests {
         match child {
             Ok(output) if output.status.success() => {}
             Ok(output) if String::from_utf8_lossy(&output.stderr).contains("prlimit") => {
-                eprintln!("skipped: neither a tmpfs mount nor prlimit --fsize works here");
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: neither a tmpfs mount nor prlimit --fsize works here"
+                );
             }
             other => panic!("the size-limited test failed: {other:?}"),
         }

@@ -49,7 +49,8 @@ fn an_emptied_truncated_or_replaced_spool_file_is_still_delivered_and_counted() 
             .unwrap();
     };
     let replaced = |file: &std::path::Path| std::fs::write(file, b"garbage\n").unwrap();
-    let damages: [(&str, &dyn Fn(&std::path::Path), u64); 3] = [
+    type Damage<'a> = &'a dyn Fn(&std::path::Path);
+    let damages: [(&str, Damage, u64); 3] = [
         ("emptied", &emptied, 0),
         ("truncated", &truncated, 1),
         ("replaced", &replaced, 1),
