@@ -77,6 +77,14 @@ fn record_run(paths: &LineagePaths) -> RunInfo {
     run
 }
 
+/// The types of the events the sink received, in order.
+fn received_types(sink: &HttpSink) -> Vec<serde_json::Value> {
+    sink.received()
+        .iter()
+        .map(|r| r.json()["eventType"].clone())
+        .collect()
+}
+
 fn deadline_in(duration: Duration) -> (watch::Sender<Instant>, watch::Receiver<Instant>) {
     watch::channel(Instant::now() + duration)
 }
@@ -109,12 +117,7 @@ async fn a_running_runs_spool_is_kept_for_its_terminal_event() {
         .unwrap();
     let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
     assert_eq!((report.delivered, report.released), (1, 1));
-    let types: Vec<_> = sink
-        .received()
-        .iter()
-        .map(|r| r.json()["eventType"].clone())
-        .collect();
-    assert_eq!(types, ["START", "COMPLETE"]);
+    assert_eq!(received_types(&sink), ["START", "COMPLETE"]);
 }
 
 #[tokio::test]
@@ -296,12 +299,7 @@ async fn events_of_a_truncated_emptied_or_replaced_spool_file_are_still_delivere
         let (_keep, deadline) = deadline_in(Duration::from_secs(10));
         let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
         assert_eq!((report.delivered, report.pending), (2, 0), "{damage:?}");
-        let types: Vec<_> = sink
-            .received()
-            .iter()
-            .map(|r| r.json()["eventType"].clone())
-            .collect();
-        assert_eq!(types, ["START", "COMPLETE"]);
+        assert_eq!(received_types(&sink), ["START", "COMPLETE"]);
         assert!(
             Spool::new(&paths.spool).scan().unwrap().runs.is_empty(),
             "the spool is released once its run's events are delivered"

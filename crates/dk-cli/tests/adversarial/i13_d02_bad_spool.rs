@@ -4,36 +4,13 @@
 //! to `spool/bad/` with a reason, once, and everything else is delivered.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use dk_test::TestContext;
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::HttpSink;
 
-use crate::common::{Run, context, run_ok};
-use crate::fifo;
-
-/// Runs dk with `env`, failing the test when it has not ended within a minute.
-pub fn bounded(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut child = ctx
-        .dk_process()
-        .envs(env.iter().copied())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start dk");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("poll dk").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dk {} hung", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Run::from_output(child.wait_with_output().expect("collect dk's output"))
-}
+use crate::common::{context, run_ok};
+use crate::{fifo, run_bounded_with as bounded};
 
 fn spool(ctx: &TestContext) -> std::path::PathBuf {
     ctx.dk_home().join("lineage/spool")

@@ -7,7 +7,7 @@ use dk_test::TestContext;
 use dk_test::sink::{HttpSink, closed_port};
 
 use crate::common::{context, run_ok};
-use crate::i13_d02_bad_spool::bounded;
+use crate::run_bounded_with as bounded;
 
 /// A run whose two events could not be delivered (the backend down), with its spool file then
 /// damaged by `damage`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use dk_test::sink::{HttpSink, closed_port};
 
 use crate::common::{context, run_ok};
-use crate::i13_d02_bad_spool::bounded;
+use crate::run_bounded_with as bounded;
 
 #[test]
 fn a_killed_flush_resends_only_the_event_in_flight() {

@@ -29,8 +29,14 @@ fn fifo(path: &Path) {
 /// Runs dk, killing it and failing the test when it has not ended within a minute (long enough
 /// for any honest run): a hang fails instead of stalling the suite.
 fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
+    run_bounded_with(ctx, &[], args)
+}
+
+/// [`run_bounded`] with extra environment variables.
+fn run_bounded_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut child = ctx
         .dk_process()
+        .envs(env.iter().copied())
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
