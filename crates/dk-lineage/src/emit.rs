@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::deliver::{Deliverer, Outcome};
 use crate::event::{EventHead, RunEvent};
-use crate::spool::{Quarantined, Spool, SpoolError, SpooledRun};
+use crate::spool::{Quarantined, Scan, Spool, SpoolError, SpooledRun};
 use crate::store::{DeliveryState, LineageStore, StoreError};
 
 /// Where lineage lives under dk's home.
@@ -93,13 +93,19 @@ pub enum FlushError {
     Store(#[from] StoreError),
 }
 
-/// The warning for something moved out of the spool.
-fn quarantine_warning(quarantined: &Quarantined) -> String {
-    format!(
-        "lineage spool: moved {} aside: {}",
-        quarantined.path.display(),
-        quarantined.reason
-    )
+/// A warning for each thing a scan moved out of the spool or left unread.
+fn warnings(scan: &Scan) -> Vec<String> {
+    scan.quarantined
+        .iter()
+        .map(|quarantined| {
+            format!(
+                "lineage spool: moved {} aside: {}",
+                quarantined.path.display(),
+                quarantined.reason
+            )
+        })
+        .chain(scan.skipped.iter().cloned())
+        .collect()
 }
 
 /// The store brought up to date with the spool.
@@ -130,7 +136,7 @@ pub fn sync_store(paths: &LineagePaths) -> Result<Synced, FlushError> {
             .flat_map(|run| run.events.iter().map(|event| event.head.key()))
             .collect(),
         quarantine: spool.quarantine()?,
-        warnings: scan.quarantined.iter().map(quarantine_warning).collect(),
+        warnings: warnings(&scan),
     })
 }
 
@@ -193,7 +199,7 @@ pub async fn flush(
         runs: scan.runs.len(),
         events: scan.runs.iter().map(|run| run.events.len()).sum(),
         quarantined: scan.quarantined.len(),
-        warnings: scan.quarantined.iter().map(quarantine_warning).collect(),
+        warnings: warnings(&scan),
         ..FlushReport::default()
     };
     // One transaction for everything: a commit per run would bound ingestion by commits.

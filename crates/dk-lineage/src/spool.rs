@@ -98,6 +98,9 @@ pub struct Scan {
     pub runs: Vec<SpooledRun>,
     /// What this reading moved to `spool/bad/`.
     pub quarantined: Vec<Quarantined>,
+    /// Files left where they are for now, and why (a full disk can keep dk from moving or
+    /// repairing one): the rest is read all the same.
+    pub skipped: Vec<String>,
 }
 
 impl SpooledRun {
@@ -343,8 +346,10 @@ impl Spool {
         paths.sort();
         let mut scan = Scan::default();
         for path in paths {
-            if let Some(run) = self.read_run(&path, &mut scan.quarantined)? {
-                scan.runs.push(run);
+            match self.read_run(&path, &mut scan.quarantined) {
+                Ok(Some(run)) => scan.runs.push(run),
+                Ok(None) => {}
+                Err(err) => scan.skipped.push(format!("{err}; left in place")),
             }
         }
         Ok(scan)
@@ -759,23 +764,52 @@ mod tests {
         assert!(!file.exists());
     }
 
+    /// A 64 KiB tmpfs, unmounted when dropped; `None` where mounting is not allowed.
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        fn mount() -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().unwrap();
+            let tmpfs = Tmpfs { dir };
+            std::fs::create_dir(tmpfs.path()).unwrap();
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", "dk-spool-test"])
+                .arg(tmpfs.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+                .then_some(tmpfs)
+        }
+
+        fn path(&self) -> PathBuf {
+            self.dir.path().join("small")
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.path())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+
+    fn skipped(what: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
+    }
+
     /// A small filesystem that fills up: a tmpfs (as root), else a file size limit set with
-    /// `prlimit` on a copy of this test; `None` when neither can be had here.
+    /// `prlimit` on a copy of this test; skipped when neither can be had here.
     fn fill_up(check: impl Fn(&Path)) {
-        let dir = tempfile::tempdir().unwrap();
-        let mount = dir.path().join("small");
-        std::fs::create_dir(&mount).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "dk-spool-test"])
-            .arg(&mount)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if mounted {
-            check(&mount);
-            let _ = std::process::Command::new("umount").arg(&mount).status();
+        if let Some(tmpfs) = Tmpfs::mount() {
+            check(&tmpfs.path());
             return;
         }
+        let dir = tempfile::tempdir().unwrap();
         // SIGXFSZ ignored (inherited through exec), so that a write past the limit fails with
         // EFBIG instead of killing the process.
         let child = std::process::Command::new("sh")
@@ -794,11 +828,7 @@ mod tests {
         match child {
             Ok(output) if output.status.success() => {}
             Ok(output) if String::from_utf8_lossy(&output.stderr).contains("prlimit") => {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: neither a tmpfs mount nor prlimit --fsize works here"
-                );
+                skipped("neither a tmpfs mount nor prlimit --fsize works here");
             }
             other => panic!("the size-limited test failed: {other:?}"),
         }
@@ -834,5 +864,40 @@ mod tests {
         if let Some(dir) = std::env::var_os("DK_SPOOL_TEST_FULL") {
             appends_until_full_keep_every_earlier_event(Path::new(&dir));
         }
+    }
+
+    /// A full disk keeps dk from moving a bad line to `bad/`: that file stays as it is, with a
+    /// word, and the other files are read all the same.
+    #[test]
+    fn a_file_that_cannot_be_repaired_on_a_full_disk_is_left_and_the_rest_is_read() {
+        use std::io::Write;
+        let Some(tmpfs) = Tmpfs::mount() else {
+            return skipped("cannot mount a tmpfs here");
+        };
+        let spool = Spool::new(tmpfs.path().join("spool"));
+        let first = spool.append(&event(0, 0)).unwrap();
+        let other = spool
+            .dir()
+            .join("0193a8f0-0000-7000-8000-000000000002.jsonl");
+        std::fs::write(&other, format!("{}not an event\n", frame(&json_of(1)))).unwrap();
+        let filler = tmpfs.path().join("filler");
+        let mut file = File::create(&filler).unwrap();
+        while file.write_all(&[0; 4096]).is_ok() {}
+        drop(file);
+
+        let scan = spool.scan().unwrap();
+        assert_eq!(jsons(&scan), [first.clone()]);
+        assert_eq!(scan.skipped.len(), 1, "{:?}", scan.skipped);
+        assert!(
+            scan.skipped[0].contains("left in place"),
+            "{:?}",
+            scan.skipped
+        );
+        assert!(other.exists());
+
+        std::fs::remove_file(&filler).unwrap();
+        let scan = spool.scan().unwrap();
+        assert_eq!(jsons(&scan), [first, json_of(1)]);
+        assert_eq!(scan.quarantined.len(), 1);
     }
 }
