@@ -886,7 +886,7 @@ mod tests {
         drop(file);
 
         let scan = spool.scan().unwrap();
-        assert_eq!(jsons(&scan), [first.clone()]);
+        assert_eq!(jsons(&scan), std::slice::from_ref(&first));
         assert_eq!(scan.skipped.len(), 1, "{:?}", scan.skipped);
         assert!(
             scan.skipped[0].contains("left in place"),
