@@ -368,18 +368,26 @@ impl Spool {
                 quarantined.push(self.quarantine_entry(path, &format!("{kind}, not a file"))?);
                 return Ok(None);
             }
-            Err(err) => {
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::PermissionDenied) => {
                 quarantined.push(self.quarantine_entry(path, &format!("cannot be read: {err}"))?);
                 return Ok(None);
             }
+            // Anything else (too many open files, a lock held too long) may pass.
+            Err(err) => return Err(SpoolError::new(path, io_error(err))),
         };
-        let bytes = match read_capped(&file, path) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                quarantined.push(self.quarantine_entry(path, &err.source.to_string())?);
-                return Ok(None);
-            }
-        };
+        let len = file
+            .metadata()
+            .map_err(|err| SpoolError::new(path, err))?
+            .len();
+        if len > SPOOL_FILE_LIMIT {
+            let reason = format!(
+                "larger than {} MiB, not a spool file dk wrote",
+                SPOOL_FILE_LIMIT >> 20
+            );
+            quarantined.push(self.quarantine_entry(path, &reason)?);
+            return Ok(None);
+        }
+        let bytes = read_capped(&file, path)?;
         let parsed = parse(&bytes);
         let mut kept = bytes.len();
         if let Some(torn) = parsed.torn {
@@ -562,7 +570,7 @@ fn read_capped(file: &File, path: &Path) -> Result<Vec<u8>, SpoolError> {
         return Err(SpoolError::new(
             path,
             std::io::Error::other(format!(
-                "larger than {} MiB, not a spool file dk wrote",
+                "grew past {} MiB while read",
                 SPOOL_FILE_LIMIT >> 20
             )),
         ));
