@@ -74,4 +74,5 @@ mod d12_forge;
 mod d13_dev_down;
 mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
+mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
