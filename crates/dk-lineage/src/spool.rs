@@ -340,6 +340,7 @@ impl Spool {
         let mut paths: Vec<PathBuf> = entries
             .flatten()
             .map(|entry| entry.path())
+            .filter(|path| !sweep_stale_temporary(path))
             .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
             .collect();
         // UUIDv7 file names sort by time.
@@ -543,6 +544,24 @@ impl Spool {
         remove(&run.path)?;
         Ok(true)
     }
+}
+
+/// Removes the temporary file of a rewrite whose dk died before renaming it
+/// (`.<name>.<pid>.<n>.tmp`, see `dk_fs::AtomicFile`); whether it was one.
+fn sweep_stale_temporary(path: &Path) -> bool {
+    let name = file_name(path);
+    let Some(pid) = name
+        .strip_prefix('.')
+        .and_then(|name| name.strip_suffix(".tmp"))
+        .and_then(|name| name.rsplit('.').nth(1))
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if !Path::new("/proc").join(pid.to_string()).exists() {
+        let _ = std::fs::remove_file(path);
+    }
+    true
 }
 
 fn file_name(path: &Path) -> String {
@@ -762,6 +781,20 @@ mod tests {
         let again = spool.scan().unwrap();
         assert!(again.quarantined.is_empty());
         assert_eq!(jsons(&again), [json_of(0), json_of(1)]);
+    }
+
+    #[test]
+    fn temporaries_of_a_dead_dk_are_swept_and_a_live_dks_kept() {
+        let (_dir, spool, _) = spool();
+        let dead = spool.dir().join(format!(".{RUN}.jsonl.999999999.0.tmp"));
+        let live = spool
+            .dir()
+            .join(format!(".{RUN}.jsonl.{}.0.tmp", std::process::id()));
+        std::fs::write(&dead, "x").unwrap();
+        std::fs::write(&live, "x").unwrap();
+        spool.scan().unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists());
     }
 
     #[test]
