@@ -9,8 +9,21 @@ use dk_test::TestContext;
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::HttpSink;
 
-use crate::common::{context, run_ok};
+use crate::common::{Run, context, run_ok};
 use crate::{fifo, run_bounded_with as bounded};
+
+/// `dk lineage flush` to a backend that accepts everything, which ends with exit 0.
+pub fn flush_to_a_sink(ctx: &TestContext) -> (HttpSink, Run) {
+    let sink = HttpSink::start();
+    let url = sink.url();
+    let flush = bounded(
+        ctx,
+        &[("OPENLINEAGE_URL", url.as_str())],
+        &["lineage", "flush"],
+    );
+    assert_eq!(flush.code, 0, "{}", flush.transcript());
+    (sink, flush)
+}
 
 fn spool(ctx: &TestContext) -> std::path::PathBuf {
     ctx.dk_home().join("lineage/spool")
@@ -114,14 +127,7 @@ fn flush_with_a_bad_file_delivers_the_rest_and_exits_0() {
     let dir = spool(&ctx);
     std::fs::create_dir_all(&dir).unwrap();
     earlier_run_with_a_bad_line(&dir);
-    let sink = HttpSink::start();
-    let url = sink.url();
-    let flush = bounded(
-        &ctx,
-        &[("OPENLINEAGE_URL", url.as_str())],
-        &["lineage", "flush"],
-    );
-    assert_eq!(flush.code, 0, "{}", flush.transcript());
+    let (sink, flush) = flush_to_a_sink(&ctx);
     assert!(
         flush
             .stdout

@@ -2,9 +2,8 @@
 //! then sent only START and said ✓. A torn tail is an event that was never recorded (its writer
 //! got the error): it is cut off, kept in `spool/bad/` with that reason, and said.
 
-use dk_test::sink::HttpSink;
-
 use crate::common::context;
+use crate::i13_d02_bad_spool::flush_to_a_sink;
 use crate::run_bounded_with as bounded;
 
 #[test]
@@ -20,14 +19,7 @@ fn a_torn_complete_is_cut_off_and_said_not_passed_over() {
     )
     .unwrap();
 
-    let sink = HttpSink::start();
-    let url = sink.url();
-    let flush = bounded(
-        &ctx,
-        &[("OPENLINEAGE_URL", url.as_str())],
-        &["lineage", "flush"],
-    );
-    assert_eq!(flush.code, 0, "{}", flush.transcript());
+    let (sink, flush) = flush_to_a_sink(&ctx);
     assert!(!flush.stdout.contains('✓'), "{}", flush.transcript());
     assert!(
         flush.stdout.contains("Delivered 1 event")
