@@ -78,7 +78,8 @@ pub struct FlushReport {
     pub quarantined: usize,
     /// Spool files whose events are all stored and settled, and were removed.
     pub released: usize,
-    /// One line per thing quarantined, for the command to print.
+    /// One line per thing this flush moved to `spool/bad/` or left unread, for the command to
+    /// print once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,16 +142,25 @@ pub fn sync_store(paths: &LineagePaths) -> Result<Synced, FlushError> {
 }
 
 /// Holds `flush.lock` beside the store: two flushes (a run's and `dk lineage flush`) never send
-/// at once, which could send an event twice. Waits for it until the deadline; `None` then.
-async fn flush_lock(paths: &LineagePaths, deadline: &watch::Receiver<Instant>) -> Option<File> {
-    let file = dk_fs::open_own(&paths.store.with_file_name("flush.lock"), true).ok()?;
+/// at once, which could send an event twice. Waits for it until the deadline; why not, then.
+async fn flush_lock(
+    paths: &LineagePaths,
+    deadline: &watch::Receiver<Instant>,
+) -> Result<File, String> {
+    let path = paths.store.with_file_name("flush.lock");
+    let file = dk_fs::open_own(&path, true).map_err(|err| err.to_string())?;
     loop {
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Some(file),
-            Err(_) if Instant::now() < *deadline.borrow() => {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                if Instant::now() < *deadline.borrow() =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            Err(_) => return None,
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err("another dk was delivering lineage until the deadline".into());
+            }
+            Err(err) => return Err(format!("{}: {err}", path.display())),
         }
     }
 }
@@ -215,7 +225,7 @@ pub async fn flush(
             target,
         )?;
         match flush_lock(paths, &deadline).await {
-            Some(_lock) => {
+            Ok(_lock) => {
                 for (key, json) in store.outbox(target)? {
                     if Instant::now() >= *deadline.borrow() {
                         report
@@ -249,10 +259,7 @@ pub async fn flush(
                     }
                 }
             }
-            None => {
-                report.last_error =
-                    Some("another dk was delivering lineage until the deadline".into());
-            }
+            Err(error) => report.last_error = Some(error),
         }
         report.pending = store.pending(target)?;
     }

@@ -348,3 +348,28 @@ async fn an_event_is_marked_sending_before_its_request_goes_out() {
     let report = flushing.await.unwrap().unwrap();
     assert_eq!(report.pending, 2);
 }
+
+/// One flush delivers at a time: while another holds `flush.lock`, a flush sends nothing (it
+/// would send the same events at once) and says why; once the lock is free, it delivers.
+#[tokio::test]
+async fn a_flush_waits_for_the_one_under_way() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    let deliverer = Deliverer::new(Target::new(None, &sink.url(), None).unwrap());
+    record_run(&paths);
+    let lock = std::fs::File::create(paths.store.with_file_name("flush.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let (_keep, deadline) = deadline_in(Duration::from_millis(200));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!((report.delivered, report.pending), (0, 2));
+    assert_eq!(
+        report.last_error.as_deref(),
+        Some("another dk was delivering lineage until the deadline")
+    );
+    assert!(sink.received().is_empty());
+    drop(lock);
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!((report.delivered, report.pending), (2, 0));
+}
