@@ -499,3 +499,76 @@ mod commit_as_tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
+
+/// Opens a file dk keeps for itself, for reading and writing, only if it is a regular file:
+/// a link in its place is refused rather than followed, and a FIFO, socket or device is refused
+/// without blocking. With `create`, a missing file is created (mode 0o600). For state that dk
+/// appends to and repairs in place, such as the lineage spool.
+pub fn open_own(path: &Path, create: bool) -> Result<File, FsError> {
+    let mut flags =
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    if create {
+        flags |= OFlags::CREATE;
+    }
+    let not_regular = |kind: FileType| FsError::NotRegular {
+        path: path.to_owned(),
+        kind: kind_name(kind),
+    };
+    let fd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => fd,
+        // What the open refused for its type (a link, a folder, a socket) is named by it.
+        Err(
+            err @ (rustix::io::Errno::LOOP | rustix::io::Errno::ISDIR | rustix::io::Errno::NXIO),
+        ) => {
+            return Err(match rustix::fs::lstat(path) {
+                Ok(stat) => not_regular(FileType::from_raw_mode(stat.st_mode)),
+                Err(_) => FsError::io(path, err),
+            });
+        }
+        Err(err) => return Err(FsError::io(path, err)),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(|err| FsError::io(path, err))?;
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => Ok(File::from(fd)),
+        other => Err(not_regular(other)),
+    }
+}
+
+#[cfg(test)]
+mod open_own_tests {
+    use super::*;
+
+    #[test]
+    fn opens_and_creates_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        let mut opened = open_own(&file, true).unwrap();
+        opened.write_all(b"x").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+        assert!(open_own(&dir.path().join("missing"), false).is_err());
+
+        std::os::unix::fs::symlink(&file, dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
+        std::fs::create_dir(dir.path().join("folder")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        for (name, kind) in [
+            ("link", "a symbolic link"),
+            ("dangling", "a symbolic link"),
+            ("folder", "a directory"),
+            ("fifo", "a FIFO"),
+        ] {
+            match open_own(&dir.path().join(name), true) {
+                Err(FsError::NotRegular { kind: found, .. }) => assert_eq!(found, kind, "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert!(!dir.path().join("nowhere").exists(), "a link was followed");
+    }
+}

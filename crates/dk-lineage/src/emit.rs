@@ -2,6 +2,8 @@
 //! backend. A run never waits on a backend for longer than its deadline; what is not delivered
 //! stays spooled and goes out with the next flush (the next run, or `dk lineage flush`).
 
+use std::collections::HashSet;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -10,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::deliver::{Deliverer, Outcome};
 use crate::event::{EventHead, RunEvent};
-use crate::spool::{Spool, SpoolError, SpooledRun};
+use crate::spool::{Quarantined, Scan, Spool, SpoolError, SpooledRun};
 use crate::store::{DeliveryState, LineageStore, StoreError};
 
 /// Where lineage lives under dk's home.
@@ -61,7 +63,8 @@ impl Recorder {
     }
 }
 
-/// What a flush did.
+/// What a flush did, counted from the store: `pending` is what the store still has to send to
+/// the target after the flush, whatever the spool holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlushReport {
@@ -71,9 +74,14 @@ pub struct FlushReport {
     pub delivered: usize,
     pub rejected: usize,
     pub pending: usize,
+    /// What this flush moved to `spool/bad/` because it cannot be read.
+    pub quarantined: usize,
     /// Spool files whose events are all stored and settled, and were removed.
     pub released: usize,
-    pub unreadable_lines: usize,
+    /// One line per thing this flush moved to `spool/bad/` or left unread, for the command to
+    /// print once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -86,24 +94,109 @@ pub enum FlushError {
     Store(#[from] StoreError),
 }
 
+/// A warning for each thing a scan moved out of the spool or left unread.
+fn warnings(scan: &Scan) -> Vec<String> {
+    scan.quarantined
+        .iter()
+        .map(|quarantined| {
+            format!(
+                "lineage spool: moved {} aside: {}",
+                quarantined.path.display(),
+                quarantined.reason
+            )
+        })
+        .chain(scan.skipped.iter().cloned())
+        .collect()
+}
+
+/// The store brought up to date with the spool.
+#[derive(Debug)]
+pub struct Synced {
+    pub store: LineageStore,
+    /// The keys of the events still spooled.
+    pub spooled: HashSet<String>,
+    /// What is in `spool/bad/`, and why.
+    pub quarantine: Vec<Quarantined>,
+    /// What this look at the spool moved to `spool/bad/`.
+    pub warnings: Vec<String>,
+}
+
 /// The store brought up to date with the spool (events whose store write had failed), and the
 /// keys of the events still spooled. Nothing is released: looking must not settle what a
 /// backend still waits for.
-pub fn sync_store(
-    paths: &LineagePaths,
-) -> Result<(LineageStore, std::collections::HashSet<String>), FlushError> {
+pub fn sync_store(paths: &LineagePaths) -> Result<Synced, FlushError> {
     let mut store = LineageStore::open(&paths.store)?;
-    let mut spooled = std::collections::HashSet::new();
-    for run in Spool::new(&paths.spool).runs()? {
-        store.ingest_json(run.entries())?;
-        spooled.extend(run.events.iter().map(|event| event.head.key()));
-    }
-    Ok((store, spooled))
+    let spool = Spool::new(&paths.spool);
+    let scan = spool.scan()?;
+    store.ingest_json(scan.runs.iter().flat_map(SpooledRun::entries))?;
+    Ok(Synced {
+        store,
+        spooled: scan
+            .runs
+            .iter()
+            .flat_map(|run| run.events.iter().map(|event| event.head.key()))
+            .collect(),
+        quarantine: spool.quarantine()?,
+        warnings: warnings(&scan),
+    })
 }
 
-/// Ingests everything spooled into the store, delivers what has not been delivered (when there is
-/// a `deliverer`) until the deadline in `deadline`, and releases settled spool files. The deadline
-/// may be moved while the flush runs (a run shortens it when it ends).
+/// Holds `flush.lock` beside the store: two flushes (a run's and `dk lineage flush`) never send
+/// at once, which could send an event twice. Waits for it until the deadline; why not, then.
+async fn flush_lock(
+    paths: &LineagePaths,
+    deadline: &watch::Receiver<Instant>,
+) -> Result<File, String> {
+    let path = paths.store.with_file_name("flush.lock");
+    let file = dk_fs::open_own(&path, true).map_err(|err| err.to_string())?;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                if Instant::now() < *deadline.borrow() =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err("another dk was delivering lineage until the deadline".into());
+            }
+            Err(err) => return Err(format!("{}: {err}", path.display())),
+        }
+    }
+}
+
+/// An event being sent by a flush that is dropped before the answer (a run stops waiting for
+/// its delivery): it goes back to pending, to be sent again, saying why. A flush that is killed
+/// leaves it marked as sending, which the next flush sends again all the same.
+struct Stopped<'a> {
+    store: &'a Path,
+    key: &'a str,
+    target: &'a str,
+    armed: bool,
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = LineageStore::open(self.store).and_then(|mut store| {
+                store.record_delivery(
+                    self.key,
+                    self.target,
+                    DeliveryState::Pending,
+                    Some("stopped at the deadline while being sent"),
+                    0,
+                )
+            });
+        }
+    }
+}
+
+/// Ingests everything spooled into the store, delivers what the store has not delivered (when
+/// there is a `deliverer`) until the deadline in `deadline`, and releases settled spool files.
+/// The deadline may be moved while the flush runs (a run shortens it when it ends).
+///
+/// Each event is marked as being sent, durably, before its request goes out: a flush killed at
+/// any point re-sends at most the one event it was sending.
 pub async fn flush(
     paths: &LineagePaths,
     deliverer: Option<&Deliverer>,
@@ -111,50 +204,80 @@ pub async fn flush(
 ) -> Result<FlushReport, FlushError> {
     let spool = Spool::new(&paths.spool);
     let mut store = LineageStore::open(&paths.store)?;
-    let mut report = FlushReport::default();
-    let runs = spool.runs()?;
+    let scan = spool.scan()?;
+    let mut report = FlushReport {
+        runs: scan.runs.len(),
+        events: scan.runs.iter().map(|run| run.events.len()).sum(),
+        quarantined: scan.quarantined.len(),
+        warnings: warnings(&scan),
+        ..FlushReport::default()
+    };
     // One transaction for everything: a commit per run would bound ingestion by commits.
     report.stored = store
-        .ingest_json(runs.iter().flat_map(SpooledRun::entries))?
+        .ingest_json(scan.runs.iter().flat_map(SpooledRun::entries))?
         .new;
-    for run in runs {
-        report.runs += 1;
-        report.events += run.events.len();
-        report.unreadable_lines += run.unreadable_lines;
-        let mut settled = true;
-        if let Some(deliverer) = deliverer {
-            let target = deliverer.target().id();
-            for event in &run.events {
-                let key = event.head.key();
-                if store.is_settled(&key, &target)? {
-                    continue;
-                }
-                let (outcome, requests) = deliverer.send(&event.json, &deadline).await;
-                let (state, error) = match outcome {
-                    Outcome::Delivered => {
-                        report.delivered += 1;
-                        (DeliveryState::Delivered, None)
+    let target = deliverer.map(|deliverer| deliverer.target().id());
+    if let (Some(deliverer), Some(target)) = (deliverer, &target) {
+        store.enqueue(
+            scan.runs
+                .iter()
+                .flat_map(|run| run.events.iter().map(|event| event.head.key())),
+            target,
+        )?;
+        match flush_lock(paths, &deadline).await {
+            Ok(_lock) => {
+                for (key, json) in store.outbox(target)? {
+                    if Instant::now() >= *deadline.borrow() {
+                        report
+                            .last_error
+                            .get_or_insert_with(|| "not delivered before the deadline".into());
+                        break;
                     }
-                    Outcome::Rejected(error) => {
-                        report.rejected += 1;
-                        (DeliveryState::Rejected, Some(error))
+                    store.claim(&key, target)?;
+                    let mut stopped = Stopped {
+                        store: &paths.store,
+                        key: &key,
+                        target,
+                        armed: true,
+                    };
+                    let (outcome, requests) = deliverer.send(&json, &deadline).await;
+                    stopped.armed = false;
+                    let (state, error) = match outcome {
+                        Outcome::Delivered => {
+                            report.delivered += 1;
+                            (DeliveryState::Delivered, None)
+                        }
+                        Outcome::Rejected(error) => {
+                            report.rejected += 1;
+                            (DeliveryState::Rejected, Some(error))
+                        }
+                        Outcome::Pending(error) => (DeliveryState::Pending, Some(error)),
+                    };
+                    store.record_delivery(&key, target, state, error.as_deref(), requests)?;
+                    if error.is_some() {
+                        report.last_error = error;
                     }
-                    Outcome::Pending(error) => {
-                        report.pending += 1;
-                        settled = false;
-                        (DeliveryState::Pending, Some(error))
-                    }
-                };
-                store.record_delivery(&key, &target, state, error.as_deref(), requests)?;
-                if error.is_some() {
-                    report.last_error = error;
                 }
             }
+            Err(error) => report.last_error = Some(error),
         }
+        report.pending = store.pending(target)?;
+    }
+    for run in &scan.runs {
+        let settled = match &target {
+            Some(target) => run
+                .events
+                .iter()
+                .map(|event| store.is_settled(&event.head.key(), target))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .all(|settled| settled),
+            None => true,
+        };
         // Only an ended run's file: a running one may append its terminal event at any moment,
         // and removing the file then would lose it.
-        if settled && run.unreadable_lines == 0 && run.has_ended() {
-            spool.release(&run)?;
+        let ended = run.has_ended() || store.has_ended(run.events[0].head.run.run_id)?;
+        if settled && ended && spool.release(run)? {
             report.released += 1;
         }
     }

@@ -104,6 +104,9 @@ pub struct Ingested {
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     Pending,
+    /// Being sent: marked before the request, so that a flush killed while it waits for the
+    /// answer re-sends only this event.
+    Sending,
     Delivered,
     /// The backend refused it (4xx); retrying the same event will not help.
     Rejected,
@@ -113,6 +116,7 @@ impl DeliveryState {
     fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
+            DeliveryState::Sending => "sending",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Rejected => "rejected",
         }
@@ -122,6 +126,7 @@ impl DeliveryState {
         match text {
             "delivered" => DeliveryState::Delivered,
             "rejected" => DeliveryState::Rejected,
+            "sending" => DeliveryState::Sending,
             _ => DeliveryState::Pending,
         }
     }
@@ -382,7 +387,78 @@ impl LineageStore {
                 |row| row.get(0),
             )
             .optional()?;
-        Ok(state.is_some_and(|state| DeliveryState::parse(&state) != DeliveryState::Pending))
+        Ok(state.is_some_and(|state| {
+            matches!(
+                DeliveryState::parse(&state),
+                DeliveryState::Delivered | DeliveryState::Rejected
+            )
+        }))
+    }
+
+    /// Puts events (stored already) in the queue for a target, unless they are there already.
+    /// From then on the store, not the spool, says what is still to be sent: an event whose
+    /// spool file was truncated or replaced is still delivered from its stored copy.
+    pub fn enqueue(
+        &mut self,
+        keys: impl IntoIterator<Item = String>,
+        target: &str,
+    ) -> Result<(), StoreError> {
+        let now = crate::event::format_time(chrono::Utc::now());
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (event_key, target, state, attempts, last_error, updated_at)
+                 VALUES (?1, ?2, 'pending', 0, NULL, ?3)",
+            )?;
+            for key in keys {
+                insert.execute(params![key, target, now])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The events still to be sent to a target (pending, or sending when a flush stopped), oldest
+    /// first, with their JSON as stored.
+    pub fn outbox(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT d.event_key, e.payload FROM deliveries d JOIN events e ON e.key = d.event_key
+             WHERE d.target = ?1 AND d.state IN ('pending', 'sending') ORDER BY e.event_time, e.rowid",
+        )?;
+        let rows = statement.query_map(params![target], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// How many events are still to be sent to a target.
+    pub fn pending(&self, target: &str) -> Result<usize, StoreError> {
+        Ok(self.connection.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE target = ?1 AND state IN ('pending', 'sending')",
+            params![target],
+            |row| row.get::<_, i64>(0),
+        )? as usize)
+    }
+
+    /// Marks an event as being sent, committed before the request goes out.
+    pub fn claim(&mut self, key: &str, target: &str) -> Result<(), StoreError> {
+        let now = crate::event::format_time(chrono::Utc::now());
+        self.connection.execute(
+            "UPDATE deliveries SET state = 'sending', updated_at = ?3 WHERE event_key = ?1 AND target = ?2",
+            params![key, target, now],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the store holds a terminal event of the run (its spool file may have lost it).
+    pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1",
+                params![run.to_string()],
+                |row| row.get::<_, bool>(0),
+            )
+            .optional()?
+            .unwrap_or(false))
     }
 
     /// Events, oldest first, with their delivery states; one run's only with `run`.

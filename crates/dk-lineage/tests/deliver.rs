@@ -77,6 +77,14 @@ fn record_run(paths: &LineagePaths) -> RunInfo {
     run
 }
 
+/// The types of the events the sink received, in order.
+fn received_types(sink: &HttpSink) -> Vec<serde_json::Value> {
+    sink.received()
+        .iter()
+        .map(|r| r.json()["eventType"].clone())
+        .collect()
+}
+
 fn deadline_in(duration: Duration) -> (watch::Sender<Instant>, watch::Receiver<Instant>) {
     watch::channel(Instant::now() + duration)
 }
@@ -109,12 +117,7 @@ async fn a_running_runs_spool_is_kept_for_its_terminal_event() {
         .unwrap();
     let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
     assert_eq!((report.delivered, report.released), (1, 1));
-    let types: Vec<_> = sink
-        .received()
-        .iter()
-        .map(|r| r.json()["eventType"].clone())
-        .collect();
-    assert_eq!(types, ["START", "COMPLETE"]);
+    assert_eq!(received_types(&sink), ["START", "COMPLETE"]);
 }
 
 #[tokio::test]
@@ -142,7 +145,7 @@ async fn events_are_delivered_once_and_the_spool_released() {
         assert_eq!(request.json()["run"]["runId"], run.run_id.to_string());
     }
     assert!(
-        Spool::new(&paths.spool).runs().unwrap().is_empty(),
+        Spool::new(&paths.spool).scan().unwrap().runs.is_empty(),
         "the spool is empty once delivered"
     );
     // Nothing is delivered twice.
@@ -251,4 +254,122 @@ async fn a_deadline_moved_mid_flight_bounds_the_wait() {
         .unwrap()
         .unwrap();
     assert_eq!(report.pending, 2);
+}
+
+/// A spool file truncated, emptied or replaced after its events were stored: the store still
+/// holds them as pending, and the flush delivers them from there, and says what is pending.
+#[tokio::test]
+async fn events_of_a_truncated_emptied_or_replaced_spool_file_are_still_delivered() {
+    for damage in [
+        Some(&b""[..]),
+        Some(&b"{\"eventType\": \"START\"}\n"[..]),
+        None,
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let paths = LineagePaths::under(home.path());
+        let port = closed_port();
+        let deliverer =
+            Deliverer::new(Target::new(None, &format!("http://127.0.0.1:{port}"), None).unwrap());
+        let run = record_run(&paths);
+        let (_keep, deadline) = deadline_in(Duration::from_millis(200));
+        let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+        assert_eq!((report.delivered, report.pending), (0, 2));
+        let file = paths.spool.join(format!("{}.jsonl", run.run_id));
+        match damage {
+            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+            // Truncated in the middle of its second event.
+            None => {
+                let len = std::fs::metadata(&file).unwrap().len();
+                std::fs::File::options()
+                    .write(true)
+                    .open(&file)
+                    .unwrap()
+                    .set_len(len - 40)
+                    .unwrap();
+            }
+        }
+
+        // Still down: nothing delivered, and the flush says both are pending.
+        let (_keep, deadline) = deadline_in(Duration::from_millis(200));
+        let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+        assert_eq!((report.delivered, report.pending), (0, 2), "{damage:?}");
+        assert_eq!(report.quarantined, usize::from(damage != Some(b"")));
+
+        let sink = HttpSink::start_on(port);
+        let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+        let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+        assert_eq!((report.delivered, report.pending), (2, 0), "{damage:?}");
+        assert_eq!(received_types(&sink), ["START", "COMPLETE"]);
+        assert!(
+            Spool::new(&paths.spool).scan().unwrap().runs.is_empty(),
+            "the spool is released once its run's events are delivered"
+        );
+    }
+}
+
+/// The delivery is marked as being sent, in the store, before the request goes out: a flush
+/// killed while it waits for the answer re-sends that event, and only that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_marked_sending_before_its_request_goes_out() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let deliverer = Deliverer::new(
+        Target::new(
+            None,
+            &format!("http://{}", listener.local_addr().unwrap()),
+            None,
+        )
+        .unwrap(),
+    );
+    record_run(&paths);
+    let (_keep, deadline) = deadline_in(Duration::from_millis(1500));
+    let flushing = tokio::spawn({
+        let paths = paths.clone();
+        async move { flush(&paths, Some(&deliverer), deadline).await }
+    });
+    let store = paths.store.clone();
+    let states = tokio::task::spawn_blocking(move || {
+        // The request is in flight and not answered.
+        let (connection, _) = listener.accept().unwrap();
+        let states: Vec<DeliveryState> = LineageStore::open(&store)
+            .unwrap()
+            .events(None)
+            .unwrap()
+            .iter()
+            .map(|event| event.deliveries[0].state)
+            .collect();
+        drop(connection);
+        states
+    })
+    .await
+    .unwrap();
+    assert_eq!(states, [DeliveryState::Sending, DeliveryState::Pending]);
+    let report = flushing.await.unwrap().unwrap();
+    assert_eq!(report.pending, 2);
+}
+
+/// One flush delivers at a time: while another holds `flush.lock`, a flush sends nothing (it
+/// would send the same events at once) and says why; once the lock is free, it delivers.
+#[tokio::test]
+async fn a_flush_waits_for_the_one_under_way() {
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    let deliverer = Deliverer::new(Target::new(None, &sink.url(), None).unwrap());
+    record_run(&paths);
+    let lock = std::fs::File::create(paths.store.with_file_name("flush.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let (_keep, deadline) = deadline_in(Duration::from_millis(200));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!((report.delivered, report.pending), (0, 2));
+    assert_eq!(
+        report.last_error.as_deref(),
+        Some("another dk was delivering lineage until the deadline")
+    );
+    assert!(sink.received().is_empty());
+    drop(lock);
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!((report.delivered, report.pending), (2, 0));
 }

@@ -140,6 +140,9 @@ fn absorb(outcome: &mut LineageOutcome, report: FlushReport) {
     outcome.delivered += report.delivered;
     outcome.rejected += report.rejected;
     outcome.pending = report.pending;
+    for warning in report.warnings {
+        outcome.warn(warning);
+    }
     if let Some(error) = report.last_error {
         outcome.warn(format!("lineage delivery: {error}"));
     }

@@ -10,10 +10,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use dk_config::env::DK_LINEAGE_TOKEN;
-use dk_lineage::emit::{FlushReport, LineagePaths, flush, sync_store};
+use dk_lineage::emit::{FlushReport, LineagePaths, Synced, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
 use dk_lineage::server::{ServerConfig, serve};
-use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
+use dk_lineage::spool::Quarantined;
+use dk_lineage::store::{DeliveryState, StoredEvent};
 use dk_manifest::suggest::did_you_mean;
 
 use super::run::{Runner, parse_timeout};
@@ -143,6 +144,15 @@ fn store_error(err: impl std::fmt::Display) -> CliError {
     CliError::failure("cannot read the lineage store").cause(err)
 }
 
+/// The store, synced with the spool, after warning once of what the spool moved aside.
+fn synced(ctx: &Context) -> Result<Synced, CliError> {
+    let synced = sync_store(&paths(ctx)?).map_err(store_error)?;
+    for warning in &synced.warnings {
+        ctx.ui.warn(warning);
+    }
+    Ok(synced)
+}
+
 /// The neighbourhood of a job or dataset.
 #[derive(Debug, Serialize)]
 struct LineageReport {
@@ -236,7 +246,7 @@ impl Render for LineageReport {
 }
 
 fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let (store, _) = sync_store(&paths(ctx)?).map_err(store_error)?;
+    let store = synced(ctx)?.store;
     let direction = match (args.upstream, args.downstream) {
         (true, _) => Direction::Upstream,
         (_, true) => Direction::Downstream,
@@ -283,6 +293,8 @@ struct EventEntry {
 #[derive(Debug, Serialize)]
 struct EventsReport {
     events: Vec<EventEntry>,
+    /// What the spool moved to `spool/bad/`, and why: never delivered.
+    quarantined: Vec<Quarantined>,
 }
 
 fn delivery_text(entry: &EventEntry) -> String {
@@ -296,11 +308,17 @@ fn delivery_text(entry: &EventEntry) -> String {
         .map(|d| {
             let state = match d.state {
                 DeliveryState::Pending => "pending",
+                DeliveryState::Sending => "sending",
                 DeliveryState::Delivered => "delivered",
                 DeliveryState::Rejected => "rejected",
             };
+            // Why it is still pending (or was rejected): the last answer or error.
+            let why = match (d.state, &d.last_error) {
+                (DeliveryState::Delivered, _) | (_, None) => String::new(),
+                (_, Some(error)) => format!(": {error}"),
+            };
             format!(
-                "{state} ({}, {})",
+                "{state} ({}, {}{why})",
                 d.target,
                 plural(d.attempts as usize, "attempt")
             )
@@ -310,7 +328,24 @@ fn delivery_text(entry: &EventEntry) -> String {
 }
 
 impl Render for EventsReport {
-    fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        self.render_events(out)?;
+        if !self.quarantined.is_empty() {
+            writeln!(
+                out,
+                "{} Moved out of the spool (never delivered; inspect, then delete):",
+                ui.out_styles().warning("!")
+            )?;
+            for item in &self.quarantined {
+                writeln!(out, "  {}: {}", item.path.display(), item.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventsReport {
+    fn render_events(&self, out: &mut dyn Write) -> io::Result<()> {
         if self.events.is_empty() {
             return writeln!(out, "No lineage events recorded.");
         }
@@ -337,7 +372,12 @@ fn run_events(args: EventsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         })?),
         None => None,
     };
-    let (store, spooled): (LineageStore, _) = sync_store(&paths(ctx)?).map_err(store_error)?;
+    let Synced {
+        store,
+        spooled,
+        quarantine,
+        ..
+    } = synced(ctx)?;
     let events = store
         .events(run)
         .map_err(store_error)?
@@ -347,7 +387,10 @@ fn run_events(args: EventsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             event,
         })
         .collect();
-    ctx.ui.emit(&EventsReport { events })
+    ctx.ui.emit(&EventsReport {
+        events,
+        quarantined: quarantine,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -363,28 +406,36 @@ impl Render for FlushOutcome {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         let styles = ui.out_styles();
         let report = &self.report;
+        let quarantined = match report.quarantined {
+            0 => String::new(),
+            n => format!("; {n} moved to the spool's bad/ folder (`dk lineage events` says why)"),
+        };
         match &self.target {
             None => writeln!(
                 out,
-                "No lineage backend configured (lineage.endpoint or OPENLINEAGE_URL); {} kept in the local store.",
+                "No lineage backend configured (lineage.endpoint or OPENLINEAGE_URL); {} kept in the local store{quarantined}.",
                 plural(report.events, "spooled event")
             ),
-            Some(target) if report.pending == 0 && report.rejected == 0 => writeln!(
-                out,
-                "{} Delivered {} to {target}",
-                styles.success("✓"),
-                plural(report.delivered, "event")
-            ),
+            Some(target)
+                if report.pending == 0 && report.rejected == 0 && report.quarantined == 0 =>
+            {
+                writeln!(
+                    out,
+                    "{} Delivered {} to {target}; nothing pending",
+                    styles.success("✓"),
+                    plural(report.delivered, "event")
+                )
+            }
             Some(target) => {
                 writeln!(
                     out,
-                    "{} Delivered {} to {target}; {} pending, {} rejected",
+                    "{} Delivered {} to {target}; {} pending, {} rejected{quarantined}",
                     styles.warning("!"),
                     plural(report.delivered, "event"),
                     report.pending,
                     report.rejected
                 )?;
-                if let Some(error) = &report.last_error {
+                if let Some(error) = report.last_error.as_ref().filter(|_| report.pending > 0) {
                     writeln!(out, "  last error: {error}")?;
                 }
                 Ok(())
@@ -411,6 +462,9 @@ fn run_flush(args: FlushArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             flush(&setup.paths, setup.deliverer.as_ref(), watch).await
         })
         .map_err(store_error)?;
+    for warning in &report.warnings {
+        ctx.ui.warn(warning);
+    }
     ctx.ui.emit(&FlushOutcome {
         target: setup.deliverer.as_ref().map(|d| d.target().id()),
         report,

@@ -1,7 +1,7 @@
 //! One case per defect an attacker found (issue "Security hardening"): crafted archives, a
 //! registry that lies, GitOps repositories with symlinked folders, alias bombs, special files,
 //! leaked secrets. Each module is named after the defect it reproduces; each case failed before
-//! its fix.
+//! its fix. Modules named `i13_dNN_*` reproduce defect NN of issue 13 (durable runs and lineage).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -29,8 +29,14 @@ fn fifo(path: &Path) {
 /// Runs dk, killing it and failing the test when it has not ended within a minute (long enough
 /// for any honest run): a hang fails instead of stalling the suite.
 fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
+    run_bounded_with(ctx, &[], args)
+}
+
+/// [`run_bounded`] with extra environment variables.
+fn run_bounded_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut child = ctx
         .dk_process()
+        .envs(env.iter().copied())
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -66,3 +72,7 @@ mod d10_spool_fifo;
 mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
+mod i13_d02_bad_spool;
+mod i13_d03_flush_counts;
+mod i13_d04_torn_spool;
+mod i13_d05_flush_crash;
