@@ -11,6 +11,7 @@ mod error;
 mod findings;
 mod output;
 mod promotion;
+mod runner;
 
 use std::process::ExitCode;
 

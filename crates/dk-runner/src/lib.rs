@@ -8,6 +8,7 @@ pub mod overrides;
 pub mod plan;
 pub mod process;
 pub mod run;
+pub mod runner;
 pub mod schedule;
 pub mod seed;
 
