@@ -3,6 +3,7 @@
 //! errors as the CLI reports them, its notes and warnings shown.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -84,6 +85,10 @@ impl<'a> Runner<'a> {
             },
             dev_stack,
             stdout_to_stderr: ctx.ui.format != OutputFormat::Text,
+            // Through /proc, dk starts itself even when its file was replaced while it runs.
+            supervisor: Some(PathBuf::from("/proc/self/exe"))
+                .filter(|exe| exe.exists())
+                .or_else(|| std::env::current_exe().ok()),
             dk_home,
         };
         Ok(Runner {

@@ -4,9 +4,18 @@
 //! The pipeline runs in its own process group, so a Ctrl-C in the terminal reaches dk alone and
 //! dk forwards it exactly once; the whole group is signalled, so a pipeline's own children stop
 //! too.
+//!
+//! A pipeline must not outlive dk, even when dk is killed with SIGKILL and can stop nothing:
+//! dk starts it through a copy of itself ([`SUPERVISE`]) that asks the kernel for SIGKILL when
+//! its parent dies (the parent-death signal, kept across `exec`) and then becomes the pipeline
+//! with `exec`. The pipeline is still dk's direct child, so exit codes, signals and timeouts
+//! work as without it.
 
 use std::process::ExitStatus;
 use std::time::Duration;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::{Child, Command};
@@ -97,6 +106,102 @@ pub async fn supervise(
     }
 }
 
+/// The first argument that makes dk the supervisor of a pipeline: `dk __supervise PID --
+/// PROGRAM ARGS...`, PID being the dk that waits for it.
+pub const SUPERVISE: &str = "__supervise";
+
+/// How `supervisor` starts `program`: through `dk __supervise`, tied to this process's life.
+pub fn supervised(supervisor: &std::path::Path, program: &str) -> Command {
+    let mut command = Command::new(supervisor);
+    command
+        .arg(SUPERVISE)
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .arg(program);
+    command
+}
+
+/// Why the supervisor could not become the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("usage: dk {SUPERVISE} PID -- PROGRAM [ARGS...]")]
+    Usage,
+    #[error("cannot ask for the parent-death signal: {0}")]
+    DeathSignal(std::io::Error),
+    /// dk ended before the supervisor was set up: nothing is left to run for.
+    #[error("dk (pid {0}) ended before the pipeline started")]
+    Orphaned(u32),
+    #[error("cannot start {program}: {source}")]
+    Exec {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+impl SuperviseError {
+    /// The exit code of the supervisor: 127 when the program cannot be started, as a shell's.
+    pub fn code(&self) -> u8 {
+        match self {
+            SuperviseError::Exec { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                127
+            }
+            _ => 126,
+        }
+    }
+}
+
+/// The supervisor (`dk __supervise PID -- PROGRAM ARGS...`, `args` without the first two):
+/// returns only when it could not become the pipeline.
+pub fn supervise_exec(args: &[OsString]) -> SuperviseError {
+    let (Some(parent), Some("--"), Some(program)) = (
+        args.first()
+            .and_then(|pid| pid.to_str()?.parse::<u32>().ok()),
+        args.get(1).and_then(|dash| dash.to_str()),
+        args.get(2),
+    ) else {
+        return SuperviseError::Usage;
+    };
+    if let Err(err) = rustix::process::set_parent_process_death_signal(Some(Signal::KILL)) {
+        return SuperviseError::DeathSignal(err.into());
+    }
+    // The signal is only sent for a death after the call: a parent that is already gone (we
+    // were re-parented) is checked here.
+    if rustix::process::getppid().map(|pid| pid.as_raw_nonzero().get() as u32) != Some(parent) {
+        return SuperviseError::Orphaned(parent);
+    }
+    let source = std::process::Command::new(program).args(&args[3..]).exec();
+    SuperviseError::Exec {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    }
+}
+
+/// The start time of process `pid` (clock ticks after boot, from `/proc`), which tells a live
+/// process from a later one that got the same pid.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after its last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether process `pid`, started at `start` (when known), still runs.
+pub fn alive(pid: u32, start: Option<u64>) -> bool {
+    let Some(raw) = Pid::from_raw(pid as i32) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(raw) {
+        // EPERM: it exists, as another user's.
+        Ok(()) | Err(rustix::io::Errno::PERM) => match start {
+            Some(start) => start_time(pid).is_none_or(|now| now == start),
+            None => true,
+        },
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +239,27 @@ mod tests {
         assert_eq!(exit, Exit::TimedOut);
         std::thread::sleep(Duration::from_millis(2500));
         assert!(!marker.exists(), "the pipeline's own child was stopped too");
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not() {
+        let me = std::process::id();
+        let start = start_time(me);
+        assert!(start.is_some(), "/proc gives the start time");
+        assert!(alive(me, start));
+        assert!(!alive(me, start.map(|s| s + 1)), "same pid, another start");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!alive(pid, None), "a reaped child is gone");
+    }
+
+    #[test]
+    fn a_malformed_supervisor_call_is_refused() {
+        let args: Vec<OsString> = ["x", "--", "true"].iter().map(OsString::from).collect();
+        // (A well-formed call is not tried here: it would set the parent-death signal of the
+        // test process itself; the dk-cli tests drive it.)
+        assert!(matches!(supervise_exec(&args), SuperviseError::Usage));
     }
 
     #[tokio::test]

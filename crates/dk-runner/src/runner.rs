@@ -31,6 +31,7 @@ use crate::contract::{ContractError, redact};
 use crate::exec::{self, ContainerSettings, ExecError, Executor, Prepared, Purpose, Tools};
 use crate::overrides::{OverrideError, StoreOverrides};
 use crate::plan::{DatasetPlan, DevStores, PlanError, RunPlan, RunSettings};
+use crate::recover::Owner;
 use crate::run::{LineageSetup, PrivateDir, RunConfig, RunError, RunReport, execute};
 use crate::schedule::{Schedule, ScheduleError};
 use crate::seed::{self, SeedOptions, SeedTarget, Seeded};
@@ -69,6 +70,8 @@ pub struct RunnerSettings {
     pub dev_stack: Option<Ports>,
     /// The pipeline's standard output goes to dk's standard error (for `-o json`).
     pub stdout_to_stderr: bool,
+    /// dk's own executable: pipelines start through it so that they die with dk.
+    pub supervisor: Option<PathBuf>,
 }
 
 /// Why a run could not be planned, prepared or carried out. Messages are complete sentences a
@@ -408,6 +411,7 @@ impl Runner {
             lineage,
             stdout_to_stderr: self.settings.stdout_to_stderr,
             pinned_time: self.pinned_time,
+            supervisor: self.settings.supervisor.clone(),
         }
     }
 
@@ -423,6 +427,9 @@ impl Runner {
     ) -> Result<RunReport, RunnerError> {
         // Before the steps: they write the generated profiles, which hold DSNs.
         let _private = PrivateDir::new(&config.run_dir);
+        // Owned from the start: a dk killed while preparing leaves a folder the next one
+        // removes.
+        Owner::current(None).write(&config.run_dir)?;
         exec::prepare(&prepared.steps, log)?;
         runtime
             .block_on(execute(plan, prepared, config))

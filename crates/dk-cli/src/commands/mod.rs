@@ -28,7 +28,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::Value;
 
-use dk_config::env::{DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH};
+use dk_config::env::{DK_NOW, DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH};
 use dk_manifest::discover::{self, Package, Project};
 use dk_manifest::overrides::{OverrideError, Overrides};
 use dk_manifest::units::parse_duration;
@@ -73,6 +73,12 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
             CliError::usage(format!("this command has no -o {format} view"))
                 .hint(format!("use -o {}", offered.join(", -o "))),
         );
+    }
+    if matches!(
+        command,
+        Command::Run(_) | Command::Test(_) | Command::Lineage(_) | Command::Dev(_)
+    ) {
+        recover_dead_runs(ctx);
     }
     match command {
         Command::Init(args) => init::run(args, ctx),
@@ -328,4 +334,31 @@ pub fn load_linted(ctx: &Context, dir: &Path, consequence: &str) -> Result<Proje
         consequence,
     )?;
     Ok(project)
+}
+
+/// Ends the runs whose dk was killed: their ABORT is recorded and their private files (DSNs)
+/// removed. Best effort: a command is never refused for it.
+fn recover_dead_runs(ctx: &Context) {
+    let Ok(paths) = ctx.paths() else {
+        return;
+    };
+    let now = ctx
+        .env
+        .get(DK_NOW)
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .map_or_else(chrono::Utc::now, |time| time.with_timezone(&chrono::Utc));
+    let recovery = dk_runner::recover::recover(&paths.dk_home, now);
+    for run in &recovery.recovered {
+        let what = match run.aborted {
+            true => "recorded its ABORT and removed its files",
+            false => "removed its files",
+        };
+        ctx.ui.note(format!(
+            "Run {} outlived its dk (pid {}, gone): {what}",
+            run.run_id, run.dk_pid
+        ));
+    }
+    for warning in &recovery.warnings {
+        ctx.ui.warn(warning);
+    }
 }

@@ -66,3 +66,4 @@ mod d10_spool_fifo;
 mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
+mod i13_d05_kill_dk;
