@@ -134,3 +134,24 @@ fn lint_does_not_recover_and_a_live_run_is_left_alone() {
     assert!(!dead.exists(), "the dead run's files are removed");
     assert!(live.join("owner.json").exists(), "a live run is left alone");
 }
+
+#[test]
+fn a_build_killed_mid_write_leaves_a_temporary_that_the_next_build_sweeps() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0"], 0);
+    let blobs = ctx.dk_home().join("registry/blobs/sha256");
+    // What a killed build leaves: its half-written blob, named after its (gone) pid.
+    let mut writer = std::process::Command::new("true").spawn().unwrap();
+    let gone = writer.id();
+    writer.wait().unwrap();
+    let stale = blobs.join(format!(".incoming.{gone}.0.tmp"));
+    std::fs::write(&stale, vec![0u8; 1 << 20]).unwrap();
+    // A build still writing (this process stands for it) keeps its temporary.
+    let live = blobs.join(format!(".incoming.{}.0.tmp", std::process::id()));
+    std::fs::write(&live, b"in progress").unwrap();
+
+    run_ok(&ctx, &["build", "demo", "--tag", "v0.2.0"], 0);
+    assert!(!stale.exists(), "the dead build's temporary is swept");
+    assert!(live.exists(), "a live build's temporary stays");
+}
