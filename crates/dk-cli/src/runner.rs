@@ -28,6 +28,7 @@ pub fn runner_error(err: RunnerError) -> CliError {
         ErrorKind::Usage => ExitStatus::Usage,
         ErrorKind::Failure => ExitStatus::Failure,
         ErrorKind::External => ExitStatus::External,
+        ErrorKind::Signal(code) => ExitStatus::Pipeline(code),
     };
     let hint = err.hint();
     let mut error = match err {
@@ -168,10 +169,9 @@ impl<'a> Runner<'a> {
         prepared: &Prepared,
         config: &RunConfig,
     ) -> Result<RunReport, CliError> {
-        let runtime = crate::commands::runtime()?;
         let report = self
             .inner
-            .execute(&runtime, plan, prepared, config, &mut std::io::stderr())
+            .execute(plan, prepared, config, &mut std::io::stderr())
             .map_err(runner_error)?;
         for warning in report.lineage.iter().flat_map(|l| &l.warnings) {
             self.ctx.ui.warn(warning);

@@ -20,6 +20,7 @@ use std::os::unix::process::CommandExt;
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 /// How the pipeline process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ fn signal_group(child: &Child, signal: Signal) {
 }
 
 /// Asks the process group to stop with `signal`, then kills it after `grace`.
-async fn stop(child: &mut Child, signal: Signal, grace: Duration) -> std::io::Result<ExitStatus> {
+async fn end(child: &mut Child, signal: Signal, grace: Duration) -> std::io::Result<ExitStatus> {
     signal_group(child, signal);
     match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status,
@@ -69,15 +70,77 @@ async fn stop(child: &mut Child, signal: Signal, grace: Duration) -> std::io::Re
     }
 }
 
-/// Spawns `command` and supervises it until it ends.
+/// SIGINT and SIGTERM, watched from the first phase of a command to its end.
+///
+/// Once dk handles a signal it handles it for good (a handler cannot be taken back): a signal
+/// between two pipelines (while seeding the next package, say) would be swallowed if only the
+/// supervision of a running pipeline listened. The first signal is kept here, and every phase
+/// asks for it.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    signal: watch::Receiver<Option<&'static str>>,
+}
+
+impl Stop {
+    /// Starts listening; call within a Tokio runtime, which must outlive the `Stop`.
+    pub fn listen() -> std::io::Result<Stop> {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let (sender, receiver) = watch::channel(None);
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = interrupt.recv() => "SIGINT",
+                    _ = terminate.recv() => "SIGTERM",
+                };
+                // The first signal stands: a second Ctrl-C while stopping changes nothing.
+                sender.send_if_modified(|first| match first {
+                    Some(_) => false,
+                    None => {
+                        *first = Some(name);
+                        true
+                    }
+                });
+            }
+        });
+        Ok(Stop { signal: receiver })
+    }
+
+    /// The signal received, if any.
+    pub fn requested(&self) -> Option<&'static str> {
+        *self.signal.borrow()
+    }
+
+    /// Waits for a signal.
+    pub async fn wait(&self) -> &'static str {
+        let mut signal = self.signal.clone();
+        match signal.wait_for(Option::is_some).await {
+            Ok(name) => name.unwrap_or("SIGTERM"),
+            // The listener is gone with its runtime: nothing will come.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// The exit code of a command stopped by `signal`.
+    pub fn code(signal: &str) -> u8 {
+        match signal {
+            "SIGINT" => 130,
+            _ => 143,
+        }
+    }
+}
+
+/// Spawns `command` and supervises it until it ends or `stop` is asked for.
 pub async fn supervise(
     mut command: Command,
     timeout: Option<Duration>,
     grace: Duration,
+    stop: &Stop,
 ) -> std::io::Result<Exit> {
+    if let Some(signal) = stop.requested() {
+        return Ok(Exit::Interrupted { signal });
+    }
     command.process_group(0).kill_on_drop(true);
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
     let mut child = command.spawn()?;
     let deadline = async {
         match timeout {
@@ -92,16 +155,16 @@ pub async fn supervise(
             Ok(if status.success() { Exit::Succeeded } else { Exit::Failed { code: status.code() } })
         }
         _ = &mut deadline => {
-            stop(&mut child, Signal::TERM, grace).await?;
+            end(&mut child, Signal::TERM, grace).await?;
             Ok(Exit::TimedOut)
         }
-        _ = interrupt.recv() => {
-            stop(&mut child, Signal::INT, grace).await?;
-            Ok(Exit::Interrupted { signal: "SIGINT" })
-        }
-        _ = terminate.recv() => {
-            stop(&mut child, Signal::TERM, grace).await?;
-            Ok(Exit::Interrupted { signal: "SIGTERM" })
+        signal = stop.wait() => {
+            let forwarded = match signal {
+                "SIGINT" => Signal::INT,
+                _ => Signal::TERM,
+            };
+            end(&mut child, forwarded, grace).await?;
+            Ok(Exit::Interrupted { signal })
         }
     }
 }
@@ -215,11 +278,16 @@ mod tests {
     #[tokio::test]
     async fn exit_codes_pass_through() {
         let grace = Duration::from_secs(1);
+        let stop = Stop::listen().unwrap();
         assert_eq!(
-            supervise(shell("exit 0"), None, grace).await.unwrap(),
+            supervise(shell("exit 0"), None, grace, &stop)
+                .await
+                .unwrap(),
             Exit::Succeeded
         );
-        let failed = supervise(shell("exit 7"), None, grace).await.unwrap();
+        let failed = supervise(shell("exit 7"), None, grace, &stop)
+            .await
+            .unwrap();
         assert_eq!((failed, failed.code()), (Exit::Failed { code: Some(7) }, 7));
     }
 
@@ -233,6 +301,7 @@ mod tests {
             shell(&script),
             Some(Duration::from_millis(200)),
             Duration::from_millis(200),
+            &Stop::listen().unwrap(),
         )
         .await
         .unwrap();
@@ -268,6 +337,7 @@ mod tests {
             shell("trap '' TERM; sleep 30"),
             Some(Duration::from_millis(100)),
             Duration::from_millis(200),
+            &Stop::listen().unwrap(),
         )
         .await
         .unwrap();

@@ -19,7 +19,7 @@ use dk_lineage::event::EventType;
 
 use crate::exec::{self, ExecError, Prepared};
 use crate::plan::RunPlan;
-use crate::process::{Exit, supervise, supervised};
+use crate::process::{Exit, Stop, supervise, supervised};
 use crate::recover::Owner;
 
 /// Lineage for a run.
@@ -49,6 +49,8 @@ pub struct RunConfig {
     /// dk's own executable, through which the pipeline starts so that it dies with dk
     /// ([`crate::process::SUPERVISE`]); none: started directly.
     pub supervisor: Option<PathBuf>,
+    /// The command's watch for SIGINT/SIGTERM; none: the run listens for itself.
+    pub stop: Option<Stop>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -337,7 +339,14 @@ async fn run_process(
             })?;
         command.stdout(std::process::Stdio::from(stderr));
     }
-    let exit = supervise(command, plan.timeout, config.grace)
+    let stop = match &config.stop {
+        Some(stop) => stop.clone(),
+        None => Stop::listen().map_err(|source| RunError::Start {
+            program: invocation.program.clone(),
+            source,
+        })?,
+    };
+    let exit = supervise(command, plan.timeout, config.grace, &stop)
         .await
         .map_err(|source| RunError::Start {
             program: invocation.program.clone(),

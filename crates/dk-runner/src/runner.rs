@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +32,7 @@ use crate::contract::{ContractError, redact};
 use crate::exec::{self, ContainerSettings, ExecError, Executor, Prepared, Purpose, Tools};
 use crate::overrides::{OverrideError, StoreOverrides};
 use crate::plan::{DatasetPlan, DevStores, PlanError, RunPlan, RunSettings};
+use crate::process::Stop;
 use crate::recover::Owner;
 use crate::run::{LineageSetup, PrivateDir, RunConfig, RunError, RunReport, execute};
 use crate::schedule::{Schedule, ScheduleError};
@@ -103,6 +105,11 @@ pub enum RunnerError {
     Target(TargetError),
     #[error("{0}")]
     Order(GraphError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// SIGINT or SIGTERM came between or during the phases of a run.
+    #[error("stopped by {signal} while {phase}; nothing more was run")]
+    Interrupted { signal: &'static str, phase: String },
     #[error("{package} did not run")]
     Run {
         package: String,
@@ -127,6 +134,8 @@ pub enum ErrorKind {
     Failure,
     /// An external system failed (3).
     External,
+    /// Stopped by a signal: 130 for SIGINT, 143 for SIGTERM, as a shell reports it.
+    Signal(u8),
 }
 
 impl RunnerError {
@@ -159,14 +168,19 @@ impl RunnerError {
                 "set lineage.endpoint to the backend's base URL, e.g. http://localhost:5000".into()
             }
             RunnerError::Order(_) => "`dk pipeline show` draws the graph".into(),
-            RunnerError::Run { .. } => return None,
+            RunnerError::Run { .. } | RunnerError::Runtime(_) | RunnerError::Interrupted { .. } => {
+                return None;
+            }
         })
     }
 
     pub fn kind(&self) -> ErrorKind {
         match self {
             RunnerError::Exec(err) if err.is_external() => ErrorKind::External,
-            RunnerError::Seed(_) | RunnerError::Run { .. } => ErrorKind::Failure,
+            RunnerError::Interrupted { signal, .. } => ErrorKind::Signal(Stop::code(signal)),
+            RunnerError::Seed(_) | RunnerError::Run { .. } | RunnerError::Runtime(_) => {
+                ErrorKind::Failure
+            }
             _ => ErrorKind::Usage,
         }
     }
@@ -189,6 +203,13 @@ impl RunnerError {
 pub struct Runner {
     pub tools: Tools,
     settings: RunnerSettings,
+    /// Runs pipelines and keeps watching for SIGINT/SIGTERM between them (its worker thread
+    /// hears a signal while the main thread is busy seeding).
+    /// (Always set; taken only when dropped.)
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Started on the first phase that can be stopped: a command that only plans (or flushes
+    /// lineage) keeps the default handling of Ctrl-C.
+    stop: OnceLock<Stop>,
     pinned_time: Option<DateTime<Utc>>,
     nominal_time: Option<DateTime<Utc>>,
     store_overrides: StoreOverrides,
@@ -243,7 +264,14 @@ impl Runner {
             }
             None => None,
         };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(RunnerError::Runtime)?;
         Ok(Runner {
+            runtime: Some(runtime),
+            stop: OnceLock::new(),
             tools: Tools::new(env(PATH).map(str::to_owned)),
             pinned_time,
             nominal_time,
@@ -330,13 +358,10 @@ impl Runner {
         options: &SeedOptions,
         wanted: impl Fn(&DatasetPlan) -> bool,
     ) -> Result<Vec<Seeded>, RunnerError> {
-        let targets: Vec<SeedTarget<'_>> = plan
-            .datasets
-            .iter()
-            .filter(|d| wanted(d) && seed::has_seed(&d.dataset))
-            .map(|d| SeedTarget::of(d, &plan.package_dir))
+        let selected: Vec<usize> = (0..plan.datasets.len())
+            .filter(|i| wanted(&plan.datasets[*i]) && seed::has_seed(&plan.datasets[*i].dataset))
             .collect();
-        if targets.is_empty() {
+        if selected.is_empty() {
             return Ok(Vec::new());
         }
         let options = SeedOptions {
@@ -346,8 +371,62 @@ impl Runner {
                 .or_else(|| self.tools.find("python3")),
             ..options.clone()
         };
-        seed::seed(&targets, &options)
-            .map_err(|err| RunnerError::Seed(redact(&err.to_string(), &plan.secrets())))
+        let plan = plan.clone();
+        let phase = format!("seeding {}", plan.name());
+        self.interruptible(phase, move || {
+            let targets: Vec<SeedTarget<'_>> = selected
+                .iter()
+                .map(|i| SeedTarget::of(&plan.datasets[*i], &plan.package_dir))
+                .collect();
+            seed::seed(&targets, &options)
+                .map_err(|err| RunnerError::Seed(redact(&err.to_string(), &plan.secrets())))
+        })?
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the runner")
+    }
+
+    /// The command's watch for SIGINT and SIGTERM, started on first use.
+    fn stop(&self) -> Result<&Stop, RunnerError> {
+        if let Some(stop) = self.stop.get() {
+            return Ok(stop);
+        }
+        let _context = self.runtime().enter();
+        let stop = Stop::listen().map_err(RunnerError::Runtime)?;
+        Ok(self.stop.get_or_init(|| stop))
+    }
+
+    /// The error of a phase that a signal stopped.
+    fn interrupted(&self, phase: &str) -> Result<(), RunnerError> {
+        match self.stop()?.requested() {
+            Some(signal) => Err(RunnerError::Interrupted {
+                signal,
+                phase: phase.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs blocking `work` (a database driver cannot be cancelled) until it ends or a signal
+    /// comes; then the command stops at once and the work is abandoned with the process.
+    fn interruptible<T: Send + 'static>(
+        &self,
+        phase: String,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, RunnerError> {
+        self.interrupted(&phase)?;
+        let stop = self.stop()?.clone();
+        self.runtime().block_on(async {
+            tokio::select! {
+                done = tokio::task::spawn_blocking(work) => done.map_err(|err| {
+                    RunnerError::Runtime(std::io::Error::other(err.to_string()))
+                }),
+                signal = stop.wait() => Err(RunnerError::Interrupted { signal, phase }),
+            }
+        })
     }
 
     /// Lineage for runs: the local spool and store, and the backend when one is configured;
@@ -412,6 +491,7 @@ impl Runner {
             stdout_to_stderr: self.settings.stdout_to_stderr,
             pinned_time: self.pinned_time,
             supervisor: self.settings.supervisor.clone(),
+            stop: None,
         }
     }
 
@@ -419,24 +499,42 @@ impl Runner {
     /// tools' output goes to `log`), then the pipeline itself on `runtime`.
     pub fn execute(
         &self,
-        runtime: &tokio::runtime::Runtime,
         plan: &RunPlan,
         prepared: &Prepared,
         config: &RunConfig,
         log: &mut dyn Write,
     ) -> Result<RunReport, RunnerError> {
+        let phase = format!("preparing {}", plan.name());
+        self.interrupted(&phase)?;
         // Before the steps: they write the generated profiles, which hold DSNs.
         let _private = PrivateDir::new(&config.run_dir);
         // Owned from the start: a dk killed while preparing leaves a folder the next one
         // removes.
         Owner::current(None).write(&config.run_dir)?;
-        exec::prepare(&prepared.steps, log)?;
-        runtime
-            .block_on(execute(plan, prepared, config))
+        let prepared_steps = exec::prepare(&prepared.steps, log);
+        // A Ctrl-C reaches the tools (pip) too: their failure is the signal's.
+        self.interrupted(&phase)?;
+        prepared_steps?;
+        let config = RunConfig {
+            stop: Some(self.stop()?.clone()),
+            ..config.clone()
+        };
+        self.runtime()
+            .block_on(execute(plan, prepared, &config))
             .map_err(|source| RunnerError::Run {
                 package: plan.name().to_owned(),
                 source,
             })
+    }
+}
+
+impl Drop for Runner {
+    /// Without waiting for work a signal abandoned (a seeding blocked on a silent database):
+    /// the command is stopping.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

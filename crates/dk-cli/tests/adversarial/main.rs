@@ -67,3 +67,4 @@ mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
 mod i13_d05_kill_dk;
+mod i13_d06_signals;
