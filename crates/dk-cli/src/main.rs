@@ -60,6 +60,12 @@ fn main() -> ExitCode {
         ));
         return ExitCode::from(err.code());
     }
+    if args
+        .get(1)
+        .is_some_and(|arg| arg == dk_runner::process::KEEP_TERMINAL)
+    {
+        return ExitCode::from(dk_runner::process::keep_terminal(&args[2..]));
+    }
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     let env = Env::capture(|name| std::env::var(name).ok());

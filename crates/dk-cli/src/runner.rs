@@ -90,6 +90,7 @@ impl<'a> Runner<'a> {
             supervisor: Some(PathBuf::from("/proc/self/exe"))
                 .filter(|exe| exe.exists())
                 .or_else(|| std::env::current_exe().ok()),
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stdin()),
             dk_home,
         };
         Ok(Runner {

@@ -15,7 +15,9 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use std::ffi::OsString;
+use std::os::fd::BorrowedFd;
 use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::process::{Child, Command};
@@ -130,18 +132,21 @@ impl Stop {
     }
 }
 
-/// Spawns `command` and supervises it until it ends or `stop` is asked for.
+/// Spawns `command` and supervises it until it ends or `stop` is asked for; with a
+/// `foreground`, the pipeline gets the terminal while it runs.
 pub async fn supervise(
     mut command: Command,
     timeout: Option<Duration>,
     grace: Duration,
     stop: &Stop,
+    foreground: Option<Foreground<'_>>,
 ) -> std::io::Result<Exit> {
     if let Some(signal) = stop.requested() {
         return Ok(Exit::Interrupted { signal });
     }
     command.process_group(0).kill_on_drop(true);
     let mut child = command.spawn()?;
+    let keeper = foreground.and_then(|foreground| foreground.lend(&child));
     let deadline = async {
         match timeout {
             Some(timeout) => tokio::time::sleep(timeout).await,
@@ -149,10 +154,17 @@ pub async fn supervise(
         }
     };
     tokio::pin!(deadline);
-    tokio::select! {
+    let exit = tokio::select! {
         status = child.wait() => {
             let status = status?;
-            Ok(if status.success() { Exit::Succeeded } else { Exit::Failed { code: status.code() } })
+            Ok(match status.signal() {
+                // With the terminal, Ctrl-C goes to the pipeline, not to dk.
+                Some(signal) if signal == Signal::INT.as_raw() && keeper.is_some() => {
+                    Exit::Interrupted { signal: "SIGINT" }
+                }
+                _ if status.success() => Exit::Succeeded,
+                _ => Exit::Failed { code: status.code() },
+            })
         }
         _ = &mut deadline => {
             end(&mut child, Signal::TERM, grace).await?;
@@ -166,7 +178,105 @@ pub async fn supervise(
             end(&mut child, forwarded, grace).await?;
             Ok(Exit::Interrupted { signal })
         }
+    };
+    if let Some(keeper) = keeper {
+        give_back(keeper).await;
     }
+    exit
+}
+
+/// dk's terminal, lent to the pipeline while it runs so that it can read it (`input()`,
+/// `pdb`): in a background process group a read would stop it with SIGTTIN.
+#[derive(Debug, Clone, Copy)]
+pub struct Foreground<'a> {
+    /// The terminal: dk's standard input.
+    pub terminal: BorrowedFd<'a>,
+    /// dk's own executable, which keeps the terminal for dk ([`KEEP_TERMINAL`]).
+    pub keeper: &'a std::path::Path,
+}
+
+/// The first argument that makes dk the keeper of its terminal while a pipeline has it:
+/// `dk __keep-terminal PID PGID`.
+pub const KEEP_TERMINAL: &str = "__keep-terminal";
+
+impl Foreground<'_> {
+    /// `terminal` when it is a terminal and dk's process group has its foreground (not a
+    /// background job, not a pipe).
+    pub fn of<'a>(terminal: BorrowedFd<'a>, keeper: &'a std::path::Path) -> Option<Foreground<'a>> {
+        let owner = rustix::process::getpgrp();
+        (rustix::termios::isatty(terminal) && rustix::termios::tcgetpgrp(terminal).ok()? == owner)
+            .then_some(Foreground { terminal, keeper })
+    }
+
+    /// Makes the pipeline's group the foreground; returns the keeper that gives the terminal
+    /// back to dk. A background process may not take the terminal (the kernel stops it with
+    /// SIGTTOU, and a handler cannot ignore it safely), so a member of the pipeline's own group
+    /// does it when the pipeline ends.
+    fn lend(&self, child: &Child) -> Option<Child> {
+        let pid = Pid::from_raw(child.id()? as i32)?;
+        let keeper = Command::new(self.keeper)
+            .arg(KEEP_TERMINAL)
+            .arg(std::process::id().to_string())
+            .arg(rustix::process::getpgrp().as_raw_nonzero().to_string())
+            .process_group(pid.as_raw_nonzero().get())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .ok()?;
+        rustix::termios::tcsetpgrp(self.terminal, pid).ok()?;
+        // A read before the hand-over stopped the pipeline with SIGTTIN: it goes on now.
+        let _ = kill_process_group(pid, Signal::CONT);
+        Some(keeper)
+    }
+}
+
+/// Asks the keeper to give the terminal back, and waits a little for it.
+async fn give_back(mut keeper: Child) {
+    drop(keeper.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(2), keeper.wait()).await;
+}
+
+/// The keeper (`dk __keep-terminal PID PGID`, `args` without the first two): waits in the
+/// pipeline's process group until dk closes its standard input, then makes PGID (dk's group)
+/// the terminal's foreground again. Returns its exit code.
+pub fn keep_terminal(args: &[OsString]) -> u8 {
+    let number = |index: usize| -> Option<i32> { args.get(index)?.to_str()?.parse().ok() };
+    let (Some(parent), Some(owner)) = (number(0), number(1).and_then(Pid::from_raw)) else {
+        return 2;
+    };
+    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err()
+        || rustix::process::getppid().map(|pid| pid.as_raw_nonzero().get()) != Some(parent)
+    {
+        return 1;
+    }
+    // Ctrl-C and Ctrl-\ reach the whole foreground group, the keeper too, and so does a
+    // signal dk forwards: handled (and ignored), they leave it alive to give the terminal back.
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return 1;
+    };
+    let _context = runtime.enter();
+    let _handled: Vec<_> = [
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]
+    .into_iter()
+    .filter_map(|kind| signal(kind).ok())
+    .collect();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    let given_back = rustix::fs::open(
+        "/dev/tty",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
+    .is_some_and(|tty| rustix::termios::tcsetpgrp(&tty, owner).is_ok());
+    u8::from(!given_back)
 }
 
 /// The first argument that makes dk the supervisor of a pipeline: `dk __supervise PID --
@@ -280,12 +390,12 @@ mod tests {
         let grace = Duration::from_secs(1);
         let stop = Stop::listen().unwrap();
         assert_eq!(
-            supervise(shell("exit 0"), None, grace, &stop)
+            supervise(shell("exit 0"), None, grace, &stop, None)
                 .await
                 .unwrap(),
             Exit::Succeeded
         );
-        let failed = supervise(shell("exit 7"), None, grace, &stop)
+        let failed = supervise(shell("exit 7"), None, grace, &stop, None)
             .await
             .unwrap();
         assert_eq!((failed, failed.code()), (Exit::Failed { code: Some(7) }, 7));
@@ -302,6 +412,7 @@ mod tests {
             Some(Duration::from_millis(200)),
             Duration::from_millis(200),
             &Stop::listen().unwrap(),
+            None,
         )
         .await
         .unwrap();
@@ -338,6 +449,7 @@ mod tests {
             Some(Duration::from_millis(100)),
             Duration::from_millis(200),
             &Stop::listen().unwrap(),
+            None,
         )
         .await
         .unwrap();

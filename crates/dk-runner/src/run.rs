@@ -19,7 +19,7 @@ use dk_lineage::event::EventType;
 
 use crate::exec::{self, ExecError, Prepared};
 use crate::plan::RunPlan;
-use crate::process::{Exit, Stop, supervise, supervised};
+use crate::process::{Exit, Foreground, Stop, supervise, supervised};
 use crate::recover::Owner;
 
 /// Lineage for a run.
@@ -51,6 +51,9 @@ pub struct RunConfig {
     pub supervisor: Option<PathBuf>,
     /// The command's watch for SIGINT/SIGTERM; none: the run listens for itself.
     pub stop: Option<Stop>,
+    /// dk's standard input is a terminal the pipeline may read: it gets the terminal's
+    /// foreground while it runs (when dk has it, and has a `supervisor` to keep it).
+    pub lend_terminal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -346,7 +349,12 @@ async fn run_process(
             source,
         })?,
     };
-    let exit = supervise(command, plan.timeout, config.grace, &stop)
+    let stdin = std::io::stdin();
+    let foreground = match (&config.supervisor, config.lend_terminal) {
+        (Some(keeper), true) => Foreground::of(stdin.as_fd(), keeper),
+        _ => None,
+    };
+    let exit = supervise(command, plan.timeout, config.grace, &stop, foreground)
         .await
         .map_err(|source| RunError::Start {
             program: invocation.program.clone(),

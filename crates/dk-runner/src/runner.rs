@@ -74,6 +74,8 @@ pub struct RunnerSettings {
     pub stdout_to_stderr: bool,
     /// dk's own executable: pipelines start through it so that they die with dk.
     pub supervisor: Option<PathBuf>,
+    /// dk's standard input is a terminal, which pipelines may read.
+    pub terminal: bool,
 }
 
 /// Why a run could not be planned, prepared or carried out. Messages are complete sentences a
@@ -492,6 +494,7 @@ impl Runner {
             pinned_time: self.pinned_time,
             supervisor: self.settings.supervisor.clone(),
             stop: None,
+            lend_terminal: self.settings.terminal,
         }
     }
 

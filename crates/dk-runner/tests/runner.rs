@@ -82,7 +82,10 @@ fn a_package_runs_to_its_end_with_lineage_and_leaves_no_private_files() {
     let report = runner.execute(&plan, &prepared, &config, &mut log).unwrap();
     assert_eq!((report.status, report.exit_code), (RunStatus::Failed, 3));
     assert_eq!(report.lineage.as_ref().map(|l| l.events), Some(2));
-    assert!(!runner.run_dir(&plan).exists(), "the private folder is removed");
+    assert!(
+        !runner.run_dir(&plan).exists(),
+        "the private folder is removed"
+    );
     let store = LineageStore::open(&LineagePaths::under(&dk_home).store).unwrap();
     let types: Vec<EventType> = store
         .run_events(plan.run_id)
@@ -111,7 +114,10 @@ fn settings_are_checked_with_typed_errors_and_hints() {
     assert!(err.to_string().starts_with("DK_SCHEDULE: "), "{err}");
     let err = Runner::new(settings(dir.path(), &[("OPENLINEAGE_PARENT_ID", "nope")])).unwrap_err();
     assert!(matches!(err, RunnerError::Parent { .. }));
-    assert_eq!(parse_env(&["A=1".into(), "B==2".into()]).unwrap()[1].1, "=2");
+    assert_eq!(
+        parse_env(&["A=1".into(), "B==2".into()]).unwrap()[1].1,
+        "=2"
+    );
     assert_eq!(parse_env(&["=x".into()]), Err("=x"));
 
     // A secret the environment lacks: named, with what to do.

@@ -96,3 +96,98 @@ fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
         "{stderr}"
     );
 }
+
+/// Runs `dk ARGS` on a pseudo-terminal (script(1)), typing `input`; None when script(1) is
+/// missing.
+fn on_a_terminal(ctx: &dk_test::TestContext, args: &str, input: &str) -> Option<String> {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: script(1) not available");
+        return None;
+    }
+    let dk = ctx.dk_process();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!(
+            "{} {args}; echo dk-exit=$?",
+            dk.get_program().to_string_lossy()
+        ))
+        .arg("/dev/null")
+        .env_clear()
+        .envs(dk.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(ctx.work())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = script.spawn().expect("start script");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "dk {args} hung on the terminal (a pipeline stopped by SIGTTIN?)\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn a_pipeline_reads_the_terminal_and_dk_gets_it_back_for_the_next_one() {
+    let ctx = context();
+    ctx.write(".dk/.keep", "");
+    ctx.write(
+        "store/files.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: data\n",
+    );
+    for name in ["origin", "middle", "last"] {
+        ctx.write(
+            format!("dataset/{name}.yaml"),
+            format!(
+                "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: {name}\nspec:\n  store: files\n  path: {name}.csv\n  format: csv\n  classification: internal\n  schema:\n    - name: id\n      type: integer\n"
+            ),
+        );
+    }
+    let answers = ctx.work().join("answers");
+    for (name, input, output) in [("first", "origin", "middle"), ("second", "middle", "last")] {
+        ctx.write(
+            format!("{name}/dk.yaml"),
+            format!(
+                "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Transform\nmetadata:\n  name: {name}\nspec:\n  runtime: generic-python\n  owner: data-team\n  inputs: [{{dataset: {input}}}]\n  outputs: [{{dataset: {output}}}]\n"
+            ),
+        );
+        ctx.write(
+            format!("{name}/main.py"),
+            format!(
+                "answer = input('{name}? ')\nwith open({:?}, 'a') as f:\n    f.write('{name}=' + answer + '\\n')\n",
+                answers.display().to_string()
+            ),
+        );
+    }
+    let Some(transcript) = on_a_terminal(&ctx, "run --scan-dir . --no-lineage", "one\ntwo\n")
+    else {
+        return;
+    };
+    assert!(transcript.contains("dk-exit=0"), "{transcript}");
+    // The second pipeline could read too: dk had the terminal back in between.
+    assert_eq!(
+        std::fs::read_to_string(&answers).unwrap_or_default(),
+        "first=one\nsecond=two\n",
+        "{transcript}"
+    );
+}
