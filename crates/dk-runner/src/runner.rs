@@ -200,8 +200,24 @@ impl RunnerError {
     }
 }
 
+/// What a runner has to say while it works; a frontend shows it.
+#[derive(Debug, Clone, Copy)]
+pub enum Note<'a> {
+    /// A store of the plan is the dev stack's service, not the manifests' host.
+    DevStackStore {
+        store: &'a str,
+        service: StackService,
+    },
+    /// A dataset was seeded (or found unchanged, or cleaned).
+    Seeded(&'a Seeded),
+    /// Lineage could not do all it should (delivery, the spool); the run went on.
+    LineageWarning(&'a str),
+}
+
+/// Where a runner's [`Note`]s go.
+pub type Notes = Box<dyn Fn(Note<'_>) + Send + Sync>;
+
 /// What every run of one dk invocation shares.
-#[derive(Debug)]
 pub struct Runner {
     pub tools: Tools,
     settings: RunnerSettings,
@@ -216,12 +232,21 @@ pub struct Runner {
     nominal_time: Option<DateTime<Utc>>,
     store_overrides: StoreOverrides,
     parent: Option<ParentRun>,
+    notes: Notes,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runner {
     /// Checks the settings that every run uses: the pinned and nominal times, the schedule,
-    /// store overrides and the parent run.
-    pub fn new(settings: RunnerSettings) -> Result<Runner, RunnerError> {
+    /// store overrides and the parent run. What the runner has to say goes to `notes`.
+    pub fn new(settings: RunnerSettings, notes: Notes) -> Result<Runner, RunnerError> {
         let env = |name: &str| settings.env.get(name).map(String::as_str);
         let time = |variable: &'static str| -> Result<Option<DateTime<Utc>>, RunnerError> {
             let Some(text) = env(variable) else {
@@ -272,6 +297,7 @@ impl Runner {
             .build()
             .map_err(RunnerError::Runtime)?;
         Ok(Runner {
+            notes,
             runtime: Some(runtime),
             stop: OnceLock::new(),
             tools: Tools::new(env(PATH).map(str::to_owned)),
@@ -302,8 +328,18 @@ impl Runner {
             store_overrides: self.store_overrides.clone(),
         };
         let secrets = |name: &str| self.settings.secrets.get(name).cloned();
-        RunPlan::new(project, package, &settings, &secrets)
-            .map_err(|err| RunnerError::from_plan(err, package))
+        let plan = RunPlan::new(project, package, &settings, &secrets)
+            .map_err(|err| RunnerError::from_plan(err, package))?;
+        let mut moved: Vec<(&str, StackService)> = plan
+            .datasets
+            .iter()
+            .filter_map(|d| Some((d.store.name.as_str(), d.store.dev_stack?)))
+            .collect();
+        moved.dedup();
+        for (store, service) in moved {
+            (self.notes)(Note::DevStackStore { store, service });
+        }
+        Ok(plan)
     }
 
     /// An override of a store no planned run uses would do nothing: refused, or prod's run
@@ -375,14 +411,18 @@ impl Runner {
         };
         let plan = plan.clone();
         let phase = format!("seeding {}", plan.name());
-        self.interruptible(phase, move || {
+        let seeded = self.interruptible(phase, move || {
             let targets: Vec<SeedTarget<'_>> = selected
                 .iter()
                 .map(|i| SeedTarget::of(&plan.datasets[*i], &plan.package_dir))
                 .collect();
             seed::seed(&targets, &options)
                 .map_err(|err| RunnerError::Seed(redact(&err.to_string(), &plan.secrets())))
-        })?
+        })??;
+        for item in &seeded {
+            (self.notes)(Note::Seeded(item));
+        }
+        Ok(seeded)
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -522,12 +562,17 @@ impl Runner {
             stop: Some(self.stop()?.clone()),
             ..config.clone()
         };
-        self.runtime()
+        let report = self
+            .runtime()
             .block_on(execute(plan, prepared, &config))
             .map_err(|source| RunnerError::Run {
                 package: plan.name().to_owned(),
                 source,
-            })
+            })?;
+        for warning in report.lineage.iter().flat_map(|l| &l.warnings) {
+            (self.notes)(Note::LineageWarning(warning));
+        }
+        Ok(report)
     }
 }
 
@@ -539,18 +584,6 @@ impl Drop for Runner {
             runtime.shutdown_background();
         }
     }
-}
-
-/// The stores of `plan` that the dev stack serves instead of the manifests' hosts, each once
-/// with its service: a frontend tells the user so.
-pub fn dev_stack_stores(plan: &RunPlan) -> Vec<(&str, StackService)> {
-    let mut moved: Vec<(&str, StackService)> = plan
-        .datasets
-        .iter()
-        .filter_map(|d| Some((d.store.name.as_str(), d.store.dev_stack?)))
-        .collect();
-    moved.dedup();
-    moved
 }
 
 /// The packages with a Transform, each after the producers of its inputs.

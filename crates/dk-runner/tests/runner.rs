@@ -70,7 +70,11 @@ fn a_package_runs_to_its_end_with_lineage_and_leaves_no_private_files() {
     let order = run_order(std::slice::from_ref(&project)).unwrap();
     assert_eq!(order.len(), 1);
     let (_, package) = order[0];
-    let runner = Runner::new(settings(&dk_home, &[("DK_NOW", "2026-01-01T00:00:00Z")])).unwrap();
+    let runner = Runner::new(
+        settings(&dk_home, &[("DK_NOW", "2026-01-01T00:00:00Z")]),
+        Box::new(|_| {}),
+    )
+    .unwrap();
     let plan = runner.plan(&project, package, new_run_id(), None).unwrap();
     let prepared = runner
         .prepare(&plan, Executor::Local, Purpose::Run, &[])
@@ -99,7 +103,11 @@ fn a_package_runs_to_its_end_with_lineage_and_leaves_no_private_files() {
 #[test]
 fn settings_are_checked_with_typed_errors_and_hints() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Runner::new(settings(dir.path(), &[("DK_NOW", "yesterday")])).unwrap_err();
+    let err = Runner::new(
+        settings(dir.path(), &[("DK_NOW", "yesterday")]),
+        Box::new(|_| {}),
+    )
+    .unwrap_err();
     assert!(matches!(err, RunnerError::Time { .. }));
     assert_eq!(err.kind(), ErrorKind::Usage);
     assert!(
@@ -110,9 +118,17 @@ fn settings_are_checked_with_typed_errors_and_hints() {
         err.hint().as_deref(),
         Some("e.g. DK_NOW=2026-01-01T00:00:00Z, or unset it")
     );
-    let err = Runner::new(settings(dir.path(), &[("DK_SCHEDULE", "every day")])).unwrap_err();
+    let err = Runner::new(
+        settings(dir.path(), &[("DK_SCHEDULE", "every day")]),
+        Box::new(|_| {}),
+    )
+    .unwrap_err();
     assert!(err.to_string().starts_with("DK_SCHEDULE: "), "{err}");
-    let err = Runner::new(settings(dir.path(), &[("OPENLINEAGE_PARENT_ID", "nope")])).unwrap_err();
+    let err = Runner::new(
+        settings(dir.path(), &[("OPENLINEAGE_PARENT_ID", "nope")]),
+        Box::new(|_| {}),
+    )
+    .unwrap_err();
     assert!(matches!(err, RunnerError::Parent { .. }));
     assert_eq!(
         parse_env(&["A=1".into(), "B==2".into()]).unwrap()[1].1,
@@ -128,7 +144,7 @@ fn settings_are_checked_with_typed_errors_and_hints() {
         "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: ${DATA_DIR}\n",
     );
     let project = load(&project.packages[0].dir);
-    let runner = Runner::new(settings(dir.path(), &[])).unwrap();
+    let runner = Runner::new(settings(dir.path(), &[]), Box::new(|_| {})).unwrap();
     let err = runner
         .plan(&project, &project.packages[0], new_run_id(), None)
         .unwrap_err();
@@ -145,7 +161,7 @@ fn runs_whose_dk_is_gone_get_their_abort_and_lose_their_files() {
     let dir = tempfile::tempdir().unwrap();
     let dk_home = dir.path().join("home");
     let project = project(dir.path(), "true");
-    let runner = Runner::new(settings(&dk_home, &[])).unwrap();
+    let runner = Runner::new(settings(&dk_home, &[]), Box::new(|_| {})).unwrap();
     let plan = runner
         .plan(&project, &project.packages[0], new_run_id(), None)
         .unwrap();

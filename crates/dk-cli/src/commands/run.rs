@@ -22,7 +22,7 @@ use super::{OverrideArgs, lint_gate, load_projects, parse_env, parse_timeout};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui, plural};
-use crate::runner::{Runner, runner_error};
+use crate::runner::Runner;
 
 /// Run a package locally with its inputs and outputs wired in, recording OpenLineage events
 #[derive(Debug, Args)]
@@ -298,7 +298,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         &args.dir.display().to_string(),
         "nothing was run",
     )?;
-    let packages = run_order(&projects).map_err(runner_error)?;
+    let packages = run_order(&projects).map_err(CliError::from)?;
     if packages.is_empty() {
         return Err(
             CliError::usage(format!("no Transform to run in {}", args.dir.display()))
@@ -348,13 +348,12 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     // An override of a store no package here uses would do nothing: refused, or prod's run
     // would quietly go to the manifests' (dev's) host.
     runner
-        .inner
         .check_overrides_used(planned.iter().map(|p| &p.plan))
-        .map_err(runner_error)?;
+        .map_err(CliError::from)?;
     if args.dry_run {
         let runs = planned
             .iter()
-            .map(|p| DryRun::new(p, &runner.inner.run_dir(&p.plan), &env))
+            .map(|p| DryRun::new(p, &runner.run_dir(&p.plan), &env))
             .collect();
         return ctx.ui.emit(&DryRuns { runs });
     }
@@ -391,7 +390,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 .join(" "),
             plan.run_id
         ));
-        let report = runner.execute(plan, prepared, &config)?;
+        let report = runner.execute(plan, prepared, &config, &mut io::stderr())?;
         match report.status {
             RunStatus::Succeeded => summary.succeeded += 1,
             _ => summary.failed += 1,

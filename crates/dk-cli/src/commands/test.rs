@@ -126,7 +126,7 @@ pub fn run(args: TestArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .collect();
     ctx.ui
         .note(format!("▶ testing {} ({})", plan.name(), command.join(" ")));
-    let report = runner.execute(&plan, &prepared, &config)?;
+    let report = runner.execute(&plan, &prepared, &config, &mut io::stderr())?;
     let (passed, error) = judge(&report, streaming, duration);
     ctx.ui.emit(&TestReport {
         package: plan.name().to_owned(),

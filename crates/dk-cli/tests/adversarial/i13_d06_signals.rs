@@ -9,6 +9,25 @@ use rustix::process::{Pid, Signal, kill_process};
 
 use crate::common::context;
 
+/// The output of `child` once it ended; killed, and the test failed with `hang`, when it has
+/// not ended within `limit`.
+fn bounded(mut child: std::process::Child, limit: Duration, hang: &str) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{hang}\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
     let ctx = context();
@@ -30,7 +49,7 @@ fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
     );
     ctx.write(
         "store/warehouse.yaml",
-        &format!(
+        format!(
             "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: postgres\n  connection:\n    host: 127.0.0.1\n    port: {port}\n    database: dk\n    user: postgres\n"
         ),
     );
@@ -63,7 +82,7 @@ fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
         );
         ctx.write(format!("{name}/main.py"), "print('ran')\n");
     }
-    let mut dk = ctx
+    let dk = ctx
         .dk_process()
         .args(["run", "--scan-dir", ".", "--no-lineage"])
         .stdout(std::process::Stdio::piped())
@@ -76,19 +95,11 @@ fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
         .expect("the second package's seeding connects");
     std::thread::sleep(Duration::from_millis(200));
     kill_process(Pid::from_child(&dk), Signal::INT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while dk.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = dk.kill();
-            let output = dk.wait_with_output().unwrap();
-            panic!(
-                "SIGINT was swallowed: dk still seeding\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = dk.wait_with_output().unwrap();
+    let output = bounded(
+        dk,
+        Duration::from_secs(20),
+        "SIGINT was swallowed: dk still seeding",
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(
@@ -97,17 +108,9 @@ fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
     );
 }
 
-/// Runs `dk ARGS` on a pseudo-terminal (script(1)), typing `input`; None when script(1) is
-/// missing.
-fn on_a_terminal(ctx: &dk_test::TestContext, args: &str, input: &str) -> Option<String> {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: script(1) not available");
-        return None;
-    }
+/// Runs `dk ARGS` on a pseudo-terminal (script(1), from util-linux, which every Debian has),
+/// typing `input`; returns what the terminal showed.
+fn on_a_terminal(ctx: &dk_test::TestContext, args: &str, input: &str) -> String {
     let dk = ctx.dk_process();
     let mut script = std::process::Command::new("script");
     script
@@ -123,7 +126,7 @@ fn on_a_terminal(ctx: &dk_test::TestContext, args: &str, input: &str) -> Option<
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = script.spawn().expect("start script");
+    let mut child = script.spawn().expect("start script(1) (util-linux)");
     use std::io::Write;
     child
         .stdin
@@ -131,20 +134,12 @@ fn on_a_terminal(ctx: &dk_test::TestContext, args: &str, input: &str) -> Option<
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "dk {args} hung on the terminal (a pipeline stopped by SIGTTIN?)\n{}",
-                String::from_utf8_lossy(&output.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = bounded(
+        child,
+        Duration::from_secs(60),
+        &format!("dk {args} hung on the terminal (a pipeline stopped by SIGTTIN?)"),
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]
@@ -179,10 +174,7 @@ fn a_pipeline_reads_the_terminal_and_dk_gets_it_back_for_the_next_one() {
             ),
         );
     }
-    let Some(transcript) = on_a_terminal(&ctx, "run --scan-dir . --no-lineage", "one\ntwo\n")
-    else {
-        return;
-    };
+    let transcript = on_a_terminal(&ctx, "run --scan-dir . --no-lineage", "one\ntwo\n");
     assert!(transcript.contains("dk-exit=0"), "{transcript}");
     // The second pipeline could read too: dk had the terminal back in between.
     assert_eq!(
