@@ -140,8 +140,13 @@ fn settings_are_checked_with_typed_errors_and_hints() {
     let project = project(dir.path(), "true");
     write(
         dir.path(),
-        "store/files.yaml",
-        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: ${DATA_DIR}\n",
+        "store/warehouse.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: postgres\n  connection:\n    host: 127.0.0.1\n    port: 5432\n    database: dk\n    user: dk\n  secrets:\n    password: ${DK_TEST_UNSET_PASSWORD}\n",
+    );
+    write(
+        dir.path(),
+        "dataset/raw.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: raw\nspec:\n  store: warehouse\n  table: public.raw\n  classification: internal\n  schema:\n    - name: id\n      type: integer\n",
     );
     let project = load(&project.packages[0].dir);
     let runner = Runner::new(settings(dir.path(), &[]), Box::new(|_| {})).unwrap();
@@ -150,7 +155,8 @@ fn settings_are_checked_with_typed_errors_and_hints() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Usage);
     assert!(
-        err.hint().is_some_and(|hint| hint.contains("DATA_DIR")),
+        err.hint()
+            .is_some_and(|hint| hint.contains("export DK_TEST_UNSET_PASSWORD=")),
         "{err}: {:?}",
         err.hint()
     );
