@@ -11,6 +11,7 @@ mod error;
 mod findings;
 mod output;
 mod promotion;
+mod runner;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,32 @@ fn init_tracing(verbose: u8, quiet: bool) {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The supervisor of a pipeline (dk_runner::process): no clap, no config, nothing printed
+    // but why it could not start the pipeline.
+    if args
+        .get(1)
+        .is_some_and(|arg| arg == dk_runner::process::SUPERVISE)
+    {
+        let err = dk_runner::process::supervise_exec(&args[2..]);
+        let ui = Ui::new(
+            output::OutputFormat::Text,
+            false,
+            output::ColorChoice::Never,
+            true,
+        );
+        ui.error(&error::CliError::new(
+            error::ExitStatus::Failure,
+            err.to_string(),
+        ));
+        return ExitCode::from(err.code());
+    }
+    if args
+        .get(1)
+        .is_some_and(|arg| arg == dk_runner::process::KEEP_TERMINAL)
+    {
+        return ExitCode::from(dk_runner::process::keep_terminal(&args[2..]));
+    }
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     let env = Env::capture(|name| std::env::var(name).ok());

@@ -572,3 +572,70 @@ mod open_own_tests {
         assert!(!dir.path().join("nowhere").exists(), "a link was followed");
     }
 }
+
+/// Removes the temporary files that [`AtomicFile`] left in `dir` when its writer was killed
+/// (SIGKILL, a crash): the writer's pid is in their name, and only those whose writer is gone
+/// are removed, so a concurrent live writer keeps its own. Returns how many were removed.
+pub fn sweep_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .filter(|entry| temporary_writer(&entry.file_name()).is_some_and(|pid| !process_runs(pid)))
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
+/// The writer's pid of a temporary `.NAME.PID.N.tmp`.
+fn temporary_writer(name: &OsStr) -> Option<i32> {
+    let name = name.to_str()?.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = name.rsplitn(3, '.');
+    let (_counter, pid) = (parts.next()?.parse::<u64>().ok()?, parts.next()?);
+    parts.next().filter(|rest| !rest.is_empty())?;
+    pid.parse().ok()
+}
+
+fn process_runs(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+        // EPERM: it runs, as another user's.
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    })
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_of_dead_writers_go_and_live_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".incoming.{dead}.0.tmp"));
+        let live = dir
+            .path()
+            .join(format!(".incoming.{}.7.tmp", std::process::id()));
+        let blob = dir.path().join("abc");
+        for path in [&stale, &live, &blob] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let open = AtomicFile::create(&dir.path().join("incoming")).unwrap();
+        assert_eq!(sweep_stale_temporaries(dir.path()), 1);
+        assert!(!stale.exists());
+        assert!(live.exists() && blob.exists());
+        open.commit().unwrap();
+        assert!(
+            dir.path().join("incoming").exists(),
+            "a live writer's file survived"
+        );
+        assert_eq!(temporary_writer(OsStr::new(".a.b.12.3.tmp")), Some(12));
+        assert_eq!(temporary_writer(OsStr::new(".12.3.tmp")), None);
+        assert_eq!(temporary_writer(OsStr::new("a.12.3.tmp")), None);
+    }
+}

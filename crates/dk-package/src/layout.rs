@@ -259,6 +259,9 @@ impl Layout {
     }
 
     pub fn blob_writer(&self) -> Result<BlobWriter, PackageError> {
+        // A build killed mid-write left its temporary blob (it can be big): swept on the next
+        // write, leaving those of builds still running.
+        dk_fs::sweep_stale_temporaries(&self.blobs());
         let path = self.blobs().join("incoming");
         let file = dk_fs::AtomicFile::create(&path).map_err(|err| PackageError::fs(&path, err))?;
         Ok(BlobWriter {

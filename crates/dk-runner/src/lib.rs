@@ -7,7 +7,9 @@ pub mod exec;
 pub mod overrides;
 pub mod plan;
 pub mod process;
+pub mod recover;
 pub mod run;
+pub mod runner;
 pub mod schedule;
 pub mod seed;
 

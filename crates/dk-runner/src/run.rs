@@ -19,7 +19,8 @@ use dk_lineage::event::EventType;
 
 use crate::exec::{self, ExecError, Prepared};
 use crate::plan::RunPlan;
-use crate::process::{Exit, supervise};
+use crate::process::{Exit, Foreground, Stop, supervise, supervised};
+use crate::recover::Owner;
 
 /// Lineage for a run.
 #[derive(Debug, Clone)]
@@ -45,6 +46,14 @@ pub struct RunConfig {
     pub stdout_to_stderr: bool,
     /// A fixed time for every event (`DK_NOW`, for tests); otherwise the system clock.
     pub pinned_time: Option<DateTime<Utc>>,
+    /// dk's own executable, through which the pipeline starts so that it dies with dk
+    /// ([`crate::process::SUPERVISE`]); none: started directly.
+    pub supervisor: Option<PathBuf>,
+    /// The command's watch for SIGINT/SIGTERM; none: the run listens for itself.
+    pub stop: Option<Stop>,
+    /// dk's standard input is a terminal the pipeline may read: it gets the terminal's
+    /// foreground while it runs (when dk has it, and has a `supervisor` to keep it).
+    pub lend_terminal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,6 +196,16 @@ pub async fn execute(
             None,
         ),
     )?;
+    // From here on, a dk killed before the end leaves its ABORT for the next command.
+    let dk_pid = std::process::id();
+    let abort = recorder.as_ref().map(|_| {
+        plan.lineage.event(
+            EventType::Abort,
+            config.pinned_time.unwrap_or_else(Utc::now),
+            Some(&Owner::abort_message(dk_pid)),
+        )
+    });
+    Owner::current(abort).write(&config.run_dir)?;
     // Delivery runs alongside the pipeline; its deadline is set when the pipeline ends.
     let (deadline, deadline_watch) =
         watch::channel(tokio::time::Instant::now() + Duration::from_secs(24 * 3600));
@@ -306,7 +325,10 @@ async fn run_process(
         &serde_json::to_string_pretty(&plan.context()).unwrap_or_default(),
     )?;
     let invocation = &prepared.invocation;
-    let mut command = tokio::process::Command::new(&invocation.program);
+    let mut command = match &config.supervisor {
+        Some(supervisor) => supervised(supervisor, &invocation.program),
+        None => tokio::process::Command::new(&invocation.program),
+    };
     command
         .args(&invocation.args)
         .current_dir(&invocation.cwd)
@@ -323,7 +345,19 @@ async fn run_process(
             })?;
         command.stdout(std::process::Stdio::from(stderr));
     }
-    let exit = supervise(command, plan.timeout, config.grace)
+    let stop = match &config.stop {
+        Some(stop) => stop.clone(),
+        None => Stop::listen().map_err(|source| RunError::Start {
+            program: invocation.program.clone(),
+            source,
+        })?,
+    };
+    let stdin = std::io::stdin();
+    let foreground = match (&config.supervisor, config.lend_terminal) {
+        (Some(keeper), true) => Foreground::of(stdin.as_fd(), keeper),
+        _ => None,
+    };
+    let exit = supervise(command, plan.timeout, config.grace, &stop, foreground)
         .await
         .map_err(|source| RunError::Start {
             program: invocation.program.clone(),

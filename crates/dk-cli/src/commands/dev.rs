@@ -20,10 +20,11 @@ use dk_devstack::native::NativeStack;
 use dk_devstack::stack::{Runtime, Stack};
 use dk_devstack::status::{Health, ServiceStatus};
 
-use super::run::{Runner, load_runnable, parse_timeout};
+use super::{load_runnable, parse_timeout};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui, table, write_table};
+use crate::runner::Runner;
 
 /// The local development loop: a stack of real services on loopback, sample data in stores
 #[derive(Debug, Subcommand)]

@@ -17,12 +17,13 @@ use dk_lineage::spool::Quarantined;
 use dk_lineage::store::{DeliveryState, StoredEvent};
 use dk_manifest::suggest::did_you_mean;
 
-use super::run::{Runner, parse_timeout};
+use super::parse_timeout;
 use super::runtime;
 use crate::context::Context;
 use crate::diagram::{Diagram, Shape};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{OutputFormat, Render, Ui, plural, table, write_table};
+use crate::runner::Runner;
 
 /// Lineage recorded by runs: what a job or dataset reads and feeds; events and their delivery
 #[derive(Debug, Args)]

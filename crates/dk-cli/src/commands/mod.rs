@@ -23,13 +23,15 @@ pub mod test;
 pub mod version;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use serde_json::Value;
 
-use dk_config::env::{DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH};
+use dk_config::env::{DK_NOW, DK_REGISTRY_PASSWORD, DK_REGISTRY_USER, DOCKER_CONFIG, HOME, PATH};
 use dk_manifest::discover::{self, Package, Project};
 use dk_manifest::overrides::{OverrideError, Overrides};
+use dk_manifest::units::parse_duration;
 use dk_package::PackageError;
 use dk_package::credentials::{self, CredentialSources};
 use dk_package::layout::Layout;
@@ -39,6 +41,7 @@ use dk_package::registry::Registry;
 use crate::cli::Command;
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
+use crate::findings::{summary, write_findings};
 use crate::output::OutputFormat;
 
 /// The views a command offers besides text, JSON and YAML.
@@ -70,6 +73,12 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
             CliError::usage(format!("this command has no -o {format} view"))
                 .hint(format!("use -o {}", offered.join(", -o "))),
         );
+    }
+    if matches!(
+        command,
+        Command::Run(_) | Command::Test(_) | Command::Lineage(_) | Command::Dev(_)
+    ) {
+        recover_dead_runs(ctx);
     }
     match command {
         Command::Init(args) => init::run(args, ctx),
@@ -271,4 +280,85 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))
+}
+
+/// `KEY=VALUE` pairs of `--env`.
+pub fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    dk_runner::runner::parse_env(pairs).map_err(|pair| {
+        CliError::usage(format!("--env `{pair}` is not KEY=VALUE"))
+            .hint("e.g. --env LOG_LEVEL=debug")
+    })
+}
+
+pub fn parse_timeout(text: Option<&str>, flag: &str) -> Result<Option<Duration>, CliError> {
+    text.map(|text| parse_duration(text).map_err(|err| CliError::usage(format!("{flag}: {err}"))))
+        .transpose()
+}
+
+/// Lints what is about to run (or be built); errors stop it, and `consequence` says what did
+/// not happen.
+pub fn lint_gate(
+    ctx: &Context,
+    projects: &[Project],
+    what: &str,
+    consequence: &str,
+) -> Result<(), CliError> {
+    let report = dk_validate::lint(projects);
+    if !report.findings.is_empty() && !ctx.ui.quiet {
+        ctx.ui.write_err(|err| {
+            write_findings(err, ctx.ui.err_styles(), &report)?;
+            writeln!(err)
+        })?;
+    }
+    if report.errors > 0 {
+        return Err(
+            CliError::failure(format!("{what} has {}; {consequence}", summary(&report)))
+                .hint("fix the errors above; `dk lint --explain CODE` tells more of each"),
+        );
+    }
+    Ok(())
+}
+
+/// One package, as written (no overrides), that lints without errors.
+pub fn load_runnable(ctx: &Context, dir: &Path) -> Result<Project, CliError> {
+    load_linted(ctx, dir, "nothing was run")
+}
+
+/// One package, as written, that lints without errors; else an error ending in `consequence`.
+pub fn load_linted(ctx: &Context, dir: &Path, consequence: &str) -> Result<Project, CliError> {
+    let project = load_package(ctx, dir, &OverrideArgs::default())?;
+    lint_gate(
+        ctx,
+        std::slice::from_ref(&project),
+        &dir.display().to_string(),
+        consequence,
+    )?;
+    Ok(project)
+}
+
+/// Ends the runs whose dk was killed: their ABORT is recorded and their private files (DSNs)
+/// removed. Best effort: a command is never refused for it.
+fn recover_dead_runs(ctx: &Context) {
+    let Ok(paths) = ctx.paths() else {
+        return;
+    };
+    let now = ctx
+        .env
+        .get(DK_NOW)
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .map_or_else(chrono::Utc::now, |time| time.with_timezone(&chrono::Utc));
+    let recovery = dk_runner::recover::recover(&paths.dk_home, now);
+    for run in &recovery.recovered {
+        let what = match run.aborted {
+            true => "recorded its ABORT and removed its files",
+            false => "removed its files",
+        };
+        ctx.ui.note(format!(
+            "Run {} outlived its dk (pid {}, gone): {what}",
+            run.run_id, run.dk_pid
+        ));
+    }
+    for warning in &recovery.warnings {
+        ctx.ui.warn(warning);
+    }
 }

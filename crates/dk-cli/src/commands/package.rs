@@ -24,7 +24,7 @@ use dk_package::secrets;
 use dk_package::wheels::{self, WheelError};
 use dk_runner::exec::Tools;
 
-use super::run::load_linted;
+use super::load_linted;
 use super::{layout, package_error, registry_for, runtime};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};

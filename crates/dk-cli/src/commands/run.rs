@@ -1,46 +1,28 @@
 //! `dk run`: packages run under the runtime contract (docs/runtime-contract.md), with lineage
 //! recorded locally and sent to the configured backend.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use uuid::Uuid;
 
-use dk_config::env::{
-    DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, DK_SCHEDULE, DK_STORE_OVERRIDES, DK_TIMEZONE,
-    OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
-};
-use dk_devstack::catalog::{Ports, Service};
-use dk_devstack::probe;
-use dk_devstack::stack::Runtime;
-use dk_lineage::deliver::{Deliverer, Target};
-use dk_lineage::emit::LineagePaths;
-use dk_lineage::event::{ParentRun, new_run_id};
-use dk_lineage::source::git_source;
-use dk_manifest::discover::{Package, Project};
-use dk_manifest::graph::Graph;
-use dk_manifest::model::{Runtime as PackageRuntime, StackService};
-use dk_manifest::units::parse_duration;
+use dk_config::env::DK_RUN_ID;
+use dk_lineage::event::new_run_id;
 use dk_runner::contract::redact;
-use dk_runner::exec::{self, ContainerSettings, Engine, Executor, Prepared, Purpose, Tools};
-use dk_runner::overrides::{OverrideError, StoreOverrides};
-use dk_runner::plan::{DevStores, PlanError, RunPlan, RunSettings};
-use dk_runner::run::{
-    LineageOutcome, LineageSetup, PrivateDir, RunConfig, RunReport, RunStatus, execute,
-};
-use dk_runner::schedule::{Schedule, ScheduleError};
-use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
+use dk_runner::exec::{self, Executor, Prepared, Purpose};
+use dk_runner::plan::RunPlan;
+use dk_runner::run::{LineageOutcome, RunReport, RunStatus};
+use dk_runner::runner::run_order;
+use dk_runner::seed::{self, SeedOptions};
 
-use super::{OverrideArgs, load_projects, runtime};
+use super::{OverrideArgs, lint_gate, load_projects, parse_env, parse_timeout};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::findings::{summary, write_findings};
 use crate::output::{Render, Ui, plural};
+use crate::runner::Runner;
 
 /// Run a package locally with its inputs and outputs wired in, recording OpenLineage events
 #[derive(Debug, Args)]
@@ -88,441 +70,6 @@ pub struct RunArgs {
 pub enum ExecutorArg {
     Local,
     Docker,
-}
-
-/// How long a stopped pipeline has to exit before it is killed.
-const GRACE: Duration = Duration::from_secs(10);
-/// How long a run waits for lineage delivery when `lineage.timeout` is not set.
-const LINEAGE_WAIT: Duration = Duration::from_secs(2);
-
-/// What every run of one dk invocation shares.
-pub struct Runner<'a> {
-    ctx: &'a Context,
-    pub tools: Tools,
-    dk_home: PathBuf,
-    pinned_time: Option<DateTime<Utc>>,
-    nominal_time: Option<DateTime<Utc>>,
-    store_overrides: StoreOverrides,
-}
-
-/// `${VAR}` secrets are read from the whole environment dk runs in, not only the variables dk
-/// itself declares.
-fn secret_lookup(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-fn plan_error(err: PlanError, package: &Package) -> CliError {
-    let hint = match &err {
-        PlanError::Contract(dk_runner::contract::ContractError::MissingSecret {
-            variable, ..
-        }) => format!(
-            "export {variable}=... before running, or put the value in your shell's secret store"
-        ),
-        PlanError::Timeout(_) => "write a duration such as 30m or 1h in spec.timeout".into(),
-        PlanError::Override(err) => return override_error(err.clone()),
-        _ => format!("`dk lint {}` shows what is wrong", package.dir.display()),
-    };
-    CliError::usage(format!("cannot run {}: {err}", package.dir.display())).hint(hint)
-}
-
-/// `DK_STORE_OVERRIDES` refused: the variable, the store and the key, never a value.
-fn override_error(err: OverrideError) -> CliError {
-    CliError::usage(format!("{DK_STORE_OVERRIDES}: {err}")).hint(err.hint())
-}
-
-/// The nominal time of a CronJob's run, from `DK_SCHEDULE` and `DK_TIMEZONE`.
-fn scheduled_time(
-    cron: &str,
-    timezone: Option<&str>,
-    start: DateTime<Utc>,
-) -> Result<DateTime<Utc>, CliError> {
-    let schedule = Schedule::new(cron, timezone).map_err(|err| {
-        let hint = match err {
-            ScheduleError::Timezone(_) => format!(
-                "set {DK_TIMEZONE} to an IANA name such as Europe/Berlin or Etc/UTC (the CronJob's timeZone), or unset it for Etc/UTC"
-            ),
-            _ => format!(
-                "{DK_SCHEDULE} takes a Kubernetes CronJob schedule: five fields (minute hour day-of-month month day-of-week, e.g. `0 2 * * *`) or a macro such as @daily; or set {DK_NOMINAL_TIME}"
-            ),
-        };
-        let variable = match err {
-            ScheduleError::Timezone(_) => DK_TIMEZONE,
-            _ => DK_SCHEDULE,
-        };
-        CliError::usage(format!("{variable}: {err}")).hint(hint)
-    })?;
-    schedule.nominal_time(start).map_err(|err| {
-        CliError::usage(format!("{DK_SCHEDULE}: {err}"))
-            .hint(format!("set {DK_NOMINAL_TIME} to the run's planned time"))
-    })
-}
-
-fn exec_error(err: exec::ExecError) -> CliError {
-    let hint = err.hint();
-    let status = match err.is_external() {
-        true => ExitStatus::External,
-        false => ExitStatus::Usage,
-    };
-    let mut error = CliError::new(status, err.to_string());
-    error.hint = hint;
-    error
-}
-
-impl<'a> Runner<'a> {
-    pub fn new(ctx: &'a Context) -> Result<Runner<'a>, CliError> {
-        let time = |variable: &str| -> Result<Option<DateTime<Utc>>, CliError> {
-            let Some(text) = ctx.env.get(variable) else {
-                return Ok(None);
-            };
-            let time = DateTime::parse_from_rfc3339(text).map_err(|err| {
-                CliError::usage(format!(
-                    "{variable}=`{text}` is not an RFC 3339 time: {err}"
-                ))
-                .hint(format!("e.g. {variable}=2026-01-01T00:00:00Z, or unset it"))
-            })?;
-            Ok(Some(time.with_timezone(&Utc)))
-        };
-        let pinned_time = time(DK_NOW)?;
-        // A scheduler that knows the planned time says so; a CronJob's pod cannot, so dk works
-        // it out from the schedule the chart passes.
-        let nominal_time = match (time(DK_NOMINAL_TIME)?, ctx.env.get(DK_SCHEDULE)) {
-            (Some(given), _) => Some(given),
-            (None, Some(cron)) => Some(scheduled_time(
-                cron,
-                ctx.env.get(DK_TIMEZONE),
-                pinned_time.unwrap_or_else(Utc::now),
-            )?),
-            (None, None) => None,
-        };
-        let store_overrides = match ctx.env.get(DK_STORE_OVERRIDES) {
-            Some(json) => StoreOverrides::parse(json).map_err(override_error)?,
-            None => StoreOverrides::default(),
-        };
-        Ok(Runner {
-            ctx,
-            tools: Tools::new(ctx.env.get(PATH).map(str::to_owned)),
-            dk_home: ctx.paths()?.dk_home,
-            pinned_time,
-            nominal_time,
-            store_overrides,
-        })
-    }
-
-    /// The plan of one run of `package`.
-    pub fn plan(
-        &self,
-        project: &Project,
-        package: &Package,
-        run_id: Uuid,
-        timeout: Option<Duration>,
-    ) -> Result<RunPlan, CliError> {
-        let parent = match self.ctx.env.get(OPENLINEAGE_PARENT_ID) {
-            Some(text) => Some(text.parse::<ParentRun>().map_err(|err| {
-                CliError::usage(format!("{OPENLINEAGE_PARENT_ID}=`{text}`: {err}"))
-                    .hint("the format is <namespace>/<job>/<runId>, or unset it")
-            })?),
-            None => None,
-        };
-        let settings = RunSettings {
-            run_id,
-            timeout,
-            parent,
-            namespace: self.ctx.config()?.string("lineage.namespace")?,
-            nominal_time: self.nominal_time,
-            source_code: git_source(&package.dir),
-            dev_stores: self.dev_stores()?,
-            store_overrides: self.store_overrides.clone(),
-        };
-        let plan = RunPlan::new(project, package, &settings, &secret_lookup)
-            .map_err(|err| plan_error(err, package))?;
-        let mut moved: Vec<(&str, StackService)> = plan
-            .datasets
-            .iter()
-            .filter_map(|d| Some((d.store.name.as_str(), d.store.dev_stack?)))
-            .collect();
-        moved.dedup();
-        for (store, service) in moved {
-            self.ctx.ui.note(format!(
-                "Store '{store}' is the dev stack's {} (dk dev up)",
-                service.name()
-            ));
-        }
-        Ok(plan)
-    }
-
-    /// Where a run keeps its private files (the context with DSNs) while it runs.
-    pub fn run_dir(&self, plan: &RunPlan) -> PathBuf {
-        self.dk_home.join("runs").join(plan.run_id.to_string())
-    }
-
-    /// How `plan` runs; `env` (`--env`) is passed into containers by name too.
-    pub fn prepare(
-        &self,
-        plan: &RunPlan,
-        executor: Executor,
-        purpose: Purpose,
-        env: &[(String, String)],
-    ) -> Result<Prepared, CliError> {
-        let run_dir = self.run_dir(plan);
-        match executor {
-            Executor::Local => exec::local(plan, &run_dir, &self.tools, purpose),
-            Executor::Docker => {
-                let context = run_dir.join("context.json");
-                let settings = self.container_settings()?;
-                exec::docker(
-                    plan,
-                    &run_dir,
-                    &[plan.contract_env(&context), env.to_vec()].concat(),
-                    &self.tools,
-                    &settings,
-                )
-            }
-        }
-        .map_err(exec_error)
-    }
-
-    /// `run.engine` and `runtime.images.<runtime>`.
-    fn container_settings(&self) -> Result<ContainerSettings, CliError> {
-        let config = self.ctx.config()?;
-        let engine = config
-            .string("run.engine")?
-            .and_then(|name| Engine::parse(&name));
-        let mut images = BTreeMap::new();
-        for runtime in PackageRuntime::ALL {
-            if let Some(image) = config.string(&format!("runtime.images.{runtime}"))? {
-                images.insert(*runtime, image);
-            }
-        }
-        Ok(ContainerSettings { engine, images })
-    }
-
-    /// Loads seed rows into the datasets of `plan` that `wanted` selects and declare them.
-    pub fn seed(
-        &self,
-        plan: &RunPlan,
-        options: &SeedOptions,
-        wanted: impl Fn(&dk_runner::plan::DatasetPlan) -> bool,
-    ) -> Result<Vec<Seeded>, CliError> {
-        let targets: Vec<SeedTarget<'_>> = plan
-            .datasets
-            .iter()
-            .filter(|d| wanted(d) && seed::has_seed(&d.dataset))
-            .map(|d| SeedTarget::of(d, &plan.package_dir))
-            .collect();
-        if targets.is_empty() {
-            return Ok(Vec::new());
-        }
-        let options = SeedOptions {
-            duckdb_python: options
-                .duckdb_python
-                .clone()
-                .or_else(|| self.tools.find("python3")),
-            ..options.clone()
-        };
-        let seeded = seed::seed(&targets, &options).map_err(|err| {
-            CliError::failure(format!("seeding failed: {}", redact(&err.to_string(), &plan.secrets())))
-                .hint("check that the store is reachable (dk store show NAME) and the seed rows match the schema")
-        })?;
-        for item in &seeded {
-            self.ctx.ui.note(seed_line(item));
-        }
-        Ok(seeded)
-    }
-
-    /// Lineage for runs: the local spool and store, and the backend when one is configured.
-    pub fn lineage(&self, endpoint_flag: Option<&str>) -> Result<LineageSetup, CliError> {
-        let config = self.ctx.config()?;
-        let backend = config.string("lineage.backend")?;
-        let endpoint = match endpoint_flag {
-            Some(url) => Some(url.to_owned()),
-            None => match config.string("lineage.endpoint")? {
-                Some(url) => Some(url),
-                None => self.stack_lineage()?,
-            },
-        };
-        let deliverer = match endpoint {
-            Some(endpoint) => {
-                let api_key = self.ctx.env.get(OPENLINEAGE_API_KEY).map(str::to_owned);
-                let target = Target::new(backend.as_deref(), &endpoint, api_key).map_err(|err| {
-                    CliError::usage(err.to_string()).hint(
-                        "set lineage.endpoint to the backend's base URL, e.g. http://localhost:5000",
-                    )
-                })?;
-                Some(Deliverer::new(target))
-            }
-            None => None,
-        };
-        Ok(LineageSetup {
-            paths: LineagePaths::under(&self.dk_home),
-            deliverer,
-            wait: config.duration("lineage.timeout")?.unwrap_or(LINEAGE_WAIT),
-        })
-    }
-
-    /// The ports of the dev stack, when `dk dev up` started one.
-    fn dev_stack(&self) -> Result<Option<Ports>, CliError> {
-        if Runtime::recorded(&self.dk_home.join("dev")).is_none() {
-            return Ok(None);
-        }
-        super::dev::stack_ports(self.ctx).map(Some)
-    }
-
-    /// The dev stack's lineage server, when it answers: where lineage goes when no endpoint is
-    /// configured.
-    fn stack_lineage(&self) -> Result<Option<String>, CliError> {
-        Ok(self.dev_stack()?.and_then(|ports| {
-            probe::answers(&ports, Service::Lineage).then(|| ports.endpoint(Service::Lineage))
-        }))
-    }
-
-    /// The dev stack's services that answer, for stores that declare `spec.dev.stack`.
-    fn dev_stores(&self) -> Result<DevStores, CliError> {
-        let Some(ports) = self.dev_stack()? else {
-            return Ok(DevStores::new());
-        };
-        Ok(StackService::ALL
-            .into_iter()
-            .filter_map(|wanted| {
-                let service = Service::parse(wanted.name())?;
-                let (store_type, connection) = ports.store(service)?;
-                probe::answers(&ports, service)
-                    .then(|| (wanted, (store_type.to_owned(), connection)))
-            })
-            .collect())
-    }
-
-    pub fn config(
-        &self,
-        plan: &RunPlan,
-        env: &[(String, String)],
-        lineage: Option<LineageSetup>,
-    ) -> RunConfig {
-        RunConfig {
-            run_dir: self.run_dir(plan),
-            env: env.to_vec(),
-            grace: GRACE,
-            lineage,
-            stdout_to_stderr: self.ctx.ui.format != crate::output::OutputFormat::Text,
-            pinned_time: self.pinned_time,
-        }
-    }
-
-    /// Runs a prepared pipeline to its end.
-    pub fn execute(
-        &self,
-        plan: &RunPlan,
-        prepared: &Prepared,
-        config: &RunConfig,
-    ) -> Result<RunReport, CliError> {
-        // Before the steps: they write the generated profiles, which hold DSNs.
-        let _private = PrivateDir::new(&config.run_dir);
-        exec::prepare(&prepared.steps, &mut io::stderr()).map_err(exec_error)?;
-        let report = runtime()?
-            .block_on(execute(plan, prepared, config))
-            .map_err(|err| CliError::failure(format!("{} did not run", plan.name())).cause(err))?;
-        for warning in report.lineage.iter().flat_map(|l| &l.warnings) {
-            self.ctx.ui.warn(warning);
-        }
-        Ok(report)
-    }
-}
-
-/// `Seeding X (table, profile=p): n row(s)...`
-pub fn seed_line(seeded: &Seeded) -> String {
-    let what = format!(
-        "{} ({}, profile={})",
-        seeded.dataset, seeded.location, seeded.profile
-    );
-    match seeded.action {
-        SeedAction::Loaded => format!("Seeding {what}: {} row(s)...", seeded.rows),
-        SeedAction::Unchanged => format!("Seeding {what}: unchanged, skipped"),
-        SeedAction::Cleaned => format!("Cleaning {what}: {} row(s) removed", seeded.rows),
-    }
-}
-
-/// `KEY=VALUE` pairs of `--env`.
-pub fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-            _ => Err(CliError::usage(format!("--env `{pair}` is not KEY=VALUE"))
-                .hint("e.g. --env LOG_LEVEL=debug")),
-        })
-        .collect()
-}
-
-pub fn parse_timeout(text: Option<&str>, flag: &str) -> Result<Option<Duration>, CliError> {
-    text.map(|text| parse_duration(text).map_err(|err| CliError::usage(format!("{flag}: {err}"))))
-        .transpose()
-}
-
-/// Lints what is about to run (or be built); errors stop it, and `consequence` says what did
-/// not happen.
-fn lint_gate(
-    ctx: &Context,
-    projects: &[Project],
-    what: &str,
-    consequence: &str,
-) -> Result<(), CliError> {
-    let report = dk_validate::lint(projects);
-    if !report.findings.is_empty() && !ctx.ui.quiet {
-        ctx.ui.write_err(|err| {
-            write_findings(err, ctx.ui.err_styles(), &report)?;
-            writeln!(err)
-        })?;
-    }
-    if report.errors > 0 {
-        return Err(
-            CliError::failure(format!("{what} has {}; {consequence}", summary(&report)))
-                .hint("fix the errors above; `dk lint --explain CODE` tells more of each"),
-        );
-    }
-    Ok(())
-}
-
-/// One package, as written (no overrides), that lints without errors.
-pub fn load_runnable(ctx: &Context, dir: &Path) -> Result<Project, CliError> {
-    load_linted(ctx, dir, "nothing was run")
-}
-
-/// One package, as written, that lints without errors; else an error ending in `consequence`.
-pub fn load_linted(ctx: &Context, dir: &Path, consequence: &str) -> Result<Project, CliError> {
-    let project = super::load_package(ctx, dir, &OverrideArgs::default())?;
-    lint_gate(
-        ctx,
-        std::slice::from_ref(&project),
-        &dir.display().to_string(),
-        consequence,
-    )?;
-    Ok(project)
-}
-
-/// The packages with a Transform, each after the producers of its inputs.
-pub fn run_order(projects: &[Project]) -> Result<Vec<(&Project, &Package)>, CliError> {
-    let graph = Graph::build(projects);
-    let order = graph.order().map_err(|err| {
-        CliError::usage(err.to_string()).hint("`dk pipeline show` draws the graph")
-    })?;
-    let packages: Vec<(&Project, &Package)> = projects
-        .iter()
-        .flat_map(|project| {
-            project
-                .packages
-                .iter()
-                .map(move |package| (project, package))
-        })
-        .collect();
-    Ok(order
-        .into_iter()
-        .filter_map(|index| {
-            let directory = &graph.steps[index].directory;
-            packages
-                .iter()
-                .find(|(_, package)| package.dir.display().to_string() == *directory)
-                .copied()
-        })
-        .collect())
 }
 
 /// One package ready to go.
@@ -751,7 +298,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         &args.dir.display().to_string(),
         "nothing was run",
     )?;
-    let packages = run_order(&projects)?;
+    let packages = run_order(&projects).map_err(CliError::from)?;
     if packages.is_empty() {
         return Err(
             CliError::usage(format!("no Transform to run in {}", args.dir.display()))
@@ -801,13 +348,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     // An override of a store no package here uses would do nothing: refused, or prod's run
     // would quietly go to the manifests' (dev's) host.
     runner
-        .store_overrides
-        .check_used(
-            planned
-                .iter()
-                .flat_map(|p| p.plan.datasets.iter().map(|d| d.store.name.as_str())),
-        )
-        .map_err(override_error)?;
+        .check_overrides_used(planned.iter().map(|p| &p.plan))
+        .map_err(CliError::from)?;
     if args.dry_run {
         let runs = planned
             .iter()
@@ -848,7 +390,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 .join(" "),
             plan.run_id
         ));
-        let report = runner.execute(plan, prepared, &config)?;
+        let report = runner.execute(plan, prepared, &config, &mut io::stderr())?;
         match report.status {
             RunStatus::Succeeded => summary.succeeded += 1,
             _ => summary.failed += 1,

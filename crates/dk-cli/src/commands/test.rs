@@ -13,10 +13,11 @@ use dk_runner::exec::{Executor, Purpose};
 use dk_runner::run::{RunReport, RunStatus};
 use dk_runner::seed::SeedOptions;
 
-use super::run::{Runner, load_runnable, parse_env, parse_timeout};
+use super::{load_runnable, parse_env, parse_timeout};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
+use crate::runner::Runner;
 
 /// Run a package's tests (pytest, go test, dbt test) against its seeded inputs
 #[derive(Debug, Args)]
@@ -125,7 +126,7 @@ pub fn run(args: TestArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .collect();
     ctx.ui
         .note(format!("▶ testing {} ({})", plan.name(), command.join(" ")));
-    let report = runner.execute(&plan, &prepared, &config)?;
+    let report = runner.execute(&plan, &prepared, &config, &mut io::stderr())?;
     let (passed, error) = judge(&report, streaming, duration);
     ctx.ui.emit(&TestReport {
         package: plan.name().to_owned(),

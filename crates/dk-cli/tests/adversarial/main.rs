@@ -76,3 +76,5 @@ mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
 mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
+mod i13_d05_kill_dk;
+mod i13_d06_signals;

@@ -1,0 +1,208 @@
+//! The runner through its API, as a frontend uses it: settings in, typed errors and reports
+//! out; a run's owner record and the recovery of runs whose dk is gone.
+
+use std::path::Path;
+
+use dk_lineage::emit::LineagePaths;
+use dk_lineage::event::{EventType, new_run_id};
+use dk_lineage::store::LineageStore;
+use dk_manifest::discover::{DiscoverOptions, Project, load_package_project};
+use dk_manifest::overrides::Overrides;
+use dk_runner::exec::{Executor, Purpose};
+use dk_runner::recover::{Owner, recover};
+use dk_runner::run::RunStatus;
+use dk_runner::runner::{ErrorKind, Runner, RunnerError, RunnerSettings, parse_env, run_order};
+
+fn write(root: &Path, relative: &str, text: &str) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn load(dir: &Path) -> Project {
+    load_package_project(dir, &Overrides::default(), &DiscoverOptions::default())
+}
+
+/// A project with one generic package running `command` (a shell script).
+fn project(root: &Path, command: &str) -> Project {
+    write(root, ".dk/.keep", "");
+    write(
+        root,
+        "store/files.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: data\n",
+    );
+    for name in ["raw", "clean"] {
+        write(
+            root,
+            &format!("dataset/{name}.yaml"),
+            &format!(
+                "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: {name}\nspec:\n  store: files\n  path: {name}.csv\n  format: csv\n  classification: internal\n  schema:\n    - name: id\n      type: integer\n"
+            ),
+        );
+    }
+    write(
+        root,
+        "demo/dk.yaml",
+        &format!(
+            "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Transform\nmetadata:\n  name: demo\nspec:\n  runtime: generic\n  command: [sh, -c, '{command}']\n  owner: data-team\n  inputs: [{{dataset: raw}}]\n  outputs: [{{dataset: clean}}]\n"
+        ),
+    );
+    load(&root.join("demo"))
+}
+
+fn settings(dk_home: &Path, env: &[(&str, &str)]) -> RunnerSettings {
+    RunnerSettings {
+        dk_home: dk_home.to_owned(),
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([("PATH".to_owned(), std::env::var("PATH").unwrap_or_default())])
+            .collect(),
+        ..RunnerSettings::default()
+    }
+}
+
+#[test]
+fn a_package_runs_to_its_end_with_lineage_and_leaves_no_private_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let project = project(dir.path(), "echo ran; exit 3");
+    let order = run_order(std::slice::from_ref(&project)).unwrap();
+    assert_eq!(order.len(), 1);
+    let (_, package) = order[0];
+    let runner = Runner::new(
+        settings(&dk_home, &[("DK_NOW", "2026-01-01T00:00:00Z")]),
+        Box::new(|_| {}),
+    )
+    .unwrap();
+    let plan = runner.plan(&project, package, new_run_id(), None).unwrap();
+    let prepared = runner
+        .prepare(&plan, Executor::Local, Purpose::Run, &[])
+        .unwrap();
+    let lineage = runner.lineage(None).unwrap();
+    assert!(lineage.deliverer.is_none(), "no backend configured");
+    let config = runner.config(&plan, &[], Some(lineage));
+    let mut log = Vec::new();
+    let report = runner.execute(&plan, &prepared, &config, &mut log).unwrap();
+    assert_eq!((report.status, report.exit_code), (RunStatus::Failed, 3));
+    assert_eq!(report.lineage.as_ref().map(|l| l.events), Some(2));
+    assert!(
+        !runner.run_dir(&plan).exists(),
+        "the private folder is removed"
+    );
+    let store = LineageStore::open(&LineagePaths::under(&dk_home).store).unwrap();
+    let types: Vec<EventType> = store
+        .run_events(plan.run_id)
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, [EventType::Start, EventType::Fail]);
+}
+
+#[test]
+fn settings_are_checked_with_typed_errors_and_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Runner::new(
+        settings(dir.path(), &[("DK_NOW", "yesterday")]),
+        Box::new(|_| {}),
+    )
+    .unwrap_err();
+    assert!(matches!(err, RunnerError::Time { .. }));
+    assert_eq!(err.kind(), ErrorKind::Usage);
+    assert!(
+        err.to_string()
+            .starts_with("DK_NOW=`yesterday` is not an RFC 3339 time")
+    );
+    assert_eq!(
+        err.hint().as_deref(),
+        Some("e.g. DK_NOW=2026-01-01T00:00:00Z, or unset it")
+    );
+    let err = Runner::new(
+        settings(dir.path(), &[("DK_SCHEDULE", "every day")]),
+        Box::new(|_| {}),
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("DK_SCHEDULE: "), "{err}");
+    let err = Runner::new(
+        settings(dir.path(), &[("OPENLINEAGE_PARENT_ID", "nope")]),
+        Box::new(|_| {}),
+    )
+    .unwrap_err();
+    assert!(matches!(err, RunnerError::Parent { .. }));
+    assert_eq!(
+        parse_env(&["A=1".into(), "B==2".into()]).unwrap()[1].1,
+        "=2"
+    );
+    assert_eq!(parse_env(&["=x".into()]), Err("=x"));
+
+    // A secret the environment lacks: named, with what to do.
+    let project = project(dir.path(), "true");
+    write(
+        dir.path(),
+        "store/warehouse.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: postgres\n  connection:\n    host: 127.0.0.1\n    port: 5432\n    database: dk\n    user: dk\n  secrets:\n    password: ${DK_TEST_UNSET_PASSWORD}\n",
+    );
+    write(
+        dir.path(),
+        "dataset/raw.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: raw\nspec:\n  store: warehouse\n  table: public.raw\n  classification: internal\n  schema:\n    - name: id\n      type: integer\n",
+    );
+    let project = load(&project.packages[0].dir);
+    let runner = Runner::new(settings(dir.path(), &[]), Box::new(|_| {})).unwrap();
+    let err = runner
+        .plan(&project, &project.packages[0], new_run_id(), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage);
+    assert!(
+        err.hint()
+            .is_some_and(|hint| hint.contains("export DK_TEST_UNSET_PASSWORD=")),
+        "{err}: {:?}",
+        err.hint()
+    );
+}
+
+#[test]
+fn runs_whose_dk_is_gone_get_their_abort_and_lose_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let project = project(dir.path(), "true");
+    let runner = Runner::new(settings(&dk_home, &[]), Box::new(|_| {})).unwrap();
+    let plan = runner
+        .plan(&project, &project.packages[0], new_run_id(), None)
+        .unwrap();
+    let run_dir = runner.run_dir(&plan);
+    // What a killed dk leaves: an owner record whose pid is gone, and the context.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let abort = plan.lineage.event(
+        EventType::Abort,
+        chrono::Utc::now(),
+        Some(&Owner::abort_message(pid)),
+    );
+    let owner = Owner {
+        dk_pid: pid,
+        dk_start: None,
+        abort: Some(abort),
+    };
+    owner.write(&run_dir).unwrap();
+    std::fs::write(run_dir.join("context.json"), "{\"dsn\": \"secret\"}").unwrap();
+    // A run of a live dk (this process).
+    let live = dk_home.join("runs/live");
+    Owner::current(None).write(&live).unwrap();
+
+    let recovery = recover(&dk_home, chrono::Utc::now());
+    assert_eq!(recovery.recovered.len(), 1, "{recovery:?}");
+    assert!(recovery.recovered[0].aborted);
+    assert!(!run_dir.exists());
+    assert!(live.exists(), "a live dk's run is left alone");
+    let store = LineageStore::open(&LineagePaths::under(&dk_home).store).unwrap();
+    let events = store.run_events(plan.run_id).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, EventType::Abort);
+    assert!(
+        recover(&dk_home, chrono::Utc::now()).recovered.is_empty(),
+        "once"
+    );
+}
