@@ -704,8 +704,8 @@ struct EventsQuery {
     before: Option<String>,
     after: Option<String>,
     sort_direction: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
+    limit: Option<usize>,
+    offset: Option<usize>,
 }
 
 /// Stored events, newest first unless `sortDirection=asc`, with `after` ≤ eventTime < `before`.
@@ -729,12 +729,16 @@ async fn events(State(state): State<AppState>, Query(query): Query<EventsQuery>)
             );
         }
     };
+    let paging = Paging {
+        limit: query.limit,
+        offset: query.offset,
+    };
     let query = EventQuery {
         before: query.before,
         after: query.after,
         ascending,
-        limit: query.paging.limit(),
-        offset: query.paging.offset(),
+        limit: paging.limit(),
+        offset: paging.offset(),
     };
     answer(&state, String::new(), move |store| {
         let page = store.events_by_time(&query)?;
