@@ -121,6 +121,10 @@ CREATE TABLE IF NOT EXISTS dataset_tags (
 CREATE INDEX IF NOT EXISTS dataset_tags_by_tag ON dataset_tags (tag);
 ";
 
+/// The `user_version` of a store whose events are all in `event_times`, `appearances` and
+/// `dataset_tags`.
+const INDEX_VERSION: i64 = 1;
+
 /// An event on its way into the store: a RunEvent (dk's own, or received) or a static one.
 enum Entry<'a> {
     Run {
@@ -518,7 +522,43 @@ impl LineageStore {
         // SQLite from spilling pages to the WAL before the commit.
         connection.pragma_update(None, "cache_size", -65536)?;
         connection.execute_batch(SCHEMA)?;
-        Ok(LineageStore { connection })
+        let mut store = LineageStore { connection };
+        store.index_older_events()?;
+        Ok(store)
+    }
+
+    /// Indexes the events a store recorded before it had event times, appearances and tags
+    /// (user_version 0), once: they are all RunEvents with a type, keyed as before.
+    fn index_older_events(&mut self) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version >= INDEX_VERSION {
+            return Ok(());
+        }
+        {
+            let mut statement = transaction.prepare("SELECT key, payload FROM events")?;
+            let rows = statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (key, payload) = row?;
+                let Ok(head) = EventHead::parse(&payload) else {
+                    continue;
+                };
+                let entry = Entry::Run {
+                    head: &head,
+                    key: Cow::Borrowed(&key),
+                    event_type: head.event_type.as_str(),
+                };
+                index_event(&transaction, &entry, &key, &head.event_time)?;
+            }
+        }
+        transaction.pragma_update(None, "user_version", INDEX_VERSION)?;
+        transaction.commit()?;
+        Ok(())
     }
 
     /// An in-memory store (tests, benchmarks).
@@ -760,5 +800,47 @@ impl LineageStore {
     /// Every name a job or dataset can be found by (for suggestions).
     pub fn labels(&self) -> Result<Vec<String>, StoreError> {
         graph::labels(&self.connection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::EventQuery;
+
+    #[test]
+    fn events_recorded_before_the_indexes_are_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineage.db");
+        let event: RunEvent = serde_json::from_value(serde_json::json!({
+            "eventType": "COMPLETE", "eventTime": "2026-11-26T10:00:00Z",
+            "run": {"runId": "01a22e4e-0000-7000-8000-000000000001"},
+            "job": {"namespace": "n", "name": "j"},
+            "outputs": [{"namespace": "n", "name": "d", "facets": {"schema": {"fields": []}}}],
+            "producer": "p", "schemaURL": "s",
+        }))
+        .unwrap();
+        let mut store = LineageStore::open(&path).unwrap();
+        store.ingest(&[event]).unwrap();
+        // What a store written by an older dk holds: events, no indexes, user_version 0.
+        store
+            .connection
+            .execute_batch(
+                "DELETE FROM event_times; DELETE FROM appearances; PRAGMA user_version = 0",
+            )
+            .unwrap();
+        drop(store);
+        let store = LineageStore::open(&path).unwrap();
+        let events = store.events_by_time(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        });
+        assert_eq!(events.unwrap().total, 1);
+        assert!(
+            store
+                .dataset_facets("n", "d")
+                .unwrap()
+                .contains_key("schema")
+        );
     }
 }
