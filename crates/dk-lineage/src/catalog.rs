@@ -139,6 +139,11 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
+/// The most event JSON one page of [`LineageStore::events_by_time`] holds: events are up to the
+/// server's body limit each, so `limit` alone does not bound an answer. A page always holds at
+/// least one event; the next starts at `offset` + the events given.
+pub const EVENT_PAGE_BYTES: usize = 16 << 20;
+
 /// Events by time, as `/events/lineage` lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
@@ -685,10 +690,19 @@ impl LineageStore {
             "SELECT e.payload FROM event_times t JOIN events e ON e.key = t.key {filter}
              ORDER BY t.at {direction}, t.key {direction} LIMIT ?3 OFFSET ?4"
         ))?;
-        let items = payloads(
-            &mut statement,
+        let rows = statement.query_map(
             params![before, after, query.limit as i64, query.offset as i64],
+            |row| row.get::<_, String>(0),
         )?;
+        let (mut items, mut bytes) = (Vec::new(), 0);
+        for row in rows {
+            let payload = row?;
+            if !items.is_empty() && bytes + payload.len() > EVENT_PAGE_BYTES {
+                break;
+            }
+            bytes += payload.len();
+            items.push(serde_json::from_str(&payload)?);
+        }
         Ok(Page {
             items,
             total: total as usize,

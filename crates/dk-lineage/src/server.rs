@@ -42,6 +42,9 @@ const DEFAULT_LIMIT: usize = 100;
 const DEFAULT_DEPTH: usize = 20;
 /// The largest page any listing answers with: a larger `limit` gets this many (and the total).
 const MAX_LIMIT: usize = 1000;
+/// The longest search pattern, and the most `%` wildcards in it.
+const MAX_SEARCH: usize = 256;
+const MAX_SEARCH_WILDCARDS: usize = 4;
 /// How many of a job's runs `latestRuns` lists, as Marquez does.
 const LATEST_RUNS: usize = 10;
 
@@ -256,7 +259,11 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
 
 /// The body as sent, or inflated when it came with `Content-Encoding: gzip`: at most
 /// `max_body` bytes either way, so a small compressed body cannot become a large one.
-fn decoded(headers: &HeaderMap, body: Bytes, max_body: usize) -> Result<Vec<u8>, Response> {
+fn decoded(
+    headers: &HeaderMap,
+    body: Bytes,
+    max_body: usize,
+) -> Result<Vec<u8>, (StatusCode, String)> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("").trim().to_ascii_lowercase());
@@ -268,20 +275,20 @@ fn decoded(headers: &HeaderMap, body: Bytes, max_body: usize) -> Result<Vec<u8>,
                 .take(max_body as u64 + 1)
                 .read_to_end(&mut inflated)
                 .map_err(|err| {
-                    error(
+                    (
                         StatusCode::BAD_REQUEST,
                         format!("the body is not valid gzip: {err}"),
                     )
                 })?;
             if inflated.len() > max_body {
-                return Err(error(
+                return Err((
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("the event is over {max_body} bytes once decompressed"),
                 ));
             }
             Ok(inflated)
         }
-        Some(other) => Err(error(
+        Some(other) => Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Content-Encoding `{other}` is not supported; send gzip or no encoding"),
         )),
@@ -301,7 +308,7 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     }
     let body = match decoded(&headers, body, state.max_body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, message),
     };
     let Ok(json) = String::from_utf8(body) else {
         return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
@@ -761,6 +768,16 @@ struct SearchParams {
 }
 
 async fn search(State(state): State<AppState>, Query(params): Query<SearchParams>) -> Response {
+    // SQLite matches `%` by backtracking: a long pattern of many wildcards over long names costs
+    // far more than any real search.
+    if params.q.len() > MAX_SEARCH || params.q.matches('%').count() > MAX_SEARCH_WILDCARDS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "q is at most {MAX_SEARCH} bytes with at most {MAX_SEARCH_WILDCARDS} `%` wildcards"
+            ),
+        );
+    }
     let kind = match params.filter.as_deref().map(str::to_ascii_lowercase) {
         None => None,
         Some(filter) if filter == "job" => Some(NodeKind::Job),

@@ -96,10 +96,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job_namespace, job_name, updated_at);
 CREATE TABLE IF NOT EXISTS event_times (
-    key TEXT PRIMARY KEY,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (at, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS event_times_by_at ON event_times (at);
 CREATE TABLE IF NOT EXISTS appearances (
     kind TEXT NOT NULL,
     namespace TEXT NOT NULL,
@@ -179,17 +179,17 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// Where jobs and datasets appear (for their facets and versions), event times in time order,
-/// and the tags of the newest `tags` facet of each dataset.
+/// Where jobs and datasets appear (for their facets and versions), and event times in time
+/// order; the normalised time of the event.
 fn index_event(
     transaction: &rusqlite::Transaction<'_>,
     entry: &Entry<'_>,
     key: &str,
     time: &str,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let at = normalized_time(time);
     transaction
-        .prepare_cached("INSERT OR IGNORE INTO event_times (key, at) VALUES (?1, ?2)")?
+        .prepare_cached("INSERT OR IGNORE INTO event_times (at, key) VALUES (?2, ?1)")?
         .execute(params![key, at])?;
     let mut appear = transaction.prepare_cached(
         "INSERT OR IGNORE INTO appearances (kind, namespace, name, at, event_key, role, run_id)
@@ -232,11 +232,8 @@ fn index_event(
             role,
             run_id
         ])?;
-        if let Some(tags) = dataset.tags() {
-            replace_tags(transaction, dataset, &tags, &at)?;
-        }
     }
-    Ok(())
+    Ok(at)
 }
 
 fn roles<'a>(
@@ -249,27 +246,70 @@ fn roles<'a>(
         .collect()
 }
 
-/// A dataset's tags become those of its newest `tags` facet.
+/// The newest tags of each dataset in a batch, with the normalised time that set them.
+type BatchTags = HashMap<(String, String), (String, Vec<(String, String)>)>;
+
+/// Keeps, for each dataset of `payload` with a `tags` facet, its tags if they are the newest of
+/// the batch.
+fn collect_tags(tags: &mut BatchTags, payload: &str, at: &str) {
+    for (namespace, name, found) in crate::event::dataset_tags(payload) {
+        let entry = tags.entry((namespace, name));
+        match entry {
+            std::collections::hash_map::Entry::Occupied(mut newest) => {
+                if newest.get().0.as_str() <= at {
+                    newest.insert((at.to_owned(), found));
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((at.to_owned(), found));
+            }
+        }
+    }
+}
+
+/// A dataset's tags become those of its newest `tags` facet: once per dataset per batch, and
+/// rewritten only when they changed.
 fn replace_tags(
     transaction: &rusqlite::Transaction<'_>,
-    dataset: &DatasetHead,
-    tags: &[(String, String)],
-    at: &str,
+    tags: BatchTags,
 ) -> Result<(), StoreError> {
-    let newest: Option<String> = transaction
-        .prepare_cached("SELECT MAX(at) FROM dataset_tags WHERE namespace = ?1 AND name = ?2")?
-        .query_row(params![dataset.namespace, dataset.name], |row| row.get(0))?;
-    if newest.is_some_and(|newest| newest.as_str() > at) {
-        return Ok(());
-    }
-    transaction
-        .prepare_cached("DELETE FROM dataset_tags WHERE namespace = ?1 AND name = ?2")?
-        .execute(params![dataset.namespace, dataset.name])?;
+    let mut stored = transaction.prepare_cached(
+        "SELECT field, tag, at FROM dataset_tags WHERE namespace = ?1 AND name = ?2 ORDER BY field, tag",
+    )?;
+    let mut touch = transaction
+        .prepare_cached("UPDATE dataset_tags SET at = ?3 WHERE namespace = ?1 AND name = ?2")?;
+    let mut clear = transaction
+        .prepare_cached("DELETE FROM dataset_tags WHERE namespace = ?1 AND name = ?2")?;
     let mut insert = transaction.prepare_cached(
         "INSERT OR IGNORE INTO dataset_tags (namespace, name, field, tag, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for (field, tag) in tags {
-        insert.execute(params![dataset.namespace, dataset.name, field, tag, at])?;
+    for ((namespace, name), (at, mut found)) in tags {
+        let rows = stored.query_map(params![namespace, name], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let (mut current, mut newest) = (Vec::new(), None::<String>);
+        for row in rows {
+            let (field, tag, time) = row?;
+            newest = Some(newest.map_or(time.clone(), |n| n.max(time)));
+            current.push((field, tag));
+        }
+        if newest.as_deref().is_some_and(|newest| newest > at.as_str()) {
+            continue;
+        }
+        found.sort();
+        found.dedup();
+        if !current.is_empty() && current == found {
+            touch.execute(params![namespace, name, at])?;
+            continue;
+        }
+        clear.execute(params![namespace, name])?;
+        for (field, tag) in &found {
+            insert.execute(params![namespace, name, field, tag, at])?;
+        }
     }
     Ok(())
 }
@@ -538,6 +578,7 @@ impl LineageStore {
         if version >= INDEX_VERSION {
             return Ok(());
         }
+        let mut tags = BatchTags::new();
         {
             let mut statement = transaction.prepare("SELECT key, payload FROM events")?;
             let rows = statement.query_map([], |row| {
@@ -553,9 +594,11 @@ impl LineageStore {
                     key: Cow::Borrowed(&key),
                     event_type: head.event_type.as_str(),
                 };
-                index_event(&transaction, &entry, &key, &head.event_time)?;
+                let at = index_event(&transaction, &entry, &key, &head.event_time)?;
+                collect_tags(&mut tags, &payload, &at);
             }
         }
+        replace_tags(&transaction, tags)?;
         transaction.pragma_update(None, "user_version", INDEX_VERSION)?;
         transaction.commit()?;
         Ok(())
@@ -632,6 +675,7 @@ impl LineageStore {
                    updated_at = MAX(runs.updated_at, excluded.updated_at)",
             )?;
             let mut fresh = Vec::new();
+            let mut tags = BatchTags::new();
             for (entry, payload) in events {
                 let (key, run_id, kind, time, job_namespace, job_name) = match &entry {
                     Entry::Run {
@@ -670,7 +714,8 @@ impl LineageStore {
                     continue;
                 }
                 ingested.new += 1;
-                index_event(&transaction, &entry, key, time)?;
+                let at = index_event(&transaction, &entry, key, time)?;
+                collect_tags(&mut tags, payload, &at);
                 match entry {
                     Entry::Run { head, .. } => {
                         upsert_run.execute(params![
@@ -695,6 +740,7 @@ impl LineageStore {
                 }
             }
             update_jobs(&transaction, &fresh)?;
+            replace_tags(&transaction, tags)?;
         }
         transaction.commit()?;
         Ok(ingested)
@@ -816,7 +862,8 @@ mod tests {
             "eventType": "COMPLETE", "eventTime": "2026-11-26T10:00:00Z",
             "run": {"runId": "01a22e4e-0000-7000-8000-000000000001"},
             "job": {"namespace": "n", "name": "j"},
-            "outputs": [{"namespace": "n", "name": "d", "facets": {"schema": {"fields": []}}}],
+            "outputs": [{"namespace": "n", "name": "d", "facets": {"schema": {"fields": []},
+                "tags": {"tags": [{"key": "pii", "value": "true", "field": "email"}]}}}],
             "producer": "p", "schemaURL": "s",
         }))
         .unwrap();
