@@ -148,6 +148,16 @@ enum Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    fn datasets(&self) -> Vec<&'a DatasetHead> {
+        match self {
+            Entry::Run { head, .. } => head.inputs.iter().chain(&head.outputs).collect(),
+            Entry::Dataset { dataset, .. } => vec![*dataset],
+            Entry::Job {
+                inputs, outputs, ..
+            } => inputs.iter().chain(outputs.iter()).collect(),
+        }
+    }
+
     fn received(event: &'a Received) -> Entry<'a> {
         match &event.kind {
             ReceivedKind::Run { head, typed } => Entry::Run {
@@ -249,22 +259,30 @@ fn roles<'a>(
 /// The newest tags of each dataset in a batch, with the normalised time that set them.
 type BatchTags = HashMap<(String, String), (String, Vec<(String, String)>)>;
 
-/// Keeps, for each dataset of `payload` with a `tags` facet, its tags if they are the newest of
-/// the batch.
-fn collect_tags(tags: &mut BatchTags, payload: &str, at: &str) {
-    for (namespace, name, found) in crate::event::dataset_tags(payload) {
-        let entry = tags.entry((namespace, name));
-        match entry {
-            std::collections::hash_map::Entry::Occupied(mut newest) => {
-                if newest.get().0.as_str() <= at {
-                    newest.insert((at.to_owned(), found));
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((at.to_owned(), found));
-            }
+/// A fresh event, for the tag index: its normalised time, JSON and datasets.
+struct Tagged<'a> {
+    at: String,
+    payload: &'a str,
+    datasets: Vec<&'a DatasetHead>,
+}
+
+/// The tags of each dataset as of its newest `tags` facet among `events`. Events are read
+/// newest first, and an event's facets are parsed only while one of its datasets has no tags
+/// yet: parsing costs more than the rest of ingestion.
+fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
+    events.sort_by(|a, b| b.at.cmp(&a.at));
+    let mut tags = BatchTags::new();
+    for event in events {
+        let known = |d: &&DatasetHead| tags.contains_key(&(d.namespace.clone(), d.name.clone()));
+        if event.datasets.iter().all(known) {
+            continue;
+        }
+        for (namespace, name, found) in crate::event::dataset_tags(event.payload) {
+            tags.entry((namespace, name))
+                .or_insert_with(|| (event.at.clone(), found));
         }
     }
+    tags
 }
 
 /// A dataset's tags become those of its newest `tags` facet: once per dataset per batch, and
@@ -306,7 +324,9 @@ fn replace_tags(
             touch.execute(params![namespace, name, at])?;
             continue;
         }
-        clear.execute(params![namespace, name])?;
+        if !current.is_empty() {
+            clear.execute(params![namespace, name])?;
+        }
         for (field, tag) in &found {
             insert.execute(params![namespace, name, field, tag, at])?;
         }
@@ -578,27 +598,38 @@ impl LineageStore {
         if version >= INDEX_VERSION {
             return Ok(());
         }
-        let mut tags = BatchTags::new();
         {
             let mut statement = transaction.prepare("SELECT key, payload FROM events")?;
             let rows = statement.query_map([], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })?;
-            for row in rows {
-                let (key, payload) = row?;
-                let Ok(head) = EventHead::parse(&payload) else {
-                    continue;
-                };
+            let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
+            let heads: Vec<(&str, &str, EventHead)> = rows
+                .iter()
+                .filter_map(|(key, payload)| {
+                    Some((
+                        key.as_str(),
+                        payload.as_str(),
+                        EventHead::parse(payload).ok()?,
+                    ))
+                })
+                .collect();
+            let mut tagged = Vec::with_capacity(heads.len());
+            for (key, payload, head) in &heads {
                 let entry = Entry::Run {
-                    head: &head,
-                    key: Cow::Borrowed(&key),
+                    head,
+                    key: Cow::Borrowed(key),
                     event_type: head.event_type.as_str(),
                 };
-                let at = index_event(&transaction, &entry, &key, &head.event_time)?;
-                collect_tags(&mut tags, &payload, &at);
+                let at = index_event(&transaction, &entry, key, &head.event_time)?;
+                tagged.push(Tagged {
+                    at,
+                    payload,
+                    datasets: entry.datasets(),
+                });
             }
+            replace_tags(&transaction, newest_tags(tagged))?;
         }
-        replace_tags(&transaction, tags)?;
         transaction.pragma_update(None, "user_version", INDEX_VERSION)?;
         transaction.commit()?;
         Ok(())
@@ -675,7 +706,7 @@ impl LineageStore {
                    updated_at = MAX(runs.updated_at, excluded.updated_at)",
             )?;
             let mut fresh = Vec::new();
-            let mut tags = BatchTags::new();
+            let mut tagged = Vec::new();
             for (entry, payload) in events {
                 let (key, run_id, kind, time, job_namespace, job_name) = match &entry {
                     Entry::Run {
@@ -715,7 +746,11 @@ impl LineageStore {
                 }
                 ingested.new += 1;
                 let at = index_event(&transaction, &entry, key, time)?;
-                collect_tags(&mut tags, payload, &at);
+                tagged.push(Tagged {
+                    at,
+                    payload,
+                    datasets: entry.datasets(),
+                });
                 match entry {
                     Entry::Run { head, .. } => {
                         upsert_run.execute(params![
@@ -740,7 +775,7 @@ impl LineageStore {
                 }
             }
             update_jobs(&transaction, &fresh)?;
-            replace_tags(&transaction, tags)?;
+            replace_tags(&transaction, newest_tags(tagged))?;
         }
         transaction.commit()?;
         Ok(ingested)
