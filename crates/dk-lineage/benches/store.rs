@@ -91,6 +91,9 @@ fn median_ms(mut read: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// One read of the store, its result dropped.
+type Read<'a> = Box<dyn Fn() + 'a>;
+
 /// The store reads behind the Marquez endpoints of `dk lineage serve`, on the chain.
 fn marquez_reads(out: &mut impl Write, store: &LineageStore) -> std::io::Result<()> {
     let job = format!("job-{:05}", DATASETS / 2);
@@ -105,7 +108,7 @@ fn marquez_reads(out: &mut impl Write, store: &LineageStore) -> std::io::Result<
         limit: 100,
         ..SearchQuery::default()
     };
-    let reads: [(&str, Box<dyn Fn()>); 8] = [
+    let reads: [(&str, Read); 8] = [
         (
             "job facets",
             Box::new(|| drop(store.job_facets("default", &job))),

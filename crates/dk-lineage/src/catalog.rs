@@ -116,14 +116,6 @@ pub struct Found {
     pub updated_at: String,
 }
 
-/// A source: a namespace of datasets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SourceRecord {
-    pub name: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
 /// What [`LineageStore::search`] looks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
@@ -597,7 +589,11 @@ impl LineageStore {
     }
 
     /// The sources of datasets (their namespaces), by name.
-    pub fn sources(&self, limit: usize, offset: usize) -> Result<Page<SourceRecord>, StoreError> {
+    pub fn sources(
+        &self,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<NamespaceRecord>, StoreError> {
         let total: i64 = self.connection.query_row(
             "SELECT COUNT(DISTINCT namespace) FROM datasets",
             [],
@@ -609,13 +605,7 @@ impl LineageStore {
                 "SELECT namespace, MIN(created_at), MAX(updated_at) FROM datasets
                  GROUP BY namespace ORDER BY namespace LIMIT ?1 OFFSET ?2",
             )?
-            .query_map(params![limit as i64, offset as i64], |row| {
-                Ok(SourceRecord {
-                    name: row.get(0)?,
-                    created_at: row.get(1)?,
-                    updated_at: row.get(2)?,
-                })
-            })?
+            .query_map(params![limit as i64, offset as i64], namespace_record)?
             .collect::<Result<_, _>>()?;
         Ok(Page {
             items,

@@ -200,6 +200,9 @@ impl DatasetHead {
     }
 }
 
+/// Tags as `(field, tag)`, the field empty for a dataset's own.
+pub type Tags = Vec<(String, String)>;
+
 /// A dataset's `tags` facet, read apart from [`EventHead`] (only the store's tag index needs it)
 /// and kept as JSON, so that a malformed one from outside leaves the event readable.
 #[derive(Deserialize)]
@@ -228,7 +231,7 @@ struct TaggedEvent {
 
 /// The tags an event's `tags` facets give its datasets: `(namespace, name, tags)` for each
 /// dataset with the facet.
-pub fn dataset_tags(json: &str) -> Vec<(String, String, Vec<(String, String)>)> {
+pub fn dataset_tags(json: &str) -> Vec<(String, String, Tags)> {
     // Most events carry none: a search of the text costs less than a parse.
     if !json.contains("\"tags\"") {
         return Vec::new();
@@ -252,7 +255,7 @@ pub fn dataset_tags(json: &str) -> Vec<(String, String, Vec<(String, String)>)> 
 /// The tags of a `tags` facet as `(field, tag)`, the field empty for the dataset's own. A tag
 /// is named `key`, or `key:value` unless the value is empty or `true` (`pii` on a field,
 /// `classification:confidential`).
-pub fn facet_tags(facet: &Value) -> Option<Vec<(String, String)>> {
+pub fn facet_tags(facet: &Value) -> Option<Tags> {
     let entries = facet.get("tags")?.as_array()?;
     Some(entries.iter().filter_map(tag_of).collect())
 }

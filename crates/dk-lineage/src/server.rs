@@ -420,30 +420,56 @@ async fn namespace(State(state): State<AppState>, Path(name): Path<String>) -> R
     .await
 }
 
+/// A namespace's jobs or datasets, by limit and offset.
+type ListQuery<T> = fn(&LineageStore, &str, usize, usize) -> Result<Page<T>, StoreError>;
+/// A job or a dataset by namespace and name.
+type OneQuery<T> = fn(&LineageStore, &str, &str) -> Result<Option<T>, StoreError>;
+/// A record in Marquez's shape.
+type Render<T> = fn(&LineageStore, &T) -> Result<Value, StoreError>;
+
+/// One page of a namespace's jobs or datasets, as `{"<key>": [...], "totalCount": n}`.
+async fn listing<T: 'static>(
+    state: &AppState,
+    (namespace, paging): (String, Paging),
+    key: &'static str,
+    query: ListQuery<T>,
+    render: Render<T>,
+) -> Response {
+    answer(state, String::new(), move |store| {
+        let page = query(store, &namespace, paging.limit(), paging.offset())?;
+        page_json(key, &page, |item| render(store, item)).map(Some)
+    })
+    .await
+}
+
+/// One job or dataset, or 404 saying which `what` is not recorded.
+async fn one<T: 'static>(
+    state: &AppState,
+    what: &str,
+    (namespace, name): (String, String),
+    query: OneQuery<T>,
+    render: Render<T>,
+) -> Response {
+    let missing = format!("no recorded {what} {name} in namespace {namespace}");
+    answer(state, missing, move |store| {
+        query(store, &namespace, &name)?
+            .map(|item| render(store, &item))
+            .transpose()
+    })
+    .await
+}
+
 async fn jobs(
     State(state): State<AppState>,
     Path(namespace): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    answer(&state, String::new(), move |store| {
-        let page = store.jobs(&namespace, paging.limit(), paging.offset())?;
-        page_json("jobs", &page, |job| job_json(store, job)).map(Some)
-    })
-    .await
+    let query = (namespace, paging);
+    listing(&state, query, "jobs", LineageStore::jobs, job_json).await
 }
 
-async fn job(
-    State(state): State<AppState>,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Response {
-    let missing = format!("no recorded job {name} in namespace {namespace}");
-    answer(&state, missing, move |store| {
-        store
-            .job(&namespace, &name)?
-            .map(|job| job_json(store, &job))
-            .transpose()
-    })
-    .await
+async fn job(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
+    one(&state, "job", id, LineageStore::job, job_json).await
 }
 
 async fn job_runs(
@@ -484,25 +510,19 @@ async fn datasets(
     Path(namespace): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    answer(&state, String::new(), move |store| {
-        let page = store.datasets(&namespace, paging.limit(), paging.offset())?;
-        page_json("datasets", &page, |dataset| dataset_json(store, dataset)).map(Some)
-    })
+    let query = (namespace, paging);
+    listing(
+        &state,
+        query,
+        "datasets",
+        LineageStore::datasets,
+        dataset_json,
+    )
     .await
 }
 
-async fn dataset(
-    State(state): State<AppState>,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Response {
-    let missing = format!("no recorded dataset {name} in namespace {namespace}");
-    answer(&state, missing, move |store| {
-        store
-            .dataset(&namespace, &name)?
-            .map(|dataset| dataset_json(store, &dataset))
-            .transpose()
-    })
-    .await
+async fn dataset(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
+    one(&state, "dataset", id, LineageStore::dataset, dataset_json).await
 }
 
 async fn dataset_versions(

@@ -257,7 +257,7 @@ fn roles<'a>(
 }
 
 /// The newest tags of each dataset in a batch, with the normalised time that set them.
-type BatchTags = HashMap<(String, String), (String, Vec<(String, String)>)>;
+type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
 
 /// A fresh event, for the tag index: its normalised time, JSON and datasets.
 struct Tagged<'a> {

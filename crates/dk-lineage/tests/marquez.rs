@@ -194,15 +194,12 @@ fn gzip(body: &[u8]) -> Vec<u8> {
 
 /// Posts `body` with a `Content-Encoding` when given; the status and answer.
 async fn post(server: &TestServer, body: Vec<u8>, encoding: Option<&str>) -> (u16, String) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}/api/v1/lineage", server.url))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(encoding) = encoding {
-        request = request.header("content-encoding", encoding);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
+    let headers: Vec<(&str, &str)> = encoding
+        .map(|encoding| ("content-encoding", encoding))
+        .into_iter()
+        .collect();
+    let (status, answer) = server.post_with(body, &headers).await;
+    (status.as_u16(), answer)
 }
 
 async fn post_json(server: &TestServer, event: &Value) {

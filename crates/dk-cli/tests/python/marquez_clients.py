@@ -94,25 +94,22 @@ def events(mode):
     )
     nominal = nominal_time_run.NominalTimeRunFacet(nominalStartTime="2026-11-26T00:00:00Z")
     failed = error_message_run.ErrorMessageRunFacet(message="boom", programmingLanguage="python")
+
+    def run_event(event_type, time, facets):
+        return RunEvent(
+            eventType=event_type,
+            eventTime=time,
+            run=Run(runId=run_id, facets=facets),
+            job=job,
+            inputs=[customers()],
+            outputs=[clean(mode)],
+        )
+
     return [
-        RunEvent(
-            eventType=RunState.START,
-            eventTime="2026-11-26T10:00:00Z",
-            run=Run(runId=run_id, facets={"nominalTime": nominal}),
-            job=job,
-            inputs=[customers()],
-            outputs=[clean(mode)],
-        ),
+        run_event(RunState.START, "2026-11-26T10:00:00Z", {"nominalTime": nominal}),
         # No eventType: Marquez accepts it, so must dk.
-        RunEvent(eventTime="2026-11-26T10:00:01Z", run=Run(runId=run_id), job=job, outputs=[clean(mode)]),
-        RunEvent(
-            eventType=RunState.FAIL,
-            eventTime="2026-11-26T10:00:02Z",
-            run=Run(runId=run_id, facets={"errorMessage": failed}),
-            job=job,
-            inputs=[customers()],
-            outputs=[clean(mode)],
-        ),
+        run_event(None, "2026-11-26T10:00:01Z", {}),
+        run_event(RunState.FAIL, "2026-11-26T10:00:02Z", {"errorMessage": failed}),
         DatasetEvent(
             eventTime="2026-11-26T09:00:00Z",
             dataset=StaticDataset(

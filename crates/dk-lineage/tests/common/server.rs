@@ -67,12 +67,27 @@ impl TestServer {
         body: String,
         authorization: Option<String>,
     ) -> (reqwest::StatusCode, String) {
+        let headers: Vec<(&str, &str)> = authorization
+            .as_deref()
+            .map(|value| ("authorization", value))
+            .into_iter()
+            .collect();
+        self.post_with(body.into_bytes(), &headers).await
+    }
+
+    /// Posts an event body with these headers besides its content type; the status and body of
+    /// the answer.
+    pub async fn post_with(
+        &self,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, String) {
         let mut request = reqwest::Client::new()
             .post(format!("{}/api/v1/lineage", self.url))
             .header("content-type", "application/json")
             .body(body);
-        if let Some(authorization) = authorization {
-            request = request.header("authorization", authorization);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = request.send().await.unwrap();
         (response.status(), response.text().await.unwrap())
