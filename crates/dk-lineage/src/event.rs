@@ -405,7 +405,8 @@ impl Received {
             return Err(EventError::Unknown);
         };
         let typed = object.contains_key("eventType");
-        let received = if object.contains_key("run") {
+        // Only a RunEvent has a type: one without `run` is a RunEvent missing it, not a JobEvent.
+        let received = if typed || object.contains_key("run") {
             let digest = (!typed).then(|| digest(&canonical_json(&Value::Object(object.clone()))));
             if !typed {
                 object.insert("eventType".into(), Value::String("OTHER".into()));
@@ -826,6 +827,12 @@ mod tests {
             Err(EventError::Unknown)
         ));
         assert!(Received::parse_storable(r#"{"hello":1}"#).is_err());
+        let runless =
+            format!(r#"{{"eventType":"START","job":{{"namespace":"n","name":"j"}},{base}}}"#);
+        assert!(matches!(
+            Received::parse_storable(&runless),
+            Err(EventError::Invalid(_))
+        ));
     }
 
     #[test]
