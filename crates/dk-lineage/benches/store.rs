@@ -9,6 +9,7 @@ mod common;
 use std::io::Write;
 use std::time::Instant;
 
+use dk_lineage::catalog::{EventQuery, SearchQuery};
 use dk_lineage::event::EventHead;
 use dk_lineage::graph::Direction;
 use dk_lineage::store::LineageStore;
@@ -70,5 +71,70 @@ fn main() -> std::io::Result<()> {
         out,
         "neighbourhood of {middle}, depth 10, {DATASETS} datasets: median {median:.2} ms ({nodes} nodes) (target <= 50 ms) {}",
         if median <= 50.0 { "PASS" } else { "FAIL" }
+    )?;
+    marquez_reads(
+        &mut out,
+        &LineageStore::open(&path).expect("open the store"),
     )
+}
+
+/// The median of 20 runs of `read`, in milliseconds.
+fn median_ms(mut read: impl FnMut()) -> f64 {
+    let mut samples: Vec<f64> = (0..20)
+        .map(|_| {
+            let started = Instant::now();
+            read();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// One read of the store, its result dropped.
+type Read<'a> = Box<dyn Fn() + 'a>;
+
+/// The store reads behind the Marquez endpoints of `dk lineage serve`, on the chain.
+fn marquez_reads(out: &mut impl Write, store: &LineageStore) -> std::io::Result<()> {
+    let job = format!("job-{:05}", DATASETS / 2);
+    let dataset = format!("public.dataset_{:05}", DATASETS / 2);
+    let source = "postgres://db:5432";
+    let page = EventQuery {
+        limit: 100,
+        ..EventQuery::default()
+    };
+    let search = SearchQuery {
+        pattern: "05000".into(),
+        limit: 100,
+        ..SearchQuery::default()
+    };
+    let reads: [(&str, Read); 8] = [
+        (
+            "job facets",
+            Box::new(|| drop(store.job_facets("default", &job))),
+        ),
+        (
+            "job runs",
+            Box::new(|| drop(store.job_runs("default", &job, 100, 0))),
+        ),
+        (
+            "dataset facets",
+            Box::new(|| drop(store.dataset_facets(source, &dataset))),
+        ),
+        (
+            "dataset versions",
+            Box::new(|| drop(store.dataset_versions(source, &dataset, 100, 0))),
+        ),
+        (
+            "events, newest 100",
+            Box::new(|| drop(store.events_by_time(&page))),
+        ),
+        ("search", Box::new(|| drop(store.search(&search)))),
+        ("tags", Box::new(|| drop(store.tags(100, 0)))),
+        ("sources", Box::new(|| drop(store.sources(100, 0)))),
+    ];
+    for (what, read) in reads {
+        writeln!(out, "{what}: median {:.2} ms", median_ms(read))?;
+    }
+    Ok(())
 }

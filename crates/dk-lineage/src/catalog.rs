@@ -3,6 +3,10 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::event::normalized_time;
 
 use crate::graph::{self, Direction, Neighbourhood, NodeKind};
 use crate::store::{LineageStore, StoreError};
@@ -62,6 +66,137 @@ pub struct Page<T> {
     pub total: usize,
 }
 
+/// Namespaces with the times of their first and latest events, before `GROUP BY namespace`.
+const NAMESPACES: &str = "SELECT namespace, MIN(created_at), MAX(updated_at) FROM (
+      SELECT namespace, created_at, last_time AS updated_at FROM jobs
+      UNION ALL SELECT namespace, created_at, updated_at FROM datasets)";
+
+fn namespace_record(row: &Row<'_>) -> rusqlite::Result<NamespaceRecord> {
+    Ok(NamespaceRecord {
+        name: row.get(0)?,
+        created_at: row.get(1)?,
+        updated_at: row.get(2)?,
+    })
+}
+
+fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        state: row.get(1)?,
+        started_at: row.get(2)?,
+        ended_at: row.get(3)?,
+        updated_at: row.get(4)?,
+    })
+}
+
+/// Facets by name.
+pub type Facets = Map<String, Value>;
+
+/// How many of the newest events naming a job or a dataset its facets are gathered from.
+pub const FACET_HORIZON: usize = 16;
+
+/// A version of a dataset: what one run wrote to it, or one DatasetEvent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRecord {
+    /// A UUID derived from the dataset and the run id (or the DatasetEvent's key), so that it is
+    /// the same every time it is asked for.
+    pub version: Uuid,
+    pub run_id: Option<String>,
+    /// The event key of a DatasetEvent's version.
+    pub event_key: Option<String>,
+    pub created_at: String,
+}
+
+/// A job or a dataset found by [`LineageStore::search`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub kind: NodeKind,
+    pub namespace: String,
+    pub name: String,
+    pub updated_at: String,
+}
+
+/// What [`LineageStore::search`] looks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// A case-insensitive SQL `LIKE` pattern matched anywhere in the name (`%` and `_` are
+    /// wildcards), or the DataSet name of a dataset.
+    pub pattern: String,
+    pub kind: Option<NodeKind>,
+    pub namespace: Option<String>,
+    /// `YYYY-MM-DD` bounds on the time it was last updated (inclusive).
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub by_update: bool,
+    pub limit: usize,
+}
+
+/// The most event JSON one page of [`LineageStore::events_by_time`] holds: events are up to the
+/// server's body limit each, so `limit` alone does not bound an answer. A page always holds at
+/// least one event; the next starts at `offset` + the events given.
+pub const EVENT_PAGE_BYTES: usize = 16 << 20;
+
+/// Events by time, as `/events/lineage` lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events strictly before, or at or after, these RFC 3339 times.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub ascending: bool,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// The version id of what `origin` (a run id or an event key) made of a job or a dataset.
+pub(crate) fn version_id(namespace: &str, name: &str, origin: &str) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{namespace}\0{name}\0{origin}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Merges facets found in events newest first: each facet as the newest event sent it.
+fn merge_facets<'a>(merged: &mut Facets, found: impl IntoIterator<Item = &'a Value>) {
+    for facets in found {
+        if let Some(facets) = facets.as_object() {
+            for (name, facet) in facets {
+                merged.entry(name.clone()).or_insert_with(|| facet.clone());
+            }
+        }
+    }
+}
+
+/// The facets a payload gives a dataset: as the DatasetEvent's dataset, an output or an input.
+fn dataset_facets_in<'a>(
+    payload: &'a Value,
+    namespace: &str,
+    name: &str,
+) -> impl Iterator<Item = &'a Value> {
+    let listed = ["outputs", "inputs"]
+        .into_iter()
+        .filter_map(|list| payload.get(list).and_then(Value::as_array))
+        .flatten();
+    payload
+        .get("dataset")
+        .into_iter()
+        .chain(listed)
+        .filter(move |d| d["namespace"] == namespace && d["name"] == name)
+        .filter_map(|d| d.get("facets"))
+}
+
+fn payloads(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Value>, StoreError> {
+    let rows = statement.query_map(args, |row| row.get::<_, String>(0))?;
+    let mut payloads = Vec::new();
+    for row in rows {
+        payloads.push(serde_json::from_str(&row?)?);
+    }
+    Ok(payloads)
+}
+
 fn dataset_record(row: &Row<'_>) -> rusqlite::Result<DatasetRecord> {
     Ok(DatasetRecord {
         namespace: row.get(0)?,
@@ -73,21 +208,38 @@ fn dataset_record(row: &Row<'_>) -> rusqlite::Result<DatasetRecord> {
 }
 
 impl LineageStore {
-    pub fn namespaces(&self) -> Result<Vec<NamespaceRecord>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT namespace, MIN(created_at), MAX(updated_at) FROM (
-               SELECT namespace, created_at, last_time AS updated_at FROM jobs
-               UNION ALL SELECT namespace, created_at, updated_at FROM datasets)
-             GROUP BY namespace ORDER BY namespace",
+    /// The namespaces, by name.
+    pub fn namespaces(
+        &self,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<NamespaceRecord>, StoreError> {
+        let total: i64 = self.connection.query_row(
+            "SELECT COUNT(*) FROM (SELECT namespace FROM jobs UNION SELECT namespace FROM datasets)",
+            [],
+            |row| row.get(0),
         )?;
-        let rows = statement.query_map([], |row| {
-            Ok(NamespaceRecord {
-                name: row.get(0)?,
-                created_at: row.get(1)?,
-                updated_at: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let items = self
+            .connection
+            .prepare_cached(&format!(
+                "{NAMESPACES} GROUP BY namespace ORDER BY namespace LIMIT ?1 OFFSET ?2"
+            ))?
+            .query_map(params![limit as i64, offset as i64], namespace_record)?
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
+    }
+
+    pub fn namespace(&self, name: &str) -> Result<Option<NamespaceRecord>, StoreError> {
+        Ok(self
+            .connection
+            .prepare_cached(&format!(
+                "SELECT * FROM ({NAMESPACES} WHERE namespace = ?1 GROUP BY namespace)"
+            ))?
+            .query_row(params![name], namespace_record)
+            .optional()?)
     }
 
     /// The jobs of a namespace, by name.
@@ -237,5 +389,313 @@ impl LineageStore {
             )?)),
             None => Ok(None),
         }
+    }
+}
+
+impl LineageStore {
+    /// The payloads of the newest events naming a job or a dataset, newest first.
+    fn appearing(
+        &self,
+        kind: NodeKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let kind = match kind {
+            NodeKind::Job => "job",
+            NodeKind::Dataset => "dataset",
+        };
+        let mut statement = self.connection.prepare_cached(
+            "SELECT e.payload FROM appearances a JOIN events e ON e.key = a.event_key
+             WHERE a.kind = ?1 AND a.namespace = ?2 AND a.name = ?3
+             GROUP BY a.at, a.event_key ORDER BY a.at DESC LIMIT ?4",
+        )?;
+        payloads(
+            &mut statement,
+            params![kind, namespace, name, FACET_HORIZON as i64],
+        )
+    }
+
+    /// A job's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.
+    pub fn job_facets(&self, namespace: &str, name: &str) -> Result<Facets, StoreError> {
+        let mut merged = Facets::new();
+        let events = self.appearing(NodeKind::Job, namespace, name)?;
+        merge_facets(
+            &mut merged,
+            events.iter().filter_map(|e| e.pointer("/job/facets")),
+        );
+        Ok(merged)
+    }
+
+    /// A dataset's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.
+    pub fn dataset_facets(&self, namespace: &str, name: &str) -> Result<Facets, StoreError> {
+        let mut merged = Facets::new();
+        for event in self.appearing(NodeKind::Dataset, namespace, name)? {
+            merge_facets(&mut merged, dataset_facets_in(&event, namespace, name));
+        }
+        Ok(merged)
+    }
+
+    /// The stored events of a run, newest first.
+    fn run_payloads(&self, run_id: &str) -> Result<Vec<Value>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT payload FROM events WHERE key > ?1 AND key < ?1 || ';' ORDER BY event_time DESC, rowid DESC",
+        )?;
+        payloads(&mut statement, params![run_id])
+    }
+
+    /// A run's facets, each as the newest of its events sent it.
+    pub fn run_facets(&self, run_id: &str) -> Result<Facets, StoreError> {
+        let mut merged = Facets::new();
+        let events = self.run_payloads(run_id)?;
+        merge_facets(
+            &mut merged,
+            events.iter().filter_map(|e| e.pointer("/run/facets")),
+        );
+        Ok(merged)
+    }
+
+    /// A job's runs, newest first.
+    pub fn job_runs(
+        &self,
+        namespace: &str,
+        name: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<RunRecord>, StoreError> {
+        let total: i64 = self
+            .connection
+            .prepare_cached("SELECT COUNT(*) FROM runs WHERE job_namespace = ?1 AND job_name = ?2")?
+            .query_row(params![namespace, name], |row| row.get(0))?;
+        let items = self
+            .connection
+            .prepare_cached(
+                "SELECT run_id, state, started_at, ended_at, updated_at FROM runs
+                 WHERE job_namespace = ?1 AND job_name = ?2 ORDER BY updated_at DESC LIMIT ?3 OFFSET ?4",
+            )?
+            .query_map(params![namespace, name, limit as i64, offset as i64], run_record)?
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
+    }
+
+    /// A run by id, with its job.
+    pub fn run(&self, run_id: &str) -> Result<Option<(Name, RunRecord)>, StoreError> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT run_id, state, started_at, ended_at, updated_at, job_namespace, job_name FROM runs WHERE run_id = ?1",
+            )?
+            .query_row(params![run_id], |row| {
+                let name = Name {
+                    namespace: row.get(5)?,
+                    name: row.get(6)?,
+                };
+                Ok((name, run_record(row)?))
+            })
+            .optional()?)
+    }
+
+    /// A dataset's versions, newest first: what each run wrote to it, and each DatasetEvent.
+    pub fn dataset_versions(
+        &self,
+        namespace: &str,
+        name: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<VersionRecord>, StoreError> {
+        const VERSIONS: &str =
+            "SELECT run_id, CASE WHEN run_id IS NULL THEN event_key END, MIN(at), MAX(at)
+             FROM appearances WHERE kind = 'dataset' AND namespace = ?1 AND name = ?2
+               AND role IN ('output', 'static')
+             GROUP BY COALESCE(run_id, event_key)";
+        let total: i64 = self
+            .connection
+            .prepare_cached(&format!("SELECT COUNT(*) FROM ({VERSIONS})"))?
+            .query_row(params![namespace, name], |row| row.get(0))?;
+        let items = self
+            .connection
+            .prepare_cached(&format!(
+                "{VERSIONS} ORDER BY MAX(at) DESC LIMIT ?3 OFFSET ?4"
+            ))?
+            .query_map(
+                params![namespace, name, limit as i64, offset as i64],
+                |row| {
+                    let run_id: Option<String> = row.get(0)?;
+                    let event_key: Option<String> = row.get(1)?;
+                    let origin = run_id
+                        .clone()
+                        .or_else(|| event_key.clone())
+                        .unwrap_or_default();
+                    Ok(VersionRecord {
+                        version: version_id(namespace, name, &origin),
+                        run_id,
+                        event_key,
+                        created_at: row.get(2)?,
+                    })
+                },
+            )?
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
+    }
+
+    /// The facets of one version of a dataset: those its run's events (or its DatasetEvent) gave
+    /// it, each as the newest sent it.
+    pub fn version_facets(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &VersionRecord,
+    ) -> Result<Facets, StoreError> {
+        let events = match (&version.run_id, &version.event_key) {
+            (Some(run_id), _) => self.run_payloads(run_id)?,
+            (None, Some(key)) => {
+                let mut statement = self
+                    .connection
+                    .prepare_cached("SELECT payload FROM events WHERE key = ?1")?;
+                payloads(&mut statement, params![key])?
+            }
+            (None, None) => Vec::new(),
+        };
+        let mut merged = Facets::new();
+        for event in &events {
+            merge_facets(&mut merged, dataset_facets_in(event, namespace, name));
+        }
+        Ok(merged)
+    }
+
+    /// Every tag some dataset or field has, by name.
+    pub fn tags(&self, limit: usize, offset: usize) -> Result<Page<String>, StoreError> {
+        let total: i64 = self.connection.query_row(
+            "SELECT COUNT(DISTINCT tag) FROM dataset_tags",
+            [],
+            |row| row.get(0),
+        )?;
+        let items = self
+            .connection
+            .prepare_cached(
+                "SELECT DISTINCT tag FROM dataset_tags ORDER BY tag LIMIT ?1 OFFSET ?2",
+            )?
+            .query_map(params![limit as i64, offset as i64], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
+    }
+
+    /// The sources of datasets (their namespaces), by name.
+    pub fn sources(
+        &self,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<NamespaceRecord>, StoreError> {
+        let total: i64 = self.connection.query_row(
+            "SELECT COUNT(DISTINCT namespace) FROM datasets",
+            [],
+            |row| row.get(0),
+        )?;
+        let items = self
+            .connection
+            .prepare_cached(
+                "SELECT namespace, MIN(created_at), MAX(updated_at) FROM datasets
+                 GROUP BY namespace ORDER BY namespace LIMIT ?1 OFFSET ?2",
+            )?
+            .query_map(params![limit as i64, offset as i64], namespace_record)?
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
+    }
+
+    /// Jobs and datasets whose name (or DataSet name) matches, by name or newest first.
+    pub fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
+        let matches = "SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
+               WHERE name LIKE '%' || ?1 || '%'
+             UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
+               WHERE name LIKE '%' || ?1 || '%' OR alias LIKE '%' || ?1 || '%'";
+        let filter = "WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR namespace = ?3)
+               AND (?4 IS NULL OR substr(updated, 1, 10) <= ?4) AND (?5 IS NULL OR substr(updated, 1, 10) >= ?5)";
+        let kind = query.kind.map(|kind| match kind {
+            NodeKind::Job => "job",
+            NodeKind::Dataset => "dataset",
+        });
+        let args = params![
+            query.pattern,
+            kind,
+            query.namespace,
+            query.before,
+            query.after,
+            query.limit as i64
+        ];
+        let total: i64 = self
+            .connection
+            .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches}) {filter}"))?
+            .query_row(&args[..5], |row| row.get(0))?;
+        let order = if query.by_update {
+            "updated DESC, name"
+        } else {
+            "name, namespace"
+        };
+        let items = self
+            .connection
+            .prepare_cached(&format!(
+                "SELECT kind, namespace, name, updated FROM ({matches}) {filter} ORDER BY {order} LIMIT ?6"
+            ))?
+            .query_map(args, |row| {
+                Ok(Found {
+                    kind: if row.get::<_, String>(0)? == "job" {
+                        NodeKind::Job
+                    } else {
+                        NodeKind::Dataset
+                    },
+                    namespace: row.get(1)?,
+                    name: row.get(2)?,
+                    updated_at: row.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
+    }
+
+    /// Stored events in time order (by their normalised times), as recorded.
+    pub fn events_by_time(&self, query: &EventQuery) -> Result<Page<Value>, StoreError> {
+        let before = query.before.as_deref().map(normalized_time);
+        let after = query.after.as_deref().map(normalized_time);
+        let filter = "WHERE (?1 IS NULL OR t.at < ?1) AND (?2 IS NULL OR t.at >= ?2)";
+        let total: i64 = self
+            .connection
+            .prepare_cached(&format!("SELECT COUNT(*) FROM event_times t {filter}"))?
+            .query_row(params![before, after], |row| row.get(0))?;
+        let direction = if query.ascending { "ASC" } else { "DESC" };
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT e.payload FROM event_times t JOIN events e ON e.key = t.key {filter}
+             ORDER BY t.at {direction}, t.key {direction} LIMIT ?3 OFFSET ?4"
+        ))?;
+        let rows = statement.query_map(
+            params![before, after, query.limit as i64, query.offset as i64],
+            |row| row.get::<_, String>(0),
+        )?;
+        let (mut items, mut bytes) = (Vec::new(), 0);
+        for row in rows {
+            let payload = row?;
+            if !items.is_empty() && bytes + payload.len() > EVENT_PAGE_BYTES {
+                break;
+            }
+            bytes += payload.len();
+            items.push(serde_json::from_str(&payload)?);
+        }
+        Ok(Page {
+            items,
+            total: total as usize,
+        })
     }
 }

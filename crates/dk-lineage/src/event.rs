@@ -200,6 +200,77 @@ impl DatasetHead {
     }
 }
 
+/// Tags as `(field, tag)`, the field empty for a dataset's own.
+pub type Tags = Vec<(String, String)>;
+
+/// A dataset's `tags` facet, read apart from [`EventHead`] (only the store's tag index needs it)
+/// and kept as JSON, so that a malformed one from outside leaves the event readable.
+#[derive(Deserialize)]
+struct TaggedDataset {
+    namespace: String,
+    name: String,
+    #[serde(default)]
+    facets: TagsFacet,
+}
+
+#[derive(Default, Deserialize)]
+struct TagsFacet {
+    #[serde(default)]
+    tags: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct TaggedEvent {
+    #[serde(default)]
+    dataset: Option<TaggedDataset>,
+    #[serde(default)]
+    inputs: Vec<TaggedDataset>,
+    #[serde(default)]
+    outputs: Vec<TaggedDataset>,
+}
+
+/// The tags an event's `tags` facets give its datasets: `(namespace, name, tags)` for each
+/// dataset with the facet.
+pub fn dataset_tags(json: &str) -> Vec<(String, String, Tags)> {
+    // Most events carry none: a search of the text costs less than a parse.
+    if !json.contains("\"tags\"") {
+        return Vec::new();
+    }
+    let Ok(event) = serde_json::from_str::<TaggedEvent>(json) else {
+        return Vec::new();
+    };
+    let datasets = event
+        .dataset
+        .into_iter()
+        .chain(event.inputs)
+        .chain(event.outputs);
+    datasets
+        .filter_map(|d| {
+            let tags = facet_tags(d.facets.tags.as_ref()?)?;
+            Some((d.namespace, d.name, tags))
+        })
+        .collect()
+}
+
+/// The tags of a `tags` facet as `(field, tag)`, the field empty for the dataset's own. A tag
+/// is named `key`, or `key:value` unless the value is empty or `true` (`pii` on a field,
+/// `classification:confidential`).
+pub fn facet_tags(facet: &Value) -> Option<Tags> {
+    let entries = facet.get("tags")?.as_array()?;
+    Some(entries.iter().filter_map(tag_of).collect())
+}
+
+fn tag_of(entry: &Value) -> Option<(String, String)> {
+    let key = entry.get("key")?.as_str()?;
+    let value = entry.get("value").and_then(Value::as_str).unwrap_or("");
+    let field = entry.get("field").and_then(Value::as_str).unwrap_or("");
+    let name = match value {
+        "" | "true" => key.to_owned(),
+        _ => format!("{key}:{value}"),
+    };
+    Some((field.to_owned(), name))
+}
+
 /// The deepest nesting of objects and arrays an event received from outside may have. dk's own
 /// events are 6 deep; JSON parsers (serde_json included) give up at 128, so an event nested
 /// deeper would be stored and then read back as nothing.
@@ -212,6 +283,10 @@ pub enum EventError {
     TooDeep { depth: usize },
     #[error("not an OpenLineage RunEvent: {0}")]
     Invalid(#[from] serde_json::Error),
+    #[error(
+        "not an OpenLineage 2-0-2 event: a RunEvent has `run` and `job`, a DatasetEvent `dataset`, a JobEvent `job`"
+    )]
+    Unknown,
     #[error("eventTime `{time}` is not an RFC 3339 time ({reason})")]
     Time { time: String, reason: String },
 }
@@ -272,6 +347,170 @@ impl EventHead {
 
 fn event_key(run: Uuid, event_type: EventType, time: &str) -> String {
     format!("{run}:{}:{time}", event_type.as_str())
+}
+
+/// An event received from outside, of any of the three kinds of OpenLineage 2-0-2, with its
+/// idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// `<runId>:<eventType>:<eventTime>` for a RunEvent with a type, as for dk's own events;
+    /// `<runId>:sha256:<digest>` for one without; `sha256:<digest>` for a DatasetEvent or a
+    /// JobEvent. The digest is of the event's [canonical JSON](canonical_json), so a re-sent
+    /// event is stored once and two different events are never taken for one another.
+    pub key: String,
+    pub kind: ReceivedKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceivedKind {
+    /// A RunEvent. One without `eventType` has `typed: false` and counts as OTHER: it adds to
+    /// the run without changing its state.
+    Run { head: EventHead, typed: bool },
+    Dataset {
+        event_time: String,
+        dataset: DatasetHead,
+    },
+    Job {
+        event_time: String,
+        job: JobHead,
+        inputs: Vec<DatasetHead>,
+        outputs: Vec<DatasetHead>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StaticHead {
+    event_time: String,
+    #[serde(default)]
+    job: Option<JobHead>,
+    #[serde(default)]
+    dataset: Option<DatasetHead>,
+    #[serde(default)]
+    inputs: Vec<DatasetHead>,
+    #[serde(default)]
+    outputs: Vec<DatasetHead>,
+}
+
+impl Received {
+    /// Parses an event received from outside with the checks of [`EventHead::parse_storable`]:
+    /// a RunEvent (with or without `eventType`), a DatasetEvent or a JobEvent.
+    pub fn parse_storable(json: &str) -> Result<Received, EventError> {
+        let depth = nesting_depth(json);
+        if depth > MAX_EVENT_DEPTH {
+            return Err(EventError::TooDeep { depth });
+        }
+        let mut value: Value = serde_json::from_str(json)?;
+        let Some(object) = value.as_object_mut() else {
+            return Err(EventError::Unknown);
+        };
+        let typed = object.contains_key("eventType");
+        // Only a RunEvent has a type: one without `run` is a RunEvent missing it, not a JobEvent.
+        let received = if typed || object.contains_key("run") {
+            let digest = (!typed).then(|| digest(&canonical_json(&Value::Object(object.clone()))));
+            if !typed {
+                object.insert("eventType".into(), Value::String("OTHER".into()));
+            }
+            let head = EventHead::deserialize(&value)?;
+            let key = match digest {
+                Some(digest) => format!("{}:sha256:{digest}", head.run.run_id),
+                None => head.key(),
+            };
+            Received {
+                key,
+                kind: ReceivedKind::Run { head, typed },
+            }
+        } else {
+            let head = StaticHead::deserialize(&value)?;
+            let key = format!("sha256:{}", digest(&canonical_json(&value)));
+            let kind = match (head.dataset, head.job) {
+                (Some(dataset), None) => ReceivedKind::Dataset {
+                    event_time: head.event_time,
+                    dataset,
+                },
+                (None, Some(job)) => ReceivedKind::Job {
+                    event_time: head.event_time,
+                    job,
+                    inputs: head.inputs,
+                    outputs: head.outputs,
+                },
+                _ => return Err(EventError::Unknown),
+            };
+            Received { key, kind }
+        };
+        let time = received.event_time();
+        if let Err(err) = DateTime::parse_from_rfc3339(time) {
+            return Err(EventError::Time {
+                time: time.to_owned(),
+                reason: err.to_string(),
+            });
+        }
+        Ok(received)
+    }
+
+    pub fn event_time(&self) -> &str {
+        match &self.kind {
+            ReceivedKind::Run { head, .. } => &head.event_time,
+            ReceivedKind::Dataset { event_time, .. } | ReceivedKind::Job { event_time, .. } => {
+                event_time
+            }
+        }
+    }
+}
+
+fn digest(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// The canonical form of a JSON value, whose digest keys events that carry no run id and
+/// type: object members sorted by name (by code point), no whitespace, strings and numbers as
+/// serde_json writes them. Two events with the same members and values, however ordered and
+/// spaced, have one canonical form; any other difference gives another.
+pub fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (index, (name, member)) in members.into_iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(name.clone()).to_string());
+                    out.push(':');
+                    write(member, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// An event time as a fixed-width UTC text (`2026-11-26T10:00:00.000000000Z`), so that times
+/// sent with other offsets or precisions compare in time order as text.
+pub fn normalized_time(time: &str) -> String {
+    DateTime::parse_from_rfc3339(time)
+        .map(|t| {
+            t.with_timezone(&Utc)
+                .to_rfc3339_opts(SecondsFormat::Nanos, true)
+        })
+        .unwrap_or_else(|_| time.to_owned())
 }
 
 /// Event times as OpenLineage clients write them: RFC 3339, UTC, milliseconds.
@@ -537,6 +776,71 @@ mod tests {
         assert_eq!(nesting_depth(r#"{"a":[{"b":"[[{{\"]]"}]}"#), 3);
         assert_eq!(nesting_depth("[]"), 1);
         assert_eq!(nesting_depth("1"), 0);
+    }
+
+    #[test]
+    fn canonical_json_ignores_order_and_spacing_only() {
+        let a: Value =
+            serde_json::from_str(r#"{"b": [1, {"y": 2, "x": "é"}], "a": null}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#).unwrap();
+        assert_eq!(canonical_json(&a), r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#);
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        let c: Value = serde_json::from_str(r#"{"a":null,"b":[{"x":"é","y":2},1]}"#).unwrap();
+        assert_ne!(canonical_json(&a), canonical_json(&c));
+    }
+
+    #[test]
+    fn every_kind_of_event_is_received_with_its_key() {
+        let base = r#""eventTime":"2026-11-26T10:00:00Z","producer":"p","schemaURL":"s""#;
+        let run = r#""run":{"runId":"01a22e4e-0000-7000-8000-000000000001"},"job":{"namespace":"n","name":"j"}"#;
+        let typed =
+            Received::parse_storable(&format!(r#"{{"eventType":"START",{run},{base}}}"#)).unwrap();
+        assert_eq!(
+            typed.key,
+            "01a22e4e-0000-7000-8000-000000000001:START:2026-11-26T10:00:00Z"
+        );
+        let untyped = Received::parse_storable(&format!(r#"{{{run},{base}}}"#)).unwrap();
+        assert!(matches!(
+            untyped.kind,
+            ReceivedKind::Run { typed: false, .. }
+        ));
+        assert!(
+            untyped
+                .key
+                .starts_with("01a22e4e-0000-7000-8000-000000000001:sha256:")
+        );
+        let dataset = format!(r#"{{"dataset":{{"namespace":"n","name":"d"}},{base}}}"#);
+        let job = format!(r#"{{"job":{{"namespace":"n","name":"d"}},{base}}}"#);
+        let (dataset, job) = (
+            Received::parse_storable(&dataset).unwrap(),
+            Received::parse_storable(&job).unwrap(),
+        );
+        assert!(matches!(dataset.kind, ReceivedKind::Dataset { .. }));
+        assert!(matches!(job.kind, ReceivedKind::Job { .. }));
+        assert!(dataset.key.starts_with("sha256:"));
+        assert_ne!(dataset.key, job.key);
+        let both = format!(
+            r#"{{"dataset":{{"namespace":"n","name":"d"}},"job":{{"namespace":"n","name":"d"}},{base}}}"#
+        );
+        assert!(matches!(
+            Received::parse_storable(&both),
+            Err(EventError::Unknown)
+        ));
+        assert!(Received::parse_storable(r#"{"hello":1}"#).is_err());
+        let runless =
+            format!(r#"{{"eventType":"START","job":{{"namespace":"n","name":"j"}},{base}}}"#);
+        assert!(matches!(
+            Received::parse_storable(&runless),
+            Err(EventError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn times_are_normalised_to_utc() {
+        assert_eq!(
+            normalized_time("2026-11-26T12:00:00.5+02:00"),
+            "2026-11-26T10:00:00.500000000Z"
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub struct Neighbourhood {
     pub edges: Vec<Edge>,
 }
 
-const JOB_COLUMNS: &str = "j.namespace, j.name, j.last_run_id, j.last_state, j.last_time";
+// A job recorded by a JobEvent alone has no run: its run and state are empty in the table.
+const JOB_COLUMNS: &str =
+    "j.namespace, j.name, NULLIF(j.last_run_id, ''), NULLIF(j.last_state, ''), j.last_time";
 const DATASET_COLUMNS: &str = "d.namespace, d.name, d.alias";
 
 fn job(row: &Row<'_>) -> rusqlite::Result<Node> {

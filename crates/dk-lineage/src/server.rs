@@ -23,11 +23,15 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::io::Read;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::catalog::{DatasetRecord, JobRecord, Name, Page, RunRecord};
-use crate::event::EventHead;
+use crate::catalog::{
+    DatasetRecord, EventQuery, Facets, JobRecord, Name, Page, RunRecord, SearchQuery,
+    VersionRecord, version_id,
+};
+use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
 use crate::store::{LineageStore, StoreError};
 
@@ -36,6 +40,13 @@ const MAX_BATCH: usize = 1024;
 /// Marquez's default page size and lineage depth.
 const DEFAULT_LIMIT: usize = 100;
 const DEFAULT_DEPTH: usize = 20;
+/// The largest page any listing answers with: a larger `limit` gets this many (and the total).
+const MAX_LIMIT: usize = 1000;
+/// The longest search pattern, and the most `%` wildcards in it.
+const MAX_SEARCH: usize = 256;
+const MAX_SEARCH_WILDCARDS: usize = 4;
+/// How many of a job's runs `latestRuns` lists, as Marquez does.
+const LATEST_RUNS: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -61,7 +72,7 @@ pub enum ServerError {
 
 /// An event for the writer, and where to say whether it was committed.
 struct Pending {
-    head: EventHead,
+    event: Received,
     json: String,
     done: oneshot::Sender<Result<(), String>>,
 }
@@ -71,6 +82,8 @@ struct AppState {
     writer: mpsc::Sender<Pending>,
     reader: Arc<Mutex<LineageStore>>,
     token: Option<Arc<str>>,
+    /// The largest event accepted, compressed or not.
+    max_body: usize,
 }
 
 /// Commits events in batches until every sender is gone.
@@ -84,7 +97,7 @@ fn write_loop(mut store: LineageStore, mut queue: mpsc::Receiver<Pending>) {
             }
         }
         let result = store
-            .ingest_json(batch.iter().map(|p| (&p.head, p.json.as_str())))
+            .ingest_received(batch.iter().map(|p| (&p.event, p.json.as_str())))
             .map(drop)
             .map_err(|err| err.to_string());
         for pending in batch {
@@ -107,12 +120,35 @@ pub async fn serve(
         writer,
         reader: Arc::new(Mutex::new(reader)),
         token: config.token.map(Arc::from),
+        max_body: config.max_body,
     };
     let app = Router::new()
         .route("/api/v1/lineage", get(lineage_graph).post(record))
         .route("/api/v1/namespaces", get(namespaces))
+        .route("/api/v1/namespaces/{namespace}", get(namespace))
         .route("/api/v1/namespaces/{namespace}/jobs", get(jobs))
+        .route("/api/v1/namespaces/{namespace}/jobs/{job}", get(job))
+        .route(
+            "/api/v1/namespaces/{namespace}/jobs/{job}/runs",
+            get(job_runs),
+        )
+        .route("/api/v1/jobs/runs/{id}", get(run))
         .route("/api/v1/namespaces/{namespace}/datasets", get(datasets))
+        .route(
+            "/api/v1/namespaces/{namespace}/datasets/{dataset}",
+            get(dataset),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/datasets/{dataset}/versions",
+            get(dataset_versions),
+        )
+        // marquez-python's `list_events` asks for /events; Marquez serves /events/lineage.
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/events/lineage", get(events))
+        .route("/api/v1/column-lineage", get(column_lineage))
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/sources", get(sources))
+        .route("/api/v1/tags", get(tags))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(config.max_body))
@@ -221,6 +257,44 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     next.run(request).await
 }
 
+/// The body as sent, or inflated when it came with `Content-Encoding: gzip`: at most
+/// `max_body` bytes either way, so a small compressed body cannot become a large one.
+fn decoded(
+    headers: &HeaderMap,
+    body: Bytes,
+    max_body: usize,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body.to_vec()),
+        Some("gzip" | "x-gzip") => {
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .take(max_body as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|err| {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not valid gzip: {err}"),
+                    )
+                })?;
+            if inflated.len() > max_body {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the event is over {max_body} bytes once decompressed"),
+                ));
+            }
+            Ok(inflated)
+        }
+        Some(other) => Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Encoding `{other}` is not supported; send gzip or no encoding"),
+        )),
+    }
+}
+
 async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let json_content = headers
         .get(header::CONTENT_TYPE)
@@ -232,17 +306,21 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             "send the event as application/json",
         );
     }
-    let Ok(json) = String::from_utf8(body.to_vec()) else {
+    let body = match decoded(&headers, body, state.max_body) {
+        Ok(body) => body,
+        Err((status, message)) => return error(status, message),
+    };
+    let Ok(json) = String::from_utf8(body) else {
         return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
     };
-    let head = match EventHead::parse_storable(&json) {
-        Ok(head) => head,
+    let event = match Received::parse_storable(&json) {
+        Ok(event) => event,
         Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
     };
     let (done, committed) = oneshot::channel();
     if state
         .writer
-        .send(Pending { head, json, done })
+        .send(Pending { event, json, done })
         .await
         .is_err()
     {
@@ -272,51 +350,113 @@ async fn read<T: Send + 'static>(
     .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
 }
 
-#[derive(Debug, Deserialize)]
+/// A read answered as JSON, or 404 with `missing` when it found nothing.
+async fn answer(
+    state: &AppState,
+    missing: String,
+    query: impl FnOnce(&LineageStore) -> Result<Option<Value>, StoreError> + Send + 'static,
+) -> Response {
+    match read(state, query).await {
+        Ok(Some(value)) => axum::Json(value).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, missing),
+        Err(response) => response,
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
 struct Paging {
     limit: Option<usize>,
     offset: Option<usize>,
 }
 
-async fn namespaces(State(state): State<AppState>) -> Response {
-    match read(&state, |store| store.namespaces()).await {
-        Ok(namespaces) => axum::Json(json!({
-            "namespaces": namespaces.iter().map(|ns| json!({
-                "name": ns.name,
-                "createdAt": ns.created_at,
-                "updatedAt": ns.updated_at,
-                "ownerName": "dk",
-                "description": null,
-                "isHidden": false,
-            })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Err(response) => response,
+impl Paging {
+    fn limit(self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT)
+    }
+
+    fn offset(self) -> usize {
+        self.offset.unwrap_or(0)
     }
 }
 
-/// A listing query of the store: a namespace's jobs or datasets, by limit and offset.
+/// One page as `{"<key>": [...], "totalCount": n}`.
+fn page_json<T>(
+    key: &str,
+    page: &Page<T>,
+    mut render: impl FnMut(&T) -> Result<Value, StoreError>,
+) -> Result<Value, StoreError> {
+    let items = page
+        .items
+        .iter()
+        .map(&mut render)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({ key: items, "totalCount": page.total }))
+}
+
+fn namespace_json(ns: &crate::catalog::NamespaceRecord) -> Value {
+    json!({
+        "name": ns.name,
+        "createdAt": ns.created_at,
+        "updatedAt": ns.updated_at,
+        "ownerName": "dk",
+        "description": null,
+        "isHidden": false,
+    })
+}
+
+async fn namespaces(State(state): State<AppState>, Query(paging): Query<Paging>) -> Response {
+    answer(&state, String::new(), move |store| {
+        let page = store.namespaces(paging.limit(), paging.offset())?;
+        page_json("namespaces", &page, |ns| Ok(namespace_json(ns))).map(Some)
+    })
+    .await
+}
+
+async fn namespace(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    let missing = format!("no recorded namespace {name}");
+    answer(&state, missing, move |store| {
+        Ok(store.namespace(&name)?.as_ref().map(namespace_json))
+    })
+    .await
+}
+
+/// A namespace's jobs or datasets, by limit and offset.
 type ListQuery<T> = fn(&LineageStore, &str, usize, usize) -> Result<Page<T>, StoreError>;
+/// A job or a dataset by namespace and name.
+type OneQuery<T> = fn(&LineageStore, &str, &str) -> Result<Option<T>, StoreError>;
+/// A record in Marquez's shape.
+type Render<T> = fn(&LineageStore, &T) -> Result<Value, StoreError>;
 
 /// One page of a namespace's jobs or datasets, as `{"<key>": [...], "totalCount": n}`.
-async fn listing<T: Send + 'static>(
+async fn listing<T: 'static>(
     state: &AppState,
-    namespace: String,
-    paging: Paging,
+    (namespace, paging): (String, Paging),
     key: &'static str,
     query: ListQuery<T>,
-    render: fn(&T) -> Value,
+    render: Render<T>,
 ) -> Response {
-    let limit = paging.limit.unwrap_or(DEFAULT_LIMIT);
-    let offset = paging.offset.unwrap_or(0);
-    match read(state, move |store| query(store, &namespace, limit, offset)).await {
-        Ok(page) => axum::Json(json!({
-            key: page.items.iter().map(render).collect::<Vec<_>>(),
-            "totalCount": page.total,
-        }))
-        .into_response(),
-        Err(response) => response,
-    }
+    answer(state, String::new(), move |store| {
+        let page = query(store, &namespace, paging.limit(), paging.offset())?;
+        page_json(key, &page, |item| render(store, item)).map(Some)
+    })
+    .await
+}
+
+/// One job or dataset, or 404 saying which `what` is not recorded.
+async fn one<T: 'static>(
+    state: &AppState,
+    what: &str,
+    (namespace, name): (String, String),
+    query: OneQuery<T>,
+    render: Render<T>,
+) -> Response {
+    let missing = format!("no recorded {what} {name} in namespace {namespace}");
+    answer(state, missing, move |store| {
+        query(store, &namespace, &name)?
+            .map(|item| render(store, &item))
+            .transpose()
+    })
+    .await
 }
 
 async fn jobs(
@@ -324,14 +464,44 @@ async fn jobs(
     Path(namespace): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    listing(
-        &state,
-        namespace,
-        paging,
-        "jobs",
-        LineageStore::jobs,
-        job_json,
-    )
+    let query = (namespace, paging);
+    listing(&state, query, "jobs", LineageStore::jobs, job_json).await
+}
+
+async fn job(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
+    one(&state, "job", id, LineageStore::job, job_json).await
+}
+
+async fn job_runs(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    let missing = format!("no recorded job {name} in namespace {namespace}");
+    answer(&state, missing, move |store| {
+        if store.job(&namespace, &name)?.is_none() {
+            return Ok(None);
+        }
+        let page = store.job_runs(&namespace, &name, paging.limit(), paging.offset())?;
+        page_json("runs", &page, |run| run_json(store, run)).map(Some)
+    })
+    .await
+}
+
+async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let missing = format!("no recorded run {id}");
+    answer(&state, missing, move |store| {
+        let Some((job, run)) = store.run(&id)? else {
+            return Ok(None);
+        };
+        let mut value = run_json(store, &run)?;
+        value["jobVersion"] = json!({
+            "namespace": job.namespace,
+            "name": job.name,
+            "version": version_id(&job.namespace, &job.name, &run.id),
+        });
+        Ok(Some(value))
+    })
     .await
 }
 
@@ -340,14 +510,37 @@ async fn datasets(
     Path(namespace): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
+    let query = (namespace, paging);
     listing(
         &state,
-        namespace,
-        paging,
+        query,
         "datasets",
         LineageStore::datasets,
         dataset_json,
     )
+    .await
+}
+
+async fn dataset(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
+    one(&state, "dataset", id, LineageStore::dataset, dataset_json).await
+}
+
+async fn dataset_versions(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    let missing = format!("no recorded dataset {name} in namespace {namespace}");
+    answer(&state, missing, move |store| {
+        let Some(dataset) = store.dataset(&namespace, &name)? else {
+            return Ok(None);
+        };
+        let page = store.dataset_versions(&namespace, &name, paging.limit(), paging.offset())?;
+        page_json("versions", &page, |version| {
+            version_json(store, &dataset, version)
+        })
+        .map(Some)
+    })
     .await
 }
 
@@ -358,17 +551,25 @@ fn names_json(names: &[Name]) -> Vec<Value> {
         .collect()
 }
 
-/// Marquez's run states for the OpenLineage event that set them.
+/// Marquez's run states for the OpenLineage event that set them; a run known only from OTHER
+/// events (or events without a type) has not started.
 fn run_state(event_type: &str) -> &'static str {
     match event_type {
         "COMPLETE" => "COMPLETED",
         "FAIL" => "FAILED",
         "ABORT" => "ABORTED",
+        "OTHER" => "NEW",
         _ => "RUNNING",
     }
 }
 
-fn run_json(run: &RunRecord) -> Value {
+/// A string member of a facet.
+fn facet_text<'a>(facets: &'a Facets, facet: &str, member: &str) -> Option<&'a str> {
+    facets.get(facet)?.get(member)?.as_str()
+}
+
+/// A run in Marquez's `Run` shape, with the facets its events sent.
+fn run_json(store: &LineageStore, run: &RunRecord) -> Result<Value, StoreError> {
     let time = |text: &Option<String>| {
         text.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -377,24 +578,42 @@ fn run_json(run: &RunRecord) -> Value {
         (Some(start), Some(end)) => Some((end - start).num_milliseconds()),
         _ => None,
     };
-    json!({
+    let facets = store.run_facets(&run.id)?;
+    Ok(json!({
         "id": run.id,
         "createdAt": run.started_at.as_deref().unwrap_or(&run.updated_at),
         "updatedAt": run.updated_at,
-        "nominalStartTime": null,
-        "nominalEndTime": null,
+        "nominalStartTime": facet_text(&facets, "nominalTime", "nominalStartTime"),
+        "nominalEndTime": facet_text(&facets, "nominalTime", "nominalEndTime"),
         "state": run_state(&run.state),
         "startedAt": run.started_at,
         "endedAt": run.ended_at,
         "durationMs": duration,
         "args": {},
-        "facets": {},
-    })
+        "facets": facets,
+    }))
 }
 
-/// A job in Marquez's `Job` shape.
-fn job_json(job: &JobRecord) -> Value {
-    json!({
+/// A job in Marquez's `Job` shape: description from its `documentation` facet, location from
+/// its `sourceCodeLocation` facet.
+fn job_json(store: &LineageStore, job: &JobRecord) -> Result<Value, StoreError> {
+    let facets = store.job_facets(&job.namespace, &job.name)?;
+    let latest_runs = store.job_runs(&job.namespace, &job.name, LATEST_RUNS, 0)?;
+    let latest_runs = latest_runs
+        .items
+        .iter()
+        .map(|run| run_json(store, run))
+        .collect::<Result<Vec<_>, _>>()?;
+    let latest_run = job
+        .latest_run
+        .as_ref()
+        .map(|run| run_json(store, run))
+        .transpose()?;
+    let origin = job
+        .latest_run
+        .as_ref()
+        .map_or(job.updated_at.as_str(), |run| run.id.as_str());
+    Ok(json!({
         "id": {"namespace": job.namespace, "name": job.name},
         "type": if job.streaming { "STREAM" } else { "BATCH" },
         "name": job.name,
@@ -404,16 +623,60 @@ fn job_json(job: &JobRecord) -> Value {
         "namespace": job.namespace,
         "inputs": names_json(&job.inputs),
         "outputs": names_json(&job.outputs),
-        "location": null,
-        "description": null,
-        "latestRun": job.latest_run.as_ref().map(run_json),
-        "facets": {},
-    })
+        "location": facet_text(&facets, "sourceCodeLocation", "url"),
+        "description": facet_text(&facets, "documentation", "description"),
+        "latestRun": latest_run,
+        "latestRuns": latest_runs,
+        "currentVersion": version_id(&job.namespace, &job.name, origin),
+        "facets": facets,
+    }))
 }
 
-/// A dataset in Marquez's `Dataset` shape.
-fn dataset_json(dataset: &DatasetRecord) -> Value {
-    json!({
+/// The fields of the `schema` facet, each with the tags the `tags` facet gives it, and the
+/// dataset's own tags.
+fn fields_and_tags(facets: &Facets) -> (Vec<Value>, Vec<String>) {
+    let tags = facets.get("tags").and_then(facet_tags).unwrap_or_default();
+    let tags_of = |field: &str| -> Vec<&str> {
+        tags.iter()
+            .filter(|(of, _)| of == field)
+            .map(|(_, tag)| tag.as_str())
+            .collect()
+    };
+    let fields = facets
+        .get("schema")
+        .and_then(|schema| schema.get("fields"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|field| {
+            let name = field.get("name")?.as_str()?;
+            Some(json!({
+                "name": name,
+                "type": field.get("type"),
+                "tags": tags_of(name),
+                "description": field.get("description"),
+            }))
+        })
+        .collect();
+    let own = tags_of("").into_iter().map(str::to_owned).collect();
+    (fields, own)
+}
+
+/// What a dataset is called in prose: its `documentation` facet, else its DataSet name.
+fn dataset_description(facets: &Facets, dataset: &DatasetRecord) -> Option<String> {
+    facet_text(facets, "documentation", "description")
+        .map(str::to_owned)
+        .or_else(|| dataset.alias.clone())
+}
+
+/// A dataset in Marquez's `Dataset` shape: fields from its `schema` facet, tags from its `tags`
+/// facet, the version its newest run (or DatasetEvent) made.
+fn dataset_json(store: &LineageStore, dataset: &DatasetRecord) -> Result<Value, StoreError> {
+    let facets = store.dataset_facets(&dataset.namespace, &dataset.name)?;
+    let (fields, tags) = fields_and_tags(&facets);
+    let current = store.dataset_versions(&dataset.namespace, &dataset.name, 1, 0)?;
+    Ok(json!({
         "id": {"namespace": dataset.namespace, "name": dataset.name},
         "type": "DB_TABLE",
         "name": dataset.name,
@@ -422,12 +685,197 @@ fn dataset_json(dataset: &DatasetRecord) -> Value {
         "updatedAt": dataset.updated_at,
         "namespace": dataset.namespace,
         "sourceName": dataset.namespace,
-        "fields": [],
-        "tags": [],
+        "fields": fields,
+        "tags": tags,
         "lastModifiedAt": dataset.updated_at,
-        "description": dataset.alias,
-        "facets": {},
+        "description": dataset_description(&facets, dataset),
+        "currentVersion": current.items.first().map(|v| v.version),
+        "deleted": false,
+        "facets": facets,
+    }))
+}
+
+/// A version of a dataset in Marquez's `DatasetVersion` shape, with the run that made it.
+fn version_json(
+    store: &LineageStore,
+    dataset: &DatasetRecord,
+    version: &VersionRecord,
+) -> Result<Value, StoreError> {
+    let facets = store.version_facets(&dataset.namespace, &dataset.name, version)?;
+    let (fields, tags) = fields_and_tags(&facets);
+    let run = match &version.run_id {
+        Some(id) => store.run(id)?,
+        None => None,
+    };
+    let created_by_run = run.map(|(_, run)| run_json(store, &run)).transpose()?;
+    Ok(json!({
+        "id": {"namespace": dataset.namespace, "name": dataset.name, "version": version.version},
+        "type": "DB_TABLE",
+        "name": dataset.name,
+        "physicalName": dataset.name,
+        "createdAt": version.created_at,
+        "version": version.version,
+        "namespace": dataset.namespace,
+        "sourceName": dataset.namespace,
+        "fields": fields,
+        "tags": tags,
+        "description": dataset_description(&facets, dataset).unwrap_or_default(),
+        "createdByRun": created_by_run,
+        "facets": facets,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsQuery {
+    before: Option<String>,
+    after: Option<String>,
+    sort_direction: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Stored events, newest first unless `sortDirection=asc`, with `after` ≤ eventTime < `before`.
+async fn events(State(state): State<AppState>, Query(query): Query<EventsQuery>) -> Response {
+    for time in [&query.before, &query.after].into_iter().flatten() {
+        if chrono::DateTime::parse_from_rfc3339(time).is_err() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`{time}` is not an RFC 3339 time (e.g. 2026-11-26T10:00:00Z)"),
+            );
+        }
+    }
+    let ascending = match query.sort_direction.as_deref().map(str::to_ascii_lowercase) {
+        None => false,
+        Some(direction) if direction == "desc" => false,
+        Some(direction) if direction == "asc" => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("sortDirection `{other}` is neither asc nor desc"),
+            );
+        }
+    };
+    let paging = Paging {
+        limit: query.limit,
+        offset: query.offset,
+    };
+    let query = EventQuery {
+        before: query.before,
+        after: query.after,
+        ascending,
+        limit: paging.limit(),
+        offset: paging.offset(),
+    };
+    answer(&state, String::new(), move |store| {
+        let page = store.events_by_time(&query)?;
+        Ok(Some(
+            json!({"events": page.items, "totalCount": page.total}),
+        ))
     })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    q: String,
+    filter: Option<String>,
+    sort: Option<String>,
+    limit: Option<usize>,
+    namespace: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+async fn search(State(state): State<AppState>, Query(params): Query<SearchParams>) -> Response {
+    // SQLite matches `%` by backtracking: a long pattern of many wildcards over long names costs
+    // far more than any real search.
+    if params.q.len() > MAX_SEARCH || params.q.matches('%').count() > MAX_SEARCH_WILDCARDS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "q is at most {MAX_SEARCH} bytes with at most {MAX_SEARCH_WILDCARDS} `%` wildcards"
+            ),
+        );
+    }
+    let kind = match params.filter.as_deref().map(str::to_ascii_lowercase) {
+        None => None,
+        Some(filter) if filter == "job" => Some(NodeKind::Job),
+        Some(filter) if filter == "dataset" => Some(NodeKind::Dataset),
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("filter `{other}` is neither dataset nor job"),
+            );
+        }
+    };
+    for date in [&params.before, &params.after].into_iter().flatten() {
+        if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`{date}` is not a date YYYY-MM-DD"),
+            );
+        }
+    }
+    let query = SearchQuery {
+        pattern: params.q,
+        kind,
+        namespace: params.namespace,
+        before: params.before,
+        after: params.after,
+        by_update: params
+            .sort
+            .is_some_and(|sort| sort.eq_ignore_ascii_case("updated_at")),
+        limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
+    };
+    answer(&state, String::new(), move |store| {
+        let page = store.search(&query)?;
+        let results: Vec<Value> = page
+            .items
+            .iter()
+            .map(|found| {
+                json!({
+                    "type": match found.kind { NodeKind::Job => "JOB", NodeKind::Dataset => "DATASET" },
+                    "name": found.name,
+                    "updatedAt": found.updated_at,
+                    "namespace": found.namespace,
+                    "nodeId": marquez_id(found.kind, &found.namespace, &found.name),
+                })
+            })
+            .collect();
+        Ok(Some(json!({"totalCount": page.total, "results": results})))
+    })
+    .await
+}
+
+/// Sources are the namespaces of datasets (`postgres://host:5432`), typed by their scheme.
+async fn sources(State(state): State<AppState>, Query(paging): Query<Paging>) -> Response {
+    answer(&state, String::new(), move |store| {
+        let page = store.sources(paging.limit(), paging.offset())?;
+        page_json("sources", &page, |source| {
+            let scheme = source
+                .name
+                .split_once("://")
+                .map_or(source.name.as_str(), |(s, _)| s);
+            Ok(json!({
+                "type": scheme.to_ascii_uppercase(),
+                "name": source.name,
+                "createdAt": source.created_at,
+                "updatedAt": source.updated_at,
+                "connectionUrl": source.name,
+            }))
+        })
+        .map(Some)
+    })
+    .await
+}
+
+async fn tags(State(state): State<AppState>, Query(paging): Query<Paging>) -> Response {
+    answer(&state, String::new(), move |store| {
+        let page = store.tags(paging.limit(), paging.offset())?;
+        page_json("tags", &page, |tag| Ok(json!({"name": tag}))).map(Some)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -435,6 +883,8 @@ fn dataset_json(dataset: &DatasetRecord) -> Value {
 struct LineageQuery {
     node_id: String,
     depth: Option<usize>,
+    /// `true` or `false` in any case (marquez-python sends Python's `False`).
+    with_downstream: Option<String>,
 }
 
 fn marquez_id(kind: NodeKind, namespace: &str, name: &str) -> String {
@@ -444,9 +894,28 @@ fn marquez_id(kind: NodeKind, namespace: &str, name: &str) -> String {
     }
 }
 
-/// The graph around a node, in Marquez's `LineageGraph` shape. Node ids are
-/// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`; namespaces may hold colons
+/// The job or dataset a `<namespace>:<name>` id names: namespaces may hold colons
 /// (`postgres://host:5432`), so each split is tried against the store.
+fn resolve(
+    store: &LineageStore,
+    kind: NodeKind,
+    rest: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    for (index, _) in rest.match_indices(':') {
+        let (namespace, name) = (&rest[..index], &rest[index + 1..]);
+        let found = match kind {
+            NodeKind::Job => store.job(namespace, name)?.is_some(),
+            NodeKind::Dataset => store.dataset(namespace, name)?.is_some(),
+        };
+        if found {
+            return Ok(Some((namespace.to_owned(), name.to_owned())));
+        }
+    }
+    Ok(None)
+}
+
+/// The graph around a node, in Marquez's `LineageGraph` shape. Node ids are
+/// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`.
 fn lineage_json(
     store: &LineageStore,
     node_id: &str,
@@ -457,17 +926,12 @@ fn lineage_json(
         Some(("dataset", rest)) => (NodeKind::Dataset, rest),
         _ => return Ok(None),
     };
-    let mut found = None;
-    for (index, _) in rest.match_indices(':') {
-        let (namespace, name) = (&rest[..index], &rest[index + 1..]);
-        if let Some(neighbourhood) =
-            store.neighbourhood_of(kind, namespace, name, Direction::Both, depth)?
-        {
-            found = Some(neighbourhood);
-            break;
-        }
-    }
-    let Some(neighbourhood) = found else {
+    let Some((namespace, name)) = resolve(store, kind, rest)? else {
+        return Ok(None);
+    };
+    let Some(neighbourhood) =
+        store.neighbourhood_of(kind, &namespace, &name, Direction::Both, depth)?
+    else {
         return Ok(None);
     };
     let ids: HashMap<String, String> = neighbourhood
@@ -487,10 +951,12 @@ fn lineage_json(
         let data = match node.kind {
             NodeKind::Job => store
                 .job(&node.namespace, &node.name)?
-                .map(|j| job_json(&j)),
+                .map(|j| job_json(store, &j))
+                .transpose()?,
             NodeKind::Dataset => store
                 .dataset(&node.namespace, &node.name)?
-                .map(|d| dataset_json(&d)),
+                .map(|d| dataset_json(store, &d))
+                .transpose()?,
         };
         let relevant = |end: fn(&crate::graph::Edge) -> &str| {
             neighbourhood
@@ -517,15 +983,210 @@ async fn lineage_graph(
 ) -> Response {
     let depth = query.depth.unwrap_or(DEFAULT_DEPTH);
     let node_id = query.node_id.clone();
-    match read(&state, move |store| lineage_json(store, &node_id, depth)).await {
-        Ok(Some(graph)) => axum::Json(graph).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no recorded node {}; ids are job:<namespace>:<name> or dataset:<namespace>:<name>",
-                query.node_id
-            ),
-        ),
-        Err(response) => response,
+    let missing = format!(
+        "no recorded node {}; ids are job:<namespace>:<name> or dataset:<namespace>:<name>",
+        query.node_id
+    );
+    answer(&state, missing, move |store| {
+        lineage_json(store, &node_id, depth)
+    })
+    .await
+}
+
+/// A field of a dataset, as a column lineage node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FieldId {
+    namespace: String,
+    dataset: String,
+    field: String,
+}
+
+impl FieldId {
+    fn id(&self) -> String {
+        format!(
+            "datasetField:{}:{}:{}",
+            self.namespace, self.dataset, self.field
+        )
     }
+}
+
+/// The first transformation of a `columnLineage` input field, as Marquez names it.
+fn transformation(input: &Value) -> (Option<&str>, Option<&str>) {
+    let first = input.pointer("/transformations/0");
+    let text = |member: &str| {
+        first
+            .and_then(|t| t.get(member))
+            .or_else(|| input.get(member))
+            .and_then(Value::as_str)
+    };
+    (
+        text("description").or_else(|| text("transformationDescription")),
+        text("type").or_else(|| text("transformationType")),
+    )
+}
+
+/// Column lineage in Marquez's shape: a node per field (`datasetField:<ns>:<dataset>:<field>`)
+/// with the input fields the `columnLineage` facets derive it from, over the datasets upstream
+/// of the node (and downstream with `withDownstream`) within `depth` jobs.
+fn column_lineage_json(
+    store: &LineageStore,
+    node_id: &str,
+    depth: usize,
+    downstream: bool,
+) -> Result<Option<Value>, StoreError> {
+    // marquez-python may append `#<version>`; dk answers with the current facets.
+    let node_id = node_id.split('#').next().unwrap_or(node_id);
+    let starts: Vec<(String, String)> = match node_id.split_once(':') {
+        Some(("job", rest)) => match resolve(store, NodeKind::Job, rest)? {
+            Some((namespace, name)) => store
+                .job(&namespace, &name)?
+                .map(|job| {
+                    job.outputs
+                        .into_iter()
+                        .map(|n| (n.namespace, n.name))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => return Ok(None),
+        },
+        Some(("dataset", rest)) => match resolve(store, NodeKind::Dataset, rest)? {
+            Some(found) => vec![found],
+            None => return Ok(None),
+        },
+        Some(("datasetField", rest)) => {
+            let Some((dataset, _field)) = rest.rsplit_once(':') else {
+                return Ok(None);
+            };
+            match resolve(store, NodeKind::Dataset, dataset)? {
+                Some(found) => vec![found],
+                None => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let direction = if downstream {
+        Direction::Both
+    } else {
+        Direction::Upstream
+    };
+    let mut datasets = std::collections::BTreeSet::new();
+    for (namespace, name) in &starts {
+        let around = store.neighbourhood_of(
+            NodeKind::Dataset,
+            namespace,
+            name,
+            direction,
+            depth.saturating_mul(2),
+        )?;
+        for (node, _) in around.into_iter().flat_map(|n| n.nodes) {
+            if node.kind == NodeKind::Dataset {
+                datasets.insert((node.namespace, node.name));
+            }
+        }
+    }
+    let mut nodes: std::collections::BTreeMap<FieldId, Value> = Default::default();
+    let mut edges: Vec<(FieldId, FieldId)> = Vec::new();
+    for (namespace, name) in &datasets {
+        let facets = store.dataset_facets(namespace, name)?;
+        let types: HashMap<&str, &Value> = facets
+            .get("schema")
+            .and_then(|s| s.get("fields"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| Some((f.get("name")?.as_str()?, f.get("type")?)))
+            .collect();
+        let Some(fields) = facets
+            .get("columnLineage")
+            .and_then(|c| c.get("fields"))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        for (field, lineage) in fields {
+            let own = FieldId {
+                namespace: namespace.clone(),
+                dataset: name.clone(),
+                field: field.clone(),
+            };
+            let mut inputs = Vec::new();
+            for input in lineage
+                .get("inputFields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let text = |member: &str| input.get(member).and_then(Value::as_str);
+                let (Some(ns), Some(ds), Some(f)) =
+                    (text("namespace"), text("name"), text("field"))
+                else {
+                    continue;
+                };
+                let from = FieldId {
+                    namespace: ns.to_owned(),
+                    dataset: ds.to_owned(),
+                    field: f.to_owned(),
+                };
+                let (description, kind) = transformation(input);
+                inputs.push(json!({
+                    "namespace": ns, "dataset": ds, "field": f,
+                    "transformationDescription": description, "transformationType": kind,
+                }));
+                nodes.entry(from.clone()).or_insert(Value::Null);
+                edges.push((from, own.clone()));
+            }
+            let first = lineage.pointer("/inputFields/0").unwrap_or(&Value::Null);
+            let (description, kind) = transformation(first);
+            nodes.insert(
+                own,
+                json!({
+                    "namespace": namespace, "dataset": name, "field": field,
+                    "fieldType": types.get(field.as_str()),
+                    "transformationDescription": description, "transformationType": kind,
+                    "inputFields": inputs,
+                }),
+            );
+        }
+    }
+    let edge =
+        |(from, to): &(FieldId, FieldId)| json!({"origin": from.id(), "destination": to.id()});
+    let graph: Vec<Value> = nodes
+        .into_iter()
+        .map(|(field, data)| {
+            // A field known only as an input: what its own dataset's facets say is not derived.
+            let data = if data.is_null() {
+                json!({"namespace": field.namespace, "dataset": field.dataset, "field": field.field, "inputFields": []})
+            } else {
+                data
+            };
+            json!({
+                "id": field.id(),
+                "type": "DATASET_FIELD",
+                "data": data,
+                "inEdges": edges.iter().filter(|(_, to)| *to == field).map(edge).collect::<Vec<_>>(),
+                "outEdges": edges.iter().filter(|(from, _)| *from == field).map(edge).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Some(json!({ "graph": graph })))
+}
+
+async fn column_lineage(
+    State(state): State<AppState>,
+    Query(query): Query<LineageQuery>,
+) -> Response {
+    let depth = query.depth.unwrap_or(DEFAULT_DEPTH);
+    let downstream = query
+        .with_downstream
+        .as_deref()
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let missing = format!(
+        "no recorded node {}; ids are job:<namespace>:<name>, dataset:<namespace>:<name> or datasetField:<namespace>:<name>:<field>",
+        query.node_id
+    );
+    let node_id = query.node_id;
+    answer(&state, missing, move |store| {
+        column_lineage_json(store, &node_id, depth, downstream)
+    })
+    .await
 }

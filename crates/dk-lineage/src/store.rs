@@ -1,9 +1,11 @@
 //! The local lineage store: every event dk emits (and every event `dk lineage serve` receives)
 //! lands here, so `dk lineage` answers with nothing else running.
 //!
-//! Ingestion is idempotent (an event is keyed by run, type and time): a re-delivered event
-//! changes nothing. Each job keeps the inputs and outputs of its latest run.
+//! Ingestion is idempotent (an event is keyed by run, type and time, or by a digest when it has
+//! neither; see [`crate::event::Received`]): a re-delivered event changes nothing. Each job keeps
+//! the inputs and outputs of its latest run.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -11,7 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::event::{EventHead, RunEvent};
+use crate::event::{
+    DatasetHead, EventHead, JobHead, Received, ReceivedKind, RunEvent, normalized_time,
+};
 use crate::graph::{self, Direction, Neighbourhood};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +94,306 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (event_key, target)
 );
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job_namespace, job_name, updated_at);
+CREATE TABLE IF NOT EXISTS event_times (
+    at TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (at, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS appearances (
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event_key TEXT NOT NULL,
+    role TEXT NOT NULL,
+    run_id TEXT,
+    PRIMARY KEY (kind, namespace, name, at, event_key, role)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dataset_tags (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    field TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (namespace, name, field, tag)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dataset_tags_by_tag ON dataset_tags (tag);
 ";
+
+/// The `user_version` of a store whose events are all in `event_times`, `appearances` and
+/// `dataset_tags`.
+const INDEX_VERSION: i64 = 1;
+
+/// An event on its way into the store: a RunEvent (dk's own, or received) or a static one.
+enum Entry<'a> {
+    Run {
+        head: &'a EventHead,
+        key: Cow<'a, str>,
+        /// As recorded: empty for a received RunEvent without `eventType`.
+        event_type: &'static str,
+    },
+    Dataset {
+        key: &'a str,
+        time: &'a str,
+        dataset: &'a DatasetHead,
+    },
+    Job {
+        key: &'a str,
+        time: &'a str,
+        job: &'a JobHead,
+        inputs: &'a [DatasetHead],
+        outputs: &'a [DatasetHead],
+    },
+}
+
+impl<'a> Entry<'a> {
+    fn datasets(&self) -> Vec<&'a DatasetHead> {
+        match self {
+            Entry::Run { head, .. } => head.inputs.iter().chain(&head.outputs).collect(),
+            Entry::Dataset { dataset, .. } => vec![*dataset],
+            Entry::Job {
+                inputs, outputs, ..
+            } => inputs.iter().chain(outputs.iter()).collect(),
+        }
+    }
+
+    fn received(event: &'a Received) -> Entry<'a> {
+        match &event.kind {
+            ReceivedKind::Run { head, typed } => Entry::Run {
+                head,
+                key: Cow::Borrowed(&event.key),
+                event_type: if *typed { head.event_type.as_str() } else { "" },
+            },
+            ReceivedKind::Dataset {
+                event_time,
+                dataset,
+            } => Entry::Dataset {
+                key: &event.key,
+                time: event_time,
+                dataset,
+            },
+            ReceivedKind::Job {
+                event_time,
+                job,
+                inputs,
+                outputs,
+            } => Entry::Job {
+                key: &event.key,
+                time: event_time,
+                job,
+                inputs,
+                outputs,
+            },
+        }
+    }
+}
+
+/// Where jobs and datasets appear (for their facets and versions), and event times in time
+/// order; the normalised time of the event.
+fn index_event(
+    transaction: &rusqlite::Transaction<'_>,
+    entry: &Entry<'_>,
+    key: &str,
+    time: &str,
+) -> Result<String, StoreError> {
+    let at = normalized_time(time);
+    transaction
+        .prepare_cached("INSERT OR IGNORE INTO event_times (at, key) VALUES (?2, ?1)")?
+        .execute(params![key, at])?;
+    let mut appear = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO appearances (kind, namespace, name, at, event_key, role, run_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let (run_id, job, datasets): (Option<String>, Option<&JobHead>, Vec<(&str, &DatasetHead)>) =
+        match entry {
+            Entry::Run { head, .. } => (
+                Some(head.run.run_id.to_string()),
+                Some(&head.job),
+                roles(&head.inputs, &head.outputs),
+            ),
+            Entry::Dataset { dataset, .. } => (None, None, vec![("static", *dataset)]),
+            Entry::Job {
+                job,
+                inputs,
+                outputs,
+                ..
+            } => (None, Some(*job), roles(inputs, outputs)),
+        };
+    if let Some(job) = job {
+        let role = if run_id.is_some() { "run" } else { "static" };
+        appear.execute(params![
+            "job",
+            job.namespace,
+            job.name,
+            at,
+            key,
+            role,
+            run_id
+        ])?;
+    }
+    for (role, dataset) in datasets {
+        appear.execute(params![
+            "dataset",
+            dataset.namespace,
+            dataset.name,
+            at,
+            key,
+            role,
+            run_id
+        ])?;
+    }
+    Ok(at)
+}
+
+fn roles<'a>(
+    inputs: &'a [DatasetHead],
+    outputs: &'a [DatasetHead],
+) -> Vec<(&'static str, &'a DatasetHead)> {
+    let inputs = inputs.iter().map(|d| ("input", d));
+    inputs
+        .chain(outputs.iter().map(|d| ("output", d)))
+        .collect()
+}
+
+/// The newest tags of each dataset in a batch, with the normalised time that set them.
+type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
+
+/// A fresh event, for the tag index: its normalised time, JSON and datasets.
+struct Tagged<'a> {
+    at: String,
+    payload: &'a str,
+    datasets: Vec<&'a DatasetHead>,
+}
+
+/// The tags of each dataset as of its newest `tags` facet among `events`. Events are read
+/// newest first, and an event's facets are parsed only while one of its datasets has no tags
+/// yet: parsing costs more than the rest of ingestion.
+fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
+    events.sort_by(|a, b| b.at.cmp(&a.at));
+    let mut tags = BatchTags::new();
+    for event in events {
+        let known = |d: &&DatasetHead| tags.contains_key(&(d.namespace.clone(), d.name.clone()));
+        if event.datasets.iter().all(known) {
+            continue;
+        }
+        for (namespace, name, found) in crate::event::dataset_tags(event.payload) {
+            tags.entry((namespace, name))
+                .or_insert_with(|| (event.at.clone(), found));
+        }
+    }
+    tags
+}
+
+/// A dataset's tags become those of its newest `tags` facet: once per dataset per batch, and
+/// rewritten only when they changed.
+fn replace_tags(
+    transaction: &rusqlite::Transaction<'_>,
+    tags: BatchTags,
+) -> Result<(), StoreError> {
+    let mut stored = transaction.prepare_cached(
+        "SELECT field, tag, at FROM dataset_tags WHERE namespace = ?1 AND name = ?2 ORDER BY field, tag",
+    )?;
+    let mut touch = transaction
+        .prepare_cached("UPDATE dataset_tags SET at = ?3 WHERE namespace = ?1 AND name = ?2")?;
+    let mut clear = transaction
+        .prepare_cached("DELETE FROM dataset_tags WHERE namespace = ?1 AND name = ?2")?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO dataset_tags (namespace, name, field, tag, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for ((namespace, name), (at, mut found)) in tags {
+        let rows = stored.query_map(params![namespace, name], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let (mut current, mut newest) = (Vec::new(), None::<String>);
+        for row in rows {
+            let (field, tag, time) = row?;
+            newest = Some(newest.map_or(time.clone(), |n| n.max(time)));
+            current.push((field, tag));
+        }
+        if newest.as_deref().is_some_and(|newest| newest > at.as_str()) {
+            continue;
+        }
+        found.sort();
+        found.dedup();
+        if !current.is_empty() && current == found {
+            touch.execute(params![namespace, name, at])?;
+            continue;
+        }
+        if !current.is_empty() {
+            clear.execute(params![namespace, name])?;
+        }
+        for (field, tag) in &found {
+            insert.execute(params![namespace, name, field, tag, at])?;
+        }
+    }
+    Ok(())
+}
+
+/// A JobEvent: the job is recorded (without a run), and the inputs and outputs it declares
+/// become its own unless a newer event of the job is known.
+fn static_job(
+    transaction: &rusqlite::Transaction<'_>,
+    time: &str,
+    job: &JobHead,
+    inputs: &[DatasetHead],
+    outputs: &[DatasetHead],
+) -> Result<(), StoreError> {
+    let latest: Option<String> = transaction
+        .prepare_cached("SELECT last_time FROM jobs WHERE namespace = ?1 AND name = ?2")?
+        .query_row(params![job.namespace, job.name], |row| row.get(0))
+        .optional()?;
+    if latest.as_deref().is_some_and(|latest| latest > time) {
+        return Ok(());
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time, created_at, streaming)
+             VALUES (?1, ?2, '', '', ?3, ?3, ?4)
+             ON CONFLICT (namespace, name) DO UPDATE SET last_time = excluded.last_time,
+               streaming = excluded.streaming",
+        )?
+        .execute(params![job.namespace, job.name, time, job.streaming()])?;
+    if inputs.is_empty() && outputs.is_empty() {
+        return Ok(());
+    }
+    transaction
+        .prepare_cached("DELETE FROM job_io WHERE job_namespace = ?1 AND job_name = ?2")?
+        .execute(params![job.namespace, job.name])?;
+    for (direction, dataset) in roles(inputs, outputs) {
+        upsert_dataset(transaction, dataset, time)?;
+        transaction
+            .prepare_cached(
+                "INSERT OR IGNORE INTO job_io (job_namespace, job_name, dataset_namespace, dataset_name, direction) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![job.namespace, job.name, dataset.namespace, dataset.name, direction])?;
+    }
+    Ok(())
+}
+
+fn upsert_dataset(
+    transaction: &rusqlite::Transaction<'_>,
+    dataset: &DatasetHead,
+    time: &str,
+) -> Result<(), StoreError> {
+    transaction
+        .prepare_cached(UPSERT_DATASET)?
+        .execute(params![
+            dataset.namespace,
+            dataset.name,
+            dataset.alias(),
+            time
+        ])?;
+    Ok(())
+}
+
+const UPSERT_DATASET: &str = "INSERT INTO datasets (namespace, name, alias, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (namespace, name) DO UPDATE SET alias = COALESCE(excluded.alias, datasets.alias),
+           updated_at = MAX(datasets.updated_at, excluded.updated_at)";
 
 /// What an ingestion did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -188,7 +491,9 @@ fn update_jobs(
         "INSERT INTO jobs (namespace, name, last_run_id, last_state, last_time, created_at, streaming)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
          ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id,
-           last_state = excluded.last_state, last_time = excluded.last_time,
+           last_state = CASE WHEN excluded.last_state = 'OTHER' AND jobs.last_run_id = excluded.last_run_id
+             THEN jobs.last_state ELSE excluded.last_state END,
+           last_time = excluded.last_time,
            streaming = excluded.streaming",
     )?;
     let mut clear_io = transaction
@@ -196,11 +501,7 @@ fn update_jobs(
     let mut insert_io = transaction.prepare_cached(
         "INSERT OR IGNORE INTO job_io (job_namespace, job_name, dataset_namespace, dataset_name, direction) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let mut upsert_dataset = transaction.prepare_cached(
-        "INSERT INTO datasets (namespace, name, alias, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-         ON CONFLICT (namespace, name) DO UPDATE SET alias = COALESCE(excluded.alias, datasets.alias),
-           updated_at = MAX(datasets.updated_at, excluded.updated_at)",
-    )?;
+    let mut upsert_dataset = transaction.prepare_cached(UPSERT_DATASET)?;
     let mut datasets_seen = HashSet::new();
     for ((namespace, name), event) in newest {
         let run_id = event.run.run_id.to_string();
@@ -286,7 +587,57 @@ impl LineageStore {
         // SQLite from spilling pages to the WAL before the commit.
         connection.pragma_update(None, "cache_size", -65536)?;
         connection.execute_batch(SCHEMA)?;
-        Ok(LineageStore { connection })
+        let mut store = LineageStore { connection };
+        store.index_older_events()?;
+        Ok(store)
+    }
+
+    /// Indexes the events a store recorded before it had event times, appearances and tags
+    /// (user_version 0), once: they are all RunEvents with a type, keyed as before.
+    fn index_older_events(&mut self) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version >= INDEX_VERSION {
+            return Ok(());
+        }
+        {
+            let mut statement = transaction.prepare("SELECT key, payload FROM events")?;
+            let rows = statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
+            let heads: Vec<(&str, &str, EventHead)> = rows
+                .iter()
+                .filter_map(|(key, payload)| {
+                    Some((
+                        key.as_str(),
+                        payload.as_str(),
+                        EventHead::parse(payload).ok()?,
+                    ))
+                })
+                .collect();
+            let mut tagged = Vec::with_capacity(heads.len());
+            for (key, payload, head) in &heads {
+                let entry = Entry::Run {
+                    head,
+                    key: Cow::Borrowed(key),
+                    event_type: head.event_type.as_str(),
+                };
+                let at = index_event(&transaction, &entry, key, &head.event_time)?;
+                tagged.push(Tagged {
+                    at,
+                    payload,
+                    datasets: entry.datasets(),
+                });
+            }
+            replace_tags(&transaction, newest_tags(tagged))?;
+        }
+        transaction.pragma_update(None, "user_version", INDEX_VERSION)?;
+        transaction.commit()?;
+        Ok(())
     }
 
     /// An in-memory store (tests, benchmarks).
@@ -315,33 +666,83 @@ impl LineageStore {
         &mut self,
         events: impl IntoIterator<Item = (&'a EventHead, &'a str)>,
     ) -> Result<Ingested, StoreError> {
+        self.ingest_entries(events.into_iter().map(|(head, payload)| {
+            let entry = Entry::Run {
+                head,
+                key: Cow::Owned(head.key()),
+                event_type: head.event_type.as_str(),
+            };
+            (entry, payload)
+        }))
+    }
+
+    /// Ingests events received from outside, of any kind, in one transaction; events already
+    /// present (by [`Received::key`]) are skipped.
+    pub fn ingest_received<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (&'a Received, &'a str)>,
+    ) -> Result<Ingested, StoreError> {
+        self.ingest_entries(
+            events
+                .into_iter()
+                .map(|(event, payload)| (Entry::received(event), payload)),
+        )
+    }
+
+    fn ingest_entries<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (Entry<'a>, &'a str)>,
+    ) -> Result<Ingested, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut ingested = Ingested::default();
         {
             let mut insert_event = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO events (key, run_id, event_type, event_time, job_namespace, job_name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            // OTHER (and a RunEvent without a type) adds to a run without changing its state.
             let mut upsert_run = transaction.prepare_cached(
                 "INSERT INTO runs (run_id, job_namespace, job_name, state, started_at, ended_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 = 'START' THEN ?5 END, CASE WHEN ?4 IN ('COMPLETE', 'FAIL', 'ABORT') THEN ?5 END, ?5)
                  ON CONFLICT (run_id) DO UPDATE SET
-                   state = CASE WHEN excluded.updated_at >= runs.updated_at THEN excluded.state ELSE runs.state END,
+                   state = CASE WHEN excluded.state <> 'OTHER' AND (runs.state = 'OTHER' OR excluded.updated_at >= runs.updated_at)
+                     THEN excluded.state ELSE runs.state END,
                    started_at = COALESCE(runs.started_at, excluded.started_at),
                    ended_at = COALESCE(excluded.ended_at, runs.ended_at),
                    updated_at = MAX(runs.updated_at, excluded.updated_at)",
             )?;
             let mut fresh = Vec::new();
-            for (event, payload) in events {
-                let run_id = event.run.run_id.to_string();
-                let (namespace, name) = (&event.job.namespace, &event.job.name);
-                let kind = event.event_type.as_str();
+            let mut tagged = Vec::new();
+            for (entry, payload) in events {
+                let (key, run_id, kind, time, job_namespace, job_name) = match &entry {
+                    Entry::Run {
+                        head,
+                        key,
+                        event_type,
+                    } => (
+                        key.as_ref(),
+                        head.run.run_id.to_string(),
+                        *event_type,
+                        head.event_time.as_str(),
+                        head.job.namespace.as_str(),
+                        head.job.name.as_str(),
+                    ),
+                    Entry::Dataset { key, time, .. } => (*key, String::new(), "", *time, "", ""),
+                    Entry::Job { key, time, job, .. } => (
+                        *key,
+                        String::new(),
+                        "",
+                        *time,
+                        job.namespace.as_str(),
+                        job.name.as_str(),
+                    ),
+                };
                 let added = insert_event.execute(params![
-                    event.key(),
+                    key,
                     run_id,
                     kind,
-                    event.event_time,
-                    namespace,
-                    name,
+                    time,
+                    job_namespace,
+                    job_name,
                     payload
                 ])?;
                 if added == 0 {
@@ -349,10 +750,37 @@ impl LineageStore {
                     continue;
                 }
                 ingested.new += 1;
-                upsert_run.execute(params![run_id, namespace, name, kind, event.event_time])?;
-                fresh.push(event);
+                let at = index_event(&transaction, &entry, key, time)?;
+                tagged.push(Tagged {
+                    at,
+                    payload,
+                    datasets: entry.datasets(),
+                });
+                match entry {
+                    Entry::Run { head, .. } => {
+                        upsert_run.execute(params![
+                            run_id,
+                            job_namespace,
+                            job_name,
+                            head.event_type.as_str(),
+                            time
+                        ])?;
+                        fresh.push(head);
+                    }
+                    Entry::Dataset { time, dataset, .. } => {
+                        upsert_dataset(&transaction, dataset, time)?
+                    }
+                    Entry::Job {
+                        time,
+                        job,
+                        inputs,
+                        outputs,
+                        ..
+                    } => static_job(&transaction, time, job, inputs, outputs)?,
+                }
             }
             update_jobs(&transaction, &fresh)?;
+            replace_tags(&transaction, newest_tags(tagged))?;
         }
         transaction.commit()?;
         Ok(ingested)
@@ -529,5 +957,48 @@ impl LineageStore {
     /// Every name a job or dataset can be found by (for suggestions).
     pub fn labels(&self) -> Result<Vec<String>, StoreError> {
         graph::labels(&self.connection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::EventQuery;
+
+    #[test]
+    fn events_recorded_before_the_indexes_are_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineage.db");
+        let event: RunEvent = serde_json::from_value(serde_json::json!({
+            "eventType": "COMPLETE", "eventTime": "2026-11-26T10:00:00Z",
+            "run": {"runId": "01a22e4e-0000-7000-8000-000000000001"},
+            "job": {"namespace": "n", "name": "j"},
+            "outputs": [{"namespace": "n", "name": "d", "facets": {"schema": {"fields": []},
+                "tags": {"tags": [{"key": "pii", "value": "true", "field": "email"}]}}}],
+            "producer": "p", "schemaURL": "s",
+        }))
+        .unwrap();
+        let mut store = LineageStore::open(&path).unwrap();
+        store.ingest(&[event]).unwrap();
+        // What a store written by an older dk holds: events, no indexes, user_version 0.
+        store
+            .connection
+            .execute_batch(
+                "DELETE FROM event_times; DELETE FROM appearances; PRAGMA user_version = 0",
+            )
+            .unwrap();
+        drop(store);
+        let store = LineageStore::open(&path).unwrap();
+        let events = store.events_by_time(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        });
+        assert_eq!(events.unwrap().total, 1);
+        assert!(
+            store
+                .dataset_facets("n", "d")
+                .unwrap()
+                .contains_key("schema")
+        );
     }
 }

@@ -6,112 +6,15 @@ mod common;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use dk_lineage::store::LineageStore;
 use proptest::prelude::*;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use common::run;
+use common::server::TestServer;
 use dk_lineage::deliver::{Deliverer, Outcome, Target};
 use dk_lineage::event::MAX_EVENT_DEPTH;
 use dk_lineage::event::{EventType, RunEvent};
-use dk_lineage::server::{DEFAULT_TIMEOUT, ServerConfig, serve};
-use dk_lineage::store::LineageStore;
-
-/// A server on a free loopback port, stopped when dropped.
-struct TestServer {
-    url: String,
-    store: std::path::PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start(token: Option<&str>, max_body: usize) -> TestServer {
-        TestServer::start_with(token, max_body, DEFAULT_TIMEOUT).await
-    }
-
-    async fn start_with(token: Option<&str>, max_body: usize, timeout: Duration) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("lineage.db");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let config = ServerConfig {
-            store: store.clone(),
-            token: token.map(str::to_owned),
-            max_body,
-            timeout,
-        };
-        let task = tokio::spawn(async move {
-            serve(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        TestServer {
-            url,
-            store,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap();
-    }
-
-    async fn post(&self, body: String, token: Option<&str>) -> reqwest::StatusCode {
-        self.post_answer(body, token.map(|token| format!("Bearer {token}")))
-            .await
-            .0
-    }
-
-    /// Posts with an `Authorization` header as given; the status and body of the answer.
-    async fn post_answer(
-        &self,
-        body: String,
-        authorization: Option<String>,
-    ) -> (reqwest::StatusCode, String) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/api/v1/lineage", self.url))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(authorization) = authorization {
-            request = request.header("authorization", authorization);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-
-    /// A raw connection to the server, for clients that misbehave.
-    async fn connect(&self) -> tokio::net::TcpStream {
-        tokio::net::TcpStream::connect(self.url.trim_start_matches("http://"))
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
-
-    fn stored_events(&self) -> usize {
-        LineageStore::open(&self.store)
-            .unwrap()
-            .events(None)
-            .unwrap()
-            .len()
-    }
-}
 
 fn events_of(job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<RunEvent> {
     let info = run(job, inputs, outputs);

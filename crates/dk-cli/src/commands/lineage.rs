@@ -63,11 +63,13 @@ pub enum LineageCommand {
 /// Serve an OpenLineage endpoint over the local lineage store, with Marquez's read API
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Receives events at POST /api/v1/lineage (what Marquez receives) into the store `dk lineage`
-reads, and answers GET /api/v1/namespaces, /api/v1/namespaces/NS/jobs, /api/v1/namespaces/NS/datasets
-and /api/v1/lineage?nodeId=job:NS:NAME&depth=N in Marquez's shapes. DK_LINEAGE_TOKEN, when set, is
-required as a bearer token. Events nested over 64 levels, with numbers out of range or an eventTime
-not in RFC 3339 get 400; connections idle or slower than --timeout are closed. Ctrl-C stops it.
+Receives OpenLineage Run, Dataset and Job events at POST /api/v1/lineage (what Marquez receives;
+gzip too) into the store `dk lineage` reads, and answers Marquez's read API in its shapes:
+namespaces, jobs, runs, datasets and their versions, /events/lineage, /lineage, /column-lineage,
+/search, /sources and /tags (docs/lineage.md lists them). DK_LINEAGE_TOKEN, when set, is required
+as a bearer token on every request. Events nested over 64 levels, with numbers out of range or an
+eventTime not in RFC 3339 get 400; connections idle or slower than --timeout are closed. Ctrl-C
+stops it.
 
 Examples:
   dk lineage serve
@@ -81,7 +83,7 @@ pub struct ServeArgs {
     /// Address to listen on; anything but loopback exposes the store to the network
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub bind: std::net::IpAddr,
-    /// Largest event accepted, in KiB (larger requests get 413)
+    /// Largest event accepted, in KiB, as sent and once decompressed (larger get 413)
     #[arg(long, default_value_t = 2048, value_name = "KIB")]
     pub max_body_kib: usize,
     /// Close connections idle this long, and answer 408 to requests not complete within it

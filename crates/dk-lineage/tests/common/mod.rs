@@ -4,6 +4,8 @@
 
 use serde_json::json;
 
+pub mod server;
+
 use dk_lineage::event::new_run_id;
 use dk_lineage::naming::identity;
 use dk_lineage::run::{DatasetInfo, JobInfo, RunInfo};
