@@ -168,3 +168,94 @@ pub fn pinned_image<'a>(
         .expect("a chart of the catalogue");
     (image, versions.get(chart).map_or(*tag, String::as_str))
 }
+
+/// A service the user adds to the stack (`dev.charts.<name>` with a name that is no built-in
+/// chart): an image the compose runtime runs, a Helm chart the k3d runtime installs. dk does not
+/// probe it: it knows none of its ports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomService {
+    pub name: String,
+    pub image: Option<String>,
+    pub chart: Option<String>,
+    /// The image's tag (compose) or the chart's version (k3d).
+    pub version: Option<String>,
+    /// Helm values (k3d).
+    pub values: Option<Value>,
+}
+
+impl CustomService {
+    /// Whether the name can be a compose service and a Helm release (a DNS label): lowercase
+    /// letters, digits and `-`, starting with a letter.
+    pub fn check_name(&self) -> Result<(), String> {
+        let name = &self.name;
+        let valid = name.len() <= 53
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && !name.ends_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if valid && !IMAGES.iter().any(|(chart, _, _)| *chart == name) && name != "minio-buckets" {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{name}` cannot name a service: use lowercase letters, digits and `-` (at most 53), and no name of the stack's own"
+            ))
+        }
+    }
+
+    /// The image the compose runtime runs: `version` replaces the image's tag.
+    pub fn image(&self) -> Option<String> {
+        let image = self.image.as_deref()?;
+        let Some(version) = &self.version else {
+            return Some(image.to_owned());
+        };
+        let repository = match image.rsplit_once(':') {
+            // A colon after the last slash starts a tag; before it, a registry's port.
+            Some((repository, tag)) if !tag.contains('/') => repository,
+            _ => image,
+        };
+        Some(format!("{repository}:{version}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_key_table_names_the_catalogue() {
+        let services: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(services, dk_config::keys::DEV_SERVICES);
+        let charts: Vec<&str> = IMAGES.iter().map(|(chart, _, _)| *chart).collect();
+        assert_eq!(charts, dk_config::keys::DEV_CHARTS);
+        for (chart, _) in crate::k3d::CHARTS {
+            assert!(charts.contains(&chart), "{chart}");
+        }
+    }
+
+    #[test]
+    fn a_custom_service_version_replaces_the_image_tag() {
+        let service = |image: &str, version: Option<&str>| CustomService {
+            name: "mailpit".into(),
+            image: Some(image.into()),
+            chart: None,
+            version: version.map(str::to_owned),
+            values: None,
+        };
+        assert_eq!(
+            service("axllent/mailpit:v1", Some("v2")).image().unwrap(),
+            "axllent/mailpit:v2"
+        );
+        assert_eq!(
+            service("localhost:5000/mailpit", Some("v2")).image().unwrap(),
+            "localhost:5000/mailpit:v2"
+        );
+        assert_eq!(service("mailpit", None).image().unwrap(), "mailpit");
+        assert!(service("mailpit", None).check_name().is_ok());
+        for name in ["Mail", "mail_pit", "minio-buckets", "redpanda", "-x"] {
+            let mut bad = service("x", None);
+            bad.name = name.into();
+            assert!(bad.check_name().is_err(), "{name}");
+        }
+    }
+}

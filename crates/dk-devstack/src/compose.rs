@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::catalog::{
-    BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
+    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
     S3_SECRET_KEY, pinned_image,
 };
 use crate::probe;
@@ -27,6 +27,8 @@ pub struct ComposeStack {
     pub versions: BTreeMap<String, String>,
     /// The `docker` program.
     pub docker: PathBuf,
+    /// The user's own services, run beside the stack's.
+    pub custom: Vec<CustomService>,
 }
 
 impl ComposeStack {
@@ -39,8 +41,35 @@ impl ComposeStack {
         format!("{image}:{tag}")
     }
 
-    /// The compose file: loopback-only ports, named volumes, Marquez in its own database.
+    /// Refuses custom services the compose runtime cannot run.
+    pub fn check(&self) -> Result<(), StackError> {
+        for service in &self.custom {
+            let refused = |message: String| StackError::Custom {
+                name: service.name.clone(),
+                message,
+            };
+            service.check_name().map_err(refused)?;
+            if service.image.is_none() {
+                return Err(refused(format!(
+                    "the compose runtime runs an image: set dev.charts.{}.image",
+                    service.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The compose file: loopback-only ports, named volumes, Marquez in its own database, and
+    /// the user's services.
     pub fn render(&self) -> String {
+        let mut custom = String::new();
+        for service in &self.custom {
+            if let Some(image) = service.image() {
+                // A JSON string is a YAML scalar: nothing in the image can break the file.
+                let image = serde_json::Value::from(image);
+                custom += &format!("  {}:\n    image: {image}\n", service.name);
+            }
+        }
         let p = &self.ports;
         format!(
             r#"# Written by `dk dev up --runtime compose`; regenerated on every `up`.
@@ -108,7 +137,7 @@ services:
       MARQUEZ_PORT: "5000"
     ports: ["127.0.0.1:{lineage_web}:3000"]
     depends_on: [marquez]
-volumes:
+{custom}volumes:
   redpanda: {{}}
   minio: {{}}
   postgres: {{}}
@@ -146,19 +175,22 @@ volumes:
         probe::probe_all(&self.ports)
     }
 
-    /// Writes the compose file, starts the project and waits up to `timeout` for every service
-    /// to answer.
+    /// Writes the compose file, starts the project, calls `started` and waits up to `timeout`
+    /// for every service to answer.
     pub fn up(
         &self,
         timeout: Duration,
+        started: &dyn Fn() -> Result<(), StackError>,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
+        self.check()?;
         dk_fs::write_atomic(&self.compose_file(), self.render().as_bytes())?;
         dk_fs::write_atomic(
             &self.dev_dir.join("postgres-init.sql"),
             b"CREATE DATABASE marquez;\n",
         )?;
         self.compose(&["up", "--detach", "--remove-orphans"])?;
+        started()?;
         Ok(probe::await_healthy(
             &self.ports,
             timeout,
@@ -167,9 +199,14 @@ volumes:
         ))
     }
 
-    /// Stops the project; with `volumes`, removes its volumes and files too.
+    /// Stops the project; with `volumes`, removes its volumes and files too. Without the compose
+    /// plugin nothing of the project can run, so there is nothing to stop.
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
-        if self.compose_file().exists() {
+        let plugin = run_tool(
+            Command::new(&self.docker).args(["compose", "version"]),
+            "docker compose version",
+        );
+        if self.compose_file().exists() && plugin.is_ok() {
             let mut args = vec!["down"];
             if volumes {
                 args.push("--volumes");
