@@ -73,7 +73,8 @@ impl Stack {
         }
     }
 
-    fn dev_dir(&self) -> &Path {
+    /// `$DK_HOME/dev`.
+    pub fn dev_dir(&self) -> &Path {
         match self {
             Stack::Native(stack) => &stack.dev_dir,
             Stack::Compose(stack) => &stack.dev_dir,
