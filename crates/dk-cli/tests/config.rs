@@ -211,25 +211,44 @@ fn paths_and_missing_values() {
 fn map_key_typos_and_bad_ports_are_refused_with_the_key_meant() {
     let ctx = context();
     for (key, value, meant) in [
-        ("dev.services.kafak.port", "19092", "dev.services.kafka.port"),
-        ("dev.charts.redpnda.version", "v25.2.0", "dev.charts.redpanda.version"),
+        (
+            "dev.services.kafak.port",
+            "19092",
+            "dev.services.kafka.port",
+        ),
+        (
+            "dev.charts.redpnda.version",
+            "v25.2.0",
+            "dev.charts.redpanda.version",
+        ),
         ("lineage.webPort", "3001", "dev.services.lineage.webPort"),
     ] {
         let refused = run_ok(&ctx, &["config", "set", key, value], 2);
         assert!(
-            refused.stderr.contains(&format!("unknown config key `{key}`"))
+            refused
+                .stderr
+                .contains(&format!("unknown config key `{key}`"))
                 && refused.stderr.contains(&format!("did you mean `{meant}`?")),
             "{}",
             refused.transcript()
         );
     }
-    let refused = run_ok(&ctx, &["config", "set", "dev.services.postgres.port", "abc"], 2);
+    let refused = run_ok(
+        &ctx,
+        &["config", "set", "dev.services.postgres.port", "abc"],
+        2,
+    );
     assert!(
-        refused.stderr.contains("expected a port (1-65535), found `abc`"),
+        refused
+            .stderr
+            .contains("expected a port (1-65535), found `abc`"),
         "{}",
         refused.transcript()
     );
-    assert!(!ctx.dk_home().join("config.yaml").exists(), "nothing was written");
+    assert!(
+        !ctx.dk_home().join("config.yaml").exists(),
+        "nothing was written"
+    );
     // Written by hand, the same typo is a warning with the suggestion, and a bad port an error
     // with its place.
     std::fs::create_dir_all(ctx.dk_home()).unwrap();
@@ -240,7 +259,9 @@ fn map_key_typos_and_bad_ports_are_refused_with_the_key_meant() {
     .unwrap();
     let listed = run_ok(&ctx, &["config", "list"], 0);
     assert!(
-        listed.stderr.contains("unknown config key `dev.services.kafak`")
+        listed
+            .stderr
+            .contains("unknown config key `dev.services.kafak`")
             && listed.stderr.contains("did you mean `dev.services.kafka"),
         "{}",
         listed.transcript()
@@ -252,7 +273,9 @@ fn map_key_typos_and_bad_ports_are_refused_with_the_key_meant() {
     .unwrap();
     let broken = run_ok(&ctx, &["config", "get", "dev.services.postgres.port"], 2);
     assert!(
-        broken.stderr.contains("config.yaml:4:13: invalid value for `dev.services.postgres.port`"),
+        broken
+            .stderr
+            .contains("config.yaml:4:13: invalid value for `dev.services.postgres.port`"),
         "{}",
         broken.transcript()
     );
@@ -262,7 +285,11 @@ fn map_key_typos_and_bad_ports_are_refused_with_the_key_meant() {
 #[test]
 fn a_custom_service_needs_an_image_or_a_chart() {
     let ctx = context();
-    let refused = run_ok(&ctx, &["config", "set", "dev.charts.mailpit.version", "v1.21"], 2);
+    let refused = run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.mailpit.version", "v1.21"],
+        2,
+    );
     assert!(
         refused.stderr.contains("so it is a custom service")
             && refused.stderr.contains(
@@ -271,8 +298,21 @@ fn a_custom_service_needs_an_image_or_a_chart() {
         "{}",
         refused.transcript()
     );
-    run_ok(&ctx, &["config", "set", "dev.charts.mailpit.image", "axllent/mailpit"], 0);
-    run_ok(&ctx, &["config", "set", "dev.charts.mailpit.version", "v1.21"], 0);
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.charts.mailpit.image",
+            "axllent/mailpit",
+        ],
+        0,
+    );
+    run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.mailpit.version", "v1.21"],
+        0,
+    );
     let get = run_ok(&ctx, &["config", "get", "dev.charts.mailpit.version"], 0);
     assert_eq!(get.stdout, "v1.21\n");
 }

@@ -75,7 +75,9 @@ impl Names {
             Names::Only(names) | Names::Known(names) if names.contains(&name) => Ok(()),
             Names::Only(names) => Err(typo(names)),
             Names::Custom(names) if names.contains(&name) => Err(None),
-            Names::Known(names) | Names::Custom(names) => typo(names).map_or(Ok(()), |known| Err(Some(known))),
+            Names::Known(names) | Names::Custom(names) => {
+                typo(names).map_or(Ok(()), |known| Err(Some(known)))
+            }
         }
     }
 }
@@ -219,7 +221,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,
-        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine answers, else native.",
+        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine and its compose plugin answer, else native.",
     },
     KeySpec {
         names: Names::Only(DEV_SERVICES),
@@ -319,7 +321,10 @@ pub fn lookup(key: &[&str]) -> Match {
     let mut section = false;
     for spec in KEYS {
         match matches_prefix(spec, key) {
-            Some(true) if !spec.pattern.ends_with("**") || key.len() >= spec.pattern.split('.').count() => {
+            Some(true)
+                if !spec.pattern.ends_with("**")
+                    || key.len() >= spec.pattern.split('.').count() =>
+            {
                 return Match::Key(spec);
             }
             Some(_) => section = true,
@@ -364,11 +369,18 @@ pub fn spec_for(key: &str) -> Result<&'static KeySpec, KeyError> {
 pub fn suggest_key(parts: &[&str]) -> Option<String> {
     let key = parts.join(".");
     let valid = |candidate: &str| {
-        candidate != key && matches!(lookup(&candidate.split('.').collect::<Vec<_>>()), Match::Key(_))
+        candidate != key
+            && matches!(
+                lookup(&candidate.split('.').collect::<Vec<_>>()),
+                Match::Key(_)
+            )
     };
     let tails = KEYS.iter().filter_map(|spec| {
         let pattern: Vec<&str> = spec.pattern.split('.').collect();
-        let start = pattern.len().checked_sub(parts.len()).filter(|start| *start > 0)?;
+        let start = pattern
+            .len()
+            .checked_sub(parts.len())
+            .filter(|start| *start > 0)?;
         let (head, tail) = pattern.split_at(start);
         // The end must name something itself, not be only names of the user's.
         let literal = tail.iter().any(|segment| !segment.starts_with('*'));
@@ -494,7 +506,10 @@ pub fn check_node(spec: &KeySpec, node: &yaml::Node) -> Result<Json, String> {
         }
         ValueKind::Port => match &node.value {
             yaml::Value::Scalar(_) => port(text.unwrap_or_default()).map(Json::from),
-            _ => Err(format!("expected a port (1-65535), found {}", node.kind_name())),
+            _ => Err(format!(
+                "expected a port (1-65535), found {}",
+                node.kind_name()
+            )),
         },
         ValueKind::Choice(names) => match text {
             Some(text) if names.contains(&text) => Ok(Json::String(text.to_owned())),

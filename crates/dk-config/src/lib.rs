@@ -773,8 +773,17 @@ mod tests {
     fn a_custom_chart_needs_an_image_or_a_chart() {
         let f = fixture();
         let err = set(&f.paths, Scope::User, "dev.charts.mailpit.version", "v1").unwrap_err();
-        assert!(matches!(&err, ConfigError::CustomChart { name } if name == "mailpit"), "{err}");
-        set(&f.paths, Scope::Repo, "dev.charts.mailpit.image", "axllent/mailpit").unwrap();
+        assert!(
+            matches!(&err, ConfigError::CustomChart { name } if name == "mailpit"),
+            "{err}"
+        );
+        set(
+            &f.paths,
+            Scope::Repo,
+            "dev.charts.mailpit.image",
+            "axllent/mailpit",
+        )
+        .unwrap();
         set(&f.paths, Scope::User, "dev.charts.mailpit.version", "v1.21").unwrap();
         let charts = load(&f, &[], &[]).custom_charts().unwrap();
         assert_eq!(
@@ -788,7 +797,11 @@ mod tests {
             }]
         );
         // Written by hand without either: refused where the stack is planned.
-        std::fs::write(&f.paths.user, "dev:\n  charts:\n    other:\n      version: v1\n").unwrap();
+        std::fs::write(
+            &f.paths.user,
+            "dev:\n  charts:\n    other:\n      version: v1\n",
+        )
+        .unwrap();
         assert!(matches!(
             load(&f, &[], &[]).custom_charts(),
             Err(ConfigError::CustomChart { name }) if name == "other"

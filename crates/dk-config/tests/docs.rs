@@ -70,9 +70,11 @@ fn documented_config_commands_name_real_keys() {
                     .take(3)
                     .collect();
                 let (verb, key) = (words[0], words.get(1).copied().unwrap_or_default());
-                if !["set", "get", "unset"].contains(&verb) || key.is_empty()
+                if !["set", "get", "unset"].contains(&verb)
+                    || key.is_empty()
                     || key.starts_with('-')
-                    || key.contains(['<', '*']) {
+                    || key.contains(['<', '*'])
+                {
                     continue;
                 }
                 let place = format!("{}:{}: dk config {verb} {key}", file.display(), number + 1);
@@ -81,7 +83,9 @@ fn documented_config_commands_name_real_keys() {
                 });
                 if verb == "set" {
                     let value = words.get(2).copied().unwrap_or_default();
-                    if value.starts_with(['<', '$']) || value.chars().all(|c| c.is_ascii_uppercase()) {
+                    if value.starts_with(['<', '$'])
+                        || value.chars().all(|c| c.is_ascii_uppercase())
+                    {
                         continue;
                     }
                     dk_config::keys::parse_value(key, spec, value)

@@ -247,7 +247,9 @@ mod tests {
             "axllent/mailpit:v2"
         );
         assert_eq!(
-            service("localhost:5000/mailpit", Some("v2")).image().unwrap(),
+            service("localhost:5000/mailpit", Some("v2"))
+                .image()
+                .unwrap(),
             "localhost:5000/mailpit:v2"
         );
         assert_eq!(service("mailpit", None).image().unwrap(), "mailpit");

@@ -3,13 +3,13 @@
 //! `dk`. Image tags are pinned and overridden by `dev.charts.<name>.version`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::catalog::{
-    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
-    S3_SECRET_KEY, pinned_image,
+    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports,
+    S3_ACCESS_KEY, S3_SECRET_KEY, pinned_image,
 };
 use crate::probe;
 use crate::process::{remove_file, run_tool};
@@ -17,6 +17,16 @@ use crate::status::{ServiceStatus, StackError};
 
 /// The compose project name.
 pub const PROJECT: &str = "dk";
+
+/// Whether `docker compose` exists: Docker without its compose plugin answers `docker info`
+/// all the same.
+pub fn plugin_answers(docker: &Path) -> bool {
+    run_tool(
+        Command::new(docker).args(["compose", "version"]),
+        "docker compose version",
+    )
+    .is_ok()
+}
 
 #[derive(Debug, Clone)]
 pub struct ComposeStack {
@@ -202,11 +212,7 @@ services:
     /// Stops the project; with `volumes`, removes its volumes and files too. Without the compose
     /// plugin nothing of the project can run, so there is nothing to stop.
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
-        let plugin = run_tool(
-            Command::new(&self.docker).args(["compose", "version"]),
-            "docker compose version",
-        );
-        if self.compose_file().exists() && plugin.is_ok() {
+        if self.compose_file().exists() && plugin_answers(&self.docker) {
             let mut args = vec!["down"];
             if volumes {
                 args.push("--volumes");

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::catalog::{
-    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
-    S3_SECRET_KEY, TOPICS, pinned_image,
+    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports,
+    S3_ACCESS_KEY, S3_SECRET_KEY, TOPICS, pinned_image,
 };
 use crate::process::{
     recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop_recorded,
@@ -210,7 +210,12 @@ impl K3dStack {
         if self.values.contains_key(chart) {
             args.extend(["--values".to_owned(), theirs.display().to_string()]);
         }
-        self.helm_install(chart, &self.chart_dir(chart).display().to_string(), args, timeout)
+        self.helm_install(
+            chart,
+            &self.chart_dir(chart).display().to_string(),
+            args,
+            timeout,
+        )
     }
 
     /// `helm upgrade --install` of a custom service's chart, at its version, with its values.

@@ -403,9 +403,7 @@ impl NativeStack {
     fn provision(&self, service: Service) -> Result<(), String> {
         match service {
             Service::Postgres => {
-                let bin = self
-                    .postgres_bin()
-                    .ok_or(self.platform.install(service))?;
+                let bin = self.postgres_bin().ok_or(self.platform.install(service))?;
                 let output = Command::new(bin.join("createdb"))
                     .args(["-h", "127.0.0.1", "-p", &self.ports.postgres.to_string()])
                     .args(["-U", POSTGRES_USER, POSTGRES_DATABASE])
@@ -421,9 +419,7 @@ impl NativeStack {
                 }
             }
             Service::Kafka => {
-                let tansu = self
-                    .find("tansu")
-                    .ok_or(self.platform.install(service))?;
+                let tansu = self.find("tansu").ok_or(self.platform.install(service))?;
                 let broker = format!("tcp://127.0.0.1:{}", self.ports.kafka);
                 for topic in TOPICS {
                     // An existing topic is an error to tansu, and fine here.
@@ -518,8 +514,16 @@ mod tests {
             Platform::Debian.install(Service::Postgres),
             "sudo apt-get install postgresql"
         );
-        assert!(Platform::Homebrew.install(Service::Postgres).starts_with("brew install"));
-        assert!(Platform::Other.install(Service::Kafka).starts_with("cargo install tansu"));
+        assert!(
+            Platform::Homebrew
+                .install(Service::Postgres)
+                .starts_with("brew install")
+        );
+        assert!(
+            Platform::Other
+                .install(Service::Kafka)
+                .starts_with("cargo install tansu")
+        );
     }
 
     #[test]
@@ -535,6 +539,10 @@ mod tests {
         );
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         std::fs::write(dir.path().join("bin/minio"), "").unwrap();
-        assert_eq!(native.ports_of(Service::S3), [9000, 9001], "minio's console");
+        assert_eq!(
+            native.ports_of(Service::S3),
+            [9000, 9001],
+            "minio's console"
+        );
     }
 }

@@ -126,7 +126,6 @@ impl Stack {
         Ok(services)
     }
 
-
     /// Stops the stack; with `volumes`, nothing of it is left under `$DK_HOME/dev`.
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
         let services = match self {

@@ -14,7 +14,7 @@ use dk_runner::seed::{self, SeedAction, SeedOptions, Seeded};
 
 use dk_config::env::PATH;
 use dk_devstack::catalog::{CustomService, IMAGES, Ports, S3_ACCESS_KEY, Service};
-use dk_devstack::compose::ComposeStack;
+use dk_devstack::compose::{self, ComposeStack};
 use dk_devstack::k3d::{CHARTS, K3dStack};
 use dk_devstack::native::{NativeStack, Platform};
 use dk_devstack::stack::{Runtime, Stack};
@@ -55,7 +55,7 @@ $DK_HOME/dev/compose.yaml; the k3d runtime runs them in the k3d cluster dk-local
 charts, port-forwarded to the same ports (kubectl --context k3d-dk-local -n dk logs -l app=redpanda).
 Image tags: dk config set dev.charts.redpanda.version v25.2.0; Helm values (k3d):
 dk config set dev.charts.postgres.values.primary.resources.limits.memory 1Gi. Default runtime: the
-last up's, else compose when Docker answers, else native.
+last up's, else compose when Docker and its compose plugin answer, else native.
 Ports: dk config set dev.services.kafka.port 19092 (also postgres, s3, lineage; webPort for s3 and
 lineage). Custom services: dk config set dev.charts.NAME.image IMAGE (compose) or
 dev.charts.NAME.chart CHART (k3d).
@@ -164,7 +164,9 @@ fn dev_dir(ctx: &Context) -> Result<PathBuf, CliError> {
 fn run_status(ctx: &Context) -> Result<ExitStatus, CliError> {
     let dev_dir = dev_dir(ctx)?;
     if Runtime::recorded(&dev_dir).is_none() {
-        return ctx.ui.emit(&StackReport::none(ctx, "`dk dev up` starts one")?);
+        return ctx
+            .ui
+            .emit(&StackReport::none(ctx, "`dk dev up` starts one")?);
     }
     let stack = stack(ctx, None)?;
     let started = Runtime::started(&dev_dir);
@@ -245,7 +247,8 @@ pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
 }
 
 /// The stack of this dk home in the runtime asked for; else `dev.runtime`; else the one the
-/// last `up` used; else compose when a Docker engine answers, native otherwise.
+/// last `up` used; else compose when a Docker engine and its compose plugin answer, native
+/// otherwise.
 fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError> {
     let dk_home = ctx.paths()?.dk_home;
     let dev_dir = dk_home.join("dev");
@@ -261,9 +264,9 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
                 Some(Runtime::Compose) => RuntimeArg::Compose,
                 Some(Runtime::Native) => RuntimeArg::Native,
                 Some(Runtime::K3d) => RuntimeArg::K3d,
-                None if docker
-                    .as_deref()
-                    .is_some_and(dk_runner::exec::engine_answers) =>
+                None if docker.as_deref().is_some_and(|docker| {
+                    dk_runner::exec::engine_answers(docker) && compose::plugin_answers(docker)
+                }) =>
                 {
                     RuntimeArg::Compose
                 }
