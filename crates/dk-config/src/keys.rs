@@ -375,7 +375,7 @@ pub fn suggest_key(parts: &[&str]) -> Option<String> {
                 Match::Key(_)
             )
     };
-    let tails = KEYS.iter().filter_map(|spec| {
+    let mut tails = KEYS.iter().filter_map(|spec| {
         let pattern: Vec<&str> = spec.pattern.split('.').collect();
         let start = pattern
             .len()
@@ -387,7 +387,7 @@ pub fn suggest_key(parts: &[&str]) -> Option<String> {
         (literal && !head.contains(&"*") && !tail.contains(&"**"))
             .then(|| [head, parts].concat().join("."))
     });
-    if let Some(found) = tails.filter(|candidate| valid(candidate)).next() {
+    if let Some(found) = tails.find(|candidate| valid(candidate)) {
         return Some(found);
     }
     let candidates: Vec<String> = KEYS
