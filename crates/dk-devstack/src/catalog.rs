@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::status::StackError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
@@ -172,50 +174,56 @@ pub fn pinned_image<'a>(
 /// A service the user adds to the stack (`dev.charts.<name>` with a name that is no built-in
 /// chart): an image the compose runtime runs, a Helm chart the k3d runtime installs. dk does not
 /// probe it: it knows none of its ports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CustomService {
-    pub name: String,
-    pub image: Option<String>,
-    pub chart: Option<String>,
-    /// The image's tag (compose) or the chart's version (k3d).
-    pub version: Option<String>,
-    /// Helm values (k3d).
-    pub values: Option<Value>,
+pub use dk_config::CustomChart as CustomService;
+
+/// The image the compose runtime runs for a custom service: its `version` replaces the tag.
+pub fn custom_image(service: &CustomService) -> Option<String> {
+    let image = service.image.as_deref()?;
+    let Some(version) = &service.version else {
+        return Some(image.to_owned());
+    };
+    let repository = match image.rsplit_once(':') {
+        // A colon after the last slash starts a tag; before it, a registry's port.
+        Some((repository, tag)) if !tag.contains('/') => repository,
+        _ => image,
+    };
+    Some(format!("{repository}:{version}"))
 }
 
-impl CustomService {
-    /// Whether the name can be a compose service and a Helm release (a DNS label): lowercase
-    /// letters, digits and `-`, starting with a letter.
-    pub fn check_name(&self) -> Result<(), String> {
-        let name = &self.name;
-        let valid = name.len() <= 53
+/// Refuses custom services a runtime cannot run: a name that cannot be a compose service and a
+/// Helm release (a DNS label of at most 53, no name of the stack's own), or no `key` (`image`
+/// for compose, `chart` for k3d).
+pub(crate) fn check_custom(custom: &[CustomService], key: &str) -> Result<(), StackError> {
+    for service in custom {
+        let name = &service.name;
+        let refused = |message: String| StackError::Custom {
+            name: name.clone(),
+            message,
+        };
+        let dns_label = name.len() <= 53
             && name.starts_with(|c: char| c.is_ascii_lowercase())
             && !name.ends_with('-')
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if valid && !IMAGES.iter().any(|(chart, _, _)| *chart == name) && name != "minio-buckets" {
-            Ok(())
-        } else {
-            Err(format!(
-                "`{name}` cannot name a service: use lowercase letters, digits and `-` (at most 53), and no name of the stack's own"
-            ))
+        let ours = IMAGES.iter().any(|(chart, _, _)| chart == name) || name == "minio-buckets";
+        if !dns_label || ours {
+            return Err(refused(
+                "use lowercase letters, digits and `-` (at most 53), and no name of the stack's own"
+                    .into(),
+            ));
+        }
+        let set = match key {
+            "image" => service.image.is_some(),
+            _ => service.chart.is_some(),
+        };
+        if !set {
+            return Err(refused(format!(
+                "this runtime needs dev.charts.{name}.{key}"
+            )));
         }
     }
-
-    /// The image the compose runtime runs: `version` replaces the image's tag.
-    pub fn image(&self) -> Option<String> {
-        let image = self.image.as_deref()?;
-        let Some(version) = &self.version else {
-            return Some(image.to_owned());
-        };
-        let repository = match image.rsplit_once(':') {
-            // A colon after the last slash starts a tag; before it, a registry's port.
-            Some((repository, tag)) if !tag.contains('/') => repository,
-            _ => image,
-        };
-        Some(format!("{repository}:{version}"))
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,21 +251,24 @@ mod tests {
             values: None,
         };
         assert_eq!(
-            service("axllent/mailpit:v1", Some("v2")).image().unwrap(),
+            custom_image(&service("axllent/mailpit:v1", Some("v2"))).unwrap(),
             "axllent/mailpit:v2"
         );
         assert_eq!(
-            service("localhost:5000/mailpit", Some("v2"))
-                .image()
-                .unwrap(),
+            custom_image(&service("localhost:5000/mailpit", Some("v2"))).unwrap(),
             "localhost:5000/mailpit:v2"
         );
-        assert_eq!(service("mailpit", None).image().unwrap(), "mailpit");
-        assert!(service("mailpit", None).check_name().is_ok());
+        assert_eq!(custom_image(&service("mailpit", None)).unwrap(), "mailpit");
+        assert!(check_custom(&[service("mailpit", None)], "image").is_ok());
+        let err = check_custom(&[service("mailpit", None)], "chart").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "custom service `mailpit`: this runtime needs dev.charts.mailpit.chart"
+        );
         for name in ["Mail", "mail_pit", "minio-buckets", "redpanda", "-x"] {
             let mut bad = service("x", None);
             bad.name = name.into();
-            assert!(bad.check_name().is_err(), "{name}");
+            assert!(check_custom(&[bad], "image").is_err(), "{name}");
         }
     }
 }

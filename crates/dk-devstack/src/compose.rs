@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::catalog::{
     BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports,
-    S3_ACCESS_KEY, S3_SECRET_KEY, pinned_image,
+    S3_ACCESS_KEY, S3_SECRET_KEY, check_custom, custom_image, pinned_image,
 };
 use crate::probe;
 use crate::process::{remove_file, run_tool};
@@ -51,30 +51,12 @@ impl ComposeStack {
         format!("{image}:{tag}")
     }
 
-    /// Refuses custom services the compose runtime cannot run.
-    pub fn check(&self) -> Result<(), StackError> {
-        for service in &self.custom {
-            let refused = |message: String| StackError::Custom {
-                name: service.name.clone(),
-                message,
-            };
-            service.check_name().map_err(refused)?;
-            if service.image.is_none() {
-                return Err(refused(format!(
-                    "the compose runtime runs an image: set dev.charts.{}.image",
-                    service.name
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// The compose file: loopback-only ports, named volumes, Marquez in its own database, and
     /// the user's services.
     pub fn render(&self) -> String {
         let mut custom = String::new();
         for service in &self.custom {
-            if let Some(image) = service.image() {
+            if let Some(image) = custom_image(service) {
                 // A JSON string is a YAML scalar: nothing in the image can break the file.
                 let image = serde_json::Value::from(image);
                 custom += &format!("  {}:\n    image: {image}\n", service.name);
@@ -193,7 +175,7 @@ services:
         started: &dyn Fn() -> Result<(), StackError>,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
-        self.check()?;
+        check_custom(&self.custom, "image")?;
         dk_fs::write_atomic(&self.compose_file(), self.render().as_bytes())?;
         dk_fs::write_atomic(
             &self.dev_dir.join("postgres-init.sql"),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{
     BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports,
-    S3_ACCESS_KEY, S3_SECRET_KEY, TOPICS, pinned_image,
+    S3_ACCESS_KEY, S3_SECRET_KEY, TOPICS, check_custom, pinned_image,
 };
 use crate::process::{
     recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop_recorded,
@@ -144,24 +144,6 @@ impl K3dStack {
             }),
             other => unreachable!("no chart {other}"),
         }
-    }
-
-    /// Refuses custom services the k3d runtime cannot install.
-    pub fn check(&self) -> Result<(), StackError> {
-        for service in &self.custom {
-            let refused = |message: String| StackError::Custom {
-                name: service.name.clone(),
-                message,
-            };
-            service.check_name().map_err(refused)?;
-            if service.chart.is_none() {
-                return Err(refused(format!(
-                    "the k3d runtime installs a Helm chart: set dev.charts.{}.chart",
-                    service.name
-                )));
-            }
-        }
-        Ok(())
     }
 
     fn write_charts(&self) -> Result<(), StackError> {
@@ -313,7 +295,7 @@ impl K3dStack {
         started: &dyn Fn() -> Result<(), StackError>,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
-        self.check()?;
+        check_custom(&self.custom, "chart")?;
         self.write_charts()?;
         let wait = helm_duration(timeout);
         if self.cluster_exists() {

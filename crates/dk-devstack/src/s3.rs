@@ -46,28 +46,27 @@ pub async fn serve(
     let service = builder.build();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of descriptors or a connection reset before it was accepted: the listener
-                // itself is fine, and a pause lets descriptors free up.
-                Err(_) => {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors, or a connection reset before it was accepted: the
+                    // listener is fine, and a pause lets descriptors free up.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
-                }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let service = service.clone();
-        tokio::spawn(async move {
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT);
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
     }
 }
 

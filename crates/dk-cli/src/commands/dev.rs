@@ -13,7 +13,7 @@ use dk_manifest::suggest::did_you_mean;
 use dk_runner::seed::{self, SeedAction, SeedOptions, Seeded};
 
 use dk_config::env::PATH;
-use dk_devstack::catalog::{CustomService, IMAGES, Ports, S3_ACCESS_KEY, Service};
+use dk_devstack::catalog::{IMAGES, Ports, S3_ACCESS_KEY, Service};
 use dk_devstack::compose::{self, ComposeStack};
 use dk_devstack::k3d::{CHARTS, K3dStack};
 use dk_devstack::native::{NativeStack, Platform};
@@ -196,8 +196,8 @@ fn missing(services: &[ServiceStatus], wanted: impl Fn(Service) -> bool) -> Vec<
 }
 
 fn run_serve_s3(args: ServeS3Args) -> Result<ExitStatus, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread serves a laptop's S3 well enough.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))?;
@@ -275,18 +275,7 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
         },
     };
     let ports = stack_ports(ctx)?;
-    let custom: Vec<CustomService> = ctx
-        .config()?
-        .custom_charts()?
-        .into_iter()
-        .map(|chart| CustomService {
-            name: chart.name,
-            image: chart.image,
-            chart: chart.chart,
-            version: chart.version,
-            values: chart.values,
-        })
-        .collect();
+    let custom = ctx.config()?.custom_charts()?;
     Ok(match runtime {
         RuntimeArg::Native => Stack::Native(NativeStack {
             dev_dir,
