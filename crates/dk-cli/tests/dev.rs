@@ -1,5 +1,5 @@
-//! `dk dev up|status|down` with the native runtime and real programs (PostgreSQL, s3s-fs,
-//! tansu, `dk lineage serve`) on free loopback ports: a pipeline reads PostgreSQL and writes to
+//! `dk dev up|status|down` with the native runtime and real programs (PostgreSQL, tansu, dk's own
+//! S3 and `dk lineage serve`) on free loopback ports: a pipeline reads PostgreSQL and writes to
 //! S3 and Kafka, its lineage reaches the stack's server, the dbt scaffold's warehouse lands in
 //! the stack's PostgreSQL, data survives `down`, and `down --volumes` removes it. The compose and
 //! k3d runtimes are checked through fake `docker`/`k3d`/`helm`/`kubectl` programs.
@@ -161,7 +161,7 @@ fn healths(report: &Value) -> Vec<(String, String)> {
 #[test]
 fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
     let (Some(stack_bin), Some(tools)) = (
-        service("DK_TEST_STACK_BIN", "dev stack programs (s3s-fs, tansu)"),
+        service("DK_TEST_STACK_BIN", "dev stack program (tansu)"),
         service(
             "DK_TEST_TOOLS_BIN",
             "pipeline tools (boto3, confluent-kafka)",
