@@ -580,6 +580,51 @@ fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
     );
 }
 
+/// A custom service without what the runtime needs is refused before anything starts: without
+/// an image or a chart when the config is read, with only a chart by the compose runtime.
+#[test]
+fn a_custom_service_the_runtime_cannot_run_is_refused_with_the_key_it_needs() {
+    let ctx = context();
+    let (path, log) = fake_programs(&ctx, &[("docker", "")]);
+    let env = [("PATH", path.as_str())];
+    ctx.write(
+        ctx.dk_home().join("config.yaml"),
+        "dev:\n  charts:\n    mailpit:\n      version: v1.21\n",
+    );
+    let up = run_with(&ctx, &env, &["dev", "up", "--runtime", "compose"]);
+    assert_eq!(up.code, 2, "{}", up.transcript());
+    assert!(
+        up.stderr
+            .contains("`dev.charts.mailpit` is no built-in chart")
+            && up
+                .stderr
+                .contains("hint: dk config set dev.charts.mailpit.image IMAGE"),
+        "{}",
+        up.transcript()
+    );
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.charts.mailpit.chart",
+            "./charts/mailpit",
+        ],
+        0,
+    );
+    let up = run_with(&ctx, &env, &["dev", "up", "--runtime", "compose"]);
+    assert_eq!(up.code, 2, "{}", up.transcript());
+    assert!(
+        up.stderr
+            .contains("custom service `mailpit`: this runtime needs dev.charts.mailpit.image"),
+        "{}",
+        up.transcript()
+    );
+    assert!(!ctx.dk_home().join("dev/runtime").exists());
+    let commands = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!commands.contains("compose -f"), "{commands}");
+}
+
 /// Renders a chart offline with Helm (helm-python-sdk) from values files applied in order, and
 /// validates every manifest against the Kubernetes 1.33 schemas (kubernetes-validate).
 const RENDER_CHART: &str = "

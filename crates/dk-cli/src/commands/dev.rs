@@ -18,7 +18,7 @@ use dk_devstack::compose::{self, ComposeStack};
 use dk_devstack::k3d::{CHARTS, K3dStack};
 use dk_devstack::native::{NativeStack, Platform};
 use dk_devstack::stack::{Runtime, Stack};
-use dk_devstack::status::{Health, ServiceStatus};
+use dk_devstack::status::{Health, ServiceStatus, StackError};
 
 use super::run::{Runner, load_runnable, parse_timeout};
 use crate::context::Context;
@@ -385,6 +385,11 @@ fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .inspect(|_| progress.finish_and_clear())
         .map_err(|err| {
             progress.finish_and_clear();
+            if let StackError::Custom { name, .. } = &err {
+                return CliError::usage(err.to_string()).hint(format!(
+                    "dk config set dev.charts.{name}.image IMAGE (compose) or dev.charts.{name}.chart CHART (k3d)"
+                ));
+            }
             let error = CliError::new(ExitStatus::External, "cannot start the stack").cause(err);
             if Runtime::recorded(stack.dev_dir()) == Some(stack.runtime()) {
                 error.hint("`dk dev down` cleans up a half-started stack")
