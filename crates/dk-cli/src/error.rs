@@ -101,6 +101,9 @@ impl From<dk_config::ConfigError> for CliError {
                 dk_config::CONFIG_MAX_BYTES
             )),
             E::FlagSyntax(_) => Some("e.g. --config registry=ghcr.io/my-org".into()),
+            E::CustomChart { name } => Some(format!(
+                "dk config set dev.charts.{name}.image IMAGE (compose) or dev.charts.{name}.chart CHART (k3d)"
+            )),
             E::Read { .. } | E::Write { .. } | E::Edit(_) => None,
         };
         let mut error = CliError::usage(err.to_string());

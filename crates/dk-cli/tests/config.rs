@@ -203,3 +203,116 @@ fn paths_and_missing_values() {
         "/srv/dk/config.yaml"
     );
 }
+
+/// Names under `dev.services` and `dev.charts` are checked like fixed keys: a typo of a service or
+/// chart is refused with the key it meant, a port must be a port, and the suggestion is never the
+/// key that failed.
+#[test]
+fn map_key_typos_and_bad_ports_are_refused_with_the_key_meant() {
+    let ctx = context();
+    for (key, value, meant) in [
+        (
+            "dev.services.kafak.port",
+            "19092",
+            "dev.services.kafka.port",
+        ),
+        (
+            "dev.charts.redpnda.version",
+            "v25.2.0",
+            "dev.charts.redpanda.version",
+        ),
+        ("lineage.webPort", "3001", "dev.services.lineage.webPort"),
+    ] {
+        let refused = run_ok(&ctx, &["config", "set", key, value], 2);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("unknown config key `{key}`"))
+                && refused.stderr.contains(&format!("did you mean `{meant}`?")),
+            "{}",
+            refused.transcript()
+        );
+    }
+    let refused = run_ok(
+        &ctx,
+        &["config", "set", "dev.services.postgres.port", "abc"],
+        2,
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("expected a port (1-65535), found `abc`"),
+        "{}",
+        refused.transcript()
+    );
+    assert!(
+        !ctx.dk_home().join("config.yaml").exists(),
+        "nothing was written"
+    );
+    // Written by hand, the same typo is a warning with the suggestion, and a bad port an error
+    // with its place.
+    std::fs::create_dir_all(ctx.dk_home()).unwrap();
+    std::fs::write(
+        ctx.dk_home().join("config.yaml"),
+        "dev:\n  services:\n    kafak:\n      port: 19092\n",
+    )
+    .unwrap();
+    let listed = run_ok(&ctx, &["config", "list"], 0);
+    assert!(
+        listed
+            .stderr
+            .contains("unknown config key `dev.services.kafak`")
+            && listed.stderr.contains("did you mean `dev.services.kafka"),
+        "{}",
+        listed.transcript()
+    );
+    std::fs::write(
+        ctx.dk_home().join("config.yaml"),
+        "dev:\n  services:\n    postgres:\n      port: abc\n",
+    )
+    .unwrap();
+    let broken = run_ok(&ctx, &["config", "get", "dev.services.postgres.port"], 2);
+    assert!(
+        broken
+            .stderr
+            .contains("config.yaml:4:13: invalid value for `dev.services.postgres.port`"),
+        "{}",
+        broken.transcript()
+    );
+}
+
+/// Any other chart name is a custom service: it needs an image (compose) or a chart (k3d) first.
+#[test]
+fn a_custom_service_needs_an_image_or_a_chart() {
+    let ctx = context();
+    let refused = run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.mailpit.version", "v1.21"],
+        2,
+    );
+    assert!(
+        refused.stderr.contains("so it is a custom service")
+            && refused.stderr.contains(
+                "hint: dk config set dev.charts.mailpit.image IMAGE (compose) or dev.charts.mailpit.chart CHART (k3d)"
+            ),
+        "{}",
+        refused.transcript()
+    );
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.charts.mailpit.image",
+            "axllent/mailpit",
+        ],
+        0,
+    );
+    run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.mailpit.version", "v1.21"],
+        0,
+    );
+    let get = run_ok(&ctx, &["config", "get", "dev.charts.mailpit.version"], 0);
+    assert_eq!(get.stdout, "v1.21\n");
+}

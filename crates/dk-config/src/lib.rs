@@ -103,6 +103,11 @@ pub enum ConfigError {
     NotInRepo,
     #[error(transparent)]
     Edit(#[from] yaml::EditError),
+    #[error(
+        "`dev.charts.{name}` is no built-in chart ({}), so it is a custom service, and it has neither an image nor a chart",
+        keys::DEV_CHARTS.join(", ")
+    )]
+    CustomChart { name: String },
 }
 
 /// The files behind each scope.
@@ -369,6 +374,62 @@ impl Config {
     }
 }
 
+/// A custom service of the dev stack: `dev.charts.<name>` with a name that is no built-in chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomChart {
+    pub name: String,
+    /// What the compose runtime runs.
+    pub image: Option<String>,
+    /// What the k3d runtime installs.
+    pub chart: Option<String>,
+    pub version: Option<String>,
+    /// Helm values (k3d).
+    pub values: Option<Json>,
+}
+
+impl Config {
+    /// The custom services, by name. One with neither an image nor a chart is an error.
+    pub fn custom_charts(&self) -> Result<Vec<CustomChart>, ConfigError> {
+        let Some(charts) = self.get("dev.charts")? else {
+            return Ok(Vec::new());
+        };
+        let Json::Object(charts) = charts.value else {
+            return Ok(Vec::new());
+        };
+        let mut custom = Vec::new();
+        for (name, chart) in charts {
+            if keys::DEV_CHARTS.contains(&name.as_str()) {
+                continue;
+            }
+            let text = |key: &str| chart.get(key).and_then(Json::as_str).map(str::to_owned);
+            let found = CustomChart {
+                image: text("image"),
+                chart: text("chart"),
+                version: text("version"),
+                values: chart.get("values").cloned(),
+                name,
+            };
+            if found.image.is_none() && found.chart.is_none() {
+                return Err(ConfigError::CustomChart { name: found.name });
+            }
+            custom.push(found);
+        }
+        Ok(custom)
+    }
+}
+
+/// The custom chart a key sets something of other than what makes it one (its image or chart).
+fn custom_chart_setting(key: &str) -> Option<&str> {
+    match key.split('.').collect::<Vec<_>>()[..] {
+        ["dev", "charts", name, setting, ..]
+            if !keys::DEV_CHARTS.contains(&name) && !["image", "chart"].contains(&setting) =>
+        {
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
 /// Reads a `--config KEY=VALUE` flag.
 pub fn parse_flag(flag: &str) -> Result<(String, Json), ConfigError> {
     let (key, text) = flag
@@ -526,6 +587,17 @@ fn read_existing(path: &Path) -> Result<String, ConfigError> {
 pub fn set(paths: &Paths, scope: Scope, key: &str, value: &str) -> Result<Written, ConfigError> {
     let spec = keys::spec_for(key)?;
     let json = keys::parse_value(key, spec, value)?;
+    if let Some(name) = custom_chart_setting(key) {
+        let config = Config::load(paths.clone(), &Env::default(), &[])?;
+        let prefix = format!("dev.charts.{name}");
+        if config.get(&format!("{prefix}.image"))?.is_none()
+            && config.get(&format!("{prefix}.chart"))?.is_none()
+        {
+            return Err(ConfigError::CustomChart {
+                name: name.to_owned(),
+            });
+        }
+    }
     let path = paths.file(scope)?;
     let edited = yaml::set_value(&read_existing(path)?, &key_segments(key), &json)?;
     dk_fs::write_atomic(path, edited.text.as_bytes())
@@ -695,6 +767,45 @@ mod tests {
             section.value["values"]["primary"]["resources"]["limits"]["memory"],
             "1Gi"
         );
+    }
+
+    #[test]
+    fn a_custom_chart_needs_an_image_or_a_chart() {
+        let f = fixture();
+        let err = set(&f.paths, Scope::User, "dev.charts.mailpit.version", "v1").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::CustomChart { name } if name == "mailpit"),
+            "{err}"
+        );
+        set(
+            &f.paths,
+            Scope::Repo,
+            "dev.charts.mailpit.image",
+            "axllent/mailpit",
+        )
+        .unwrap();
+        set(&f.paths, Scope::User, "dev.charts.mailpit.version", "v1.21").unwrap();
+        let charts = load(&f, &[], &[]).custom_charts().unwrap();
+        assert_eq!(
+            charts,
+            [CustomChart {
+                name: "mailpit".into(),
+                image: Some("axllent/mailpit".into()),
+                chart: None,
+                version: Some("v1.21".into()),
+                values: None,
+            }]
+        );
+        // Written by hand without either: refused where the stack is planned.
+        std::fs::write(
+            &f.paths.user,
+            "dev:\n  charts:\n    other:\n      version: v1\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            load(&f, &[], &[]).custom_charts(),
+            Err(ConfigError::CustomChart { name }) if name == "other"
+        ));
     }
 
     #[test]

@@ -43,3 +43,57 @@ fn environment_variables_are_documented() {
     }
     dk_test::check_generated_section(&document(), "env-vars", &table);
 }
+
+/// Every `dk config set|get|unset KEY [VALUE]` the documentation shows names a key of the table
+/// and, for `set`, a value of its type (a placeholder such as `<name>` or `TAG` aside).
+#[test]
+fn documented_config_commands_name_real_keys() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "md") {
+            files.push(path);
+        }
+    }
+    let mut checked = 0;
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (number, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(at) = rest.find("dk config ") {
+                rest = &rest[at + "dk config ".len()..];
+                let words: Vec<&str> = rest
+                    .split(|c: char| c.is_whitespace() || ['`', ')', ','].contains(&c))
+                    .take(3)
+                    .collect();
+                let (verb, key) = (words[0], words.get(1).copied().unwrap_or_default());
+                if !["set", "get", "unset"].contains(&verb)
+                    || key.is_empty()
+                    || key.starts_with('-')
+                    || key.contains(['<', '*'])
+                {
+                    continue;
+                }
+                let place = format!("{}:{}: dk config {verb} {key}", file.display(), number + 1);
+                let spec = dk_config::keys::spec_for(key).unwrap_or_else(|err| {
+                    panic!("{place}: {err}");
+                });
+                if verb == "set" {
+                    let value = words.get(2).copied().unwrap_or_default();
+                    if value.starts_with(['<', '$'])
+                        || value.chars().all(|c| c.is_ascii_uppercase())
+                    {
+                        continue;
+                    }
+                    dk_config::keys::parse_value(key, spec, value)
+                        .unwrap_or_else(|err| panic!("{place} {value}: {err}"));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} commands found");
+}

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::status::StackError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
@@ -167,4 +169,106 @@ pub fn pinned_image<'a>(
         .find(|(name, _, _)| *name == chart)
         .expect("a chart of the catalogue");
     (image, versions.get(chart).map_or(*tag, String::as_str))
+}
+
+/// A service the user adds to the stack (`dev.charts.<name>` with a name that is no built-in
+/// chart): an image the compose runtime runs, a Helm chart the k3d runtime installs. dk does not
+/// probe it: it knows none of its ports.
+pub use dk_config::CustomChart as CustomService;
+
+/// The image the compose runtime runs for a custom service: its `version` replaces the tag.
+pub fn custom_image(service: &CustomService) -> Option<String> {
+    let image = service.image.as_deref()?;
+    let Some(version) = &service.version else {
+        return Some(image.to_owned());
+    };
+    let repository = match image.rsplit_once(':') {
+        // A colon after the last slash starts a tag; before it, a registry's port.
+        Some((repository, tag)) if !tag.contains('/') => repository,
+        _ => image,
+    };
+    Some(format!("{repository}:{version}"))
+}
+
+/// Refuses custom services a runtime cannot run: a name that cannot be a compose service and a
+/// Helm release (a DNS label of at most 53, no name of the stack's own), or no `key` (`image`
+/// for compose, `chart` for k3d).
+pub(crate) fn check_custom(custom: &[CustomService], key: &str) -> Result<(), StackError> {
+    for service in custom {
+        let name = &service.name;
+        let refused = |message: String| StackError::Custom {
+            name: name.clone(),
+            message,
+        };
+        let dns_label = name.len() <= 53
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && !name.ends_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let ours = IMAGES.iter().any(|(chart, _, _)| chart == name) || name == "minio-buckets";
+        if !dns_label || ours {
+            return Err(refused(
+                "use lowercase letters, digits and `-` (at most 53), and no name of the stack's own"
+                    .into(),
+            ));
+        }
+        let set = match key {
+            "image" => service.image.is_some(),
+            _ => service.chart.is_some(),
+        };
+        if !set {
+            return Err(refused(format!(
+                "this runtime needs dev.charts.{name}.{key}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_key_table_names_the_catalogue() {
+        let services: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(services, dk_config::keys::DEV_SERVICES);
+        let charts: Vec<&str> = IMAGES.iter().map(|(chart, _, _)| *chart).collect();
+        assert_eq!(charts, dk_config::keys::DEV_CHARTS);
+        for (chart, _) in crate::k3d::CHARTS {
+            assert!(charts.contains(&chart), "{chart}");
+        }
+    }
+
+    #[test]
+    fn a_custom_service_version_replaces_the_image_tag() {
+        let service = |image: &str, version: Option<&str>| CustomService {
+            name: "mailpit".into(),
+            image: Some(image.into()),
+            chart: None,
+            version: version.map(str::to_owned),
+            values: None,
+        };
+        assert_eq!(
+            custom_image(&service("axllent/mailpit:v1", Some("v2"))).unwrap(),
+            "axllent/mailpit:v2"
+        );
+        assert_eq!(
+            custom_image(&service("localhost:5000/mailpit", Some("v2"))).unwrap(),
+            "localhost:5000/mailpit:v2"
+        );
+        assert_eq!(custom_image(&service("mailpit", None)).unwrap(), "mailpit");
+        assert!(check_custom(&[service("mailpit", None)], "image").is_ok());
+        let err = check_custom(&[service("mailpit", None)], "chart").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "custom service `mailpit`: this runtime needs dev.charts.mailpit.chart"
+        );
+        for name in ["Mail", "mail_pit", "minio-buckets", "redpanda", "-x"] {
+            let mut bad = service("x", None);
+            bad.name = name.into();
+            assert!(check_custom(&[bad], "image").is_err(), "{name}");
+        }
+    }
 }

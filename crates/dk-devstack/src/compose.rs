@@ -3,13 +3,13 @@
 //! `dk`. Image tags are pinned and overridden by `dev.charts.<name>.version`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::catalog::{
-    BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
-    S3_SECRET_KEY, pinned_image,
+    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports,
+    S3_ACCESS_KEY, S3_SECRET_KEY, check_custom, custom_image, pinned_image,
 };
 use crate::probe;
 use crate::process::{remove_file, run_tool};
@@ -17,6 +17,16 @@ use crate::status::{ServiceStatus, StackError};
 
 /// The compose project name.
 pub const PROJECT: &str = "dk";
+
+/// Whether `docker compose` exists: Docker without its compose plugin answers `docker info`
+/// all the same.
+pub fn plugin_answers(docker: &Path) -> bool {
+    run_tool(
+        Command::new(docker).args(["compose", "version"]),
+        "docker compose version",
+    )
+    .is_ok()
+}
 
 #[derive(Debug, Clone)]
 pub struct ComposeStack {
@@ -27,6 +37,8 @@ pub struct ComposeStack {
     pub versions: BTreeMap<String, String>,
     /// The `docker` program.
     pub docker: PathBuf,
+    /// The user's own services, run beside the stack's.
+    pub custom: Vec<CustomService>,
 }
 
 impl ComposeStack {
@@ -39,8 +51,17 @@ impl ComposeStack {
         format!("{image}:{tag}")
     }
 
-    /// The compose file: loopback-only ports, named volumes, Marquez in its own database.
+    /// The compose file: loopback-only ports, named volumes, Marquez in its own database, and
+    /// the user's services.
     pub fn render(&self) -> String {
+        let mut custom = String::new();
+        for service in &self.custom {
+            if let Some(image) = custom_image(service) {
+                // A JSON string is a YAML scalar: nothing in the image can break the file.
+                let image = serde_json::Value::from(image);
+                custom += &format!("  {}:\n    image: {image}\n", service.name);
+            }
+        }
         let p = &self.ports;
         format!(
             r#"# Written by `dk dev up --runtime compose`; regenerated on every `up`.
@@ -108,7 +129,7 @@ services:
       MARQUEZ_PORT: "5000"
     ports: ["127.0.0.1:{lineage_web}:3000"]
     depends_on: [marquez]
-volumes:
+{custom}volumes:
   redpanda: {{}}
   minio: {{}}
   postgres: {{}}
@@ -146,19 +167,22 @@ volumes:
         probe::probe_all(&self.ports)
     }
 
-    /// Writes the compose file, starts the project and waits up to `timeout` for every service
-    /// to answer.
+    /// Writes the compose file, starts the project, calls `started` and waits up to `timeout`
+    /// for every service to answer.
     pub fn up(
         &self,
         timeout: Duration,
+        started: &dyn Fn() -> Result<(), StackError>,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
+        check_custom(&self.custom, "image")?;
         dk_fs::write_atomic(&self.compose_file(), self.render().as_bytes())?;
         dk_fs::write_atomic(
             &self.dev_dir.join("postgres-init.sql"),
             b"CREATE DATABASE marquez;\n",
         )?;
         self.compose(&["up", "--detach", "--remove-orphans"])?;
+        started()?;
         Ok(probe::await_healthy(
             &self.ports,
             timeout,
@@ -167,9 +191,10 @@ volumes:
         ))
     }
 
-    /// Stops the project; with `volumes`, removes its volumes and files too.
+    /// Stops the project; with `volumes`, removes its volumes and files too. Without the compose
+    /// plugin nothing of the project can run, so there is nothing to stop.
     pub fn down(&self, volumes: bool) -> Result<Vec<ServiceStatus>, StackError> {
-        if self.compose_file().exists() {
+        if self.compose_file().exists() && plugin_answers(&self.docker) {
             let mut args = vec!["down"];
             if volumes {
                 args.push("--volumes");

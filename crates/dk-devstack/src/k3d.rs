@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::catalog::{
-    BUCKETS, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports, S3_ACCESS_KEY,
-    S3_SECRET_KEY, TOPICS, pinned_image,
+    BUCKETS, CustomService, POSTGRES_DATABASE, POSTGRES_PASSWORD, POSTGRES_USER, Ports,
+    S3_ACCESS_KEY, S3_SECRET_KEY, TOPICS, check_custom, pinned_image,
 };
 use crate::process::{
     recorded_pid, remove_dir, remove_file, run_tool, spawn_logged, stop_recorded,
@@ -71,6 +71,14 @@ fn helm_duration(timeout: Duration) -> String {
     format!("{}s", timeout.as_secs().max(1))
 }
 
+/// A values file: JSON is YAML, so Helm reads it as one.
+fn values_text(values: &Value) -> String {
+    format!(
+        "# Written by `dk dev up --runtime k3d`; regenerated on every `up`.\n{}\n",
+        serde_json::to_string_pretty(values).expect("JSON values")
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct K3dStack {
     /// `$DK_HOME/dev`.
@@ -83,6 +91,8 @@ pub struct K3dStack {
     pub k3d: PathBuf,
     pub helm: PathBuf,
     pub kubectl: PathBuf,
+    /// The user's own charts, installed after the stack's.
+    pub custom: Vec<CustomService>,
 }
 
 impl K3dStack {
@@ -137,23 +147,22 @@ impl K3dStack {
     }
 
     fn write_charts(&self) -> Result<(), StackError> {
+        for service in &self.custom {
+            let (_, theirs) = self.values_files(&service.name);
+            match &service.values {
+                Some(values) => dk_fs::write_atomic(&theirs, values_text(values).as_bytes())?,
+                None => remove_file(&theirs)?,
+            }
+        }
         for (chart, files) in CHARTS {
             let dir = self.chart_dir(chart);
             for (name, contents) in files {
                 dk_fs::write_atomic(&dir.join(name), contents.as_bytes())?;
             }
             let (ours, theirs) = self.values_files(chart);
-            // JSON is YAML: Helm reads these as values files.
-            let header = "# Written by `dk dev up --runtime k3d`; regenerated on every `up`.\n";
-            let text = |value: &Value| {
-                format!(
-                    "{header}{}\n",
-                    serde_json::to_string_pretty(value).expect("JSON values")
-                )
-            };
-            dk_fs::write_atomic(&ours, text(&self.values(chart)).as_bytes())?;
+            dk_fs::write_atomic(&ours, values_text(&self.values(chart)).as_bytes())?;
             match self.values.get(chart) {
-                Some(values) => dk_fs::write_atomic(&theirs, text(values).as_bytes())?,
+                Some(values) => dk_fs::write_atomic(&theirs, values_text(values).as_bytes())?,
                 None => remove_file(&theirs)?,
             }
         }
@@ -176,24 +185,54 @@ impl K3dStack {
         self.k3d(&["cluster", "get", CLUSTER]).is_ok()
     }
 
+    /// `helm upgrade --install` of an embedded chart, with dk's values then the user's.
     fn install(&self, chart: &str, timeout: Duration) -> Result<(), StackError> {
         let (ours, theirs) = self.values_files(chart);
+        let mut args = vec!["--values".to_owned(), ours.display().to_string()];
+        if self.values.contains_key(chart) {
+            args.extend(["--values".to_owned(), theirs.display().to_string()]);
+        }
+        self.helm_install(
+            chart,
+            &self.chart_dir(chart).display().to_string(),
+            args,
+            timeout,
+        )
+    }
+
+    /// `helm upgrade --install` of a custom service's chart, at its version, with its values.
+    fn install_custom(&self, service: &CustomService, timeout: Duration) -> Result<(), StackError> {
+        let mut args = Vec::new();
+        if let Some(version) = &service.version {
+            args.extend(["--version".to_owned(), version.clone()]);
+        }
+        if service.values.is_some() {
+            let (_, theirs) = self.values_files(&service.name);
+            args.extend(["--values".to_owned(), theirs.display().to_string()]);
+        }
+        let chart = service.chart.as_deref().unwrap_or_default();
+        self.helm_install(&service.name, chart, args, timeout)
+    }
+
+    fn helm_install(
+        &self,
+        release: &str,
+        chart: &str,
+        options: Vec<String>,
+        timeout: Duration,
+    ) -> Result<(), StackError> {
         let mut args = vec![
             "upgrade".to_owned(),
             "--install".to_owned(),
+            release.to_owned(),
             chart.to_owned(),
-            self.chart_dir(chart).display().to_string(),
             "--kube-context".to_owned(),
             CONTEXT.to_owned(),
             "--namespace".to_owned(),
             NAMESPACE.to_owned(),
             "--create-namespace".to_owned(),
-            "--values".to_owned(),
-            ours.display().to_string(),
         ];
-        if self.values.contains_key(chart) {
-            args.extend(["--values".to_owned(), theirs.display().to_string()]);
-        }
+        args.extend(options);
         args.extend([
             "--wait".to_owned(),
             "--timeout".to_owned(),
@@ -248,13 +287,15 @@ impl K3dStack {
         probe::probe_all(&self.ports)
     }
 
-    /// Creates (or starts) the cluster, installs or upgrades every chart, forwards the ports and
-    /// waits up to `timeout` for every service to answer.
+    /// Creates (or starts) the cluster, calls `started`, installs or upgrades every chart,
+    /// forwards the ports and waits up to `timeout` for every service to answer.
     pub fn up(
         &self,
         timeout: Duration,
+        started: &dyn Fn() -> Result<(), StackError>,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
+        check_custom(&self.custom, "chart")?;
         self.write_charts()?;
         let wait = helm_duration(timeout);
         if self.cluster_exists() {
@@ -272,8 +313,12 @@ impl K3dStack {
                 &wait,
             ])?;
         }
+        started()?;
         for (chart, _) in CHARTS {
             self.install(chart, timeout)?;
+        }
+        for service in &self.custom {
+            self.install_custom(service, timeout)?;
         }
         self.forward()?;
         Ok(probe::await_healthy(

@@ -11,5 +11,6 @@ pub mod native;
 pub mod ports;
 pub mod probe;
 mod process;
+pub mod s3;
 pub mod stack;
 pub mod status;

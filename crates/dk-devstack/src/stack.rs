@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::catalog::Ports;
+use crate::catalog::{Ports, Service};
 use crate::compose::ComposeStack;
 use crate::k3d::K3dStack;
 use crate::native::NativeStack;
 use crate::process::remove_file;
-use crate::status::{ServiceStatus, StackError};
+use crate::status::{Health, ServiceStatus, StackError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,11 +37,23 @@ impl Runtime {
             .find(|runtime| runtime.name() == recorded.trim())
     }
 
-    fn record(self, dev_dir: &Path) -> Result<(), StackError> {
+    /// Records the runtime once something of it started, with the services that did: `status`
+    /// judges the stack by those.
+    fn record(self, dev_dir: &Path, started: &[Service]) -> Result<(), StackError> {
+        let names: Vec<&str> = started.iter().map(|service| service.name()).collect();
+        dk_fs::write_atomic(&dev_dir.join("started"), names.join("\n").as_bytes())?;
         Ok(dk_fs::write_atomic(
             &dev_dir.join("runtime"),
             self.name().as_bytes(),
         )?)
+    }
+
+    /// The services the last `up` started (all of them when it did not say).
+    pub fn started(dev_dir: &Path) -> Vec<Service> {
+        match dk_fs::read_to_string(&dev_dir.join("started"), 4 << 10) {
+            Ok(text) => text.lines().filter_map(Service::parse).collect(),
+            Err(_) => Service::ALL.to_vec(),
+        }
     }
 }
 
@@ -61,7 +73,8 @@ impl Stack {
         }
     }
 
-    fn dev_dir(&self) -> &Path {
+    /// `$DK_HOME/dev`.
+    pub fn dev_dir(&self) -> &Path {
         match self {
             Stack::Native(stack) => &stack.dev_dir,
             Stack::Compose(stack) => &stack.dev_dir,
@@ -85,17 +98,32 @@ impl Stack {
         }
     }
 
+    /// Starts the stack. The runtime is recorded (for `status`, `down` and `dk run`) only once
+    /// it started: a runtime that failed to start leaves nothing to stop. A container runtime
+    /// that started counts all its services as started, answering or not.
     pub fn up(
         &self,
         timeout: Duration,
         progress: &mut dyn FnMut(&ServiceStatus),
     ) -> Result<Vec<ServiceStatus>, StackError> {
-        self.runtime().record(self.dev_dir())?;
-        match self {
-            Stack::Native(stack) => Ok(stack.up(timeout, progress)),
-            Stack::Compose(stack) => stack.up(timeout, progress),
-            Stack::K3d(stack) => stack.up(timeout, progress),
+        let dev_dir = self.dev_dir();
+        let record = || self.runtime().record(dev_dir, &Service::ALL);
+        let services = match self {
+            Stack::Native(stack) => stack.up(timeout, progress),
+            Stack::Compose(stack) => stack.up(timeout, &record, progress)?,
+            Stack::K3d(stack) => stack.up(timeout, &record, progress)?,
+        };
+        if let Stack::Native(_) = self {
+            let started: Vec<Service> = services
+                .iter()
+                .filter(|status| matches!(status.health, Health::Healthy | Health::Starting))
+                .map(|status| status.service)
+                .collect();
+            if !started.is_empty() {
+                self.runtime().record(dev_dir, &started)?;
+            }
         }
+        Ok(services)
     }
 
     /// Stops the stack; with `volumes`, nothing of it is left under `$DK_HOME/dev`.
@@ -105,9 +133,14 @@ impl Stack {
             Stack::Compose(stack) => stack.down(volumes)?,
             Stack::K3d(stack) => stack.down(volumes)?,
         };
+        let dev_dir = self.dev_dir();
+        if !volumes && Runtime::recorded(dev_dir).is_some() {
+            // Stopped on purpose: `status` has nothing to find down.
+            self.runtime().record(dev_dir, &[])?;
+        }
         if volumes {
-            let dev_dir = self.dev_dir();
             remove_file(&dev_dir.join("runtime"))?;
+            remove_file(&dev_dir.join("started"))?;
             // Only folders left empty: a user's files stay.
             for dir in [
                 dev_dir.join("logs"),

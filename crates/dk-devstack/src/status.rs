@@ -42,6 +42,8 @@ pub enum StackError {
     Fs(#[from] dk_fs::FsError),
     #[error("`{command}` failed: {message}")]
     Command { command: String, message: String },
+    #[error("custom service `{name}`: {message}")]
+    Custom { name: String, message: String },
 }
 
 pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StackError + '_ {

@@ -14,11 +14,11 @@ use dk_runner::seed::{self, SeedAction, SeedOptions, Seeded};
 
 use dk_config::env::PATH;
 use dk_devstack::catalog::{IMAGES, Ports, S3_ACCESS_KEY, Service};
-use dk_devstack::compose::ComposeStack;
+use dk_devstack::compose::{self, ComposeStack};
 use dk_devstack::k3d::{CHARTS, K3dStack};
-use dk_devstack::native::NativeStack;
+use dk_devstack::native::{NativeStack, Platform};
 use dk_devstack::stack::{Runtime, Stack};
-use dk_devstack::status::{Health, ServiceStatus};
+use dk_devstack::status::{Health, ServiceStatus, StackError};
 
 use super::{load_runnable, parse_timeout};
 use crate::context::Context;
@@ -33,6 +33,8 @@ pub enum DevCommand {
     Status(StatusArgs),
     Down(DownArgs),
     Seed(SeedArgs),
+    #[command(name = "serve-s3", hide = true)]
+    ServeS3(ServeS3Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,21 +48,24 @@ pub enum RuntimeArg {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Idempotent: what already runs is left alone. The native runtime runs local processes under
-$DK_HOME/dev (PostgreSQL binaries, minio or s3s-fs, tansu, `dk lineage serve`); a service whose
-program is missing is shown unavailable with the command that installs it, and the others start.
+$DK_HOME/dev (PostgreSQL binaries, tansu, minio when installed or else dk's own S3, `dk lineage
+serve`); a service whose program is missing is shown unavailable with the command that installs
+it, the others start, and dk exits 3 naming what is missing (0 with --allow-partial).
 The compose runtime runs Redpanda, MinIO, PostgreSQL and Marquez containers from
 $DK_HOME/dev/compose.yaml; the k3d runtime runs them in the k3d cluster dk-local from embedded Helm
 charts, port-forwarded to the same ports (kubectl --context k3d-dk-local -n dk logs -l app=redpanda).
 Image tags: dk config set dev.charts.redpanda.version v25.2.0; Helm values (k3d):
 dk config set dev.charts.postgres.values.primary.resources.limits.memory 1Gi. Default runtime: the
-last up's, else compose when Docker answers, else native.
+last up's, else compose when Docker and its compose plugin answer, else native.
 Ports: dk config set dev.services.kafka.port 19092 (also postgres, s3, lineage; webPort for s3 and
-lineage).
+lineage). Custom services: dk config set dev.charts.NAME.image IMAGE (compose) or
+dev.charts.NAME.chart CHART (k3d).
 
 Examples:
   dk dev up
   dk dev up --timeout 2m
   dk dev up --runtime k3d
+  dk dev up --allow-partial                   exit 0 with what could start
   dk dev up -o json | jq '.services[] | {service, health}'")]
 pub struct UpArgs {
     /// Where services run (default: config dev.runtime, the last up's, compose with Docker, else native)
@@ -69,11 +74,17 @@ pub struct UpArgs {
     /// How long to wait for the services to answer
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
+    /// Exit 0 when some services could not start (default: exit 3 naming them)
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// The stack's services, their health and ports, and how to reach them
 #[derive(Debug, Args)]
 #[command(after_help = "\
+Exits 0 when every service the last `dk dev up` started answers, or when no stack was started
+(it says so), and 1 when one of them is down.
+
 Examples:
   dk dev status
   dk dev status -o json")]
@@ -89,6 +100,16 @@ pub struct DownArgs {
     /// Remove the services' data too
     #[arg(long)]
     pub volumes: bool,
+}
+
+/// Serve the native stack's S3 from a folder (`dk dev up` starts it)
+#[derive(Debug, Args)]
+pub struct ServeS3Args {
+    /// Port to listen on, on 127.0.0.1
+    #[arg(long)]
+    pub port: u16,
+    /// The folder holding one folder per bucket
+    pub root: PathBuf,
 }
 
 /// Load the dev.seed rows of a package's DataSets into their stores (postgres, sqlite, duckdb, files)
@@ -120,11 +141,11 @@ pub struct SeedArgs {
 pub fn run(command: DevCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
     match command {
         DevCommand::Up(args) => run_up(args, ctx),
-        DevCommand::Status(_) => {
-            let stack = stack(ctx, None)?;
-            ctx.ui.emit(&StackReport::new(&stack, stack.status()))
-        }
+        DevCommand::Status(_) => run_status(ctx),
         DevCommand::Down(args) => {
+            if Runtime::recorded(&dev_dir(ctx)?).is_none() {
+                return ctx.ui.emit(&StackReport::none(ctx, "nothing to stop")?);
+            }
             let stack = stack(ctx, None)?;
             let services = stack
                 .down(args.volumes)
@@ -132,7 +153,68 @@ pub fn run(command: DevCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
             ctx.ui.emit(&StackReport::new(&stack, services))
         }
         DevCommand::Seed(args) => run_seed(args, ctx),
+        DevCommand::ServeS3(args) => run_serve_s3(args),
     }
+}
+
+fn dev_dir(ctx: &Context) -> Result<PathBuf, CliError> {
+    Ok(ctx.paths()?.dk_home.join("dev"))
+}
+
+/// The services of the stack the last `up` started that are down: an error (exit 1).
+fn run_status(ctx: &Context) -> Result<ExitStatus, CliError> {
+    let dev_dir = dev_dir(ctx)?;
+    if Runtime::recorded(&dev_dir).is_none() {
+        return ctx
+            .ui
+            .emit(&StackReport::none(ctx, "`dk dev up` starts one")?);
+    }
+    let stack = stack(ctx, None)?;
+    let started = Runtime::started(&dev_dir);
+    let services = stack.status();
+    let down = missing(&services, |service| started.contains(&service));
+    ctx.ui.emit(&StackReport::new(&stack, services))?;
+    if down.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    Err(CliError::failure(format!(
+        "the dev stack's {} not running",
+        match &down[..] {
+            [one] => format!("{one} is"),
+            many => format!("{} are", many.join(", ")),
+        }
+    ))
+    .hint("`dk dev up` starts what is down; the logs are under $DK_HOME/dev/logs"))
+}
+
+/// The services among `wanted` that do not answer.
+fn missing(services: &[ServiceStatus], wanted: impl Fn(Service) -> bool) -> Vec<&'static str> {
+    services
+        .iter()
+        .filter(|status| wanted(status.service) && status.health != Health::Healthy)
+        .map(|status| status.service.name())
+        .collect()
+}
+
+fn run_serve_s3(args: ServeS3Args) -> Result<ExitStatus, CliError> {
+    // One thread serves a laptop's S3 well enough.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))?;
+    runtime.block_on(async {
+        let address = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, args.port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|err| CliError::usage(format!("cannot listen on {address}: {err}")))?;
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        dk_devstack::s3::serve(listener, &args.root, stop)
+            .await
+            .map_err(|err| CliError::new(ExitStatus::External, "the S3 server failed").cause(err))
+    })?;
+    Ok(ExitStatus::Success)
 }
 
 /// A port from `dev.services.<service>.<key>`, else the default.
@@ -166,7 +248,8 @@ pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
 }
 
 /// The stack of this dk home in the runtime asked for; else `dev.runtime`; else the one the
-/// last `up` used; else compose when a Docker engine answers, native otherwise.
+/// last `up` used; else compose when a Docker engine and its compose plugin answer, native
+/// otherwise.
 fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError> {
     let dk_home = ctx.paths()?.dk_home;
     let dev_dir = dk_home.join("dev");
@@ -182,9 +265,9 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
                 Some(Runtime::Compose) => RuntimeArg::Compose,
                 Some(Runtime::Native) => RuntimeArg::Native,
                 Some(Runtime::K3d) => RuntimeArg::K3d,
-                None if docker
-                    .as_deref()
-                    .is_some_and(dk_runner::exec::engine_answers) =>
+                None if docker.as_deref().is_some_and(|docker| {
+                    dk_runner::exec::engine_answers(docker) && compose::plugin_answers(docker)
+                }) =>
                 {
                     RuntimeArg::Compose
                 }
@@ -193,6 +276,7 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
         },
     };
     let ports = stack_ports(ctx)?;
+    let custom = ctx.config()?.custom_charts()?;
     Ok(match runtime {
         RuntimeArg::Native => Stack::Native(NativeStack {
             dev_dir,
@@ -201,12 +285,17 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
             dk_binary: std::env::current_exe()
                 .map_err(|err| CliError::failure("cannot find the dk binary").cause(err))?,
             path: ctx.env.get(PATH).map(str::to_owned),
+            platform: Platform::detect(
+                tools.find("brew").is_some(),
+                tools.find("apt-get").is_some(),
+            ),
         }),
         RuntimeArg::Compose => Stack::Compose(ComposeStack {
             dev_dir,
             ports,
             versions: chart_versions(ctx)?,
             docker: needed(docker, "compose", "docker", "install Docker")?,
+            custom,
         }),
         RuntimeArg::K3d => {
             let mut values = BTreeMap::new();
@@ -233,6 +322,7 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
                     "kubectl",
                     "apt-get install kubectl",
                 )?,
+                custom,
             })
         }
     })
@@ -296,11 +386,38 @@ fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .inspect(|_| progress.finish_and_clear())
         .map_err(|err| {
             progress.finish_and_clear();
-            CliError::new(ExitStatus::External, "cannot start the stack")
-                .cause(err)
-                .hint("`dk dev down` cleans up a half-started stack")
+            if let StackError::Custom { name, .. } = &err {
+                return CliError::usage(err.to_string()).hint(format!(
+                    "dk config set dev.charts.{name}.image IMAGE (compose) or dev.charts.{name}.chart CHART (k3d)"
+                ));
+            }
+            let error = CliError::new(ExitStatus::External, "cannot start the stack").cause(err);
+            if Runtime::recorded(stack.dev_dir()) == Some(stack.runtime()) {
+                error.hint("`dk dev down` cleans up a half-started stack")
+            } else {
+                error.hint(format!(
+                    "nothing of the {runtime} runtime was started; the native runtime needs no Docker: dk dev up --runtime native"
+                ))
+            }
         })?;
-    ctx.ui.emit(&StackReport::new(&stack, services))
+    let down = missing(&services, |_| true);
+    ctx.ui.emit(&StackReport::new(&stack, services))?;
+    if down.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    let summary = format!(
+        "{} of {} services did not start: {}",
+        down.len(),
+        Service::ALL.len(),
+        down.join(", ")
+    );
+    if args.allow_partial {
+        ctx.ui.warn(format!("{summary} (--allow-partial)"));
+        return Ok(ExitStatus::Success);
+    }
+    Err(CliError::new(ExitStatus::External, summary).hint(
+        "the table says why and how to install what is missing; `dk dev up --allow-partial` accepts a partial stack",
+    ))
 }
 
 fn health_text(status: &ServiceStatus) -> String {
@@ -317,13 +434,16 @@ fn health_text(status: &ServiceStatus) -> String {
     }
 }
 
-/// The stack's services and endpoints.
+/// The stack's services and endpoints; no runtime when no stack was started.
 #[derive(Debug, Serialize)]
 struct StackReport {
-    runtime: &'static str,
+    runtime: Option<&'static str>,
     services: Vec<ServiceStatus>,
     /// What a pipeline or a tool connects to.
     endpoints: Vec<(String, String)>,
+    /// Why there is no stack to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 impl StackReport {
@@ -348,15 +468,32 @@ impl StackReport {
             ),
         ];
         StackReport {
-            runtime: stack.runtime().name(),
+            runtime: Some(stack.runtime().name()),
             services,
             endpoints,
+            note: None,
         }
+    }
+
+    /// No stack was started under this dk home; `then` says what follows from that.
+    fn none(ctx: &Context, then: &str) -> Result<StackReport, CliError> {
+        Ok(StackReport {
+            runtime: None,
+            services: Vec::new(),
+            endpoints: Vec::new(),
+            note: Some(format!(
+                "No dev stack was started under {}; {then}.",
+                dev_dir(ctx)?.display()
+            )),
+        })
     }
 }
 
 impl Render for StackReport {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(note) = &self.note {
+            return writeln!(out, "{note}");
+        }
         let mut rows = table(&["SERVICE", "STATUS", "PORTS", "PID"]);
         for status in &self.services {
             rows.add_row(vec![
@@ -378,14 +515,6 @@ impl Render for StackReport {
             writeln!(out, "  {:<11} {endpoint}", format!("{name}:"))?;
         }
         Ok(())
-    }
-
-    fn status(&self) -> ExitStatus {
-        if self.services.iter().any(|s| s.health == Health::Failed) {
-            ExitStatus::Failure
-        } else {
-            ExitStatus::Success
-        }
     }
 }
 
