@@ -50,7 +50,10 @@ fn faq_pii_dataset_as_printed_lints_without_errors_unless_the_policy_requires_re
         "{}",
         loose.stdout
     );
-    ctx.write(".dk/policies.yaml", "policies:\n  require_retention: true\n");
+    ctx.write(
+        ".dk/policies.yaml",
+        "policies:\n  require_retention: true\n",
+    );
     let strict = run_ok(&ctx, &["lint", "pkg"], 1);
     assert!(
         strict.stdout.contains("1 error, 0 warnings") && strict.stdout.contains("DK303"),
