@@ -623,3 +623,54 @@ fn bearer_tokens_are_fetched_from_the_registrys_realm() {
     assert_eq!(inspected.code, 0, "{}", inspected.transcript());
     assert_eq!(inspected.json()["digest"], built["digest"]);
 }
+
+/// After an edit, publishing the tag built before the edit is refused, naming what changed:
+/// never "already published; nothing to do" while the change is not in it.
+#[test]
+fn publish_refuses_a_build_the_package_on_disk_has_moved_past() {
+    let ctx = context();
+    init(&ctx, "demo");
+    build(&ctx, &[], "demo", "v0.1.0");
+    let registry = service("DK_TEST_REGISTRY", "an OCI registry")
+        .map(|registry| format!("{registry}/t{}-drift", std::process::id()));
+    let mut publish = vec!["publish", "demo", "-o", "json"];
+    if let Some(registry) = &registry {
+        publish.extend(["--registry", registry.as_str()]);
+    }
+    let first = run_with(&ctx, &[], &publish);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+
+    let main = ctx.read("demo/main.py");
+    ctx.write("demo/main.py", format!("{main}\nprint('changed')\n"));
+    ctx.write("demo/extra.py", "x = 1\n");
+    std::fs::remove_file(ctx.work().join("demo/README.md")).ok();
+    let refused = run_with(&ctx, &[], &publish);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused
+            .stderr
+            .contains("demo changed since default/demo:v0.1.0 was built: ")
+            && refused.stderr.contains("extra.py (added)")
+            && refused.stderr.contains("main.py (modified)")
+            && refused.stderr.contains("bump metadata.version"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stdout.contains("already"), "{}", refused.stdout);
+
+    // The executable bit alone is a change too.
+    std::fs::remove_file(ctx.work().join("demo/extra.py")).unwrap();
+    ctx.write("demo/main.py", &main);
+    std::fs::set_permissions(
+        ctx.work().join("demo/main.py"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mode = run_with(&ctx, &[], &publish);
+    assert_eq!(mode.code, 1, "{}", mode.transcript());
+    assert!(
+        mode.stderr.contains("main.py (mode changed)"),
+        "{}",
+        mode.stderr
+    );
+}

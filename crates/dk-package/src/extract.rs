@@ -392,6 +392,34 @@ pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
     Ok(files)
 }
 
+/// The files and links of one gzip tar layer as [`crate::drift`] compares them, by path.
+pub(crate) fn states(layer: &Path) -> Result<Vec<(String, crate::drift::State)>, PackageError> {
+    use crate::drift::State;
+    let limits = Limits::default();
+    let (file, size) =
+        dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
+    let mut archive = tar::Archive::new(Capped::new(
+        file,
+        size.saturating_mul(limits.max_expansion),
+        limits.max_expansion,
+    ));
+    let mut states = Vec::new();
+    each_entry(&mut archive, layer, |entry, path, link| {
+        let state = match entry.header().entry_type() {
+            tar::EntryType::Regular => State::File {
+                executable: entry.header().mode().unwrap_or(0) & 0o111 != 0,
+                sha256: crate::drift::sha256_of(entry)
+                    .map_err(|err| PackageError::io(layer, err))?,
+            },
+            tar::EntryType::Symlink => State::Link(link.unwrap_or_default()),
+            _ => return Ok(()),
+        };
+        states.push((path, state));
+        Ok(())
+    })?;
+    Ok(states)
+}
+
 fn tempfile_dir(parent: &Path) -> Result<PathBuf, PackageError> {
     for attempt in 0..100u32 {
         let dir = parent.join(format!(".dk-pull-{}-{attempt}", std::process::id()));

@@ -1,12 +1,13 @@
 //! Data packages as OCI artifacts (DESIGN §6): reproducible bundles ([`bundle`]), the local OCI
 //! image layout ([`layout`]), references ([`reference`]), registry credentials from the Docker
 //! config ([`credentials`]), pushing and pulling over the OCI distribution API ([`registry`]),
-//! safe extraction ([`extract`]) and a python package's vendored wheels ([`wheels`]).
+//! safe extraction ([`extract`]), whether a build still holds the package on disk ([`drift`]) and a python package's vendored wheels ([`wheels`]).
 
 use std::path::{Path, PathBuf};
 
 pub mod bundle;
 pub mod credentials;
+pub mod drift;
 pub mod extract;
 pub mod layout;
 pub mod reference;
