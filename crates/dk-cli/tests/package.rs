@@ -674,3 +674,29 @@ fn publish_refuses_a_build_the_package_on_disk_has_moved_past() {
         mode.stderr
     );
 }
+
+/// A registry that is down: publish, inspect and pull say it cannot be reached and why, with a
+/// hint, not only "error sending request for url".
+#[test]
+fn an_unreachable_registry_is_said_plainly() {
+    let ctx = context();
+    init(&ctx, "demo");
+    build(&ctx, &[], "demo", "v0.1.0");
+    let registry = format!("127.0.0.1:{}", dk_test::sink::closed_port());
+    let reference = format!("{registry}/default/demo:v0.1.0");
+    for args in [
+        vec!["publish", "demo", "--registry", registry.as_str()],
+        vec!["inspect", reference.as_str()],
+        vec!["pull", reference.as_str()],
+    ] {
+        let failed = run_with(&ctx, &[], &args);
+        assert_eq!(failed.code, 3, "{}", failed.transcript());
+        assert!(
+            failed.stderr.starts_with(&format!(
+                "error: cannot reach {registry} (connection refused)\nhint: check that the registry at {registry} runs"
+            )) && !failed.stderr.contains("error sending request"),
+            "{}",
+            failed.stderr
+        );
+    }
+}

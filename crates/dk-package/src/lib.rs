@@ -33,6 +33,9 @@ pub enum PackageError {
     Unsafe { path: String, reason: String },
     #[error("{0}")]
     Registry(String),
+    /// No connection to the registry `host`: refused, timed out, not resolved.
+    #[error("cannot reach {host} ({reason})")]
+    Unreachable { host: String, reason: String },
     /// Links of a package whose resolved targets leave it (`link -> target`).
     #[error("links that lead outside the package: {}; copy the files in, or ignore the links in .dkignore", .0.join(", "))]
     LinksOutside(Vec<String>),
