@@ -700,3 +700,94 @@ fn an_unreachable_registry_is_said_plainly() {
         );
     }
 }
+
+/// Writes an OCI image layout at `dir` holding one manifest, tagged `v1`, with this
+/// `artifactType` (none when `None`) and config media type, for skopeo to copy.
+fn foreign_layout(dir: &Path, artifact_type: Option<&str>, config_type: &str) {
+    use dk_test::registry::sha256;
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
+        serde_json::json!({"digest": digest, "size": bytes.len()})
+    };
+    let config = put(b"{}");
+    let layer = put(b"an SBOM, not a package");
+    let mut manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": config_type, "digest": config["digest"], "size": config["size"]},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer["digest"], "size": layer["size"]}],
+    });
+    if let Some(artifact_type) = artifact_type {
+        manifest["artifactType"] = artifact_type.into();
+    }
+    let manifest = put(&serde_json::to_vec(&manifest).unwrap());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest["digest"],
+            "size": manifest["size"],
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+/// Artifacts that are not dk packages (pushed by skopeo, an independent client), an OCI
+/// artifact with an artifactType of its own and an image without one, are refused by
+/// `dk inspect` and `dk pull` with their artifactType, and nothing is unpacked.
+#[test]
+fn inspect_and_pull_say_when_an_artifact_is_not_a_dk_package() {
+    let (Some(registry), Some(_)) = (
+        service("DK_TEST_REGISTRY", "an OCI registry"),
+        service("DK_TEST_SKOPEO", "skopeo"),
+    ) else {
+        return;
+    };
+    let ctx = context();
+    for (name, artifact_type, config_type, said) in [
+        (
+            "sbom",
+            Some("application/vnd.example.sbom.v1"),
+            "application/vnd.oci.empty.v1+json",
+            "its artifactType is application/vnd.example.sbom.v1 (config application/vnd.oci.empty.v1+json)",
+        ),
+        (
+            "image",
+            None,
+            "application/vnd.oci.image.config.v1+json",
+            "its artifactType is not set (config application/vnd.oci.image.config.v1+json)",
+        ),
+    ] {
+        let dir = ctx.root().join(format!("layout-{name}"));
+        foreign_layout(&dir, artifact_type, config_type);
+        let reference = format!("{registry}/t{}-foreign/{name}:v1", std::process::id());
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", dir.display()),
+            &format!("docker://{reference}"),
+        ]);
+        let out = ctx.root().join(format!("out-{name}"));
+        for args in [
+            vec!["inspect", reference.as_str()],
+            vec!["pull", reference.as_str(), "-d", out.to_str().unwrap()],
+        ] {
+            let refused = run_with(&ctx, &[], &args);
+            assert_eq!(refused.code, 2, "{}", refused.transcript());
+            assert!(
+                refused.stderr.starts_with(&format!(
+                    "error: {reference} is not a dk package: {said}; a dk package's is application/vnd.infoblox.dk.package.v1\nhint: "
+                )),
+                "{}",
+                refused.stderr
+            );
+            assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+        }
+        assert!(!out.exists(), "nothing unpacked");
+    }
+}

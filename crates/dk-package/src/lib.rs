@@ -56,6 +56,17 @@ pub enum PackageError {
     },
     #[error("{0}")]
     Credentials(String),
+    /// An artifact of another kind than dk's.
+    #[error(
+        "{reference} is not a dk package: its artifactType is {} (config {config}); a dk package's is {}",
+        artifact_type.as_deref().unwrap_or("not set"),
+        layout::ARTIFACT_TYPE
+    )]
+    NotAPackage {
+        reference: String,
+        artifact_type: Option<String>,
+        config: String,
+    },
 }
 
 impl PackageError {

@@ -726,6 +726,9 @@ fn resolve(
             let (manifest, manifest_bytes) = layout
                 .manifest(&descriptor)
                 .map_err(|err| package_error(&format!("{ref_name} is damaged"), err))?;
+            manifest
+                .check_package(&ref_name)
+                .map_err(|err| package_error("not a package", err))?;
             Ok(Resolved {
                 reference: ref_name,
                 digest: descriptor.digest,
@@ -740,6 +743,9 @@ fn resolve(
             let (manifest, manifest_bytes, digest) = runtime
                 .block_on(client.manifest(&remote))
                 .map_err(|err| package_error(&format!("cannot read {remote}"), err))?;
+            manifest
+                .check_package(&remote.to_string())
+                .map_err(|err| package_error("not a package", err))?;
             let layers: Vec<&Descriptor> = if with_layers {
                 manifest.layers.iter().collect()
             } else {
