@@ -116,3 +116,55 @@ pub(crate) fn sha256_of(mut reader: impl Read) -> std::io::Result<String> {
     std::io::copy(&mut reader, &mut hashing)?;
     Ok(hashing.finish().0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::bundle::{BundleSpec, bundle, select};
+
+    #[test]
+    fn a_build_matches_its_package_until_a_file_mode_or_link_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pkg");
+        std::fs::create_dir_all(dir.join("dataset")).unwrap();
+        std::fs::write(dir.join("dk.yaml"), "kind: Transform\n").unwrap();
+        std::fs::write(dir.join("dataset/a.yaml"), "kind: DataSet\n").unwrap();
+        std::fs::write(dir.join("main.py"), "print(1)\n").unwrap();
+        std::fs::write(dir.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(dir.join("run.sh"), PermissionsExt::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("main.py", dir.join("entry.py")).unwrap();
+        let layout = Layout::open(&tmp.path().join("registry")).unwrap();
+        let spec = BundleSpec {
+            name: "pkg".into(),
+            namespace: "default".into(),
+            tag: "v1.0.0".into(),
+            transform: serde_json::json!({}),
+            epoch: 0,
+            revision: None,
+            source: None,
+            dk_version: "test".into(),
+        };
+        let built = bundle(&select(&dir).unwrap(), &spec, &layout, &|_| {}).unwrap();
+        let now = || compare(&select(&dir).unwrap(), &layout, &built.manifest).unwrap();
+        assert_eq!(now(), []);
+
+        std::fs::write(dir.join("main.py"), "print(2)\n").unwrap();
+        std::fs::write(dir.join("extra.py"), "").unwrap();
+        std::fs::remove_file(dir.join("dataset/a.yaml")).unwrap();
+        std::fs::set_permissions(dir.join("run.sh"), PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::remove_file(dir.join("entry.py")).unwrap();
+        std::os::unix::fs::symlink("run.sh", dir.join("entry.py")).unwrap();
+        assert_eq!(
+            now(),
+            [
+                ("dataset/a.yaml".to_owned(), Change::Removed),
+                ("entry.py".to_owned(), Change::Modified),
+                ("extra.py".to_owned(), Change::Added),
+                ("main.py".to_owned(), Change::Modified),
+                ("run.sh".to_owned(), Change::Mode),
+            ]
+        );
+    }
+}
