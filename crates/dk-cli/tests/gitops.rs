@@ -96,16 +96,18 @@ fn version_in(text: &str) -> String {
 }
 
 /// The FAQ's deployment section: promote to dev (merged at once), to prod (warning, waits for
-/// two approvals), approvals, merge, status, rollback. The versions are published to
-/// `registry` when there is one (a repository a cluster reads), else only built.
+/// two approvals), approvals, merge, status, a stale promotion closed, rollback (which closes
+/// the promotion it supersedes). The versions are published to `registry` when there is one
+/// (a repository a cluster reads), else only built. Returns the promotions it closed: by
+/// `dk promote close --reason`, and by the rollback.
 fn faq_flow(
     ctx: &TestContext,
     env: &[(&str, &str)],
     repo: &str,
     registry: Option<&str>,
     approve: &dyn Fn(&str, &str),
-) {
-    let versions = ["v1.0.0", "v1.1.0"];
+) -> [String; 2] {
+    let versions = ["v1.0.0", "v1.1.0", "v1.2.0"];
     match registry {
         Some(registry) => build_and_publish(ctx, env, "my-pkg", &versions, registry),
         None => build_versions(ctx, env, "my-pkg", &versions),
@@ -139,7 +141,7 @@ fn faq_flow(
         &["promote", "my-pkg", "v1.0.0", "--to", "prod", "-o", "json"],
     ));
     assert!(
-        prod.stderr.contains("Warning: Skipping int environments"),
+        prod.stderr.contains("Warning: Skipping int environment\n"),
         "{}",
         prod.stderr
     );
@@ -244,6 +246,46 @@ fn faq_flow(
         ["prod", "v1.1.0", "Committed"]
     );
 
+    // A stale promotion is closed, and leaves dk status and dk promote list.
+    let promote_stale = || {
+        let stale = ok(dk(
+            ctx,
+            env,
+            &["promote", "my-pkg", "v1.2.0", "--to", "prod", "-o", "json"],
+        ));
+        stale.json()["pullRequest"].as_str().unwrap().to_owned()
+    };
+    let withdrawn = promote_stale();
+    let status = ok(dk(ctx, env, &["status", "my-pkg"]));
+    assert!(
+        status.stdout.contains(&format!("PR {withdrawn} open")),
+        "{}",
+        status.stdout
+    );
+    let closed = ok(dk(
+        ctx,
+        env,
+        &[
+            "promote",
+            "close",
+            &withdrawn,
+            "--reason",
+            "v1.2.0 is withdrawn",
+        ],
+    ));
+    assert_eq!(
+        closed.stdout,
+        format!("✓ Closed {withdrawn} (my-pkg v1.2.0 to prod/c0)\n  Reason: v1.2.0 is withdrawn\n")
+    );
+    let status = ok(dk(ctx, env, &["status", "my-pkg"]));
+    assert!(!status.stdout.contains("PR "), "{}", status.stdout);
+    let listed = ok(dk(ctx, env, &["promote", "list", "-o", "json"]));
+    assert_eq!(listed.json()["promotions"], serde_json::json!([]));
+    let again = dk(ctx, env, &["promote", "close", &withdrawn]);
+    assert_ne!(again.code, 0, "{}", again.transcript());
+
+    // Rolling prod back closes the open promotion of a newer version there, and says so.
+    let superseded = promote_stale();
     let rollback = ok(dk(
         ctx,
         env,
@@ -252,12 +294,36 @@ fn faq_flow(
     let rollback = rollback.json();
     assert_eq!(rollback["kind"], "rollback");
     assert_eq!(rollback["version"], "v1.0.0", "the previous version");
+    let closed = rollback["closed"].as_array().unwrap();
+    assert_eq!(closed.len(), 1, "{rollback}");
+    for (key, value) in [
+        ("id", superseded.as_str()),
+        ("branch", "dk/promote/prod/c0/my-pkg/v1.2.0"),
+        ("version", "v1.2.0"),
+        ("env", "prod"),
+        ("cell", "c0"),
+        (
+            "reason",
+            "Superseded by the rollback of my-pkg to v1.0.0 in prod (c0).",
+        ),
+    ] {
+        assert_eq!(closed[0][key], value, "{rollback}");
+    }
     let pr = rollback["pullRequest"].as_str().unwrap().to_owned();
+    let listed = ok(dk(ctx, env, &["promote", "list", "-o", "json"])).json();
+    let ids: Vec<&str> = listed["promotions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [pr.as_str()]);
     approve(&pr, "alice");
     approve(&pr, "bob");
     ok(dk(ctx, env, &["promote", "merge", &pr]));
     let status = ok(dk(ctx, env, &["status", "my-pkg", "-o", "json"]));
     assert_eq!(status.json()["rows"][2]["version"], "v1.0.0");
+    [withdrawn, superseded]
 }
 
 #[test]
@@ -483,6 +549,25 @@ fn bare_repositories_over_file_and_smart_http() {
     }
 }
 
+/// The promotions `faq_flow` closed are closed on the forge, not merged, each with its reason
+/// as a comment (GitHub: an issue comment; GitLab: a note).
+fn assert_closed_with_comments(forge: &FakeForge, owner: &str, sigil: char, closed: &[String]) {
+    let reasons = [
+        "v1.2.0 is withdrawn",
+        "Superseded by the rollback of my-pkg to v1.0.0 in prod (c0).",
+    ];
+    let pulls = forge.pulls(owner, "gitops");
+    for (id, reason) in closed.iter().zip(reasons) {
+        let number: u64 = id.trim_start_matches(sigil).parse().unwrap();
+        assert_eq!(forge.comments(owner, "gitops", number), [reason], "{id}");
+        let pull = pulls.iter().find(|p| p["number"] == number).unwrap();
+        assert!(
+            pull["state"] == "closed" && pull["merged"] == false,
+            "{pull}"
+        );
+    }
+}
+
 #[test]
 fn the_same_flow_runs_against_a_github_compatible_forge() {
     let ctx = context();
@@ -518,7 +603,8 @@ fn the_same_flow_runs_against_a_github_compatible_forge() {
         let number = pr.trim_start_matches('#').parse().unwrap();
         reviewer.review("team", "gitops", number, who, "APPROVE");
     };
-    faq_flow(&ctx, &env, &url, Some(&registry), &approve);
+    let closed = faq_flow(&ctx, &env, &url, Some(&registry), &approve);
+    assert_closed_with_comments(&forge, "team", '#', &closed);
     let pulls = forge.pulls("team", "gitops");
     let prod = pulls
         .iter()
@@ -912,7 +998,8 @@ fn the_same_flow_runs_against_a_gitlab_compatible_forge() {
         let number = pr.trim_start_matches('!').parse().unwrap();
         reviewer.review("group", "gitops", number, who, "APPROVE");
     };
-    faq_flow(&ctx, &env, &url, Some(&registry), &approve);
+    let closed = faq_flow(&ctx, &env, &url, Some(&registry), &approve);
+    assert_closed_with_comments(&forge, "group", '!', &closed);
     let merge_requests = forge.pulls("group", "gitops");
     let prod = merge_requests
         .iter()

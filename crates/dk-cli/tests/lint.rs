@@ -33,6 +33,35 @@ fn faq_customer_data_is_clean_when_confidential() {
     run_ok(&ctx, &["lint", "pkg"], 0);
 }
 
+/// The FAQ's PII DataSet exactly as printed: confidential, no retention.
+#[test]
+fn faq_pii_dataset_as_printed_lints_without_errors_unless_the_policy_requires_retention() {
+    let ctx = context();
+    faq_package(&ctx, "confidential");
+    let printed = customer_data("confidential").replace("  retention:\n    days: 365\n", "");
+    assert!(!printed.contains("retention"));
+    ctx.write("pkg/dataset/customer-data.yaml", printed);
+    let loose = run_ok(&ctx, &["lint", "pkg"], 0);
+    assert!(
+        loose.stdout.contains("0 errors, 1 warning")
+            && loose
+                .stdout
+                .contains("output 'customer-data': confidential data requires retention policy"),
+        "{}",
+        loose.stdout
+    );
+    ctx.write(
+        ".dk/policies.yaml",
+        "policies:\n  require_retention: true\n",
+    );
+    let strict = run_ok(&ctx, &["lint", "pkg"], 1);
+    assert!(
+        strict.stdout.contains("1 error, 0 warnings") && strict.stdout.contains("DK303"),
+        "{}",
+        strict.stdout
+    );
+}
+
 #[test]
 fn warnings_pass_unless_strict() {
     let ctx = context();

@@ -623,3 +623,171 @@ fn bearer_tokens_are_fetched_from_the_registrys_realm() {
     assert_eq!(inspected.code, 0, "{}", inspected.transcript());
     assert_eq!(inspected.json()["digest"], built["digest"]);
 }
+
+/// After an edit, publishing the tag built before the edit is refused, naming what changed:
+/// never "already published; nothing to do" while the change is not in it.
+#[test]
+fn publish_refuses_a_build_the_package_on_disk_has_moved_past() {
+    let ctx = context();
+    init(&ctx, "demo");
+    build(&ctx, &[], "demo", "v0.1.0");
+    let registry = service("DK_TEST_REGISTRY", "an OCI registry")
+        .map(|registry| format!("{registry}/t{}-drift", std::process::id()));
+    let mut publish = vec!["publish", "demo", "-o", "json"];
+    if let Some(registry) = &registry {
+        publish.extend(["--registry", registry.as_str()]);
+    }
+    let first = run_with(&ctx, &[], &publish);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+
+    let main = ctx.read("demo/main.py");
+    ctx.write("demo/main.py", format!("{main}\nprint('changed')\n"));
+    ctx.write("demo/extra.py", "x = 1\n");
+    std::fs::remove_file(ctx.work().join("demo/README.md")).ok();
+    let refused = run_with(&ctx, &[], &publish);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused
+            .stderr
+            .contains("demo changed since default/demo:v0.1.0 was built: ")
+            && refused.stderr.contains("extra.py (added)")
+            && refused.stderr.contains("main.py (modified)")
+            && refused.stderr.contains("bump metadata.version"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stdout.contains("already"), "{}", refused.stdout);
+
+    // The executable bit alone is a change too.
+    std::fs::remove_file(ctx.work().join("demo/extra.py")).unwrap();
+    ctx.write("demo/main.py", &main);
+    std::fs::set_permissions(
+        ctx.work().join("demo/main.py"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mode = run_with(&ctx, &[], &publish);
+    assert_eq!(mode.code, 1, "{}", mode.transcript());
+    assert!(
+        mode.stderr.contains("main.py (mode changed)"),
+        "{}",
+        mode.stderr
+    );
+}
+
+/// A registry that is down: publish, inspect and pull say it cannot be reached and why, with a
+/// hint, not only "error sending request for url".
+#[test]
+fn an_unreachable_registry_is_said_plainly() {
+    let ctx = context();
+    init(&ctx, "demo");
+    build(&ctx, &[], "demo", "v0.1.0");
+    let registry = format!("127.0.0.1:{}", dk_test::sink::closed_port());
+    let reference = format!("{registry}/default/demo:v0.1.0");
+    for args in [
+        vec!["publish", "demo", "--registry", registry.as_str()],
+        vec!["inspect", reference.as_str()],
+        vec!["pull", reference.as_str()],
+    ] {
+        let failed = run_with(&ctx, &[], &args);
+        assert_eq!(failed.code, 3, "{}", failed.transcript());
+        assert!(
+            failed.stderr.starts_with(&format!(
+                "error: cannot reach {registry} (connection refused)\nhint: check that the registry at {registry} runs"
+            )) && !failed.stderr.contains("error sending request"),
+            "{}",
+            failed.stderr
+        );
+    }
+}
+
+/// Writes an OCI image layout at `dir` holding one manifest, tagged `v1`, with this
+/// `artifactType` (none when `None`) and config media type, for skopeo to copy.
+fn foreign_layout(dir: &Path, artifact_type: Option<&str>, config_type: &str) {
+    use dk_test::registry::sha256;
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
+        serde_json::json!({"digest": digest, "size": bytes.len()})
+    };
+    let config = put(b"{}");
+    let layer = put(b"an SBOM, not a package");
+    let mut manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": config_type, "digest": config["digest"], "size": config["size"]},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer["digest"], "size": layer["size"]}],
+    });
+    if let Some(artifact_type) = artifact_type {
+        manifest["artifactType"] = artifact_type.into();
+    }
+    let manifest = put(&serde_json::to_vec(&manifest).unwrap());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest["digest"],
+            "size": manifest["size"],
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+/// Artifacts that are not dk packages (pushed by skopeo, an independent client), an OCI
+/// artifact with an artifactType of its own and an image without one, are refused by
+/// `dk inspect` and `dk pull` with their artifactType, and nothing is unpacked.
+#[test]
+fn inspect_and_pull_say_when_an_artifact_is_not_a_dk_package() {
+    let (Some(registry), Some(_)) = (
+        service("DK_TEST_REGISTRY", "an OCI registry"),
+        service("DK_TEST_SKOPEO", "skopeo"),
+    ) else {
+        return;
+    };
+    let ctx = context();
+    for (name, artifact_type, config_type, said) in [
+        (
+            "sbom",
+            Some("application/vnd.example.sbom.v1"),
+            "application/vnd.oci.empty.v1+json",
+            "its artifactType is application/vnd.example.sbom.v1 (config application/vnd.oci.empty.v1+json)",
+        ),
+        (
+            "image",
+            None,
+            "application/vnd.oci.image.config.v1+json",
+            "its artifactType is not set (config application/vnd.oci.image.config.v1+json)",
+        ),
+    ] {
+        let dir = ctx.root().join(format!("layout-{name}"));
+        foreign_layout(&dir, artifact_type, config_type);
+        let reference = format!("{registry}/t{}-foreign/{name}:v1", std::process::id());
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", dir.display()),
+            &format!("docker://{reference}"),
+        ]);
+        let out = ctx.root().join(format!("out-{name}"));
+        for args in [
+            vec!["inspect", reference.as_str()],
+            vec!["pull", reference.as_str(), "-d", out.to_str().unwrap()],
+        ] {
+            let refused = run_with(&ctx, &[], &args);
+            assert_eq!(refused.code, 2, "{}", refused.transcript());
+            assert!(
+                refused.stderr.starts_with(&format!(
+                    "error: {reference} is not a dk package: {said}; a dk package's is application/vnd.infoblox.dk.package.v1\nhint: "
+                )),
+                "{}",
+                refused.stderr
+            );
+            assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+        }
+        assert!(!out.exists(), "nothing unpacked");
+    }
+}

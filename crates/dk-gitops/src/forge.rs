@@ -59,8 +59,14 @@ pub trait Forge {
         pr: &PullRequest,
         key: Option<&Path>,
     ) -> Result<(), GitOpsError>;
-    /// Closes a pull request without merging it.
-    fn close(&self, wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError>;
+    /// Closes a pull request without merging it; a forge keeps `reason` as a comment on it
+    /// first (the git provider deletes the branch, so there is nowhere to keep it).
+    fn close(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        reason: Option<&str>,
+    ) -> Result<(), GitOpsError>;
     /// Merges; returns the merge commit.
     fn merge(
         &self,
@@ -149,7 +155,12 @@ impl Forge for GitForge {
         wc.approve(&pr.branch, &format!("Approve {}", pr.title), key)
     }
 
-    fn close(&self, wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError> {
+    fn close(
+        &self,
+        wc: &WorkingCopy,
+        pr: &PullRequest,
+        _reason: Option<&str>,
+    ) -> Result<(), GitOpsError> {
         wc.delete_branch(&pr.branch)
     }
 
@@ -164,6 +175,15 @@ impl Forge for GitForge {
 }
 
 /// Forges count approvals made on them; dk does not approve on anyone's behalf.
+/// A pull request asked for by number that is no longer open: there is nothing to approve,
+/// merge or close.
+fn not_open(id: &PrId, state: &str) -> GitOpsError {
+    GitOpsError::Invalid(format!(
+        "{id} is {} (not open): `dk promote list` shows the open promotions",
+        crate::strip_controls(state)
+    ))
+}
+
 fn approve_on_the_forge(pr: &PullRequest, how: &str, counted_from: &str) -> GitOpsError {
     let url = pr
         .url
@@ -444,6 +464,9 @@ pub struct GitHubForge {
 #[derive(Debug, Deserialize)]
 struct ApiPull {
     number: u64,
+    /// `open` or `closed` (merged or not).
+    #[serde(default)]
+    state: String,
     title: String,
     html_url: Option<String>,
     head: ApiRef,
@@ -607,6 +630,9 @@ impl Forge for GitHubForge {
                     None,
                     "pull request",
                 )?;
+                if pull.state != "open" {
+                    return Err(not_open(id, &pull.state));
+                }
                 self.pull(pull)
             }
             PrId::Branch(branch) => self.find(wc, &branch.to_string())?.ok_or_else(|| {
@@ -636,8 +662,21 @@ impl Forge for GitHubForge {
         ))
     }
 
-    fn close(&self, _wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError> {
+    fn close(
+        &self,
+        _wc: &WorkingCopy,
+        pr: &PullRequest,
+        reason: Option<&str>,
+    ) -> Result<(), GitOpsError> {
         let number = Self::number(&pr.id).expect("a forge pull request has a number");
+        // A pull request's comments are its issue's.
+        if let Some(reason) = reason {
+            self.request(
+                reqwest::Method::POST,
+                &format!("/issues/{number}/comments"),
+                Some(json!({"body": reason})),
+            )?;
+        }
         self.request(
             reqwest::Method::PATCH,
             &format!("/pulls/{number}"),
@@ -674,6 +713,9 @@ pub struct GitLabForge {
 #[derive(Debug, Deserialize)]
 struct ApiMergeRequest {
     iid: u64,
+    /// `opened`, `closed`, `merged` or `locked`.
+    #[serde(default)]
+    state: String,
     title: String,
     web_url: Option<String>,
     source_branch: String,
@@ -800,6 +842,9 @@ impl Forge for GitLabForge {
                     None,
                     "merge request",
                 )?;
+                if mr.state != "opened" {
+                    return Err(not_open(id, &mr.state));
+                }
                 self.merge_request(mr)
             }
             PrId::Branch(branch) => self.find(wc, &branch.to_string())?.ok_or_else(|| {
@@ -825,8 +870,20 @@ impl Forge for GitLabForge {
         Err(approve_on_the_forge(pr, "on GitLab", "its approvals API"))
     }
 
-    fn close(&self, _wc: &WorkingCopy, pr: &PullRequest) -> Result<(), GitOpsError> {
+    fn close(
+        &self,
+        _wc: &WorkingCopy,
+        pr: &PullRequest,
+        reason: Option<&str>,
+    ) -> Result<(), GitOpsError> {
         let iid = pr.id.trim_start_matches('!');
+        if let Some(reason) = reason {
+            self.request(
+                reqwest::Method::POST,
+                &format!("/merge_requests/{iid}/notes"),
+                Some(json!({"body": reason})),
+            )?;
+        }
         self.request(
             reqwest::Method::PUT,
             &format!("/merge_requests/{iid}"),

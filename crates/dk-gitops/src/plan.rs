@@ -189,8 +189,13 @@ fn body(target: &Target, release: &Release, skipped: &[String], files: Files<'_>
     }
     if !skipped.is_empty() {
         body.push_str(&format!(
-            "\n**Skipping {} environments**: they do not run {}.\n",
-            skipped_names(skipped),
+            "\n**{}**: {} not run {}.\n",
+            skip_warning(skipped),
+            if skipped.len() == 1 {
+                "it does"
+            } else {
+                "they do"
+            },
             release.version
         ));
     }
@@ -208,10 +213,16 @@ fn body(target: &Target, release: &Release, skipped: &[String], files: Files<'_>
     body
 }
 
-/// "dev", "dev and int": the environments a promotion skips, as said.
-pub fn skipped_names(skipped: &[String]) -> String {
+/// "Skipping dev environment", "Skipping dev and int environments": the FAQ's words for the
+/// environments a promotion skips.
+pub fn skip_warning(skipped: &[String]) -> String {
     let names: Vec<&str> = skipped.iter().map(String::as_str).collect();
-    join_names(&names)
+    let noun = if names.len() == 1 {
+        "environment"
+    } else {
+        "environments"
+    };
+    format!("Skipping {} {noun}", join_names(&names))
 }
 
 /// One promotion's change, ready to become a pull request.
@@ -266,6 +277,33 @@ impl Plan {
         format!("{}\n\n{}", self.title, self.body)
     }
 
+    /// The open promotions this rollback supersedes: those of the same package, environment
+    /// and cell to a version newer than the one it returns to, which would undo it when merged.
+    /// A promotion supersedes nothing.
+    pub fn supersedes(&self, open: &[PullRequest]) -> Vec<(PullRequest, BranchName)> {
+        let rollback = &self.branch;
+        if rollback.kind != Kind::Rollback {
+            return Vec::new();
+        }
+        open.iter()
+            .filter_map(|pr| Some((pr.clone(), BranchName::parse(&pr.branch).ok()?)))
+            .filter(|(_, branch)| {
+                branch.package == rollback.package
+                    && branch.env == rollback.env
+                    && branch.cell == rollback.cell
+                    && newer(&branch.version, &rollback.version)
+            })
+            .collect()
+    }
+
+    /// Why [`Plan::supersedes`]'s pull requests are closed, said on each of them.
+    pub fn closing_reason(&self) -> String {
+        format!(
+            "Superseded by the rollback of {} to {} in {} ({}).",
+            self.target.package, self.target.version, self.target.env.name, self.target.cell
+        )
+    }
+
     /// Whether `pr` merges as soon as it is open: the environment auto-merges and the pull
     /// request has the approvals the environment requires.
     pub fn merges_at_once(&self, pr: &PullRequest) -> bool {
@@ -313,6 +351,13 @@ impl Plan {
             pull_request: Some(pr),
         })
     }
+}
+
+/// Whether version `a` is newer than `b` (semver, an optional leading `v`); a version that
+/// does not parse is newer than nothing.
+fn newer(a: &str, b: &str) -> bool {
+    let parse = |v: &str| semver::Version::parse(v.strip_prefix('v').unwrap_or(v)).ok();
+    matches!((parse(a), parse(b)), (Some(a), Some(b)) if a > b)
 }
 
 /// An open promotion before the approval gate: its pull request, its branch read back, and the
@@ -472,7 +517,10 @@ mod tests {
                  prod needs 2 approval(s).\n"
             )
         );
-        assert_eq!(skipped_names(&plan.skipped), "dev and int");
+        assert_eq!(
+            skip_warning(&plan.skipped),
+            "Skipping dev and int environments"
+        );
         assert!(
             plan.description()
                 .starts_with("Promote app v1.0.0 to prod (c0)\n\n| |")
@@ -489,6 +537,19 @@ mod tests {
     }
 
     #[test]
+    fn one_skipped_environment_is_said_in_the_singular() {
+        let (_dir, wc) = repository();
+        let plan = plan(&wc, Kind::Promotion, "v1.0.0", "int");
+        assert_eq!(skip_warning(&plan.skipped), "Skipping dev environment");
+        assert!(
+            plan.body
+                .contains("**Skipping dev environment**: it does not run v1.0.0."),
+            "{}",
+            plan.body
+        );
+    }
+
+    #[test]
     fn a_rollback_skips_nothing_and_says_so_in_its_title_and_labels() {
         let (_dir, wc) = repository();
         let plan = plan(&wc, Kind::Rollback, "v1.0.0", "prod");
@@ -497,6 +558,50 @@ mod tests {
         assert_eq!(plan.title, "Roll back app v1.0.0 to prod (c0)");
         assert_eq!(plan.labels[0], "rollback");
         assert!(!plan.body.contains("Skipping"), "{}", plan.body);
+    }
+
+    #[test]
+    fn a_rollback_supersedes_newer_promotions_of_its_package_env_and_cell() {
+        let (_dir, wc) = repository();
+        let open = |branch: &str| PullRequest {
+            id: format!("#{}", branch.len()),
+            branch: branch.to_owned(),
+            title: String::new(),
+            labels: Vec::new(),
+            url: None,
+            approvals: Vec::new(),
+        };
+        let prs = [
+            open("dk/promote/prod/c0/app/v1.2.0"),
+            open("dk/promote/prod/c0/app/v10.0.0"),
+            open("dk/rollback/prod/c0/app/v1.1.0"),
+            open("dk/promote/prod/c0/app/v1.0.0"),
+            open("dk/promote/prod/c0/app/v0.9.0"),
+            open("dk/promote/int/c0/app/v1.2.0"),
+            open("dk/promote/prod/c1/app/v1.2.0"),
+            open("dk/promote/prod/c0/other/v1.2.0"),
+            open("feature/x"),
+        ];
+        let rollback = plan(&wc, Kind::Rollback, "v1.0.0", "prod");
+        let superseded = rollback.supersedes(&prs);
+        let closed: Vec<&str> = superseded
+            .iter()
+            .map(|(pr, _)| pr.branch.as_str())
+            .collect();
+        assert_eq!(
+            closed,
+            [
+                "dk/promote/prod/c0/app/v1.2.0",
+                "dk/promote/prod/c0/app/v10.0.0",
+                "dk/rollback/prod/c0/app/v1.1.0"
+            ]
+        );
+        assert_eq!(
+            rollback.closing_reason(),
+            "Superseded by the rollback of app to v1.0.0 in prod (c0)."
+        );
+        let promotion = plan(&wc, Kind::Promotion, "v1.0.0", "prod");
+        assert!(promotion.supersedes(&prs).is_empty());
     }
 
     #[test]

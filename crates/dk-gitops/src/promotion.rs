@@ -55,7 +55,7 @@ pub fn open(
         // A concurrent run merged the change between the check above and the opening: this
         // pull request has nothing to merge, and would be a second one.
         Ok(pr) if landed(wc, change)? => {
-            forge.close(wc, &pr)?;
+            forge.close(wc, &pr, None)?;
             Ok(Opened::Landed)
         }
         Ok(pr) => Ok(Opened::Opened(pr)),

@@ -336,7 +336,7 @@ fn rfc3339(epoch: u64) -> String {
 }
 
 /// Whether a path belongs in the wheels layer.
-fn is_wheel(path: &str) -> bool {
+pub(crate) fn is_wheel(path: &str) -> bool {
     path.strip_prefix(crate::wheels::DIR)
         .is_some_and(|rest| rest.starts_with('/'))
 }

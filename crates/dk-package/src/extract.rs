@@ -369,16 +369,21 @@ fn unpack_layers(
     Ok(total)
 }
 
-/// The text files of one gzip tar layer, by path (the manifests layer: small YAML files).
-pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
+/// A gzip tar layer of the local layout, read within the default decompression limits.
+fn layer_archive(layer: &Path) -> Result<tar::Archive<Capped<std::fs::File>>, PackageError> {
     let limits = Limits::default();
     let (file, size) =
         dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
-    let mut archive = tar::Archive::new(Capped::new(
+    Ok(tar::Archive::new(Capped::new(
         file,
         size.saturating_mul(limits.max_expansion),
         limits.max_expansion,
-    ));
+    )))
+}
+
+/// The text files of one gzip tar layer, by path (the manifests layer: small YAML files).
+pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
+    let mut archive = layer_archive(layer)?;
     let mut files = Vec::new();
     each_entry(&mut archive, layer, |entry, path, _| {
         if entry.header().entry_type() == tar::EntryType::Regular {
@@ -390,6 +395,27 @@ pub fn text_files(layer: &Path) -> Result<Vec<(String, String)>, PackageError> {
         Ok(())
     })?;
     Ok(files)
+}
+
+/// The files and links of one gzip tar layer as [`crate::drift`] compares them, by path.
+pub(crate) fn states(layer: &Path) -> Result<Vec<(String, crate::drift::State)>, PackageError> {
+    use crate::drift::State;
+    let mut archive = layer_archive(layer)?;
+    let mut states = Vec::new();
+    each_entry(&mut archive, layer, |entry, path, link| {
+        let state = match entry.header().entry_type() {
+            tar::EntryType::Regular => State::File {
+                executable: entry.header().mode().unwrap_or(0) & 0o111 != 0,
+                sha256: crate::drift::sha256_of(entry)
+                    .map_err(|err| PackageError::io(layer, err))?,
+            },
+            tar::EntryType::Symlink => State::Link(link.unwrap_or_default()),
+            _ => return Ok(()),
+        };
+        states.push((path, state));
+        Ok(())
+    })?;
+    Ok(states)
 }
 
 fn tempfile_dir(parent: &Path) -> Result<PathBuf, PackageError> {

@@ -49,6 +49,23 @@ pub struct Manifest {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// Refuses an artifact that is not a dk package (an image, an SBOM, a Helm chart): its
+    /// config would read as an empty Transform and its layers as no package.
+    pub fn check_package(&self, reference: &str) -> Result<(), PackageError> {
+        if self.artifact_type.as_deref() == Some(ARTIFACT_TYPE)
+            || self.config.media_type == CONFIG_MEDIA_TYPE
+        {
+            return Ok(());
+        }
+        Err(PackageError::NotAPackage {
+            reference: reference.to_owned(),
+            artifact_type: self.artifact_type.clone(),
+            config: self.config.media_type.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Index {

@@ -1,12 +1,13 @@
 //! Data packages as OCI artifacts (DESIGN §6): reproducible bundles ([`bundle`]), the local OCI
 //! image layout ([`layout`]), references ([`reference`]), registry credentials from the Docker
 //! config ([`credentials`]), pushing and pulling over the OCI distribution API ([`registry`]),
-//! safe extraction ([`extract`]) and a python package's vendored wheels ([`wheels`]).
+//! safe extraction ([`extract`]), whether a build still holds the package on disk ([`drift`]) and a python package's vendored wheels ([`wheels`]).
 
 use std::path::{Path, PathBuf};
 
 pub mod bundle;
 pub mod credentials;
+pub mod drift;
 pub mod extract;
 pub mod layout;
 pub mod reference;
@@ -32,6 +33,9 @@ pub enum PackageError {
     Unsafe { path: String, reason: String },
     #[error("{0}")]
     Registry(String),
+    /// No connection to the registry `host`: refused, timed out, not resolved.
+    #[error("cannot reach {host} ({reason})")]
+    Unreachable { host: String, reason: String },
     /// Links of a package whose resolved targets leave it (`link -> target`).
     #[error("links that lead outside the package: {}; copy the files in, or ignore the links in .dkignore", .0.join(", "))]
     LinksOutside(Vec<String>),
@@ -52,6 +56,17 @@ pub enum PackageError {
     },
     #[error("{0}")]
     Credentials(String),
+    /// An artifact of another kind than dk's.
+    #[error(
+        "{reference} is not a dk package: its artifactType is {} (config {config}); a dk package's is {}",
+        artifact_type.as_deref().unwrap_or("not set"),
+        layout::ARTIFACT_TYPE
+    )]
+    NotAPackage {
+        reference: String,
+        artifact_type: Option<String>,
+        config: String,
+    },
 }
 
 impl PackageError {

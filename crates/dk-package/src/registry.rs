@@ -56,7 +56,60 @@ pub struct Pushed {
     pub skipped_blobs: usize,
 }
 
-fn registry_error(what: &str, err: OciDistributionError) -> PackageError {
+/// The connection failure under `err`, said plainly ("connection refused", "timed out", the
+/// resolver's message), when that is what it is: "error sending request for url" says nothing.
+fn connection_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use std::io::ErrorKind;
+    let mut connecting = false;
+    let mut innermost = err.to_string();
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(request) = err.downcast_ref::<reqwest::Error>() {
+            if request.is_timeout() {
+                return Some("timed out".into());
+            }
+            connecting |= request.is_connect();
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            let reason = match io.kind() {
+                ErrorKind::ConnectionRefused => Some("connection refused"),
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                    Some("connection reset")
+                }
+                ErrorKind::TimedOut => Some("timed out"),
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                    Some("no route to host")
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                return Some(reason.into());
+            }
+        }
+        innermost = err.to_string();
+        current = err.source();
+    }
+    connecting.then_some(innermost)
+}
+
+/// `host` could not be reached, or `None` when `err` is something else.
+fn unreachable(host: &str, err: &(dyn std::error::Error + 'static)) -> Option<PackageError> {
+    connection_failure(err).map(|reason| PackageError::Unreachable {
+        host: host.to_owned(),
+        reason,
+    })
+}
+
+fn registry_error(host: &str, what: &str, err: OciDistributionError) -> PackageError {
+    // The request error itself, not `err`: oci-client's error is transparent over it and would
+    // hide that it was a connection that failed.
+    let under: &(dyn std::error::Error + 'static) = match &err {
+        OciDistributionError::RequestError(request) => request,
+        other => other,
+    };
+    if let Some(unreachable) = unreachable(host, under) {
+        return unreachable;
+    }
     let hint = match &err {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => {
@@ -124,7 +177,9 @@ impl Registry {
             .auth(reference, &self.auth, operation)
             .await
             .map(drop)
-            .map_err(|err| registry_error(&format!("cannot sign in to {}", self.host), err))
+            .map_err(|err| {
+                registry_error(&self.host, &format!("cannot sign in to {}", self.host), err)
+            })
     }
 
     /// The digest the registry has under `target`'s tag, or `None`.
@@ -144,7 +199,9 @@ impl Registry {
             .client
             .auth(&reference, &self.auth, RegistryOperation::Pull)
             .await
-            .map_err(|err| registry_error(&format!("cannot sign in to {}", self.host), err))?;
+            .map_err(|err| {
+                registry_error(&self.host, &format!("cannot sign in to {}", self.host), err)
+            })?;
         let url = format!(
             "{}://{}/v2/{}/manifests/{}",
             self.scheme,
@@ -162,7 +219,9 @@ impl Registry {
             _ => request,
         };
         let failed = |err: reqwest::Error| {
-            PackageError::Registry(format!("cannot read {target}: {}", err.without_url()))
+            unreachable(&self.host, &err).unwrap_or_else(|| {
+                PackageError::Registry(format!("cannot read {target}: {}", err.without_url()))
+            })
         };
         let mut response = request.send().await.map_err(failed)?;
         let status = response.status();
@@ -223,14 +282,15 @@ impl Registry {
                 .client
                 .blob_exists(&reference, &blob.digest)
                 .await
-                .map_err(|err| registry_error("cannot check a blob", err))?;
+                .map_err(|err| registry_error(&self.host, "cannot check a blob", err))?;
             if exists {
                 pushed.skipped_blobs += 1;
                 progress(blob.size);
                 continue;
             }
             let path = layout.blob_path(&blob.digest)?;
-            let failed = |err| registry_error(&format!("cannot upload {}", blob.digest), err);
+            let failed =
+                |err| registry_error(&self.host, &format!("cannot upload {}", blob.digest), err);
             if !self.chunked && blob.size <= IN_MEMORY_LIMIT {
                 let bytes = dk_fs::read(&path, IN_MEMORY_LIMIT)
                     .map_err(|err| PackageError::fs(&path, err))?;
@@ -274,7 +334,13 @@ impl Registry {
         self.client
             .push_manifest_raw(&reference, manifest_bytes, content_type)
             .await
-            .map_err(|err| registry_error(&format!("cannot push the manifest to {target}"), err))?;
+            .map_err(|err| {
+                registry_error(
+                    &self.host,
+                    &format!("cannot push the manifest to {target}"),
+                    err,
+                )
+            })?;
         Ok(pushed)
     }
 
@@ -324,7 +390,8 @@ impl Registry {
                 progress(blob.size);
                 continue;
             }
-            let failed = |err| registry_error(&format!("cannot download {}", blob.digest), err);
+            let failed =
+                |err| registry_error(&self.host, &format!("cannot download {}", blob.digest), err);
             let oversize = || {
                 PackageError::Registry(format!(
                     "{} was declared as {} bytes and the registry sent more: refused",
@@ -376,4 +443,39 @@ fn file_stream(
             (Ok(bytes::Bytes::from(buffer)), file)
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a request to `url` fails with, as dk says it.
+    fn failure(url: &str) -> Option<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(reqwest::Client::new().get(url).send())
+            .expect_err("no server");
+        connection_failure(&err)
+    }
+
+    #[test]
+    fn connection_failures_are_said_plainly() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert_eq!(
+            failure(&format!("http://127.0.0.1:{port}/v2/")).as_deref(),
+            Some("connection refused")
+        );
+        let unresolved = failure("http://registry.invalid/v2/").expect("a connection failure");
+        assert!(
+            unresolved.contains("failed to lookup address information"),
+            "{unresolved}"
+        );
+    }
 }

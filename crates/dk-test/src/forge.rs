@@ -32,6 +32,8 @@ struct Pull {
     state: &'static str,
     merged: bool,
     reviews: Vec<(String, String)>,
+    /// Comments (GitLab: notes), oldest first.
+    comments: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -244,6 +246,17 @@ impl FakeForge {
             .unwrap_or_default()
     }
 
+    /// The comments on pull request `number` of `owner/repo` (GitLab: its notes), oldest first.
+    pub fn comments(&self, owner: &str, repo: &str, number: u64) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .pulls
+            .get(&(owner.to_owned(), repo.to_owned()))
+            .and_then(|pulls| pulls.iter().find(|p| p.number == number))
+            .map(|pull| pull.comments.clone())
+            .unwrap_or_default()
+    }
+
     /// A review, as `POST /repos/{owner}/{repo}/pulls/{number}/reviews` by `login` would add it.
     pub fn review(&self, owner: &str, repo: &str, number: u64, login: &str, event: &str) {
         let mut state = self.state.lock().unwrap();
@@ -276,6 +289,7 @@ impl FakeForge {
             state: "open",
             merged: false,
             reviews: Vec::new(),
+            comments: Vec::new(),
         });
         number
     }
@@ -496,6 +510,7 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
                 state: "open",
                 merged: false,
                 reviews: Vec::new(),
+                comments: Vec::new(),
             };
             let answer = pull_json(&pull, &owner, &repo, port);
             pulls.push(pull);
@@ -532,6 +547,15 @@ fn serve(mut stream: TcpStream, root: &Path, state: &Mutex<State>, port: u16) {
                         &mut stream,
                         200,
                         &json!({"user": {"login": login}, "state": state}),
+                    );
+                }
+                ("POST", "issues", ["comments"]) => {
+                    let text = body["body"].as_str().unwrap_or_default().to_owned();
+                    pull.comments.push(text.clone());
+                    json_response(
+                        &mut stream,
+                        201,
+                        &json!({"id": pull.comments.len(), "body": text, "user": {"login": login}}),
                     );
                 }
                 ("POST", "issues", ["labels"]) => {
@@ -680,6 +704,7 @@ fn gitlab(
                 state: "open",
                 merged: false,
                 reviews: Vec::new(),
+                comments: Vec::new(),
             };
             let answer = merge_request_json(&pull, &owner, &repo, port);
             pulls.push(pull);
@@ -719,6 +744,15 @@ fn gitlab(
                         stream,
                         200,
                         &json!({"iid": pull.number, "approved_by": approved}),
+                    );
+                }
+                ("POST", ["notes"]) => {
+                    let text = body["body"].as_str().unwrap_or_default().to_owned();
+                    pull.comments.push(text.clone());
+                    json_response(
+                        stream,
+                        201,
+                        &json!({"id": pull.comments.len(), "body": text}),
                     );
                 }
                 ("POST", ["approve"]) => {

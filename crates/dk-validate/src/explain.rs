@@ -557,7 +557,7 @@ pub static EXPLANATIONS: &[Explanation] = &[
     },
     Explanation {
         code: "DK303",
-        rationale: "Sensitive data must not be kept forever: confidential and restricted data declares how long it is kept.",
+        rationale: "Sensitive data must not be kept forever: confidential and restricted data declares how long it is kept. A warning by default; `require_retention: true` in .dk/policies.yaml makes it an error.",
         example: &[(
             "dataset/orders-summary.yaml",
             manifest!(

@@ -3,6 +3,7 @@
 //! ```yaml
 //! policies:
 //!   require_classification: true        # DK302 becomes an error
+//!   require_retention: true             # DK303 becomes an error
 //!   owner_pattern: "^[a-z-]+@example\\.com$"
 //!   max_pii_retention_days: 730
 //!   confidential_required_tags: [gdpr]
@@ -41,6 +42,7 @@ struct PolicyFile {
 
 const POLICY_KEYS: &[&str] = &[
     "require_classification",
+    "require_retention",
     "owner_pattern",
     "max_pii_retention_days",
     "confidential_required_tags",
@@ -51,6 +53,8 @@ const POLICY_KEYS: &[&str] = &[
 pub struct Settings {
     #[serde(default)]
     pub require_classification: bool,
+    #[serde(default)]
+    pub require_retention: bool,
     #[serde(default)]
     pub owner_pattern: Option<String>,
     #[serde(default)]
@@ -165,6 +169,9 @@ impl Policy {
         let mut overrides = BTreeMap::new();
         if file.policies.require_classification {
             overrides.insert(rules::OUTPUT_CLASSIFICATION.code, Some(Severity::Error));
+        }
+        if file.policies.require_retention {
+            overrides.insert(rules::RETENTION_REQUIRED.code, Some(Severity::Error));
         }
         for (code, level) in &file.severity {
             match rules::by_code(code) {

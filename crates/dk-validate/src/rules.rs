@@ -74,7 +74,7 @@ rules! {
     CAPABILITY = "DK205", "capability", Error, "A Connector cannot be read (source) or written (destination) as the Transform needs.";
     PII_CLASSIFICATION = "DK301", "pii-classification", Error, "A DataSet with pii: true fields must be confidential or restricted.";
     OUTPUT_CLASSIFICATION = "DK302", "output-classification", Warning, "An output DataSet declares no classification (an error with require_classification).";
-    RETENTION_REQUIRED = "DK303", "retention-required", Error, "Confidential and restricted data declare retention.days.";
+    RETENTION_REQUIRED = "DK303", "retention-required", Warning, "Confidential and restricted data declare retention.days (an error with require_retention).";
     PII_PROPAGATION = "DK304", "pii-propagation", Error, "A field derived from PII is pii: true unless it declares masking.";
     CLASSIFICATION_DOWNGRADE = "DK305", "classification-downgrade", Error, "A DataSet is classified lower than the data its fields derive from.";
     OWNER_REQUIRED = "DK306", "owner-required", Error, "A Transform names its owner.";

@@ -224,6 +224,16 @@ pub fn package_error(what: &str, err: PackageError) -> CliError {
         ),
         err @ PackageError::TagPublished { .. } => CliError::failure(err.to_string())
             .hint("bump the version: dk build --tag vX.Y.Z+1"),
+        err @ PackageError::NotAPackage { .. } => CliError::usage(err.to_string()).hint(
+            "dk pull and dk inspect read packages dk publish pushed; read other artifacts with skopeo or oras",
+        ),
+        PackageError::Unreachable { host, reason } => CliError::new(
+            ExitStatus::External,
+            format!("cannot reach {host} ({reason})"),
+        )
+        .hint(format!(
+            "check that the registry at {host} runs and that the address is right (--registry, DK_REGISTRY or `dk config get registry`)"
+        )),
         err => {
             let status = match &err {
                 PackageError::Registry(_) | PackageError::Credentials(_) => ExitStatus::External,

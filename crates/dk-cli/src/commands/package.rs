@@ -14,6 +14,7 @@ use dk_lineage::source::git_source;
 use dk_manifest::discover::Project;
 use dk_manifest::model::{PythonTarget, Runtime};
 use dk_package::bundle::{self, BundleSpec};
+use dk_package::drift;
 use dk_package::extract::{self, Limits};
 use dk_package::layout::{
     Descriptor, Layout, MANIFEST_LIMIT, Manifest, Publication, TITLE, Tagged,
@@ -544,10 +545,11 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     let tag = resolve_tag(ctx, args.tag.as_deref(), &facts)?;
     let layout = layout(ctx)?;
     let local = ArtifactRef::local(&facts.namespace, &facts.name, &tag).ref_name();
-    let descriptor = match layout
+    let prebuilt = layout
         .find(&local)
-        .map_err(|err| package_error("cannot read the local registry", err))?
-    {
+        .map_err(|err| package_error("cannot read the local registry", err))?;
+    let was_built = prebuilt.is_some();
+    let descriptor = match prebuilt {
         Some(descriptor) => descriptor,
         None => {
             ctx.ui
@@ -564,6 +566,9 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     let (manifest, _) = layout
         .manifest(&descriptor)
         .map_err(|err| package_error(&format!("{local} is damaged in the local registry"), err))?;
+    if was_built {
+        refuse_drift(&args.dir, &facts, &layout, &manifest, &local, &tag)?;
+    }
     let size = artifact_size(&descriptor, &manifest);
     let registry = match args.registry {
         Some(registry) => Some(registry),
@@ -650,6 +655,47 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     ctx.ui.emit(&report)
 }
 
+/// Refuses to publish the build `local` of `dir` when the package on disk is no longer what it
+/// holds: publishing it would say "published" while the user's change is not in it.
+fn refuse_drift(
+    dir: &Path,
+    facts: &PackageFacts,
+    layout: &Layout,
+    manifest: &Manifest,
+    local: &str,
+    tag: &str,
+) -> Result<(), CliError> {
+    const SHOWN: usize = 10;
+    let entries = selection(dir, facts)?;
+    let changes = drift::compare(&entries, layout, manifest).map_err(|err| {
+        package_error(
+            &format!("cannot compare {} with {local}", dir.display()),
+            err,
+        )
+    })?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<String> = changes
+        .iter()
+        .take(SHOWN)
+        .map(|(path, change)| format!("{path} ({})", change.word()))
+        .collect();
+    if changes.len() > SHOWN {
+        named.push(format!("and {} more", changes.len() - SHOWN));
+    }
+    Err(CliError::failure(format!(
+        "{} changed since {local} was built: {}; publishing would not include the change",
+        dir.display(),
+        named.join(", ")
+    ))
+    .hint(format!(
+        "bump metadata.version and dk build {} --tag vX.Y.Z (a version names one content); if {tag} was never published, rebuild it: dk build {} --tag {tag} --force",
+        dir.display(),
+        dir.display()
+    )))
+}
+
 /// An artifact read back: from the layout, or downloaded into it first.
 struct Resolved {
     reference: String,
@@ -680,6 +726,9 @@ fn resolve(
             let (manifest, manifest_bytes) = layout
                 .manifest(&descriptor)
                 .map_err(|err| package_error(&format!("{ref_name} is damaged"), err))?;
+            manifest
+                .check_package(&ref_name)
+                .map_err(|err| package_error("not a package", err))?;
             Ok(Resolved {
                 reference: ref_name,
                 digest: descriptor.digest,
@@ -694,6 +743,9 @@ fn resolve(
             let (manifest, manifest_bytes, digest) = runtime
                 .block_on(client.manifest(&remote))
                 .map_err(|err| package_error(&format!("cannot read {remote}"), err))?;
+            manifest
+                .check_package(&remote.to_string())
+                .map_err(|err| package_error("not a package", err))?;
             let layers: Vec<&Descriptor> = if with_layers {
                 manifest.layers.iter().collect()
             } else {

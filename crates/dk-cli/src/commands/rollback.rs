@@ -20,7 +20,8 @@ use crate::promotion::{Session, TargetArgs, check_names, check_target, gitops_er
 #[derive(Debug, Args)]
 #[command(after_help = "\
 The previous version comes from the history of the values file; the same approvals apply, and
-the pull request is labelled rollback.
+the pull request is labelled rollback. Open promotions of the package to a newer version in the
+same environment and cell would undo it: the rollback closes them, and says so.
 
 Examples:
   dk rollback my-pkg --env prod

@@ -4,6 +4,7 @@
 //! ([`artifact`]) and carrying out a promotion plan into its report ([`report`]).
 
 pub mod artifact;
+pub mod close;
 pub mod report;
 
 use std::path::{Path, PathBuf};

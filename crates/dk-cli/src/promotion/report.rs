@@ -6,11 +6,12 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use dk_gitops::branch::Kind;
-use dk_gitops::plan::{self, Files, Outcome, Step, Target};
+use dk_gitops::plan::{self, Files, Outcome, Plan, Step, Target};
 use dk_gitops::source;
 use dk_gitops::values::Release;
 
 use super::artifact::{Artifact, artifact, files_of_digest};
+use super::close::{Closed, close};
 use super::{Session, TargetArgs, gitops_error};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
@@ -33,6 +34,8 @@ struct PromotionReport {
     approvals: usize,
     required: u32,
     skipped: Vec<String>,
+    /// The open promotions a rollback superseded and closed.
+    closed: Vec<Closed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +96,16 @@ impl Render for PromotionReport {
                     self.required
                 )
             }
+        }?;
+        for closed in &self.closed {
+            writeln!(
+                out,
+                "{} Closed {}: superseded by this rollback",
+                styles.success("✓"),
+                closed.what()
+            )?;
         }
+        Ok(())
     }
 }
 
@@ -172,6 +184,7 @@ pub fn promote(
         approvals: 0,
         required: env.approvals,
         skipped: Vec::new(),
+        closed: Vec::new(),
         diff: None,
         body: None,
     };
@@ -195,10 +208,8 @@ pub fn promote(
             _ => gitops_error("cannot read the GitOps repository", err),
         })?;
     if !plan.skipped.is_empty() {
-        ctx.ui.note(format!(
-            "Warning: Skipping {} environments",
-            plan::skipped_names(&plan.skipped)
-        ));
+        ctx.ui
+            .note(format!("Warning: {}", plan::skip_warning(&plan.skipped)));
     }
     report.skipped = plan.skipped.clone();
     if request.target.dry_run {
@@ -214,6 +225,7 @@ pub fn promote(
             _ => gitops_error("Promotion PR not created", err),
         })?;
     report.outcome = done.outcome;
+    report.closed = close_superseded(session, &plan)?;
     if let Some(pr) = done.pull_request {
         report.pull_request = Some(pr.id);
         report.branch = Some(plan.branch.to_string());
@@ -221,4 +233,17 @@ pub fn promote(
         report.approvals = pr.approvals.len();
     }
     ctx.ui.emit(&report)
+}
+
+/// Closes the open promotions a rollback supersedes (none for a promotion), once the rollback
+/// is under way: merged, they would undo it.
+fn close_superseded(session: &Session, plan: &Plan) -> Result<Vec<Closed>, CliError> {
+    if plan.target.kind != Kind::Rollback {
+        return Ok(Vec::new());
+    }
+    let reason = plan.closing_reason();
+    plan.supersedes(&session.list()?)
+        .into_iter()
+        .map(|(pr, branch)| close(session, pr, branch, Some(reason.clone())))
+        .collect()
 }

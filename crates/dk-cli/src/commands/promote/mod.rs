@@ -1,8 +1,9 @@
 //! `dk promote`: a published version into an environment through a pull request (DESIGN §7),
-//! and the promotions' own verbs: `approve`, `check`, `merge`, `list`.
+//! and the promotions' own verbs: `approve`, `check`, `merge`, `list`, `close`.
 
 mod approve;
 mod check;
+mod close;
 mod list;
 mod merge;
 
@@ -46,7 +47,8 @@ Examples:
   dk promote list --env prod
   dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
   dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
-  dk promote merge dk/promote/prod/c0/my-pkg/v1.0.0"
+  dk promote merge dk/promote/prod/c0/my-pkg/v1.0.0
+  dk promote close '#12' --reason 'v1.2.0 is withdrawn'"
 )]
 pub struct PromoteArgs {
     #[command(subcommand)]
@@ -98,6 +100,17 @@ Examples:
   dk promote list
   dk promote list --env prod -o json")]
     List(list::ListArgs),
+    /// Close a promotion without merging it (a stale one leaves dk status)
+    #[command(after_help = "\
+GitHub and GitLab keep the reason as a comment on the pull request and close it (its branch
+stays); the git provider deletes the promotion's branch. dk rollback closes the open
+promotions it supersedes by itself.
+
+Examples:
+  dk promote close dk/promote/prod/c0/my-pkg/v1.2.0      git provider: the branch
+  dk promote close '#12' --reason 'v1.2.0 is withdrawn'  forge provider: the pull request
+  dk promote close '!7' -o json")]
+    Close(close::CloseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +126,7 @@ pub fn run(args: PromoteArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             PromoteCommand::Approve(args) => approve::run(args, ctx),
             PromoteCommand::Check(args) => check::run(args, ctx),
             PromoteCommand::List(args) => list::run(args, ctx),
+            PromoteCommand::Close(args) => close::run(args, ctx),
         };
     }
     let (Some(package), Some(version), Some(to)) = (args.package, args.version, args.to) else {
