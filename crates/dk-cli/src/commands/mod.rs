@@ -5,6 +5,7 @@ pub mod completions;
 pub mod config;
 pub mod connector;
 pub mod dataset;
+pub mod deliver;
 pub mod dev;
 pub mod gitops;
 pub mod governance;
@@ -71,7 +72,24 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
                 .hint(format!("use -o {}", offered.join(", -o "))),
         );
     }
+    // Recovery: events a backend did not take go out, by a background deliverer (`lineage
+    // flush` sends them itself).
+    let flush = matches!(
+        &command,
+        Command::Lineage(lineage::LineageArgs {
+            command: Some(lineage::LineageCommand::Flush(_)),
+            ..
+        })
+    );
+    if matches!(
+        command,
+        Command::Run(_) | Command::Test(_) | Command::Lineage(_) | Command::Dev(_)
+    ) && !flush
+    {
+        crate::delivery::recover(ctx);
+    }
     match command {
+        Command::Deliver(args) => deliver::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
         Command::Lint(args) => lint::run(args, ctx),
         Command::Show(args) => show::run(args, ctx),

@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::delivery::LINEAGE_WAIT;
 use dk_config::env::{
     DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, DK_SCHEDULE, DK_STORE_OVERRIDES, DK_TIMEZONE,
     OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
@@ -92,8 +93,6 @@ pub enum ExecutorArg {
 
 /// How long a stopped pipeline has to exit before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
-/// How long a run waits for lineage delivery when `lineage.timeout` is not set.
-const LINEAGE_WAIT: Duration = Duration::from_secs(2);
 
 /// What every run of one dk invocation shares.
 pub struct Runner<'a> {
@@ -354,6 +353,7 @@ impl<'a> Runner<'a> {
         };
         Ok(LineageSetup {
             paths: LineagePaths::under(&self.dk_home),
+            handoff: crate::delivery::handoff(self.ctx, &self.dk_home, deliverer.as_ref())?,
             deliverer,
             wait: config.duration("lineage.timeout")?.unwrap_or(LINEAGE_WAIT),
         })
@@ -673,8 +673,12 @@ fn lineage_text(lineage: &LineageOutcome) -> String {
             text.push_str(&format!(", {} delivered to {target}", lineage.delivered));
         }
         if lineage.pending > 0 {
+            let by = match lineage.background {
+                Some(pid) => format!("sent by a background deliverer, pid {pid}"),
+                None => "sent by the next run or `dk lineage flush`".to_owned(),
+            };
             text.push_str(&format!(
-                ", {} pending for {target} (sent by the next run or `dk lineage flush`)",
+                ", {} pending for {target} ({by})",
                 lineage.pending
             ));
         }
