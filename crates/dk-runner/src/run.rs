@@ -88,6 +88,10 @@ pub struct RunReport {
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the run's end is missing from its lineage, though the pipeline ran (with
+    /// `exit_code`): dk exits 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage_error: Option<String>,
     pub duration_ms: u64,
     pub lineage: Option<LineageOutcome>,
 }
@@ -264,7 +268,8 @@ pub async fn execute(
         RunStatus::Aborted => EventType::Abort,
         RunStatus::Failed | RunStatus::TimedOut => EventType::Fail,
     };
-    record(
+    // The pipeline ran: a full disk now loses its lineage, not the truth about the run.
+    let lineage_error = match record(
         &mut recorder,
         &mut outcome,
         &plan.lineage.event(
@@ -272,7 +277,15 @@ pub async fn execute(
             config.pinned_time.unwrap_or_else(Utc::now),
             error.as_deref(),
         ),
-    )?;
+    ) {
+        Err(RunError::Spool(err)) if err.is_disk_full() => Some(format!(
+            "ran (exit {exit_code}); lineage could not be recorded (disk full)"
+        )),
+        other => {
+            other?;
+            None
+        }
+    };
 
     if let Some(delivery) = delivery {
         absorb(&mut outcome, delivery.finish().await);
@@ -283,6 +296,7 @@ pub async fn execute(
         status,
         exit_code,
         error,
+        lineage_error,
         duration_ms: started.elapsed().as_millis() as u64,
         lineage: config.lineage.as_ref().map(|_| outcome),
     })

@@ -714,6 +714,13 @@ impl Render for RunSummary {
                 Some(error) => writeln!(out, ": {error}")?,
                 None => writeln!(out)?,
             }
+            if let Some(error) = &run.lineage_error {
+                writeln!(out, "{} {}: {error}", styles.error("✗"), run.package)?;
+                writeln!(
+                    out,
+                    "  hint: free space under $DK_HOME/lineage; the run's output is written, only its lineage is missing"
+                )?;
+            }
             if let Some(lineage) = &run.lineage {
                 writeln!(out, "  {}", styles.dim(&lineage_text(lineage)))?;
             }
@@ -736,6 +743,9 @@ impl Render for RunSummary {
     }
 
     fn status(&self) -> ExitStatus {
+        if self.runs.iter().any(|run| run.lineage_error.is_some()) {
+            return ExitStatus::External;
+        }
         match self
             .runs
             .iter()

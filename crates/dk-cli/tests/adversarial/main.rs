@@ -75,5 +75,6 @@ mod d13_dev_down;
 mod i13_d01_down_backend;
 mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
+mod i13_d04_run_disk_full;
 mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
