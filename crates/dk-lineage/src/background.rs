@@ -250,12 +250,13 @@ const COUNT_TIME: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub struct InlineDelivery {
     paths: LineagePaths,
-    deliverer: Deliverer,
+    /// `None` without a backend: the flush at the end then only settles events locally.
+    deliverer: Option<Deliverer>,
     handoff: Option<Handoff>,
     /// The wait at the end without a handoff (`lineage.timeout`).
     wait: Duration,
     deadline: watch::Sender<Instant>,
-    first: JoinHandle<Result<FlushReport, FlushError>>,
+    first: Option<JoinHandle<Result<FlushReport, FlushError>>>,
 }
 
 /// What a run's delivery did.
@@ -274,22 +275,26 @@ impl InlineDelivery {
     /// [`finish`]: InlineDelivery::finish
     pub fn start(
         paths: &LineagePaths,
-        deliverer: &Deliverer,
+        deliverer: Option<&Deliverer>,
         wait: Duration,
         handoff: Option<Handoff>,
     ) -> InlineDelivery {
+        let handoff = handoff.filter(|_| deliverer.is_some());
         let (deliverer, end) = match &handoff {
-            Some(handoff) => (deliverer.in_line(), Instant::now() + handoff.budget),
+            Some(handoff) => (
+                deliverer.map(Deliverer::in_line),
+                Instant::now() + handoff.budget,
+            ),
             None => (
-                deliverer.clone(),
+                deliverer.cloned(),
                 Instant::now() + Duration::from_secs(24 * 3600),
             ),
         };
         let (deadline, watch) = watch::channel(end);
-        let first = {
-            let (paths, deliverer) = (paths.clone(), deliverer.clone());
+        let first = deliverer.clone().map(|deliverer| {
+            let paths = paths.clone();
             tokio::spawn(async move { flush(&paths, Some(&deliverer), watch).await })
-        };
+        });
         InlineDelivery {
             paths: paths.clone(),
             deliverer,
@@ -310,18 +315,21 @@ impl InlineDelivery {
             None => Instant::now() + self.wait,
         };
         let _ = self.deadline.send(end);
-        let first = match tokio::time::timeout_at(end, &mut self.first).await {
-            Ok(Ok(result)) => Some(result.map_err(|err| err.to_string())),
-            Ok(Err(err)) => Some(Err(err.to_string())),
-            Err(_) => {
-                // Stopped so that two flushes never send the same event at once.
-                self.first.abort();
-                None
-            }
+        let first = match self.first.as_mut() {
+            Some(first) => match tokio::time::timeout_at(end, &mut *first).await {
+                Ok(Ok(result)) => Some(result.map_err(|err| err.to_string())),
+                Ok(Err(err)) => Some(Err(err.to_string())),
+                Err(_) => {
+                    // Stopped so that two flushes never send the same event at once.
+                    first.abort();
+                    None
+                }
+            },
+            None => None,
         };
         // A backend that took nothing in line is down: nothing more is tried in line.
-        let answered =
-            matches!(&first, Some(Ok(report)) if report.pending == 0 || report.delivered > 0);
+        let answered = self.first.is_none()
+            || matches!(&first, Some(Ok(report)) if report.pending == 0 || report.delivered > 0);
         delivered.passes.extend(first);
         // Still run without time (the deadline passed) to count what is pending, the terminal
         // event included; the first pass said why.
@@ -333,7 +341,7 @@ impl InlineDelivery {
         let (_deadline, watch) = watch::channel(second_end);
         let pass = tokio::time::timeout_at(
             second_end.max(Instant::now() + COUNT_TIME),
-            flush(&self.paths, Some(&self.deliverer), watch),
+            flush(&self.paths, self.deliverer.as_ref(), watch),
         )
         .await;
         delivered.passes.push(match pass {

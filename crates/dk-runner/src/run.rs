@@ -215,15 +215,10 @@ pub async fn execute(
         ),
     )?;
     // Delivery runs alongside the pipeline; it is finished after the terminal event.
-    let delivery = config.lineage.as_ref().and_then(|l| {
-        let deliverer = l.deliverer.as_ref()?;
-        Some(InlineDelivery::start(
-            &l.paths,
-            deliverer,
-            l.wait,
-            l.handoff.clone(),
-        ))
-    });
+    let delivery = config
+        .lineage
+        .as_ref()
+        .map(|l| InlineDelivery::start(&l.paths, l.deliverer.as_ref(), l.wait, l.handoff.clone()));
 
     let result = run_process(plan, prepared, config).await;
     drop(private);

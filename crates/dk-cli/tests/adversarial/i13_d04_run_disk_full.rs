@@ -47,7 +47,11 @@ fn a_run_whose_end_cannot_be_recorded_says_it_ran_and_exits_3() {
         "{}",
         run.transcript()
     );
-    assert!(!run.transcript().contains("did not run"), "{}", run.transcript());
+    assert!(
+        !run.transcript().contains("did not run"),
+        "{}",
+        run.transcript()
+    );
 
     // Room again for the next run's START; its pipeline fills the disk anew.
     std::fs::remove_file(lineage.join("fill")).unwrap();
