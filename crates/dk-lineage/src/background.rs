@@ -242,6 +242,10 @@ async fn hold(paths: &LineagePaths) -> Result<Option<File>, String> {
     Ok(Some(file))
 }
 
+/// How long a request still in flight when the pipeline ends may take to be answered, with a
+/// handoff.
+const IN_FLIGHT_GRACE: Duration = Duration::from_millis(10);
+
 /// What counting the pending events may take, when the budget is spent: reading the spool and
 /// the store, no request.
 const COUNT_TIME: Duration = Duration::from_millis(500);
@@ -306,12 +310,15 @@ impl InlineDelivery {
     }
 
     /// Delivers the terminal event (and whatever the first pass left): within `lineage.timeout`
-    /// without a handoff; with one, within the budget, and only when the backend took the first
-    /// pass's events, handing what is still pending to the background deliverer.
+    /// without a handoff; with one, within the budget, and only when the backend answered the
+    /// first pass (by the end of the pipeline, or [`IN_FLIGHT_GRACE`] after), handing what is
+    /// still pending to the background deliverer.
     pub async fn finish(mut self) -> Delivered {
         let mut delivered = Delivered::default();
+        // START unanswered for the whole run of the pipeline is a backend that hangs (or is far
+        // slower than a run): it gets a moment more, not the rest of the budget.
         let end = match &self.handoff {
-            Some(_) => *self.deadline.borrow(),
+            Some(_) => (*self.deadline.borrow()).min(Instant::now() + IN_FLIGHT_GRACE),
             None => Instant::now() + self.wait,
         };
         let _ = self.deadline.send(end);

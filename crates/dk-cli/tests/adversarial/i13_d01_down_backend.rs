@@ -145,6 +145,13 @@ fn a_refusing_backend_hands_off_to_one_background_deliverer() {
 fn a_healthy_backend_gets_the_events_before_the_run_exits() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    // A healthy backend answers START while the pipeline runs; this one runs long enough for
+    // that on a loaded machine too.
+    let main = ctx.read("demo/main.py");
+    ctx.write(
+        "demo/main.py",
+        format!("import time\ntime.sleep(1)\n{main}"),
+    );
     let sink = HttpSink::start();
     let url = sink.url();
     let run = run_piped(
