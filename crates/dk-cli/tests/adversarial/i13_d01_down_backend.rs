@@ -254,3 +254,17 @@ fn recovery_starts_only_from_commands_that_deliver() {
     assert_eq!(events.code, 0, "{}", events.transcript());
     eventually("the deliverer's log", || log.exists());
 }
+
+/// A backend that takes the connection and never answers is handed off like one that refuses.
+#[test]
+fn a_hanging_backend_hands_off_too() {
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hanging.local_addr().unwrap());
+    let run = run_piped(&ctx, &[("OPENLINEAGE_URL", &url)], &["run", "demo", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let lineage = run_json(&run);
+    assert_eq!(lineage["pending"], 2, "{lineage:#}");
+    assert!(lineage["background"].is_u64(), "{lineage:#}");
+}
