@@ -253,17 +253,7 @@ fn a_backend_that_is_down_never_fails_a_run_and_flush_delivers_once() {
         &["lineage", "flush", "-o", "json"],
     );
     assert_eq!(again.json()["delivered"], 0);
-    let keys: Vec<(String, String)> = sink
-        .received()
-        .iter()
-        .map(|r| {
-            let event = r.json();
-            (
-                event["run"]["runId"].to_string(),
-                event["eventType"].to_string(),
-            )
-        })
-        .collect();
+    let keys = sink.received_keys();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert_ne!(keys[0], keys[1]);
     let events = recorded_events(&ctx, None);

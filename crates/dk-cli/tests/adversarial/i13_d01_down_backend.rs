@@ -16,18 +16,12 @@ use dk_test::sink::{HttpSink, closed_port};
 
 use crate::common::{Run, context, run_ok};
 use crate::run_bounded_with as bounded;
+use crate::spawn_piped;
 
 /// Runs dk with its output piped and reads it to the end, as a test harness does: this returns
 /// only when every process holding dk's pipes has closed them.
 fn run_piped(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let child = ctx
-        .dk_process()
-        .envs(env.iter().copied())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start dk");
+    let child = spawn_piped(ctx, env, args);
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = sender.send(child.wait_with_output());
@@ -114,17 +108,7 @@ fn a_refusing_backend_hands_off_to_one_background_deliverer() {
     eventually("the deliverer's exit", || {
         deliverers(&ctx.dk_home()).is_empty()
     });
-    let received: Vec<(String, String)> = sink
-        .received()
-        .iter()
-        .map(|r| {
-            let event = r.json();
-            (
-                event["run"]["runId"].to_string(),
-                event["eventType"].to_string(),
-            )
-        })
-        .collect();
+    let received = sink.received_keys();
     assert_eq!(received.len(), 4, "{received:?}");
     assert_eq!(received.iter().collect::<HashSet<_>>().len(), 4);
     let events = bounded(&ctx, &env, &["lineage", "events", "-o", "json"]).json();
@@ -262,7 +246,11 @@ fn a_hanging_backend_hands_off_too() {
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", hanging.local_addr().unwrap());
-    let run = run_piped(&ctx, &[("OPENLINEAGE_URL", &url)], &["run", "demo", "-o", "json"]);
+    let run = run_piped(
+        &ctx,
+        &[("OPENLINEAGE_URL", &url)],
+        &["run", "demo", "-o", "json"],
+    );
     assert_eq!(run.code, 0, "{}", run.transcript());
     let lineage = run_json(&run);
     assert_eq!(lineage["pending"], 2, "{lineage:#}");
