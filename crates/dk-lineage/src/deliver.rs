@@ -272,6 +272,54 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A backend answering every request with `head`, on a free loopback port.
+    fn answering(head: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                use std::io::{Read, Write};
+                let mut stream = stream.unwrap();
+                let mut request = [0; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(head.as_bytes());
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn in_line_delivery_makes_one_request_and_keeps_the_retry_after() {
+        let url = answering(
+            "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap()).in_line();
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(60));
+        let (outcome, requests) = deliverer.send("{}", &watch).await;
+        assert!(
+            matches!(outcome, Outcome::Pending(ref why) if why.starts_with("503")),
+            "{outcome:?}"
+        );
+        assert_eq!(requests, 1);
+        assert_eq!(deliverer.take_retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(deliverer.take_retry_after(), None);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_past_the_deadline_ends_the_attempts() {
+        let url = answering(
+            "HTTP/1.1 429 Slow down\r\nRetry-After: 30\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap());
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(5));
+        let (outcome, requests) = deliverer.send("{}", &watch).await;
+        assert!(matches!(outcome, Outcome::Pending(_)), "{outcome:?}");
+        assert_eq!(
+            requests, 1,
+            "waited for the Retry-After instead of the backoff"
+        );
+    }
+
     #[test]
     fn backends_map_to_their_ingestion_paths() {
         let url = |backend| match Target::new(backend, "http://localhost:5000/", None).unwrap() {

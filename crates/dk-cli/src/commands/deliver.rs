@@ -1,6 +1,7 @@
 //! `dk __deliver` (hidden): the background deliverer a command starts when a lineage backend did
 //! not take its events in line. Its standard streams are `lineage/deliver.log`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,11 +38,13 @@ pub fn run(args: DeliverArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let paths = LineagePaths::under(&args.home);
     let rounds = Rounds::new(Duration::from_millis(args.timeout_ms));
     let pid = std::process::id();
+    // Its standard error is the log file.
     let log = |line: String| {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "{} deliverer {pid}: {line}",
             chrono::Utc::now().to_rfc3339()
-        )
+        );
     };
     log(format!("started for {}", deliverer.target().id()));
     let served = super::runtime()?.block_on(background::serve(&paths, &deliverer, rounds, log));

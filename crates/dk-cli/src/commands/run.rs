@@ -11,7 +11,6 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::delivery::LINEAGE_WAIT;
 use dk_config::env::{
     DK_NOMINAL_TIME, DK_NOW, DK_RUN_ID, DK_SCHEDULE, DK_STORE_OVERRIDES, DK_TIMEZONE,
     OPENLINEAGE_API_KEY, OPENLINEAGE_PARENT_ID, PATH,
@@ -39,6 +38,7 @@ use dk_runner::seed::{self, SeedAction, SeedOptions, SeedTarget, Seeded};
 
 use super::{OverrideArgs, load_projects, runtime};
 use crate::context::Context;
+use crate::delivery::LINEAGE_WAIT;
 use crate::error::{CliError, ExitStatus};
 use crate::findings::{summary, write_findings};
 use crate::output::{Render, Ui, plural};

@@ -97,7 +97,10 @@ fn a_refusing_backend_hands_off_to_one_background_deliverer() {
     }
     let events = bounded(&ctx, &env, &["lineage", "events"]);
     assert!(
-        events.stdout.contains("Connection refused"),
+        events.stdout.contains("Connection refused")
+            && events
+                .stdout
+                .contains(&format!("A background deliverer (pid {pid}) is sending")),
         "{}",
         events.stdout
     );

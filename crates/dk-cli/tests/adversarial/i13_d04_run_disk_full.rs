@@ -27,7 +27,11 @@ fn a_run_whose_end_cannot_be_recorded_says_it_ran_and_exits_3() {
         .status()
         .is_ok_and(|status| status.success());
     if !mounted {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root)");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: cannot mount a tmpfs here (not root)"
+        );
         return;
     }
     let _tmpfs = Tmpfs(lineage.clone());
