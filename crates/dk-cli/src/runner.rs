@@ -9,10 +9,12 @@ use dk_config::env::ENV_VARS;
 use dk_devstack::stack::Runtime;
 use dk_manifest::model::Runtime as PackageRuntime;
 use dk_runner::exec::{ContainerSettings, Engine};
+use dk_runner::run::LineageSetup;
 use dk_runner::runner::{self, ErrorKind, LineageSettings, Note, RunnerError, RunnerSettings};
 use dk_runner::seed::{SeedAction, Seeded};
 
 use crate::context::Context;
+use crate::delivery::Delivery;
 use crate::error::{CliError, ExitStatus};
 use crate::output::OutputFormat;
 
@@ -37,14 +39,19 @@ impl From<RunnerError> for CliError {
     }
 }
 
-/// The library's runner, set up from the context, with its notes shown on stderr.
-pub struct Runner(runner::Runner);
+/// The library's runner, set up from the context, with its notes shown on stderr and lineage
+/// handed off to a background deliverer this dk starts.
+pub struct Runner {
+    inner: runner::Runner,
+    delivery: Delivery,
+    dk_home: PathBuf,
+}
 
 impl std::ops::Deref for Runner {
     type Target = runner::Runner;
 
     fn deref(&self) -> &runner::Runner {
-        &self.0
+        &self.inner
     }
 }
 
@@ -103,7 +110,21 @@ impl Runner {
             Note::Seeded(seeded) => ui.note(seed_line(seeded)),
             Note::LineageWarning(warning) => ui.warn(warning),
         });
-        Ok(Runner(runner::Runner::new(settings, notes)?))
+        Ok(Runner {
+            inner: runner::Runner::new(settings, notes)?,
+            delivery: Delivery::of(ctx)?,
+            dk_home: ctx.paths()?.dk_home,
+        })
+    }
+
+    /// The library's lineage setup, with the handoff to a background deliverer unless delivery
+    /// is synchronous.
+    pub fn lineage(&self, endpoint: Option<&str>) -> Result<LineageSetup, CliError> {
+        let mut setup = self.inner.lineage(endpoint)?;
+        setup.handoff = self
+            .delivery
+            .handoff(&self.dk_home, setup.deliverer.as_ref());
+        Ok(setup)
     }
 }
 

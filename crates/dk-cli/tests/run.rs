@@ -203,6 +203,8 @@ fn events_reach_openlineage_url_with_the_api_key_and_no_secret_is_printed() {
 fn a_backend_that_is_down_never_fails_a_run_and_flush_delivers_once() {
     let ctx = context();
     python_package(&ctx, "demo", None);
+    // Synchronous delivery (as in a pod): no background deliverer races the flushes below.
+    run_ok(&ctx, &["config", "set", "lineage.delivery", "sync"], 0);
     let port = closed_port();
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
@@ -251,17 +253,7 @@ fn a_backend_that_is_down_never_fails_a_run_and_flush_delivers_once() {
         &["lineage", "flush", "-o", "json"],
     );
     assert_eq!(again.json()["delivered"], 0);
-    let keys: Vec<(String, String)> = sink
-        .received()
-        .iter()
-        .map(|r| {
-            let event = r.json();
-            (
-                event["run"]["runId"].to_string(),
-                event["eventType"].to_string(),
-            )
-        })
-        .collect();
+    let keys = sink.received_keys();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert_ne!(keys[0], keys[1]);
     let events = recorded_events(&ctx, None);
@@ -276,6 +268,8 @@ fn a_backend_that_is_down_never_fails_a_run_and_flush_delivers_once() {
 fn flush_with_the_backend_still_down_exits_3_and_keeps_events() {
     let ctx = context();
     python_package(&ctx, "demo", None);
+    // Synchronous delivery (as in a pod): no background deliverer races the flushes below.
+    run_ok(&ctx, &["config", "set", "lineage.delivery", "sync"], 0);
     let url = format!("http://127.0.0.1:{}", closed_port());
     let env = [("OPENLINEAGE_URL", url.as_str())];
     run_ok(
@@ -330,6 +324,8 @@ fn dk_lineage_serve_receives_runs_and_answers_marquez_reads() {
 fn a_5xx_answer_is_retried_until_accepted() {
     let ctx = context();
     python_package(&ctx, "demo", None);
+    // Synchronous delivery (as in a pod): no background deliverer races the flushes below.
+    run_ok(&ctx, &["config", "set", "lineage.delivery", "sync"], 0);
     let sink = HttpSink::start();
     sink.respond_with(&[500]);
     let url = sink.url();

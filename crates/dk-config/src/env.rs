@@ -37,6 +37,7 @@ pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 pub const GITEA_TOKEN: &str = "GITEA_TOKEN";
 pub const GITLAB_TOKEN: &str = "GITLAB_TOKEN";
 pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
+pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -113,6 +114,11 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: "OPENLINEAGE_NAMESPACE",
         key: Some("lineage.namespace"),
         doc: "OpenLineage job namespace (overrides `lineage.namespace`), as in the OpenLineage clients.",
+    },
+    EnvVar {
+        name: KUBERNETES_SERVICE_HOST,
+        key: None,
+        doc: "Set in Kubernetes pods: lineage is delivered before dk exits (`lineage.delivery` unset means `sync`), since nothing outlives the pod.",
     },
     EnvVar {
         name: OPENLINEAGE_PARENT_ID,

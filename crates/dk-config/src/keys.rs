@@ -128,7 +128,21 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "lineage.timeout",
         kind: ValueKind::Duration,
         default: Some("2s"),
-        doc: "How long a run waits at its end for lineage delivery before leaving events spooled.",
+        doc: "How long synchronous delivery waits at the end of a run before leaving events spooled; bounds each round of the background deliverer.",
+    },
+    KeySpec {
+        names: Names::Any,
+        pattern: "lineage.delivery",
+        kind: ValueKind::Choice(&["background", "sync"]),
+        default: None,
+        doc: "`background`: deliver in line within `lineage.inlineBudget`, then hand what is pending to a detached deliverer. `sync`: wait up to `lineage.timeout`. Unset: `sync` when `KUBERNETES_SERVICE_HOST` is set (nothing outlives a pod), else `background`.",
+    },
+    KeySpec {
+        names: Names::Any,
+        pattern: "lineage.inlineBudget",
+        kind: ValueKind::Duration,
+        default: Some("250ms"),
+        doc: "How long a command delivers lineage in line before the background deliverer takes over.",
     },
     KeySpec {
         names: Names::Any,

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -85,10 +86,17 @@ pub enum Outcome {
 pub struct Deliverer {
     target: Target,
     client: reqwest::Client,
+    /// One request per event and no waiting for another flush: what a command does in line,
+    /// where any failure hands the events to the background deliverer at once.
+    in_line: bool,
+    /// The last `Retry-After` the backend asked for, for the next round to honour.
+    retry_after: Arc<Mutex<Option<Duration>>>,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest `Retry-After` honoured: a backend asking for more is asked again then.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 impl Deliverer {
     pub fn new(target: Target) -> Deliverer {
@@ -98,7 +106,32 @@ impl Deliverer {
             .user_agent(concat!("dk/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Deliverer { target, client }
+        Deliverer {
+            target,
+            client,
+            in_line: false,
+            retry_after: Arc::default(),
+        }
+    }
+
+    /// This deliverer making one request per event, and giving up on the first failure.
+    pub fn in_line(&self) -> Deliverer {
+        Deliverer {
+            in_line: true,
+            ..self.clone()
+        }
+    }
+
+    pub fn is_in_line(&self) -> bool {
+        self.in_line
+    }
+
+    /// The `Retry-After` of the backend's last answer that had one, taken.
+    pub fn take_retry_after(&self) -> Option<Duration> {
+        self.retry_after
+            .lock()
+            .ok()
+            .and_then(|mut last| last.take())
     }
 
     pub fn target(&self) -> &Target {
@@ -153,10 +186,17 @@ impl Deliverer {
                 request = request.bearer_auth(key);
             }
             requests.fetch_add(1, Ordering::Relaxed);
+            let mut wait = backoff;
             let failure = match request.send().await {
                 Ok(response) if response.status().is_success() => return Outcome::Delivered,
                 Ok(response) => {
                     let status = response.status();
+                    if let Some(after) = retry_after(&response) {
+                        wait = after;
+                        if let Ok(mut last) = self.retry_after.lock() {
+                            *last = Some(after);
+                        }
+                    }
                     let body = response.text().await.unwrap_or_default();
                     let message =
                         format!("{status}: {}", body.chars().take(200).collect::<String>());
@@ -168,13 +208,27 @@ impl Deliverer {
                 }
                 Err(err) => error_chain(&err.without_url()),
             };
-            if Instant::now() + backoff >= *deadline.borrow() {
+            if self.in_line || Instant::now() + wait >= *deadline.borrow() {
                 return Outcome::Pending(failure);
             }
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// A `Retry-After` in seconds (the form lineage backends send; an HTTP date is ignored and the
+/// usual backoff applies).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 fn append(path: &std::path::Path, event: &str) -> Outcome {
@@ -217,6 +271,54 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend answering every request with `head`, on a free loopback port.
+    fn answering(head: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                use std::io::{Read, Write};
+                let mut stream = stream.unwrap();
+                let mut request = [0; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(head.as_bytes());
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn in_line_delivery_makes_one_request_and_keeps_the_retry_after() {
+        let url = answering(
+            "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap()).in_line();
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(60));
+        let (outcome, requests) = deliverer.send("{}", &watch).await;
+        assert!(
+            matches!(outcome, Outcome::Pending(ref why) if why.starts_with("503")),
+            "{outcome:?}"
+        );
+        assert_eq!(requests, 1);
+        assert_eq!(deliverer.take_retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(deliverer.take_retry_after(), None);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_past_the_deadline_ends_the_attempts() {
+        let url = answering(
+            "HTTP/1.1 429 Slow down\r\nRetry-After: 30\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap());
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(5));
+        let (outcome, requests) = deliverer.send("{}", &watch).await;
+        assert!(matches!(outcome, Outcome::Pending(_)), "{outcome:?}");
+        assert_eq!(
+            requests, 1,
+            "waited for the Retry-After instead of the backoff"
+        );
+    }
 
     #[test]
     fn backends_map_to_their_ingestion_paths() {

@@ -146,6 +146,7 @@ pub fn sync_store(paths: &LineagePaths) -> Result<Synced, FlushError> {
 async fn flush_lock(
     paths: &LineagePaths,
     deadline: &watch::Receiver<Instant>,
+    wait: bool,
 ) -> Result<File, String> {
     let path = paths.store.with_file_name("flush.lock");
     let file = dk_fs::open_own(&path, true).map_err(|err| err.to_string())?;
@@ -153,9 +154,12 @@ async fn flush_lock(
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => return Ok(file),
             Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
-                if Instant::now() < *deadline.borrow() =>
+                if wait && Instant::now() < *deadline.borrow() =>
             {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) if !wait => {
+                return Err("another dk is delivering lineage".into());
             }
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 return Err("another dk was delivering lineage until the deadline".into());
@@ -224,7 +228,7 @@ pub async fn flush(
                 .flat_map(|run| run.events.iter().map(|event| event.head.key())),
             target,
         )?;
-        match flush_lock(paths, &deadline).await {
+        match flush_lock(paths, &deadline, !deliverer.is_in_line()).await {
             Ok(_lock) => {
                 for (key, json) in store.outbox(target)? {
                     if Instant::now() >= *deadline.borrow() {
@@ -254,8 +258,14 @@ pub async fn flush(
                         Outcome::Pending(error) => (DeliveryState::Pending, Some(error)),
                     };
                     store.record_delivery(&key, target, state, error.as_deref(), requests)?;
+                    // Past the deadline, or a backend that failed in line: the next events
+                    // would meet the same.
+                    let stop = state == DeliveryState::Pending;
                     if error.is_some() {
                         report.last_error = error;
+                    }
+                    if stop {
+                        break;
                     }
                 }
             }

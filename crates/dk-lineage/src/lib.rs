@@ -2,6 +2,7 @@
 //! after the OpenLineage conventions, the on-disk spool every event is written to first, delivery
 //! to lineage backends, and the local SQLite lineage store behind `dk lineage`.
 
+pub mod background;
 pub mod catalog;
 pub mod deliver;
 pub mod emit;

@@ -2,8 +2,9 @@
 //!
 //! START is recorded (spool, then store) before anything runs and sent to the backend in the
 //! background; the terminal event (COMPLETE, FAIL with `errorMessage`, or ABORT) follows the
-//! process. At the end the run waits for delivery at most `lineage.wait`: a backend that is down
-//! never fails a run nor slows it beyond that bound.
+//! process. Delivery is in line within a short budget, then handed to the background deliverer
+//! (or, without a handoff, waited for at most `wait`): a backend that is down never fails a run
+//! nor slows it beyond that bound.
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -11,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::watch;
 
+use dk_lineage::background::{Delivered, Handoff, InlineDelivery, Started};
 use dk_lineage::deliver::Deliverer;
-use dk_lineage::emit::{FlushReport, LineagePaths, Recorder, flush};
+use dk_lineage::emit::{LineagePaths, Recorder};
 use dk_lineage::event::EventType;
 
 use crate::exec::{self, ExecError, Prepared};
@@ -27,8 +28,11 @@ use crate::recover::Owner;
 pub struct LineageSetup {
     pub paths: LineagePaths,
     pub deliverer: Option<Deliverer>,
-    /// The longest a run waits for delivery after the pipeline ends.
+    /// The longest a run waits for delivery after the pipeline ends, without a handoff.
     pub wait: Duration,
+    /// Delivery in line within a budget, then by the background deliverer; `None`: within
+    /// `wait` (in a pod, or `lineage.delivery: sync`).
+    pub handoff: Option<Handoff>,
 }
 
 /// How a run is carried out.
@@ -76,6 +80,9 @@ pub struct LineageOutcome {
     pub rejected: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The pid of the background deliverer that has the pending events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -90,6 +97,10 @@ pub struct RunReport {
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the run's end is missing from its lineage, though the pipeline ran (with
+    /// `exit_code`): dk exits 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage_error: Option<String>,
     pub duration_ms: u64,
     pub lineage: Option<LineageOutcome>,
 }
@@ -145,15 +156,31 @@ fn record(
     Ok(())
 }
 
-fn absorb(outcome: &mut LineageOutcome, report: FlushReport) {
-    outcome.delivered += report.delivered;
-    outcome.rejected += report.rejected;
-    outcome.pending = report.pending;
-    for warning in report.warnings {
-        outcome.warn(warning);
+fn absorb(outcome: &mut LineageOutcome, delivered: Delivered) {
+    for pass in delivered.passes {
+        let report = match pass {
+            Ok(report) => report,
+            Err(err) => {
+                outcome.warn(err);
+                continue;
+            }
+        };
+        outcome.delivered += report.delivered;
+        outcome.rejected += report.rejected;
+        outcome.pending = report.pending;
+        for warning in report.warnings {
+            outcome.warn(warning);
+        }
+        if let Some(error) = report.last_error {
+            outcome.warn(format!("lineage delivery: {error}"));
+        }
     }
-    if let Some(error) = report.last_error {
-        outcome.warn(format!("lineage delivery: {error}"));
+    match delivered.handoff {
+        Some(Ok(Started::Spawned(pid) | Started::Running(Some(pid)))) => {
+            outcome.background = Some(pid);
+        }
+        Some(Ok(Started::Running(None))) | None => {}
+        Some(Err(err)) => outcome.warn(format!("cannot start the background deliverer: {err}")),
     }
 }
 
@@ -206,19 +233,11 @@ pub async fn execute(
         )
     });
     Owner::current(abort).write(&config.run_dir)?;
-    // Delivery runs alongside the pipeline; its deadline is set when the pipeline ends.
-    let (deadline, deadline_watch) =
-        watch::channel(tokio::time::Instant::now() + Duration::from_secs(24 * 3600));
-    let background = config
+    // Delivery runs alongside the pipeline; it is finished after the terminal event.
+    let delivery = config
         .lineage
-        .clone()
-        .filter(|l| l.deliverer.is_some())
-        .map(|lineage| {
-            let watch = deadline_watch.clone();
-            tokio::spawn(
-                async move { flush(&lineage.paths, lineage.deliverer.as_ref(), watch).await },
-            )
-        });
+        .as_ref()
+        .map(|l| InlineDelivery::start(&l.paths, l.deliverer.as_ref(), l.wait, l.handoff.clone()));
 
     let result = run_process(plan, prepared, config).await;
     drop(private);
@@ -263,7 +282,8 @@ pub async fn execute(
         RunStatus::Aborted => EventType::Abort,
         RunStatus::Failed | RunStatus::TimedOut => EventType::Fail,
     };
-    record(
+    // The pipeline ran: a full disk now loses its lineage, not the truth about the run.
+    let lineage_error = match record(
         &mut recorder,
         &mut outcome,
         &plan.lineage.event(
@@ -271,32 +291,18 @@ pub async fn execute(
             config.pinned_time.unwrap_or_else(Utc::now),
             error.as_deref(),
         ),
-    )?;
+    ) {
+        Err(RunError::Spool(err)) if err.is_disk_full() => Some(format!(
+            "ran (exit {exit_code}); lineage could not be recorded (disk full)"
+        )),
+        other => {
+            other?;
+            None
+        }
+    };
 
-    if let Some(lineage) = &config.lineage {
-        let end = tokio::time::Instant::now() + lineage.wait;
-        let _ = deadline.send(end);
-        if let Some(mut background) = background {
-            match tokio::time::timeout_at(end, &mut background).await {
-                Ok(Ok(Ok(report))) => absorb(&mut outcome, report),
-                Ok(Ok(Err(err))) => outcome.warn(err.to_string()),
-                // Stopped so that two flushes never send the same event at once.
-                _ => background.abort(),
-            }
-        }
-        // A second pass: the terminal event, and anything the first pass had to leave.
-        match tokio::time::timeout_at(
-            end,
-            flush(&lineage.paths, lineage.deliverer.as_ref(), deadline_watch),
-        )
-        .await
-        {
-            Ok(Ok(report)) => absorb(&mut outcome, report),
-            Ok(Err(err)) => outcome.warn(err.to_string()),
-            Err(_) => {
-                outcome.warn("lineage delivery did not finish in time; events stay spooled".into())
-            }
-        }
+    if let Some(delivery) = delivery {
+        absorb(&mut outcome, delivery.finish().await);
     }
     Ok(RunReport {
         run_id: plan.run_id.to_string(),
@@ -304,6 +310,7 @@ pub async fn execute(
         status,
         exit_code,
         error,
+        lineage_error,
         duration_ms: started.elapsed().as_millis() as u64,
         lineage: config.lineage.as_ref().map(|_| outcome),
     })

@@ -41,7 +41,7 @@ use crate::seed::{self, SeedOptions, SeedTarget, Seeded};
 /// How long a stopped pipeline has to exit before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
 /// How long a run waits for lineage delivery when `lineage.timeout` is not set.
-const LINEAGE_WAIT: Duration = Duration::from_secs(2);
+pub const LINEAGE_WAIT: Duration = Duration::from_secs(2);
 
 /// Where lineage goes, from the configuration (`lineage.*`).
 #[derive(Debug, Clone, Default)]
@@ -493,6 +493,8 @@ impl Runner {
             paths: LineagePaths::under(&self.settings.dk_home),
             deliverer,
             wait: lineage.timeout.unwrap_or(LINEAGE_WAIT),
+            // Set by the frontend, which knows how to start a deliverer that outlives it.
+            handoff: None,
         })
     }
 

@@ -147,6 +147,20 @@ impl HttpSink {
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("sink state").received.clone()
     }
+
+    /// The run id and event type of each event received, in order: what tells a duplicate.
+    pub fn received_keys(&self) -> Vec<(String, String)> {
+        self.received()
+            .iter()
+            .map(|r| {
+                let event = r.json();
+                (
+                    event["run"]["runId"].to_string(),
+                    event["eventType"].to_string(),
+                )
+            })
+            .collect()
+    }
 }
 
 impl Drop for HttpSink {

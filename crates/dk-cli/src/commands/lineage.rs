@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use dk_config::env::DK_LINEAGE_TOKEN;
+use dk_lineage::background;
 use dk_lineage::emit::{FlushReport, LineagePaths, Synced, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
 use dk_lineage::server::{ServerConfig, serve};
@@ -298,6 +299,16 @@ struct EventsReport {
     events: Vec<EventEntry>,
     /// What the spool moved to `spool/bad/`, and why: never delivered.
     quarantined: Vec<Quarantined>,
+    /// The background deliverer sending what is pending, when one runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deliverer: Option<Running>,
+}
+
+#[derive(Debug, Serialize)]
+struct Running {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    log: std::path::PathBuf,
 }
 
 fn delivery_text(entry: &EventEntry) -> String {
@@ -342,6 +353,17 @@ impl Render for EventsReport {
             for item in &self.quarantined {
                 writeln!(out, "  {}: {}", item.path.display(), item.reason)?;
             }
+        }
+        if let Some(running) = &self.deliverer {
+            let pid = running
+                .pid
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "A background deliverer{pid} is sending what is pending; its log: {}",
+                running.log.display()
+            )?;
         }
         Ok(())
     }
@@ -390,9 +412,15 @@ fn run_events(args: EventsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             event,
         })
         .collect();
+    let paths = paths(ctx)?;
+    let deliverer = background::running(&paths).map(|pid| Running {
+        pid,
+        log: background::log_path(&paths),
+    });
     ctx.ui.emit(&EventsReport {
         events,
         quarantined: quarantine,
+        deliverer,
     })
 }
 

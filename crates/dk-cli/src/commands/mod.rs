@@ -5,6 +5,7 @@ pub mod completions;
 pub mod config;
 pub mod connector;
 pub mod dataset;
+pub mod deliver;
 pub mod dev;
 pub mod gitops;
 pub mod governance;
@@ -79,8 +80,21 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Run(_) | Command::Test(_) | Command::Lineage(_) | Command::Dev(_)
     ) {
         recover_dead_runs(ctx);
+        // Events a backend did not take (the ABORTs just recorded among them) go out by a
+        // background deliverer; `lineage flush` sends them itself.
+        let flush = matches!(
+            &command,
+            Command::Lineage(lineage::LineageArgs {
+                command: Some(lineage::LineageCommand::Flush(_)),
+                ..
+            })
+        );
+        if !flush {
+            crate::delivery::recover(ctx);
+        }
     }
     match command {
+        Command::Deliver(args) => deliver::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
         Command::Lint(args) => lint::run(args, ctx),
         Command::Show(args) => show::run(args, ctx),

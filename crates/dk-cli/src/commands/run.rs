@@ -220,8 +220,12 @@ fn lineage_text(lineage: &LineageOutcome) -> String {
             text.push_str(&format!(", {} delivered to {target}", lineage.delivered));
         }
         if lineage.pending > 0 {
+            let by = match lineage.background {
+                Some(pid) => format!("sent by a background deliverer, pid {pid}"),
+                None => "sent by the next run or `dk lineage flush`".to_owned(),
+            };
             text.push_str(&format!(
-                ", {} pending for {target} (sent by the next run or `dk lineage flush`)",
+                ", {} pending for {target} ({by})",
                 lineage.pending
             ));
         }
@@ -257,6 +261,13 @@ impl Render for RunSummary {
                 Some(error) => writeln!(out, ": {error}")?,
                 None => writeln!(out)?,
             }
+            if let Some(error) = &run.lineage_error {
+                writeln!(out, "{} {}: {error}", styles.error("✗"), run.package)?;
+                writeln!(
+                    out,
+                    "  hint: free space under $DK_HOME/lineage; the run's output is written, only its lineage is missing"
+                )?;
+            }
             if let Some(lineage) = &run.lineage {
                 writeln!(out, "  {}", styles.dim(&lineage_text(lineage)))?;
             }
@@ -279,6 +290,9 @@ impl Render for RunSummary {
     }
 
     fn status(&self) -> ExitStatus {
+        if self.runs.iter().any(|run| run.lineage_error.is_some()) {
+            return ExitStatus::External;
+        }
         match self
             .runs
             .iter()

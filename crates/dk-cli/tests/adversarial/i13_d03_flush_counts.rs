@@ -13,6 +13,8 @@ use crate::run_bounded_with as bounded;
 /// damaged by `damage`.
 fn pending_run_then(ctx: &TestContext, url: &str, damage: impl Fn(&std::path::Path)) {
     run_ok(ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    // No background deliverer: the flushes below are what delivers.
+    run_ok(ctx, &["config", "set", "lineage.delivery", "sync"], 0);
     let run = bounded(
         ctx,
         &[("OPENLINEAGE_URL", url)],

@@ -15,6 +15,8 @@ use crate::run_bounded_with as bounded;
 fn a_killed_flush_resends_only_the_event_in_flight() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    // No background deliverer: the killed flush is the only sender.
+    run_ok(&ctx, &["config", "set", "lineage.delivery", "sync"], 0);
     let port = closed_port();
     let url = format!("http://127.0.0.1:{port}");
     let env = [("OPENLINEAGE_URL", url.as_str())];

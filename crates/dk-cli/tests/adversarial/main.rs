@@ -26,6 +26,17 @@ fn fifo(path: &Path) {
     .expect("mkfifo");
 }
 
+/// dk started with these variables and arguments, its output piped.
+fn spawn_piped(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> std::process::Child {
+    ctx.dk_process()
+        .envs(env.iter().copied())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dk")
+}
+
 /// Runs dk, killing it and failing the test when it has not ended within a minute (long enough
 /// for any honest run): a hang fails instead of stalling the suite.
 fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
@@ -34,14 +45,7 @@ fn run_bounded(ctx: &TestContext, args: &[&str]) -> Run {
 
 /// [`run_bounded`] with extra environment variables.
 fn run_bounded_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut child = ctx
-        .dk_process()
-        .envs(env.iter().copied())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start dk");
+    let mut child = spawn_piped(ctx, env, args);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("poll dk").is_none() {
         if Instant::now() > deadline {
@@ -72,8 +76,10 @@ mod d10_spool_fifo;
 mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
+mod i13_d01_down_backend;
 mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
+mod i13_d04_run_disk_full;
 mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
 mod i13_d05_kill_dk;
