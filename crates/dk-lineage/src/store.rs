@@ -259,30 +259,38 @@ fn roles<'a>(
 /// The newest tags of each dataset in a batch, with the normalised time that set them.
 type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
 
-/// A fresh event, for the tag index: its normalised time, JSON and datasets.
+/// A fresh event, for the tag index: its normalised time and datasets.
 struct Tagged<'a> {
     at: String,
-    payload: &'a str,
     datasets: Vec<&'a DatasetHead>,
 }
 
-/// The tags of each dataset as of its newest `tags` facet among `events`. Events are read
-/// newest first, and an event's facets are parsed only while one of its datasets has no tags
-/// yet: parsing costs more than the rest of ingestion.
+/// The tags of each dataset as of its newest `tags` facet among `events`, read from the event
+/// heads (the events are not parsed again). Events are read newest first, and a dataset's facet
+/// is read only until one is found.
 fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
     events.sort_by(|a, b| b.at.cmp(&a.at));
-    let mut tags = BatchTags::new();
-    for event in events {
-        let known = |d: &&DatasetHead| tags.contains_key(&(d.namespace.clone(), d.name.clone()));
-        if event.datasets.iter().all(known) {
-            continue;
-        }
-        for (namespace, name, found) in crate::event::dataset_tags(event.payload) {
-            tags.entry((namespace, name))
-                .or_insert_with(|| (event.at.clone(), found));
+    let mut newest: HashMap<(&str, &str), (&str, crate::event::Tags)> = HashMap::new();
+    for event in &events {
+        for dataset in &event.datasets {
+            let name = (dataset.namespace.as_str(), dataset.name.as_str());
+            if newest.contains_key(&name) {
+                continue;
+            }
+            if let Some(found) = dataset.tags() {
+                newest.insert(name, (event.at.as_str(), found));
+            }
         }
     }
-    tags
+    newest
+        .into_iter()
+        .map(|((namespace, name), (at, found))| {
+            (
+                (namespace.to_owned(), name.to_owned()),
+                (at.to_owned(), found),
+            )
+        })
+        .collect()
 }
 
 /// A dataset's tags become those of its newest `tags` facet: once per dataset per batch, and
@@ -531,7 +539,9 @@ fn update_jobs(
         {
             continue;
         }
-        if latest.is_none_or(|(_, latest_run)| latest_run != run_id) {
+        // A job without a row has no inputs or outputs to clear (they are only written with
+        // it): a batch of new jobs spares a delete each.
+        if latest.is_some_and(|(_, latest_run)| latest_run != run_id) {
             clear_io.execute(params![namespace, name])?;
         }
         for run_event in run_events {
@@ -609,18 +619,12 @@ impl LineageStore {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })?;
             let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
-            let heads: Vec<(&str, &str, EventHead)> = rows
+            let heads: Vec<(&str, EventHead)> = rows
                 .iter()
-                .filter_map(|(key, payload)| {
-                    Some((
-                        key.as_str(),
-                        payload.as_str(),
-                        EventHead::parse(payload).ok()?,
-                    ))
-                })
+                .filter_map(|(key, payload)| Some((key.as_str(), EventHead::parse(payload).ok()?)))
                 .collect();
             let mut tagged = Vec::with_capacity(heads.len());
-            for (key, payload, head) in &heads {
+            for (key, head) in &heads {
                 let entry = Entry::Run {
                     head,
                     key: Cow::Borrowed(key),
@@ -629,7 +633,6 @@ impl LineageStore {
                 let at = index_event(&transaction, &entry, key, &head.event_time)?;
                 tagged.push(Tagged {
                     at,
-                    payload,
                     datasets: entry.datasets(),
                 });
             }
@@ -753,7 +756,6 @@ impl LineageStore {
                 let at = index_event(&transaction, &entry, key, time)?;
                 tagged.push(Tagged {
                     at,
-                    payload,
                     datasets: entry.datasets(),
                 });
                 match entry {
@@ -807,13 +809,11 @@ impl LineageStore {
 
     /// Whether an event was delivered to (or refused by) a target, so it is not sent again.
     pub fn is_settled(&self, key: &str, target: &str) -> Result<bool, StoreError> {
+        // Prepared once per store: a flush asks this of every event it read.
         let state: Option<String> = self
             .connection
-            .query_row(
-                "SELECT state FROM deliveries WHERE event_key = ?1 AND target = ?2",
-                params![key, target],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT state FROM deliveries WHERE event_key = ?1 AND target = ?2")?
+            .query_row(params![key, target], |row| row.get(0))
             .optional()?;
         Ok(state.is_some_and(|state| {
             matches!(
@@ -880,11 +880,8 @@ impl LineageStore {
     pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
         Ok(self
             .connection
-            .query_row(
-                "SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1",
-                params![run.to_string()],
-                |row| row.get::<_, bool>(0),
-            )
+            .prepare_cached("SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1")?
+            .query_row(params![run.to_string()], |row| row.get::<_, bool>(0))
             .optional()?
             .unwrap_or(false))
     }
