@@ -173,10 +173,6 @@ pub struct DatasetHead {
 struct DatasetHeadFacets {
     #[serde(default)]
     symlinks: Option<NameList>,
-    /// Kept as JSON, read by [`DatasetHead::tags`]: a malformed facet from outside leaves the
-    /// event readable, and the store's tag index needs no second parse of the event.
-    #[serde(default)]
-    tags: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -202,15 +198,59 @@ impl DatasetHead {
             .find(|identifier| identifier.kind == DK_DATASET)
             .map(|identifier| identifier.name.as_str())
     }
-
-    /// The tags its `tags` facet gives it, if it has one.
-    pub fn tags(&self) -> Option<Tags> {
-        facet_tags(self.facets.tags.as_ref()?)
-    }
 }
 
 /// Tags as `(field, tag)`, the field empty for a dataset's own.
 pub type Tags = Vec<(String, String)>;
+
+/// A dataset's `tags` facet, read apart from [`EventHead`] (only the store's tag index needs it)
+/// and kept as JSON, so that a malformed one from outside leaves the event readable.
+#[derive(Deserialize)]
+struct TaggedDataset {
+    namespace: String,
+    name: String,
+    #[serde(default)]
+    facets: TagsFacet,
+}
+
+#[derive(Default, Deserialize)]
+struct TagsFacet {
+    #[serde(default)]
+    tags: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct TaggedEvent {
+    #[serde(default)]
+    dataset: Option<TaggedDataset>,
+    #[serde(default)]
+    inputs: Vec<TaggedDataset>,
+    #[serde(default)]
+    outputs: Vec<TaggedDataset>,
+}
+
+/// The tags an event's `tags` facets give its datasets: `(namespace, name, tags)` for each
+/// dataset with the facet.
+pub fn dataset_tags(json: &str) -> Vec<(String, String, Tags)> {
+    // Most events carry none: a search of the text costs less than a parse.
+    if !json.contains("\"tags\"") {
+        return Vec::new();
+    }
+    let Ok(event) = serde_json::from_str::<TaggedEvent>(json) else {
+        return Vec::new();
+    };
+    let datasets = event
+        .dataset
+        .into_iter()
+        .chain(event.inputs)
+        .chain(event.outputs);
+    datasets
+        .filter_map(|d| {
+            let tags = facet_tags(d.facets.tags.as_ref()?)?;
+            Some((d.namespace, d.name, tags))
+        })
+        .collect()
+}
 
 /// The tags of a `tags` facet as `(field, tag)`, the field empty for the dataset's own. A tag
 /// is named `key`, or `key:value` unless the value is empty or `true` (`pii` on a field,

@@ -259,38 +259,42 @@ fn roles<'a>(
 /// The newest tags of each dataset in a batch, with the normalised time that set them.
 type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
 
-/// A fresh event, for the tag index: its normalised time and datasets.
+/// A fresh event, for the tag index: its normalised time, JSON and datasets.
 struct Tagged<'a> {
     at: String,
+    payload: &'a str,
     datasets: Vec<&'a DatasetHead>,
 }
 
-/// The tags of each dataset as of its newest `tags` facet among `events`, read from the event
-/// heads (the events are not parsed again). Events are read newest first, and a dataset's facet
-/// is read only until one is found.
+/// The tags of each dataset as of its newest `tags` facet among `events`. Events are read
+/// newest first, and an event's facets are parsed only while one of its datasets has no tags
+/// yet: parsing costs more than the rest of ingestion.
 fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
     events.sort_by(|a, b| b.at.cmp(&a.at));
-    let mut newest: HashMap<(&str, &str), (&str, crate::event::Tags)> = HashMap::new();
+    let mut tags = BatchTags::new();
+    // Borrowed names: a lookup per dataset per event must not copy them.
+    let mut known: HashSet<(&str, &str)> = HashSet::new();
     for event in &events {
+        if event
+            .datasets
+            .iter()
+            .all(|d| known.contains(&(d.namespace.as_str(), d.name.as_str())))
+        {
+            continue;
+        }
+        for (namespace, name, found) in crate::event::dataset_tags(event.payload) {
+            tags.entry((namespace, name))
+                .or_insert_with(|| (event.at.clone(), found));
+        }
+        // A dataset without a facet here may have one in an older event; one with a facet
+        // is settled.
         for dataset in &event.datasets {
-            let name = (dataset.namespace.as_str(), dataset.name.as_str());
-            if newest.contains_key(&name) {
-                continue;
-            }
-            if let Some(found) = dataset.tags() {
-                newest.insert(name, (event.at.as_str(), found));
+            if tags.contains_key(&(dataset.namespace.clone(), dataset.name.clone())) {
+                known.insert((dataset.namespace.as_str(), dataset.name.as_str()));
             }
         }
     }
-    newest
-        .into_iter()
-        .map(|((namespace, name), (at, found))| {
-            (
-                (namespace.to_owned(), name.to_owned()),
-                (at.to_owned(), found),
-            )
-        })
-        .collect()
+    tags
 }
 
 /// A dataset's tags become those of its newest `tags` facet: once per dataset per batch, and
@@ -619,12 +623,18 @@ impl LineageStore {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })?;
             let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
-            let heads: Vec<(&str, EventHead)> = rows
+            let heads: Vec<(&str, &str, EventHead)> = rows
                 .iter()
-                .filter_map(|(key, payload)| Some((key.as_str(), EventHead::parse(payload).ok()?)))
+                .filter_map(|(key, payload)| {
+                    Some((
+                        key.as_str(),
+                        payload.as_str(),
+                        EventHead::parse(payload).ok()?,
+                    ))
+                })
                 .collect();
             let mut tagged = Vec::with_capacity(heads.len());
-            for (key, head) in &heads {
+            for (key, payload, head) in &heads {
                 let entry = Entry::Run {
                     head,
                     key: Cow::Borrowed(key),
@@ -633,6 +643,7 @@ impl LineageStore {
                 let at = index_event(&transaction, &entry, key, &head.event_time)?;
                 tagged.push(Tagged {
                     at,
+                    payload,
                     datasets: entry.datasets(),
                 });
             }
@@ -756,6 +767,7 @@ impl LineageStore {
                 let at = index_event(&transaction, &entry, key, time)?;
                 tagged.push(Tagged {
                     at,
+                    payload,
                     datasets: entry.datasets(),
                 });
                 match entry {
