@@ -401,14 +401,14 @@ impl Received {
             return Err(EventError::TooDeep { depth });
         }
         let mut value: Value = serde_json::from_str(json)?;
-        let Some(object) = value.as_object_mut() else {
+        let Some(object) = value.as_object() else {
             return Err(EventError::Unknown);
         };
         let typed = object.contains_key("eventType");
         // Only a RunEvent has a type: one without `run` is a RunEvent missing it, not a JobEvent.
         let received = if typed || object.contains_key("run") {
-            let digest = (!typed).then(|| digest(&canonical_json(&Value::Object(object.clone()))));
-            if !typed {
+            let digest = (!typed).then(|| digest(&canonical_json(&value)));
+            if let (false, Some(object)) = (typed, value.as_object_mut()) {
                 object.insert("eventType".into(), Value::String("OTHER".into()));
             }
             let head = EventHead::deserialize(&value)?;

@@ -272,14 +272,26 @@ struct Tagged<'a> {
 fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
     events.sort_by(|a, b| b.at.cmp(&a.at));
     let mut tags = BatchTags::new();
-    for event in events {
-        let known = |d: &&DatasetHead| tags.contains_key(&(d.namespace.clone(), d.name.clone()));
-        if event.datasets.iter().all(known) {
+    // Borrowed names: a lookup per dataset per event must not copy them.
+    let mut known: HashSet<(&str, &str)> = HashSet::new();
+    for event in &events {
+        if event
+            .datasets
+            .iter()
+            .all(|d| known.contains(&(d.namespace.as_str(), d.name.as_str())))
+        {
             continue;
         }
         for (namespace, name, found) in crate::event::dataset_tags(event.payload) {
             tags.entry((namespace, name))
                 .or_insert_with(|| (event.at.clone(), found));
+        }
+        // A dataset without a facet here may have one in an older event; one with a facet
+        // is settled.
+        for dataset in &event.datasets {
+            if tags.contains_key(&(dataset.namespace.clone(), dataset.name.clone())) {
+                known.insert((dataset.namespace.as_str(), dataset.name.as_str()));
+            }
         }
     }
     tags
@@ -531,7 +543,9 @@ fn update_jobs(
         {
             continue;
         }
-        if latest.is_none_or(|(_, latest_run)| latest_run != run_id) {
+        // A job without a row has no inputs or outputs to clear (they are only written with
+        // it): a batch of new jobs spares a delete each.
+        if latest.is_some_and(|(_, latest_run)| latest_run != run_id) {
             clear_io.execute(params![namespace, name])?;
         }
         for run_event in run_events {
@@ -807,13 +821,11 @@ impl LineageStore {
 
     /// Whether an event was delivered to (or refused by) a target, so it is not sent again.
     pub fn is_settled(&self, key: &str, target: &str) -> Result<bool, StoreError> {
+        // Prepared once per store: a flush asks this of every event it read.
         let state: Option<String> = self
             .connection
-            .query_row(
-                "SELECT state FROM deliveries WHERE event_key = ?1 AND target = ?2",
-                params![key, target],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT state FROM deliveries WHERE event_key = ?1 AND target = ?2")?
+            .query_row(params![key, target], |row| row.get(0))
             .optional()?;
         Ok(state.is_some_and(|state| {
             matches!(
@@ -880,11 +892,8 @@ impl LineageStore {
     pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
         Ok(self
             .connection
-            .query_row(
-                "SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1",
-                params![run.to_string()],
-                |row| row.get::<_, bool>(0),
-            )
+            .prepare_cached("SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1")?
+            .query_row(params![run.to_string()], |row| row.get::<_, bool>(0))
             .optional()?
             .unwrap_or(false))
     }
