@@ -65,6 +65,14 @@ pub enum GitOpsError {
         path.display()
     )]
     CheckedOut { path: PathBuf, base: String },
+    /// The promotion's branch no longer merges cleanly: the base changed the same files since
+    /// it was opened (another promotion of the package to the same environment and cell).
+    #[error("{branch} conflicts with {base}: {files} changed there since the promotion was opened")]
+    Conflict {
+        branch: String,
+        base: String,
+        files: String,
+    },
     #[error("{message}")]
     Forge {
         message: String,

@@ -178,6 +178,11 @@ impl WorkingCopy {
         }
         let git = Git::new(dir);
         git.run(&["remote", "set-url", "origin", url])?;
+        // A merge an earlier dk was killed in the middle of (or one from before merges were
+        // aborted on failure) would block every checkout.
+        if dir.join(".git/MERGE_HEAD").exists() {
+            git.run(&["merge", "--abort"])?;
+        }
         let wc = WorkingCopy {
             git,
             base: base.to_owned(),
@@ -505,8 +510,12 @@ impl WorkingCopy {
             attempt += 1;
             self.git
                 .run(&["checkout", "-q", "-B", &self.base, &self.origin(&self.base)])?;
-            self.git
-                .run(&["merge", "-q", "--no-ff", "-m", message, &head])?;
+            if let Err(err) = self
+                .git
+                .run(&["merge", "-q", "--no-ff", "-m", message, &head])
+            {
+                return Err(self.abort_merge(branch, err));
+            }
             let pushed = self.push(&self.base);
             match pushed {
                 Ok(_) => break,
@@ -523,6 +532,24 @@ impl WorkingCopy {
         let sha = self.git.run(&["rev-parse", "HEAD"])?;
         self.delete_branch(branch)?;
         Ok(sha)
+    }
+
+    /// Leaves the working copy as it was before a merge that failed, so that the next command
+    /// starts clean; a conflict is told as such, naming the files.
+    fn abort_merge(&self, branch: &str, err: GitOpsError) -> GitOpsError {
+        let files = self
+            .git
+            .run(&["diff", "--name-only", "--diff-filter=U"])
+            .unwrap_or_default();
+        let _ = self.git.run(&["merge", "--abort"]);
+        match files.lines().collect::<Vec<_>>() {
+            conflicted if !conflicted.is_empty() => GitOpsError::Conflict {
+                branch: branch.to_owned(),
+                base: self.base.clone(),
+                files: conflicted.join(", "),
+            },
+            _ => err,
+        }
     }
 
     /// Deletes the remote `branch`; one already gone (a concurrent merge deleted it) is fine.
@@ -656,5 +683,63 @@ mod tests {
             .push_change("dk/x", &values_path("dev", "c0", "app"), "a: 1\n", "m")
             .unwrap_err();
         assert!(matches!(err, GitOpsError::Link { .. }), "{err}");
+    }
+
+    /// Two promotions of one app to one environment, both opened from the same base: the
+    /// second no longer merges once the first did.
+    #[test]
+    fn a_conflicting_merge_is_named_and_leaves_the_working_copy_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed");
+        let path = values_path("prod", "c0", "app");
+        std::fs::create_dir_all(seed.join(&path).parent().unwrap()).unwrap();
+        std::fs::write(seed.join(&path), "appVersion: v0.0.1\n").unwrap();
+        let git = Git::new(&seed);
+        git.run(&["init", "-q", "-b", "main"]).unwrap();
+        git.run(&["config", "receive.denyCurrentBranch", "updateInstead"])
+            .unwrap();
+        git.run(&["add", "-A"]).unwrap();
+        git.run(&["commit", "-q", "-m", "seed"]).unwrap();
+        let url = seed.display().to_string();
+        let clone = dir.path().join("wc");
+        let wc = WorkingCopy::open(&url, &clone, "main").unwrap();
+        for version in ["v0.1.0", "v0.2.0"] {
+            let branch = format!("dk/promote/prod/c0/app/{version}");
+            let values = format!("appVersion: {version}\n");
+            wc.push_change(&branch, &path, &values, version).unwrap();
+        }
+        wc.merge("dk/promote/prod/c0/app/v0.1.0", "first").unwrap();
+        let err = wc
+            .merge("dk/promote/prod/c0/app/v0.2.0", "second")
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitOpsError::Conflict { files, .. } if *files == path),
+            "{err}"
+        );
+        assert!(!clone.join(".git/MERGE_HEAD").exists(), "merge left open");
+        drop(wc);
+
+        // A merge left open by an earlier dk (killed mid-merge) is aborted when the working
+        // copy is opened, rather than blocking every command after it.
+        let stuck = Git::new(&clone);
+        stuck
+            .run(&["checkout", "-q", "-B", "main", "origin/main"])
+            .unwrap();
+        assert!(
+            stuck
+                .run(&["merge", "-q", "origin/dk/promote/prod/c0/app/v0.2.0"])
+                .is_err()
+        );
+        assert!(clone.join(".git/MERGE_HEAD").exists());
+        let wc = WorkingCopy::open(&url, &clone, "main").unwrap();
+        assert!(!clone.join(".git/MERGE_HEAD").exists());
+        wc.push_change(
+            "dk/promote/prod/c0/app/v0.3.0",
+            &path,
+            "appVersion: v0.3.0\n",
+            "third",
+        )
+        .unwrap();
+        wc.merge("dk/promote/prod/c0/app/v0.3.0", "third").unwrap();
     }
 }

@@ -44,9 +44,10 @@ pub fn gitops_error(what: &str, err: GitOpsError) -> CliError {
         | GitOpsError::NeverPushed { .. }
         | GitOpsError::CheckedOut { .. } => ExitStatus::Usage,
         GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
-        GitOpsError::Io { .. } | GitOpsError::Fs(_) | GitOpsError::Link { .. } => {
-            ExitStatus::Failure
-        }
+        GitOpsError::Io { .. }
+        | GitOpsError::Fs(_)
+        | GitOpsError::Link { .. }
+        | GitOpsError::Conflict { .. } => ExitStatus::Failure,
     };
     let hint = match &err {
         GitOpsError::BadName { what, .. } => Some(format!(
@@ -61,6 +62,9 @@ pub fn gitops_error(what: &str, err: GitOpsError) -> CliError {
         )),
         GitOpsError::NeverPushed { version, .. } => Some(format!(
             "dk publish DIR --tag {version} --registry REGISTRY first; dk promote then pins that push (or give --registry)"
+        )),
+        GitOpsError::Conflict { branch, .. } => Some(format!(
+            "close it (dk promote close {branch}) and promote the version again from what is there now"
         )),
         GitOpsError::Git { .. } => Some(
             "check the GitOps repository URL (dk config get gitops.repo) and your git credentials"
