@@ -271,7 +271,7 @@ fn decoded(
         None | Some("identity") => Ok(body.to_vec()),
         Some("gzip" | "x-gzip") => {
             let mut inflated = Vec::new();
-            flate2::read::GzDecoder::new(&body[..])
+            flate2::read::MultiGzDecoder::new(&body[..])
                 .take(max_body as u64 + 1)
                 .read_to_end(&mut inflated)
                 .map_err(|err| {

@@ -424,6 +424,17 @@ async fn compressed_bodies_are_bounded_once_decompressed() {
     assert!(answer.contains("once decompressed"), "{answer}");
     let (status, _) = post(&server, b"not gzip".to_vec(), Some("gzip")).await;
     assert_eq!(status, 400);
+    // The body is every gzip member, as a proxy inflating it sees it: two events in two members
+    // are not one event, and bytes after the last member are not ignored.
+    let event = dataset_event().to_string();
+    let mut two = gzip(event.as_bytes());
+    two.extend(gzip(event.as_bytes()));
+    let (status, answer) = post(&server, two, Some("gzip")).await;
+    assert_eq!(status, 400, "{answer}");
+    let mut trailing = gzip(event.as_bytes());
+    trailing.extend(b"trailing garbage");
+    let (status, answer) = post(&server, trailing, Some("gzip")).await;
+    assert_eq!(status, 400, "{answer}");
     let (status, answer) = post(
         &server,
         dataset_event().to_string().into_bytes(),

