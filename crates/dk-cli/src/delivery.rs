@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dk_config::env::{KUBERNETES_SERVICE_HOST, OPENLINEAGE_API_KEY};
+use dk_config::env::{KUBERNETES_SERVICE_HOST, OPENLINEAGE_API_KEY, OPENLINEAGE_URL};
 use dk_lineage::background::{self, Handoff, Launcher, Started};
 use dk_lineage::deliver::{Deliverer, Target};
 use dk_lineage::emit::LineagePaths;
@@ -58,8 +58,9 @@ impl Delivery {
         })
     }
 
-    /// dk itself, running the background deliverer for `target`: its API key in its
-    /// environment, never in its command line.
+    /// dk itself, running the background deliverer for `target`: its endpoint (which may hold
+    /// `user:password@`) and API key in its environment, never in its command line, which any
+    /// local user can read.
     fn launcher(&self, dk_home: &Path, target: &Target) -> Launcher {
         let (backend, endpoint, api_key) = match target {
             Target::Http { url, api_key } => ("http", OsString::from(url), api_key.clone()),
@@ -71,18 +72,18 @@ impl Delivery {
             dk_home.as_os_str().to_owned(),
             "--backend".into(),
             backend.into(),
-            "--endpoint".into(),
-            endpoint,
             "--timeout-ms".into(),
             self.timeout.as_millis().to_string().into(),
         ];
         Launcher {
             program: self.program.clone(),
             args: args.into(),
-            env: api_key
-                .map(|key| (OPENLINEAGE_API_KEY.to_owned(), key))
-                .into_iter()
-                .collect(),
+            env: std::iter::once((
+                OPENLINEAGE_URL.to_owned(),
+                endpoint.to_string_lossy().into_owned(),
+            ))
+            .chain(api_key.map(|key| (OPENLINEAGE_API_KEY.to_owned(), key)))
+            .collect(),
         }
     }
 }

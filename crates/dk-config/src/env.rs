@@ -20,6 +20,7 @@ pub const DK_HOME: &str = "DK_HOME";
 pub const DK_SYSTEM_CONFIG: &str = "DK_SYSTEM_CONFIG";
 pub const NO_COLOR: &str = "NO_COLOR";
 pub const OPENLINEAGE_API_KEY: &str = "OPENLINEAGE_API_KEY";
+pub const OPENLINEAGE_URL: &str = "OPENLINEAGE_URL";
 pub const DK_RUN_ID: &str = "DK_RUN_ID";
 pub const DK_LINEAGE_TOKEN: &str = "DK_LINEAGE_TOKEN";
 pub const OPENLINEAGE_PARENT_ID: &str = "OPENLINEAGE_PARENT_ID";
@@ -101,7 +102,7 @@ pub static ENV_VARS: &[EnvVar] = &[
         doc: "Bearer token for `argocd.server`, read by `dk status`. Never printed.",
     },
     EnvVar {
-        name: "OPENLINEAGE_URL",
+        name: OPENLINEAGE_URL,
         key: Some("lineage.endpoint"),
         doc: "OpenLineage HTTP endpoint (overrides `lineage.endpoint`), as in the OpenLineage clients.",
     },

@@ -62,10 +62,20 @@ impl Target {
         })
     }
 
-    /// How deliveries to this target are recorded (no credentials).
+    /// How deliveries to this target are recorded, shown and logged: without the URL's
+    /// `user:password@`, query or fragment, where credentials may be.
     pub fn id(&self) -> String {
         match self {
-            Target::Http { url, .. } => url.clone(),
+            Target::Http { url, .. } => match reqwest::Url::parse(url) {
+                Ok(mut public) => {
+                    let _ = public.set_username("");
+                    let _ = public.set_password(None);
+                    public.set_query(None);
+                    public.set_fragment(None);
+                    public.to_string()
+                }
+                Err(_) => url.clone(),
+            },
             Target::File(path) => format!("file:{}", path.display()),
         }
     }
@@ -271,6 +281,17 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_targets_id_holds_no_credentials() {
+        let target = Target::new(None, "https://alice:S3cret@lineage.example:5000", None).unwrap();
+        assert_eq!(target.id(), "https://lineage.example:5000/api/v1/lineage");
+        let custom = Target::new(Some("http"), "http://h/ol?api_key=k#x", None).unwrap();
+        assert_eq!(custom.id(), "http://h/ol");
+        let plain =
+            Target::new(Some("http"), "http://127.0.0.1:5000/api/v1/lineage", None).unwrap();
+        assert_eq!(plain.id(), "http://127.0.0.1:5000/api/v1/lineage");
+    }
 
     /// A backend answering every request with `head`, on a free loopback port.
     fn answering(head: &'static str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use dk_config::env::OPENLINEAGE_API_KEY;
+use dk_config::env::{OPENLINEAGE_API_KEY, OPENLINEAGE_URL};
 use dk_lineage::background::{self, Rounds, Served};
 use dk_lineage::deliver::{Deliverer, Target};
 use dk_lineage::emit::LineagePaths;
@@ -22,8 +22,6 @@ pub struct DeliverArgs {
     pub home: PathBuf,
     #[arg(long)]
     pub backend: String,
-    #[arg(long)]
-    pub endpoint: String,
     /// Bounds each round (`lineage.timeout`)
     #[arg(long)]
     pub timeout_ms: u64,
@@ -32,7 +30,11 @@ pub struct DeliverArgs {
 pub fn run(args: DeliverArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     background::detach();
     let api_key = ctx.env.get(OPENLINEAGE_API_KEY).map(str::to_owned);
-    let target = Target::new(Some(&args.backend), &args.endpoint, api_key)
+    let endpoint = ctx
+        .env
+        .get(OPENLINEAGE_URL)
+        .ok_or_else(|| CliError::usage(format!("{OPENLINEAGE_URL} is not set")))?;
+    let target = Target::new(Some(&args.backend), endpoint, api_key)
         .map_err(|err| CliError::usage(err.to_string()))?;
     let deliverer = Deliverer::new(target);
     let paths = LineagePaths::under(&args.home);
