@@ -154,7 +154,7 @@ pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: DK_STORE_OVERRIDES,
         key: None,
-        doc: "JSON `{\"<store>\": {\"<key>\": <value>}}`: non-secret connection keys over the Store manifests (the GitOps values' `stores:`, set by the `dk-app` chart). A secret key, an unknown store or key is refused.",
+        doc: "JSON `{\"<store>\": {\"<key>\": <value>}}`: non-secret connection keys over the Store manifests (the GitOps values' `stores:`, set by the `dk-app` chart). A secret key, a `${VAR}` reference, a template (`{{`, `{%`, `{#`), an unknown store or key is refused.",
     },
     EnvVar {
         name: DK_NOW,
