@@ -466,6 +466,10 @@ impl StackReport {
                     ports.endpoint(Service::Lineage)
                 ),
             ),
+            (
+                "Lineage UI".to_owned(),
+                format!("http://localhost:{}", ports.lineage_web),
+            ),
         ];
         StackReport {
             runtime: Some(stack.runtime().name()),
