@@ -79,7 +79,7 @@ pub struct Neighbourhood {
 }
 
 /// The most nodes a walk collects (and so the most any graph answer holds).
-pub const MAX_NODES: usize = 1000;
+pub const MAX_NODES: usize = 500;
 
 // A job recorded by a JobEvent alone has no run: its run and state are empty in the table.
 const JOB_COLUMNS: &str =

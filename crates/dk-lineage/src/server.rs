@@ -1186,7 +1186,7 @@ async fn lineage_graph(
         query.node_id
     );
     answer(&state, missing, move |store| {
-        lineage_json(store, &node_id, depth)
+        store.sharing_events(|store| lineage_json(store, &node_id, depth))
     })
     .await
 }
@@ -1284,7 +1284,7 @@ fn column_lineage_json(
     }
     let mut nodes: std::collections::BTreeMap<FieldId, Value> = Default::default();
     let mut edges: Vec<(FieldId, FieldId)> = Vec::new();
-    for (namespace, name) in &datasets {
+    'datasets: for (namespace, name) in &datasets {
         let facets = store.dataset_facets(namespace, name)?;
         let types: HashMap<&str, &Value> = facets
             .get("schema")
@@ -1302,6 +1302,11 @@ fn column_lineage_json(
             continue;
         };
         for (field, lineage) in fields {
+            // Facets come from unauthenticated events: a graph past the caps is cut, not read
+            // in full while the store's read lock is held.
+            if nodes.len() >= ui::MAX_COLUMN_EDGES || edges.len() >= ui::MAX_COLUMN_EDGES {
+                break 'datasets;
+            }
             let own = FieldId {
                 namespace: namespace.clone(),
                 dataset: name.clone(),
@@ -1313,6 +1318,7 @@ fn column_lineage_json(
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
+                .take(ui::MAX_COLUMN_EDGES)
             {
                 let text = |member: &str| input.get(member).and_then(Value::as_str);
                 let (Some(ns), Some(ds), Some(f)) =
@@ -1348,6 +1354,12 @@ fn column_lineage_json(
     }
     let edge =
         |(from, to): &(FieldId, FieldId)| json!({"origin": from.id(), "destination": to.id()});
+    let mut ins: HashMap<&FieldId, Vec<Value>> = HashMap::new();
+    let mut outs: HashMap<&FieldId, Vec<Value>> = HashMap::new();
+    for pair in &edges {
+        ins.entry(&pair.1).or_default().push(edge(pair));
+        outs.entry(&pair.0).or_default().push(edge(pair));
+    }
     let graph: Vec<Value> = nodes
         .into_iter()
         .map(|(field, data)| {
@@ -1361,8 +1373,8 @@ fn column_lineage_json(
                 "id": field.id(),
                 "type": "DATASET_FIELD",
                 "data": data,
-                "inEdges": edges.iter().filter(|(_, to)| *to == field).map(edge).collect::<Vec<_>>(),
-                "outEdges": edges.iter().filter(|(from, _)| *from == field).map(edge).collect::<Vec<_>>(),
+                "inEdges": ins.get(&field).cloned().unwrap_or_default(),
+                "outEdges": outs.get(&field).cloned().unwrap_or_default(),
             })
         })
         .collect();
@@ -1384,7 +1396,7 @@ async fn column_lineage(
     );
     let node_id = query.node_id;
     answer(&state, missing, move |store| {
-        column_lineage_json(store, &node_id, depth, downstream)
+        store.sharing_events(|store| column_lineage_json(store, &node_id, depth, downstream))
     })
     .await
 }

@@ -123,7 +123,7 @@ pub struct UiNode {
     /// How many fields are marked PII.
     pub pii: usize,
     pub classification: Option<String>,
-    /// How many fields the schema has; the fields themselves only when expanded.
+    /// How many fields the schema has, when expanded (the fields are read only then).
     pub field_count: usize,
     pub expanded: bool,
     pub fields: Vec<UiField>,
@@ -167,11 +167,28 @@ pub fn node_id(kind: NodeKind, namespace: &str, name: &str) -> String {
     }
 }
 
-/// What a dataset's facets say about its fields: (name, type, PII), its classification, and
-/// which of its fields derive from which input fields.
+/// How many fields of a dataset its latest tags mark PII, and its classification.
+fn badges(
+    store: &LineageStore,
+    namespace: &str,
+    name: &str,
+) -> Result<(usize, Option<String>), StoreError> {
+    let mut statement = store.connection.prepare_cached(
+        "SELECT COUNT(DISTINCT CASE WHEN tag = 'pii' THEN field END),
+                MIN(CASE WHEN field = '' AND tag LIKE 'classification:%' THEN substr(tag, 16) END)
+         FROM dataset_tags WHERE namespace = ?1 AND name = ?2",
+    )?;
+    Ok(
+        statement.query_row(rusqlite::params![namespace, name], |row| {
+            Ok((row.get::<_, i64>(0)? as usize, row.get(1)?))
+        })?,
+    )
+}
+
+/// What a dataset's facets say about its fields: (name, type, PII), and which of its fields
+/// derive from which input fields.
 struct Described {
     fields: Vec<(String, Option<String>, bool)>,
-    classification: Option<String>,
     /// (input dataset id, input field, own field).
     derived: Vec<(String, String, String)>,
 }
@@ -187,13 +204,6 @@ fn describe(facets: &serde_json::Map<String, Value>) -> Described {
         .filter(|(_, tag)| tag == "pii")
         .map(|(field, _)| field.as_str())
         .collect();
-    let classification = tags
-        .iter()
-        .find_map(|(field, tag)| {
-            tag.strip_prefix("classification:")
-                .filter(|_| field.is_empty())
-        })
-        .map(str::to_owned);
     let fields = facets
         .get("schema")
         .and_then(|schema| schema.get("fields"))
@@ -239,11 +249,7 @@ fn describe(facets: &serde_json::Map<String, Value>) -> Described {
             }
         }
     }
-    Described {
-        fields,
-        classification,
-        derived,
-    }
+    Described { fields, derived }
 }
 
 /// The graph around a job or dataset within `depth` hops both ways, laid out; `None` when it is
@@ -292,33 +298,31 @@ pub fn graph_view(
     let mut column_edges = Vec::new();
     for (node, distance) in &shown {
         let id = node_id(node.kind, &node.namespace, &node.name);
-        let described = match node.kind {
-            NodeKind::Dataset => Some(describe(
-                &store.dataset_facets(&node.namespace, &node.name)?,
-            )),
-            NodeKind::Job => None,
-        };
         let open = node.kind == NodeKind::Dataset && expanded.contains(id.as_str());
-        let (mut fields, mut pii, mut classification, mut field_count) = (Vec::new(), 0, None, 0);
-        if let Some(described) = described {
-            pii = described.fields.iter().filter(|f| f.2).count();
+        // Badges come from the indexed tag table; the facets (whose events may be large) are
+        // read only for the datasets drawn expanded.
+        let (pii, classification) = match node.kind {
+            NodeKind::Dataset => badges(store, &node.namespace, &node.name)?,
+            NodeKind::Job => (0, None),
+        };
+        let mut fields = Vec::new();
+        let mut field_count = 0;
+        if open {
+            let described = describe(&store.dataset_facets(&node.namespace, &node.name)?);
             field_count = described.fields.len();
-            classification = described.classification;
-            if open {
-                truncated |= field_count > MAX_FIELDS;
-                fields = described
-                    .fields
-                    .into_iter()
-                    .take(MAX_FIELDS)
-                    .enumerate()
-                    .map(|(i, (name, field_type, pii))| UiField {
-                        name,
-                        field_type,
-                        pii,
-                        y: NODE_HEIGHT + FIELD_HEIGHT * i as f64 + FIELD_HEIGHT / 2.0,
-                    })
-                    .collect();
-            }
+            truncated |= field_count > MAX_FIELDS;
+            fields = described
+                .fields
+                .into_iter()
+                .take(MAX_FIELDS)
+                .enumerate()
+                .map(|(i, (name, field_type, pii))| UiField {
+                    name,
+                    field_type,
+                    pii,
+                    y: NODE_HEIGHT + FIELD_HEIGHT * i as f64 + FIELD_HEIGHT / 2.0,
+                })
+                .collect();
             for (from, from_field, to_field) in described.derived {
                 column_edges.push(ColumnEdge {
                     from,

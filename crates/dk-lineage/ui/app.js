@@ -329,7 +329,7 @@ function graphPanel(kind, namespace, name) {
       if (node.failed) x += pill(g, x, 40 - 2, 'fail', node.state === 'ABORT' ? 'ABORTED' : 'FAILED');
       if (node.pii) x += pill(g, x, 38, 'pii', `PII ${node.pii}`);
       if (node.classification) x += pill(g, x, 38, 'cls', node.classification);
-      if (node.kind === 'dataset' && node.fieldCount) {
+      if (node.kind === 'dataset') {
         const toggle = svg('g', { class: 'toggle-fields', role: 'button', tabindex: 0, 'aria-expanded': String(node.expanded), 'aria-label': `${node.expanded ? 'Hide' : 'Show'} the fields of ${node.name}` });
         toggle.append(svg('rect', { class: 'toggle', x: node.width - 30, y: 6, width: 22, height: 18, rx: 4 }));
         toggle.append(svg('text', { x: node.width - 19, y: 19, 'text-anchor': 'middle' }, node.expanded ? '−' : '+'));
