@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use common::{context, http_get, lineage_server, run_ok, run_with, stop_server};
+use common::{context, http_get, http_request, lineage_server, run_ok, run_with, stop_server};
 use dk_test::{TestContext, service};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/lineage_ui.js");
@@ -93,23 +93,6 @@ fn package(ctx: &TestContext, name: &str, input: &str, output: &str, code: &str)
     );
 }
 
-/// A POST of `body` as JSON; the status line of the answer.
-fn http_post(url: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_once('/').expect("a path");
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        stream,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.lines().next().unwrap_or_default().to_owned()
-}
-
 const HOSTILE: &str = "<img src=x onerror=window.pwned=1>";
 
 #[test]
@@ -153,33 +136,20 @@ fn the_web_ui_shows_runs_of_a_three_package_project_with_pii_and_renders_hostile
     });
     // Writes are refused without the token, so the attacker here is someone who has it (or a
     // server without a token): what matters is how the UI shows the name.
-    let posted = {
-        use std::io::{Read, Write};
-        let host = base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(host).unwrap();
-        let text = hostile.to_string();
-        write!(stream, "POST /api/v1/lineage HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len()).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-    };
+    let lineage = format!("{base}/api/v1/lineage");
+    let bearer = format!("Bearer {token}");
+    let json_type = ("Content-Type", "application/json");
+    let posted = http_request(
+        &lineage,
+        "POST",
+        &[("Authorization", &bearer), json_type],
+        &hostile.to_string(),
+    );
     assert!(posted.starts_with("HTTP/1.1 201"), "{posted}");
-    assert!(http_post(&format!("{base}/api/v1/lineage"), "{}").contains("401"));
-
+    let anonymous = http_request(&lineage, "POST", &[json_type], &hostile.to_string());
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
     // DNS rebinding: another host name is refused even with the right path.
-    let rebound = {
-        use std::io::{Read, Write};
-        let host = base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(host).unwrap();
-        write!(
-            stream,
-            "GET / HTTP/1.1\r\nHost: attacker.example:80\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-    };
+    let rebound = http_request(&base, "GET", &[("Host", "attacker.example:80")], "");
     assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
     // The page itself needs no token (it holds no data); the data does.
     assert!(http_get(&format!("{base}/lineage/job/default/report")).starts_with("HTTP/1.1 200"));

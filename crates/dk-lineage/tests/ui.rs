@@ -282,3 +282,61 @@ async fn every_pii_flow_comes_from_one_query() {
     assert_eq!((first.flows.len(), first.truncated), (1, true));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_expanded_dataset_has_its_fields_and_the_columns_they_derive_from() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let mut output = tagged("customers_clean", &["email"], "confidential");
+    output["facets"]["columnLineage"] = json!({"_producer": "p", "_schemaURL": "s", "fields": {
+        "email": {"inputFields": [{"namespace": "n", "name": "customers", "field": "email"}]},
+    }});
+    let input = tagged("customers", &["email"], "confidential");
+    assert_eq!(
+        server
+            .post(event("clean", json!([input]), json!([output])), None)
+            .await,
+        201
+    );
+    let base = "/api/v1/ui/graph?kind=job&namespace=n&name=clean&depth=1";
+    let closed = server.get(base).await;
+    let node = |graph: &Value, id: &str| {
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let clean = node(&closed, "dataset:n:customers_clean");
+    assert_eq!(
+        (&clean["pii"], &clean["classification"]),
+        (&json!(1), &json!("confidential"))
+    );
+    assert_eq!(clean["fields"], json!([]));
+    assert_eq!(closed["columnEdges"], json!([]));
+    // Left to right: input, job, output.
+    let x = |id: &str| node(&closed, id)["x"].as_f64().unwrap();
+    assert!(
+        x("dataset:n:customers") < x("job:n:clean")
+            && x("job:n:clean") < x("dataset:n:customers_clean")
+    );
+
+    let open = server
+        .get(&format!("{base}&expand=dataset:n:customers_clean"))
+        .await;
+    let clean = node(&open, "dataset:n:customers_clean");
+    let fields: Vec<(&str, bool)> = clean["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["pii"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(fields, [("id", false), ("email", true)]);
+    assert!(clean["height"].as_f64() > node(&open, "dataset:n:customers")["height"].as_f64());
+    assert_eq!(
+        open["columnEdges"],
+        json!([{"from": "dataset:n:customers", "fromField": "email", "to": "dataset:n:customers_clean", "toField": "email"}])
+    );
+    server.stop().await;
+}
