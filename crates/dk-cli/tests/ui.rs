@@ -327,7 +327,13 @@ fn the_web_ui_shows_runs_of_a_three_package_project_with_pii_and_renders_hostile
             .any(|r| r.as_str().unwrap().contains(HOSTILE)),
         "{hostile}"
     );
-    for file in ["ui-graph.png", "ui-dataset.png", "ui-governance.png"] {
+    assert_eq!(seen["darkBackground"], "rgb(20, 23, 27)", "the dark theme");
+    for file in [
+        "ui-graph.png",
+        "ui-graph-dark.png",
+        "ui-dataset.png",
+        "ui-governance.png",
+    ] {
         assert!(
             artifacts().join(file).metadata().unwrap().len() > 1000,
             "{file}"

@@ -284,7 +284,8 @@ function graphPanel(kind, namespace, name) {
     draw(graph);
     size = { width: graph.width, height: graph.height };
     fit();
-    status.textContent = `${graph.nodes.length} nodes, ${graph.edges.length} edges at depth ${graph.depth}`;
+    const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+    status.textContent = `${count(graph.nodes.length, 'node')}, ${count(graph.edges.length, 'edge')} at depth ${graph.depth}`;
     notice.replaceChildren(graph.truncated
       ? el('p', { class: 'notice', role: 'status', text: 'This graph is larger than the UI draws: some nodes, edges or fields are left out. Lower the depth or open a node nearer what you look for.' })
       : '');
@@ -323,7 +324,8 @@ function graphPanel(kind, namespace, name) {
       const g = svg('g', { class: classes.join(' '), transform: `translate(${node.x} ${node.y})`, tabindex: 0, role: 'link', 'data-id': node.id, 'aria-label': `${node.kind} ${node.name}${node.failed ? ', latest run failed' : ''}${node.pii ? `, ${node.pii} PII fields` : ''}` });
       g.append(svg('title', {}, `${node.kind}: ${node.namespace} / ${node.name}`));
       g.append(svg('rect', { class: 'box', width: node.width, height: node.height, rx: 8 }));
-      g.append(svg('text', { class: 'label', x: 10, y: 20 }, clip(node.label, 28)));
+      // Datasets keep room for their fields toggle.
+      g.append(svg('text', { class: 'label', x: 10, y: 20 }, clip(node.label, node.kind === 'dataset' ? 24 : 28)));
       g.append(svg('text', { class: 'sub', x: 10, y: 36 }, clip(node.namespace, 34)));
       let x = 10;
       if (node.failed) x += pill(g, x, 40 - 2, 'fail', node.state === 'ABORT' ? 'ABORTED' : 'FAILED');

@@ -95,6 +95,11 @@ async function main() {
     await page.waitForSelector('svg.graph text.field');
     out.deep = await graphFacts(page);
     await shot('ui-graph.png');
+    // The dark theme follows the system.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    out.darkBackground = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await shot('ui-graph-dark.png');
+    await page.emulateMedia({ colorScheme: 'light' });
 
     await page.goto(`${config.base}${nodePath('dataset', config.dataset.namespace, config.dataset.name)}`);
     await page.waitForSelector('tr.field');
