@@ -3,6 +3,7 @@
 //! The flow of every command: parse (clap) → resolve settings (arguments, config) → call the
 //! libraries → render the report as text, JSON or YAML.
 
+mod browser;
 mod cli;
 mod commands;
 mod context;

@@ -313,6 +313,7 @@ fn a_missing_program_is_unavailable_with_how_to_install_it_and_up_exits_3_naming
             ("s3.webPort", ports[2]),
             ("kafka.port", ports[3]),
             ("lineage.port", ports[4]),
+            ("lineage.webPort", ports[5]),
         ],
     );
     // Only dk itself on PATH: kafka has no program; S3 and lineage are dk's own and start.
@@ -342,9 +343,10 @@ fn a_missing_program_is_unavailable_with_how_to_install_it_and_up_exits_3_naming
         service(&report, "s3")["ports"],
         serde_json::json!([ports[1]])
     );
+    // dk's lineage server serves its web UI on the web port too.
     assert_eq!(
         service(&report, "lineage")["ports"],
-        serde_json::json!([ports[4]])
+        serde_json::json!([ports[4], ports[5]])
     );
     let kafka = service(&report, "kafka");
     assert_eq!(kafka["health"], "unavailable");
@@ -481,6 +483,7 @@ fn a_compose_runtime_that_never_started_is_not_recorded_and_down_is_a_no_op() {
             ("s3.port", ports[1]),
             ("kafka.port", ports[3]),
             ("lineage.port", ports[4]),
+            ("lineage.webPort", ports[5]),
         ],
     );
     let up = run_with(&ctx, &env, &["dev", "up", "--timeout", "0s", "-o", "json"]);

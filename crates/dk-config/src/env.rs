@@ -38,6 +38,7 @@ pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 pub const GITEA_TOKEN: &str = "GITEA_TOKEN";
 pub const GITLAB_TOKEN: &str = "GITLAB_TOKEN";
 pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
+pub const BROWSER: &str = "BROWSER";
 pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
 
 pub static ENV_VARS: &[EnvVar] = &[
@@ -170,6 +171,11 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: NO_COLOR,
         key: None,
         doc: "Any non-empty value turns colour off (https://no-color.org), unless `--color always`.",
+    },
+    EnvVar {
+        name: BROWSER,
+        key: None,
+        doc: "The browser `dk lineage NAME --open` starts: commands separated by `:`, `%s` standing for the URL (else it is appended). Default: `xdg-open` (`open` on macOS); without one the URL is printed.",
     },
 ];
 

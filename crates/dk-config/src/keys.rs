@@ -249,7 +249,7 @@ pub static KEYS: &[KeySpec] = &[
         pattern: "dev.services.*.webPort",
         kind: ValueKind::Port,
         default: None,
-        doc: "Port of a service's web UI: `s3` console (9001, the minio and compose consoles), `lineage` web (3000, Marquez's web UI of the compose and k3d runtimes).",
+        doc: "Port of a service's web UI: `s3` console (9001, the minio and compose consoles), `lineage` web (3000: dk's lineage web UI with the native runtime, Marquez's web UI with compose and k3d).",
     },
     KeySpec {
         names: Names::Known(DEV_CHARTS),

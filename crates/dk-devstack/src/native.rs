@@ -149,11 +149,12 @@ impl NativeStack {
         }
     }
 
-    /// The ports something serves: the S3 console only with minio, no lineage web UI (dk's
-    /// server has none).
+    /// The ports something serves: the S3 console only with minio; dk's lineage server serves
+    /// its web UI on the web port.
     pub fn ports_of(&self, service: Service) -> Vec<u16> {
         match service {
             Service::S3 if self.find("minio").is_some() => self.ports.of(service),
+            Service::Lineage => self.ports.of(service),
             other => vec![self.ports.main(other)],
         }
     }
@@ -322,6 +323,8 @@ impl NativeStack {
                         "serve",
                         "--port",
                         &self.ports.lineage.to_string(),
+                        "--web-port",
+                        &self.ports.lineage_web.to_string(),
                     ])
                     .env("DK_HOME", &self.dk_home);
                 self.spawn(service, command)
@@ -531,7 +534,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let native = stack(dir.path());
         assert_eq!(native.ports_of(Service::S3), [9000]);
-        assert_eq!(native.ports_of(Service::Lineage), [5000]);
+        assert_eq!(
+            native.ports_of(Service::Lineage),
+            [5000, 3000],
+            "the web UI"
+        );
         // S3 is dk's own without minio: always available, nothing to install.
         assert_eq!(
             native.program(Service::S3).unwrap(),

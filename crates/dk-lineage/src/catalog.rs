@@ -399,20 +399,26 @@ impl LineageStore {
         kind: NodeKind,
         namespace: &str,
         name: &str,
-    ) -> Result<Vec<Value>, StoreError> {
+    ) -> Result<Vec<std::sync::Arc<Value>>, StoreError> {
         let kind = match kind {
             NodeKind::Job => "job",
             NodeKind::Dataset => "dataset",
         };
         let mut statement = self.connection.prepare_cached(
-            "SELECT e.payload FROM appearances a JOIN events e ON e.key = a.event_key
+            "SELECT e.key, e.payload FROM appearances a JOIN events e ON e.key = a.event_key
              WHERE a.kind = ?1 AND a.namespace = ?2 AND a.name = ?3
              GROUP BY a.at, a.event_key ORDER BY a.at DESC LIMIT ?4",
         )?;
-        payloads(
-            &mut statement,
+        let rows = statement.query_map(
             params![kind, namespace, name, FACET_HORIZON as i64],
-        )
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (key, text) = row?;
+            events.push(self.parsed.parse(key, &text)?);
+        }
+        Ok(events)
     }
 
     /// A job's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.

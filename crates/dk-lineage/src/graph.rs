@@ -72,7 +72,14 @@ pub struct Neighbourhood {
     /// Nodes with their distance from the root: upstream negative, downstream positive.
     pub nodes: Vec<(Node, i64)>,
     pub edges: Vec<Edge>,
+    /// The walk stopped at [`MAX_NODES`]: names come from unauthenticated events, and one event
+    /// listing a million outputs must not make every read of its job walk them all.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
+
+/// The most nodes a walk collects (and so the most any graph answer holds).
+pub const MAX_NODES: usize = 500;
 
 // A job recorded by a JobEvent alone has no run: its run and state are empty in the table.
 const JOB_COLUMNS: &str =
@@ -169,12 +176,12 @@ fn neighbours(
         (NodeKind::Job, _) => format!(
             "SELECT {DATASET_COLUMNS} FROM job_io io JOIN datasets d
                ON d.namespace = io.dataset_namespace AND d.name = io.dataset_name
-             WHERE io.job_namespace = ?1 AND io.job_name = ?2 AND io.direction = ?3"
+             WHERE io.job_namespace = ?1 AND io.job_name = ?2 AND io.direction = ?3 LIMIT ?4"
         ),
         (NodeKind::Dataset, _) => format!(
             "SELECT {JOB_COLUMNS} FROM job_io io JOIN jobs j
                ON j.namespace = io.job_namespace AND j.name = io.job_name
-             WHERE io.dataset_namespace = ?1 AND io.dataset_name = ?2 AND io.direction = ?3"
+             WHERE io.dataset_namespace = ?1 AND io.dataset_name = ?2 AND io.direction = ?3 LIMIT ?4"
         ),
     };
     // A job's upstream is what it reads; a dataset's upstream is who writes it.
@@ -187,7 +194,10 @@ fn neighbours(
         NodeKind::Job => dataset,
         NodeKind::Dataset => job,
     };
-    let rows = statement.query_map(params![node.namespace, node.name, direction], read)?;
+    let rows = statement.query_map(
+        params![node.namespace, node.name, direction, MAX_NODES as i64],
+        read,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -200,6 +210,7 @@ pub(crate) fn around(
 ) -> Result<Neighbourhood, StoreError> {
     let mut found: HashMap<String, (Node, i64)> = HashMap::from([(root.id(), (root.clone(), 0))]);
     let mut edges = Vec::new();
+    let mut truncated = false;
     let walks: &[(bool, i64)] = match direction {
         Direction::Upstream => &[(true, -1)],
         Direction::Downstream => &[(false, 1)],
@@ -212,7 +223,13 @@ pub(crate) fn around(
             if hops == depth {
                 continue;
             }
-            for next in neighbours(connection, &node, upstream)? {
+            let next_nodes = neighbours(connection, &node, upstream)?;
+            truncated |= next_nodes.len() >= MAX_NODES;
+            for next in next_nodes {
+                if !found.contains_key(&next.id()) && found.len() >= MAX_NODES {
+                    truncated = true;
+                    continue;
+                }
                 let (from, to) = if upstream {
                     (next.id(), node.id())
                 } else {
@@ -236,5 +253,6 @@ pub(crate) fn around(
         root: root.clone(),
         nodes,
         edges,
+        truncated,
     })
 }

@@ -34,6 +34,7 @@ use crate::catalog::{
 use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
 use crate::store::{LineageStore, StoreError};
+use crate::ui;
 
 /// The largest batch the writer commits at once.
 const MAX_BATCH: usize = 1024;
@@ -112,6 +113,16 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_all(vec![listener], config, shutdown).await
+}
+
+/// Serves the same API and UI on every listener (the dev stack's API and web ports) until
+/// `shutdown` completes.
+pub async fn serve_all(
+    listeners: Vec<tokio::net::TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let writer_store = LineageStore::open(&config.store)?;
     let reader = LineageStore::open(&config.store)?;
     let (writer, queue) = mpsc::channel(4 * MAX_BATCH);
@@ -122,7 +133,14 @@ pub async fn serve(
         token: config.token.map(Arc::from),
         max_body: config.max_body,
     };
-    let app = Router::new()
+    // A page on any web site can make the browser send requests to 127.0.0.1 through a DNS name
+    // that resolves there (DNS rebinding): on loopback, only loopback names are served.
+    let loopback = listeners.iter().all(|listener| {
+        listener
+            .local_addr()
+            .is_ok_and(|address| address.ip().is_loopback())
+    });
+    let api = Router::new()
         .route("/api/v1/lineage", get(lineage_graph).post(record))
         .route("/api/v1/namespaces", get(namespaces))
         .route("/api/v1/namespaces/{namespace}", get(namespace))
@@ -149,15 +167,195 @@ pub async fn serve(
         .route("/api/v1/search", get(search))
         .route("/api/v1/sources", get(sources))
         .route("/api/v1/tags", get(tags))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .route("/api/v1/ui/graph", get(ui_graph))
+        .route("/api/v1/ui/governance", get(ui_governance))
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") }),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    // The page and its assets hold no data, so they are served without the token: the page
+    // asks for it and sends it with every read.
+    let app = Router::new()
+        .route("/", get(ui_page))
+        .route("/governance", get(ui_page))
+        .route("/lineage", get(ui_page))
+        .route("/lineage/{*rest}", get(ui_page))
+        .route("/ui/{asset}", get(ui_asset))
+        .merge(api)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })
+        .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(middleware::from_fn_with_state(config.timeout, deadline))
+        .layer(middleware::from_fn_with_state(loopback, check_host))
+        .layer(middleware::from_fn(security_headers))
         .with_state(state);
-    accept_loop(listener, app, config.timeout, shutdown).await;
+    let (stop, stopped) = watch::channel(false);
+    let mut loops = JoinSet::new();
+    for listener in listeners {
+        let mut stopped = stopped.clone();
+        let app = app.clone();
+        loops.spawn(accept_loop(listener, app, config.timeout, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+    }
+    shutdown.await;
+    let _ = stop.send(true);
+    while loops.join_next().await.is_some() {}
+    drop(app);
     // The router (and its queue senders) is gone: the writer drains what is left and ends.
     let _ = tokio::task::spawn_blocking(move || write_thread.join()).await;
     Ok(())
+}
+
+/// Whether `host` (a Host header: name or address, with an optional port) names this machine.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn check_host(State(loopback): State<bool>, request: Request, next: Next) -> Response {
+    if loopback {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .map(|value| value.to_str().unwrap_or(""));
+        if let Some(host) = host.filter(|host| !is_loopback_host(host)) {
+            return error(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "this server listens on loopback and answers only to localhost, 127.0.0.1 or [::1], not `{}`",
+                    host.chars().take(100).collect::<String>()
+                ),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+/// Every answer, data or page, forbids inline script and style, framing and sniffing.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", ui::CONTENT_SECURITY_POLICY),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// axum answers a request it cannot parse (a missing query parameter, a bad path) in plain
+/// text; clients of a JSON API get the JSON error shape instead.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !(plain && response.status().is_client_error()) {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    error(status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn ui_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        ui::INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn ui_asset(Path(name): Path<String>) -> Response {
+    match ui::asset(&name) {
+        Some((kind, bytes)) => (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no asset {name}")),
+    }
+}
+
+async fn ui_graph(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    // `expand` repeats (one per dataset drawn with its fields), which a struct cannot take.
+    let (mut kind, mut namespace, mut name, mut depth) = (None, None, None, 2);
+    let mut expanded = Vec::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "kind" => kind = Some(value),
+            "namespace" => namespace = Some(value),
+            "name" => name = Some(value),
+            "depth" => match value.parse() {
+                Ok(number) => depth = number,
+                Err(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("depth `{value}` is not a number"),
+                    );
+                }
+            },
+            "expand" => expanded.push(value),
+            _ => {}
+        }
+    }
+    let (Some(kind), Some(namespace), Some(name)) = (kind, namespace, name) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "kind (job or dataset), namespace and name are required",
+        );
+    };
+    let node_kind = match kind.as_str() {
+        "job" => NodeKind::Job,
+        "dataset" => NodeKind::Dataset,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("kind `{other}` is neither job nor dataset"),
+            );
+        }
+    };
+    let missing = format!("no recorded {kind} {name} in namespace {namespace}");
+    answer(&state, missing, move |store| {
+        let view = ui::graph_view(store, node_kind, &namespace, &name, depth, &expanded)?;
+        Ok(view.map(|view| serde_json::to_value(view).unwrap_or_default()))
+    })
+    .await
+}
+
+/// The most PII flows the governance view lists.
+const MAX_FLOWS: usize = 5000;
+
+async fn ui_governance(State(state): State<AppState>) -> Response {
+    answer(&state, String::new(), move |store| {
+        let flows = store.pii_flows(MAX_FLOWS)?;
+        Ok(Some(serde_json::to_value(flows).unwrap_or_default()))
+    })
+    .await
 }
 
 /// Serves connections with hyper directly rather than `axum::serve`, which sets no timer and so
@@ -988,7 +1186,7 @@ async fn lineage_graph(
         query.node_id
     );
     answer(&state, missing, move |store| {
-        lineage_json(store, &node_id, depth)
+        store.sharing_events(|store| lineage_json(store, &node_id, depth))
     })
     .await
 }
@@ -1086,7 +1284,7 @@ fn column_lineage_json(
     }
     let mut nodes: std::collections::BTreeMap<FieldId, Value> = Default::default();
     let mut edges: Vec<(FieldId, FieldId)> = Vec::new();
-    for (namespace, name) in &datasets {
+    'datasets: for (namespace, name) in &datasets {
         let facets = store.dataset_facets(namespace, name)?;
         let types: HashMap<&str, &Value> = facets
             .get("schema")
@@ -1104,6 +1302,11 @@ fn column_lineage_json(
             continue;
         };
         for (field, lineage) in fields {
+            // Facets come from unauthenticated events: a graph past the caps is cut, not read
+            // in full while the store's read lock is held.
+            if nodes.len() >= ui::MAX_COLUMN_EDGES || edges.len() >= ui::MAX_COLUMN_EDGES {
+                break 'datasets;
+            }
             let own = FieldId {
                 namespace: namespace.clone(),
                 dataset: name.clone(),
@@ -1115,6 +1318,7 @@ fn column_lineage_json(
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
+                .take(ui::MAX_COLUMN_EDGES)
             {
                 let text = |member: &str| input.get(member).and_then(Value::as_str);
                 let (Some(ns), Some(ds), Some(f)) =
@@ -1150,6 +1354,12 @@ fn column_lineage_json(
     }
     let edge =
         |(from, to): &(FieldId, FieldId)| json!({"origin": from.id(), "destination": to.id()});
+    let mut ins: HashMap<&FieldId, Vec<Value>> = HashMap::new();
+    let mut outs: HashMap<&FieldId, Vec<Value>> = HashMap::new();
+    for pair in &edges {
+        ins.entry(&pair.1).or_default().push(edge(pair));
+        outs.entry(&pair.0).or_default().push(edge(pair));
+    }
     let graph: Vec<Value> = nodes
         .into_iter()
         .map(|(field, data)| {
@@ -1163,8 +1373,8 @@ fn column_lineage_json(
                 "id": field.id(),
                 "type": "DATASET_FIELD",
                 "data": data,
-                "inEdges": edges.iter().filter(|(_, to)| *to == field).map(edge).collect::<Vec<_>>(),
-                "outEdges": edges.iter().filter(|(from, _)| *from == field).map(edge).collect::<Vec<_>>(),
+                "inEdges": ins.get(&field).cloned().unwrap_or_default(),
+                "outEdges": outs.get(&field).cloned().unwrap_or_default(),
             })
         })
         .collect();
@@ -1186,7 +1396,7 @@ async fn column_lineage(
     );
     let node_id = query.node_id;
     answer(&state, missing, move |store| {
-        column_lineage_json(store, &node_id, depth, downstream)
+        store.sharing_events(|store| column_lineage_json(store, &node_id, depth, downstream))
     })
     .await
 }

@@ -474,6 +474,44 @@ pub struct Delivery {
 #[derive(Debug)]
 pub struct LineageStore {
     pub(crate) connection: Connection,
+    /// Events parsed during [`LineageStore::sharing_events`].
+    pub(crate) parsed: EventCache,
+}
+
+/// Parsed events by key, kept while a read that visits many nodes runs: one event naming
+/// thousands of datasets is then parsed once, not once per dataset.
+#[derive(Debug, Default)]
+pub(crate) struct EventCache {
+    /// While on: the events by key, and the bytes of their text.
+    events: std::cell::RefCell<Option<(ParsedEvents, usize)>>,
+}
+
+type ParsedEvents = HashMap<String, std::sync::Arc<serde_json::Value>>;
+
+/// The most event text one read keeps parsed.
+const EVENT_CACHE_BYTES: usize = 64 << 20;
+
+impl EventCache {
+    pub(crate) fn parse(
+        &self,
+        key: String,
+        text: &str,
+    ) -> Result<std::sync::Arc<serde_json::Value>, StoreError> {
+        let mut events = self.events.borrow_mut();
+        if let Some((cache, _)) = events.as_ref()
+            && let Some(event) = cache.get(&key)
+        {
+            return Ok(event.clone());
+        }
+        let event = std::sync::Arc::new(serde_json::from_str(text)?);
+        if let Some((cache, bytes)) = events.as_mut()
+            && *bytes + text.len() <= EVENT_CACHE_BYTES
+        {
+            *bytes += text.len();
+            cache.insert(key, std::sync::Arc::clone(&event));
+        }
+        Ok(event)
+    }
 }
 
 /// Moves each job of `events` to its newest run, as of the newest of these events (unless the
@@ -601,7 +639,10 @@ impl LineageStore {
         // SQLite from spilling pages to the WAL before the commit.
         connection.pragma_update(None, "cache_size", -65536)?;
         connection.execute_batch(SCHEMA)?;
-        let mut store = LineageStore { connection };
+        let mut store = LineageStore {
+            connection,
+            parsed: EventCache::default(),
+        };
         store.index_older_events()?;
         Ok(store)
     }
@@ -658,7 +699,10 @@ impl LineageStore {
     pub fn in_memory() -> Result<LineageStore, StoreError> {
         let connection = Connection::open_in_memory()?;
         connection.execute_batch(SCHEMA)?;
-        Ok(LineageStore { connection })
+        Ok(LineageStore {
+            connection,
+            parsed: EventCache::default(),
+        })
     }
 
     /// Ingests events in one transaction; events already present are skipped.
@@ -961,6 +1005,15 @@ impl LineageStore {
             .iter()
             .map(|root| graph::around(&self.connection, root, direction, depth))
             .collect()
+    }
+
+    /// Runs `read` with the events it parses kept for its duration: for reads that render many
+    /// nodes (a lineage graph), whose events are often shared.
+    pub fn sharing_events<T>(&self, read: impl FnOnce(&LineageStore) -> T) -> T {
+        *self.parsed.events.borrow_mut() = Some((HashMap::new(), 0));
+        let result = read(self);
+        *self.parsed.events.borrow_mut() = None;
+        result
     }
 
     /// Every name a job or dataset can be found by (for suggestions).

@@ -236,7 +236,7 @@ async fn idle_and_slow_clients_are_cut_off() {
     // Sends its request head a header at a time, never finishing it (slowloris).
     let mut slow_head = server.connect().await;
     slow_head
-        .write_all(b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"POST /api/v1/lineage HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .unwrap();
     let dribble = async {
@@ -255,7 +255,7 @@ async fn idle_and_slow_clients_are_cut_off() {
     let mut slow_body = server.connect().await;
     slow_body
         .write_all(
-            b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+            b"POST /api/v1/lineage HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
               Content-Length: 100\r\n\r\n{\"eventType\"",
         )
         .await
@@ -265,7 +265,7 @@ async fn idle_and_slow_clients_are_cut_off() {
 
     // A kept-alive connection is closed once it has been idle for the timeout.
     let mut kept = server.connect().await;
-    kept.write_all(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n\r\n")
+    kept.write_all(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let answer = read_until_closed(&mut kept).await;

@@ -49,7 +49,7 @@ pub enum RuntimeArg {
 #[command(after_help = "\
 Idempotent: what already runs is left alone. The native runtime runs local processes under
 $DK_HOME/dev (PostgreSQL binaries, tansu, minio when installed or else dk's own S3, `dk lineage
-serve`); a service whose program is missing is shown unavailable with the command that installs
+serve` with its web UI on http://localhost:3000); a service whose program is missing is shown unavailable with the command that installs
 it, the others start, and dk exits 3 naming what is missing (0 with --allow-partial).
 The compose runtime runs Redpanda, MinIO, PostgreSQL and Marquez containers from
 $DK_HOME/dev/compose.yaml; the k3d runtime runs them in the k3d cluster dk-local from embedded Helm
@@ -465,6 +465,10 @@ impl StackReport {
                     "{} (OPENLINEAGE_URL; Marquez API)",
                     ports.endpoint(Service::Lineage)
                 ),
+            ),
+            (
+                "Lineage UI".to_owned(),
+                format!("http://localhost:{}", ports.lineage_web),
             ),
         ];
         StackReport {

@@ -9,17 +9,18 @@ use serde::Serialize;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use dk_config::env::DK_LINEAGE_TOKEN;
+use dk_config::env::{BROWSER, DK_LINEAGE_TOKEN};
 use dk_lineage::background;
 use dk_lineage::emit::{FlushReport, LineagePaths, Synced, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
-use dk_lineage::server::{ServerConfig, serve};
+use dk_lineage::server::{ServerConfig, serve_all};
 use dk_lineage::spool::Quarantined;
 use dk_lineage::store::{DeliveryState, StoredEvent};
 use dk_manifest::suggest::did_you_mean;
 
 use super::parse_timeout;
 use super::runtime;
+use crate::browser;
 use crate::context::Context;
 use crate::diagram::{Diagram, Shape};
 use crate::error::{CliError, ExitStatus};
@@ -35,6 +36,7 @@ Examples:
   dk lineage my-pipeline                      inputs and outputs, with the last run
   dk lineage orders --downstream --depth 10   everything fed by the orders dataset
   dk lineage my-pipeline -o mermaid > lineage.mmd
+  dk lineage my-pipeline --open               the graph in the web UI (dk dev up serves it)
   dk lineage events --run 0193a8f0-...        the events of one run and their delivery
   dk lineage flush                            send what is still spooled to the backend"
 )]
@@ -52,6 +54,17 @@ pub struct LineageArgs {
     /// How many hops (dataset → job counts one) to follow
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub depth: usize,
+    /// Open the web UI on NAME in the browser ($BROWSER; the URL is printed when none opens)
+    #[arg(long)]
+    pub open: bool,
+    /// The web UI --open uses: the dev stack's (dev.services.lineage.webPort), or `dk lineage serve`'s
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://localhost:3000",
+        requires = "open"
+    )]
+    pub ui: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,8 +80,9 @@ pub enum LineageCommand {
 Receives OpenLineage Run, Dataset and Job events at POST /api/v1/lineage (what Marquez receives;
 gzip too) into the store `dk lineage` reads, and answers Marquez's read API in its shapes:
 namespaces, jobs, runs, datasets and their versions, /events/lineage, /lineage, /column-lineage,
-/search, /sources and /tags (docs/lineage.md lists them). DK_LINEAGE_TOKEN, when set, is required
-as a bearer token on every request. Events nested over 64 levels, with numbers out of range or an
+/search, /sources and /tags (docs/lineage.md lists them). The web UI is at / on the same port.
+DK_LINEAGE_TOKEN, when set, is required as a bearer token on every API request (the UI asks for
+it). On loopback, requests naming another host are refused (DNS rebinding). Events nested over 64 levels, with numbers out of range or an
 eventTime not in RFC 3339 get 400; connections idle or slower than --timeout are closed. Ctrl-C
 stops it.
 
@@ -76,7 +90,8 @@ Examples:
   dk lineage serve
   OPENLINEAGE_URL=http://127.0.0.1:5000 dk run ./my-pipeline
   curl -s localhost:5000/api/v1/namespaces
-  dk lineage serve --port 0                   any free port (printed)")]
+  dk lineage serve --port 0                   any free port (printed)
+  dk lineage serve --web-port 3000            the UI on http://localhost:3000 too")]
 pub struct ServeArgs {
     /// Port to listen on (0: any free port)
     #[arg(long, default_value_t = 5000)]
@@ -90,6 +105,9 @@ pub struct ServeArgs {
     /// Close connections idle this long, and answer 408 to requests not complete within it
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub timeout: String,
+    /// Also serve the web UI (and the API) on this port: the dev stack's web port, 3000
+    #[arg(long, value_name = "PORT")]
+    pub web_port: Option<u16>,
 }
 
 /// Recorded OpenLineage events, oldest first, with their delivery state
@@ -271,6 +289,16 @@ fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus
             };
             Err(CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint))
         }
+        1 if args.open => {
+            let root = &found[0].root;
+            let url = format!(
+                "{}{}",
+                args.ui.trim_end_matches('/'),
+                dk_lineage::ui::node_path(root.kind, &root.namespace, &root.name)
+            );
+            let opened = browser::open(&url, ctx.env.get(BROWSER));
+            ctx.ui.emit(&Opened { url, opened })
+        }
         1 => ctx.ui.emit(&LineageReport {
             neighbourhood: found.remove(0),
             depth: args.depth,
@@ -280,6 +308,27 @@ fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus
             Err(
                 CliError::usage(format!("`{name}` names {many} nodes: {}", ids.join(", ")))
                     .hint("pass namespace/name to pick one"),
+            )
+        }
+    }
+}
+
+/// The UI address `--open` gave the browser, and whether one started.
+#[derive(Debug, Serialize)]
+struct Opened {
+    url: String,
+    opened: bool,
+}
+
+impl Render for Opened {
+    fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        if self.opened {
+            writeln!(out, "Opened {}", self.url)
+        } else {
+            writeln!(
+                out,
+                "No browser could be opened (set BROWSER); open {}",
+                self.url
             )
         }
     }
@@ -527,20 +576,29 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .build()
         .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))?;
     runtime.block_on(async {
-        let address = std::net::SocketAddr::new(args.bind, args.port);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|err| {
+        let bind = |port: u16| async move {
+            let address = std::net::SocketAddr::new(args.bind, port);
+            tokio::net::TcpListener::bind(address).await.map_err(|err| {
                 CliError::usage(format!("cannot listen on {address}: {err}")).hint(
-                    "another process has the port (`ss -ltnp` shows which); pick one with --port",
+                    "another process has the port (`ss -ltnp` shows which); pick one with --port or --web-port",
                 )
-            })?;
-        let local = listener.local_addr()?;
+            })
+        };
+        let mut listeners = vec![bind(args.port).await?];
+        if let Some(port) = args.web_port {
+            listeners.push(bind(port).await?);
+        }
+        let local = listeners[0].local_addr()?;
+        let web = match listeners.get(1) {
+            Some(listener) => listener.local_addr()?,
+            None => local,
+        };
         // Ignored on purpose: a caller that read the address and closed the pipe (a test, a
         // script, `| head -1`) must not stop the server.
         let _ = ctx.ui.emit(&Serving {
             url: format!("http://{local}"),
             endpoint: format!("http://{local}/api/v1/lineage"),
+            ui: format!("http://{web}"),
             store: config.store.display().to_string(),
         });
         let stop = async {
@@ -556,7 +614,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 } => {}
             }
         };
-        serve(listener, config, stop).await.map_err(|err| {
+        serve_all(listeners, config, stop).await.map_err(|err| {
             CliError::new(ExitStatus::External, "the lineage server failed").cause(err)
         })
     })?;
@@ -568,6 +626,8 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
 struct Serving {
     url: String,
     endpoint: String,
+    /// The web UI.
+    ui: String,
     store: String,
 }
 
@@ -580,8 +640,8 @@ impl Render for Serving {
         )?;
         writeln!(
             out,
-            "Send events with OPENLINEAGE_URL={}; Ctrl-C stops.",
-            self.url
+            "Send events with OPENLINEAGE_URL={}; lineage UI at {}; Ctrl-C stops.",
+            self.url, self.ui
         )
     }
 }
