@@ -209,8 +209,8 @@ impl Changes {
     }
 }
 
-/// The changes from `old` to `new`; `code` names the other files of the package that changed
-/// (added, removed or modified), each a patch-level change.
+/// The changes from `old` to `new`; `code` describes each other file of the package that
+/// changed (`main.py modified`), a patch-level change each.
 pub fn diff(old: &Contract, new: &Contract, code: &[String]) -> Diff {
     let mut changes = Changes(Vec::new());
     datasets(old, new, &mut changes);
@@ -238,17 +238,12 @@ pub fn diff(old: &Contract, new: &Contract, code: &[String]) -> Diff {
             format!("dk.yaml: spec.{key} added"),
         );
     }
-    for path in code {
-        changes.push(
-            Level::Patch,
-            "code-changed",
-            None,
-            format!("{path} changed"),
-        );
+    for file in code {
+        changes.push(Level::Patch, "code-changed", None, file.clone());
     }
     let mut changes = changes.0;
     // Most serious first; within a level, the order found (DataSet by DataSet).
-    changes.sort_by(|a, b| b.level.cmp(&a.level));
+    changes.sort_by_key(|change| std::cmp::Reverse(change.level));
     Diff {
         changes,
         consumers: BTreeMap::new(),
@@ -442,16 +437,20 @@ fn columns(
         .iter()
         .filter(|f| find(before, &f.name).is_none())
         .collect();
+    let index =
+        |spec: &DataSetSpec, column: &str| spec.schema.iter().position(|f| f.name == column);
     for field in before
         .schema
         .iter()
         .filter(|f| find(after, &f.name).is_none())
     {
-        // A column gone and one of its type new in its place reads as a rename.
-        match added
-            .iter()
-            .position(|new| new.field_type == field.field_type)
-        {
+        // A column gone and a new one of its type in its place, or derived from the same
+        // source, reads as a rename.
+        match added.iter().position(|new| {
+            new.field_type == field.field_type
+                && (index(after, &new.name) == index(before, &field.name)
+                    || (new.from.is_some() && new.from == field.from))
+        }) {
             Some(index) => {
                 let to = added.remove(index);
                 changes.push(
@@ -572,6 +571,20 @@ fn columns(
                 rule,
                 here,
                 format!("DataSet `{name}`: column `{column}` {how}"),
+            );
+        }
+        if field.masking != now.masking {
+            // Hashed or redacted values are other values: whoever joins on them breaks.
+            let show = |f: &Field| f.masking.map_or("none", |m| m.as_str());
+            changes.push(
+                Level::Breaking,
+                "masking-changed",
+                here,
+                format!(
+                    "DataSet `{name}`: column `{column}` masking {} → {}",
+                    show(field),
+                    show(&now)
+                ),
             );
         }
         if carries_pii(&now) && !carries_pii(field) {

@@ -153,7 +153,7 @@ fn a_breaking_diff_opens_its_markdown_with_breaking_and_the_consumers() {
     let mut found = diff(
         &Contract::from_files(&package(&case, "old")).unwrap(),
         &Contract::from_files(&package(&case, "new")).unwrap(),
-        &["main.py".to_owned()],
+        &["main.py modified".to_owned()],
     );
     found.consumers.insert(
         "orders".into(),
@@ -171,7 +171,7 @@ fn a_breaking_diff_opens_its_markdown_with_breaking_and_the_consumers() {
         text.contains("| breaking | DataSet `orders`: table orders → table elsewhere |"),
         "{text}"
     );
-    assert!(text.contains("| patch | main.py changed |"), "{text}");
+    assert!(text.contains("| patch | main.py modified |"), "{text}");
 }
 
 #[test]

@@ -256,7 +256,7 @@ fn walk_entries(
 }
 
 /// Whether a path belongs in the manifests layer: `dk.yaml` and the kind folders.
-fn is_manifest(path: &str) -> bool {
+pub fn is_manifest(path: &str) -> bool {
     if path == "dk.yaml" {
         return true;
     }

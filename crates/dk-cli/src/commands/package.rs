@@ -1,6 +1,7 @@
 //! `dk build`, `dk publish`, `dk pull`, `dk inspect`: packages as immutable OCI artifacts
 //! (DESIGN §6), in the local layout (`$DK_HOME/registry`) or a registry.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +11,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use dk_config::env::{PATH, SOURCE_DATE_EPOCH};
+use dk_contract::{Consumer, Contract, Diff, Level};
+use dk_lineage::emit::{LineagePaths, Synced, sync_store};
+use dk_lineage::graph::{Direction, NodeKind};
 use dk_lineage::source::git_source;
-use dk_manifest::discover::Project;
+use dk_manifest::discover::{self, Project};
+use dk_manifest::graph::Graph;
+use dk_manifest::load::MANIFEST_MAX_BYTES;
 use dk_manifest::model::{PythonTarget, Runtime};
+use dk_package::PackageError;
 use dk_package::bundle::{self, BundleSpec};
 use dk_package::drift;
 use dk_package::extract::{self, Limits};
@@ -29,7 +36,7 @@ use super::load_linted;
 use super::{layout, package_error, registry_for, runtime};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::{Render, Ui, table, write_table};
+use crate::output::{OutputFormat, Render, Ui, table, write_table};
 
 /// Bundle a package into an immutable, reproducible OCI artifact in the local layout
 #[derive(Debug, Args)]
@@ -679,7 +686,7 @@ fn refuse_drift(
     let mut named: Vec<String> = changes
         .iter()
         .take(SHOWN)
-        .map(|(path, change)| format!("{path} ({})", change.word()))
+        .map(|(path, change)| format!("{path} {}", change.word()))
         .collect();
     if changes.len() > SHOWN {
         named.push(format!("and {} more", changes.len() - SHOWN));
@@ -956,5 +963,317 @@ pub fn run_inspect(args: InspectArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         size,
         manifest: resolved.manifest,
         config,
+    })
+}
+
+/// Compare two versions of a package by their manifests: each change breaking, minor or patch
+#[derive(Debug, Args)]
+#[command(after_help = "\
+OLD and NEW are each a package directory, a tag of the package (v1.0.0: the local registry first,
+then the configured registry), a local reference (default/demo:v1.0.0) or a registry reference
+(ghcr.io/org/default/demo:v1.0.0). A tag names the package of the other side when that is a
+directory, else the package in the current directory.
+
+Breaking: a DataSet or column removed or renamed, a type narrowed or changed, an input column
+made required (or a required one added), a store, table or format moved, a classification
+lowered, PII added to an output classified below confidential, an output no longer written or a
+column of it that may now be null. Minor: a new output or DataSet, a new optional column, a type
+widened, a classification raised. Patch: docs, Transform settings and code. For each DataSet a
+breaking change affects, its consumers: packages of the project that read it and jobs the
+lineage store saw read it. -o markdown is the view promotion pull requests use.
+
+Examples:
+  dk diff v1.0.0                          the working package against its v1.0.0
+  dk diff v1.0.0 v1.1.0 -o json
+  dk diff ghcr.io/org/default/demo:v1.0.0 ./demo -o markdown")]
+pub struct DiffArgs {
+    /// The older version: a tag, a reference or a package directory
+    pub old: String,
+    /// The newer version, the same forms (default: the package in the current directory)
+    #[arg(default_value = ".")]
+    pub new: String,
+    /// Use HTTP, not HTTPS (loopback registries always do)
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// One side of a diff: what it is, its contract and its files.
+struct Side {
+    /// How the report names it: a directory, a reference, a tag.
+    label: String,
+    /// The tag it was resolved from, when it is a version.
+    version: Option<semver::Version>,
+    contract: Contract,
+    files: BTreeMap<String, drift::State>,
+}
+
+/// The package a directory holds, as `(namespace, name)`.
+fn package_of(dir: &Path) -> Result<(String, String), CliError> {
+    let side = side_of_dir(dir)?;
+    let package = side.contract.package.ok_or_else(|| {
+        CliError::usage(format!("{} holds no dk.yaml", dir.display()))
+            .hint("give a package directory or a full reference (default/demo:v1.0.0)")
+    })?;
+    let (namespace, name) = package.split_once('/').expect("namespace/name");
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
+/// The package on disk, as a build would select it.
+fn side_of_dir(dir: &Path) -> Result<Side, CliError> {
+    let entries =
+        bundle::select(dir).map_err(|err| package_error("cannot read the package", err))?;
+    let mut manifests = Vec::new();
+    for entry in &entries {
+        if bundle::is_manifest(&entry.path) && matches!(entry.kind, bundle::EntryKind::File { .. })
+        {
+            let text = dk_fs::read_to_string(&entry.source, MANIFEST_MAX_BYTES).map_err(|err| {
+                package_error(
+                    "cannot read the package",
+                    PackageError::fs(&entry.source, err),
+                )
+            })?;
+            manifests.push((entry.path.clone(), text));
+        }
+    }
+    Ok(Side {
+        label: dir.display().to_string(),
+        version: None,
+        contract: contract_of(&manifests)?,
+        files: drift::of_entries(&entries)
+            .map_err(|err| package_error("cannot read the package", err))?,
+    })
+}
+
+fn contract_of(files: &[(String, String)]) -> Result<Contract, CliError> {
+    Contract::from_files(files).map_err(|err| {
+        CliError::failure(format!("cannot read the manifests: {err}"))
+            .hint("dk lint shows every problem with its line and column")
+    })
+}
+
+/// An artifact whose blobs the layout holds.
+fn side_of_artifact(
+    layout: &Layout,
+    label: String,
+    version: Option<semver::Version>,
+    manifest: &Manifest,
+) -> Result<Side, CliError> {
+    let damaged = |err| package_error(&format!("{label} is damaged"), err);
+    let manifests = layout.manifest_files_of(manifest).map_err(damaged)?;
+    Ok(Side {
+        contract: contract_of(&manifests)?,
+        files: drift::of_artifact(layout, manifest).map_err(damaged)?,
+        label,
+        version,
+    })
+}
+
+/// Where the tag `tag` of a package is: the local layout, else the configured registry.
+fn side_of_tag(
+    ctx: &Context,
+    layout: &Layout,
+    (namespace, name): &(String, String),
+    tag: &str,
+    plain_http: bool,
+) -> Result<Side, CliError> {
+    let version = semver_of(tag);
+    let local = ArtifactRef::local(namespace, name, tag).ref_name();
+    if let Some(descriptor) = layout
+        .find(&local)
+        .map_err(|err| package_error("cannot read the local registry", err))?
+    {
+        let (manifest, _) = layout
+            .manifest(&descriptor)
+            .map_err(|err| package_error(&format!("{local} is damaged"), err))?;
+        return side_of_artifact(layout, local, version, &manifest);
+    }
+    let Some(registry) = ctx.config()?.string("registry")? else {
+        return Err(
+            CliError::usage(format!("{local} is not in the local registry and no registry is configured"))
+                .hint(format!("dk build --tag {tag}, or set the registry it was published to (DK_REGISTRY, `dk config set registry REG`)")),
+        );
+    };
+    let target = RemoteRef::in_registry(&registry, namespace, name, tag)
+        .map_err(|err| package_error("invalid registry", err))?;
+    let resolved = resolve(ctx, &target.to_string(), plain_http, layout, true)?;
+    side_of_artifact(layout, resolved.reference, version, &resolved.manifest)
+}
+
+/// OLD or NEW as given: a directory, a tag of `package`, or a reference.
+fn side(
+    ctx: &Context,
+    layout: &Layout,
+    text: &str,
+    package: &dyn Fn() -> Result<(String, String), CliError>,
+    plain_http: bool,
+) -> Result<Side, CliError> {
+    let path = Path::new(text);
+    if path.is_dir() {
+        return side_of_dir(path);
+    }
+    if !text.contains(['/', ':', '@']) && semver_of(text).is_some() {
+        return side_of_tag(ctx, layout, &package()?, text, plain_http);
+    }
+    let resolved = resolve(ctx, text, plain_http, layout, true)?;
+    let version = resolved
+        .reference
+        .rsplit_once(':')
+        .and_then(|(_, tag)| semver_of(tag));
+    side_of_artifact(layout, resolved.reference, version, &resolved.manifest)
+}
+
+/// The consumers of each DataSet a breaking change affects: packages of the project around
+/// `start` that read it, and jobs the lineage store saw read it.
+fn consumers(
+    ctx: &Context,
+    diff: &Diff,
+    start: &Path,
+    package: Option<&str>,
+) -> BTreeMap<String, Vec<Consumer>> {
+    let broken = diff.broken_datasets();
+    let mut found: BTreeMap<String, Vec<Consumer>> = BTreeMap::new();
+    if broken.is_empty() {
+        return found;
+    }
+    let options = ctx.discover_options();
+    let root = discover::find_project_root(start, &options).unwrap_or_else(|| start.to_owned());
+    if let Ok(projects) = discover::load_projects(&[root], &options) {
+        for step in Graph::build(&projects).steps {
+            let name = format!("{}/{}", step.namespace, step.name);
+            if Some(name.as_str()) == package {
+                continue;
+            }
+            for dataset in step.inputs.iter().filter(|d| broken.contains(d.as_str())) {
+                found.entry(dataset.clone()).or_default().push(Consumer {
+                    name: name.clone(),
+                    source: "project".into(),
+                });
+            }
+        }
+    }
+    let paths = ctx.paths().map(|paths| LineagePaths::under(&paths.dk_home));
+    // A home where nothing ever ran has no store: there is nothing to learn, nor to create.
+    if let Ok(paths) = paths
+        && paths.store.is_file()
+    {
+        match sync_store(&paths) {
+            Ok(Synced { store, .. }) => {
+                for dataset in &broken {
+                    let Ok(around) = store.neighbourhood(dataset, Direction::Downstream, 1) else {
+                        continue;
+                    };
+                    for (node, _) in around
+                        .iter()
+                        .flat_map(|n| &n.nodes)
+                        .filter(|(node, distance)| *distance == 1 && node.kind == NodeKind::Job)
+                    {
+                        found
+                            .entry((*dataset).to_owned())
+                            .or_default()
+                            .push(Consumer {
+                                name: format!("{}/{}", node.namespace, node.name),
+                                source: "lineage".into(),
+                            });
+                    }
+                }
+            }
+            Err(err) => ctx.ui.warn(format!(
+                "consumers from lineage left out: cannot read the lineage store ({err})"
+            )),
+        }
+    }
+    for list in found.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    found
+}
+
+/// Compares `old` with `new`: the contract, then the other files as patch-level changes.
+fn contract_diff(old: &Side, new: &Side) -> Diff {
+    let code: Vec<String> = drift::differ(&old.files, &new.files)
+        .into_iter()
+        .filter(|(path, _)| !bundle::is_manifest(path))
+        .map(|(path, change)| format!("{path} {}", change.word()))
+        .collect();
+    dk_contract::diff(&old.contract, &new.contract, &code)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DiffReport {
+    old: String,
+    new: String,
+    level: Level,
+    /// The smallest version allowed after OLD, when OLD is a version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    minimum: Option<String>,
+    #[serde(flatten)]
+    diff: Diff,
+}
+
+impl Render for DiffReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        writeln!(out, "{} → {}", self.old, self.new)?;
+        if self.diff.changes.is_empty() {
+            writeln!(out, "No changes.")?;
+        }
+        for change in &self.diff.changes {
+            let level = format!("{:<8}", change.level.as_str());
+            let level = match change.level {
+                Level::Breaking => styles.error(&level).to_string(),
+                Level::Minor => styles.warning(&level).to_string(),
+                _ => level,
+            };
+            writeln!(out, "  {level} {}", change.message)?;
+        }
+        for (dataset, consumers) in &self.diff.consumers {
+            let who: Vec<String> = consumers
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.source))
+                .collect();
+            writeln!(out, "Consumers of {dataset}: {}", who.join(", "))?;
+        }
+        match &self.minimum {
+            Some(minimum) => writeln!(
+                out,
+                "Required: a {} change; the next version is at least v{minimum}",
+                self.level
+            ),
+            None => writeln!(out, "Required: a {} change", self.level),
+        }
+    }
+
+    fn render_extra(&self, _format: OutputFormat, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(dk_contract::markdown(&self.diff).as_bytes())
+    }
+}
+
+pub const DIFF_FORMATS: &[OutputFormat] = &[OutputFormat::Markdown];
+
+pub fn run_diff(args: DiffArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let layout = layout(ctx)?;
+    let dirs: Vec<&Path> = [args.old.as_str(), args.new.as_str()]
+        .into_iter()
+        .map(Path::new)
+        .filter(|p| p.is_dir())
+        .collect();
+    let home = dirs.first().copied().unwrap_or(Path::new("."));
+    let package = || package_of(home);
+    let old = side(ctx, &layout, &args.old, &package, args.plain_http)?;
+    let new = side(ctx, &layout, &args.new, &package, args.plain_http)?;
+    let mut diff = contract_diff(&old, &new);
+    diff.consumers = consumers(ctx, &diff, home, new.contract.package.as_deref());
+    let level = diff.level();
+    ctx.ui.emit(&DiffReport {
+        minimum: old
+            .version
+            .as_ref()
+            .map(|v| dk_contract::bump::minimum(v, level).to_string()),
+        old: old.label,
+        new: new.label,
+        level,
+        diff,
     })
 }

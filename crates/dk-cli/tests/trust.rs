@@ -1,0 +1,188 @@
+//! Versions you can trust: `dk diff` classifies what changed between two versions of a package
+//! by its manifests (and names who consumes what breaks).
+
+mod common;
+
+use common::{context, run_ok, run_with};
+use dk_test::{TestContext, service};
+use serde_json::Value;
+
+/// A project (`.dk/`) holding `demo` (reads demo-raw, writes demo-clean) and `report`, which
+/// reads demo-clean.
+fn project(ctx: &TestContext) {
+    std::fs::create_dir_all(ctx.work().join(".dk")).unwrap();
+    run_ok(ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(ctx, &["init", "report", "--runtime", "generic-python"], 0);
+    let report = ctx.read("report/dk.yaml");
+    let report = report.replacen("dataset: report-raw", "dataset: demo-clean", 1);
+    ctx.write("report/dk.yaml", report);
+    std::fs::remove_file(ctx.work().join("report/dataset/report-raw.yaml")).unwrap();
+}
+
+fn edit(ctx: &TestContext, file: &str, from: &str, to: &str) {
+    let text = ctx.read(file);
+    assert!(text.contains(from), "{file} has no {from:?}");
+    ctx.write(file, text.replacen(from, to, 1));
+}
+
+fn diff(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let mut all = vec!["diff"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    let result = run_with(ctx, env, &all);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    result.json()
+}
+
+fn rules(report: &Value) -> Vec<&str> {
+    report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn diff_classifies_changes_against_a_local_tag_and_names_the_consumers() {
+    let ctx = context();
+    project(&ctx);
+    run_ok(&ctx, &["build", "demo", "--tag", "v1.0.0", "-q"], 0);
+    // The lineage store learns that the job default/demo reads demo-raw.
+    run_ok(&ctx, &["run", "demo", "-q"], 0);
+
+    let same = diff(&ctx, &[], &["v1.0.0", "demo"]);
+    assert_eq!(same["level"], "none", "{same:#}");
+    assert_eq!(same["minimum"], "1.0.1");
+
+    edit(&ctx, "demo/main.py", "import", "# a comment\nimport");
+    let patch = diff(&ctx, &[], &["v1.0.0", "demo"]);
+    assert_eq!(patch["level"], "patch", "{patch:#}");
+    assert_eq!(patch["changes"][0]["message"], "main.py modified");
+
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: country\n",
+        "    - name: region\n      type: string\n    - name: country\n",
+    );
+    let minor = diff(&ctx, &[], &["v1.0.0", "demo"]);
+    assert_eq!(minor["level"], "minor", "{minor:#}");
+    assert_eq!(minor["minimum"], "1.1.0");
+
+    // Breaking: a column of the output gone (report reads it), an input column required (the
+    // job that ran reads it, as the lineage store recorded).
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
+        "",
+    );
+    edit(
+        &ctx,
+        "demo/dataset/demo-raw.yaml",
+        "      type: date\n",
+        "      type: date\n      nullable: false\n",
+    );
+    let breaking = diff(&ctx, &[], &["v1.0.0", "demo"]);
+    assert_eq!(breaking["level"], "breaking", "{breaking:#}");
+    assert_eq!(breaking["minimum"], "2.0.0");
+    let found = rules(&breaking);
+    assert!(
+        found.contains(&"column-removed") && found.contains(&"required-input"),
+        "{found:?}"
+    );
+    assert_eq!(
+        breaking["consumers"]["demo-clean"],
+        serde_json::json!([{"name": "default/report", "source": "project"}])
+    );
+    assert_eq!(
+        breaking["consumers"]["demo-raw"],
+        serde_json::json!([{"name": "default/demo", "source": "lineage"}])
+    );
+
+    let text = run_ok(&ctx, &["diff", "v1.0.0", "demo"], 0).stdout;
+    assert!(
+        text.contains("breaking DataSet `demo-clean`: column `signup_month` removed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Consumers of demo-clean: default/report (project)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the next version is at least v2.0.0"),
+        "{text}"
+    );
+    let markdown = run_ok(&ctx, &["diff", "v1.0.0", "demo", "-o", "markdown"], 0).stdout;
+    assert!(
+        markdown.starts_with("**Breaking**\n\n- `demo-clean`: `default/report` (project)\n"),
+        "{markdown}"
+    );
+
+    // Two built versions, named by tag from inside the package, and by reference.
+    run_ok(&ctx, &["build", "demo", "--tag", "v2.0.0", "-q"], 0);
+    let tags = diff(&ctx, &[], &["default/demo:v1.0.0", "default/demo:v2.0.0"]);
+    assert_eq!(rules(&tags), rules(&breaking));
+    let result = ctx
+        .dk_process()
+        .current_dir(ctx.work().join("demo"))
+        .args(["diff", "v1.0.0", "v2.0.0", "-o", "json"])
+        .output()
+        .unwrap();
+    let inside: Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(rules(&inside), rules(&breaking));
+
+    // A tag never built, with no registry: a usage error that says what to do.
+    let missing = run_with(&ctx, &[], &["diff", "v9.0.0", "demo"]);
+    assert_eq!(missing.code, 2, "{}", missing.transcript());
+    assert!(
+        missing
+            .stderr
+            .contains("default/demo:v9.0.0 is not in the local registry"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn diff_against_a_version_published_to_a_real_registry() {
+    let Some(registry) = service("DK_TEST_REGISTRY", "an OCI registry") else {
+        return;
+    };
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    let prefix = format!("{registry}/diff{}", std::process::id());
+    run_ok(&ctx, &["build", "demo", "--tag", "v0.3.1", "-q"], 0);
+    run_ok(
+        &ctx,
+        &[
+            "publish",
+            "demo",
+            "--tag",
+            "v0.3.1",
+            "--registry",
+            &prefix,
+            "-q",
+        ],
+        0,
+    );
+    // Only the registry has it now.
+    std::fs::remove_dir_all(ctx.dk_home().join("registry")).unwrap();
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "classification: confidential",
+        "classification: internal",
+    );
+    let env = [("DK_REGISTRY", prefix.as_str())];
+    let report = diff(&ctx, &env, &["v0.3.1", "demo"]);
+    assert_eq!(report["level"], "breaking", "{report:#}");
+    assert_eq!(rules(&report), ["classification-lowered"]);
+    // Before 1.0 a breaking change bumps the minor number.
+    assert_eq!(report["minimum"], "0.4.0");
+    assert!(
+        report["old"].as_str().unwrap().starts_with(&prefix),
+        "{report:#}"
+    );
+}
