@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod context;
+mod contract;
 mod delivery;
 mod diagram;
 mod error;

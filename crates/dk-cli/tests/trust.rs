@@ -186,3 +186,250 @@ fn diff_against_a_version_published_to_a_real_registry() {
         "{report:#}"
     );
 }
+
+fn build(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> common::Run {
+    let mut all = vec!["build", "demo"];
+    all.extend_from_slice(args);
+    run_with(ctx, env, &all)
+}
+
+#[test]
+fn build_refuses_a_bump_smaller_than_the_contract_diff_requires() {
+    let ctx = context();
+    project(&ctx);
+    assert_eq!(build(&ctx, &[], &["--tag", "v1.0.0", "-q"]).code, 0);
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
+        "",
+    );
+    let refused = build(&ctx, &[], &["--tag", "v1.0.1"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("v1.0.1 is too small a step after v1.0.0: the changes need at least v2.0.0\n  - breaking: DataSet `demo-clean`: column `signup_month` removed (read by default/report)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("hint: dk build --tag v2.0.0, or --allow-breaking"),
+        "{}",
+        refused.stderr
+    );
+    // Nothing was built.
+    assert_eq!(
+        run_with(&ctx, &[], &["inspect", "default/demo:v1.0.1"]).code,
+        2
+    );
+    // A minor bump is still too small for a breaking change.
+    assert_eq!(build(&ctx, &[], &["--tag", "v1.1.0"]).code, 1);
+
+    let empty = build(&ctx, &[], &["--tag", "v1.0.1", "--allow-breaking", " "]);
+    assert_eq!(empty.code, 2, "{}", empty.transcript());
+    let allowed = build(
+        &ctx,
+        &[],
+        &[
+            "--tag",
+            "v1.0.1",
+            "--allow-breaking",
+            "report migrated",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(allowed.code, 0, "{}", allowed.transcript());
+    let report = allowed.json();
+    assert_eq!(report["semver"]["tooSmall"], true, "{report:#}");
+    assert!(
+        allowed
+            .stderr
+            .contains("recorded in the artifact: report migrated"),
+        "{}",
+        allowed.stderr
+    );
+    let inspect = run_ok(&ctx, &["inspect", "default/demo:v1.0.1", "-o", "json"], 0).json();
+    assert_eq!(
+        inspect["manifest"]["annotations"]["dev.datakit.semver.allow-breaking"],
+        "report migrated"
+    );
+
+    // The next version is checked against v1.0.1, the highest lower one: no change, any bump.
+    let next = build(&ctx, &[], &["--tag", "v1.0.2", "-o", "json"]);
+    assert_eq!(next.code, 0, "{}", next.transcript());
+    assert_eq!(next.json()["semver"]["previous"], "1.0.1");
+    let major = build(&ctx, &[], &["--tag", "v2.0.0", "-o", "json"]);
+    assert_eq!(major.code, 0, "{}", major.transcript());
+    assert_eq!(major.json()["semver"]["level"], "none");
+}
+
+#[test]
+fn before_1_0_a_breaking_change_bumps_the_minor_and_a_policy_can_make_it_a_warning() {
+    let ctx = context();
+    project(&ctx);
+    assert_eq!(build(&ctx, &[], &["--tag", "v0.3.1", "-q"]).code, 0);
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: id\n      type: integer\n",
+        "    - name: id\n      type: smallint\n",
+    );
+    let refused = build(&ctx, &[], &["--tag", "v0.3.2"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("the changes need at least v0.4.0"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("column `id` narrowed integer → smallint"),
+        "{}",
+        refused.stderr
+    );
+
+    ctx.write(".dk/policies.yaml", "policies:\n  semver: warning\n");
+    let warned = build(&ctx, &[], &["--tag", "v0.3.2"]);
+    assert_eq!(warned.code, 0, "{}", warned.transcript());
+    assert!(
+        warned
+            .stderr
+            .contains("built anyway: .dk/policies.yaml sets semver: warning"),
+        "{}",
+        warned.stderr
+    );
+    ctx.write(".dk/policies.yaml", "policies:\n  semver: off\n");
+    assert_eq!(
+        run_with(&ctx, &[], &["lint", "demo"]).code,
+        1,
+        "an invalid policy is a lint error"
+    );
+}
+
+#[test]
+fn build_checks_against_the_registry_and_says_when_it_could_only_check_locally() {
+    let Some(registry) = service("DK_TEST_REGISTRY", "an OCI registry") else {
+        return;
+    };
+    let ctx = context();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    let prefix = format!("{registry}/semver{}", std::process::id());
+    let env = [("DK_REGISTRY", prefix.as_str())];
+    assert_eq!(build(&ctx, &env, &["--tag", "v1.0.0", "-q"]).code, 0);
+    run_ok(
+        &ctx,
+        &[
+            "publish",
+            "demo",
+            "--tag",
+            "v1.0.0",
+            "--registry",
+            &prefix,
+            "-q",
+        ],
+        0,
+    );
+    std::fs::remove_dir_all(ctx.dk_home().join("registry")).unwrap();
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: country\n      type: string\n",
+        "    - name: country\n      type: boolean\n",
+    );
+    let refused = build(&ctx, &env, &["--tag", "v1.1.0"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused
+            .stderr
+            .contains("column `country` type string → boolean"),
+        "{}",
+        refused.stderr
+    );
+    let built = build(&ctx, &env, &["--tag", "v2.0.0", "-o", "json"]);
+    assert_eq!(built.code, 0, "{}", built.transcript());
+    assert_eq!(built.json()["semver"]["scope"], "local and registry");
+
+    // A registry that cannot be reached: the local versions only, and a warning saying so.
+    let down = [("DK_REGISTRY", "127.0.0.1:9/nowhere")];
+    let local = build(&ctx, &down, &["--tag", "v2.0.1", "-o", "json"]);
+    assert_eq!(local.code, 0, "{}", local.transcript());
+    assert!(
+        local
+            .stderr
+            .contains("checked against the local registry only"),
+        "{}",
+        local.stderr
+    );
+    assert_eq!(local.json()["semver"]["scope"], "local");
+}
+
+#[test]
+fn a_breaking_promotion_opens_its_pull_request_with_breaking_and_the_consumers() {
+    let ctx = context();
+    project(&ctx);
+    run_ok(&ctx, &["gitops", "init", "-q"], 0);
+    run_ok(&ctx, &["build", "demo", "--tag", "v1.0.0", "-q"], 0);
+    run_ok(&ctx, &["promote", "demo", "v1.0.0", "--to", "dev", "-q"], 0);
+    edit(
+        &ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
+        "",
+    );
+    run_ok(&ctx, &["build", "demo", "--tag", "v2.0.0", "-q"], 0);
+    let dry = run_ok(
+        &ctx,
+        &[
+            "promote",
+            "demo",
+            "v2.0.0",
+            "--to",
+            "dev",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        0,
+    )
+    .json();
+    // The description: the title, then the body.
+    let (title, body) = dry["body"].as_str().unwrap().split_once("\n\n").unwrap();
+    assert_eq!(title, "Promote demo v2.0.0 to dev (c0)");
+    assert!(
+        body.starts_with("**Breaking**\n\n- `demo-clean`: `default/report` (project)\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| breaking | DataSet `demo-clean`: column `signup_month` removed |"),
+        "{body}"
+    );
+    // A compatible version lists its changes under the version table.
+    edit(&ctx, "demo/main.py", "import", "# tidier\nimport");
+    run_ok(&ctx, &["build", "demo", "--tag", "v2.0.1", "-q"], 0);
+    run_ok(&ctx, &["promote", "demo", "v2.0.0", "--to", "dev", "-q"], 0);
+    let patch = run_ok(
+        &ctx,
+        &[
+            "promote",
+            "demo",
+            "v2.0.1",
+            "--to",
+            "dev",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        0,
+    )
+    .json();
+    let (_, body) = patch["body"].as_str().unwrap().split_once("\n\n").unwrap();
+    assert!(body.starts_with("| | Version | Digest |"), "{body}");
+    assert!(
+        body.contains("Changes in the package (patch):\n\n| Level | Change |"),
+        "{body}"
+    );
+    assert!(body.contains("| patch | main.py modified |"), "{body}");
+}

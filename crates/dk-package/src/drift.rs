@@ -153,6 +153,7 @@ mod tests {
             revision: None,
             source: None,
             dk_version: "test".into(),
+            annotations: Default::default(),
         };
         let built = bundle(&select(&dir).unwrap(), &spec, &layout, &|_| {}).unwrap();
         let now = || compare(&select(&dir).unwrap(), &layout, &built.manifest).unwrap();

@@ -11,12 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use dk_config::env::{PATH, SOURCE_DATE_EPOCH};
-use dk_contract::{Consumer, Contract, Diff, Level};
-use dk_lineage::emit::{LineagePaths, Synced, sync_store};
-use dk_lineage::graph::{Direction, NodeKind};
+use dk_contract::{Diff, Level};
 use dk_lineage::source::git_source;
-use dk_manifest::discover::{self, Project};
-use dk_manifest::graph::Graph;
+use dk_manifest::discover::Project;
 use dk_manifest::load::MANIFEST_MAX_BYTES;
 use dk_manifest::model::{PythonTarget, Runtime};
 use dk_package::PackageError;
@@ -35,6 +32,7 @@ use dk_runner::exec::Tools;
 use super::load_linted;
 use super::{layout, package_error, registry_for, runtime};
 use crate::context::Context;
+use crate::contract::{Side, consumers, contract_diff, contract_of, side_of_artifact};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{OutputFormat, Render, Ui, table, write_table};
 
@@ -56,8 +54,18 @@ build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI 
 $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is refused
 (versions are immutable) unless --force, and a published one always.
 
+The version is checked against the package's data contract: the highest lower version (in the
+local registry and, when configured, the registry; local only, with a warning, when the registry
+cannot be reached) is diffed with the package (see dk diff), and a bump smaller than the diff
+requires is refused (exit 1) naming each change and the smallest version allowed: breaking →
+major (before 1.0: minor), minor → minor (before 1.0: patch), patch → patch. --allow-breaking
+REASON builds it anyway and records the reason; `policies: {semver: warning}` in
+.dk/policies.yaml makes it a warning.
+
 Examples:
   dk build --tag v1.0.0
+  dk build --tag v2.0.0                       after v1.x, when a column was removed
+  dk build --tag v1.0.1 --allow-breaking \"no consumer reads the dropped column\"
   dk build ./my-pipeline --tag v1.0.0 -o json
   dk build --tag v1.0.0 --dry-run             what would be bundled, nothing written")]
 pub struct BuildArgs {
@@ -73,6 +81,10 @@ pub struct BuildArgs {
     /// Replace a local tag that names other content (never a published one)
     #[arg(long)]
     pub force: bool,
+    /// Build although the version is smaller than the contract diff requires; the reason is
+    /// recorded in the artifact (annotation dev.datakit.semver.allow-breaking)
+    #[arg(long, value_name = "REASON")]
+    pub allow_breaking: Option<String>,
 }
 
 /// Push a package's artifact to an OCI registry (immutable: a tag is never overwritten)
@@ -289,6 +301,9 @@ struct BuildReport {
     unchanged: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     entries: Vec<String>,
+    /// The version checked against the previous one, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semver: Option<SemverCheck>,
 }
 
 impl Render for BuildReport {
@@ -319,6 +334,17 @@ impl Render for BuildReport {
         if let Some(target) = &self.wheel_target {
             writeln!(out, "  Wheels: {} for {target}", self.wheels)?;
         }
+        if let Some(check) = &self.semver {
+            let change = match check.level {
+                Level::None => "no change".to_owned(),
+                level => format!("a {level} change"),
+            };
+            writeln!(
+                out,
+                "  Semver: {change} since v{} (at least v{}; checked against the {} versions)",
+                check.previous, check.minimum, check.scope
+            )?;
+        }
         writeln!(out, "  Stored: {}", self.layout)
     }
 }
@@ -339,6 +365,7 @@ fn bundle_spec(
         revision: source.as_ref().and_then(|s| s.version.clone()),
         source: source.map(|s| s.repo_url),
         dk_version: env!("CARGO_PKG_VERSION").to_owned(),
+        annotations: BTreeMap::new(),
     })
 }
 
@@ -364,8 +391,10 @@ fn build_into(
     tag: &str,
     layout: &Layout,
     force: bool,
+    annotations: BTreeMap<String, String>,
 ) -> Result<BuildReport, CliError> {
-    let spec = bundle_spec(ctx, dir, facts, tag)?;
+    let mut spec = bundle_spec(ctx, dir, facts, tag)?;
+    spec.annotations = annotations;
     let reference = ArtifactRef::local(&facts.namespace, &facts.name, tag).ref_name();
     let mut entries = selection(dir, facts)?;
     // Kept until the bundle is written: the wheels are read from it.
@@ -396,6 +425,7 @@ fn build_into(
         dry_run: false,
         unchanged,
         entries: Vec::new(),
+        semver: None,
     })
 }
 
@@ -497,10 +527,34 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
             dry_run: true,
             unchanged: false,
             entries: entries.into_iter().map(|e| e.path).collect(),
+            semver: None,
         });
     }
     let layout = layout(ctx)?;
-    let report = build_into(ctx, &args.dir, &facts, &tag, &layout, args.force)?;
+    let allow = match args.allow_breaking.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(CliError::usage("--allow-breaking needs a reason")
+                .hint("dk build --tag v1.0.1 --allow-breaking \"consumers migrated in PR #42\""));
+        }
+        other => other,
+    };
+    let check = check_semver(ctx, &project, &args.dir, &facts, &tag, &layout, allow)?;
+    let annotations = match (&check, allow) {
+        (Some(check), Some(reason)) if check.too_small => {
+            BTreeMap::from([(ALLOW_BREAKING.to_owned(), reason.to_owned())])
+        }
+        _ => BTreeMap::new(),
+    };
+    let mut report = build_into(
+        ctx,
+        &args.dir,
+        &facts,
+        &tag,
+        &layout,
+        args.force,
+        annotations,
+    )?;
+    report.semver = check;
     ctx.ui.emit(&report)
 }
 
@@ -563,7 +617,16 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
                 .note(format!("{local} is not built yet: building it"));
             let project = load_linted(ctx, &args.dir, "nothing was published")?;
             let facts = self::facts(&project, &args.dir)?;
-            build_into(ctx, &args.dir, &facts, &tag, &layout, false)?;
+            check_semver(ctx, &project, &args.dir, &facts, &tag, &layout, None)?;
+            build_into(
+                ctx,
+                &args.dir,
+                &facts,
+                &tag,
+                &layout,
+                false,
+                BTreeMap::new(),
+            )?;
             layout
                 .find(&local)
                 .map_err(|err| package_error("cannot read the local registry", err))?
@@ -686,7 +749,7 @@ fn refuse_drift(
     let mut named: Vec<String> = changes
         .iter()
         .take(SHOWN)
-        .map(|(path, change)| format!("{path} {}", change.word()))
+        .map(|(path, change)| format!("{path} ({})", change.word()))
         .collect();
     if changes.len() > SHOWN {
         named.push(format!("and {} more", changes.len() - SHOWN));
@@ -997,16 +1060,6 @@ pub struct DiffArgs {
     pub plain_http: bool,
 }
 
-/// One side of a diff: what it is, its contract and its files.
-struct Side {
-    /// How the report names it: a directory, a reference, a tag.
-    label: String,
-    /// The tag it was resolved from, when it is a version.
-    version: Option<semver::Version>,
-    contract: Contract,
-    files: BTreeMap<String, drift::State>,
-}
-
 /// The package a directory holds, as `(namespace, name)`.
 fn package_of(dir: &Path) -> Result<(String, String), CliError> {
     let side = side_of_dir(dir)?;
@@ -1041,30 +1094,6 @@ fn side_of_dir(dir: &Path) -> Result<Side, CliError> {
         contract: contract_of(&manifests)?,
         files: drift::of_entries(&entries)
             .map_err(|err| package_error("cannot read the package", err))?,
-    })
-}
-
-fn contract_of(files: &[(String, String)]) -> Result<Contract, CliError> {
-    Contract::from_files(files).map_err(|err| {
-        CliError::failure(format!("cannot read the manifests: {err}"))
-            .hint("dk lint shows every problem with its line and column")
-    })
-}
-
-/// An artifact whose blobs the layout holds.
-fn side_of_artifact(
-    layout: &Layout,
-    label: String,
-    version: Option<semver::Version>,
-    manifest: &Manifest,
-) -> Result<Side, CliError> {
-    let damaged = |err| package_error(&format!("{label} is damaged"), err);
-    let manifests = layout.manifest_files_of(manifest).map_err(damaged)?;
-    Ok(Side {
-        contract: contract_of(&manifests)?,
-        files: drift::of_artifact(layout, manifest).map_err(damaged)?,
-        label,
-        version,
     })
 }
 
@@ -1120,83 +1149,6 @@ fn side(
         .rsplit_once(':')
         .and_then(|(_, tag)| semver_of(tag));
     side_of_artifact(layout, resolved.reference, version, &resolved.manifest)
-}
-
-/// The consumers of each DataSet a breaking change affects: packages of the project around
-/// `start` that read it, and jobs the lineage store saw read it.
-fn consumers(
-    ctx: &Context,
-    diff: &Diff,
-    start: &Path,
-    package: Option<&str>,
-) -> BTreeMap<String, Vec<Consumer>> {
-    let broken = diff.broken_datasets();
-    let mut found: BTreeMap<String, Vec<Consumer>> = BTreeMap::new();
-    if broken.is_empty() {
-        return found;
-    }
-    let options = ctx.discover_options();
-    let root = discover::find_project_root(start, &options).unwrap_or_else(|| start.to_owned());
-    if let Ok(projects) = discover::load_projects(&[root], &options) {
-        for step in Graph::build(&projects).steps {
-            let name = format!("{}/{}", step.namespace, step.name);
-            if Some(name.as_str()) == package {
-                continue;
-            }
-            for dataset in step.inputs.iter().filter(|d| broken.contains(d.as_str())) {
-                found.entry(dataset.clone()).or_default().push(Consumer {
-                    name: name.clone(),
-                    source: "project".into(),
-                });
-            }
-        }
-    }
-    let paths = ctx.paths().map(|paths| LineagePaths::under(&paths.dk_home));
-    // A home where nothing ever ran has no store: there is nothing to learn, nor to create.
-    if let Ok(paths) = paths
-        && paths.store.is_file()
-    {
-        match sync_store(&paths) {
-            Ok(Synced { store, .. }) => {
-                for dataset in &broken {
-                    let Ok(around) = store.neighbourhood(dataset, Direction::Downstream, 1) else {
-                        continue;
-                    };
-                    for (node, _) in around
-                        .iter()
-                        .flat_map(|n| &n.nodes)
-                        .filter(|(node, distance)| *distance == 1 && node.kind == NodeKind::Job)
-                    {
-                        found
-                            .entry((*dataset).to_owned())
-                            .or_default()
-                            .push(Consumer {
-                                name: format!("{}/{}", node.namespace, node.name),
-                                source: "lineage".into(),
-                            });
-                    }
-                }
-            }
-            Err(err) => ctx.ui.warn(format!(
-                "consumers from lineage left out: cannot read the lineage store ({err})"
-            )),
-        }
-    }
-    for list in found.values_mut() {
-        list.sort();
-        list.dedup();
-    }
-    found
-}
-
-/// Compares `old` with `new`: the contract, then the other files as patch-level changes.
-fn contract_diff(old: &Side, new: &Side) -> Diff {
-    let code: Vec<String> = drift::differ(&old.files, &new.files)
-        .into_iter()
-        .filter(|(path, _)| !bundle::is_manifest(path))
-        .map(|(path, change)| format!("{path} {}", change.word()))
-        .collect();
-    dk_contract::diff(&old.contract, &new.contract, &code)
 }
 
 #[derive(Debug, Serialize)]
@@ -1276,4 +1228,151 @@ pub fn run_diff(args: DiffArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         level,
         diff,
     })
+}
+
+/// The annotation that records why a version was built although its bump was too small.
+pub const ALLOW_BREAKING: &str = "dev.datakit.semver.allow-breaking";
+
+/// A version checked against the previous one.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SemverCheck {
+    previous: String,
+    level: Level,
+    minimum: String,
+    /// `local`, or `local and registry`.
+    scope: &'static str,
+    /// The bump is smaller than the diff requires (built on --allow-breaking or a policy).
+    too_small: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<String>,
+}
+
+/// The versions of a package in the local layout, by tag.
+fn local_versions(
+    layout: &Layout,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<(semver::Version, String)>, CliError> {
+    let prefix = format!("{namespace}/{name}:");
+    Ok(layout
+        .list()
+        .map_err(|err| package_error("cannot read the local registry", err))?
+        .iter()
+        .filter_map(|d| d.annotations.get(dk_package::layout::REF_NAME))
+        .filter_map(|ref_name| ref_name.strip_prefix(&prefix))
+        .filter_map(|tag| semver_of(tag).map(|v| (v, tag.to_owned())))
+        .collect())
+}
+
+/// Checks `tag` against the highest lower version, local or in the configured registry: `None`
+/// when there is none; an error (exit 1) when the bump is smaller than the contract diff
+/// requires, unless `allow` gives a reason or the project's policy makes it a warning.
+fn check_semver(
+    ctx: &Context,
+    project: &Project,
+    dir: &Path,
+    facts: &PackageFacts,
+    tag: &str,
+    layout: &Layout,
+    allow: Option<&str>,
+) -> Result<Option<SemverCheck>, CliError> {
+    let Some(version) = semver_of(tag) else {
+        return Ok(None);
+    };
+    let mut versions = local_versions(layout, &facts.namespace, &facts.name)?;
+    let mut scope = "local";
+    if let Some(registry) = ctx.config()?.string("registry")? {
+        let target = RemoteRef::in_registry(&registry, &facts.namespace, &facts.name, tag)
+            .map_err(|err| package_error("invalid registry", err))?;
+        let listed = registry_for(ctx, &target.registry, false)
+            .and_then(|client| runtime().map(|rt| rt.block_on(client.tags(&target))));
+        match listed {
+            Ok(Ok(tags)) => {
+                scope = "local and registry";
+                versions.extend(
+                    tags.into_iter()
+                        .filter_map(|t| semver_of(&t).map(|v| (v, t))),
+                );
+            }
+            Ok(Err(err)) => ctx.ui.warn(format!(
+                "the version was checked against the local registry only: {err}"
+            )),
+            Err(err) => ctx.ui.warn(format!(
+                "the version was checked against the local registry only: {}",
+                err.message
+            )),
+        }
+    }
+    let Some((previous, previous_tag)) = versions
+        .iter()
+        .filter(|(v, _)| *v < version)
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    // The local layout first, then the registry: where side_of_tag looks for a tag.
+    let package = (facts.namespace.clone(), facts.name.clone());
+    let old = side_of_tag(ctx, layout, &package, &previous_tag, false)?;
+    let new = side_of_dir(dir)?;
+    let mut diff = contract_diff(&old, &new);
+    let level = diff.level();
+    let minimum = dk_contract::bump::minimum(&previous, level);
+    let too_small = !dk_contract::bump::allows(&version, &minimum);
+    let mut check = SemverCheck {
+        previous: previous.to_string(),
+        level,
+        minimum: minimum.to_string(),
+        scope,
+        too_small,
+        changes: Vec::new(),
+    };
+    if !too_small {
+        return Ok(Some(check));
+    }
+    let start = project.root.as_deref().unwrap_or(dir);
+    diff.consumers = consumers(ctx, &diff, start, new.contract.package.as_deref());
+    check.changes = diff
+        .changes
+        .iter()
+        .filter(|change| change.level == level)
+        .map(|change| {
+            let who = change
+                .dataset
+                .as_ref()
+                .and_then(|d| diff.consumers.get(d))
+                .map(|list| {
+                    let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+                    format!(" (read by {})", names.join(", "))
+                })
+                .unwrap_or_default();
+            format!("{}: {}{who}", change.level, change.message)
+        })
+        .collect();
+    let message = format!(
+        "{tag} is too small a step after v{previous}: the changes need at least v{minimum}\n{}",
+        check
+            .changes
+            .iter()
+            .map(|line| format!("  - {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let policy = dk_validate::policy::Policy::load(project.root.as_deref(), &mut Vec::new());
+    if let Some(reason) = allow {
+        ctx.ui.warn(format!(
+            "{message}\nbuilt on --allow-breaking, recorded in the artifact: {reason}"
+        ));
+        return Ok(Some(check));
+    }
+    if policy.settings.semver == dk_validate::policy::SemverCheck::Warning {
+        ctx.ui.warn(format!(
+            "{message}\nbuilt anyway: .dk/policies.yaml sets semver: warning"
+        ));
+        return Ok(Some(check));
+    }
+    Err(CliError::failure(message).hint(format!(
+        "dk build --tag v{minimum}, or --allow-breaking \"REASON\" to build {tag} anyway (the reason is recorded in the artifact)"
+    )))
 }
