@@ -433,3 +433,113 @@ fn a_breaking_promotion_opens_its_pull_request_with_breaking_and_the_consumers()
     );
     assert!(body.contains("| patch | main.py modified |"), "{body}");
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    dk_test::forge::git(dir, args).unwrap_or_else(|err| panic!("git {args:?}: {err}"))
+}
+
+/// A clone of the embedded GitOps repository where `change` is made on main and pushed.
+fn push_to_main(ctx: &TestContext, change: &dyn Fn(&std::path::Path)) {
+    let clone = ctx.root().join(format!("main-{}", ctx.unique_name()));
+    let repo = ctx.dk_home().join("gitops");
+    git(
+        ctx.root(),
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    change(&clone);
+    git(&clone, &["add", "-A"]);
+    git(&clone, &["commit", "-qm", "a change on main"]);
+    git(&clone, &["push", "-q", "origin", "main"]);
+}
+
+/// One environment, `dev`, that waits for `approvals` and never merges by itself.
+fn manual_dev(ctx: &TestContext, approvals: u32) {
+    ctx.write(
+        ctx.dk_home().join("config.yaml"),
+        format!("environments:\n  - {{name: dev, approvals: {approvals}, autoMerge: false}}\n"),
+    );
+}
+
+#[test]
+fn promote_check_refuses_a_branch_that_conflicts_with_its_base() {
+    let ctx = context();
+    manual_dev(&ctx, 0);
+    run_ok(&ctx, &["gitops", "init", "-q"], 0);
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(&ctx, &["build", "demo", "--tag", "v1.0.0", "-q"], 0);
+    let promoted = run_ok(
+        &ctx,
+        &["promote", "demo", "v1.0.0", "--to", "dev", "-o", "json"],
+        0,
+    )
+    .json();
+    let branch = promoted["branch"].as_str().unwrap().to_owned();
+    let check = run_ok(&ctx, &["promote", "check", &branch], 0);
+    assert!(check.stdout.contains("can merge"), "{}", check.stdout);
+
+    // Someone writes the same values file on main: the promotion no longer merges cleanly.
+    push_to_main(&ctx, &|clone| {
+        let file = clone.join("envs/dev/cells/c0/apps/demo/values.yaml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, "version: v0.9.0\n").unwrap();
+    });
+    let conflicted = run_with(&ctx, &[], &["promote", "check", &branch]);
+    assert_eq!(conflicted.code, 1, "{}", conflicted.transcript());
+    assert!(
+        conflicted.stdout.contains("conflicts with main"),
+        "{}",
+        conflicted.stdout
+    );
+    assert!(
+        !conflicted.stdout.contains("can merge"),
+        "{}",
+        conflicted.stdout
+    );
+    let json = run_with(&ctx, &[], &["promote", "check", &branch, "-o", "json"]).json();
+    assert_eq!(json["conflicts"], true);
+    assert_eq!(json["mergeable"], false);
+}
+
+#[test]
+fn promote_approve_reads_a_relative_key_from_where_it_runs() {
+    let ctx = context();
+    manual_dev(&ctx, 1);
+    run_ok(&ctx, &["gitops", "init", "-q"], 0);
+    let (_, line) = dk_test::forge::ssh_key(&ctx.root().join("keys"), "alice");
+    push_to_main(&ctx, &|clone| {
+        let file = clone.join(".dk/allowed_signers");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{text}{line}\n")).unwrap();
+    });
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    run_ok(&ctx, &["build", "demo", "--tag", "v1.0.0", "-q"], 0);
+    let promoted = run_ok(
+        &ctx,
+        &["promote", "demo", "v1.0.0", "--to", "dev", "-o", "json"],
+        0,
+    )
+    .json();
+    let branch = promoted["branch"].as_str().unwrap();
+    let approved = ctx
+        .dk_process()
+        .current_dir(ctx.root())
+        .args([
+            "promote",
+            "approve",
+            branch,
+            "--key",
+            "keys/alice",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let run = common::Run::from_output(approved);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.json()["approvals"], serde_json::json!(["alice"]));
+}
