@@ -25,6 +25,16 @@ fn edit(ctx: &TestContext, file: &str, from: &str, to: &str) {
     ctx.write(file, text.replacen(from, to, 1));
 }
 
+/// A breaking change: a column of demo's output removed.
+fn drop_signup_month(ctx: &TestContext) {
+    edit(
+        ctx,
+        "demo/dataset/demo-clean.yaml",
+        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
+        "",
+    );
+}
+
 fn diff(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Value {
     let mut all = vec!["diff"];
     all.extend_from_slice(args);
@@ -72,12 +82,7 @@ fn diff_classifies_changes_against_a_local_tag_and_names_the_consumers() {
 
     // Breaking: a column of the output gone (report reads it), an input column required (the
     // job that ran reads it, as the lineage store recorded).
-    edit(
-        &ctx,
-        "demo/dataset/demo-clean.yaml",
-        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
-        "",
-    );
+    drop_signup_month(&ctx);
     edit(
         &ctx,
         "demo/dataset/demo-raw.yaml",
@@ -145,30 +150,25 @@ fn diff_classifies_changes_against_a_local_tag_and_names_the_consumers() {
     );
 }
 
+/// demo built as `tag` and published under a prefix of this test's own in `registry`, then
+/// removed from the local registry: only the registry has it. The prefix.
+fn published_only(ctx: &TestContext, registry: &str, tag: &str) -> String {
+    run_ok(ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+    let prefix = format!("{registry}/{}", ctx.unique_name());
+    run_ok(ctx, &["build", "demo", "--tag", tag, "-q"], 0);
+    let publish = ["publish", "demo", "--tag", tag, "--registry", &prefix, "-q"];
+    run_ok(ctx, &publish, 0);
+    std::fs::remove_dir_all(ctx.dk_home().join("registry")).unwrap();
+    prefix
+}
+
 #[test]
 fn diff_against_a_version_published_to_a_real_registry() {
     let Some(registry) = service("DK_TEST_REGISTRY", "an OCI registry") else {
         return;
     };
     let ctx = context();
-    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    let prefix = format!("{registry}/diff{}", std::process::id());
-    run_ok(&ctx, &["build", "demo", "--tag", "v0.3.1", "-q"], 0);
-    run_ok(
-        &ctx,
-        &[
-            "publish",
-            "demo",
-            "--tag",
-            "v0.3.1",
-            "--registry",
-            &prefix,
-            "-q",
-        ],
-        0,
-    );
-    // Only the registry has it now.
-    std::fs::remove_dir_all(ctx.dk_home().join("registry")).unwrap();
+    let prefix = published_only(&ctx, &registry, "v0.3.1");
     edit(
         &ctx,
         "demo/dataset/demo-clean.yaml",
@@ -193,19 +193,26 @@ fn build(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> common::Run 
     run_with(ctx, env, &all)
 }
 
+/// In the project: builds `first`, makes `change`, and tries to build `next`, which must be
+/// refused (exit 1).
+fn refused_bump(
+    ctx: &TestContext,
+    first: &str,
+    change: &dyn Fn(&TestContext),
+    next: &str,
+) -> common::Run {
+    project(ctx);
+    assert_eq!(build(ctx, &[], &["--tag", first, "-q"]).code, 0);
+    change(ctx);
+    let refused = build(ctx, &[], &["--tag", next]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    refused
+}
+
 #[test]
 fn build_refuses_a_bump_smaller_than_the_contract_diff_requires() {
     let ctx = context();
-    project(&ctx);
-    assert_eq!(build(&ctx, &[], &["--tag", "v1.0.0", "-q"]).code, 0);
-    edit(
-        &ctx,
-        "demo/dataset/demo-clean.yaml",
-        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
-        "",
-    );
-    let refused = build(&ctx, &[], &["--tag", "v1.0.1"]);
-    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    let refused = refused_bump(&ctx, "v1.0.0", &drop_signup_month, "v1.0.1");
     assert!(
         refused.stderr.contains("v1.0.1 is too small a step after v1.0.0: the changes need at least v2.0.0\n  - breaking: DataSet `demo-clean`: column `signup_month` removed (read by default/report)"),
         "{}",
@@ -268,16 +275,15 @@ fn build_refuses_a_bump_smaller_than_the_contract_diff_requires() {
 #[test]
 fn before_1_0_a_breaking_change_bumps_the_minor_and_a_policy_can_make_it_a_warning() {
     let ctx = context();
-    project(&ctx);
-    assert_eq!(build(&ctx, &[], &["--tag", "v0.3.1", "-q"]).code, 0);
-    edit(
-        &ctx,
-        "demo/dataset/demo-clean.yaml",
-        "    - name: id\n      type: integer\n",
-        "    - name: id\n      type: smallint\n",
-    );
-    let refused = build(&ctx, &[], &["--tag", "v0.3.2"]);
-    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    let narrow = |ctx: &TestContext| {
+        edit(
+            ctx,
+            "demo/dataset/demo-clean.yaml",
+            "    - name: id\n      type: integer\n",
+            "    - name: id\n      type: smallint\n",
+        )
+    };
+    let refused = refused_bump(&ctx, "v0.3.1", &narrow, "v0.3.2");
     assert!(
         refused.stderr.contains("the changes need at least v0.4.0"),
         "{}",
@@ -315,24 +321,8 @@ fn build_checks_against_the_registry_and_says_when_it_could_only_check_locally()
         return;
     };
     let ctx = context();
-    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    let prefix = format!("{registry}/semver{}", std::process::id());
+    let prefix = published_only(&ctx, &registry, "v1.0.0");
     let env = [("DK_REGISTRY", prefix.as_str())];
-    assert_eq!(build(&ctx, &env, &["--tag", "v1.0.0", "-q"]).code, 0);
-    run_ok(
-        &ctx,
-        &[
-            "publish",
-            "demo",
-            "--tag",
-            "v1.0.0",
-            "--registry",
-            &prefix,
-            "-q",
-        ],
-        0,
-    );
-    std::fs::remove_dir_all(ctx.dk_home().join("registry")).unwrap();
     edit(
         &ctx,
         "demo/dataset/demo-clean.yaml",
@@ -366,6 +356,22 @@ fn build_checks_against_the_registry_and_says_when_it_could_only_check_locally()
     assert_eq!(local.json()["semver"]["scope"], "local");
 }
 
+/// The description a promotion of demo `version` to dev would open its pull request with.
+fn dry_run_body(ctx: &TestContext, version: &str) -> String {
+    let args = [
+        "promote",
+        "demo",
+        version,
+        "--to",
+        "dev",
+        "--dry-run",
+        "-o",
+        "json",
+    ];
+    let json = run_ok(ctx, &args, 0).json();
+    json["body"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn a_breaking_promotion_opens_its_pull_request_with_breaking_and_the_consumers() {
     let ctx = context();
@@ -373,30 +379,11 @@ fn a_breaking_promotion_opens_its_pull_request_with_breaking_and_the_consumers()
     run_ok(&ctx, &["gitops", "init", "-q"], 0);
     run_ok(&ctx, &["build", "demo", "--tag", "v1.0.0", "-q"], 0);
     run_ok(&ctx, &["promote", "demo", "v1.0.0", "--to", "dev", "-q"], 0);
-    edit(
-        &ctx,
-        "demo/dataset/demo-clean.yaml",
-        "    - name: signup_month\n      type: string\n      from: demo-raw.signup_date\n",
-        "",
-    );
+    drop_signup_month(&ctx);
     run_ok(&ctx, &["build", "demo", "--tag", "v2.0.0", "-q"], 0);
-    let dry = run_ok(
-        &ctx,
-        &[
-            "promote",
-            "demo",
-            "v2.0.0",
-            "--to",
-            "dev",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-        0,
-    )
-    .json();
+    let dry = dry_run_body(&ctx, "v2.0.0");
     // The description: the title, then the body.
-    let (title, body) = dry["body"].as_str().unwrap().split_once("\n\n").unwrap();
+    let (title, body) = dry.split_once("\n\n").unwrap();
     assert_eq!(title, "Promote demo v2.0.0 to dev (c0)");
     assert!(
         body.starts_with("**Breaking**\n\n- `demo-clean`: `default/report` (project)\n"),
@@ -410,22 +397,8 @@ fn a_breaking_promotion_opens_its_pull_request_with_breaking_and_the_consumers()
     edit(&ctx, "demo/main.py", "import", "# tidier\nimport");
     run_ok(&ctx, &["build", "demo", "--tag", "v2.0.1", "-q"], 0);
     run_ok(&ctx, &["promote", "demo", "v2.0.0", "--to", "dev", "-q"], 0);
-    let patch = run_ok(
-        &ctx,
-        &[
-            "promote",
-            "demo",
-            "v2.0.1",
-            "--to",
-            "dev",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-        0,
-    )
-    .json();
-    let (_, body) = patch["body"].as_str().unwrap().split_once("\n\n").unwrap();
+    let patch = dry_run_body(&ctx, "v2.0.1");
+    let (_, body) = patch.split_once("\n\n").unwrap();
     assert!(body.starts_with("| | Version | Digest |"), "{body}");
     assert!(
         body.contains("Changes in the package (patch):\n\n| Level | Change |"),

@@ -304,7 +304,13 @@ fn datasets(old: &Contract, new: &Contract, changes: &mut Changes) {
     }
     for (name, before) in &old.datasets {
         if let Some(after) = new.datasets.get(name) {
-            dataset(name, before, after, new.is_input(name), changes);
+            let versions = Versions {
+                name,
+                before,
+                after,
+                input: new.is_input(name),
+            };
+            dataset(&versions, changes);
         }
     }
 }
@@ -323,13 +329,21 @@ fn shown(classification: Option<Classification>) -> &'static str {
     classification.map_or("unset", Classification::as_str)
 }
 
-fn dataset(
-    name: &str,
-    before: &DataSetSpec,
-    after: &DataSetSpec,
+/// One DataSet in both versions, and whether the package reads it (rather than writes it).
+struct Versions<'a> {
+    name: &'a str,
+    before: &'a DataSetSpec,
+    after: &'a DataSetSpec,
     input: bool,
-    changes: &mut Changes,
-) {
+}
+
+fn dataset(versions: &Versions<'_>, changes: &mut Changes) {
+    let Versions {
+        name,
+        before,
+        after,
+        ..
+    } = *versions;
     let here = Some(name);
     if before.store != after.store {
         changes.push(
@@ -385,7 +399,7 @@ fn dataset(
             ),
         );
     }
-    columns(name, before, after, input, changes);
+    columns(versions, changes);
     let docs = |spec: &DataSetSpec| {
         (
             spec.owner.clone(),
@@ -421,13 +435,13 @@ fn carries_pii(field: &Field) -> bool {
     field.pii && field.masking.is_none()
 }
 
-fn columns(
-    name: &str,
-    before: &DataSetSpec,
-    after: &DataSetSpec,
-    input: bool,
-    changes: &mut Changes,
-) {
+fn columns(versions: &Versions<'_>, changes: &mut Changes) {
+    let Versions {
+        name,
+        before,
+        after,
+        input,
+    } = *versions;
     let here = Some(name);
     let find = |spec: &'_ DataSetSpec, column: &str| -> Option<Field> {
         spec.schema.iter().find(|f| f.name == column).cloned()
