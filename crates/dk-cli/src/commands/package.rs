@@ -1304,14 +1304,15 @@ fn check_semver(
             )),
         }
     }
-    let Some((previous, previous_tag)) = versions
-        .iter()
-        .filter(|(v, _)| *v < version)
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .cloned()
+    let Some(previous) = dk_contract::bump::previous(&version, versions.iter().map(|(v, _)| v))
     else {
         return Ok(None);
     };
+    let (previous, previous_tag) = versions
+        .iter()
+        .find(|(v, _)| v == previous)
+        .cloned()
+        .expect("one of the versions");
     // The local layout first, then the registry: where side_of_tag looks for a tag.
     let package = (facts.namespace.clone(), facts.name.clone());
     let old = side_of_tag(ctx, layout, &package, &previous_tag, false)?;
