@@ -59,6 +59,7 @@ pub enum Command {
     Publish(package::PublishArgs),
     Pull(package::PullArgs),
     Inspect(package::InspectArgs),
+    Diff(package::DiffArgs),
     #[command(subcommand)]
     Gitops(gitops::GitOpsCommand),
     Promote(promote::PromoteArgs),

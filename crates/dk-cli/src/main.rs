@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod commands;
 mod context;
+mod contract;
 mod delivery;
 mod diagram;
 mod error;

@@ -35,6 +35,8 @@ pub enum OutputFormat {
     Mermaid,
     /// A Graphviz digraph (dk pipeline show).
     Dot,
+    /// Markdown (dk diff), as promotion pull requests show it.
+    Markdown,
 }
 
 impl OutputFormat {

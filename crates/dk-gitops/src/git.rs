@@ -78,6 +78,16 @@ impl Git {
         })
     }
 
+    /// Runs git for its exit code alone (a question with more answers than yes and no); a
+    /// git killed by a signal is an error.
+    pub fn code(&self, args: &[&str]) -> Result<i32, GitOpsError> {
+        let output = self.output(args)?;
+        output.status.code().ok_or_else(|| GitOpsError::Git {
+            command: args.join(" "),
+            message: "killed by a signal".to_owned(),
+        })
+    }
+
     /// Runs git; its trimmed stdout, or `None` when it exits non-zero (a question answered
     /// "no").
     pub fn try_run(&self, args: &[&str]) -> Result<Option<String>, GitOpsError> {

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 
 pub mod argocd;
 pub mod branch;
-pub mod changes;
 pub mod environments;
 pub mod forge;
 pub mod git;

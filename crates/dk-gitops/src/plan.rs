@@ -6,9 +6,10 @@
 
 use serde::Serialize;
 
+use dk_contract::{Diff, Level};
+
 use crate::GitOpsError;
 use crate::branch::{BranchName, Kind};
-use crate::changes;
 use crate::environments::{Environment, Environments, join_names};
 use crate::forge::{Forge, PullRequest};
 use crate::promotion::{self, Change, Opened};
@@ -55,12 +56,11 @@ pub struct Target {
     pub current: Option<String>,
 }
 
-/// The manifest files of the artifacts a promotion moves between, `(name, text)`, for the
-/// pull request's "what changed"; empty when an artifact is not at hand.
-#[derive(Debug, Clone, Copy)]
-pub struct Files<'a> {
-    pub old: &'a [(String, String)],
-    pub new: &'a [(String, String)],
+/// What a promotion's pull request says of the artifact besides its version and digest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Notes<'a> {
+    /// How it differs from the artifact it replaces (`None`: one of them is not at hand).
+    pub diff: Option<&'a Diff>,
 }
 
 impl Target {
@@ -102,7 +102,7 @@ impl Target {
         wc: &WorkingCopy,
         environments: &Environments,
         release: Release,
-        files: Files<'_>,
+        notes: Notes<'_>,
     ) -> Result<Plan, (Step, GitOpsError)> {
         let read = |err| (Step::Read, err);
         let mut skipped = Vec::new();
@@ -141,7 +141,7 @@ impl Target {
             self.env.name,
             self.cell
         );
-        let body = body(&self, &release, &skipped, files);
+        let body = body(&self, &release, &skipped, notes);
         let labels = vec![
             self.kind.label().to_owned(),
             format!("env:{}", self.env.name),
@@ -162,11 +162,18 @@ impl Target {
     }
 }
 
-/// The pull request's body: old -> new version and digest, the registry, what changed in the
-/// package, the environments skipped and the approvals the environment needs.
-fn body(target: &Target, release: &Release, skipped: &[String], files: Files<'_>) -> String {
+/// The pull request's body: a breaking change and who it breaks first, then old -> new version
+/// and digest, the registry, the contract diff, the environments skipped and the approvals the
+/// environment needs.
+fn body(target: &Target, release: &Release, skipped: &[String], notes: Notes<'_>) -> String {
     let previous = target.previous();
-    let mut body = format!(
+    let breaking = notes.diff.filter(|diff| diff.level() == Level::Breaking);
+    let mut body = String::new();
+    if let Some(diff) = breaking {
+        body.push_str(&dk_contract::markdown(diff));
+        body.push('\n');
+    }
+    body.push_str(&format!(
         "| | Version | Digest |\n|---|---|---|\n| from | {} | {} |\n| to | {} | {} |\n\nRegistry: {}\n",
         previous
             .as_ref()
@@ -175,17 +182,17 @@ fn body(target: &Target, release: &Release, skipped: &[String], files: Files<'_>
         release.version,
         release.digest,
         release.registry,
-    );
-    let changes = changes::describe(files.old, files.new);
-    if !changes.is_empty() {
-        body.push_str("\nChanges in the package:\n");
-        for change in &changes {
-            body.push_str(&format!("- {change}\n"));
+    ));
+    match notes.diff {
+        Some(_) if breaking.is_some() => {}
+        Some(diff) => {
+            body.push_str(&format!("\nChanges in the package ({}):\n\n", diff.level()));
+            body.push_str(&dk_contract::markdown(diff));
         }
-    } else if previous.is_some() && (files.old.is_empty() || files.new.is_empty()) {
-        body.push_str(
+        None if previous.is_some() => body.push_str(
             "\nChanges in the package: not compared (an artifact is not in the local registry).\n",
-        );
+        ),
+        None => {}
     }
     if !skipped.is_empty() {
         body.push_str(&format!(
@@ -490,9 +497,8 @@ mod tests {
             cell: "c0",
         };
         let target = Target::read(wc, environments.get(env).unwrap(), request).unwrap();
-        let files = Files { old: &[], new: &[] };
         target
-            .plan(wc, &environments, release(version), files)
+            .plan(wc, &environments, release(version), Notes::default())
             .unwrap()
     }
 

@@ -389,6 +389,13 @@ impl WorkingCopy {
         message: &str,
         key: Option<&Path>,
     ) -> Result<(), GitOpsError> {
+        // git signs in this working copy, dk's cache clone: a relative key names a file where
+        // the user is, so it is made absolute here, where that is still the current directory.
+        let key = key
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|err| GitOpsError::Invalid(format!("cannot locate the SSH key: {err}")))?;
+        let key = key.as_deref();
         match key {
             Some(key) if !key.is_file() => {
                 return Err(GitOpsError::Invalid(format!(
@@ -428,6 +435,26 @@ impl WorkingCopy {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.git.run(&args)?;
         self.push(branch)
+    }
+
+    /// Whether `branch` conflicts with the base: git merges the two in memory
+    /// (`git merge-tree`), as the merge would, without touching the working tree.
+    pub fn conflicts(&self, branch: &str) -> Result<bool, GitOpsError> {
+        let (base, branch) = (self.origin(&self.base), self.origin(branch));
+        // Both must be commits, so that merge-tree's answer is about them, not a bad name.
+        for name in [&base, &branch] {
+            self.git
+                .run(&["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")])?;
+        }
+        let args = ["merge-tree", "--write-tree", "--name-only", &base, &branch];
+        match self.git.code(&args)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            code => Err(GitOpsError::Git {
+                command: args.join(" "),
+                message: format!("exit {code} (merge-tree --write-tree needs git 2.38 or newer)"),
+            }),
+        }
     }
 
     /// The approvals of `branch` that count: commits on it (not on the base) that carry the

@@ -458,6 +458,10 @@ pub struct Field {
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masking: Option<Masking>,
+    /// Whether the field may be null (unset: it may). `dk diff` holds a package to it: an input
+    /// that becomes required, or a new required input field, breaks whoever writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nullable: Option<bool>,
 }
 
 impl Field {
@@ -874,6 +878,7 @@ mod tests {
             description: None,
             from: Some("customers.email".into()),
             masking: Some(Masking::Hash),
+            nullable: None,
         };
         assert_eq!(field.source(), Some(("customers", "email")));
     }

@@ -70,6 +70,9 @@ pub struct BundleSpec {
     pub revision: Option<String>,
     pub source: Option<String>,
     pub dk_version: String,
+    /// More manifest annotations (`dev.datakit.semver.allow-breaking`: why a version broke the
+    /// semver rule).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A file of the package as it is bundled.
@@ -256,7 +259,7 @@ fn walk_entries(
 }
 
 /// Whether a path belongs in the manifests layer: `dk.yaml` and the kind folders.
-fn is_manifest(path: &str) -> bool {
+pub fn is_manifest(path: &str) -> bool {
     if path == "dk.yaml" {
         return true;
     }
@@ -402,6 +405,7 @@ pub fn bundle(
     if let Some(source) = &spec.source {
         annotations.insert("org.opencontainers.image.source".into(), source.clone());
     }
+    annotations.extend(spec.annotations.clone());
     let manifest = Manifest {
         schema_version: 2,
         media_type: MANIFEST_MEDIA_TYPE.to_owned(),

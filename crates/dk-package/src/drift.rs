@@ -47,11 +47,20 @@ pub fn compare(
     layout: &Layout,
     manifest: &Manifest,
 ) -> Result<Vec<(String, Change)>, PackageError> {
-    let disk = of_entries(entries)?;
-    let built = of_artifact(layout, manifest)?;
+    Ok(differ(
+        &of_artifact(layout, manifest)?,
+        &of_entries(entries)?,
+    ))
+}
+
+/// The paths that differ from `old` to `new` (a build and the disk, or two builds), sorted.
+pub fn differ(
+    old: &BTreeMap<String, State>,
+    new: &BTreeMap<String, State>,
+) -> Vec<(String, Change)> {
     let mut changes = Vec::new();
-    for (path, now) in &disk {
-        let change = match (built.get(path), now) {
+    for (path, now) in new {
+        let change = match (old.get(path), now) {
             (None, _) => Some(Change::Added),
             (Some(then), now) if then == now => None,
             (
@@ -65,17 +74,16 @@ pub fn compare(
         changes.extend(change.map(|change| (path.clone(), change)));
     }
     changes.extend(
-        built
-            .keys()
-            .filter(|path| !disk.contains_key(*path))
+        old.keys()
+            .filter(|path| !new.contains_key(*path))
             .map(|path| (path.clone(), Change::Removed)),
     );
     changes.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(changes)
+    changes
 }
 
 /// The files of a package's selection ([`crate::bundle::select`]), hashed.
-fn of_entries(entries: &[Entry]) -> Result<BTreeMap<String, State>, PackageError> {
+pub fn of_entries(entries: &[Entry]) -> Result<BTreeMap<String, State>, PackageError> {
     let mut states = BTreeMap::new();
     for entry in entries.iter().filter(|entry| !is_wheel(&entry.path)) {
         let state = match &entry.kind {
@@ -96,7 +104,7 @@ fn of_entries(entries: &[Entry]) -> Result<BTreeMap<String, State>, PackageError
 }
 
 /// The files of a built artifact's layers, but its wheels.
-fn of_artifact(
+pub fn of_artifact(
     layout: &Layout,
     manifest: &Manifest,
 ) -> Result<BTreeMap<String, State>, PackageError> {
@@ -145,6 +153,7 @@ mod tests {
             revision: None,
             source: None,
             dk_version: "test".into(),
+            annotations: Default::default(),
         };
         let built = bundle(&select(&dir).unwrap(), &spec, &layout, &|_| {}).unwrap();
         let now = || compare(&select(&dir).unwrap(), &layout, &built.manifest).unwrap();

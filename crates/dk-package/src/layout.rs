@@ -465,13 +465,20 @@ impl Layout {
         &self,
         descriptor: &Descriptor,
     ) -> Result<Vec<(String, String)>, PackageError> {
-        let (manifest, _) = self.manifest(descriptor)?;
+        self.manifest_files_of(&self.manifest(descriptor)?.0)
+    }
+
+    /// The text files of the manifests layer of `manifest`, whose blobs the layout holds.
+    pub fn manifest_files_of(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<Vec<(String, String)>, PackageError> {
         let layer = manifest
             .layers
             .iter()
             .find(|l| l.annotations.get(TITLE).map(String::as_str) == Some(MANIFESTS_LAYER))
             .ok_or_else(|| {
-                PackageError::Invalid(format!("{} has no {MANIFESTS_LAYER}", descriptor.digest))
+                PackageError::Invalid(format!("the artifact has no {MANIFESTS_LAYER} layer"))
             })?;
         crate::extract::text_files(&self.verify_blob(layer)?)
     }

@@ -29,6 +29,10 @@ const IN_MEMORY_LIMIT: u64 = 16 << 20;
 /// How much of a file each read of a streamed upload takes.
 const READ_SIZE: usize = 8 << 20;
 
+/// The most pages of 1000 tags [`Registry::tags`] reads: a repository with more is not one
+/// package's versions.
+pub const TAG_PAGES: usize = 20;
+
 /// A registry, authenticated as configured.
 pub struct Registry {
     client: Client,
@@ -194,6 +198,58 @@ impl Registry {
     /// [`MANIFEST_LIMIT`] bytes are read, whatever the registry declares or sends.
     async fn manifest_bytes(&self, target: &RemoteRef) -> Result<Option<Vec<u8>>, PackageError> {
         target.validate()?;
+        let path = format!("manifests/{}", target.reference());
+        self.get(target, &path, MANIFEST_MEDIA_TYPE, "the manifest")
+            .await
+    }
+
+    /// Every tag of `target`'s repository (none when the repository does not exist), following
+    /// the distribution API's pages (at most [`TAG_PAGES`] of 1000).
+    pub async fn tags(&self, target: &RemoteRef) -> Result<Vec<String>, PackageError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        target.validate()?;
+        let mut tags: Vec<String> = Vec::new();
+        for _ in 0..TAG_PAGES {
+            let mut path = "tags/list?n=1000".to_owned();
+            if let Some(last) = tags.last() {
+                path.push_str(&format!("&last={last}"));
+            }
+            let Some(bytes) = self
+                .get(target, &path, "application/json", "the tag list")
+                .await?
+            else {
+                break;
+            };
+            let page: Page = serde_json::from_slice(&bytes).map_err(|err| {
+                PackageError::Registry(format!("the tag list of {target} is not JSON: {err}"))
+            })?;
+            let page = page.tags.unwrap_or_default();
+            let full = page.len() >= 1000;
+            // Tags are the registry's words: only valid ones are kept (they travel into URLs).
+            tags.extend(
+                page.into_iter()
+                    .filter(|tag| crate::reference::check_tag(tag).is_ok()),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(tags)
+    }
+
+    /// GETs `/v2/<repository>/<path>` of `target`, authenticated for pulling: `None` on 404, at
+    /// most [`MANIFEST_LIMIT`] bytes (`what` names it in messages).
+    async fn get(
+        &self,
+        target: &RemoteRef,
+        path: &str,
+        accept: &str,
+        what: &str,
+    ) -> Result<Option<Vec<u8>>, PackageError> {
         let reference = self.reference(target);
         let token = self
             .client
@@ -203,16 +259,10 @@ impl Registry {
                 registry_error(&self.host, &format!("cannot sign in to {}", self.host), err)
             })?;
         let url = format!(
-            "{}://{}/v2/{}/manifests/{}",
-            self.scheme,
-            target.registry,
-            target.repository,
-            target.reference()
+            "{}://{}/v2/{}/{path}",
+            self.scheme, target.registry, target.repository,
         );
-        let mut request = self
-            .http
-            .get(&url)
-            .header(reqwest::header::ACCEPT, MANIFEST_MEDIA_TYPE);
+        let mut request = self.http.get(&url).header(reqwest::header::ACCEPT, accept);
         request = match (&token, &self.auth) {
             (Some(token), _) => request.bearer_auth(token),
             (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
@@ -242,7 +292,7 @@ impl Registry {
         }
         let too_large = || {
             PackageError::Registry(format!(
-                "the manifest of {target} is larger than {MANIFEST_LIMIT} bytes: refused (a manifest is a few KiB)"
+                "{what} of {target} is larger than {MANIFEST_LIMIT} bytes: refused"
             ))
         };
         if response

@@ -7,6 +7,7 @@
 //!   owner_pattern: "^[a-z-]+@example\\.com$"
 //!   max_pii_retention_days: 730
 //!   confidential_required_tags: [gdpr]
+//!   semver: warning                     # dk build warns of a too-small version bump
 //! severity:                             # raise, lower or turn off any rule by code
 //!   DK116: error
 //!   DK113: off
@@ -46,6 +47,7 @@ const POLICY_KEYS: &[&str] = &[
     "owner_pattern",
     "max_pii_retention_days",
     "confidential_required_tags",
+    "semver",
 ];
 
 /// The policy keys.
@@ -61,6 +63,18 @@ pub struct Settings {
     pub max_pii_retention_days: Option<u32>,
     #[serde(default)]
     pub confidential_required_tags: Vec<String>,
+    /// What `dk build --tag` does with a version bump smaller than the contract diff requires.
+    #[serde(default)]
+    pub semver: SemverCheck,
+}
+
+/// `semver: error` (the default) refuses a too-small bump; `warning` builds it with a warning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SemverCheck {
+    #[default]
+    Error,
+    Warning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -56,6 +56,7 @@ fn extra_formats(command: &Command) -> &'static [OutputFormat] {
         Command::Dataset(command) => dataset::extra_formats(command),
         Command::Store(command) => store::extra_formats(command),
         Command::Connector(command) => connector::extra_formats(command),
+        Command::Diff(_) => package::DIFF_FORMATS,
         _ => &[],
     }
 }
@@ -105,6 +106,7 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Publish(args) => package::run_publish(args, ctx),
         Command::Pull(args) => package::run_pull(args, ctx),
         Command::Inspect(args) => package::run_inspect(args, ctx),
+        Command::Diff(args) => package::run_diff(args, ctx),
         Command::Gitops(command) => gitops::run(command, ctx),
         Command::Promote(args) => promote::run(args, ctx),
         Command::Rollback(args) => rollback::run(args, ctx),

@@ -1,6 +1,7 @@
 //! `dk build`, `dk publish`, `dk pull`, `dk inspect`: packages as immutable OCI artifacts
 //! (DESIGN §6), in the local layout (`$DK_HOME/registry`) or a registry.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +11,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use dk_config::env::{PATH, SOURCE_DATE_EPOCH};
+use dk_contract::{Diff, Level};
 use dk_lineage::source::git_source;
 use dk_manifest::discover::Project;
+use dk_manifest::load::MANIFEST_MAX_BYTES;
 use dk_manifest::model::{PythonTarget, Runtime};
+use dk_package::PackageError;
 use dk_package::bundle::{self, BundleSpec};
 use dk_package::drift;
 use dk_package::extract::{self, Limits};
@@ -28,8 +32,9 @@ use dk_runner::exec::Tools;
 use super::load_linted;
 use super::{layout, package_error, registry_for, runtime};
 use crate::context::Context;
+use crate::contract::{Side, consumers, contract_diff, contract_of, side_of_artifact};
 use crate::error::{CliError, ExitStatus};
-use crate::output::{Render, Ui, table, write_table};
+use crate::output::{OutputFormat, Render, Ui, table, write_table};
 
 /// Bundle a package into an immutable, reproducible OCI artifact in the local layout
 #[derive(Debug, Args)]
@@ -49,8 +54,18 @@ build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI 
 $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is refused
 (versions are immutable) unless --force, and a published one always.
 
+The version is checked against the package's data contract: the highest lower version (in the
+local registry and, when configured, the registry; local only, with a warning, when the registry
+cannot be reached) is diffed with the package (see dk diff), and a bump smaller than the diff
+requires is refused (exit 1) naming each change and the smallest version allowed: breaking →
+major (before 1.0: minor), minor → minor (before 1.0: patch), patch → patch. --allow-breaking
+REASON builds it anyway and records the reason; `policies: {semver: warning}` in
+.dk/policies.yaml makes it a warning.
+
 Examples:
   dk build --tag v1.0.0
+  dk build --tag v2.0.0                       after v1.x, when a column was removed
+  dk build --tag v1.0.1 --allow-breaking \"no consumer reads the dropped column\"
   dk build ./my-pipeline --tag v1.0.0 -o json
   dk build --tag v1.0.0 --dry-run             what would be bundled, nothing written")]
 pub struct BuildArgs {
@@ -66,6 +81,10 @@ pub struct BuildArgs {
     /// Replace a local tag that names other content (never a published one)
     #[arg(long)]
     pub force: bool,
+    /// Build although the version is smaller than the contract diff requires; the reason is
+    /// recorded in the artifact (annotation dev.datakit.semver.allow-breaking)
+    #[arg(long, value_name = "REASON")]
+    pub allow_breaking: Option<String>,
 }
 
 /// Push a package's artifact to an OCI registry (immutable: a tag is never overwritten)
@@ -282,6 +301,9 @@ struct BuildReport {
     unchanged: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     entries: Vec<String>,
+    /// The version checked against the previous one, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semver: Option<SemverCheck>,
 }
 
 impl Render for BuildReport {
@@ -312,6 +334,17 @@ impl Render for BuildReport {
         if let Some(target) = &self.wheel_target {
             writeln!(out, "  Wheels: {} for {target}", self.wheels)?;
         }
+        if let Some(check) = &self.semver {
+            let change = match check.level {
+                Level::None => "no change".to_owned(),
+                level => format!("a {level} change"),
+            };
+            writeln!(
+                out,
+                "  Semver: {change} since v{} (at least v{}; checked against the {} versions)",
+                check.previous, check.minimum, check.scope
+            )?;
+        }
         writeln!(out, "  Stored: {}", self.layout)
     }
 }
@@ -332,6 +365,7 @@ fn bundle_spec(
         revision: source.as_ref().and_then(|s| s.version.clone()),
         source: source.map(|s| s.repo_url),
         dk_version: env!("CARGO_PKG_VERSION").to_owned(),
+        annotations: BTreeMap::new(),
     })
 }
 
@@ -357,8 +391,10 @@ fn build_into(
     tag: &str,
     layout: &Layout,
     force: bool,
+    annotations: BTreeMap<String, String>,
 ) -> Result<BuildReport, CliError> {
-    let spec = bundle_spec(ctx, dir, facts, tag)?;
+    let mut spec = bundle_spec(ctx, dir, facts, tag)?;
+    spec.annotations = annotations;
     let reference = ArtifactRef::local(&facts.namespace, &facts.name, tag).ref_name();
     let mut entries = selection(dir, facts)?;
     // Kept until the bundle is written: the wheels are read from it.
@@ -389,6 +425,7 @@ fn build_into(
         dry_run: false,
         unchanged,
         entries: Vec::new(),
+        semver: None,
     })
 }
 
@@ -490,10 +527,34 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
             dry_run: true,
             unchanged: false,
             entries: entries.into_iter().map(|e| e.path).collect(),
+            semver: None,
         });
     }
     let layout = layout(ctx)?;
-    let report = build_into(ctx, &args.dir, &facts, &tag, &layout, args.force)?;
+    let allow = match args.allow_breaking.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(CliError::usage("--allow-breaking needs a reason")
+                .hint("dk build --tag v1.0.1 --allow-breaking \"consumers migrated in PR #42\""));
+        }
+        other => other,
+    };
+    let check = check_semver(ctx, &project, &args.dir, &facts, &tag, &layout, allow)?;
+    let annotations = match (&check, allow) {
+        (Some(check), Some(reason)) if check.too_small => {
+            BTreeMap::from([(ALLOW_BREAKING.to_owned(), reason.to_owned())])
+        }
+        _ => BTreeMap::new(),
+    };
+    let mut report = build_into(
+        ctx,
+        &args.dir,
+        &facts,
+        &tag,
+        &layout,
+        args.force,
+        annotations,
+    )?;
+    report.semver = check;
     ctx.ui.emit(&report)
 }
 
@@ -556,7 +617,16 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
                 .note(format!("{local} is not built yet: building it"));
             let project = load_linted(ctx, &args.dir, "nothing was published")?;
             let facts = self::facts(&project, &args.dir)?;
-            build_into(ctx, &args.dir, &facts, &tag, &layout, false)?;
+            check_semver(ctx, &project, &args.dir, &facts, &tag, &layout, None)?;
+            build_into(
+                ctx,
+                &args.dir,
+                &facts,
+                &tag,
+                &layout,
+                false,
+                BTreeMap::new(),
+            )?;
             layout
                 .find(&local)
                 .map_err(|err| package_error("cannot read the local registry", err))?
@@ -957,4 +1027,353 @@ pub fn run_inspect(args: InspectArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         manifest: resolved.manifest,
         config,
     })
+}
+
+/// Compare two versions of a package by their manifests: each change breaking, minor or patch
+#[derive(Debug, Args)]
+#[command(after_help = "\
+OLD and NEW are each a package directory, a tag of the package (v1.0.0: the local registry first,
+then the configured registry), a local reference (default/demo:v1.0.0) or a registry reference
+(ghcr.io/org/default/demo:v1.0.0). A tag names the package of the other side when that is a
+directory, else the package in the current directory.
+
+Breaking: a DataSet or column removed or renamed, a type narrowed or changed, an input column
+made required (or a required one added), a store, table or format moved, a classification
+lowered, PII added to an output classified below confidential, an output no longer written or a
+column of it that may now be null. Minor: a new output or DataSet, a new optional column, a type
+widened, a classification raised. Patch: docs, Transform settings and code. For each DataSet a
+breaking change affects, its consumers: packages of the project that read it and jobs the
+lineage store saw read it. -o markdown is the view promotion pull requests use.
+
+Examples:
+  dk diff v1.0.0                          the working package against its v1.0.0
+  dk diff v1.0.0 v1.1.0 -o json
+  dk diff ghcr.io/org/default/demo:v1.0.0 ./demo -o markdown")]
+pub struct DiffArgs {
+    /// The older version: a tag, a reference or a package directory
+    pub old: String,
+    /// The newer version, the same forms (default: the package in the current directory)
+    #[arg(default_value = ".")]
+    pub new: String,
+    /// Use HTTP, not HTTPS (loopback registries always do)
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// The package a directory holds, as `(namespace, name)`.
+fn package_of(dir: &Path) -> Result<(String, String), CliError> {
+    let side = side_of_dir(dir)?;
+    let package = side.contract.package.ok_or_else(|| {
+        CliError::usage(format!("{} holds no dk.yaml", dir.display()))
+            .hint("give a package directory or a full reference (default/demo:v1.0.0)")
+    })?;
+    let (namespace, name) = package.split_once('/').expect("namespace/name");
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
+/// The package on disk, as a build would select it.
+fn side_of_dir(dir: &Path) -> Result<Side, CliError> {
+    let entries =
+        bundle::select(dir).map_err(|err| package_error("cannot read the package", err))?;
+    let mut manifests = Vec::new();
+    for entry in &entries {
+        if bundle::is_manifest(&entry.path) && matches!(entry.kind, bundle::EntryKind::File { .. })
+        {
+            let text = dk_fs::read_to_string(&entry.source, MANIFEST_MAX_BYTES).map_err(|err| {
+                package_error(
+                    "cannot read the package",
+                    PackageError::fs(&entry.source, err),
+                )
+            })?;
+            manifests.push((entry.path.clone(), text));
+        }
+    }
+    Ok(Side {
+        label: dir.display().to_string(),
+        version: None,
+        contract: contract_of(&manifests)?,
+        files: drift::of_entries(&entries)
+            .map_err(|err| package_error("cannot read the package", err))?,
+    })
+}
+
+/// Where the tag `tag` of a package is: the local layout, else the configured registry.
+fn side_of_tag(
+    ctx: &Context,
+    layout: &Layout,
+    (namespace, name): &(String, String),
+    tag: &str,
+    plain_http: bool,
+) -> Result<Side, CliError> {
+    let version = semver_of(tag);
+    let local = ArtifactRef::local(namespace, name, tag).ref_name();
+    if let Some(descriptor) = layout
+        .find(&local)
+        .map_err(|err| package_error("cannot read the local registry", err))?
+    {
+        let (manifest, _) = layout
+            .manifest(&descriptor)
+            .map_err(|err| package_error(&format!("{local} is damaged"), err))?;
+        return side_of_artifact(layout, local, version, &manifest);
+    }
+    let Some(registry) = ctx.config()?.string("registry")? else {
+        return Err(
+            CliError::usage(format!("{local} is not in the local registry and no registry is configured"))
+                .hint(format!("dk build --tag {tag}, or set the registry it was published to (DK_REGISTRY, `dk config set registry REG`)")),
+        );
+    };
+    let target = RemoteRef::in_registry(&registry, namespace, name, tag)
+        .map_err(|err| package_error("invalid registry", err))?;
+    let resolved = resolve(ctx, &target.to_string(), plain_http, layout, true)?;
+    side_of_artifact(layout, resolved.reference, version, &resolved.manifest)
+}
+
+/// OLD or NEW as given: a directory, a tag of `package`, or a reference.
+fn side(
+    ctx: &Context,
+    layout: &Layout,
+    text: &str,
+    package: &dyn Fn() -> Result<(String, String), CliError>,
+    plain_http: bool,
+) -> Result<Side, CliError> {
+    let path = Path::new(text);
+    if path.is_dir() {
+        return side_of_dir(path);
+    }
+    if !text.contains(['/', ':', '@']) && semver_of(text).is_some() {
+        return side_of_tag(ctx, layout, &package()?, text, plain_http);
+    }
+    let resolved = resolve(ctx, text, plain_http, layout, true)?;
+    let version = resolved
+        .reference
+        .rsplit_once(':')
+        .and_then(|(_, tag)| semver_of(tag));
+    side_of_artifact(layout, resolved.reference, version, &resolved.manifest)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DiffReport {
+    old: String,
+    new: String,
+    level: Level,
+    /// The smallest version allowed after OLD, when OLD is a version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    minimum: Option<String>,
+    #[serde(flatten)]
+    diff: Diff,
+}
+
+impl Render for DiffReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        writeln!(out, "{} → {}", self.old, self.new)?;
+        if self.diff.changes.is_empty() {
+            writeln!(out, "No changes.")?;
+        }
+        for change in &self.diff.changes {
+            let level = format!("{:<8}", change.level.as_str());
+            let level = match change.level {
+                Level::Breaking => styles.error(&level).to_string(),
+                Level::Minor => styles.warning(&level).to_string(),
+                _ => level,
+            };
+            writeln!(out, "  {level} {}", change.message)?;
+        }
+        for (dataset, consumers) in &self.diff.consumers {
+            let who: Vec<String> = consumers
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.source))
+                .collect();
+            writeln!(out, "Consumers of {dataset}: {}", who.join(", "))?;
+        }
+        match &self.minimum {
+            Some(minimum) => writeln!(
+                out,
+                "Required: a {} change; the next version is at least v{minimum}",
+                self.level
+            ),
+            None => writeln!(out, "Required: a {} change", self.level),
+        }
+    }
+
+    fn render_extra(&self, _format: OutputFormat, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(dk_contract::markdown(&self.diff).as_bytes())
+    }
+}
+
+pub const DIFF_FORMATS: &[OutputFormat] = &[OutputFormat::Markdown];
+
+pub fn run_diff(args: DiffArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let layout = layout(ctx)?;
+    let dirs: Vec<&Path> = [args.old.as_str(), args.new.as_str()]
+        .into_iter()
+        .map(Path::new)
+        .filter(|p| p.is_dir())
+        .collect();
+    let home = dirs.first().copied().unwrap_or(Path::new("."));
+    let package = || package_of(home);
+    let old = side(ctx, &layout, &args.old, &package, args.plain_http)?;
+    let new = side(ctx, &layout, &args.new, &package, args.plain_http)?;
+    let mut diff = contract_diff(&old, &new);
+    diff.consumers = consumers(ctx, &diff, home, new.contract.package.as_deref());
+    let level = diff.level();
+    ctx.ui.emit(&DiffReport {
+        minimum: old
+            .version
+            .as_ref()
+            .map(|v| dk_contract::bump::minimum(v, level).to_string()),
+        old: old.label,
+        new: new.label,
+        level,
+        diff,
+    })
+}
+
+/// The annotation that records why a version was built although its bump was too small.
+pub const ALLOW_BREAKING: &str = "dev.datakit.semver.allow-breaking";
+
+/// A version checked against the previous one.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SemverCheck {
+    previous: String,
+    level: Level,
+    minimum: String,
+    /// `local`, or `local and registry`.
+    scope: &'static str,
+    /// The bump is smaller than the diff requires (built on --allow-breaking or a policy).
+    too_small: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<String>,
+}
+
+/// The versions of a package in the local layout, by tag.
+fn local_versions(
+    layout: &Layout,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<(semver::Version, String)>, CliError> {
+    let prefix = format!("{namespace}/{name}:");
+    Ok(layout
+        .list()
+        .map_err(|err| package_error("cannot read the local registry", err))?
+        .iter()
+        .filter_map(|d| d.annotations.get(dk_package::layout::REF_NAME))
+        .filter_map(|ref_name| ref_name.strip_prefix(&prefix))
+        .filter_map(|tag| semver_of(tag).map(|v| (v, tag.to_owned())))
+        .collect())
+}
+
+/// Checks `tag` against the highest lower version, local or in the configured registry: `None`
+/// when there is none; an error (exit 1) when the bump is smaller than the contract diff
+/// requires, unless `allow` gives a reason or the project's policy makes it a warning.
+fn check_semver(
+    ctx: &Context,
+    project: &Project,
+    dir: &Path,
+    facts: &PackageFacts,
+    tag: &str,
+    layout: &Layout,
+    allow: Option<&str>,
+) -> Result<Option<SemverCheck>, CliError> {
+    let Some(version) = semver_of(tag) else {
+        return Ok(None);
+    };
+    let mut versions = local_versions(layout, &facts.namespace, &facts.name)?;
+    let mut scope = "local";
+    if let Some(registry) = ctx.config()?.string("registry")? {
+        let target = RemoteRef::in_registry(&registry, &facts.namespace, &facts.name, tag)
+            .map_err(|err| package_error("invalid registry", err))?;
+        let listed = registry_for(ctx, &target.registry, false)
+            .and_then(|client| runtime().map(|rt| rt.block_on(client.tags(&target))));
+        match listed {
+            Ok(Ok(tags)) => {
+                scope = "local and registry";
+                versions.extend(
+                    tags.into_iter()
+                        .filter_map(|t| semver_of(&t).map(|v| (v, t))),
+                );
+            }
+            Ok(Err(err)) => ctx.ui.warn(format!(
+                "the version was checked against the local registry only: {err}"
+            )),
+            Err(err) => ctx.ui.warn(format!(
+                "the version was checked against the local registry only: {}",
+                err.message
+            )),
+        }
+    }
+    let Some(previous) = dk_contract::bump::previous(&version, versions.iter().map(|(v, _)| v))
+    else {
+        return Ok(None);
+    };
+    let (previous, previous_tag) = versions
+        .iter()
+        .find(|(v, _)| v == previous)
+        .cloned()
+        .expect("one of the versions");
+    // The local layout first, then the registry: where side_of_tag looks for a tag.
+    let package = (facts.namespace.clone(), facts.name.clone());
+    let old = side_of_tag(ctx, layout, &package, &previous_tag, false)?;
+    let new = side_of_dir(dir)?;
+    let mut diff = contract_diff(&old, &new);
+    let level = diff.level();
+    let minimum = dk_contract::bump::minimum(&previous, level);
+    let too_small = !dk_contract::bump::allows(&version, &minimum);
+    let mut check = SemverCheck {
+        previous: previous.to_string(),
+        level,
+        minimum: minimum.to_string(),
+        scope,
+        too_small,
+        changes: Vec::new(),
+    };
+    if !too_small {
+        return Ok(Some(check));
+    }
+    let start = project.root.as_deref().unwrap_or(dir);
+    diff.consumers = consumers(ctx, &diff, start, new.contract.package.as_deref());
+    check.changes = diff
+        .changes
+        .iter()
+        .filter(|change| change.level == level)
+        .map(|change| {
+            let who = change
+                .dataset
+                .as_ref()
+                .and_then(|d| diff.consumers.get(d))
+                .map(|list| {
+                    let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+                    format!(" (read by {})", names.join(", "))
+                })
+                .unwrap_or_default();
+            format!("{}: {}{who}", change.level, change.message)
+        })
+        .collect();
+    let message = format!(
+        "{tag} is too small a step after v{previous}: the changes need at least v{minimum}\n{}",
+        check
+            .changes
+            .iter()
+            .map(|line| format!("  - {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let policy = dk_validate::policy::Policy::load(project.root.as_deref(), &mut Vec::new());
+    if let Some(reason) = allow {
+        ctx.ui.warn(format!(
+            "{message}\nbuilt on --allow-breaking, recorded in the artifact: {reason}"
+        ));
+        return Ok(Some(check));
+    }
+    if policy.settings.semver == dk_validate::policy::SemverCheck::Warning {
+        ctx.ui.warn(format!(
+            "{message}\nbuilt anyway: .dk/policies.yaml sets semver: warning"
+        ));
+        return Ok(Some(check));
+    }
+    Err(CliError::failure(message).hint(format!(
+        "dk build --tag v{minimum}, or --allow-breaking \"REASON\" to build {tag} anyway (the reason is recorded in the artifact)"
+    )))
 }

@@ -6,11 +6,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use dk_gitops::branch::Kind;
-use dk_gitops::plan::{self, Files, Outcome, Plan, Step, Target};
+use dk_gitops::plan::{self, Notes, Outcome, Plan, Step, Target};
 use dk_gitops::source;
 use dk_gitops::values::Release;
 
-use super::artifact::{Artifact, artifact, files_of_digest};
+use super::artifact::{Artifact, artifact};
 use super::close::{Closed, close};
 use super::{Session, TargetArgs, gitops_error};
 use crate::context::Context;
@@ -191,17 +191,15 @@ pub fn promote(
     if target.holds(&release) {
         return ctx.ui.emit(&report);
     }
-    let old_files = previous
-        .as_ref()
-        .map(|(_, digest)| files_of_digest(ctx, digest))
-        .unwrap_or_default();
     let updates = target.current.is_some();
-    let files = Files {
-        old: &old_files,
-        new: &artifact.files,
+    let diff = previous
+        .as_ref()
+        .and_then(|(_, digest)| crate::contract::digest_diff(ctx, digest, &artifact.digest));
+    let notes = Notes {
+        diff: diff.as_ref(),
     };
     let plan = target
-        .plan(wc, &settings.environments, release, files)
+        .plan(wc, &settings.environments, release, notes)
         .map_err(|(step, err)| match step {
             Step::Values if updates => gitops_error("cannot update the values file", err),
             Step::Values => gitops_error("cannot write the values file", err),

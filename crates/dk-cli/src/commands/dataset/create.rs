@@ -84,6 +84,7 @@ fn field(text: &str) -> Result<Field, CliError> {
         description: None,
         from: None,
         masking: None,
+        nullable: None,
     })
 }
 

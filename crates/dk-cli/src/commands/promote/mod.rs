@@ -184,6 +184,12 @@ struct PromotionState {
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     merged: bool,
+    /// `dk promote check`: the branch conflicts with its base.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    conflicts: bool,
+    /// The base it conflicts with.
+    #[serde(skip)]
+    base: Option<String>,
     /// `dk promote check`: the exit status says whether it may merge.
     #[serde(skip)]
     gate: bool,
@@ -210,6 +216,8 @@ impl PromotionState {
             required,
             url: pr.url,
             merged: false,
+            conflicts: false,
+            base: None,
             gate: false,
         }
     }
@@ -239,8 +247,15 @@ impl Render for PromotionState {
         } else {
             styles.error("✗")
         };
+        let conflict;
         let verb = if self.merged {
             "merged"
+        } else if self.conflicts {
+            conflict = format!(
+                "conflicts with {}: close it (dk promote close) and promote again",
+                self.base.as_deref().unwrap_or("its base")
+            );
+            &conflict
         } else if self.mergeable {
             "can merge"
         } else {
