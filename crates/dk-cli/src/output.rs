@@ -172,7 +172,13 @@ impl Ui {
         for cause in &error.causes {
             let _ = writeln!(err, "  caused by: {}", self.err_safe(&cause.to_string()));
         }
-        if let Some(hint) = &error.hint {
+        // A failed external system with no more specific hint: the checks find which.
+        let hint = match (&error.hint, error.status) {
+            (Some(hint), _) => Some(hint.as_str()),
+            (None, ExitStatus::External) => Some("run dk doctor"),
+            (None, _) => None,
+        };
+        if let Some(hint) = hint {
             let _ = writeln!(err, "{} {}", styles.hint("hint:"), self.err_safe(hint));
         }
     }

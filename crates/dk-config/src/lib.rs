@@ -8,6 +8,7 @@
 //! Keys are declared once in [`keys::KEYS`]; environment variables once in [`env::ENV_VARS`].
 //! Writing a value edits the YAML file in place, keeping the comments a human wrote.
 
+pub mod doctor;
 pub mod env;
 pub mod keys;
 

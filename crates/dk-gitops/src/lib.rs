@@ -12,6 +12,7 @@ use std::path::PathBuf;
 pub mod argocd;
 pub mod branch;
 pub mod changes;
+pub mod doctor;
 pub mod environments;
 pub mod forge;
 pub mod git;

@@ -136,7 +136,15 @@ fn of_kind(catalog: &Catalog, kind: Kind, scope: &str) -> Vec<Listed> {
             .iter()
             .map(|c| listed(c, scope, connector_columns(&c.manifest)))
             .collect(),
-        Kind::DataSetGroup | Kind::Transform => Vec::new(),
+        Kind::DataSetGroup => catalog
+            .groups()
+            .iter()
+            .map(|g| {
+                let spec = &g.manifest.spec;
+                listed(g, scope, vec![spec.store.clone(), spec.datasets.join(", ")])
+            })
+            .collect(),
+        Kind::Transform => Vec::new(),
     }
 }
 
@@ -152,6 +160,7 @@ fn headers(kind: Kind) -> &'static [&'static str] {
             "FILE",
         ],
         Kind::Store => &["NAME", "SCOPE", "CONNECTOR", "FILE"],
+        Kind::DataSetGroup => &["NAME", "SCOPE", "STORE", "DATASETS", "FILE"],
         _ => &["NAME", "SCOPE", "TYPE", "CAPABILITIES", "FILE"],
     }
 }
@@ -292,7 +301,7 @@ pub fn noun(kind: Kind) -> &'static str {
         Kind::DataSet => "dataset",
         Kind::Store => "store",
         Kind::Connector => "connector",
-        Kind::DataSetGroup => "dataset-group",
+        Kind::DataSetGroup => "datasetgroup",
         Kind::Transform => "transform",
     }
 }

@@ -218,32 +218,11 @@ fn run_serve_s3(args: ServeS3Args) -> Result<ExitStatus, CliError> {
 }
 
 /// A port from `dev.services.<service>.<key>`, else the default.
-fn configured_port(ctx: &Context, service: &str, key: &str, default: u16) -> Result<u16, CliError> {
-    let full = format!("dev.services.{service}.{key}");
-    match ctx.config()?.get(&full)? {
-        None => Ok(default),
-        Some(setting) => setting
-            .value
-            .as_u64()
-            .and_then(|port| u16::try_from(port).ok())
-            .filter(|port| *port > 0)
-            .ok_or_else(|| {
-                CliError::usage(format!("{full} is {}, not a port", setting.value))
-                    .hint(format!("dk config set {full} {default}"))
-            }),
-    }
-}
-
-/// The stack's ports, as configured.
+/// The stack's ports: `dev.services.<service>.port|webPort`, else the FAQ's.
 pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
-    let defaults = Ports::default();
-    Ok(Ports {
-        postgres: configured_port(ctx, "postgres", "port", defaults.postgres)?,
-        s3: configured_port(ctx, "s3", "port", defaults.s3)?,
-        s3_console: configured_port(ctx, "s3", "webPort", defaults.s3_console)?,
-        kafka: configured_port(ctx, "kafka", "port", defaults.kafka)?,
-        lineage: configured_port(ctx, "lineage", "port", defaults.lineage)?,
-        lineage_web: configured_port(ctx, "lineage", "webPort", defaults.lineage_web)?,
+    Ports::configured(ctx.config()?).map_err(|err| {
+        let hint = format!("dk config set {} {}", err.key, err.default);
+        CliError::usage(err.to_string()).hint(hint)
     })
 }
 
