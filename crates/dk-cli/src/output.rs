@@ -183,6 +183,15 @@ impl Ui {
         }
     }
 
+    /// Writes a report whose text view only says what the command did ("Created ...",
+    /// "✓ demo succeeded"): `-q` silences that view. JSON and YAML were asked for and are written.
+    pub fn emit_message<R: Render>(&self, report: &R) -> Result<ExitStatus, CliError> {
+        if self.quiet && self.format == OutputFormat::Text {
+            return Ok(report.status());
+        }
+        self.emit(report)
+    }
+
     /// Writes `report` in the chosen format to stdout.
     pub fn emit<R: Render>(&self, report: &R) -> Result<ExitStatus, CliError> {
         let mut out = io::stdout().lock();

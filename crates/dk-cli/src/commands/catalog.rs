@@ -386,7 +386,7 @@ pub fn create<S: Serialize>(
             write_findings(&mut err, ctx.ui.err_styles(), &report)?;
         }
     }
-    ctx.ui.emit(&CreateReport {
+    ctx.ui.emit_message(&CreateReport {
         kind: manifest.kind,
         name: manifest.name().to_owned(),
         file: path,

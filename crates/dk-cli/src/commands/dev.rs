@@ -144,13 +144,15 @@ pub fn run(command: DevCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
         DevCommand::Status(_) => run_status(ctx),
         DevCommand::Down(args) => {
             if Runtime::recorded(&dev_dir(ctx)?).is_none() {
-                return ctx.ui.emit(&StackReport::none(ctx, "nothing to stop")?);
+                return ctx
+                    .ui
+                    .emit_message(&StackReport::none(ctx, "nothing to stop")?);
             }
             let stack = stack(ctx, None)?;
             let services = stack
                 .down(args.volumes)
                 .map_err(|err| CliError::failure("cannot stop the stack").cause(err))?;
-            ctx.ui.emit(&StackReport::new(&stack, services))
+            ctx.ui.emit_message(&StackReport::new(&stack, services))
         }
         DevCommand::Seed(args) => run_seed(args, ctx),
         DevCommand::ServeS3(args) => run_serve_s3(args),
@@ -380,7 +382,7 @@ fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             }
         })?;
     let down = missing(&services, |_| true);
-    ctx.ui.emit(&StackReport::new(&stack, services))?;
+    ctx.ui.emit_message(&StackReport::new(&stack, services))?;
     if down.is_empty() {
         return Ok(ExitStatus::Success);
     }
@@ -581,7 +583,7 @@ fn run_seed(args: SeedArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .filter(|d| d.action != SeedAction::Unchanged)
         .map(|d| d.rows)
         .sum();
-    ctx.ui.emit(&SeedReport {
+    ctx.ui.emit_message(&SeedReport {
         datasets,
         rows,
         unchanged,

@@ -92,7 +92,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let files = scaffold::plan(&options).map_err(scaffold_error)?;
     scaffold::create(&directory, &files).map_err(scaffold_error)?;
     let shown = directory.display().to_string();
-    ctx.ui.emit(&InitReport {
+    ctx.ui.emit_message(&InitReport {
         name: options.name,
         runtime: options.runtime,
         mode: options.mode,

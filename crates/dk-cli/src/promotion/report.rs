@@ -189,7 +189,7 @@ pub fn promote(
         body: None,
     };
     if target.holds(&release) {
-        return ctx.ui.emit(&report);
+        return ctx.ui.emit_message(&report);
     }
     let old_files = previous
         .as_ref()
@@ -216,7 +216,7 @@ pub fn promote(
         report.outcome = Outcome::DryRun;
         report.diff = Some(plan.diff());
         report.body = Some(plan.description());
-        return ctx.ui.emit(&report);
+        return ctx.ui.emit_message(&report);
     }
     let done = plan
         .carry_out(wc, forge.as_ref())
@@ -232,7 +232,7 @@ pub fn promote(
         report.url = pr.url;
         report.approvals = pr.approvals.len();
     }
-    ctx.ui.emit(&report)
+    ctx.ui.emit_message(&report)
 }
 
 /// Closes the open promotions a rollback supersedes (none for a promotion), once the rollback

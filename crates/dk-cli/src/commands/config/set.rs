@@ -65,5 +65,5 @@ pub fn run(args: SetArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             args.key, effective.source
         ));
     }
-    ctx.ui.emit(&SetReport(written))
+    ctx.ui.emit_message(&SetReport(written))
 }
