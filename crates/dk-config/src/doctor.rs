@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::{Config, ConfigError};
 
 /// How a check came out. A warning leaves dk usable (`dk doctor` exits 0); a failure does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Ok,
@@ -17,7 +17,7 @@ pub enum Level {
     Fail,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Check {
     /// What was checked, e.g. `registry`, `port 9092`, `store warehouse`.
     pub name: String,
@@ -69,7 +69,7 @@ impl Check {
 }
 
 /// Every check, in a stable order, and how many failed or warned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub checks: Vec<Check>,
     pub failures: usize,

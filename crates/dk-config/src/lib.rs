@@ -24,7 +24,7 @@ use crate::env::Env;
 use crate::keys::{KeyError, Match, lookup};
 
 /// A config file dk can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     System,
@@ -175,10 +175,12 @@ struct LayerValues {
 }
 
 /// A value and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Setting {
     pub key: String,
     pub value: Json,
+    /// `default`, `system`, `user`, `repo`, `env VAR` or `flag`.
+    #[schemars(with = "String")]
     pub source: Layer,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
@@ -550,7 +552,7 @@ fn check_tree(
 }
 
 /// The outcome of writing a config file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Written {
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -24,7 +24,7 @@ use crate::output::{OutputFormat, Render, Ui, table, to_yaml, write_table};
 pub const LIST_FORMATS: &[OutputFormat] = &[OutputFormat::Table];
 
 /// One listed manifest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Listed {
     pub name: String,
     /// The package that defines it, `project` for the project root, or `built-in`.
@@ -175,8 +175,8 @@ pub struct ListArgs {
     pub scan_dirs: Vec<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
-struct ListReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ListReport {
     #[serde(skip)]
     kind: Kind,
     items: Vec<Listed>,
@@ -233,9 +233,9 @@ pub struct ShowArgs {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
-struct ShowReport(Listed);
+pub(crate) struct ShowReport(Listed);
 
 impl Render for ShowReport {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
@@ -320,8 +320,9 @@ pub struct TargetArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct CreateReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct CreateReport {
+    #[schemars(with = "String")]
     kind: Kind,
     name: String,
     file: PathBuf,

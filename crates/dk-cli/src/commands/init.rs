@@ -46,11 +46,13 @@ pub struct InitArgs {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct InitReport {
+pub(crate) struct InitReport {
     name: String,
+    #[schemars(with = "String")]
     runtime: Runtime,
+    #[schemars(with = "String")]
     mode: Mode,
     directory: PathBuf,
     files: Vec<String>,

@@ -31,8 +31,8 @@ pub struct StatusArgs {
     pub package: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct StatusRow {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct StatusRow {
     package: String,
     environment: String,
     cell: String,
@@ -40,8 +40,8 @@ struct StatusRow {
     status: String,
 }
 
-#[derive(Debug, Serialize)]
-struct StatusReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct StatusReport {
     source: &'static str,
     rows: Vec<StatusRow>,
 }

@@ -25,8 +25,8 @@ pub struct UnsetArgs {
     pub scope: ScopeArg,
 }
 
-#[derive(Debug, Serialize)]
-struct UnsetReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct UnsetReport {
     key: String,
     scope: Scope,
     path: PathBuf,
