@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use dk_manifest::yaml::Origin;
+
 use crate::{Config, ConfigError};
 
 /// How a check came out. A warning leaves dk usable (`dk doctor` exits 0); a failure does not.
@@ -106,9 +108,20 @@ pub fn config(loaded: &Result<Config, ConfigError>) -> Vec<Check> {
         .unknown_keys
         .iter()
         .map(|unknown| {
+            let scope = crate::Scope::ALL
+                .into_iter()
+                .find(|scope| {
+                    config.paths.file(*scope).is_ok_and(|file| {
+                        matches!(unknown.location.origin(), Origin::File(path) if path == file)
+                    })
+                })
+                .filter(|scope| *scope != crate::Scope::User)
+                .map(|scope| format!(" --scope {scope}"))
+                .unwrap_or_default();
+            let unset = format!("dk config unset {}{scope}", unknown.key);
             let fix = match &unknown.suggestion {
-                Some(known) => format!("rename it to `{known}`, or remove it from the file"),
-                None => "remove it from the file; `dk config list` shows every key".to_owned(),
+                Some(known) => format!("{unset}, then set `{known}` instead"),
+                None => format!("{unset}; `dk config list` shows every key"),
             };
             Check::warn(
                 "config",
