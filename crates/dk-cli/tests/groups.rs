@@ -127,26 +127,12 @@ fn datasetgroup_create_list_and_show() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     ctx.write("demo/dataset/demo-orders.yaml", ORDERS);
-    let created = run_ok(
-        &ctx,
-        &[
-            "datasetgroup",
-            "create",
-            "sources",
-            "--store",
-            "local-files",
-            "--dataset",
-            "demo-raw",
-            "--dataset",
-            "demo-orders",
-            "--dir",
-            "demo",
-            "-o",
-            "json",
-        ],
-        0,
-    )
-    .json();
+    let create = [
+        common::CREATE_GROUP,
+        &["--dataset", "demo-orders", "-o", "json"],
+    ]
+    .concat();
+    let created = run_ok(&ctx, &create, 0).json();
     assert_eq!(created["kind"], "DataSetGroup");
     assert!(
         created["file"]
@@ -194,20 +180,7 @@ fn datasetgroup_create_list_and_show() {
     );
 
     // An existing group is not replaced without --force.
-    let again = common::run(
-        &ctx,
-        &[
-            "datasetgroup",
-            "create",
-            "sources",
-            "--store",
-            "local-files",
-            "--dataset",
-            "demo-raw",
-            "--dir",
-            "demo",
-        ],
-    );
+    let again = common::run(&ctx, common::CREATE_GROUP);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.stderr.contains("--force"), "{}", again.stderr);
 }

@@ -30,17 +30,7 @@ fn quiet_silences_progress_and_success_lines_of_every_command() {
         &["init", "demo", "--runtime", "generic-python"],
         &["config", "set", "lineage.namespace", "shop"],
         &["config", "unset", "lineage.namespace"],
-        &[
-            "datasetgroup",
-            "create",
-            "sources",
-            "--store",
-            "local-files",
-            "--dataset",
-            "demo-raw",
-            "--dir",
-            "demo",
-        ],
+        common::CREATE_GROUP,
         &[
             "store",
             "create",

@@ -38,21 +38,7 @@ fn the_main_commands_json_output_matches_their_schemas() {
         ("config-list", &["config", "list"], 0),
         ("config-path", &["config", "path"], 0),
         ("config-unset", &["config", "unset", "lineage.namespace"], 0),
-        (
-            "catalog-create",
-            &[
-                "datasetgroup",
-                "create",
-                "sources",
-                "--store",
-                "local-files",
-                "--dataset",
-                "demo-raw",
-                "--dir",
-                "demo",
-            ],
-            0,
-        ),
+        ("catalog-create", common::CREATE_GROUP, 0),
         ("catalog-list", &["dataset", "list", "demo"], 0),
         (
             "catalog-show",

@@ -1,10 +1,8 @@
 //! `dk datasetgroup`: create, list and show DataSetGroups.
 
-use std::collections::BTreeMap;
-
 use clap::{Args, Subcommand};
 
-use dk_manifest::model::{API_VERSION, DataSetGroupSpec, Kind, Manifest, Metadata};
+use dk_manifest::model::{DataSetGroupSpec, Kind, Manifest};
 
 use super::catalog::{self, ListArgs, ShowArgs, TargetArgs};
 use crate::context::Context;
@@ -65,20 +63,13 @@ pub fn run(command: DataSetGroupCommand, ctx: &Context) -> Result<ExitStatus, Cl
 }
 
 fn create(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let manifest = Manifest {
-        api_version: API_VERSION.to_owned(),
-        kind: Kind::DataSetGroup,
-        metadata: Metadata {
-            name: args.name,
-            namespace: "default".to_owned(),
-            version: None,
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-        },
-        spec: DataSetGroupSpec {
+    let manifest = Manifest::new(
+        Kind::DataSetGroup,
+        args.name,
+        DataSetGroupSpec {
             store: args.store,
             datasets: args.datasets,
         },
-    };
+    );
     catalog::create(&manifest, &args.target, ctx)
 }
