@@ -4,7 +4,7 @@
 
 use schemars::{Schema, schema_for};
 
-use crate::commands::{catalog, config, init, status, version};
+use crate::commands::{catalog, completions, config, init, status, version};
 
 /// Each schema's file name (without `.json`) and the schema.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -21,6 +21,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("catalog-list", schema_for!(catalog::ListReport)),
         ("catalog-show", schema_for!(catalog::ShowReport)),
         ("catalog-create", schema_for!(catalog::CreateReport)),
+        ("completions", schema_for!(completions::CompletionsReport)),
     ]
 }
 

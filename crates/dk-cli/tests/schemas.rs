@@ -46,6 +46,7 @@ fn the_main_commands_json_output_matches_their_schemas() {
             0,
         ),
         ("doctor", &["doctor", "--timeout", "2s"], -1),
+        ("completions", &["completions", "bash"], 0),
     ];
     for (name, args, code) in cases {
         let mut all = args.to_vec();

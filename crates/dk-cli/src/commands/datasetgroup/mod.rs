@@ -28,8 +28,8 @@ pub enum DataSetGroupCommand {
 /// Write a new DataSetGroup manifest into dataset-group/ of a package (or the project root)
 #[derive(Debug, Args)]
 #[command(after_help = "\
-A group stands for its DataSets wherever a DataSet can be named (spec.inputs, spec.outputs): lineage,
-seeding, the pipeline graph and governance see each member.
+A group stands for its DataSets wherever a DataSet can be named (spec.inputs, spec.outputs):
+lineage, seeding, the pipeline graph and governance see each member.
 
 Examples:
   dk datasetgroup create sources --store warehouse --dataset orders --dataset customers
