@@ -3,8 +3,9 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions, config, connector, dataset, deliver, dev, gitops, governance, init, lineage, lint,
-    package, pipeline, promote, rollback, run, show, status, store, test, version,
+    completions, config, connector, dataset, datasetgroup, deliver, dev, doctor, gitops,
+    governance, init, lineage, lint, package, pipeline, promote, rollback, run, show, status,
+    store, test, version,
 };
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
@@ -81,6 +82,9 @@ pub enum Command {
     Connector(connector::ConnectorCommand),
     Version(version::VersionArgs),
     Completions(completions::CompletionsArgs),
+    Doctor(doctor::DoctorArgs),
+    #[command(subcommand)]
+    Datasetgroup(datasetgroup::DataSetGroupCommand),
     #[command(name = "__deliver", hide = true)]
     Deliver(deliver::DeliverArgs),
 }

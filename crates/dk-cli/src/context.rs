@@ -41,12 +41,21 @@ impl Context {
         Ok(Paths::discover(&self.env, &self.cwd)?)
     }
 
+    /// The configuration as loaded, its unknown keys not warned about: `dk doctor` reports them.
+    pub fn load_config(&self) -> Result<Config, dk_config::ConfigError> {
+        Config::load(
+            Paths::discover(&self.env, &self.cwd)?,
+            &self.env,
+            &self.config_flags,
+        )
+    }
+
     /// The configuration, loaded once; unknown keys in config files are warned about then.
     pub fn config(&self) -> Result<&Config, CliError> {
         if let Some(config) = self.config.get() {
             return Ok(config);
         }
-        let config = Config::load(self.paths()?, &self.env, &self.config_flags)?;
+        let config = self.load_config()?;
         for unknown in &config.unknown_keys {
             let suggestion = unknown
                 .suggestion

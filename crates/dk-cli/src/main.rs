@@ -15,6 +15,8 @@ mod findings;
 mod output;
 mod promotion;
 mod runner;
+#[cfg(test)]
+mod schemas;
 
 use std::process::ExitCode;
 

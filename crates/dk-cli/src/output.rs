@@ -174,9 +174,24 @@ impl Ui {
         for cause in &error.causes {
             let _ = writeln!(err, "  caused by: {}", self.err_safe(&cause.to_string()));
         }
-        if let Some(hint) = &error.hint {
+        // A failed external system with no more specific hint: the checks find which.
+        let hint = match (&error.hint, error.status) {
+            (Some(hint), _) => Some(hint.as_str()),
+            (None, ExitStatus::External) => Some("run dk doctor"),
+            (None, _) => None,
+        };
+        if let Some(hint) = hint {
             let _ = writeln!(err, "{} {}", styles.hint("hint:"), self.err_safe(hint));
         }
+    }
+
+    /// Writes a report whose text view only says what the command did ("Created ...",
+    /// "✓ demo succeeded"): `-q` silences that view. JSON and YAML were asked for and are written.
+    pub fn emit_message<R: Render>(&self, report: &R) -> Result<ExitStatus, CliError> {
+        if self.quiet && self.format == OutputFormat::Text {
+            return Ok(report.status());
+        }
+        self.emit(report)
     }
 
     /// Writes `report` in the chosen format to stdout.

@@ -8,6 +8,7 @@
 //! Keys are declared once in [`keys::KEYS`]; environment variables once in [`env::ENV_VARS`].
 //! Writing a value edits the YAML file in place, keeping the comments a human wrote.
 
+pub mod doctor;
 pub mod env;
 pub mod keys;
 
@@ -23,7 +24,7 @@ use crate::env::Env;
 use crate::keys::{KeyError, Match, lookup};
 
 /// A config file dk can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     System,
@@ -174,10 +175,12 @@ struct LayerValues {
 }
 
 /// A value and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Setting {
     pub key: String,
     pub value: Json,
+    /// `default`, `system`, `user`, `repo`, `env VAR` or `flag`.
+    #[schemars(with = "String")]
     pub source: Layer,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
@@ -549,7 +552,7 @@ fn check_tree(
 }
 
 /// The outcome of writing a config file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Written {
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -614,14 +617,16 @@ pub fn set(paths: &Paths, scope: Scope, key: &str, value: &str) -> Result<Writte
 /// Removes `key` from the file of `scope`; `None` when the file did not set it.
 pub fn unset(paths: &Paths, scope: Scope, key: &str) -> Result<Option<Written>, ConfigError> {
     let parts = split_key(key);
-    if lookup(&parts) == Match::Unknown {
-        return Err(ConfigError::Key(KeyError::Unknown {
-            key: key.to_owned(),
-            suggestion: keys::suggest_key(&parts),
-        }));
-    }
     let path = paths.file(scope)?;
+    // An unknown key that is in the file (a typo `dk doctor` warned about) can be removed; one
+    // that is not is refused with the key it was probably meant to be.
     let Some(edited) = yaml::remove_value(&read_existing(path)?, &key_segments(key))? else {
+        if lookup(&parts) == Match::Unknown {
+            return Err(ConfigError::Key(KeyError::Unknown {
+                key: key.to_owned(),
+                suggestion: keys::suggest_key(&parts),
+            }));
+        }
         return Ok(None);
     };
     dk_fs::write_atomic(path, edited.text.as_bytes())
@@ -671,6 +676,31 @@ mod tests {
             &flags,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_can_be_unset_and_one_that_is_not_is_refused() {
+        let f = fixture();
+        std::fs::create_dir_all(f.paths.user.parent().unwrap()).unwrap();
+        std::fs::write(
+            &f.paths.user,
+            "lineage:\n  endpiont: http://x\n  namespace: shop\n",
+        )
+        .unwrap();
+        assert_eq!(load(&f, &[], &[]).unknown_keys.len(), 1);
+        let removed = unset(&f.paths, Scope::User, "lineage.endpiont").unwrap();
+        assert!(removed.is_some());
+        let config = load(&f, &[], &[]);
+        assert!(config.unknown_keys.is_empty());
+        assert_eq!(
+            config.string("lineage.namespace").unwrap().as_deref(),
+            Some("shop")
+        );
+        let err = unset(&f.paths, Scope::User, "lineage.endpiont").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Key(key) if key.suggestion() == Some("lineage.endpoint")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -79,7 +79,45 @@ impl Default for Ports {
     }
 }
 
+/// A `dev.services.<service>.port|webPort` setting that is no port.
+#[derive(Debug, thiserror::Error)]
+#[error("{key} is {value}, not a port")]
+pub struct BadPort {
+    pub key: String,
+    pub value: String,
+    pub default: u16,
+}
+
 impl Ports {
+    /// The ports `dev.services.<service>.port|webPort` set, the FAQ's for the others.
+    pub fn configured(config: &dk_config::Config) -> Result<Ports, BadPort> {
+        let defaults = Ports::default();
+        let port = |service: &str, key: &str, default: u16| {
+            let key = format!("dev.services.{service}.{key}");
+            let Ok(Some(setting)) = config.get(&key) else {
+                return Ok(default);
+            };
+            setting
+                .value
+                .as_u64()
+                .and_then(|port| u16::try_from(port).ok())
+                .filter(|port| *port > 0)
+                .ok_or_else(|| BadPort {
+                    value: setting.value.to_string(),
+                    key,
+                    default,
+                })
+        };
+        Ok(Ports {
+            postgres: port("postgres", "port", defaults.postgres)?,
+            s3: port("s3", "port", defaults.s3)?,
+            s3_console: port("s3", "webPort", defaults.s3_console)?,
+            kafka: port("kafka", "port", defaults.kafka)?,
+            lineage: port("lineage", "port", defaults.lineage)?,
+            lineage_web: port("lineage", "webPort", defaults.lineage_web)?,
+        })
+    }
+
     /// The port a service answers its health check on.
     pub fn main(&self, service: Service) -> u16 {
         match service {

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod compose;
+pub mod doctor;
 pub mod k3d;
 pub mod native;
 pub mod ports;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 pub mod argocd;
 pub mod branch;
+pub mod doctor;
 pub mod environments;
 pub mod forge;
 pub mod git;

@@ -735,13 +735,27 @@ impl std::str::FromStr for ParentRun {
     type Err = String;
 
     fn from_str(text: &str) -> Result<ParentRun, String> {
-        let invalid = || format!("`{text}` is not <namespace>/<job>/<runId>");
-        let (rest, run) = text.rsplit_once('/').ok_or_else(invalid)?;
-        let (namespace, job) = rest.split_once('/').ok_or_else(invalid)?;
-        let run_id = Uuid::parse_str(run).map_err(|_| invalid())?;
+        // The caller shows `text`; each reason names the part that is wrong.
+        let shape =
+            || "expected <namespace>/<job>/<runId>, three parts separated by `/`".to_owned();
+        let (rest, run) = text.rsplit_once('/').ok_or_else(shape)?;
+        let (namespace, job) = rest.split_once('/').ok_or_else(shape)?;
         if namespace.is_empty() || job.is_empty() {
-            return Err(invalid());
+            return Err(format!(
+                "the {} is empty; {}",
+                if namespace.is_empty() {
+                    "namespace"
+                } else {
+                    "job"
+                },
+                shape()
+            ));
         }
+        let run_id = Uuid::parse_str(run).map_err(|_| {
+            format!(
+                "the run id `{run}` (the part after the last `/`) is not a UUID such as 0190f1e2-3a4b-7c5d-8e6f-7a8b9c0d1e2f"
+            )
+        })?;
         Ok(ParentRun {
             namespace: namespace.to_owned(),
             job: job.to_owned(),
@@ -770,6 +784,24 @@ pub fn parent(parent: &ParentRun) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_parent_id_names_the_part_that_is_wrong() {
+        let run = "0190f1e2-3a4b-7c5d-8e6f-7a8b9c0d1e2f";
+        let parsed: ParentRun = format!("airflow/dag.task/{run}").parse().unwrap();
+        assert_eq!(parsed.job, "dag.task");
+        let err = "airflow/dag.task/12345".parse::<ParentRun>().unwrap_err();
+        assert!(err.starts_with("the run id `12345` "), "{err}");
+        assert!(err.contains("is not a UUID"), "{err}");
+        let err = format!("airflow/{run}").parse::<ParentRun>().unwrap_err();
+        assert!(
+            err.starts_with("expected <namespace>/<job>/<runId>"),
+            "{err}"
+        );
+        let err = format!("/job/{run}").parse::<ParentRun>().unwrap_err();
+        assert!(err.starts_with("the namespace is empty"), "{err}");
+        assert!(!err.contains(run), "the caller shows the text: {err}");
+    }
 
     #[test]
     fn nesting_is_counted_outside_strings_only() {

@@ -63,7 +63,8 @@ impl Graph {
                 let Some(transform) = &package.transform else {
                     continue;
                 };
-                let resolution = resolve_transform(transform, project.scope(package));
+                let scope = project.scope(package);
+                let resolution = resolve_transform(transform, scope);
                 let mut step = Step {
                     name: transform.name().to_owned(),
                     namespace: transform.manifest.metadata.namespace.clone(),
@@ -80,7 +81,10 @@ impl Graph {
                 }
                 let spec = &transform.manifest.spec;
                 for (role, refs) in [(Role::Input, &spec.inputs), (Role::Output, &spec.outputs)] {
-                    for name in refs.iter().filter_map(|r| r.dataset.as_deref()) {
+                    // A group is its members, bound above; other names that did not resolve
+                    // stay in the graph under their own name.
+                    let names = refs.iter().filter_map(|r| r.dataset.as_deref());
+                    for name in names.filter(|name| !scope.is_group(name)) {
                         let list = match role {
                             Role::Input => &mut step.inputs,
                             Role::Output => &mut step.outputs,

@@ -241,6 +241,22 @@ pub struct Manifest<S> {
 }
 
 impl<S> Manifest<S> {
+    /// A manifest of `kind` named `name` in the default namespace, as `dk ... create` writes it.
+    pub fn new(kind: Kind, name: String, spec: S) -> Manifest<S> {
+        Manifest {
+            api_version: API_VERSION.to_owned(),
+            kind,
+            metadata: Metadata {
+                name,
+                namespace: default_namespace(),
+                version: None,
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+            },
+            spec,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.metadata.name
     }

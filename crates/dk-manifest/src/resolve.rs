@@ -97,6 +97,29 @@ impl<'a> Scope<'a> {
         self.lookup(Kind::DataSetGroup, name, |c| c.groups(), &[])
     }
 
+    /// Whether `name` is a DataSetGroup (and no DataSet, which would win).
+    pub fn is_group(&self, name: &str) -> bool {
+        matches!(self.group(name), Lookup::Found(_))
+            && !matches!(self.dataset(name), Lookup::Found(_))
+    }
+
+    /// The DataSets a DataSetGroup lists that exist, in its order.
+    pub fn group_members(&self, name: &str) -> Vec<&'a Loaded<DataSet>> {
+        let Lookup::Found(group) = self.group(name) else {
+            return Vec::new();
+        };
+        group
+            .manifest
+            .spec
+            .datasets
+            .iter()
+            .filter_map(|member| match self.dataset(member) {
+                Lookup::Found(dataset) => Some(dataset),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn store(&self, name: &str) -> Lookup<'a, Store> {
         self.lookup(Kind::Store, name, |c| c.stores(), &[])
     }
@@ -255,7 +278,14 @@ fn datasets_for<'a>(
         return match scope.dataset(name) {
             Lookup::Found(dataset) => vec![dataset],
             Lookup::Broken => Vec::new(),
+            // A DataSetGroup stands for its members; a member that is missing is the group's
+            // own problem, reported where the group names it.
+            Lookup::Missing { .. } if scope.is_group(name) => scope.group_members(name),
             Lookup::Missing { suggestion } => {
+                let suggestion = suggestion.or_else(|| match scope.group(name) {
+                    Lookup::Missing { suggestion } => suggestion,
+                    _ => None,
+                });
                 unresolved.push(Unresolved {
                     kind: Kind::DataSet,
                     name: name.clone(),

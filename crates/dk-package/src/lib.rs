@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub mod bundle;
 pub mod credentials;
+pub mod doctor;
 pub mod drift;
 pub mod extract;
 pub mod layout;

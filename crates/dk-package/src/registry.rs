@@ -62,7 +62,7 @@ pub struct Pushed {
 
 /// The connection failure under `err`, said plainly ("connection refused", "timed out", the
 /// resolver's message), when that is what it is: "error sending request for url" says nothing.
-fn connection_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(crate) fn connection_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     use std::io::ErrorKind;
     let mut connecting = false;
     let mut innermost = err.to_string();

@@ -260,15 +260,15 @@ pub struct Prepared {
     pub cleanup: Option<Invocation>,
 }
 
-const PYTHON_INSTALL: &str = "install Python 3 (apt-get install python3)";
-const GO_INSTALL: &str = "install Go (apt-get install golang-go, or https://go.dev/dl)";
-const DBT_INSTALL: &str =
+pub(crate) const PYTHON_INSTALL: &str = "install Python 3 (apt-get install python3)";
+pub(crate) const GO_INSTALL: &str = "install Go (apt-get install golang-go, or https://go.dev/dl)";
+pub(crate) const DBT_INSTALL: &str =
     "pip install 'dbt-core~=1.11' dbt-duckdb dbt-postgres (the adapter of your store)";
-const CLOUDQUERY_INSTALL: &str =
+pub(crate) const CLOUDQUERY_INSTALL: &str =
     "install the CloudQuery CLI: https://docs.cloudquery.io/docs/quickstart";
 const NODE_INSTALL: &str = "install Node.js (apt-get install nodejs, or https://nodejs.org)";
 const JAVA_INSTALL: &str = "install a JDK 11 or later, whose `java` runs Main.java from source (apt-get install default-jdk-headless)";
-const CONTAINER_INSTALL: &str =
+pub(crate) const CONTAINER_INSTALL: &str =
     "install Podman (apt-get install podman) or Docker, or run with --executor local";
 
 fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBuf, ExecError> {

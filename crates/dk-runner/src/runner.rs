@@ -155,7 +155,9 @@ impl RunnerError {
             ),
             RunnerError::NominalTime(_) => format!("set {DK_NOMINAL_TIME} to the run's planned time"),
             RunnerError::Override(err) => err.hint().to_owned(),
-            RunnerError::Parent { .. } => "the format is <namespace>/<job>/<runId>, or unset it".into(),
+            RunnerError::Parent { .. } => {
+                "e.g. OPENLINEAGE_PARENT_ID=airflow/my_dag.my_task/0190f1e2-3a4b-7c5d-8e6f-7a8b9c0d1e2f (docs/orchestrators.md), or unset it".into()
+            }
             RunnerError::Plan { source, dir } => match source {
                 PlanError::Contract(ContractError::MissingSecret { variable, .. }) => format!(
                     "export {variable}=... before running, or put the value in your shell's secret store"

@@ -24,7 +24,7 @@ use crate::output::{OutputFormat, Render, Ui, table, to_yaml, write_table};
 pub const LIST_FORMATS: &[OutputFormat] = &[OutputFormat::Table];
 
 /// One listed manifest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Listed {
     pub name: String,
     /// The package that defines it, `project` for the project root, or `built-in`.
@@ -136,7 +136,15 @@ fn of_kind(catalog: &Catalog, kind: Kind, scope: &str) -> Vec<Listed> {
             .iter()
             .map(|c| listed(c, scope, connector_columns(&c.manifest)))
             .collect(),
-        Kind::DataSetGroup | Kind::Transform => Vec::new(),
+        Kind::DataSetGroup => catalog
+            .groups()
+            .iter()
+            .map(|g| {
+                let spec = &g.manifest.spec;
+                listed(g, scope, vec![spec.store.clone(), spec.datasets.join(", ")])
+            })
+            .collect(),
+        Kind::Transform => Vec::new(),
     }
 }
 
@@ -152,6 +160,7 @@ fn headers(kind: Kind) -> &'static [&'static str] {
             "FILE",
         ],
         Kind::Store => &["NAME", "SCOPE", "CONNECTOR", "FILE"],
+        Kind::DataSetGroup => &["NAME", "SCOPE", "STORE", "DATASETS", "FILE"],
         _ => &["NAME", "SCOPE", "TYPE", "CAPABILITIES", "FILE"],
     }
 }
@@ -166,8 +175,8 @@ pub struct ListArgs {
     pub scan_dirs: Vec<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
-struct ListReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ListReport {
     #[serde(skip)]
     kind: Kind,
     items: Vec<Listed>,
@@ -224,9 +233,9 @@ pub struct ShowArgs {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
-struct ShowReport(Listed);
+pub(crate) struct ShowReport(Listed);
 
 impl Render for ShowReport {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
@@ -292,7 +301,7 @@ pub fn noun(kind: Kind) -> &'static str {
         Kind::DataSet => "dataset",
         Kind::Store => "store",
         Kind::Connector => "connector",
-        Kind::DataSetGroup => "dataset-group",
+        Kind::DataSetGroup => "datasetgroup",
         Kind::Transform => "transform",
     }
 }
@@ -311,8 +320,9 @@ pub struct TargetArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct CreateReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct CreateReport {
+    #[schemars(with = "String")]
     kind: Kind,
     name: String,
     file: PathBuf,
@@ -377,7 +387,7 @@ pub fn create<S: Serialize>(
             write_findings(&mut err, ctx.ui.err_styles(), &report)?;
         }
     }
-    ctx.ui.emit(&CreateReport {
+    ctx.ui.emit_message(&CreateReport {
         kind: manifest.kind,
         name: manifest.name().to_owned(),
         file: path,

@@ -24,8 +24,8 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-#[derive(Debug, Serialize)]
-struct CompletionsReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct CompletionsReport {
     shell: String,
     script: String,
 }

@@ -144,13 +144,15 @@ pub fn run(command: DevCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
         DevCommand::Status(_) => run_status(ctx),
         DevCommand::Down(args) => {
             if Runtime::recorded(&dev_dir(ctx)?).is_none() {
-                return ctx.ui.emit(&StackReport::none(ctx, "nothing to stop")?);
+                return ctx
+                    .ui
+                    .emit_message(&StackReport::none(ctx, "nothing to stop")?);
             }
             let stack = stack(ctx, None)?;
             let services = stack
                 .down(args.volumes)
                 .map_err(|err| CliError::failure("cannot stop the stack").cause(err))?;
-            ctx.ui.emit(&StackReport::new(&stack, services))
+            ctx.ui.emit_message(&StackReport::new(&stack, services))
         }
         DevCommand::Seed(args) => run_seed(args, ctx),
         DevCommand::ServeS3(args) => run_serve_s3(args),
@@ -218,32 +220,11 @@ fn run_serve_s3(args: ServeS3Args) -> Result<ExitStatus, CliError> {
 }
 
 /// A port from `dev.services.<service>.<key>`, else the default.
-fn configured_port(ctx: &Context, service: &str, key: &str, default: u16) -> Result<u16, CliError> {
-    let full = format!("dev.services.{service}.{key}");
-    match ctx.config()?.get(&full)? {
-        None => Ok(default),
-        Some(setting) => setting
-            .value
-            .as_u64()
-            .and_then(|port| u16::try_from(port).ok())
-            .filter(|port| *port > 0)
-            .ok_or_else(|| {
-                CliError::usage(format!("{full} is {}, not a port", setting.value))
-                    .hint(format!("dk config set {full} {default}"))
-            }),
-    }
-}
-
-/// The stack's ports, as configured.
+/// The stack's ports: `dev.services.<service>.port|webPort`, else the FAQ's.
 pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
-    let defaults = Ports::default();
-    Ok(Ports {
-        postgres: configured_port(ctx, "postgres", "port", defaults.postgres)?,
-        s3: configured_port(ctx, "s3", "port", defaults.s3)?,
-        s3_console: configured_port(ctx, "s3", "webPort", defaults.s3_console)?,
-        kafka: configured_port(ctx, "kafka", "port", defaults.kafka)?,
-        lineage: configured_port(ctx, "lineage", "port", defaults.lineage)?,
-        lineage_web: configured_port(ctx, "lineage", "webPort", defaults.lineage_web)?,
+    Ports::configured(ctx.config()?).map_err(|err| {
+        let hint = format!("dk config set {} {}", err.key, err.default);
+        CliError::usage(err.to_string()).hint(hint)
     })
 }
 
@@ -401,7 +382,7 @@ fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             }
         })?;
     let down = missing(&services, |_| true);
-    ctx.ui.emit(&StackReport::new(&stack, services))?;
+    ctx.ui.emit_message(&StackReport::new(&stack, services))?;
     if down.is_empty() {
         return Ok(ExitStatus::Success);
     }
@@ -606,7 +587,7 @@ fn run_seed(args: SeedArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .filter(|d| d.action != SeedAction::Unchanged)
         .map(|d| d.rows)
         .sum();
-    ctx.ui.emit(&SeedReport {
+    ctx.ui.emit_message(&SeedReport {
         datasets,
         rows,
         unchanged,

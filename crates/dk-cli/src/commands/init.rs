@@ -46,11 +46,13 @@ pub struct InitArgs {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct InitReport {
+pub(crate) struct InitReport {
     name: String,
+    #[schemars(with = "String")]
     runtime: Runtime,
+    #[schemars(with = "String")]
     mode: Mode,
     directory: PathBuf,
     files: Vec<String>,
@@ -92,7 +94,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let files = scaffold::plan(&options).map_err(scaffold_error)?;
     scaffold::create(&directory, &files).map_err(scaffold_error)?;
     let shown = directory.display().to_string();
-    ctx.ui.emit(&InitReport {
+    ctx.ui.emit_message(&InitReport {
         name: options.name,
         runtime: options.runtime,
         mode: options.mode,

@@ -545,7 +545,7 @@ fn run_flush(args: FlushArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     for warning in &report.warnings {
         ctx.ui.warn(warning);
     }
-    ctx.ui.emit(&FlushOutcome {
+    ctx.ui.emit_message(&FlushOutcome {
         target: setup.deliverer.as_ref().map(|d| d.target().id()),
         report,
     })
@@ -595,7 +595,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         };
         // Ignored on purpose: a caller that read the address and closed the pipe (a test, a
         // script, `| head -1`) must not stop the server.
-        let _ = ctx.ui.emit(&Serving {
+        let _ = ctx.ui.emit_message(&Serving {
             url: format!("http://{local}"),
             endpoint: format!("http://{local}/api/v1/lineage"),
             ui: format!("http://{web}"),

@@ -5,8 +5,10 @@ pub mod completions;
 pub mod config;
 pub mod connector;
 pub mod dataset;
+pub mod datasetgroup;
 pub mod deliver;
 pub mod dev;
+pub mod doctor;
 pub mod gitops;
 pub mod governance;
 pub mod init;
@@ -54,6 +56,7 @@ fn extra_formats(command: &Command) -> &'static [OutputFormat] {
         Command::Governance(command) => governance::extra_formats(command),
         Command::Pipeline(command) => pipeline::extra_formats(command),
         Command::Dataset(command) => dataset::extra_formats(command),
+        Command::Datasetgroup(command) => datasetgroup::extra_formats(command),
         Command::Store(command) => store::extra_formats(command),
         Command::Connector(command) => connector::extra_formats(command),
         Command::Diff(_) => package::DIFF_FORMATS,
@@ -120,6 +123,8 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Connector(command) => connector::run(command, ctx),
         Command::Version(args) => version::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
+        Command::Doctor(args) => doctor::run(args, ctx),
+        Command::Datasetgroup(command) => datasetgroup::run(command, ctx),
     }
 }
 

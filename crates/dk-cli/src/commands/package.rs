@@ -515,7 +515,7 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
     if args.dry_run {
         let entries = selection(&args.dir, &facts)?;
         let content_bytes = bundle::content_bytes(&entries);
-        return ctx.ui.emit(&BuildReport {
+        return ctx.ui.emit_message(&BuildReport {
             reference: ArtifactRef::local(&facts.namespace, &facts.name, &tag).ref_name(),
             digest: String::new(),
             size: 0,
@@ -555,7 +555,7 @@ pub fn run_build(args: BuildArgs, ctx: &Context) -> Result<ExitStatus, CliError>
         annotations,
     )?;
     report.semver = check;
-    ctx.ui.emit(&report)
+    ctx.ui.emit_message(&report)
 }
 
 fn progress_of(bar: &indicatif::ProgressBar) -> Progress {
@@ -646,7 +646,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     };
     let Some(registry) = registry else {
         ctx.ui.note("No registry configured: the artifact stays in the local registry. Publish with --registry REG, DK_REGISTRY or `dk config set registry REG`.");
-        return ctx.ui.emit(&PublishReport {
+        return ctx.ui.emit_message(&PublishReport {
             reference: local,
             digest: descriptor.digest,
             size,
@@ -687,7 +687,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     match existing {
         Some(digest) if digest == descriptor.digest => {
             record(&layout)?;
-            return ctx.ui.emit(&report);
+            return ctx.ui.emit_message(&report);
         }
         Some(digest) => {
             return Err(CliError::failure(format!(
@@ -722,7 +722,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
     report.uploaded_blobs = pushed.uploaded_blobs;
     report.uploaded_bytes = pushed.uploaded_bytes;
     report.skipped_blobs = pushed.skipped_blobs;
-    ctx.ui.emit(&report)
+    ctx.ui.emit_message(&report)
 }
 
 /// Refuses to publish the build `local` of `dir` when the package on disk is no longer what it
@@ -926,7 +926,7 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             err,
         )
     })?;
-    ctx.ui.emit(&PullReport {
+    ctx.ui.emit_message(&PullReport {
         reference: resolved.reference,
         digest: resolved.digest,
         directory: target.display().to_string(),

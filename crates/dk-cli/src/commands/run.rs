@@ -412,5 +412,5 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         summary.runs.push(report);
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
-    ctx.ui.emit(&summary)
+    ctx.ui.emit_message(&summary)
 }

@@ -5,8 +5,8 @@ use clap::Args;
 use serde::Serialize;
 
 use dk_manifest::load::Loaded;
-use dk_manifest::model::{Connector, DataSet, Kind, Manifest, Store, Transform};
-use dk_manifest::resolve::resolve_transform;
+use dk_manifest::model::{Connector, DataSet, DataSetGroup, Kind, Manifest, Store, Transform};
+use dk_manifest::resolve::{Lookup, resolve_transform};
 use dk_manifest::yaml::Origin;
 
 use super::{OverrideArgs, load_package};
@@ -41,6 +41,9 @@ struct SourceEntry {
 struct ShowReport<'a> {
     transform: &'a Transform,
     datasets: Vec<&'a DataSet>,
+    /// The DataSetGroups the Transform names; their members are among `datasets`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<&'a DataSetGroup>,
     stores: Vec<&'a Store>,
     connectors: Vec<&'a Connector>,
     /// Where each manifest came from.
@@ -98,7 +101,20 @@ pub fn run(args: ShowArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             )));
         }
     };
-    let resolution = resolve_transform(transform, project.scope(package));
+    let scope = project.scope(package);
+    let resolution = resolve_transform(transform, scope);
+    let spec = &transform.manifest.spec;
+    let mut groups = Vec::new();
+    for name in spec
+        .inputs
+        .iter()
+        .chain(&spec.outputs)
+        .filter_map(|r| r.dataset.as_deref())
+    {
+        if let (true, Lookup::Found(group)) = (scope.is_group(name), scope.group(name)) {
+            push_unique(&mut groups, group);
+        }
+    }
     let (mut datasets, mut stores, mut connectors) = (Vec::new(), Vec::new(), Vec::new());
     for binding in &resolution.bindings {
         push_unique(&mut datasets, binding.dataset);
@@ -111,11 +127,13 @@ pub fn run(args: ShowArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     }
     let mut sources = vec![source_entry(transform)];
     sources.extend(datasets.iter().map(|d| source_entry(d)));
+    sources.extend(groups.iter().map(|g| source_entry(g)));
     sources.extend(stores.iter().map(|s| source_entry(s)));
     sources.extend(connectors.iter().map(|c| source_entry(c)));
     ctx.ui.emit(&ShowReport {
         transform: &transform.manifest,
         datasets: datasets.iter().map(|d| &d.manifest).collect(),
+        groups: groups.iter().map(|g| &g.manifest).collect(),
         stores: stores.iter().map(|s| &s.manifest).collect(),
         connectors: connectors.iter().map(|c| &c.manifest).collect(),
         sources,

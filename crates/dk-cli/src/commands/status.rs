@@ -11,6 +11,7 @@ use dk_gitops::branch::BranchName;
 use dk_gitops::forge::PullRequest;
 use dk_gitops::repo::values_path;
 use dk_gitops::values;
+use dk_manifest::suggest::did_you_mean;
 
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
@@ -31,8 +32,8 @@ pub struct StatusArgs {
     pub package: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct StatusRow {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct StatusRow {
     package: String,
     environment: String,
     cell: String,
@@ -40,8 +41,8 @@ struct StatusRow {
     status: String,
 }
 
-#[derive(Debug, Serialize)]
-struct StatusReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct StatusReport {
     source: &'static str,
     rows: Vec<StatusRow>,
 }
@@ -81,11 +82,13 @@ pub fn run(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let session = Session::open(ctx)?;
     let Session { settings, wc, .. } = &session;
     let argocd = ctx.config()?.string("argocd.server")?;
-    let mut apps: Vec<(String, String)> = wc
+    let all_apps = wc
         .apps()
-        .map_err(|err| gitops_error("cannot read the GitOps repository", err))?
-        .into_iter()
+        .map_err(|err| gitops_error("cannot read the GitOps repository", err))?;
+    let mut apps: Vec<(String, String)> = all_apps
+        .iter()
         .filter(|(package, _)| args.package.as_deref().is_none_or(|p| p == package))
+        .cloned()
         .collect();
     let open = session.list()?;
     // Open promotions, with their branches read back; others are not dk's.
@@ -101,6 +104,24 @@ pub fn run(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     if let Some(package) = &args.package
         && apps.is_empty()
     {
+        // Argo CD may know an application the repository does not; without it, a name found
+        // nowhere is most likely a typo, not a package deployed nowhere.
+        if argocd.is_none() {
+            let known = all_apps
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .chain(open.iter().map(|(_, branch)| branch.package.as_str()));
+            let hint = match did_you_mean(package, known) {
+                Some(name) => format!("did you mean `{name}`? (`dk status` lists every package)"),
+                None => format!(
+                    "`dk promote {package} VERSION --to ENV` deploys it; `dk status` lists every package"
+                ),
+            };
+            return Err(CliError::usage(format!(
+                "`{package}` was never promoted: no environment of the GitOps repository has it and no promotion of it is open"
+            ))
+            .hint(hint));
+        }
         apps.push((package.clone(), "c0".into()));
     }
     apps.sort();

@@ -128,7 +128,7 @@ pub fn run(args: TestArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .note(format!("▶ testing {} ({})", plan.name(), command.join(" ")));
     let report = runner.execute(&plan, &prepared, &config, &mut io::stderr())?;
     let (passed, error) = judge(&report, streaming, duration);
-    ctx.ui.emit(&TestReport {
+    ctx.ui.emit_message(&TestReport {
         package: plan.name().to_owned(),
         command,
         streaming,

@@ -12,8 +12,8 @@ use crate::output::{Render, Ui};
 #[command(after_help = "Examples:\n  dk version\n  dk version -o json")]
 pub struct VersionArgs {}
 
-#[derive(Debug, Serialize)]
-struct VersionReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct VersionReport {
     name: &'static str,
     version: &'static str,
     os: &'static str,

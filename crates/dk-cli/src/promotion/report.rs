@@ -189,7 +189,7 @@ pub fn promote(
         body: None,
     };
     if target.holds(&release) {
-        return ctx.ui.emit(&report);
+        return ctx.ui.emit_message(&report);
     }
     let updates = target.current.is_some();
     let diff = previous
@@ -214,7 +214,7 @@ pub fn promote(
         report.outcome = Outcome::DryRun;
         report.diff = Some(plan.diff());
         report.body = Some(plan.description());
-        return ctx.ui.emit(&report);
+        return ctx.ui.emit_message(&report);
     }
     let done = plan
         .carry_out(wc, forge.as_ref())
@@ -230,7 +230,7 @@ pub fn promote(
         report.url = pr.url;
         report.approvals = pr.approvals.len();
     }
-    ctx.ui.emit(&report)
+    ctx.ui.emit_message(&report)
 }
 
 /// Closes the open promotions a rollback supersedes (none for a promotion), once the rollback

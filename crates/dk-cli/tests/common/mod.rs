@@ -547,3 +547,16 @@ with zipfile.ZipFile(sys.argv[1], "w") as wheel:
     assert!(status.success(), "writing the test wheel failed");
     path
 }
+
+/// `dk datasetgroup create` of the group `sources` holding the scaffold's `demo-raw`, in `demo`.
+pub const CREATE_GROUP: &[&str] = &[
+    "datasetgroup",
+    "create",
+    "sources",
+    "--store",
+    "local-files",
+    "--dataset",
+    "demo-raw",
+    "--dir",
+    "demo",
+];

@@ -26,9 +26,9 @@ pub struct GetArgs {
     pub scope: Option<ScopeArg>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
-struct GetReport(Setting);
+pub(crate) struct GetReport(Setting);
 
 impl Render for GetReport {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {

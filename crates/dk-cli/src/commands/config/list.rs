@@ -23,8 +23,8 @@ pub struct ListArgs {
     pub scope: Option<ScopeArg>,
 }
 
-#[derive(Debug, Serialize)]
-struct ListReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ListReport {
     settings: Vec<Setting>,
 }
 

@@ -1,10 +1,10 @@
 //! `dk config`: read and write the layered configuration.
 
-mod get;
-mod list;
-mod path;
-mod set;
-mod unset;
+pub(crate) mod get;
+pub(crate) mod list;
+pub(crate) mod path;
+pub(crate) mod set;
+pub(crate) mod unset;
 
 use clap::{Subcommand, ValueEnum};
 use dk_config::Scope;

@@ -24,15 +24,15 @@ pub struct PathArgs {
     pub scope: Option<ScopeArg>,
 }
 
-#[derive(Debug, Serialize)]
-struct ConfigFile {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ConfigFile {
     scope: Scope,
     path: Option<PathBuf>,
     exists: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct PathReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct PathReport {
     files: Vec<ConfigFile>,
     /// Set when one scope was asked for: print just its path.
     #[serde(skip)]

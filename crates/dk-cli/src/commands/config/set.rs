@@ -28,9 +28,9 @@ pub struct SetArgs {
     pub scope: ScopeArg,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
-struct SetReport(Written);
+pub(crate) struct SetReport(Written);
 
 impl Render for SetReport {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
@@ -65,5 +65,5 @@ pub fn run(args: SetArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             args.key, effective.source
         ));
     }
-    ctx.ui.emit(&SetReport(written))
+    ctx.ui.emit_message(&SetReport(written))
 }

@@ -25,8 +25,8 @@ pub struct UnsetArgs {
     pub scope: ScopeArg,
 }
 
-#[derive(Debug, Serialize)]
-struct UnsetReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct UnsetReport {
     key: String,
     scope: Scope,
     path: PathBuf,
@@ -60,7 +60,7 @@ pub fn run(args: UnsetArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let paths = ctx.paths()?;
     let scope = Scope::from(args.scope);
     let removed = dk_config::unset(&paths, scope, &args.key)?;
-    ctx.ui.emit(&UnsetReport {
+    ctx.ui.emit_message(&UnsetReport {
         path: paths.file(scope)?.to_owned(),
         key: args.key,
         scope,

@@ -1,11 +1,7 @@
-use std::collections::BTreeMap;
-
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use dk_manifest::model::{
-    API_VERSION, Capability, ConnectorSpec, Kind, Manifest, Metadata, Plugin,
-};
+use dk_manifest::model::{Capability, ConnectorSpec, Kind, Manifest, Plugin};
 
 use crate::commands::catalog::{self, TargetArgs};
 use crate::context::Context;
@@ -51,23 +47,16 @@ pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             source: args.plugin_source,
             destination: args.plugin_destination,
         });
-    let manifest = Manifest {
-        api_version: API_VERSION.to_owned(),
-        kind: Kind::Connector,
-        metadata: Metadata {
-            name: args.name,
-            namespace: "default".to_owned(),
-            version: None,
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-        },
-        spec: ConnectorSpec {
+    let manifest = Manifest::new(
+        Kind::Connector,
+        args.name,
+        ConnectorSpec {
             connector_type: args.connector_type,
             provider: args.provider,
             capabilities,
             plugin,
             version: args.version,
         },
-    };
+    );
     catalog::create(&manifest, &args.target, ctx)
 }

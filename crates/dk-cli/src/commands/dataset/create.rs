@@ -1,11 +1,7 @@
-use std::collections::BTreeMap;
-
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args};
 
-use dk_manifest::model::{
-    API_VERSION, Classification, DataSetSpec, Field, Format, Kind, Manifest, Metadata, Retention,
-};
+use dk_manifest::model::{Classification, DataSetSpec, Field, Format, Kind, Manifest, Retention};
 
 use crate::commands::catalog::{self, TargetArgs};
 use crate::context::Context;
@@ -94,17 +90,10 @@ pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .iter()
         .map(|text| field(text))
         .collect::<Result<Vec<_>, _>>()?;
-    let manifest = Manifest {
-        api_version: API_VERSION.to_owned(),
-        kind: Kind::DataSet,
-        metadata: Metadata {
-            name: args.name,
-            namespace: "default".to_owned(),
-            version: None,
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-        },
-        spec: DataSetSpec {
+    let manifest = Manifest::new(
+        Kind::DataSet,
+        args.name,
+        DataSetSpec {
             store: args.store,
             table: args.table,
             prefix: args.prefix,
@@ -118,6 +107,6 @@ pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             schema,
             dev: None,
         },
-    };
+    );
     catalog::create(&manifest, &args.target, ctx)
 }

@@ -59,7 +59,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     };
     let created = repo::init(&absolute, &settings.base, &envs, &repo_url, bare)
         .map_err(|err| gitops_error("cannot create the GitOps repository", err))?;
-    ctx.ui.emit(&Initialised {
+    ctx.ui.emit_message(&Initialised {
         path: absolute.display().to_string(),
         created,
         environments: envs.iter().map(|e| (*e).to_owned()).collect(),

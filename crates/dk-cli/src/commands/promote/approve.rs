@@ -25,5 +25,5 @@ pub fn run(args: ApproveArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .approve(&session.wc, &get(&session, &id)?, args.key.as_deref())
         .map_err(|err| gitops_error("cannot approve", err))?;
     ctx.ui
-        .emit(&state(&session.settings, &get(&session, &id)?)?)
+        .emit_message(&state(&session.settings, &get(&session, &id)?)?)
 }

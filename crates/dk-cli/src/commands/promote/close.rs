@@ -30,7 +30,7 @@ pub fn run(args: CloseArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     })?;
     let reason = args.reason.filter(|reason| !reason.trim().is_empty());
     let closed = close(&session, pending.pr, pending.branch, reason)?;
-    ctx.ui.emit(&ClosedReport { closed })
+    ctx.ui.emit_message(&ClosedReport { closed })
 }
 
 #[derive(Debug, serde::Serialize)]

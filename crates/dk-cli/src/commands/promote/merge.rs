@@ -33,5 +33,5 @@ pub fn run(args: PrArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         .merge(&wc, &pr, &format!("Merge {}", pr.title))
         .map_err(|err| gitops_error("cannot merge the promotion", err))?;
     state.merged = true;
-    ctx.ui.emit(&state)
+    ctx.ui.emit_message(&state)
 }

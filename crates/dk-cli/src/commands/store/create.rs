@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 
-use dk_manifest::model::{API_VERSION, Kind, Manifest, Metadata, StoreSpec};
+use dk_manifest::model::{Kind, Manifest, StoreSpec};
 use dk_manifest::yaml::{self, Origin, Source};
 
 use crate::commands::catalog::{self, TargetArgs};
@@ -62,22 +62,15 @@ pub fn run(args: CreateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         let variable = variable.trim_start_matches("${").trim_end_matches('}');
         secrets.insert(key.to_owned(), format!("${{{variable}}}"));
     }
-    let manifest = Manifest {
-        api_version: API_VERSION.to_owned(),
-        kind: Kind::Store,
-        metadata: Metadata {
-            name: args.name,
-            namespace: "default".to_owned(),
-            version: None,
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-        },
-        spec: StoreSpec {
+    let manifest = Manifest::new(
+        Kind::Store,
+        args.name,
+        StoreSpec {
             connector: args.connector,
             dev: None,
             connection,
             secrets,
         },
-    };
+    );
     catalog::create(&manifest, &args.target, ctx)
 }
