@@ -888,14 +888,19 @@ impl LineageStore {
         Ok(())
     }
 
-    /// Whether the store holds a terminal event of the run (its spool file may have lost it).
-    pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
+    /// Whether the store knows the run (`None` when it holds none of its events) and, if so,
+    /// whether it has ended.
+    pub fn run_state(&self, run: Uuid) -> Result<Option<bool>, StoreError> {
         Ok(self
             .connection
             .prepare_cached("SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1")?
             .query_row(params![run.to_string()], |row| row.get::<_, bool>(0))
-            .optional()?
-            .unwrap_or(false))
+            .optional()?)
+    }
+
+    /// Whether the store holds a terminal event of the run (its spool file may have lost it).
+    pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
+        Ok(self.run_state(run)?.unwrap_or(false))
     }
 
     /// Events, oldest first, with their delivery states; one run's only with `run`.

@@ -6,19 +6,25 @@
 //! command whose owner is gone records that ABORT (its `errorMessage` says why) and removes
 //! the folder, with the context and generated profiles that hold DSNs. A folder whose owner
 //! still runs, or that has no owner record yet, is another dk's and is left alone.
+//!
+//! A later command may itself be killed at any point of this, and the next one starts over. An
+//! ABORT is recorded only for a run that the store (brought up to date with the spool first)
+//! knows as started and not ended: not twice, not after the terminal event its dk recorded just
+//! before it died, not for a run whose START never was. The owner record is removed last, so
+//! that a folder never loses it while it holds anything else.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use dk_lineage::emit::{LineagePaths, Recorder};
+use dk_lineage::emit::{LineagePaths, Recorder, sync_store};
 use dk_lineage::event::{self, RunEvent};
 
 use crate::exec::{self, ExecError};
 use crate::process::{alive, start_time};
 
-const OWNER_FILE: &str = "owner.json";
+pub const OWNER_FILE: &str = "owner.json";
 /// An owner record is an event and two numbers: far below this.
 const OWNER_LIMIT: u64 = 1 << 20;
 
@@ -47,10 +53,27 @@ impl Owner {
 
     /// Records the owner in `run_dir` (created private when missing).
     pub fn write(&self, run_dir: &Path) -> Result<(), ExecError> {
-        exec::write_private(
-            &run_dir.join(OWNER_FILE),
-            &serde_json::to_string(self).unwrap_or_default(),
-        )
+        let text = serde_json::to_string(self).unwrap_or_default();
+        let (Some(runs), Some(name), false) =
+            (run_dir.parent(), run_dir.file_name(), run_dir.is_dir())
+        else {
+            return exec::write_private(&run_dir.join(OWNER_FILE), &text);
+        };
+        // A run folder appears with its owner record in it, never without (no later command
+        // could tell whose it is): one that a killed dk was making is a temporary named with
+        // its pid, which the next command sweeps.
+        let staging = runs.join(format!(
+            ".{}.{}.0.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        exec::write_private(&staging.join(OWNER_FILE), &text)?;
+        std::fs::rename(&staging, run_dir).map_err(|source| {
+            ExecError::from(dk_fs::FsError::Io {
+                path: run_dir.to_owned(),
+                source,
+            })
+        })
     }
 
     /// Why the run ended without its dk: the `errorMessage` of the ABORT.
@@ -83,10 +106,16 @@ pub struct Recovery {
 /// and store of `dk_home`, and their private folder is removed.
 pub fn recover(dk_home: &Path, now: DateTime<Utc>) -> Recovery {
     let mut recovery = Recovery::default();
-    let Ok(entries) = std::fs::read_dir(dk_home.join("runs")) else {
+    let runs = dk_home.join("runs");
+    dk_fs::sweep_stale_temporaries(&runs);
+    let Ok(entries) = std::fs::read_dir(&runs) else {
         return recovery;
     };
-    let mut dirs: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .collect();
     dirs.sort();
     for dir in dirs {
         let Ok(text) = dk_fs::read_to_string(&dir.join(OWNER_FILE), OWNER_LIMIT) else {
@@ -98,38 +127,82 @@ pub fn recover(dk_home: &Path, now: DateTime<Utc>) -> Recovery {
         if alive(owner.dk_pid, owner.dk_start) {
             continue;
         }
+        let owner_pid = owner.dk_pid;
         let run_id = dir
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let aborted = match owner.abort {
-            Some(mut abort) => {
-                abort.event_time = event::format_time(now);
-                let mut recorder = Recorder::open(&LineagePaths::under(dk_home));
-                match recorder.record(&abort) {
-                    Ok(_) => true,
-                    Err(err) => {
-                        // Kept: the ABORT is tried again by the next command.
-                        recovery
-                            .warnings
-                            .push(format!("cannot record the ABORT of run {run_id}: {err}"));
-                        continue;
-                    }
-                }
+        let aborted = match abort(owner, dk_home, now) {
+            Ok(aborted) => aborted,
+            Err(err) => {
+                // Kept: the ABORT is tried again by the next command.
+                recovery
+                    .warnings
+                    .push(format!("cannot record the ABORT of run {run_id}: {err}"));
+                continue;
             }
-            None => false,
         };
-        if let Err(err) = std::fs::remove_dir_all(&dir) {
+        if let Err(err) = remove(&dir) {
             recovery.warnings.push(format!(
                 "cannot remove {} (it may hold DSNs): {err}",
                 dir.display()
             ));
         }
+        let dk_pid = owner_pid;
         recovery.recovered.push(Recovered {
             run_id,
-            dk_pid: owner.dk_pid,
+            dk_pid,
             aborted,
         });
     }
     recovery
+}
+
+/// Records the ABORT of a run whose dk is gone, when it started and has not ended; whether it
+/// did.
+fn abort(owner: Owner, dk_home: &Path, now: DateTime<Utc>) -> Result<bool, String> {
+    let Some(mut abort) = owner.abort else {
+        return Ok(false);
+    };
+    let paths = LineagePaths::under(dk_home);
+    // What the dead dk (or a recovery killed midway) spooled but did not store counts.
+    let known = sync_store(&paths)
+        .and_then(|synced| Ok(synced.store.run_state(abort.run.run_id)?))
+        .map_err(|err| err.to_string())?;
+    if known != Some(false) {
+        return Ok(false);
+    }
+    abort.event_time = event::format_time(now);
+    Recorder::open(&paths)
+        .record(&abort)
+        .map_err(|err| err.to_string())?;
+    Ok(true)
+}
+
+/// Removes everything in a run folder but its owner record: what a run does as soon as its
+/// pipeline has ended (the owner record stays until its terminal event is recorded).
+pub fn scrub(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name() == OWNER_FILE {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a run folder, its owner record last.
+pub fn remove(dir: &Path) -> std::io::Result<()> {
+    scrub(dir)?;
+    std::fs::remove_dir_all(dir)
 }

@@ -133,11 +133,16 @@ impl PrivateDir {
             path: path.to_owned(),
         }
     }
+
+    /// Removes all but the owner record.
+    fn scrub(&self) {
+        let _ = crate::recover::scrub(&self.path);
+    }
 }
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        let _ = crate::recover::remove(&self.path);
     }
 }
 
@@ -214,16 +219,8 @@ pub async fn execute(
         .lineage
         .as_ref()
         .map(|lineage| Recorder::open(&lineage.paths));
-    record(
-        &mut recorder,
-        &mut outcome,
-        &plan.lineage.event(
-            EventType::Start,
-            config.pinned_time.unwrap_or_else(Utc::now),
-            None,
-        ),
-    )?;
-    // From here on, a dk killed before the end leaves its ABORT for the next command.
+    // The owner record (with the ABORT that ends the run if dk cannot) comes before START: a
+    // dk killed between them leaves a START that a later command ends.
     let dk_pid = std::process::id();
     let abort = recorder.as_ref().map(|_| {
         plan.lineage.event(
@@ -233,6 +230,15 @@ pub async fn execute(
         )
     });
     Owner::current(abort).write(&config.run_dir)?;
+    record(
+        &mut recorder,
+        &mut outcome,
+        &plan.lineage.event(
+            EventType::Start,
+            config.pinned_time.unwrap_or_else(Utc::now),
+            None,
+        ),
+    )?;
     // Delivery runs alongside the pipeline; it is finished after the terminal event.
     let delivery = config
         .lineage
@@ -240,7 +246,9 @@ pub async fn execute(
         .map(|l| InlineDelivery::start(&l.paths, l.deliverer.as_ref(), l.wait, l.handoff.clone()));
 
     let result = run_process(plan, prepared, config).await;
-    drop(private);
+    // The DSNs go at once; the owner record stays until the terminal event is recorded, so
+    // that a dk killed before that still gets its ABORT from the next command.
+    private.scrub();
     let (status, exit_code, error) = match &result {
         Ok(Exit::Succeeded) => (RunStatus::Succeeded, 0, None),
         // Docker and Podman exit with 125 when they, not the container, failed: an external
@@ -301,6 +309,7 @@ pub async fn execute(
         }
     };
 
+    drop(private);
     if let Some(delivery) = delivery {
         absorb(&mut outcome, delivery.finish().await);
     }

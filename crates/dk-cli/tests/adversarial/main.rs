@@ -76,6 +76,7 @@ mod d10_spool_fifo;
 mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
+mod i13_crash;
 mod i13_d01_down_backend;
 mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
