@@ -10,8 +10,8 @@
 //! A later command may itself be killed at any point of this, and the next one starts over. An
 //! ABORT is recorded only for a run that the store (brought up to date with the spool first)
 //! knows as started and not ended: not twice, not after the terminal event its dk recorded just
-//! before it died, not for a run whose START never was. The owner record is removed last, so
-//! that a folder never loses it while it holds anything else.
+//! before it died, not for a run whose START never was. A run folder appears with its owner
+//! record and goes in one step (renamed to a temporary first): a folder is never without it.
 
 use std::path::{Path, PathBuf};
 
@@ -201,8 +201,21 @@ pub fn scrub(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes a run folder, its owner record last.
+/// Removes a run folder in one step: it is renamed to a temporary named with this pid first,
+/// so that a removal killed midway leaves what the next command sweeps, never a folder that
+/// has lost its owner record but not the rest.
 pub fn remove(dir: &Path) -> std::io::Result<()> {
-    scrub(dir)?;
-    std::fs::remove_dir_all(dir)
+    let (Some(runs), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return std::fs::remove_dir_all(dir);
+    };
+    let doomed = runs.join(format!(
+        ".{}.{}.1.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    match std::fs::rename(dir, &doomed) {
+        Ok(()) => std::fs::remove_dir_all(&doomed),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
 }

@@ -162,6 +162,11 @@ fn record(
 }
 
 fn absorb(outcome: &mut LineageOutcome, delivered: Delivered) {
+    if delivered.passes.is_empty() && delivered.handoff.is_some() {
+        // Handed off at once (the backend was found down just before): all of the run's
+        // events wait for the background deliverer.
+        outcome.pending = outcome.events;
+    }
     for pass in delivered.passes {
         let report = match pass {
             Ok(report) => report,

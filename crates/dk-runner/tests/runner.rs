@@ -323,7 +323,17 @@ fn a_run_folder_never_lacks_its_owner_and_a_half_made_one_is_swept() {
     ));
     std::fs::create_dir_all(&half_made).unwrap();
     std::fs::write(half_made.join(format!(".owner.json.{pid}.0.tmp")), "{").unwrap();
+    // And what a removal killed midway leaves (found by the harness too: an empty folder).
+    let half_removed = dk_home.join(format!(
+        "runs/.0190a000-0000-7000-8000-000000000005.{pid}.1.tmp"
+    ));
+    std::fs::create_dir_all(&half_removed).unwrap();
+    std::fs::write(half_removed.join("context.json"), "{\"dsn\": \"secret\"}").unwrap();
     recover(&dk_home, chrono::Utc::now());
+    assert!(
+        !half_removed.exists(),
+        "the killed dk's half-removed folder is swept"
+    );
     assert!(
         !half_made.exists(),
         "the killed dk's half-made folder is swept"
