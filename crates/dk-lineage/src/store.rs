@@ -34,6 +34,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("lineage store: cannot sync {path} to disk: {message}")]
+    Sync { path: String, message: String },
 }
 
 /// Few indexes: every one is written by each ingested event. Events of a run are found by their
@@ -886,6 +888,26 @@ impl LineageStore {
             params![key, target, now],
         )?;
         Ok(())
+    }
+
+    /// Makes every commit so far durable: what must hold before the spool, the record of last
+    /// resort, gives up an event. Commits are not synced one by one (`synchronous=NORMAL`, for
+    /// ingest speed): until a checkpoint (which syncs the database file) they are in the
+    /// write-ahead log, and syncing it is what `synchronous=FULL` does at every commit.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let Some(path) = self.connection.path().filter(|path| !path.is_empty()) else {
+            return Ok(());
+        };
+        let wal = std::path::PathBuf::from(format!("{path}-wal"));
+        let failed = |message: String| StoreError::Sync {
+            path: wal.display().to_string(),
+            message,
+        };
+        match dk_fs::open_own(&wal, false) {
+            Ok(file) => file.sync_data().map_err(|err| failed(err.to_string())),
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(()),
+            Err(err) => Err(failed(err.to_string())),
+        }
     }
 
     /// Whether the store knows the run (`None` when it holds none of its events) and, if so,

@@ -373,3 +373,63 @@ async fn a_flush_waits_for_the_one_under_way() {
     let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
     assert_eq!((report.delivered, report.pending), (2, 0));
 }
+
+/// `scripts/bench run` with a backlog: every run with a backend that was down reread and retried
+/// the whole backlog in line (43 to 49 ms over the pipeline with 60 events pending). A flush
+/// that finds the backend down remembers it; the next run hands off at once, sending and
+/// reading nothing in line; a flush that delivers forgets it.
+#[tokio::test]
+async fn a_backend_found_down_is_handed_off_at_once_until_a_delivery_succeeds() {
+    use dk_lineage::background::{Handoff, InlineDelivery, Launcher, found_down};
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    let deliverer = Deliverer::new(Target::new(Some("http"), &sink.url(), None).unwrap());
+    let target = deliverer.target().id();
+    let handoff = Handoff {
+        budget: Duration::from_millis(250),
+        // Stands for the background deliverer: starts and ends at once.
+        launcher: Launcher {
+            program: "true".into(),
+            args: vec![],
+            env: vec![],
+        },
+    };
+    sink.respond_with(&[503]);
+    record_run(&paths);
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer.in_line()), deadline)
+        .await
+        .unwrap();
+    assert_eq!(report.pending, 2);
+    assert!(found_down(&paths, &target), "the 503 is remembered");
+    assert!(
+        !found_down(&paths, "http://elsewhere/"),
+        "for its target only"
+    );
+    let before = sink.received().len();
+
+    record_run(&paths);
+    let delivery = InlineDelivery::start(
+        &paths,
+        Some(&deliverer),
+        Duration::from_secs(2),
+        Some(handoff.clone()),
+    );
+    let delivered = delivery.finish().await;
+    assert!(delivered.passes.is_empty(), "{:?}", delivered.passes);
+    assert!(matches!(delivered.handoff, Some(Ok(_))));
+    assert_eq!(sink.received().len(), before, "nothing sent in line");
+
+    let (_keep, deadline) = deadline_in(Duration::from_secs(10));
+    let report = flush(&paths, Some(&deliverer), deadline).await.unwrap();
+    assert_eq!((report.delivered, report.pending), (4, 0));
+    assert!(!found_down(&paths, &target), "a delivery forgets it");
+    let delivery = InlineDelivery::start(
+        &paths,
+        Some(&deliverer),
+        Duration::from_secs(2),
+        Some(handoff),
+    );
+    assert!(!delivery.finish().await.passes.is_empty(), "in line again");
+}
