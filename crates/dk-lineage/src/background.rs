@@ -138,7 +138,7 @@ pub fn start(paths: &LineagePaths, launcher: &Launcher) -> Result<Started, Strin
     let log_path = log_path(paths);
     let describe = |err: &dyn std::fmt::Display| format!("{}: {err}", log_path.display());
     if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|err| describe(&err))?;
+        crate::private::dir(dir).map_err(|err| describe(&err))?;
     }
     let log = dk_fs::open_own(&log_path, true).map_err(|err| describe(&err))?;
     let mut log_end = log.try_clone().map_err(|err| describe(&err))?;

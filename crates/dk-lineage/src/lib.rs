@@ -9,6 +9,7 @@ pub mod emit;
 pub mod event;
 pub mod graph;
 pub mod naming;
+mod private;
 pub mod run;
 pub mod server;
 pub mod source;

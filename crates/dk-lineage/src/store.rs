@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -581,9 +582,33 @@ fn update_jobs(
 impl LineageStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<LineageStore, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            crate::private::dir(dir).map_err(|source| StoreError::Directory {
                 path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        // Created private: SQLite gives its journal files the database's permissions.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(StoreError::Directory {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+        for file in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(file);
+            crate::private::path(Path::new(&name)).map_err(|source| StoreError::Directory {
+                path: Path::new(&name).display().to_string(),
                 source,
             })?;
         }

@@ -433,3 +433,47 @@ async fn a_backend_found_down_is_handed_off_at_once_until_a_delivery_succeeds() 
     );
     assert!(!delivery.finish().await.passes.is_empty(), "in line again");
 }
+
+/// Attacker review: the lineage folder, the store and the spool were readable by every local
+/// user (0755 folders, 0644 files), with events naming datasets, SQL and error messages.
+#[test]
+fn lineage_is_private_to_its_user_and_loose_modes_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    record_run(&paths);
+    let lineage = paths.store.parent().unwrap();
+    let spooled = std::fs::read_dir(&paths.spool)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(lineage), 0o700);
+    assert_eq!(mode(&paths.spool), 0o700);
+    assert_eq!(mode(&paths.store), 0o600);
+    assert_eq!(mode(&spooled), 0o600);
+
+    // What an older dk left.
+    for (path, loose) in [
+        (lineage, 0o755),
+        (paths.spool.as_path(), 0o755),
+        (paths.store.as_path(), 0o644),
+        (spooled.as_path(), 0o644),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).unwrap();
+    }
+    drop(LineageStore::open(&paths.store).unwrap());
+    Spool::new(&paths.spool).scan().unwrap();
+    let run = run();
+    let mut recorder = Recorder::open(&paths);
+    recorder
+        .record(&run.event(EventType::Start, Utc::now(), None))
+        .unwrap();
+    assert_eq!(mode(lineage), 0o700);
+    assert_eq!(mode(&paths.spool), 0o700);
+    assert_eq!(mode(&paths.store), 0o600);
+    assert_eq!(mode(&spooled), 0o600);
+}
