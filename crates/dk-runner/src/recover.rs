@@ -13,7 +13,10 @@
 //! before it died, not for a run whose START never was. A run folder appears with its owner
 //! record and goes in one step (renamed to a temporary first): a folder is never without it.
 
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -107,31 +110,39 @@ pub struct Recovery {
 pub fn recover(dk_home: &Path, now: DateTime<Utc>) -> Recovery {
     let mut recovery = Recovery::default();
     let runs = dk_home.join("runs");
+    // Only a real folder of this user's: a link there (or another user's folder) could point
+    // recovery at files it must not remove.
+    let Ok(runs_fd) = own(rustix::fs::CWD, &runs, OFlags::DIRECTORY) else {
+        return recovery;
+    };
     dk_fs::sweep_stale_temporaries(&runs);
     let Ok(entries) = std::fs::read_dir(&runs) else {
         return recovery;
     };
-    let mut dirs: Vec<PathBuf> = entries
+    let mut names: Vec<String> = entries
         .flatten()
-        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-        .map(|entry| entry.path())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| !name.starts_with('.'))
         .collect();
-    dirs.sort();
-    for dir in dirs {
-        let Ok(text) = dk_fs::read_to_string(&dir.join(OWNER_FILE), OWNER_LIMIT) else {
+    names.sort();
+    for name in names {
+        let dir = runs.join(&name);
+        let Some(owner) = read_owner(&runs_fd, &name) else {
             continue;
         };
-        let Ok(owner) = serde_json::from_str::<Owner>(&text) else {
+        // An owner record copied from another run's folder names that run: not this one's.
+        if owner
+            .abort
+            .as_ref()
+            .is_some_and(|abort| abort.run.run_id.to_string() != name)
+        {
             continue;
-        };
+        }
         if alive(owner.dk_pid, owner.dk_start) {
             continue;
         }
         let owner_pid = owner.dk_pid;
-        let run_id = dir
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let run_id = name;
         let aborted = match abort(owner, dk_home, now) {
             Ok(aborted) => aborted,
             Err(err) => {
@@ -156,6 +167,40 @@ pub fn recover(dk_home: &Path, now: DateTime<Utc>) -> Recovery {
         });
     }
     recovery
+}
+
+/// Opens `path` beneath `dir` without following a link, if it is this user's.
+fn own(dir: impl AsFd, path: &Path, kind: OFlags) -> Result<OwnedFd, rustix::io::Errno> {
+    let fd = rustix::fs::openat(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | kind,
+        Mode::empty(),
+    )?;
+    let stat = rustix::fs::fstat(&fd)?;
+    if stat.st_uid != rustix::process::getuid().as_raw() {
+        return Err(rustix::io::Errno::PERM);
+    }
+    Ok(fd)
+}
+
+/// The owner record of run folder `name`: a real folder and a regular file, both this
+/// user's, opened without following links.
+fn read_owner(runs: &OwnedFd, name: &str) -> Option<Owner> {
+    use std::io::Read;
+    let dir = own(runs, Path::new(name), OFlags::DIRECTORY).ok()?;
+    let fd = own(&dir, Path::new(OWNER_FILE), OFlags::empty()).ok()?;
+    if !rustix::fs::fstat(&fd)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
+    {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(OWNER_LIMIT)
+        .read_to_string(&mut text)
+        .ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// Records the ABORT of a run whose dk is gone, when it started and has not ended; whether it

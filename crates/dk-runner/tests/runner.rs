@@ -340,3 +340,70 @@ fn a_run_folder_never_lacks_its_owner_and_a_half_made_one_is_swept() {
     );
     assert!(run_dir.exists(), "a live run's folder stays");
 }
+
+/// Attacker review: recovery followed links. With `runs` (or a run folder, or its owner record)
+/// a link, or an owner record copied from another run's folder, a later dk recorded an ABORT
+/// for a run that was not there and removed whatever the link pointed at.
+#[test]
+fn recovery_follows_no_link_and_trusts_no_borrowed_owner_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let (_runner, run, run_dir) = killed_run(&dk_home, dir.path(), true);
+    let runs = dk_home.join("runs");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(&runs, &elsewhere).unwrap();
+    let name = run_dir.file_name().unwrap();
+
+    // `runs` itself a link.
+    std::os::unix::fs::symlink(&elsewhere, &runs).unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(elsewhere.join(name).join("context.json").exists());
+    std::fs::remove_file(&runs).unwrap();
+
+    // A run folder that is a link.
+    std::fs::create_dir(&runs).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join(name), runs.join(name)).unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(elsewhere.join(name).join("context.json").exists());
+    std::fs::remove_file(runs.join(name)).unwrap();
+
+    // An owner record that is a link.
+    std::fs::create_dir(runs.join(name)).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.join(name).join("owner.json"),
+        runs.join(name).join("owner.json"),
+    )
+    .unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(runs.join(name).exists());
+    std::fs::remove_dir_all(runs.join(name)).unwrap();
+
+    // An owner record copied into a folder of another name.
+    let other = runs.join("0190a000-0000-7000-8000-000000000009");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(
+        elsewhere.join(name).join("owner.json"),
+        other.join("owner.json"),
+    )
+    .unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(other.join("owner.json").exists(), "not removed");
+    std::fs::remove_dir_all(&other).unwrap();
+
+    // Another user's folder (where this test may hand one over: as root).
+    std::fs::rename(elsewhere.join(name), runs.join(name)).unwrap();
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "65534"])
+        .arg(runs.join(name))
+        .status()
+        .is_ok_and(|status| status.success());
+    if chowned {
+        recover(&dk_home, chrono::Utc::now());
+        assert!(
+            runs.join(name).exists(),
+            "another user's folder is left alone"
+        );
+    }
+
+    assert_eq!(event_types(&dk_home, run), [EventType::Start], "no ABORT");
+}
