@@ -70,13 +70,19 @@ impl Owner {
             name.to_string_lossy(),
             std::process::id()
         ));
-        exec::write_private(&staging.join(OWNER_FILE), &text)?;
-        std::fs::rename(&staging, run_dir).map_err(|source| {
-            ExecError::from(dk_fs::FsError::Io {
-                path: run_dir.to_owned(),
-                source,
+        let made = exec::write_private(&staging.join(OWNER_FILE), &text).and_then(|()| {
+            std::fs::rename(&staging, run_dir).map_err(|source| {
+                ExecError::from(dk_fs::FsError::Io {
+                    path: run_dir.to_owned(),
+                    source,
+                })
             })
-        })
+        });
+        if made.is_err() {
+            // A full disk, say: nothing half-made stays.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        made
     }
 
     /// Why the run ended without its dk: the `errorMessage` of the ABORT.

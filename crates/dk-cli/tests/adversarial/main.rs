@@ -80,6 +80,7 @@ mod i13_crash;
 mod i13_d01_down_backend;
 mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
+mod i13_d04_disk_full_writes;
 mod i13_d04_run_disk_full;
 mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
