@@ -1,6 +1,7 @@
 //! Delivering events to a lineage backend: an OpenLineage HTTP endpoint (Marquez, DataHub,
-//! OpenMetadata, or any URL), or a file. Transient failures (connection errors, timeouts, 5xx,
-//! 429) are retried with exponential backoff until a deadline; a refusal (other 4xx) is final.
+//! OpenMetadata, or any URL), or a file. Transient failures (timeouts, 5xx, 429) are retried
+//! with exponential backoff until a deadline; a connection that cannot be made is not retried
+//! within the flush; a refusal (other 4xx) is final.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -216,6 +217,11 @@ impl Deliverer {
                     }
                     message
                 }
+                // Nothing listens there: retrying within this flush would only wait (the
+                // background deliverer, or the next command, tries again).
+                Err(err) if err.is_connect() => {
+                    return Outcome::Pending(error_chain(&err.without_url()));
+                }
                 Err(err) => error_chain(&err.without_url()),
             };
             if self.in_line || Instant::now() + wait >= *deadline.borrow() {
@@ -366,6 +372,26 @@ mod tests {
             wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
+    }
+
+    /// Attacker review: `dk lineage flush` with a backend refusing connections retried for its
+    /// whole timeout (30 s) before saying so.
+    #[tokio::test]
+    async fn a_refused_connection_is_not_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap());
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(3));
+        let (outcome, requests) = deliverer.send("{}", &watch).await;
+        assert!(
+            matches!(outcome, Outcome::Pending(ref why) if why.contains("refused")),
+            "{outcome:?}"
+        );
+        assert_eq!(requests, 1);
     }
 
     #[test]
