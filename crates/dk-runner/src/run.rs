@@ -203,6 +203,34 @@ impl LineageOutcome {
     }
 }
 
+/// Records a run that failed before its pipeline started (its virtualenv, seeding, a store):
+/// its START and its FAIL with the error, delivered as a run's events are. A run that could not
+/// start is still a run the lineage backend hears of. Returns warnings.
+pub async fn fail_before_start(plan: &RunPlan, config: &RunConfig, error: &str) -> Vec<String> {
+    let Some(lineage) = &config.lineage else {
+        return Vec::new();
+    };
+    let mut recorder = Some(Recorder::open(&lineage.paths));
+    let mut outcome = LineageOutcome::default();
+    for (kind, error) in [(EventType::Start, None), (EventType::Fail, Some(error))] {
+        let event = plan
+            .lineage
+            .event(kind, config.pinned_time.unwrap_or_else(Utc::now), error);
+        if let Err(err) = record(&mut recorder, &mut outcome, &event) {
+            outcome.warn(err.to_string());
+            return outcome.warnings;
+        }
+    }
+    let delivery = InlineDelivery::start(
+        &lineage.paths,
+        lineage.deliverer.as_ref(),
+        lineage.wait,
+        lineage.handoff.clone(),
+    );
+    absorb(&mut outcome, delivery.finish().await);
+    outcome.warnings
+}
+
 /// Runs the prepared pipeline of `plan` (its steps already carried out with [`exec::prepare`])
 /// and reports how it ended.
 pub async fn execute(

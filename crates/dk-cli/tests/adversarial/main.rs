@@ -86,3 +86,4 @@ mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
 mod i13_d05_kill_dk;
 mod i13_d06_signals;
+mod i13_review_prepare_fails;
