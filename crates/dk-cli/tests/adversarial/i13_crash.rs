@@ -9,6 +9,7 @@
 //! a failure (the seed is printed with every failure).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -218,7 +219,11 @@ fn seed() -> u64 {
 #[test]
 fn dk_killed_at_random_points_of_run_and_flush_loses_and_duplicates_nothing_but_in_flight() {
     let seed = seed();
-    eprintln!("crash harness: seed {seed} (replay with {SEED}={seed})");
+    // Shown with the test's output when it fails.
+    let _ = writeln!(
+        std::io::stderr(),
+        "crash harness: seed {seed} (replay with {SEED}={seed})"
+    );
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     ctx.write("demo/main.py", PIPELINE);
@@ -380,7 +385,8 @@ fn dk_killed_at_random_points_of_run_and_flush_loses_and_duplicates_nothing_but_
         h.kills,
         received.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
     );
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "crash harness: {started} commands, {} kills, {} runs, {} events, {duplicates} duplicates",
         h.kills,
         stored.len(),

@@ -5,52 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use dk_test::TestContext;
-
 use crate::common::{Run, context, run_ok};
 use crate::run_bounded;
 
-/// A 2 MiB tmpfs at dk's home, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(ctx: &TestContext) -> Option<Tmpfs> {
-        let home = ctx.dk_home();
-        std::fs::create_dir_all(&home).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "dk-disk-full-test"])
-            .arg(&home)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !mounted {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: cannot mount a tmpfs here (not root)"
-            );
-            return None;
-        }
-        Some(Tmpfs(home))
-    }
-
-    /// Fills the disk to its last byte.
-    fn fill(&self) {
-        use std::io::Write;
-        let mut file = std::fs::File::create(self.0.join("fill")).unwrap();
-        while file.write_all(&[0; 4096]).is_ok() {}
-        while file.write_all(&[0; 1]).is_ok() {}
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.0.join("fill")).unwrap();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
+/// Fills the disk at `dir` to its last byte.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(dir.join("fill")).unwrap();
+    while file.write_all(&[0; 4096]).is_ok() {}
+    while file.write_all(&[0; 1]).is_ok() {}
 }
 
 /// Every file below `dir` with its contents, but the filler.
@@ -84,13 +47,14 @@ fn assert_disk_full(run: &Run, what: &str) {
 fn config_build_and_test_on_a_full_disk_exit_3_and_leave_nothing_half_written() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
-    let Some(disk) = Tmpfs::mount(&ctx) else {
+    let home = ctx.dk_home();
+    let Some(_disk) = crate::Tmpfs::mount(&home, "2m") else {
         return;
     };
     run_ok(&ctx, &["config", "set", "lineage.delivery", "sync"], 0);
     run_ok(&ctx, &["build", "demo", "--tag", "v0.1.0"], 0);
-    let before = snapshot(&disk.0);
-    disk.fill();
+    let before = snapshot(&home);
+    fill(&home);
 
     let config = run_bounded(&ctx, &["config", "set", "lineage.timeout", "5s"]);
     assert_disk_full(&config, "config.yaml");
@@ -99,13 +63,13 @@ fn config_build_and_test_on_a_full_disk_exit_3_and_leave_nothing_half_written() 
     let test = run_bounded(&ctx, &["test", "demo"]);
     assert_disk_full(&test, "runs");
     assert_eq!(
-        snapshot(&disk.0),
+        snapshot(&home),
         before,
         "files changed or left behind on a full disk"
     );
 
     // Room again: the same commands work, with nothing in their way.
-    disk.free();
+    std::fs::remove_file(home.join("fill")).unwrap();
     run_ok(&ctx, &["config", "set", "lineage.timeout", "5s"], 0);
     run_ok(&ctx, &["build", "demo", "--tag", "v0.2.0"], 0);
 }

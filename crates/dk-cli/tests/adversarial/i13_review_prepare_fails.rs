@@ -12,17 +12,7 @@ use crate::run_bounded;
 fn a_run_that_fails_while_seeding_records_start_and_fail_with_the_error() {
     let ctx = context();
     let port = closed_port();
-    ctx.write(".dk/.keep", "");
-    ctx.write(
-        "store/files.yaml",
-        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: data\n",
-    );
-    ctx.write(
-        "store/warehouse.yaml",
-        format!(
-            "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: postgres\n  connection:\n    host: 127.0.0.1\n    port: {port}\n    database: dk\n    user: postgres\n"
-        ),
-    );
+    crate::project_with_stores(&ctx, port);
     ctx.write(
         "dataset/customers.yaml",
         "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: customers\nspec:\n  store: warehouse\n  table: public.customers\n  classification: internal\n  schema:\n    - name: id\n      type: integer\n  dev:\n    seed:\n      inline:\n        - {id: 1}\n",
