@@ -905,6 +905,18 @@ impl LineageStore {
         )? as usize)
     }
 
+    /// Gives up the events still to be sent to every target but `keep`: they are marked
+    /// rejected with `why`, so that their spool files can go. What a user does when a backend
+    /// is gone for good, or events were meant for another one. Returns how many.
+    pub fn drop_pending(&mut self, keep: Option<&str>, why: &str) -> Result<usize, StoreError> {
+        let now = crate::event::format_time(chrono::Utc::now());
+        Ok(self.connection.execute(
+            "UPDATE deliveries SET state = 'rejected', last_error = ?2, updated_at = ?3
+             WHERE state IN ('pending', 'sending') AND (?1 IS NULL OR target <> ?1)",
+            params![keep, why, now],
+        )?)
+    }
+
     /// Marks an event as being sent, committed before the request goes out.
     pub fn claim(&mut self, key: &str, target: &str) -> Result<(), StoreError> {
         let now = crate::event::format_time(chrono::Utc::now());

@@ -236,9 +236,10 @@ async fn a_deadline_moved_mid_flight_bounds_the_wait() {
     let home = tempfile::tempdir().unwrap();
     let paths = LineagePaths::under(home.path());
     record_run(&paths);
-    let deliverer = Deliverer::new(
-        Target::new(None, &format!("http://127.0.0.1:{}", closed_port()), None).unwrap(),
-    );
+    // A backend failing with 503 is retried until the deadline (a refused connection is not).
+    let sink = HttpSink::start();
+    sink.respond_with(&[503; 1000]);
+    let deliverer = Deliverer::new(Target::new(None, &sink.url(), None).unwrap());
     let (move_deadline, deadline) = deadline_in(Duration::from_secs(3600));
     let flushing = tokio::spawn({
         let paths = paths.clone();

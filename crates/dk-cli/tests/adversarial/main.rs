@@ -133,4 +133,5 @@ mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
 mod i13_d05_kill_dk;
 mod i13_d06_signals;
+mod i13_review_drop_pending;
 mod i13_review_prepare_fails;
