@@ -115,15 +115,20 @@ struct Harness<'a> {
 }
 
 impl Harness<'_> {
-    fn spawn(&self, args: &[&str]) -> Child {
+    /// dk with the backend's URL, its output piped (`output`) or discarded.
+    fn spawn_with(&self, args: &[&str], output: fn() -> Stdio) -> Child {
         self.ctx
             .dk_process()
             .env("OPENLINEAGE_URL", &self.url)
             .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .expect("start dk")
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.spawn_with(args, Stdio::null)
     }
 
     /// Waits for dk, reading its output meanwhile (a full pipe would stall it).
@@ -142,16 +147,7 @@ impl Harness<'_> {
     }
 
     fn dk(&self, args: &[&str]) -> Run {
-        let child = self
-            .ctx
-            .dk_process()
-            .env("OPENLINEAGE_URL", &self.url)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dk");
-        self.finish(child, &args.join(" "))
+        self.finish(self.spawn_with(args, Stdio::piped), &args.join(" "))
     }
 
     /// Starts dk and kills it with SIGKILL after `delay`, unless it ended first.
