@@ -82,6 +82,24 @@ impl CliError {
         self.causes.push(cause.to_string());
         self
     }
+
+    /// A write that failed because the disk (or the quota, or the file size limit) is full is
+    /// an external failure (3), whatever the command's own error said: the message names what
+    /// could not be written, and nothing was half-written (every write is atomic).
+    pub fn disk_full(mut self) -> Self {
+        // errno in the OS error's text: ENOSPC, EDQUOT, EFBIG.
+        const FULL: [&str; 3] = ["(os error 28)", "(os error 122)", "(os error 27)"];
+        let full = std::iter::once(&self.message)
+            .chain(&self.causes)
+            .any(|text| FULL.iter().any(|errno| text.contains(errno)));
+        if full && self.status != ExitStatus::External {
+            self.status = ExitStatus::External;
+            self.hint = Some(
+                "free space on that disk (or raise the quota), then run the command again".into(),
+            );
+        }
+        self
+    }
 }
 
 impl From<dk_config::ConfigError> for CliError {

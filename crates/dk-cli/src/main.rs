@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     );
     let result = Context::new(ui.clone(), env, cli.global.config)
         .and_then(|ctx| commands::run(cli.command, &ctx));
-    match result {
+    match result.map_err(error::CliError::disk_full) {
         Ok(status) => status.into(),
         Err(err) => {
             if !err.silent {

@@ -574,17 +574,21 @@ mod open_own_tests {
 }
 
 /// Removes the temporary files that [`AtomicFile`] left in `dir` when its writer was killed
-/// (SIGKILL, a crash): the writer's pid is in their name, and only those whose writer is gone
-/// are removed, so a concurrent live writer keeps its own. Returns how many were removed.
+/// (SIGKILL, a crash), and temporary folders named the same way: the writer's pid is in their
+/// name, and only those whose writer is gone are removed, so a concurrent live writer keeps its
+/// own. Returns how many were removed.
 pub fn sweep_stale_temporaries(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .flatten()
-        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
         .filter(|entry| temporary_writer(&entry.file_name()).is_some_and(|pid| !process_runs(pid)))
-        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .filter(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_file() => std::fs::remove_file(entry.path()).is_ok(),
+            Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(entry.path()).is_ok(),
+            _ => false,
+        })
         .count()
 }
 
@@ -625,9 +629,12 @@ mod sweep_tests {
         for path in [&stale, &live, &blob] {
             std::fs::write(path, b"x").unwrap();
         }
+        let stale_folder = dir.path().join(format!(".run.{dead}.0.tmp"));
+        std::fs::create_dir(&stale_folder).unwrap();
+        std::fs::write(stale_folder.join("owner.json"), b"x").unwrap();
         let open = AtomicFile::create(&dir.path().join("incoming")).unwrap();
-        assert_eq!(sweep_stale_temporaries(dir.path()), 1);
-        assert!(!stale.exists());
+        assert_eq!(sweep_stale_temporaries(dir.path()), 2);
+        assert!(!stale.exists() && !stale_folder.exists());
         assert!(live.exists() && blob.exists());
         open.commit().unwrap();
         assert!(

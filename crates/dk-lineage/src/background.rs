@@ -50,6 +50,58 @@ pub fn log_path(paths: &LineagePaths) -> PathBuf {
     paths.store.with_file_name("deliver.log")
 }
 
+/// Where the last delivery that found the backend down says so: the target's id. A hint only
+/// (written without fsync): losing it costs one in-line attempt.
+pub fn down_path(paths: &LineagePaths) -> PathBuf {
+    paths.store.with_file_name("backend-down")
+}
+
+/// How long a backend found down stays down for a run that has no background deliverer to
+/// hand off to: about the longest pause between the deliverer's rounds.
+const DOWN_MEMORY: Duration = Duration::from_secs(60);
+
+/// Records that a delivery to `target` found it down (connection refused, no answer, a 5xx),
+/// or, with `down` false, that it took events.
+pub fn remember(paths: &LineagePaths, target: &str, down: bool) {
+    let path = down_path(paths);
+    if !down {
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
+    if let Ok(mut file) = dk_fs::open_own(&path, true) {
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.write_all(target.as_bytes()));
+    }
+}
+
+/// Whether the last delivery to `target` found it down, recently or with a deliverer still
+/// retrying: a run then hands its events to the deliverer at once instead of trying in line
+/// (and rereading the backlog) again.
+pub fn found_down(paths: &LineagePaths, target: &str) -> bool {
+    let path = down_path(paths);
+    let Ok(mut file) = dk_fs::open_own(&path, false) else {
+        return false;
+    };
+    let mut recorded = String::new();
+    // A target id is a URL: far below this.
+    if (&mut file)
+        .take(64 * 1024)
+        .read_to_string(&mut recorded)
+        .is_err()
+        || recorded != target
+    {
+        return false;
+    }
+    let recent = file
+        .metadata()
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age < DOWN_MEMORY);
+    recent || running(paths).is_some()
+}
+
 fn try_lock(file: &File) -> Result<bool, rustix::io::Errno> {
     match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(true),
@@ -86,7 +138,7 @@ pub fn start(paths: &LineagePaths, launcher: &Launcher) -> Result<Started, Strin
     let log_path = log_path(paths);
     let describe = |err: &dyn std::fmt::Display| format!("{}: {err}", log_path.display());
     if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|err| describe(&err))?;
+        crate::private::dir(dir).map_err(|err| describe(&err))?;
     }
     let log = dk_fs::open_own(&log_path, true).map_err(|err| describe(&err))?;
     let mut log_end = log.try_clone().map_err(|err| describe(&err))?;
@@ -257,6 +309,8 @@ pub struct InlineDelivery {
     /// `None` without a backend: the flush at the end then only settles events locally.
     deliverer: Option<Deliverer>,
     handoff: Option<Handoff>,
+    /// The backend was found down just before: everything goes to the background deliverer.
+    down: bool,
     /// The wait at the end without a handoff (`lineage.timeout`).
     wait: Duration,
     deadline: watch::Sender<Instant>,
@@ -266,7 +320,8 @@ pub struct InlineDelivery {
 /// What a run's delivery did.
 #[derive(Debug, Default)]
 pub struct Delivered {
-    /// The reports of the passes, or why one failed.
+    /// The reports of the passes, or why one failed; none when the backend was found down just
+    /// before and everything went to the background deliverer at once.
     pub passes: Vec<Result<FlushReport, String>>,
     /// Set when what is pending went to the background deliverer (or could not).
     pub handoff: Option<Result<Started, String>>,
@@ -284,6 +339,12 @@ impl InlineDelivery {
         handoff: Option<Handoff>,
     ) -> InlineDelivery {
         let handoff = handoff.filter(|_| deliverer.is_some());
+        let down = match (&handoff, deliverer) {
+            (Some(_), Some(deliverer)) => found_down(paths, &deliverer.target().id()),
+            _ => false,
+        };
+        // Handed off at once: nothing is sent, read or counted in line.
+        let deliverer = deliverer.filter(|_| !down);
         let (deliverer, end) = match &handoff {
             Some(handoff) => (
                 deliverer.map(Deliverer::in_line),
@@ -303,6 +364,7 @@ impl InlineDelivery {
             paths: paths.clone(),
             deliverer,
             handoff,
+            down,
             wait,
             deadline,
             first,
@@ -315,6 +377,10 @@ impl InlineDelivery {
     /// still pending to the background deliverer.
     pub async fn finish(mut self) -> Delivered {
         let mut delivered = Delivered::default();
+        if let (true, Some(handoff)) = (self.down, &self.handoff) {
+            delivered.handoff = Some(start(&self.paths, &handoff.launcher));
+            return delivered;
+        }
         // START unanswered for the whole run of the pipeline is a backend that hangs (or is far
         // slower than a run): it gets a moment more, not the rest of the budget.
         let end = match &self.handoff {

@@ -1,6 +1,7 @@
 //! Delivering events to a lineage backend: an OpenLineage HTTP endpoint (Marquez, DataHub,
-//! OpenMetadata, or any URL), or a file. Transient failures (connection errors, timeouts, 5xx,
-//! 429) are retried with exponential backoff until a deadline; a refusal (other 4xx) is final.
+//! OpenMetadata, or any URL), or a file. Transient failures (timeouts, 5xx, 429) are retried
+//! with exponential backoff until a deadline; a connection that cannot be made is not retried
+//! within the flush; a refusal (other 4xx) is final.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -216,6 +217,11 @@ impl Deliverer {
                     }
                     message
                 }
+                // Nothing listens there: retrying within this flush would only wait (the
+                // background deliverer, or the next command, tries again).
+                Err(err) if err.is_connect() => {
+                    return Outcome::Pending(error_chain(&err.without_url()));
+                }
                 Err(err) => error_chain(&err.without_url()),
             };
             if self.in_line || Instant::now() + wait >= *deadline.borrow() {
@@ -227,18 +233,41 @@ impl Deliverer {
     }
 }
 
-/// A `Retry-After` in seconds (the form lineage backends send; an HTTP date is ignored and the
-/// usual backoff applies).
+/// A `Retry-After`: seconds, or an HTTP date (RFC 9110, section 10.2.3), in any of the three
+/// forms a recipient must accept; a date past gives no wait.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response
+    let value = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
-        .ok()?
-        .trim()
-        .parse()
         .ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    retry_after_value(value, chrono::Utc::now())
+}
+
+fn retry_after_value(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let date = http_date(value)?;
+            (date - now).to_std().unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), or the obsolete RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`) forms.
+fn http_date(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::NaiveDateTime;
+    [
+        "%a, %d %b %Y %H:%M:%S GMT",
+        "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %e %H:%M:%S %Y",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+    .map(|date| date.and_utc())
 }
 
 fn append(path: &std::path::Path, event: &str) -> Outcome {
@@ -324,6 +353,73 @@ mod tests {
         assert_eq!(requests, 1);
         assert_eq!(deliverer.take_retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(deliverer.take_retry_after(), None);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_as_an_http_date_is_honoured() {
+        let later = chrono::Utc::now() + chrono::Duration::seconds(30);
+        let head = format!(
+            "HTTP/1.1 503 Busy\r\nRetry-After: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            later.format("%a, %d %b %Y %H:%M:%S GMT")
+        );
+        let url = answering(Box::leak(head.into_boxed_str()));
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap()).in_line();
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(60));
+        let (outcome, _) = deliverer.send("{}", &watch).await;
+        assert!(matches!(outcome, Outcome::Pending(_)), "{outcome:?}");
+        let wait = deliverer.take_retry_after().expect("the date is read");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+    }
+
+    /// Attacker review: `dk lineage flush` with a backend refusing connections retried for its
+    /// whole timeout (30 s) before saying so.
+    #[tokio::test]
+    async fn a_refused_connection_is_not_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let deliverer = Deliverer::new(Target::new(Some("http"), &url, None).unwrap());
+        let (_deadline, watch) = watch::channel(Instant::now() + Duration::from_secs(3));
+        let (outcome, requests) = deliverer.send("{}", &watch).await;
+        assert!(
+            matches!(outcome, Outcome::Pending(ref why) if why.contains("refused")),
+            "{outcome:?}"
+        );
+        assert_eq!(requests, 1);
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_the_three_forms_of_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("1994-11-06T08:49:00Z")
+            .unwrap()
+            .to_utc();
+        let at = |value| retry_after_value(value, now);
+        assert_eq!(at("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            at("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            at("Sun Nov  6 08:49:37 1994"),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:00:00 GMT"),
+            Some(Duration::ZERO),
+            "past"
+        );
+        assert_eq!(at("Sat, 06 Nov 2094 08:00:00 GMT"), Some(MAX_RETRY_AFTER));
+        assert_eq!(at("soon"), None);
     }
 
     #[tokio::test]

@@ -228,6 +228,8 @@ pub async fn flush(
                 .flat_map(|run| run.events.iter().map(|event| event.head.key())),
             target,
         )?;
+        // Whether the backend failed to take an event (not answered, refused, 5xx).
+        let mut down = None;
         match flush_lock(paths, &deadline, !deliverer.is_in_line()).await {
             Ok(_lock) => {
                 for (key, json) in store.outbox(target)? {
@@ -235,6 +237,7 @@ pub async fn flush(
                         report
                             .last_error
                             .get_or_insert_with(|| "not delivered before the deadline".into());
+                        down.get_or_insert(true);
                         break;
                     }
                     store.claim(&key, target)?;
@@ -261,6 +264,7 @@ pub async fn flush(
                     // Past the deadline, or a backend that failed in line: the next events
                     // would meet the same.
                     let stop = state == DeliveryState::Pending;
+                    down = Some(stop);
                     if error.is_some() {
                         report.last_error = error;
                     }
@@ -272,7 +276,11 @@ pub async fn flush(
             Err(error) => report.last_error = Some(error),
         }
         report.pending = store.pending(target)?;
+        if let Some(down) = down {
+            crate::background::remember(paths, target, down);
+        }
     }
+    let mut releasable = Vec::new();
     for run in &scan.runs {
         let settled = match &target {
             Some(target) => run
@@ -287,7 +295,17 @@ pub async fn flush(
         // Only an ended run's file: a running one may append its terminal event at any moment,
         // and removing the file then would lose it.
         let ended = run.has_ended() || store.has_ended(run.events[0].head.run.run_id)?;
-        if settled && ended && spool.release(run)? {
+        if settled && ended {
+            releasable.push(run);
+        }
+    }
+    if !releasable.is_empty() {
+        // The spool is the record of last resort: it gives an event up only once the store
+        // has it on disk, not only in the page cache a power loss takes.
+        store.sync()?;
+    }
+    for run in releasable {
+        if spool.release(run)? {
             report.released += 1;
         }
     }

@@ -289,6 +289,8 @@ pub enum EventError {
     Unknown,
     #[error("eventTime `{time}` is not an RFC 3339 time ({reason})")]
     Time { time: String, reason: String },
+    #[error("the event has two members named `{name}` in one object")]
+    DuplicateMember { name: String },
 }
 
 /// How deeply objects and arrays nest in `json`, without parsing it: a counter over the bytes,
@@ -407,7 +409,10 @@ impl Received {
         let typed = object.contains_key("eventType");
         // Only a RunEvent has a type: one without `run` is a RunEvent missing it, not a JobEvent.
         let received = if typed || object.contains_key("run") {
-            let digest = (!typed).then(|| digest(&canonical_json(&value)));
+            let digest = match typed {
+                false => Some(digest(&canonical_json(json)?)),
+                true => None,
+            };
             if let (false, Some(object)) = (typed, value.as_object_mut()) {
                 object.insert("eventType".into(), Value::String("OTHER".into()));
             }
@@ -422,7 +427,7 @@ impl Received {
             }
         } else {
             let head = StaticHead::deserialize(&value)?;
-            let key = format!("sha256:{}", digest(&canonical_json(&value)));
+            let key = format!("sha256:{}", digest(&canonical_json(json)?));
             let kind = match (head.dataset, head.job) {
                 (Some(dataset), None) => ReceivedKind::Dataset {
                     event_time: head.event_time,
@@ -463,43 +468,135 @@ fn digest(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
-/// The canonical form of a JSON value, whose digest keys events that carry no run id and
-/// type: object members sorted by name (by code point), no whitespace, strings and numbers as
-/// serde_json writes them. Two events with the same members and values, however ordered and
-/// spaced, have one canonical form; any other difference gives another.
-pub fn canonical_json(value: &Value) -> String {
-    fn write(value: &Value, out: &mut String) {
-        match value {
-            Value::Object(map) => {
-                let mut members: Vec<(&String, &Value)> = map.iter().collect();
-                members.sort_by(|a, b| a.0.cmp(b.0));
+/// The canonical form of the JSON text of an event (valid JSON, its depth checked), whose
+/// digest keys events that carry no run id and type: object members sorted by name (by code
+/// point), no whitespace, strings as serde_json writes them, numbers exactly as written. Two
+/// events with the same members and values, however ordered and spaced, have one canonical
+/// form; any other difference gives another: `1.0000000000000001` is not `1`, as it would be
+/// once read as a float. An object with two members of one name (which readers take
+/// differently) has none.
+pub fn canonical_json(json: &str) -> Result<String, EventError> {
+    let mut canon = Canon { text: json, at: 0 };
+    let mut out = String::with_capacity(json.len());
+    canon.value(&mut out)?;
+    Ok(out)
+}
+
+/// A reader of JSON text that writes its canonical form.
+struct Canon<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Canon<'_> {
+    fn skip_space(&mut self) {
+        let rest = &self.text[self.at..];
+        self.at += rest.len() - rest.trim_start_matches([' ', '\t', '\n', '\r']).len();
+    }
+
+    fn next_is(&mut self, byte: u8) -> bool {
+        self.skip_space();
+        if self.text.as_bytes().get(self.at) == Some(&byte) {
+            self.at += 1;
+            return true;
+        }
+        false
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), EventError> {
+        match self.next_is(byte) {
+            true => Ok(()),
+            false => Err(EventError::Invalid(serde::de::Error::custom(format!(
+                "expected `{}` at byte {}",
+                byte as char, self.at
+            )))),
+        }
+    }
+
+    /// A string literal, decoded.
+    fn string(&mut self) -> Result<String, EventError> {
+        self.skip_space();
+        let start = self.at;
+        let bytes = self.text.as_bytes();
+        let mut end = start + 1;
+        while end < bytes.len() && bytes[end] != b'"' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        self.at = (end + 1).min(bytes.len());
+        Ok(serde_json::from_str(&self.text[start..self.at])?)
+    }
+
+    fn value(&mut self, out: &mut String) -> Result<(), EventError> {
+        self.skip_space();
+        match self.text.as_bytes().get(self.at) {
+            Some(b'{') => {
+                self.at += 1;
+                let mut members: Vec<(String, String)> = Vec::new();
+                if !self.next_is(b'}') {
+                    loop {
+                        let name = self.string()?;
+                        self.expect(b':')?;
+                        let mut member = String::new();
+                        self.value(&mut member)?;
+                        members.push((name, member));
+                        if self.next_is(b'}') {
+                            break;
+                        }
+                        self.expect(b',')?;
+                    }
+                }
+                members.sort_by(|a, b| a.0.cmp(&b.0));
+                if let Some(pair) = members.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+                    return Err(EventError::DuplicateMember {
+                        name: pair[0].0.clone(),
+                    });
+                }
                 out.push('{');
-                for (index, (name, member)) in members.into_iter().enumerate() {
+                for (index, (name, member)) in members.iter().enumerate() {
                     if index > 0 {
                         out.push(',');
                     }
                     out.push_str(&Value::String(name.clone()).to_string());
                     out.push(':');
-                    write(member, out);
+                    out.push_str(member);
                 }
                 out.push('}');
             }
-            Value::Array(items) => {
+            Some(b'[') => {
+                self.at += 1;
                 out.push('[');
-                for (index, item) in items.iter().enumerate() {
-                    if index > 0 {
+                if !self.next_is(b']') {
+                    loop {
+                        self.value(out)?;
+                        if self.next_is(b']') {
+                            break;
+                        }
+                        self.expect(b',')?;
                         out.push(',');
                     }
-                    write(item, out);
                 }
                 out.push(']');
             }
-            scalar => out.push_str(&scalar.to_string()),
+            Some(b'"') => {
+                let text = self.string()?;
+                out.push_str(&Value::String(text).to_string());
+            }
+            Some(_) => {
+                // A number, `true`, `false` or `null`, as written.
+                let rest = &self.text[self.at..];
+                let len = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+                    .unwrap_or(rest.len());
+                if len == 0 {
+                    return self.expect(b'0');
+                }
+                out.push_str(&rest[..len]);
+                self.at += len;
+            }
+            None => return self.expect(b'0'),
         }
+        Ok(())
     }
-    let mut out = String::new();
-    write(value, &mut out);
-    out
 }
 
 /// An event time as a fixed-width UTC text (`2026-11-26T10:00:00.000000000Z`), so that times
@@ -812,13 +909,53 @@ mod tests {
 
     #[test]
     fn canonical_json_ignores_order_and_spacing_only() {
-        let a: Value =
-            serde_json::from_str(r#"{"b": [1, {"y": 2, "x": "é"}], "a": null}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#).unwrap();
-        assert_eq!(canonical_json(&a), r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#);
-        assert_eq!(canonical_json(&a), canonical_json(&b));
-        let c: Value = serde_json::from_str(r#"{"a":null,"b":[{"x":"é","y":2},1]}"#).unwrap();
-        assert_ne!(canonical_json(&a), canonical_json(&c));
+        let a = canonical_json(r#"{"b": [1, {"y": 2, "x": "\u00e9"}], "a": null}"#).unwrap();
+        let b = canonical_json(r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#).unwrap();
+        assert_eq!(a, r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#);
+        assert_eq!(a, b);
+        let c = canonical_json(r#"{"a":null,"b":[{"x":"é","y":2},1]}"#).unwrap();
+        assert_ne!(a, c);
+        assert_eq!(canonical_json("[]").unwrap(), "[]");
+        assert_eq!(
+            canonical_json(r#" {"a" : { } , "b":[ true,false ]} "#).unwrap(),
+            r#"{"a":{},"b":[true,false]}"#
+        );
+    }
+
+    /// Attacker review: the canonical form read numbers as floats, so `1.0000000000000001` and
+    /// `1` (or `1e400` and any other huge number) gave one key and the second event was dropped
+    /// as a duplicate of the first; and of two members of one name it kept the last, which
+    /// another reader may not.
+    #[test]
+    fn different_events_never_share_a_canonical_form() {
+        let pairs = [
+            (r#"{"n":1}"#, r#"{"n":1.0000000000000001}"#),
+            (r#"{"n":1e400}"#, r#"{"n":2e400}"#),
+            (r#"{"n":9007199254740993}"#, r#"{"n":9007199254740992}"#),
+            (r#"{"s":"a\u0000"}"#, r#"{"s":"a"}"#),
+        ];
+        for (a, b) in pairs {
+            assert_ne!(
+                canonical_json(a).unwrap(),
+                canonical_json(b).unwrap(),
+                "{a} {b}"
+            );
+        }
+        assert!(matches!(
+            canonical_json(r#"{"a":1,"b":{"x":1,"x":2}}"#),
+            Err(EventError::DuplicateMember { name }) if name == "x"
+        ));
+        let event = |n: &str| {
+            format!(
+                r#"{{"eventTime":"2026-11-26T10:00:00Z","producer":"p","schemaURL":"s","dataset":{{"namespace":"n","name":"d","facets":{{"x":{{"n":{n}}}}}}}}}"#
+            )
+        };
+        assert_ne!(
+            Received::parse_storable(&event("1")).unwrap().key,
+            Received::parse_storable(&event("1.0000000000000001"))
+                .unwrap()
+                .key
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod event;
 pub mod governance;
 pub mod graph;
 pub mod naming;
+mod private;
 pub mod run;
 pub mod server;
 pub mod source;

@@ -279,6 +279,10 @@ impl Spool {
                 source: err.source,
             })?;
             if still_at(&file, path) {
+                crate::private::file(&file).map_err(|err| dk_fs::FsError::Io {
+                    path: path.to_owned(),
+                    source: err,
+                })?;
                 return Ok(Some(file));
             }
         }
@@ -290,7 +294,7 @@ impl Spool {
     /// caller must say so.
     pub fn append(&self, event: &RunEvent) -> Result<String, SpoolError> {
         let path = self.file(event.run.run_id);
-        std::fs::create_dir_all(&self.dir).map_err(|err| SpoolError::new(&self.dir, err))?;
+        crate::private::dir(&self.dir).map_err(|err| SpoolError::new(&self.dir, err))?;
         let json = serde_json::to_string(event).map_err(|err| SpoolError::new(&path, err))?;
         let file = self
             .open_locked(&path, true)

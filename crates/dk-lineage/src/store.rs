@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -34,6 +35,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("lineage store: cannot sync {path} to disk: {message}")]
+    Sync { path: String, message: String },
 }
 
 /// Few indexes: every one is written by each ingested event. Events of a run are found by their
@@ -617,9 +620,33 @@ fn update_jobs(
 impl LineageStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<LineageStore, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            crate::private::dir(dir).map_err(|source| StoreError::Directory {
                 path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        // Created private: SQLite gives its journal files the database's permissions.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(StoreError::Directory {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+        for file in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(file);
+            crate::private::path(Path::new(&name)).map_err(|source| StoreError::Directory {
+                path: Path::new(&name).display().to_string(),
                 source,
             })?;
         }
@@ -922,6 +949,18 @@ impl LineageStore {
         )? as usize)
     }
 
+    /// Gives up the events still to be sent to every target but `keep`: they are marked
+    /// rejected with `why`, so that their spool files can go. What a user does when a backend
+    /// is gone for good, or events were meant for another one. Returns how many.
+    pub fn drop_pending(&mut self, keep: Option<&str>, why: &str) -> Result<usize, StoreError> {
+        let now = crate::event::format_time(chrono::Utc::now());
+        Ok(self.connection.execute(
+            "UPDATE deliveries SET state = 'rejected', last_error = ?2, updated_at = ?3
+             WHERE state IN ('pending', 'sending') AND (?1 IS NULL OR target <> ?1)",
+            params![keep, why, now],
+        )?)
+    }
+
     /// Marks an event as being sent, committed before the request goes out.
     pub fn claim(&mut self, key: &str, target: &str) -> Result<(), StoreError> {
         let now = crate::event::format_time(chrono::Utc::now());
@@ -932,14 +971,39 @@ impl LineageStore {
         Ok(())
     }
 
-    /// Whether the store holds a terminal event of the run (its spool file may have lost it).
-    pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
+    /// Makes every commit so far durable: what must hold before the spool, the record of last
+    /// resort, gives up an event. Commits are not synced one by one (`synchronous=NORMAL`, for
+    /// ingest speed): until a checkpoint (which syncs the database file) they are in the
+    /// write-ahead log, and syncing it is what `synchronous=FULL` does at every commit.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let Some(path) = self.connection.path().filter(|path| !path.is_empty()) else {
+            return Ok(());
+        };
+        let wal = std::path::PathBuf::from(format!("{path}-wal"));
+        let failed = |message: String| StoreError::Sync {
+            path: wal.display().to_string(),
+            message,
+        };
+        match dk_fs::open_own(&wal, false) {
+            Ok(file) => file.sync_data().map_err(|err| failed(err.to_string())),
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(()),
+            Err(err) => Err(failed(err.to_string())),
+        }
+    }
+
+    /// Whether the store knows the run (`None` when it holds none of its events) and, if so,
+    /// whether it has ended.
+    pub fn run_state(&self, run: Uuid) -> Result<Option<bool>, StoreError> {
         Ok(self
             .connection
             .prepare_cached("SELECT ended_at IS NOT NULL FROM runs WHERE run_id = ?1")?
             .query_row(params![run.to_string()], |row| row.get::<_, bool>(0))
-            .optional()?
-            .unwrap_or(false))
+            .optional()?)
+    }
+
+    /// Whether the store holds a terminal event of the run (its spool file may have lost it).
+    pub fn has_ended(&self, run: Uuid) -> Result<bool, StoreError> {
+        Ok(self.run_state(run)?.unwrap_or(false))
     }
 
     /// Events, oldest first, with their delivery states; one run's only with `run`.

@@ -133,11 +133,16 @@ impl PrivateDir {
             path: path.to_owned(),
         }
     }
+
+    /// Removes all but the owner record.
+    fn scrub(&self) {
+        let _ = crate::recover::scrub(&self.path);
+    }
 }
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        let _ = crate::recover::remove(&self.path);
     }
 }
 
@@ -157,6 +162,11 @@ fn record(
 }
 
 fn absorb(outcome: &mut LineageOutcome, delivered: Delivered) {
+    if delivered.passes.is_empty() && delivered.handoff.is_some() {
+        // Handed off at once (the backend was found down just before): all of the run's
+        // events wait for the background deliverer.
+        outcome.pending = outcome.events;
+    }
     for pass in delivered.passes {
         let report = match pass {
             Ok(report) => report,
@@ -193,6 +203,34 @@ impl LineageOutcome {
     }
 }
 
+/// Records a run that failed before its pipeline started (its virtualenv, seeding, a store):
+/// its START and its FAIL with the error, delivered as a run's events are. A run that could not
+/// start is still a run the lineage backend hears of. Returns warnings.
+pub async fn fail_before_start(plan: &RunPlan, config: &RunConfig, error: &str) -> Vec<String> {
+    let Some(lineage) = &config.lineage else {
+        return Vec::new();
+    };
+    let mut recorder = Some(Recorder::open(&lineage.paths));
+    let mut outcome = LineageOutcome::default();
+    for (kind, error) in [(EventType::Start, None), (EventType::Fail, Some(error))] {
+        let event = plan
+            .lineage
+            .event(kind, config.pinned_time.unwrap_or_else(Utc::now), error);
+        if let Err(err) = record(&mut recorder, &mut outcome, &event) {
+            outcome.warn(err.to_string());
+            return outcome.warnings;
+        }
+    }
+    let delivery = InlineDelivery::start(
+        &lineage.paths,
+        lineage.deliverer.as_ref(),
+        lineage.wait,
+        lineage.handoff.clone(),
+    );
+    absorb(&mut outcome, delivery.finish().await);
+    outcome.warnings
+}
+
 /// Runs the prepared pipeline of `plan` (its steps already carried out with [`exec::prepare`])
 /// and reports how it ended.
 pub async fn execute(
@@ -214,16 +252,8 @@ pub async fn execute(
         .lineage
         .as_ref()
         .map(|lineage| Recorder::open(&lineage.paths));
-    record(
-        &mut recorder,
-        &mut outcome,
-        &plan.lineage.event(
-            EventType::Start,
-            config.pinned_time.unwrap_or_else(Utc::now),
-            None,
-        ),
-    )?;
-    // From here on, a dk killed before the end leaves its ABORT for the next command.
+    // The owner record (with the ABORT that ends the run if dk cannot) comes before START: a
+    // dk killed between them leaves a START that a later command ends.
     let dk_pid = std::process::id();
     let abort = recorder.as_ref().map(|_| {
         plan.lineage.event(
@@ -233,6 +263,15 @@ pub async fn execute(
         )
     });
     Owner::current(abort).write(&config.run_dir)?;
+    record(
+        &mut recorder,
+        &mut outcome,
+        &plan.lineage.event(
+            EventType::Start,
+            config.pinned_time.unwrap_or_else(Utc::now),
+            None,
+        ),
+    )?;
     // Delivery runs alongside the pipeline; it is finished after the terminal event.
     let delivery = config
         .lineage
@@ -240,7 +279,9 @@ pub async fn execute(
         .map(|l| InlineDelivery::start(&l.paths, l.deliverer.as_ref(), l.wait, l.handoff.clone()));
 
     let result = run_process(plan, prepared, config).await;
-    drop(private);
+    // The DSNs go at once; the owner record stays until the terminal event is recorded, so
+    // that a dk killed before that still gets its ABORT from the next command.
+    private.scrub();
     let (status, exit_code, error) = match &result {
         Ok(Exit::Succeeded) => (RunStatus::Succeeded, 0, None),
         // Docker and Podman exit with 125 when they, not the container, failed: an external
@@ -301,6 +342,7 @@ pub async fn execute(
         }
     };
 
+    drop(private);
     if let Some(delivery) = delivery {
         absorb(&mut outcome, delivery.finish().await);
     }

@@ -542,6 +542,17 @@ impl Runner {
         }
     }
 
+    /// Records the START and FAIL of a run that failed before its pipeline started (seeding
+    /// its inputs, preparing its environment), with `error`.
+    pub fn fail_before_start(&self, plan: &RunPlan, config: &RunConfig, error: &str) {
+        let warnings = self
+            .runtime()
+            .block_on(crate::run::fail_before_start(plan, config, error));
+        for warning in &warnings {
+            (self.notes)(Note::LineageWarning(warning));
+        }
+    }
+
     /// Runs a prepared pipeline to its end: its steps (a virtualenv, generated files; their
     /// tools' output goes to `log`), then the pipeline itself on `runtime`.
     pub fn execute(
@@ -561,6 +572,9 @@ impl Runner {
         let prepared_steps = exec::prepare(&prepared.steps, log);
         // A Ctrl-C reaches the tools (pip) too: their failure is the signal's.
         self.interrupted(&phase)?;
+        if let Err(err) = &prepared_steps {
+            self.fail_before_start(plan, config, &err.to_string());
+        }
         prepared_steps?;
         let config = RunConfig {
             stop: Some(self.stop()?.clone()),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use dk_lineage::emit::LineagePaths;
+use dk_lineage::emit::{LineagePaths, Recorder};
 use dk_lineage::event::{EventType, new_run_id};
 use dk_lineage::store::LineageStore;
 use dk_manifest::discover::{DiscoverOptions, Project, load_package_project};
@@ -162,17 +162,19 @@ fn settings_are_checked_with_typed_errors_and_hints() {
     );
 }
 
-#[test]
-fn runs_whose_dk_is_gone_get_their_abort_and_lose_their_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let dk_home = dir.path().join("home");
-    let project = project(dir.path(), "true");
-    let runner = Runner::new(settings(&dk_home, &[]), Box::new(|_| {})).unwrap();
+/// What a dk killed while its run was under way leaves: its START recorded (unless `started`
+/// is false), its owner record with a pid that is gone, and the context with a DSN.
+fn killed_run(
+    dk_home: &Path,
+    root: &Path,
+    started: bool,
+) -> (Runner, uuid::Uuid, std::path::PathBuf) {
+    let project = project(root, "true");
+    let runner = Runner::new(settings(dk_home, &[]), Box::new(|_| {})).unwrap();
     let plan = runner
         .plan(&project, &project.packages[0], new_run_id(), None)
         .unwrap();
     let run_dir = runner.run_dir(&plan);
-    // What a killed dk leaves: an owner record whose pid is gone, and the context.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     let pid = gone.id();
     gone.wait().unwrap();
@@ -188,6 +190,32 @@ fn runs_whose_dk_is_gone_get_their_abort_and_lose_their_files() {
     };
     owner.write(&run_dir).unwrap();
     std::fs::write(run_dir.join("context.json"), "{\"dsn\": \"secret\"}").unwrap();
+    if started {
+        let start = plan
+            .lineage
+            .event(EventType::Start, chrono::Utc::now(), None);
+        Recorder::open(&LineagePaths::under(dk_home))
+            .record(&start)
+            .unwrap();
+    }
+    (runner, plan.run_id, run_dir)
+}
+
+fn event_types(dk_home: &Path, run: uuid::Uuid) -> Vec<EventType> {
+    let store = LineageStore::open(&LineagePaths::under(dk_home).store).unwrap();
+    store
+        .run_events(run)
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+#[test]
+fn runs_whose_dk_is_gone_get_their_abort_and_lose_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let (_runner, run, run_dir) = killed_run(&dk_home, dir.path(), true);
     // A run of a live dk (this process).
     let live = dk_home.join("runs/live");
     Owner::current(None).write(&live).unwrap();
@@ -197,12 +225,185 @@ fn runs_whose_dk_is_gone_get_their_abort_and_lose_their_files() {
     assert!(recovery.recovered[0].aborted);
     assert!(!run_dir.exists());
     assert!(live.exists(), "a live dk's run is left alone");
-    let store = LineageStore::open(&LineagePaths::under(&dk_home).store).unwrap();
-    let events = store.run_events(plan.run_id).unwrap();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event_type, EventType::Abort);
+    assert_eq!(
+        event_types(&dk_home, run),
+        [EventType::Start, EventType::Abort]
+    );
     assert!(
         recover(&dk_home, chrono::Utc::now()).recovered.is_empty(),
         "once"
     );
+}
+
+/// Found by the crash harness: a recovery killed after recording the ABORT, before removing
+/// the folder, was done again by the next command with a new time: a second ABORT.
+#[test]
+fn a_recovery_done_twice_records_one_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let (_runner, run, run_dir) = killed_run(&dk_home, dir.path(), true);
+    let owner = std::fs::read(run_dir.join("owner.json")).unwrap();
+    assert!(recover(&dk_home, chrono::Utc::now()).recovered[0].aborted);
+    // The folder as a recovery killed after recording the ABORT leaves it.
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(run_dir.join("owner.json"), owner).unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert!(!recover(&dk_home, later).recovered[0].aborted);
+    assert_eq!(
+        event_types(&dk_home, run),
+        [EventType::Start, EventType::Abort]
+    );
+}
+
+/// A dk killed before its START was recorded has no run to end: its folder goes, no ABORT.
+#[test]
+fn a_run_killed_before_its_start_gets_no_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let (_runner, run, run_dir) = killed_run(&dk_home, dir.path(), false);
+    let recovery = recover(&dk_home, chrono::Utc::now());
+    assert!(!recovery.recovered[0].aborted, "{recovery:?}");
+    assert!(!run_dir.exists());
+    assert!(event_types(&dk_home, run).is_empty());
+}
+
+/// Found by the crash harness: a dk killed after its terminal event was spooled, before the
+/// store had it and before its folder was removed, got an ABORT too: two terminal events.
+#[test]
+fn a_run_whose_terminal_event_is_spooled_gets_no_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let (runner, run, run_dir) = killed_run(&dk_home, dir.path(), true);
+    let project = project(dir.path(), "true");
+    let plan = runner
+        .plan(&project, &project.packages[0], run, None)
+        .unwrap();
+    let complete = plan
+        .lineage
+        .event(EventType::Complete, chrono::Utc::now(), None);
+    // Spooled only: the store never saw it.
+    dk_lineage::spool::Spool::new(&LineagePaths::under(&dk_home).spool)
+        .append(&complete)
+        .unwrap();
+    let recovery = recover(&dk_home, chrono::Utc::now());
+    assert!(!recovery.recovered[0].aborted, "{recovery:?}");
+    assert!(!run_dir.exists());
+    assert_eq!(
+        event_types(&dk_home, run),
+        [EventType::Start, EventType::Complete]
+    );
+}
+
+/// Found by the crash harness: a dk killed while writing the owner record of a new run left a
+/// folder without one, which no later command could tell from a live run's and removed. A run
+/// folder now appears with its owner record; what a killed dk was making is swept.
+#[test]
+fn a_run_folder_never_lacks_its_owner_and_a_half_made_one_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let run_dir = dk_home.join("runs/0190a000-0000-7000-8000-000000000003");
+    Owner::current(None).write(&run_dir).unwrap();
+    let names: Vec<_> = std::fs::read_dir(dk_home.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        [run_dir.file_name().unwrap()],
+        "no staging folder left"
+    );
+    assert!(run_dir.join("owner.json").is_file());
+
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let half_made = dk_home.join(format!(
+        "runs/.0190a000-0000-7000-8000-000000000004.{pid}.0.tmp"
+    ));
+    std::fs::create_dir_all(&half_made).unwrap();
+    std::fs::write(half_made.join(format!(".owner.json.{pid}.0.tmp")), "{").unwrap();
+    // And what a removal killed midway leaves (found by the harness too: an empty folder).
+    let half_removed = dk_home.join(format!(
+        "runs/.0190a000-0000-7000-8000-000000000005.{pid}.1.tmp"
+    ));
+    std::fs::create_dir_all(&half_removed).unwrap();
+    std::fs::write(half_removed.join("context.json"), "{\"dsn\": \"secret\"}").unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(
+        !half_removed.exists(),
+        "the killed dk's half-removed folder is swept"
+    );
+    assert!(
+        !half_made.exists(),
+        "the killed dk's half-made folder is swept"
+    );
+    assert!(run_dir.exists(), "a live run's folder stays");
+}
+
+/// Attacker review: recovery followed links. With `runs` (or a run folder, or its owner record)
+/// a link, or an owner record copied from another run's folder, a later dk recorded an ABORT
+/// for a run that was not there and removed whatever the link pointed at.
+#[test]
+fn recovery_follows_no_link_and_trusts_no_borrowed_owner_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let dk_home = dir.path().join("home");
+    let (_runner, run, run_dir) = killed_run(&dk_home, dir.path(), true);
+    let runs = dk_home.join("runs");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(&runs, &elsewhere).unwrap();
+    let name = run_dir.file_name().unwrap();
+
+    // `runs` itself a link.
+    std::os::unix::fs::symlink(&elsewhere, &runs).unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(elsewhere.join(name).join("context.json").exists());
+    std::fs::remove_file(&runs).unwrap();
+
+    // A run folder that is a link.
+    std::fs::create_dir(&runs).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join(name), runs.join(name)).unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(elsewhere.join(name).join("context.json").exists());
+    std::fs::remove_file(runs.join(name)).unwrap();
+
+    // An owner record that is a link.
+    std::fs::create_dir(runs.join(name)).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.join(name).join("owner.json"),
+        runs.join(name).join("owner.json"),
+    )
+    .unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(runs.join(name).exists());
+    std::fs::remove_dir_all(runs.join(name)).unwrap();
+
+    // An owner record copied into a folder of another name.
+    let other = runs.join("0190a000-0000-7000-8000-000000000009");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(
+        elsewhere.join(name).join("owner.json"),
+        other.join("owner.json"),
+    )
+    .unwrap();
+    recover(&dk_home, chrono::Utc::now());
+    assert!(other.join("owner.json").exists(), "not removed");
+    std::fs::remove_dir_all(&other).unwrap();
+
+    // Another user's folder (where this test may hand one over: as root).
+    std::fs::rename(elsewhere.join(name), runs.join(name)).unwrap();
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "65534"])
+        .arg(runs.join(name))
+        .status()
+        .is_ok_and(|status| status.success());
+    if chowned {
+        recover(&dk_home, chrono::Utc::now());
+        assert!(
+            runs.join(name).exists(),
+            "another user's folder is left alone"
+        );
+    }
+
+    assert_eq!(event_types(&dk_home, run), [EventType::Start], "no ABORT");
 }

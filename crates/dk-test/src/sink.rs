@@ -65,7 +65,11 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut length = 0;
     loop {
         let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+        if reader.read_line(&mut line)? == 0 {
+            // A client gone mid-request (killed) sent no request.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == "\r\n" {
             break;
         }
         if let Some((key, value)) = line.trim_end().split_once(':') {

@@ -15,7 +15,7 @@ use dk_lineage::emit::{FlushReport, LineagePaths, Synced, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
 use dk_lineage::server::{ServerConfig, serve_all};
 use dk_lineage::spool::Quarantined;
-use dk_lineage::store::{DeliveryState, StoredEvent};
+use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
 use dk_manifest::suggest::did_you_mean;
 
 use super::parse_timeout;
@@ -127,7 +127,8 @@ pub struct EventsArgs {
 #[command(after_help = "\
 Examples:
   dk lineage flush
-  OPENLINEAGE_URL=http://localhost:5000 dk lineage flush --timeout 2m")]
+  OPENLINEAGE_URL=http://localhost:5000 dk lineage flush --timeout 2m
+  dk lineage flush --lineage-endpoint http://new-marquez:5000 --drop-pending")]
 pub struct FlushArgs {
     /// Give up retrying after this long; what is left stays spooled
     #[arg(long, default_value = "30s", value_name = "DURATION")]
@@ -135,6 +136,10 @@ pub struct FlushArgs {
     /// Send to this endpoint instead of the configured one
     #[arg(long, value_name = "URL")]
     pub lineage_endpoint: Option<String>,
+    /// Give up what is pending for every other backend (one that is gone, or was wrong): marked
+    /// rejected, its spool files removed; spooled events still go to this flush's backend
+    #[arg(long)]
+    pub drop_pending: bool,
 }
 
 /// `-o mermaid` and `-o dot` for the graph view.
@@ -478,6 +483,8 @@ fn run_events(args: EventsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
 struct FlushOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<String>,
+    /// Events given up for other backends (`--drop-pending`).
+    dropped: usize,
     #[serde(flatten)]
     report: FlushReport,
 }
@@ -490,6 +497,13 @@ impl Render for FlushOutcome {
             0 => String::new(),
             n => format!("; {n} moved to the spool's bad/ folder (`dk lineage events` says why)"),
         };
+        if self.dropped > 0 {
+            writeln!(
+                out,
+                "Dropped {} pending for other backends",
+                plural(self.dropped, "event")
+            )?;
+        }
         match &self.target {
             None => writeln!(
                 out,
@@ -536,6 +550,18 @@ fn run_flush(args: FlushArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let timeout = parse_timeout(Some(&args.timeout), "--timeout")?.unwrap_or(Duration::ZERO);
     let runner = Runner::new(ctx)?;
     let setup = runner.lineage(args.lineage_endpoint.as_deref())?;
+    let target = setup.deliverer.as_ref().map(|d| d.target().id());
+    let dropped = match args.drop_pending {
+        true => LineageStore::open(&setup.paths.store)
+            .and_then(|mut store| {
+                store.drop_pending(
+                    target.as_deref(),
+                    "dropped by `dk lineage flush --drop-pending`",
+                )
+            })
+            .map_err(store_error)?,
+        false => 0,
+    };
     let report = runtime()?
         .block_on(async {
             let (_deadline, watch) = watch::channel(tokio::time::Instant::now() + timeout);
@@ -546,7 +572,8 @@ fn run_flush(args: FlushArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         ctx.ui.warn(warning);
     }
     ctx.ui.emit_message(&FlushOutcome {
-        target: setup.deliverer.as_ref().map(|d| d.target().id()),
+        target,
+        dropped,
         report,
     })
 }

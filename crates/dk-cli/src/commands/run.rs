@@ -385,16 +385,20 @@ pub fn run(args: RunArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             summary.skipped.push(plan.name().to_owned());
             continue;
         }
-        if !args.no_seed {
-            runner.seed(plan, &SeedOptions::default(), |d| {
-                d.role == dk_manifest::resolve::Role::Input
-            })?;
-        }
         let lineage = match plan.transform.spec.lineage.enabled && !args.no_lineage {
             false => None,
             true => Some(runner.lineage(args.lineage_endpoint.as_deref())?),
         };
         let config = runner.config(plan, &env, lineage);
+        if !args.no_seed {
+            let seeded = runner.seed(plan, &SeedOptions::default(), |d| {
+                d.role == dk_manifest::resolve::Role::Input
+            });
+            if let Err(err) = seeded {
+                runner.fail_before_start(plan, &config, &err.to_string());
+                return Err(err.into());
+            }
+        }
         ctx.ui.note(format!(
             "▶ {} ({}, run {})",
             plan.name(),

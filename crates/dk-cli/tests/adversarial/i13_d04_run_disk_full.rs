@@ -5,36 +5,14 @@
 use crate::common::{context, run_ok};
 use crate::run_bounded;
 
-/// A 4 MiB tmpfs at `path`, unmounted when dropped.
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_run_whose_end_cannot_be_recorded_says_it_ran_and_exits_3() {
     let ctx = context();
     run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
     let lineage = ctx.dk_home().join("lineage");
-    std::fs::create_dir_all(&lineage).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "dk-lineage-test"])
-        .arg(&lineage)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !mounted {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: cannot mount a tmpfs here (not root)"
-        );
+    let Some(_tmpfs) = crate::Tmpfs::mount(&lineage, "4m") else {
         return;
-    }
-    let _tmpfs = Tmpfs(lineage.clone());
+    };
     // The pipeline fills the disk dk's lineage is on, after START was recorded.
     ctx.write(
         "demo/main.py",

@@ -42,17 +42,7 @@ fn sigint_while_seeding_the_second_package_stops_the_run_with_130() {
             let _ = connected.send(());
         }
     });
-    ctx.write(".dk/.keep", "");
-    ctx.write(
-        "store/files.yaml",
-        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: data\n",
-    );
-    ctx.write(
-        "store/warehouse.yaml",
-        format!(
-            "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: postgres\n  connection:\n    host: 127.0.0.1\n    port: {port}\n    database: dk\n    user: postgres\n"
-        ),
-    );
+    crate::project_with_stores(&ctx, port);
     for name in ["origin", "middle", "last"] {
         ctx.write(
             format!("dataset/{name}.yaml"),

@@ -58,6 +58,53 @@ fn run_bounded_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> R
     Run::from_output(child.wait_with_output().expect("collect dk's output"))
 }
 
+/// A tmpfs of `size` (`4m`) mounted at `path`, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None`, saying the test is skipped, where no tmpfs can be mounted (not root).
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "dk-test"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: cannot mount a tmpfs here (not root)"
+            );
+            return None;
+        }
+        Some(Tmpfs(path.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A project with a file store `files` (folder `data`) and a PostgreSQL store `warehouse` at
+/// `port` on loopback.
+fn project_with_stores(ctx: &TestContext, port: u16) {
+    ctx.write(".dk/.keep", "");
+    ctx.write(
+        "store/files.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: files\nspec:\n  connector: file\n  connection:\n    path: data\n",
+    );
+    ctx.write(
+        "store/warehouse.yaml",
+        format!(
+            "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: postgres\n  connection:\n    host: 127.0.0.1\n    port: {port}\n    database: dk\n    user: postgres\n"
+        ),
+    );
+}
+
 mod d01_link_chain;
 mod d02_gitops_symlinks;
 mod d03_alias_bombs;
@@ -76,11 +123,15 @@ mod d10_spool_fifo;
 mod d11_lineage_serve;
 mod d12_forge;
 mod d13_dev_down;
+mod i13_crash;
 mod i13_d01_down_backend;
 mod i13_d02_bad_spool;
 mod i13_d03_flush_counts;
+mod i13_d04_disk_full_writes;
 mod i13_d04_run_disk_full;
 mod i13_d04_torn_spool;
 mod i13_d05_flush_crash;
 mod i13_d05_kill_dk;
 mod i13_d06_signals;
+mod i13_review_drop_pending;
+mod i13_review_prepare_fails;
