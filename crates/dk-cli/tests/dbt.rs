@@ -1,0 +1,218 @@
+//! dbt projects as dk packages, on a realistic project written for these tests
+//! (`tests/fixtures/dbt-shop`: seeds, sources, staging views, marts, schema and singular tests, a
+//! snapshot, a macro, `meta` PII tags, DuckDB and PostgreSQL targets). dbt is the real one of
+//! `scripts/test-services` (DK_TEST_TOOLS_BIN); without it the tests say SKIPPED.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{context, run_ok, run_with};
+use dk_test::{TestContext, copy_tree, service};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbt-shop")
+}
+
+/// The tools venv's bin directory (dbt, dbt-ol, its Python with duckdb).
+fn tools_bin() -> Option<String> {
+    service("DK_TEST_TOOLS_BIN", "pipeline tools (dbt-duckdb)")
+}
+
+/// The shop project copied to `work/<dir>`, as a user's checkout is: no `target/`, no database.
+fn shop(ctx: &TestContext, dir: &str) -> PathBuf {
+    let to = ctx.work().join(dir);
+    copy_tree(&fixture(), &to, &[]);
+    to
+}
+
+/// The manifests a person writes to wrap the shop by hand: one store, the raw customers the
+/// project reads (a seed of its own) and the `customers` mart.
+fn wrap_by_hand(ctx: &TestContext, dir: &str, dbt: &str) {
+    ctx.write(
+        format!("{dir}/dk.yaml"),
+        format!(
+            "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Transform\nmetadata:\n  name: shop\nspec:\n  runtime: dbt\n  owner: analytics@example.com\n  inputs:\n    - dataset: raw-customers\n  outputs:\n    - dataset: customers\n{dbt}"
+        ),
+    );
+    ctx.write(
+        format!("{dir}/store/warehouse.yaml"),
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Store\nmetadata:\n  name: warehouse\nspec:\n  connector: duckdb\n  connection:\n    path: data/shop.duckdb\n",
+    );
+    ctx.write(
+        format!("{dir}/dataset/raw-customers.yaml"),
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: raw-customers\nspec:\n  store: warehouse\n  table: main_raw.raw_customers\n  owner: analytics@example.com\n  classification: confidential\n  retention:\n    days: 365\n  schema:\n    - name: id\n      type: integer\n    - name: email\n      type: string\n      pii: true\n",
+    );
+    ctx.write(
+        format!("{dir}/dataset/customers.yaml"),
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: customers\nspec:\n  store: warehouse\n  table: main.customers\n  owner: analytics@example.com\n  classification: confidential\n  retention:\n    days: 365\n  schema:\n    - name: customer_id\n      type: integer\n    - name: first_name\n      type: string\n      pii: true\n",
+    );
+}
+
+/// One value from the shop's DuckDB file, through the tools' Python.
+fn duckdb_value(bin: &str, database: &Path, sql: &str) -> String {
+    let output = std::process::Command::new(format!("{bin}/python"))
+        .args([
+            "-c",
+            "import duckdb,sys; print(duckdb.connect(sys.argv[1], read_only=True).execute(sys.argv[2]).fetchone()[0])",
+        ])
+        .arg(database)
+        .arg(sql)
+        .output()
+        .expect("python");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A directory holding only `python3`: the system one without site-packages (`-S`), so that it
+/// has no duckdb whatever the machine installed.
+fn bare_python(ctx: &TestContext) -> String {
+    let dir = ctx.root().join("bare-python");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("python3");
+    let system = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("python3 (CI has it)");
+    std::fs::write(&script, format!("#!/bin/sh\nexec {system} -S \"$@\"\n")).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir.display().to_string()
+}
+
+/// `dk run` builds the dbt way on a fresh copy: the seeds load, staging views and marts build, the
+/// snapshot is taken and the tests pass, under the profile name `dbt_project.yml` gives
+/// (`shop_analytics`, unedited), although the first `python3` on PATH has no duckdb.
+#[test]
+fn dk_run_is_dbt_build_under_the_projects_own_profile() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    let dir = shop(&ctx, "shop");
+    wrap_by_hand(&ctx, "shop", "");
+    let path = format!("{}:{bin}:/usr/bin:/bin", bare_python(&ctx));
+    let env = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &env, &["run", "shop"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stderr.contains(" build "), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("--profile shop_analytics"),
+        "{}",
+        result.stderr
+    );
+    assert_eq!(
+        ctx.read("shop/dbt_project.yml"),
+        std::fs::read_to_string(fixture().join("dbt_project.yml")).unwrap(),
+        "dk edited dbt_project.yml"
+    );
+    let database = dir.join("data/shop.duckdb");
+    for (sql, want) in [
+        ("select count(*) from main_raw.raw_customers", "4"),
+        ("select count(*) from main.stg_customers", "4"),
+        ("select count(*) from main.customers", "4"),
+        ("select count(*) from main.customers_snapshot", "4"),
+        (
+            "select table_type from information_schema.tables where table_name = 'stg_orders'",
+            "VIEW",
+        ),
+        (
+            "select lifetime_value from main.customers where customer_id = 1",
+            "40.00",
+        ),
+    ] {
+        assert_eq!(duckdb_value(&bin, &database, sql), want, "{sql}");
+    }
+}
+
+/// `spec.dbt.select` narrows the build to what it names (here a model and its upstream seed),
+/// and `spec.dbt.command: run` runs models only.
+#[test]
+fn spec_dbt_chooses_the_command_and_the_selection() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    let dir = shop(&ctx, "shop");
+    wrap_by_hand(&ctx, "shop", "  dbt:\n    select: +stg_customers\n");
+    let path = format!("{bin}:/usr/bin:/bin");
+    let env = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &env, &["run", "shop"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(
+        result.stderr.contains(" build ") && result.stderr.contains("--select +stg_customers"),
+        "{}",
+        result.stderr
+    );
+    let built = "select count(*) from information_schema.tables where table_name in ('raw_customers', 'stg_customers', 'raw_orders', 'stg_orders', 'customers')";
+    let database = dir.join("data/shop.duckdb");
+    assert_eq!(duckdb_value(&bin, &database, built), "2");
+
+    ctx.write(
+        "shop/dk.yaml",
+        ctx.read("shop/dk.yaml").replace(
+            "select: +stg_customers",
+            "command: run\n    select: stg_customers",
+        ),
+    );
+    let result = run_with(&ctx, &env, &["run", "shop"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(
+        result.stderr.contains(" run ") && result.stderr.contains("--select stg_customers"),
+        "{}",
+        result.stderr
+    );
+
+    ctx.write(
+        "shop/dk.yaml",
+        ctx.read("shop/dk.yaml")
+            .replace("command: run", "command: deploy"),
+    );
+    let typo = run_ok(&ctx, &["lint", "shop"], 1);
+    assert!(
+        typo.transcript().contains("deploy") && typo.transcript().contains("build"),
+        "{}",
+        typo.transcript()
+    );
+}
+
+/// `dk test` on a fresh copy: nothing was ever built, and the tests still find their models.
+#[test]
+fn dk_test_passes_on_a_fresh_copy() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    shop(&ctx, "shop");
+    wrap_by_hand(&ctx, "shop", "  dbt:\n    command: run\n");
+    let path = format!("{bin}:/usr/bin:/bin");
+    let env = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let tested = run_with(&ctx, &env, &["test", "shop"]);
+    assert_eq!(tested.code, 0, "{}", tested.transcript());
+    assert!(tested.stderr.contains(" build "), "{}", tested.stderr);
+}
+
+/// Seeding DuckDB with a Python that lacks duckdb says which module is missing from which
+/// interpreter, instead of "check that the store is reachable".
+#[test]
+fn seeding_duckdb_without_the_module_names_the_module_and_the_python() {
+    let ctx = context();
+    let bare = bare_python(&ctx);
+    shop(&ctx, "shop");
+    wrap_by_hand(&ctx, "shop", "");
+    ctx.write(
+        "shop/dataset/promotions.yaml",
+        "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: DataSet\nmetadata:\n  name: promotions\nspec:\n  store: warehouse\n  table: main.promotions\n  classification: internal\n  schema:\n    - name: code\n      type: string\n  dev:\n    seed:\n      inline:\n        - {code: SPRING}\n",
+    );
+    let text = ctx
+        .read("shop/dk.yaml")
+        .replace("inputs:\n", "inputs:\n    - dataset: promotions\n");
+    ctx.write("shop/dk.yaml", text);
+    let env = [("PATH", bare.as_str())];
+    let result = run_with(&ctx, &env, &["dev", "seed", "shop"]);
+    assert_eq!(result.code, 1, "{}", result.transcript());
+    let text = result.transcript();
+    assert!(
+        text.contains("has no `duckdb` module") && text.contains(&format!("{bare}/python3")),
+        "{text}"
+    );
+    assert!(text.contains("pip install duckdb"), "{text}");
+    assert!(!text.contains("reachable"), "{text}");
+}
