@@ -416,6 +416,31 @@ fn dbt_profile(plan: &RunPlan, name: &str) -> Result<(Value, Vec<(String, String
     ))
 }
 
+/// Runs `dbt parse` on the project in `dir` with its own `profiles.yml`, so that
+/// `target/manifest.json` describes the project as it is now. dbt's output is returned on
+/// failure (its last lines say what is wrong); it never reaches the terminal otherwise.
+pub fn dbt_parse(tools: &Tools, dir: &Path) -> Result<(), ExecError> {
+    let dbt = tools.require("dbt", DBT_INSTALL)?;
+    // Run inside the project, so that dbt's `logs/` lands there and nowhere else.
+    let output = Command::new(&dbt)
+        .args(["parse", "--project-dir", ".", "--profiles-dir", "."])
+        .current_dir(dir)
+        .env("DO_NOT_TRACK", "1")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| ExecError::Prepare(format!("{}: {err}", dbt.display())))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let tail: Vec<&str> = text.lines().rev().take(8).collect();
+    Err(ExecError::Prepare(format!(
+        "dbt parse failed: {}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    )))
+}
+
 /// Plugin path and version of a CloudQuery destination for a built-in store type.
 fn cloudquery_destination(store_type: &str) -> Option<(&'static str, &'static str)> {
     match store_type {
