@@ -4,10 +4,9 @@
 //! Store, Connector), reads them from YAML with exact `file:line:column` positions, discovers the
 //! packages of a project, resolves names (Transform → DataSet → Store → Connector) and applies
 //! `-f`/`--set` overrides in memory. It never writes a user's manifest (it updates only the
-//! manifests `dk init --from-dbt` generated, see [`dbt`]) and never prints.
+//! manifests `dk init --from-dbt` generated, in the `dk-sql` crate) and never prints.
 
 pub mod authoring;
-pub mod dbt;
 pub mod discover;
 pub mod graph;
 pub mod load;

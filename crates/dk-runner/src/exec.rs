@@ -416,14 +416,21 @@ fn dbt_profile(plan: &RunPlan, name: &str) -> Result<(Value, Vec<(String, String
     ))
 }
 
-/// Runs `dbt parse` on the project in `dir` with its own `profiles.yml`, so that
-/// `target/manifest.json` describes the project as it is now. dbt's output is returned on
+/// Runs `dbt compile` on the project in `dir` with its own `profiles.yml`, so that
+/// `target/manifest.json` describes the project as it is now, with each model's SQL as the
+/// warehouse runs it (column lineage is read from it). `folder` is created first: that of a
+/// DuckDB database, which dbt opens to compile. dbt's output is returned on
 /// failure (its last lines say what is wrong); it never reaches the terminal otherwise.
-pub fn dbt_parse(tools: &Tools, dir: &Path) -> Result<(), ExecError> {
+pub fn dbt_compile(tools: &Tools, dir: &Path, folder: Option<&Path>) -> Result<(), ExecError> {
     let dbt = tools.require("dbt", DBT_INSTALL)?;
+    if let Some(folder) = folder {
+        std::fs::create_dir_all(folder).map_err(|err| {
+            ExecError::Prepare(format!("cannot create {}: {err}", folder.display()))
+        })?;
+    }
     // Run inside the project, so that dbt's `logs/` lands there and nowhere else.
     let output = Command::new(&dbt)
-        .args(["parse", "--project-dir", ".", "--profiles-dir", "."])
+        .args(["compile", "--project-dir", ".", "--profiles-dir", "."])
         .current_dir(dir)
         .env("DO_NOT_TRACK", "1")
         .stdin(Stdio::null())
@@ -436,7 +443,7 @@ pub fn dbt_parse(tools: &Tools, dir: &Path) -> Result<(), ExecError> {
         + &String::from_utf8_lossy(&output.stderr);
     let tail: Vec<&str> = text.lines().rev().take(8).collect();
     Err(ExecError::Prepare(format!(
-        "dbt parse failed: {}",
+        "dbt compile failed: {}",
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     )))
 }

@@ -4,6 +4,11 @@
 //! (a hash, `count`, `sum`, `avg`) stands between them. `min`, `max`, `any_value`, `string_agg`
 //! and `array_agg` return input values, so they carry them unmasked. What cannot be resolved is
 //! a [`Lineage::unresolved`] entry, never a guess.
+//!
+//! [`dbt`] adopts a dbt project (`dk init --from-dbt`) and derives its models' column lineage
+//! from their compiled SQL.
+
+pub mod dbt;
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;

@@ -26,7 +26,7 @@ Examples:
   dk init --from-dbt ./jaffle-shop
   dk init --from-dbt . --all-models
 
---from-dbt adopts an existing dbt project in place: it runs `dbt parse`, and writes dk.yaml,
+--from-dbt adopts an existing dbt project in place: it runs `dbt compile`, and writes dk.yaml,
 one Store per duckdb/postgres/sqlite target of profiles.yml (passwords as ${VAR} references) and
 one DataSet per source, seed and boundary model (every model with --all-models), with columns,
 types (catalog.json when present), descriptions, and pii/classification from `meta`. dbt's files
@@ -163,7 +163,7 @@ struct AdoptReport {
 #[derive(Debug, Serialize)]
 struct AdoptedFile {
     path: String,
-    action: dk_manifest::dbt::Action,
+    action: dk_sql::dbt::Action,
 }
 
 impl Render for AdoptReport {
@@ -196,7 +196,7 @@ impl Render for AdoptReport {
 }
 
 fn from_dbt(dir: &std::path::Path, args: &InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    use dk_manifest::dbt::{self, ImportOptions};
+    use dk_sql::dbt::{self, ImportOptions};
     let usage = |message: String, hint: &str| {
         let mut error = CliError::new(ExitStatus::Usage, message);
         error.hint = Some(hint.to_owned());
@@ -216,16 +216,13 @@ fn from_dbt(dir: &std::path::Path, args: &InitArgs, ctx: &Context) -> Result<Exi
     }
     let tools = dk_runner::exec::Tools::new(ctx.env.get(PATH).map(str::to_owned));
     let profile = dk_runner::exec::dbt_profile_name(dir).map_err(exec_error)?;
-    dk_runner::exec::dbt_parse(&tools, dir).map_err(exec_error)?;
+    let folder = dbt::duckdb_folder(dir, &profile).map_err(import_error)?;
+    dk_runner::exec::dbt_compile(&tools, dir, folder.as_deref()).map_err(exec_error)?;
     let options = ImportOptions {
         all_models: args.all_models,
         owner: args.owner.clone().unwrap_or_else(|| args.team.clone()),
     };
-    let adopted = dbt::adopt(dir, &profile, &options).map_err(|err| {
-        let mut error = CliError::new(ExitStatus::Usage, err.to_string());
-        error.hint = Some("the project's default target must be duckdb, postgres or sqlite, and `dbt parse` must succeed on it".into());
-        error
-    })?;
+    let adopted = dbt::adopt(dir, &profile, &options).map_err(import_error)?;
     let files = adopted
         .files
         .into_iter()
@@ -238,6 +235,22 @@ fn from_dbt(dir: &std::path::Path, args: &InitArgs, ctx: &Context) -> Result<Exi
         warnings: adopted.warnings,
         next_steps: vec![format!("dk lint {shown}"), format!("dk run {shown}")],
     })
+}
+
+fn import_error(err: dk_sql::dbt::ImportError) -> CliError {
+    use dk_sql::dbt::ImportError;
+    let hint = match &err {
+        ImportError::Edit { .. } => {
+            "fix the YAML of that generated file, or delete its header comment so that dk leaves it alone"
+        }
+        ImportError::File(_) => "check that the file is readable and a regular file",
+        _ => {
+            "the project's default target must be duckdb, postgres or sqlite, and `dbt compile` must succeed on it"
+        }
+    };
+    let mut error = CliError::new(ExitStatus::Usage, err.to_string());
+    error.hint = Some(hint.into());
+    error
 }
 
 fn exec_error(err: dk_runner::exec::ExecError) -> CliError {
