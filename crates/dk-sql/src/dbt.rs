@@ -243,6 +243,29 @@ fn meta<'a>(node: &'a Value, key: &str) -> Option<&'a Value> {
         .or_else(|| node.get("config")?.get("meta")?.get(key))
 }
 
+/// The catalog's columns of a node or source, in the table's order, with their types.
+fn catalog_columns(catalog: Option<&Value>, id: &str) -> Option<Vec<(String, String)>> {
+    let entry = catalog.and_then(|c| {
+        c.get("nodes")
+            .and_then(|n| n.get(id))
+            .or_else(|| c.get("sources")?.get(id))
+    })?;
+    let mut list: Vec<(i64, String, String)> = entry
+        .get("columns")?
+        .as_object()?
+        .values()
+        .map(|c| {
+            (
+                c.get("index").and_then(Value::as_i64).unwrap_or(0),
+                str_at(c, "name").unwrap_or_default().to_owned(),
+                str_at(c, "type").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    list.sort();
+    Some(list.into_iter().map(|(_, n, t)| (n, t)).collect())
+}
+
 /// The columns of a node: documented ones in their order, then the catalog's in its order, then
 /// those known otherwise (`derived`: a model's select list, a seed's CSV header).
 fn columns(
@@ -252,28 +275,7 @@ fn columns(
     derived: &[String],
     warnings: &mut Vec<String>,
 ) -> Vec<Value> {
-    let catalog_columns: Vec<(String, String)> = catalog
-        .and_then(|c| {
-            c.get("nodes")
-                .and_then(|n| n.get(id))
-                .or_else(|| c.get("sources")?.get(id))
-        })
-        .and_then(|entry| entry.get("columns")?.as_object())
-        .map(|columns| {
-            let mut list: Vec<(i64, String, String)> = columns
-                .values()
-                .map(|c| {
-                    (
-                        c.get("index").and_then(Value::as_i64).unwrap_or(0),
-                        str_at(c, "name").unwrap_or_default().to_owned(),
-                        str_at(c, "type").unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            list.sort();
-            list.into_iter().map(|(_, n, t)| (n, t)).collect()
-        })
-        .unwrap_or_default();
+    let catalog_columns = catalog_columns(catalog, id).unwrap_or_default();
     let catalog_type = |name: &str| {
         catalog_columns
             .iter()
@@ -687,24 +689,8 @@ pub fn import(
     // a source's documented columns.
     let mut known = BTreeMap::new();
     for (id, node) in sources.iter().chain(nodes.iter()) {
-        let catalog_columns = catalog
-            .and_then(|c| {
-                c.get("nodes")?
-                    .get(id)
-                    .or_else(|| c.get("sources")?.get(id))
-            })
-            .and_then(|entry| entry.get("columns")?.as_object())
-            .map(|columns| {
-                let mut list: Vec<(i64, String)> = columns
-                    .values()
-                    .map(|c| {
-                        let index = c.get("index").and_then(Value::as_i64).unwrap_or(0);
-                        (index, str_at(c, "name").unwrap_or_default().to_lowercase())
-                    })
-                    .collect();
-                list.sort();
-                list.into_iter().map(|(_, n)| n).collect::<Vec<_>>()
-            });
+        let catalog_columns = catalog_columns(catalog, id)
+            .map(|columns| columns.into_iter().map(|(n, _)| n.to_lowercase()).collect());
         let documented = || {
             node.get("columns")
                 .and_then(Value::as_object)
@@ -940,18 +926,22 @@ mod tests {
         })
     }
 
-    #[test]
-    fn passwords_become_references_and_never_values() {
+    fn import_with(password: &str) -> Imported {
         let options = ImportOptions::default();
-        let imported = import(
+        import(
             &manifest(),
             None,
-            &profiles("hunter2"),
+            &profiles(password),
             "shop",
             &BTreeMap::new(),
             &options,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn passwords_become_references_and_never_values() {
+        let imported = import_with("hunter2");
         let text: String = imported.files.iter().map(render).collect();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("password: ${SHOP_PROD_PASSWORD}"), "{text}");
@@ -967,15 +957,7 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("`cloud` (snowflake)"))
         );
-        let referenced = import(
-            &manifest(),
-            None,
-            &profiles("{{ env_var(\"PG_PASS\") }}"),
-            "shop",
-            &BTreeMap::new(),
-            &options,
-        )
-        .unwrap();
+        let referenced = import_with("{{ env_var(\"PG_PASS\") }}");
         let text: String = referenced.files.iter().map(render).collect();
         assert!(text.contains("password: ${PG_PASS}"), "{text}");
     }
@@ -1053,16 +1035,7 @@ mod tests {
 
     #[test]
     fn an_update_keeps_what_a_person_owns_and_their_comments() {
-        let options = ImportOptions::default();
-        let imported = import(
-            &manifest(),
-            None,
-            &profiles(""),
-            "shop",
-            &BTreeMap::new(),
-            &options,
-        )
-        .unwrap();
+        let imported = import_with("");
         let mart = imported
             .files
             .iter()
