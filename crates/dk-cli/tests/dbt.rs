@@ -339,6 +339,42 @@ fn dk_init_from_dbt_adopts_the_project_and_re_runs_keep_human_edits() {
     let result = run_with(&ctx, &env, &["run", "shop"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert!(result.stderr.contains(" build "), "{}", result.stderr);
+    // The artifact holds the project, not what dbt and dk produced from it.
+    ctx.write(
+        "shop/dbt_packages/dbt_utils/dbt_project.yml",
+        "name: dbt_utils\n",
+    );
+    assert!(dir.join("target/manifest.json").is_file() && dir.join("logs").is_dir());
+    let built = run_ok(
+        &ctx,
+        &[
+            "build",
+            "shop",
+            "--tag",
+            "v0.1.0",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        0,
+    )
+    .json();
+    let entries: Vec<&str> = built["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        entries.contains(&"dbt_project.yml") && entries.contains(&"models/marts/customers.sql"),
+        "{entries:?}"
+    );
+    for excluded in ["target/", "logs/", "dbt_packages/", "data/"] {
+        assert!(
+            !entries.iter().any(|e| e.starts_with(excluded)),
+            "{excluded} bundled: {entries:?}"
+        );
+    }
     let events = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
     let validator = dk_test::openlineage::OpenLineageValidator::new();
     let complete = events["events"]
