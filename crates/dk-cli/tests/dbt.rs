@@ -5,10 +5,13 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::{context, run_ok, run_with};
+use dk_test::sink::HttpSink;
 use dk_test::{TestContext, copy_tree, service};
+use serde_json::Value;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbt-shop")
@@ -476,4 +479,86 @@ fn dk_init_from_dbt_adopts_the_project_and_re_runs_keep_human_edits() {
         assert!(customers.contains(want), "{want} lost:\n{customers}");
     }
     assert_eq!(dbt_files(&dir), before, "dk changed a dbt file");
+}
+
+/// The (namespace, name) of every dataset of `events` on `sides` (inputs, outputs).
+fn identities<'a>(
+    events: impl Iterator<Item = &'a Value>,
+    sides: &'static [&'static str],
+) -> BTreeSet<(String, String)> {
+    events
+        .flat_map(|e| {
+            sides
+                .iter()
+                .flat_map(move |side| e[*side].as_array().cloned().unwrap_or_default())
+        })
+        .map(|d| {
+            (
+                d["namespace"].as_str().unwrap_or_default().to_owned(),
+                d["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// With openlineage-dbt on PATH, dk runs dbt-ol; each model dk's events name as an output is
+/// named the same (namespace and name) in dbt-ol's events nested under the dk run: one graph,
+/// not two. (dbt-ol emits no seed events, and names a source by its dbt name rather than its
+/// `identifier`, so those two are not compared.)
+#[test]
+fn dbt_ol_and_dk_name_each_table_the_same() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    shop(&ctx, "shop");
+    let path = format!("{bin}:/usr/bin:/bin");
+    let sink = HttpSink::start();
+    let url = sink.url();
+    let env = [
+        ("PATH", path.as_str()),
+        ("DO_NOT_TRACK", "1"),
+        ("OPENLINEAGE_URL", url.as_str()),
+    ];
+    let adopted = run_with(&ctx, &env, &["init", "--from-dbt", "shop"]);
+    assert_eq!(adopted.code, 0, "{}", adopted.transcript());
+    // The person's answer to DK304/DK305 (see above).
+    ctx.write(
+        "shop/dataset/country-revenue.yaml",
+        ctx.read("shop/dataset/country-revenue.yaml")
+            .replace("classification: internal", "classification: confidential")
+            .replace(
+                "      from: customers.first_name\n",
+                "      from: customers.first_name\n      pii: true\n",
+            ),
+    );
+    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
+    let run_id = result.json()["runs"][0]["runId"].clone();
+    let received: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
+    let validator = dk_test::openlineage::OpenLineageValidator::new();
+    let ours: Vec<&Value> = received
+        .iter()
+        .filter(|e| e["run"]["runId"] == run_id)
+        .inspect(|e| validator.assert_valid(e))
+        .collect();
+    let nested: Vec<&Value> = received
+        .iter()
+        .filter(|e| e["run"]["facets"]["parent"]["root"]["run"]["runId"] == run_id)
+        .filter(|e| e["run"]["runId"] != run_id)
+        .collect();
+    assert!(
+        !nested.is_empty(),
+        "no dbt-ol event under the dk run: {received:#?}"
+    );
+    let dk = identities(ours.into_iter(), &["outputs"]);
+    let dbt_ol = identities(nested.into_iter(), &["inputs", "outputs"]);
+    assert!(
+        dk.iter().any(|(_, name)| name == "shop.main.customers"),
+        "{dk:?}"
+    );
+    let missing: Vec<_> = dk.difference(&dbt_ol).collect();
+    assert!(
+        missing.is_empty(),
+        "dk names these models, dbt-ol does not name them the same: {missing:?}\ndbt-ol: {dbt_ol:?}"
+    );
 }
