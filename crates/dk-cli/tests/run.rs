@@ -1073,7 +1073,7 @@ spec:
     );
 }
 
-/// dbt on DuckDB, as `dk init --runtime dbt` makes it: seeded input, `dbt run`, `dbt test`.
+/// dbt on DuckDB, as `dk init --runtime dbt` makes it: seeded input, `dbt build` for both.
 #[test]
 fn dbt_runs_on_duckdb() {
     let Some(path) = tools_path() else { return };
@@ -1097,7 +1097,7 @@ fn dbt_runs_on_duckdb() {
     assert_eq!(event_types(&events), ["START", "COMPLETE"]);
     let tested = run_with(&ctx, &env, &["test", "marts"]);
     assert_eq!(tested.code, 0, "{}", tested.transcript());
-    assert!(tested.stderr.contains("dbt test"), "{}", tested.stderr);
+    assert!(tested.stderr.contains("dbt build"), "{}", tested.stderr);
 }
 
 /// With dbt-ol on PATH, dk runs it with OPENLINEAGE_PARENT_ID: dbt's own events reach the same
@@ -1116,7 +1116,7 @@ fn dbt_ol_events_nest_under_the_dk_run() {
     ];
     let result = run_with(&ctx, &env, &["run", "marts", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
-    assert!(result.stderr.contains("dbt-ol run"), "{}", result.stderr);
+    assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
     let run_id = single_run(&result)["runId"].clone();
     let received: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
     let ours = received

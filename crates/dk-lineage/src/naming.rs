@@ -6,11 +6,14 @@
 //! | s3 | `s3://{bucket}` | key prefix |
 //! | kafka | `kafka://{host}:{port}` (first bootstrap server) | topic |
 //! | file | `file` | absolute path |
-//! | sqlite, duckdb | `sqlite://{absolute path}`, `duckdb://{absolute path}` | table |
+//! | sqlite | `sqlite://{absolute path}` | table |
+//! | duckdb | `duckdb://{absolute path}` | `{database}.{schema}.{table}`, the database being the file's stem |
 //! | other connectors | `{type}://{store name}` | locator |
 //!
 //! OpenLineage names no convention for SQLite and DuckDB files; dk follows the database pattern
-//! (the file is the instance, the table the name).
+//! (the file is the instance, the table the name). For DuckDB the name is what openlineage-dbt
+//! emits for the same table (DuckDB calls a file's catalog by its stem, `main` is the default
+//! schema), so dk's events and dbt-ol's nested ones describe one graph.
 
 use serde_json::{Map, Value};
 
@@ -98,9 +101,22 @@ pub fn identity(
             let root = text(connection, &["path"]).unwrap_or_default();
             ("file".to_owned(), join(&root, locator))
         }
-        "sqlite" | "duckdb" => {
+        "sqlite" => {
             let path = text(connection, &["path", "database"]).unwrap_or_default();
-            (format!("{store_type}://{path}"), locator.to_owned())
+            (format!("sqlite://{path}"), locator.to_owned())
+        }
+        "duckdb" => {
+            let path = text(connection, &["path", "database"]).unwrap_or_default();
+            let database = std::path::Path::new(&path)
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "memory".into());
+            let name = match locator.split('.').count() {
+                1 => format!("{database}.main.{locator}"),
+                2 => format!("{database}.{locator}"),
+                _ => locator.to_owned(),
+            };
+            (format!("duckdb://{path}"), name)
         }
         other => (format!("{other}://{store_name}"), locator.to_owned()),
     };
@@ -115,6 +131,20 @@ mod tests {
 
     fn connection(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn duckdb_tables_are_named_as_openlineage_dbt_names_them() {
+        let file = connection(json!({"path": "/work/shop/data/shop.duckdb"}));
+        for (locator, name) in [
+            ("main.customers", "shop.main.customers"),
+            ("customers", "shop.main.customers"),
+            ("other.main.customers", "other.main.customers"),
+        ] {
+            let id = identity("duckdb", "wh", &file, locator);
+            assert_eq!(id.namespace, "duckdb:///work/shop/data/shop.duckdb");
+            assert_eq!(id.name, name);
+        }
     }
 
     #[test]

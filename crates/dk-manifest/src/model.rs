@@ -300,6 +300,32 @@ pub struct TransformSpec {
     pub lineage: LineageSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildSpec>,
+    /// How a dbt package is run (runtime dbt only); boxed, as `build` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dbt: Option<Box<DbtSpec>>,
+}
+
+string_enum! {
+    /// The dbt command `dk run` invokes.
+    #[derive(Default)]
+    pub enum DbtCommand ("dbt command") {
+        /// Seeds, models, snapshots and tests in DAG order, so a fresh copy runs as it is.
+        #[default]
+        Build => "build",
+        /// Models only, for projects whose seeds and tests run elsewhere.
+        Run => "run",
+    }
+}
+
+/// `spec.dbt`: which dbt command runs and on which nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DbtSpec {
+    #[serde(default)]
+    pub command: DbtCommand,
+    /// dbt node selection, as `--select` takes it (`staging+ marts.customers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
 }
 
 /// How `dk build` bundles the package.

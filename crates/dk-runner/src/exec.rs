@@ -5,9 +5,9 @@
 //! vendored into the artifact when the package has them, else from the index; rebuilt only when
 //! the wheel set, else the file, changes),
 //! `generic-go` runs `go run .`, `generic-node` runs `node main.js`, `generic-java` runs
-//! `java Main.java`, `generic` runs `spec.command`, `dbt` runs `dbt run` with a `profiles.yml`
-//! generated from the stores (`dbt-ol run` when it is installed, so dbt's events nest under the dk
-//! run), `cloudquery` runs `cloudquery sync` with a spec generated from the manifests.
+//! `java Main.java`, `generic` runs `spec.command`, `dbt` runs `dbt build` (or `spec.dbt.command`)
+//! with a `profiles.yml` generated from the stores under the profile name of `dbt_project.yml`
+//! (`dbt-ol` when it is installed, so dbt's events nest under the dk run), `cloudquery` runs `cloudquery sync` with a spec generated from the manifests.
 //! Docker: the same command and contract inside `spec.image` (else the runtime's image), run by
 //! Docker or Podman.
 
@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use dk_manifest::model::Runtime;
+use dk_manifest::model::{DbtCommand, Runtime};
 use dk_manifest::resolve::Role;
 use dk_manifest::yaml::render_block;
 use dk_package::wheels;
@@ -206,12 +206,36 @@ impl Tools {
             .find(|candidate| candidate.is_file())
     }
 
+    /// The Python that dk seeds DuckDB through: dbt's own (the interpreter its `dbt` script
+    /// names, where dbt-duckdb put `duckdb`), else the first `python3` on PATH.
+    pub fn duckdb_python(&self) -> Option<PathBuf> {
+        self.find("dbt")
+            .and_then(|dbt| script_interpreter(&dbt))
+            .or_else(|| self.find("python3"))
+    }
+
     fn require(&self, program: &str, install: &str) -> Result<PathBuf, ExecError> {
         self.find(program).ok_or_else(|| ExecError::MissingTool {
             tool: program.to_owned(),
             install: install.to_owned(),
         })
     }
+}
+
+/// A `#!` line is one line; a script longer than this is not pip's launcher.
+const SCRIPT_LIMIT: u64 = 1 << 16;
+
+/// The interpreter a script's `#!` line names, when it exists: pip writes the venv's Python
+/// there. `#!/usr/bin/env python3` names no interpreter of its own.
+fn script_interpreter(script: &Path) -> Option<PathBuf> {
+    let bytes = dk_fs::read(script, SCRIPT_LIMIT).ok()?;
+    let line = bytes.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.strip_prefix("#!")?;
+    let interpreter = PathBuf::from(line.split_whitespace().next()?);
+    let named = interpreter
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("python"));
+    (named && interpreter.is_absolute() && interpreter.is_file()).then_some(interpreter)
 }
 
 /// A program to run, where, and the variables it gets beyond the inherited environment.
@@ -239,6 +263,9 @@ pub enum Step {
     },
     /// A generated file (dbt profiles, a CloudQuery spec).
     WriteFile { path: PathBuf, contents: String },
+    /// A directory the runtime expects to exist: dbt-duckdb creates its database file but not
+    /// the folder, which a fresh checkout lacks when the file is gitignored.
+    Directory { path: PathBuf },
     /// The container image, present locally or pulled, so that a missing image or engine is
     /// reported as such before anything runs.
     Image {
@@ -306,9 +333,29 @@ fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
         .map(|d| &d.store)
 }
 
-/// A dbt profile named `dk` for the store dbt writes to. Passwords are not written into the file:
-/// dbt reads them from `DK_DBT_PASSWORD` through `env_var`.
-fn dbt_profile(plan: &RunPlan) -> Result<(Value, Vec<(String, String)>), ExecError> {
+/// `dbt_project.yml` is a page of settings; anything larger is not one.
+const DBT_PROJECT_LIMIT: u64 = 1 << 20;
+
+/// The profile `dbt_project.yml` names, so that the project runs under dk unedited; `dk` for a
+/// project that names none (dbt then needs `--profile`, which dk passes).
+pub fn dbt_profile_name(package_dir: &Path) -> Result<String, ExecError> {
+    let path = package_dir.join("dbt_project.yml");
+    let text = dk_fs::read_to_string(&path, DBT_PROJECT_LIMIT).map_err(ExecError::Read)?;
+    let source = dk_manifest::yaml::Source::file(&path, text);
+    let document = dk_manifest::yaml::parse_document(&source)
+        .map_err(|err| ExecError::Prepare(format!("{}: {err}", path.display())))?;
+    Ok(document
+        .as_ref()
+        .and_then(|doc| doc.get("profile"))
+        .and_then(|profile| profile.as_str())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or("dk")
+        .to_owned())
+}
+
+/// A dbt profile, named `name`, for the store dbt writes to. Passwords are not written into the
+/// file: dbt reads them from `DK_DBT_PASSWORD` through `env_var`.
+fn dbt_profile(plan: &RunPlan, name: &str) -> Result<(Value, Vec<(String, String)>), ExecError> {
     let store = output_store(plan)
         .ok_or_else(|| ExecError::Unsupported("a dbt package needs an output dataset".into()))?;
     let text = |key: &str| {
@@ -364,9 +411,41 @@ fn dbt_profile(plan: &RunPlan) -> Result<(Value, Vec<(String, String)>), ExecErr
         }
     };
     Ok((
-        json!({"dk": {"target": "dev", "outputs": {"dev": output}}}),
+        json!({name: {"target": "dev", "outputs": {"dev": output}}}),
         env,
     ))
+}
+
+/// Runs `dbt compile` on the project in `dir` with its own `profiles.yml`, so that
+/// `target/manifest.json` describes the project as it is now, with each model's SQL as the
+/// warehouse runs it (column lineage is read from it). `folder` is created first: that of a
+/// DuckDB database, which dbt opens to compile. dbt's output is returned on
+/// failure (its last lines say what is wrong); it never reaches the terminal otherwise.
+pub fn dbt_compile(tools: &Tools, dir: &Path, folder: Option<&Path>) -> Result<(), ExecError> {
+    let dbt = tools.require("dbt", DBT_INSTALL)?;
+    if let Some(folder) = folder {
+        std::fs::create_dir_all(folder).map_err(|err| {
+            ExecError::Prepare(format!("cannot create {}: {err}", folder.display()))
+        })?;
+    }
+    // Run inside the project, so that dbt's `logs/` lands there and nowhere else.
+    let output = Command::new(&dbt)
+        .args(["compile", "--project-dir", ".", "--profiles-dir", "."])
+        .current_dir(dir)
+        .env("DO_NOT_TRACK", "1")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| ExecError::Prepare(format!("{}: {err}", dbt.display())))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let tail: Vec<&str> = text.lines().rev().take(8).collect();
+    Err(ExecError::Prepare(format!(
+        "dbt compile failed: {}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    )))
 }
 
 /// Plugin path and version of a CloudQuery destination for a built-in store type.
@@ -458,7 +537,7 @@ fn cloudquery_spec(plan: &RunPlan) -> Result<String, ExecError> {
 pub enum Purpose {
     Run,
     /// The package's own tests (`dk test`): pytest when there is a `tests/` folder, `go test`,
-    /// `dbt test`; the pipeline itself for runtimes without a test runner.
+    /// `dbt build` (seeds and models, then the tests that read them); the pipeline itself for runtimes without a test runner.
     Test,
 }
 
@@ -503,13 +582,24 @@ fn runtime_command(
         Runtime::GenericNode => (tool("node", NODE_INSTALL)?, args(&["main.js"])),
         Runtime::GenericJava => (tool("java", JAVA_INSTALL)?, args(&["Main.java"])),
         Runtime::Dbt => {
-            let (profile, profile_env) = dbt_profile(plan)?;
+            let name = dbt_profile_name(&plan.package_dir)?;
+            let (profile, profile_env) = dbt_profile(plan, &name)?;
             env.extend(profile_env);
+            if let Some(dir) = output_store(plan)
+                .filter(|store| store.store_type == "duckdb")
+                .and_then(|store| store.connection.get("path")?.as_str())
+                .and_then(|path| Path::new(path).parent())
+                .filter(|dir| !dir.as_os_str().is_empty())
+            {
+                steps.push(Step::Directory {
+                    path: plan.package_dir.join(dir),
+                });
+            }
             steps.push(Step::WriteFile {
                 path: run_dir.join("profiles.yml"),
                 contents: render_block(&profile, 0),
             });
-            // dbt-ol wraps `dbt run` to emit model events; tests have no lineage.
+            // dbt-ol wraps the dbt command to emit model events; tests have no lineage.
             let dbt = match host
                 .and_then(|tools| tools.find("dbt-ol"))
                 .filter(|_| !testing)
@@ -517,13 +607,33 @@ fn runtime_command(
                 Some(dbt_ol) => dbt_ol.display().to_string(),
                 None => tool("dbt", DBT_INSTALL)?,
             };
-            let args = vec![
-                if testing { "test" } else { "run" }.into(),
+            let spec = plan
+                .transform
+                .spec
+                .dbt
+                .as_deref()
+                .cloned()
+                .unwrap_or_default();
+            // `dbt test` alone fails on a fresh copy whose models were never built: `dbt build`
+            // loads seeds and builds every model before the tests that read it.
+            let command = if testing {
+                DbtCommand::Build
+            } else {
+                spec.command
+            };
+            let mut args = vec![
+                command.as_str().to_owned(),
                 "--project-dir".into(),
                 plan.package_dir.display().to_string(),
                 "--profiles-dir".into(),
                 run_dir.display().to_string(),
+                "--profile".into(),
+                name,
             ];
+            if let Some(select) = spec.select.as_deref().filter(|s| !s.trim().is_empty()) {
+                args.push("--select".into());
+                args.extend(select.split_whitespace().map(str::to_owned));
+            }
             env.push((
                 "OPENLINEAGE_NAMESPACE".to_owned(),
                 plan.lineage.job.namespace.clone(),
@@ -751,6 +861,9 @@ pub fn prepare(steps: &[Step], log: &mut dyn Write) -> Result<(), ExecError> {
     for step in steps {
         match step {
             Step::WriteFile { path, contents } => write_private(path, contents)?,
+            Step::Directory { path } => std::fs::create_dir_all(path).map_err(|err| {
+                ExecError::Prepare(format!("cannot create {}: {err}", path.display()))
+            })?,
             Step::Image {
                 engine,
                 program,
@@ -856,6 +969,54 @@ mod tests {
         }
         let tools = Tools::new(Some(dir.path().display().to_string()));
         (dir, tools)
+    }
+
+    #[test]
+    fn the_dbt_profile_is_the_one_dbt_project_yml_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("dbt_project.yml");
+        std::fs::write(
+            &project,
+            "name: shop\n# the profile\nprofile: shop_analytics\n",
+        )
+        .unwrap();
+        assert_eq!(dbt_profile_name(dir.path()).unwrap(), "shop_analytics");
+        std::fs::write(&project, "name: shop\n").unwrap();
+        assert_eq!(dbt_profile_name(dir.path()).unwrap(), "dk");
+        std::fs::write(&project, "name: [shop\n").unwrap();
+        assert!(matches!(
+            dbt_profile_name(dir.path()),
+            Err(ExecError::Prepare(message)) if message.contains("dbt_project.yml")
+        ));
+    }
+
+    #[test]
+    fn duckdb_is_seeded_through_the_python_dbt_runs_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join("venv/bin");
+        let first = dir.path().join("first");
+        std::fs::create_dir_all(&venv).unwrap();
+        std::fs::create_dir_all(&first).unwrap();
+        let python = venv.join("python3.11");
+        std::fs::write(&python, "").unwrap();
+        std::fs::write(first.join("python3"), "").unwrap();
+        let path = std::env::join_paths([&first, &venv]).unwrap();
+        let tools = Tools::new(Some(path.to_string_lossy().into_owned()));
+        std::fs::write(
+            venv.join("dbt"),
+            format!("#!{}\nimport dbt\n", python.display()),
+        )
+        .unwrap();
+        assert_eq!(tools.duckdb_python(), Some(python.clone()));
+        // `env` finds whatever is first on PATH, which is what dk does itself.
+        std::fs::write(venv.join("dbt"), "#!/usr/bin/env python3\n").unwrap();
+        assert_eq!(tools.duckdb_python(), Some(first.join("python3")));
+        std::fs::write(
+            venv.join("dbt"),
+            format!("#!{}/gone/python3\n", dir.path().display()),
+        )
+        .unwrap();
+        assert_eq!(tools.duckdb_python(), Some(first.join("python3")));
     }
 
     #[test]

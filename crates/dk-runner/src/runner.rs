@@ -101,8 +101,11 @@ pub enum RunnerError {
     #[error(transparent)]
     Exec(#[from] ExecError),
     /// The message is redacted: a driver's error may quote the DSN.
-    #[error("seeding failed: {0}")]
-    Seed(String),
+    #[error("seeding failed: {message}")]
+    Seed {
+        message: String,
+        hint: Option<String>,
+    },
     #[error("{0}")]
     Target(TargetError),
     #[error("{0}")]
@@ -167,7 +170,8 @@ impl RunnerError {
                 _ => format!("`dk lint {}` shows what is wrong", dir.display()),
             },
             RunnerError::Exec(err) => return err.hint(),
-            RunnerError::Seed(_) => "check that the store is reachable (dk store show NAME) and the seed rows match the schema".into(),
+            RunnerError::Seed { hint: Some(hint), .. } => hint.clone(),
+            RunnerError::Seed { hint: None, .. } => "check that the store is reachable (dk store show NAME) and the seed rows match the schema".into(),
             RunnerError::Target(_) => {
                 "set lineage.endpoint to the backend's base URL, e.g. http://localhost:5000".into()
             }
@@ -182,7 +186,7 @@ impl RunnerError {
         match self {
             RunnerError::Exec(err) if err.is_external() => ErrorKind::External,
             RunnerError::Interrupted { signal, .. } => ErrorKind::Signal(Stop::code(signal)),
-            RunnerError::Seed(_) | RunnerError::Run { .. } | RunnerError::Runtime(_) => {
+            RunnerError::Seed { .. } | RunnerError::Run { .. } | RunnerError::Runtime(_) => {
                 ErrorKind::Failure
             }
             _ => ErrorKind::Usage,
@@ -408,7 +412,7 @@ impl Runner {
             duckdb_python: options
                 .duckdb_python
                 .clone()
-                .or_else(|| self.tools.find("python3")),
+                .or_else(|| self.tools.duckdb_python()),
             ..options.clone()
         };
         let plan = plan.clone();
@@ -418,8 +422,10 @@ impl Runner {
                 .iter()
                 .map(|i| SeedTarget::of(&plan.datasets[*i], &plan.package_dir))
                 .collect();
-            seed::seed(&targets, &options)
-                .map_err(|err| RunnerError::Seed(redact(&err.to_string(), &plan.secrets())))
+            seed::seed(&targets, &options).map_err(|err| RunnerError::Seed {
+                message: redact(&err.to_string(), &plan.secrets()),
+                hint: err.hint(),
+            })
         })??;
         for item in &seeded {
             (self.notes)(Note::Seeded(item));

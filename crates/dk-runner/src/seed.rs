@@ -32,6 +32,33 @@ pub enum SeedError {
     Unsupported { dataset: String, store_type: String },
     #[error("dataset '{dataset}': {message}")]
     Write { dataset: String, message: String },
+    #[error("dataset '{dataset}': {}", match .python { Some(python) => format!("the Python that seeds DuckDB, {}, has no `{module}` module", python.display()), None => "seeding DuckDB needs Python 3, and there is no python3 on PATH".to_owned() })]
+    MissingModule {
+        dataset: String,
+        python: Option<PathBuf>,
+        module: &'static str,
+    },
+}
+
+impl SeedError {
+    /// What to do about it, when the message alone does not say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SeedError::MissingModule {
+                python: Some(python),
+                module,
+                ..
+            } => Some(format!(
+                "install it there (`{} -m pip install {module}`), or put the bin directory of dbt's environment (with dbt-duckdb) first on PATH: dk uses the Python its `dbt` runs on",
+                python.display()
+            )),
+            SeedError::MissingModule { python: None, .. } => Some(
+                "install Python 3 with dbt-duckdb (pip install dbt-duckdb) and put it on PATH"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// The largest `.dk-seed-meta.json` read: one checksum per seeded file.
@@ -599,9 +626,15 @@ fn duckdb(
     options: &SeedOptions,
 ) -> Result<SeedAction, SeedError> {
     use std::io::Write;
-    let python = options.duckdb_python.as_ref().ok_or_else(|| {
-        target.error("seeding DuckDB needs Python with the duckdb module (pip install dbt-duckdb)")
-    })?;
+    let missing = |python: Option<&PathBuf>| SeedError::MissingModule {
+        dataset: target.name().to_owned(),
+        python: python.cloned(),
+        module: "duckdb",
+    };
+    let python = options
+        .duckdb_python
+        .as_ref()
+        .ok_or_else(|| missing(None))?;
     let path = local_path(target)?;
     let request = serde_json::json!({
         "path": path,
@@ -629,6 +662,9 @@ fn duckdb(
     let output = child.wait_with_output().map_err(|err| target.error(err))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("No module named 'duckdb'") {
+            return Err(missing(Some(python)));
+        }
         let last = stderr.lines().last().unwrap_or("failed");
         return Err(target.error(format!("duckdb: {last}")));
     }

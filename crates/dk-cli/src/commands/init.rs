@@ -8,6 +8,8 @@ use serde::Serialize;
 use dk_manifest::model::{Mode, Runtime, to_dns_label};
 use dk_manifest::scaffold::{self, ScaffoldError, ScaffoldOptions};
 
+use dk_config::env::PATH;
+
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
@@ -20,10 +22,25 @@ Examples:
   dk init events --runtime generic-go --mode streaming --team payments
   dk init marts --runtime dbt --owner analytics@example.com
   dk init web-events --runtime generic-node
-  dk init ledger --runtime generic-java")]
+  dk init ledger --runtime generic-java
+  dk init --from-dbt ./jaffle-shop
+  dk init --from-dbt . --all-models
+
+--from-dbt adopts an existing dbt project in place: it runs `dbt compile`, and writes dk.yaml,
+one Store per duckdb/postgres/sqlite target of profiles.yml (passwords as ${VAR} references) and
+one DataSet per source, seed and boundary model (every model with --all-models), with columns,
+types (catalog.json when present), descriptions, and pii/classification from `meta`. dbt's files
+are not touched. Re-running it updates the files it generated and keeps what you changed.")]
 pub struct InitArgs {
     /// Package name: a DNS label (lowercase letters, digits and '-')
-    pub name: String,
+    #[arg(required_unless_present = "from_dbt", conflicts_with = "from_dbt")]
+    pub name: Option<String>,
+    /// Adopt the dbt project in DIR (default: the current directory) as a package, in place
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub from_dbt: Option<PathBuf>,
+    /// With --from-dbt: a DataSet for every model, not only those at the project's boundary
+    #[arg(long, requires = "from_dbt")]
+    pub all_models: bool,
     /// Execution engine
     #[arg(long, default_value = "generic-python",
           value_parser = PossibleValuesParser::new(scaffold::SCAFFOLDED.iter().map(|r| r.as_str())).try_map(|s| s.parse::<Runtime>()))]
@@ -82,9 +99,12 @@ impl Render for InitReport {
 }
 
 pub fn run(args: InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    if let Some(dir) = &args.from_dbt {
+        return from_dbt(dir, &args, ctx);
+    }
     let options = ScaffoldOptions {
         owner: args.owner.unwrap_or_else(|| args.team.clone()),
-        name: args.name,
+        name: args.name.unwrap_or_default(),
         runtime: args.runtime,
         mode: args.mode,
         namespace: args.namespace,
@@ -129,5 +149,114 @@ fn scaffold_error(err: ScaffoldError) -> CliError {
     };
     let mut error = CliError::new(status, err.to_string());
     error.hint = hint;
+    error
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdoptReport {
+    directory: PathBuf,
+    /// Each file and what happened to it: created, updated, unchanged, or kept (not dk's).
+    files: Vec<AdoptedFile>,
+    warnings: Vec<String>,
+    next_steps: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct AdoptedFile {
+    path: String,
+    action: dk_sql::dbt::Action,
+}
+
+impl Render for AdoptReport {
+    fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        let styles = ui.out_styles();
+        writeln!(
+            out,
+            "{} dbt project {} as a dk package",
+            styles.success("Adopted"),
+            self.directory.display()
+        )?;
+        for file in &self.files {
+            let action = serde_json::to_value(file.action).unwrap_or_default();
+            writeln!(
+                out,
+                "  {:<10} {}",
+                action.as_str().unwrap_or_default(),
+                file.path
+            )?;
+        }
+        for warning in &self.warnings {
+            writeln!(out, "  {} {warning}", styles.warning("warning:"))?;
+        }
+        writeln!(out, "\nNext steps:")?;
+        for step in &self.next_steps {
+            writeln!(out, "  {step}")?;
+        }
+        Ok(())
+    }
+}
+
+fn from_dbt(dir: &std::path::Path, args: &InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    use dk_sql::dbt::{self, ImportOptions};
+    let usage = |message: String, hint: &str| {
+        let mut error = CliError::new(ExitStatus::Usage, message);
+        error.hint = Some(hint.to_owned());
+        error
+    };
+    if !dir.join("dbt_project.yml").is_file() {
+        return Err(usage(
+            format!("{} holds no dbt_project.yml", dir.display()),
+            "pass the dbt project's directory: dk init --from-dbt path/to/project",
+        ));
+    }
+    if !dir.join("profiles.yml").is_file() {
+        return Err(usage(
+            format!("{} holds no profiles.yml", dir.display()),
+            "dk maps the targets of the project's own profiles.yml to Stores: put it beside dbt_project.yml",
+        ));
+    }
+    let tools = dk_runner::exec::Tools::new(ctx.env.get(PATH).map(str::to_owned));
+    let profile = dk_runner::exec::dbt_profile_name(dir).map_err(exec_error)?;
+    let folder = dbt::duckdb_folder(dir, &profile).map_err(import_error)?;
+    dk_runner::exec::dbt_compile(&tools, dir, folder.as_deref()).map_err(exec_error)?;
+    let options = ImportOptions {
+        all_models: args.all_models,
+        owner: args.owner.clone().unwrap_or_else(|| args.team.clone()),
+    };
+    let adopted = dbt::adopt(dir, &profile, &options).map_err(import_error)?;
+    let files = adopted
+        .files
+        .into_iter()
+        .map(|(path, action)| AdoptedFile { path, action })
+        .collect();
+    let shown = dir.display().to_string();
+    ctx.ui.emit(&AdoptReport {
+        directory: dir.to_path_buf(),
+        files,
+        warnings: adopted.warnings,
+        next_steps: vec![format!("dk lint {shown}"), format!("dk run {shown}")],
+    })
+}
+
+fn import_error(err: dk_sql::dbt::ImportError) -> CliError {
+    use dk_sql::dbt::ImportError;
+    let hint = match &err {
+        ImportError::Edit { .. } => {
+            "fix the YAML of that generated file, or delete its header comment so that dk leaves it alone"
+        }
+        ImportError::File(_) => "check that the file is readable and a regular file",
+        _ => {
+            "the project's default target must be duckdb, postgres or sqlite, and `dbt compile` must succeed on it"
+        }
+    };
+    let mut error = CliError::new(ExitStatus::Usage, err.to_string());
+    error.hint = Some(hint.into());
+    error
+}
+
+fn exec_error(err: dk_runner::exec::ExecError) -> CliError {
+    let mut error = CliError::new(ExitStatus::Failure, err.to_string());
+    error.hint = err.hint();
     error
 }

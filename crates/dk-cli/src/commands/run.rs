@@ -152,6 +152,7 @@ impl DryRun {
                         requirements.display()
                     ),
                     exec::Step::WriteFile { path, .. } => format!("write {}", path.display()),
+                    exec::Step::Directory { path } => format!("create {}", path.display()),
                     exec::Step::Image { engine, image, .. } => {
                         format!("{engine}: image {image}, pulled if not present")
                     }

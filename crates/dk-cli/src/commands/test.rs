@@ -19,11 +19,11 @@ use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
 use crate::runner::Runner;
 
-/// Run a package's tests (pytest, go test, dbt test) against its seeded inputs
+/// Run a package's tests (pytest, go test, dbt build) against its seeded inputs
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Runs pytest when a Python package has tests/, `go test ./...` for Go, `dbt test` for dbt, and the
-pipeline itself otherwise; DK_TEST_MODE=true tells the code it is under test. A streaming package
+Runs pytest when a Python package has tests/, `go test ./...` for Go, `dbt build` for dbt (seeds and
+models first, so a fresh copy passes), and the pipeline itself otherwise; DK_TEST_MODE=true tells the code it is under test. A streaming package
 is run for --duration and passes if it is still up at the end.
 
 Examples:
