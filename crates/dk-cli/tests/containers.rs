@@ -332,7 +332,15 @@ fn a_missing_image_is_named_with_the_fix() {
         "{}",
         result.transcript()
     );
-    assert!(!ctx.dk_home().join("lineage").exists(), "nothing ran");
+    // A run refused before its pipeline started is recorded as START and FAIL, never COMPLETE.
+    let listed = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
+    let types: Vec<&str> = listed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|entry| entry["eventType"].as_str())
+        .collect();
+    assert!(!types.contains(&"COMPLETE"), "nothing ran: {types:?}");
 }
 
 /// `dk run --executor docker` of a scaffolded package with `run.engine` set to `engine`, a fake

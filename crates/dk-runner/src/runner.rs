@@ -105,6 +105,7 @@ pub enum RunnerError {
     Seed {
         message: String,
         hint: Option<String>,
+        external: bool,
     },
     #[error("{0}")]
     Target(TargetError),
@@ -185,6 +186,7 @@ impl RunnerError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             RunnerError::Exec(err) if err.is_external() => ErrorKind::External,
+            RunnerError::Seed { external: true, .. } => ErrorKind::External,
             RunnerError::Interrupted { signal, .. } => ErrorKind::Signal(Stop::code(signal)),
             RunnerError::Seed { .. } | RunnerError::Run { .. } | RunnerError::Runtime(_) => {
                 ErrorKind::Failure
@@ -425,6 +427,7 @@ impl Runner {
             seed::seed(&targets, &options).map_err(|err| RunnerError::Seed {
                 message: redact(&err.to_string(), &plan.secrets()),
                 hint: err.hint(),
+                external: err.is_external(),
             })
         })??;
         for item in &seeded {

@@ -32,6 +32,9 @@ pub enum SeedError {
     Unsupported { dataset: String, store_type: String },
     #[error("dataset '{dataset}': {message}")]
     Write { dataset: String, message: String },
+    /// The store did not answer or refused the connection: an external failure, not the rows'.
+    #[error("dataset '{dataset}': cannot connect to its store: {message}")]
+    Connect { dataset: String, message: String },
     #[error("dataset '{dataset}': {}", match .python { Some(python) => format!("the Python that seeds DuckDB, {}, has no `{module}` module", python.display()), None => "seeding DuckDB needs Python 3, and there is no python3 on PATH".to_owned() })]
     MissingModule {
         dataset: String,
@@ -56,8 +59,17 @@ impl SeedError {
                 "install Python 3 with dbt-duckdb (pip install dbt-duckdb) and put it on PATH"
                     .into(),
             ),
+            SeedError::Connect { .. } => Some(
+                "check that the store is running and reachable (dk store show NAME; dk dev status)"
+                    .into(),
+            ),
             _ => None,
         }
+    }
+
+    /// Whether another system failed, rather than the package's seed rows or settings.
+    pub fn is_external(&self) -> bool {
+        matches!(self, SeedError::Connect { .. })
     }
 }
 
@@ -556,8 +568,13 @@ fn postgres(
     sum: &str,
     options: &SeedOptions,
 ) -> Result<SeedAction, SeedError> {
-    let mut client = postgres::Client::connect(&target.store.dsn, postgres::NoTls)
-        .map_err(|err| target.error(err))?;
+    let mut client =
+        postgres::Client::connect(&target.store.dsn, postgres::NoTls).map_err(|err| {
+            SeedError::Connect {
+                dataset: target.name().to_owned(),
+                message: err.to_string(),
+            }
+        })?;
     let transaction = client.transaction().map_err(|err| target.error(err))?;
     seed_table(transaction, target, rows, columns, sum, options).map_err(|err| target.error(err))
 }

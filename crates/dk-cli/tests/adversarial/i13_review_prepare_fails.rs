@@ -1,6 +1,7 @@
 //! Issue 13, attacker review: a run that failed before its pipeline started (here: seeding an
 //! input into a database that refuses connections) recorded no lineage at all, so the backend
-//! never heard of it. It now records START and FAIL, with the error in FAIL's `errorMessage`.
+//! never heard of it. It now records START and FAIL, with the error in FAIL's `errorMessage`,
+//! and exits 3: the store, not the package, failed.
 
 use dk_test::openlineage::OpenLineageValidator;
 use dk_test::sink::closed_port;
@@ -28,7 +29,14 @@ fn a_run_that_fails_while_seeding_records_start_and_fail_with_the_error() {
     ctx.write("demo/main.py", "print('never runs')\n");
 
     let run = run_bounded(&ctx, &["run", "demo"]);
-    assert_ne!(run.code, 0, "{}", run.transcript());
+    // A store that refuses connections is an external failure (exit 3), with the fix.
+    assert_eq!(run.code, 3, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("cannot connect to its store")
+            && run.stderr.contains("hint: check that the store is running"),
+        "{}",
+        run.transcript()
+    );
     assert!(!run.stdout.contains("never runs"), "{}", run.transcript());
 
     let events = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
