@@ -66,3 +66,56 @@ fn the_main_commands_json_output_matches_their_schemas() {
     run_ok(&ctx, &["gitops", "init", "-q"], 0);
     assert_valid("status", &run_ok(&ctx, &["status", "-o", "json"], 0).json());
 }
+
+/// Runs `dk ARGS -o json`, checks its exit code and validates its output against `name`.
+fn check(ctx: &dk_test::TestContext, name: &str, args: &[&str], code: i32) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let result = common::run(ctx, &all);
+    assert_eq!(
+        result.code,
+        code,
+        "dk {}\n{}",
+        all.join(" "),
+        result.transcript()
+    );
+    let output = result.json();
+    assert_valid(name, &output);
+    output
+}
+
+#[test]
+fn package_run_lineage_and_governance_reports_match_their_schemas() {
+    let ctx = context();
+    std::fs::create_dir_all(ctx.work().join(".dk")).unwrap();
+    run_ok(&ctx, &["init", "demo", "--runtime", "generic-python"], 0);
+
+    check(&ctx, "lint", &["lint", "demo"], 0);
+    check(&ctx, "lint-explain", &["lint", "--explain", "DK303"], 0);
+    check(&ctx, "show", &["show", "demo"], 0);
+    check(&ctx, "run-dry-run", &["run", "demo", "--dry-run"], 0);
+    check(&ctx, "run", &["run", "demo"], 0);
+    check(&ctx, "lineage", &["lineage", "demo"], 0);
+    let events = check(&ctx, "lineage-events", &["lineage", "events"], 0);
+    assert!(
+        !events["events"].as_array().unwrap().is_empty(),
+        "{events:#}"
+    );
+    check(&ctx, "governance", &["governance", "report"], 0);
+    check(&ctx, "pipeline", &["pipeline", "show"], 0);
+    check(&ctx, "build", &["build", "demo", "--tag", "v1.0.0"], 0);
+    check(&ctx, "inspect", &["inspect", "default/demo:v1.0.0"], 0);
+    // A change to an output's columns, so the diff has findings to describe.
+    let clean = ctx.read("demo/dataset/demo-clean.yaml");
+    ctx.write(
+        "demo/dataset/demo-clean.yaml",
+        clean.replacen(
+            "    - name: country\n",
+            "    - name: region\n      type: string\n    - name: country\n",
+            1,
+        ),
+    );
+    let diff = check(&ctx, "diff", &["diff", "v1.0.0", "demo"], 0);
+    assert_eq!(diff["level"], "minor", "{diff:#}");
+    check(&ctx, "dev", &["dev", "status"], 0);
+}
