@@ -45,24 +45,14 @@ fn the_main_commands_json_output_matches_their_schemas() {
             &["store", "show", "local-files", "--dir", "demo"],
             0,
         ),
-        ("doctor", &["doctor", "--timeout", "2s"], -1),
         ("completions", &["completions", "bash"], 0),
     ];
     for (name, args, code) in cases {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        let result = common::run(&ctx, &all);
-        if *code >= 0 {
-            assert_eq!(
-                result.code,
-                *code,
-                "dk {}\n{}",
-                all.join(" "),
-                result.transcript()
-            );
-        }
-        assert_valid(name, &result.json());
+        check(&ctx, name, args, *code);
     }
+    // Exits 1 or 0 depending on this machine; the report has the same shape either way.
+    let doctor = common::run(&ctx, &["doctor", "--timeout", "2s", "-o", "json"]);
+    assert_valid("doctor", &doctor.json());
     run_ok(&ctx, &["gitops", "init", "-q"], 0);
     assert_valid("status", &run_ok(&ctx, &["status", "-o", "json"], 0).json());
 }
@@ -81,15 +71,7 @@ fn check_with(
 ) -> Value {
     let mut all = args.to_vec();
     all.extend(["-o", "json"]);
-    let result = common::run_with(ctx, env, &all);
-    assert_eq!(
-        result.code,
-        code,
-        "dk {}\n{}",
-        all.join(" "),
-        result.transcript()
-    );
-    let output = result.json();
+    let output = common::run_ok_with(ctx, env, &all, code).json();
     assert_valid(name, &output);
     output
 }
@@ -213,17 +195,16 @@ fn gitops_and_promotion_reports_match_their_schemas() {
 #[test]
 fn dev_stack_reports_match_their_schema() {
     let ctx = context();
-    let listeners: Vec<_> = [
-        "postgres.port",
-        "s3.port",
-        "s3.webPort",
-        "kafka.port",
-        "lineage.port",
-        "lineage.webPort",
-    ]
-    .into_iter()
-    .map(|key| (key, std::net::TcpListener::bind("127.0.0.1:0").unwrap()))
-    .collect();
+    // Ports free now: the services dk starts itself bind theirs, and nothing else (another
+    // test's stack) answers on the others.
+    let services = ["postgres", "kafka", "s3", "lineage"];
+    let keys = services.map(|service| format!("{service}.port"));
+    let webs = ["s3.webPort", "lineage.webPort"].map(str::to_owned);
+    let listeners: Vec<_> = keys
+        .into_iter()
+        .chain(webs)
+        .map(|key| (key, std::net::TcpListener::bind("127.0.0.1:0").unwrap()))
+        .collect();
     for (key, listener) in &listeners {
         let port = listener.local_addr().unwrap().port().to_string();
         run_ok(
