@@ -2,26 +2,65 @@
 //! `docs/schemas/COMMAND.json`. A test fails when a checked-in schema drifts from its type;
 //! `DK_UPDATE_DOCS=1 cargo test -p dk-cli --bin dk schemas` regenerates them.
 
-use schemars::{Schema, schema_for};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema};
 
-use crate::commands::{catalog, completions, config, init, status, version};
+use crate::commands::{
+    catalog, completions, config, dev, gitops, governance, init, lineage, lint, package, pipeline,
+    promote, run, show, status, test, version,
+};
+use crate::promotion;
+
+/// The schema of what `T` serializes to: fields skipped when empty are optional (a schema
+/// for reading would require them).
+fn output<T: JsonSchema>() -> Schema {
+    SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+}
 
 /// Each schema's file name (without `.json`) and the schema.
 pub fn all() -> Vec<(&'static str, Schema)> {
     vec![
-        ("version", schema_for!(version::VersionReport)),
-        ("doctor", schema_for!(dk_config::doctor::Report)),
-        ("init", schema_for!(init::InitReport)),
-        ("status", schema_for!(status::StatusReport)),
-        ("config-get", schema_for!(config::get::GetReport)),
-        ("config-list", schema_for!(config::list::ListReport)),
-        ("config-path", schema_for!(config::path::PathReport)),
-        ("config-set", schema_for!(config::set::SetReport)),
-        ("config-unset", schema_for!(config::unset::UnsetReport)),
-        ("catalog-list", schema_for!(catalog::ListReport)),
-        ("catalog-show", schema_for!(catalog::ShowReport)),
-        ("catalog-create", schema_for!(catalog::CreateReport)),
-        ("completions", schema_for!(completions::CompletionsReport)),
+        ("version", output::<version::VersionReport>()),
+        ("doctor", output::<dk_config::doctor::Report>()),
+        ("init", output::<init::InitReport>()),
+        ("status", output::<status::StatusReport>()),
+        ("config-get", output::<config::get::GetReport>()),
+        ("config-list", output::<config::list::ListReport>()),
+        ("config-path", output::<config::path::PathReport>()),
+        ("config-set", output::<config::set::SetReport>()),
+        ("config-unset", output::<config::unset::UnsetReport>()),
+        ("catalog-list", output::<catalog::ListReport>()),
+        ("catalog-show", output::<catalog::ShowReport>()),
+        ("catalog-create", output::<catalog::CreateReport>()),
+        ("completions", output::<completions::CompletionsReport>()),
+        ("lint", output::<lint::LintReport>()),
+        ("lint-explain", output::<lint::ExplainReport>()),
+        ("show", output::<show::ShowReport<'static>>()),
+        ("run", output::<run::RunSummary>()),
+        ("run-dry-run", output::<run::DryRuns>()),
+        ("test", output::<test::TestReport>()),
+        ("lineage", output::<lineage::LineageReport>()),
+        ("lineage-open", output::<lineage::Opened>()),
+        ("lineage-events", output::<lineage::EventsReport>()),
+        ("lineage-flush", output::<lineage::FlushOutcome>()),
+        ("lineage-serve", output::<lineage::Serving>()),
+        ("governance", output::<governance::report::Report>()),
+        ("pipeline", output::<pipeline::show::PipelineReport>()),
+        ("build", output::<package::BuildReport>()),
+        ("publish", output::<package::PublishReport>()),
+        ("pull", output::<package::PullReport>()),
+        ("inspect", output::<package::InspectReport>()),
+        ("diff", output::<package::DiffReport>()),
+        ("promote", output::<promotion::report::PromotionReport>()),
+        ("promote-state", output::<promote::PromotionState>()),
+        ("promote-list", output::<promote::list::PromotionList>()),
+        ("promote-close", output::<promote::close::ClosedReport>()),
+        ("dev", output::<dev::StackReport>()),
+        ("dev-seed", output::<dev::SeedReport>()),
+        ("gitops-init", output::<gitops::init::Initialised>()),
     ]
 }
 

@@ -26,7 +26,9 @@ pub use markdown::markdown;
 use types::{TypeChange, compare_types};
 
 /// How much a change matters to a package's consumers, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Nothing changed.
@@ -57,7 +59,7 @@ impl std::fmt::Display for Level {
 }
 
 /// One change between two versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub level: Level,
@@ -70,7 +72,7 @@ pub struct Change {
 }
 
 /// Who reads a DataSet, and where dk learnt it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Consumer {
     pub name: String,
@@ -79,7 +81,7 @@ pub struct Consumer {
 }
 
 /// The changes between two versions, most serious first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Diff {
     pub changes: Vec<Change>,

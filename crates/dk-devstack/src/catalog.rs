@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::status::StackError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     Postgres,
@@ -54,7 +54,7 @@ pub const BUCKETS: [&str; 2] = ["lake", "kafka-log"];
 pub const TOPICS: [&str; 1] = ["events"];
 
 /// Every port of the stack; each is configurable (`dev.services.<name>.port`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ports {
     pub postgres: u16,

@@ -41,7 +41,7 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 /// When a process started: field 22 of `/proc/PID/stat` (clock ticks after boot) and the boot
 /// it started in. A pid file from before a reboot may name a pid another program has now; its
 /// start differs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 struct Start {
     boot: String,
     start_time: u64,
@@ -72,7 +72,7 @@ fn cmdline(pid: u32) -> Option<Vec<String>> {
 }
 
 /// A pid file: the pid of a service dk started, when it started and the arguments dk gave it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 struct PidRecord {
     pid: u32,
     #[serde(flatten)]

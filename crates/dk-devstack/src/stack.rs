@@ -12,7 +12,7 @@ use crate::native::NativeStack;
 use crate::process::remove_file;
 use crate::status::{Health, ServiceStatus, StackError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Runtime {
     Native,

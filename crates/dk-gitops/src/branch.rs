@@ -18,7 +18,7 @@ const PROMOTION_ID: &str =
     "a pull request number (#12, !12) or a branch dk/promote|rollback/ENV/CELL/PACKAGE/VERSION";
 
 /// What a promotion does to its environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A published version moves into the environment.

@@ -17,7 +17,7 @@ use crate::repo::{WorkingCopy, values_path};
 use crate::values::{self, Release};
 
 /// What a promotion did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The environment runs this version and digest already (or a concurrent run landed it).

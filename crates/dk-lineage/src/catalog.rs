@@ -12,7 +12,7 @@ use crate::graph::{self, Direction, Neighbourhood, NodeKind};
 use crate::store::{LineageStore, StoreError};
 
 /// A namespace: one of jobs or datasets, with the times of its first and latest events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NamespaceRecord {
     pub name: String,
     pub created_at: String,
@@ -20,14 +20,14 @@ pub struct NamespaceRecord {
 }
 
 /// A `namespace` and `name` pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Name {
     pub namespace: String,
     pub name: String,
 }
 
 /// A run as the store last saw it; `state` is the OpenLineage event type that set it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RunRecord {
     pub id: String,
     pub state: String,
@@ -37,7 +37,7 @@ pub struct RunRecord {
 }
 
 /// A job as of its latest run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct JobRecord {
     pub namespace: String,
     pub name: String,
@@ -49,7 +49,7 @@ pub struct JobRecord {
     pub latest_run: Option<RunRecord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DatasetRecord {
     pub namespace: String,
     pub name: String,
@@ -96,7 +96,7 @@ pub type Facets = Map<String, Value>;
 pub const FACET_HORIZON: usize = 16;
 
 /// A version of a dataset: what one run wrote to it, or one DatasetEvent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VersionRecord {
     /// A UUID derived from the dataset and the run id (or the DatasetEvent's key), so that it is
     /// the same every time it is asked for.
@@ -108,7 +108,7 @@ pub struct VersionRecord {
 }
 
 /// A job or a dataset found by [`LineageStore::search`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Found {
     pub kind: NodeKind,
     pub namespace: String,

@@ -65,7 +65,7 @@ impl Recorder {
 
 /// What a flush did, counted from the store: `pending` is what the store still has to send to
 /// the target after the flush, whatever the spool holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FlushReport {
     pub runs: usize,

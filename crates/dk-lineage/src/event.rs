@@ -21,7 +21,19 @@ pub fn producer() -> String {
 }
 
 /// A run's state transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventType {
     Start,
@@ -55,7 +67,7 @@ impl EventType {
 
 pub type Facets = Map<String, Value>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     pub run_id: Uuid,
@@ -63,7 +75,7 @@ pub struct Run {
     pub facets: Facets,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Job {
     pub namespace: String,
     pub name: String,
@@ -71,7 +83,7 @@ pub struct Job {
     pub facets: Facets,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dataset {
     pub namespace: String,
     pub name: String,
@@ -80,7 +92,7 @@ pub struct Dataset {
 }
 
 /// One OpenLineage RunEvent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunEvent {
     pub event_type: EventType,

@@ -9,7 +9,7 @@ use crate::catalog::Name;
 use crate::store::{LineageStore, StoreError};
 
 /// A dataset in a flow, with what its latest tags say.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaggedDataset {
     pub namespace: String,
@@ -22,7 +22,7 @@ pub struct TaggedDataset {
 
 /// One PII dataset, a job that reads it and one dataset that job writes. A PII dataset that
 /// nothing reads is one flow without a job; a job that writes nothing, one without a target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PiiFlow {
     pub source: TaggedDataset,
@@ -32,7 +32,7 @@ pub struct PiiFlow {
     pub target: Option<TaggedDataset>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PiiFlows {
     pub flows: Vec<PiiFlow>,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     Job,
@@ -17,7 +17,7 @@ pub enum NodeKind {
 }
 
 /// A job or a dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub kind: NodeKind,
@@ -59,14 +59,14 @@ pub enum Direction {
 }
 
 /// An edge of a neighbourhood, by node id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Edge {
     pub from: String,
     pub to: String,
 }
 
 /// A node, how far it is from the start (negative: upstream), and the graph around it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Neighbourhood {
     pub root: Node,
     /// Nodes with their distance from the root: upstream negative, downstream positive.

@@ -85,7 +85,7 @@ pub struct SpooledEvent {
 }
 
 /// Something moved out of the spool into `spool/bad/` because it cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Quarantined {
     /// Where it is now.
     pub path: PathBuf,

@@ -411,14 +411,14 @@ const UPSERT_DATASET: &str = "INSERT INTO datasets (namespace, name, alias, crea
            updated_at = MAX(datasets.updated_at, excluded.updated_at)";
 
 /// What an ingestion did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Ingested {
     pub new: usize,
     pub duplicate: usize,
 }
 
 /// Where an event stands with a delivery target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     Pending,
@@ -451,7 +451,7 @@ impl DeliveryState {
 }
 
 /// An event as `dk lineage events` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredEvent {
     pub key: String,
@@ -464,7 +464,7 @@ pub struct StoredEvent {
     pub event: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
     pub target: String,

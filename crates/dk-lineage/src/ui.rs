@@ -92,7 +92,7 @@ const GAP_Y: f64 = 28.0;
 const SWEEPS: usize = 4;
 
 /// A field of a dataset as drawn: its offset from the top of its node.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UiField {
     pub name: String,
@@ -102,7 +102,7 @@ pub struct UiField {
     pub y: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UiNode {
     /// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`, as Marquez names nodes.
@@ -129,14 +129,14 @@ pub struct UiNode {
     pub fields: Vec<UiField>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct UiEdge {
     pub from: String,
     pub to: String,
 }
 
 /// Column lineage: field `to_field` of `to` is derived from `from_field` of `from`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ColumnEdge {
     pub from: String,
@@ -145,7 +145,7 @@ pub struct ColumnEdge {
     pub to_field: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GraphView {
     pub root: String,

@@ -13,7 +13,7 @@ use crate::resolve::{Role, resolve_transform};
 use crate::suggest::did_you_mean;
 
 /// A Transform and the DataSet names it reads and writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Step {
     pub name: String,
     pub namespace: String,
@@ -30,7 +30,7 @@ enum Mark {
 }
 
 /// The graph of every package of some projects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Graph {
     pub steps: Vec<Step>,
 }

@@ -64,6 +64,15 @@ macro_rules! string_enum {
             }
         }
 
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "enum": $name::NAMES })
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct NameVisitor;
@@ -216,7 +225,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     pub name: String,
@@ -231,7 +240,7 @@ pub struct Metadata {
 }
 
 /// The envelope shared by every kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest<S> {
     pub api_version: String,
@@ -268,7 +277,7 @@ pub type DataSetGroup = Manifest<DataSetGroupSpec>;
 pub type Store = Manifest<StoreSpec>;
 pub type Connector = Manifest<ConnectorSpec>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransformSpec {
     pub runtime: Runtime,
@@ -329,7 +338,7 @@ pub struct DbtSpec {
 }
 
 /// How `dk build` bundles the package.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildSpec {
     /// Files that look like credentials but are bundled on purpose (gitignore-style globs).
@@ -344,7 +353,7 @@ pub struct BuildSpec {
 /// The interpreter and platform a generic-python package's wheels are downloaded for: those of
 /// the image it runs in. Unset fields default to the default runtime image's
 /// (`python:3.12-slim-bookworm`: CPython 3.12, glibc 2.36) on the build host's architecture.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PythonTarget {
     /// `MAJOR.MINOR`, e.g. `"3.11"`.
@@ -361,7 +370,7 @@ pub struct PythonTarget {
 
 /// A reference from a Transform to the DataSets it reads or writes: by name, or by labels
 /// (`tags`) with an optional semver range on the DataSet's version.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DataSetRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -374,14 +383,14 @@ pub struct DataSetRef {
     pub cell: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
     pub cron: String,
@@ -391,7 +400,7 @@ pub struct Schedule {
     pub suspend: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Trigger {
     pub policy: TriggerPolicy,
@@ -401,7 +410,7 @@ pub struct Trigger {
     pub policies: Vec<TriggerPolicy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -410,7 +419,7 @@ pub struct Resources {
     pub memory: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LineageSpec {
     #[serde(default = "yes")]
@@ -428,7 +437,7 @@ impl Default for LineageSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DataSetSpec {
     pub store: String,
@@ -478,14 +487,14 @@ impl DataSetSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Retention {
     pub days: u32,
 }
 
 /// A column or field of a DataSet's schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Field {
     pub name: String,
@@ -514,7 +523,7 @@ impl Field {
 }
 
 /// Settings that only apply to local development.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DevSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -522,7 +531,7 @@ pub struct DevSpec {
 }
 
 /// Sample rows loaded into a DataSet by `dk dev seed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Seed {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -533,7 +542,7 @@ pub struct Seed {
     pub profiles: BTreeMap<String, SeedProfile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedProfile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -542,14 +551,14 @@ pub struct SeedProfile {
     pub file: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DataSetGroupSpec {
     pub store: String,
     pub datasets: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreSpec {
     pub connector: String,
@@ -562,7 +571,7 @@ pub struct StoreSpec {
     pub dev: Option<StoreDev>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreDev {
     pub stack: StackService,
@@ -570,7 +579,9 @@ pub struct StoreDev {
 
 /// A dev stack service a store can stand for: `dk run`, `dk test` and `dk dev seed` use the
 /// stack's connection (and built-in connector) instead of the store's own while it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StackService {
     Postgres,
@@ -595,7 +606,7 @@ impl StackService {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorSpec {
     #[serde(rename = "type")]
@@ -609,7 +620,7 @@ pub struct ConnectorSpec {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plugin {
     #[serde(default, skip_serializing_if = "Option::is_none")]

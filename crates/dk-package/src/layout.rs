@@ -23,7 +23,7 @@ pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip"
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const TITLE: &str = "org.opencontainers.image.title";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
@@ -36,7 +36,7 @@ pub struct Descriptor {
 }
 
 /// An OCI image manifest (the fields dk writes and reads).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub schema_version: u32,
@@ -66,7 +66,7 @@ impl Manifest {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Index {
     schema_version: u32,
@@ -193,7 +193,7 @@ impl Write for BlobWriter {
 
 /// Where a local artifact was pushed: `dk publish` records each push, `dk build --force` refuses
 /// to rename a tag with a record, and `dk promote` finds the registry in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Publication {
     /// The local name, `namespace/name:tag`.
@@ -205,7 +205,7 @@ pub struct Publication {
     pub digest: String,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 struct Publications {
     publications: Vec<Publication>,
 }

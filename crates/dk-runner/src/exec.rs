@@ -28,7 +28,7 @@ use dk_package::wheels;
 use crate::contract::ResolvedStore;
 use crate::plan::{DatasetPlan, RunPlan};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Executor {
     Local,
@@ -101,7 +101,7 @@ impl ExecError {
 }
 
 /// The container engine of the Docker executor: both take the same `run` arguments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Docker,
@@ -239,7 +239,7 @@ fn script_interpreter(script: &Path) -> Option<PathBuf> {
 }
 
 /// A program to run, where, and the variables it gets beyond the inherited environment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Invocation {
     pub program: String,
     pub args: Vec<String>,
@@ -248,7 +248,7 @@ pub struct Invocation {
 }
 
 /// Something done before the pipeline starts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "step", rename_all = "camelCase")]
 pub enum Step {
     /// A virtualenv for `requirements.txt`, rebuilt when its hash changes: that of the wheel set
@@ -276,7 +276,7 @@ pub enum Step {
 }
 
 /// Everything needed to start the pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Prepared {
     pub executor: Executor,
     pub steps: Vec<Step>,

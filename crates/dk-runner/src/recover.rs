@@ -32,7 +32,7 @@ pub const OWNER_FILE: &str = "owner.json";
 const OWNER_LIMIT: u64 = 1 << 20;
 
 /// The dk that carries a run out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Owner {
     pub dk_pid: u32,
@@ -94,7 +94,7 @@ impl Owner {
 }
 
 /// A run that a later command ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Recovered {
     pub run_id: String,
@@ -104,7 +104,7 @@ pub struct Recovered {
 }
 
 /// What [`recover`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Recovery {
     pub recovered: Vec<Recovered>,
     /// Runs that could not be ended (their folder stays for the next command to try).

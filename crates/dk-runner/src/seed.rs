@@ -89,7 +89,7 @@ pub struct SeedOptions {
 }
 
 /// What happened to one DataSet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Seeded {
     pub dataset: String,
@@ -100,7 +100,7 @@ pub struct Seeded {
     pub action: SeedAction,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeedAction {
     Loaded,

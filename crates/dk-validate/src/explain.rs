@@ -9,8 +9,11 @@ use serde::Serialize;
 use crate::rules::{self, Rule};
 
 /// The explanation of one rule.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct Explanation {
+    /// Shown beside its rule, which names the code already: serialized once, the JSON has no
+    /// duplicate key.
+    #[serde(skip)]
     pub code: &'static str,
     pub rationale: &'static str,
     /// Files of a package (paths relative to it) that trigger the rule.

@@ -28,7 +28,7 @@ use crate::lineage::Lineage;
 use crate::policy::Policy;
 
 /// One thing `dk lint` has to say.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub code: &'static str,
     pub rule: &'static str,
@@ -80,7 +80,7 @@ impl Finding {
 }
 
 /// The outcome of linting one or more projects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub packages: usize,
     pub files: usize,

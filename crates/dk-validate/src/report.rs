@@ -75,7 +75,7 @@ impl FromStr for Filter {
 }
 
 /// A DataSet as the report shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DataSetSummary {
     pub name: String,
@@ -86,7 +86,7 @@ pub struct DataSetSummary {
 }
 
 /// PII moving from an input field into an output field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PiiFlow {
     /// `dataset.field` the PII comes from.
     pub from: String,
@@ -96,7 +96,7 @@ pub struct PiiFlow {
     pub masking: Option<Masking>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageSummary {
     pub name: String,
@@ -132,7 +132,7 @@ impl PackageSummary {
 }
 
 /// The counts of the final summary line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub packages: usize,
@@ -142,7 +142,7 @@ pub struct Totals {
     pub unmasked_pii_flows: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct GovernanceReport {
     pub packages: Vec<PackageSummary>,
     pub totals: Totals,

@@ -416,8 +416,8 @@ fn health_text(status: &ServiceStatus) -> String {
 }
 
 /// The stack's services and endpoints; no runtime when no stack was started.
-#[derive(Debug, Serialize)]
-struct StackReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct StackReport {
     runtime: Option<&'static str>,
     services: Vec<ServiceStatus>,
     /// What a pipeline or a tool connects to.
@@ -503,9 +503,9 @@ impl Render for StackReport {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct SeedReport {
+pub(crate) struct SeedReport {
     datasets: Vec<Seeded>,
     /// Rows written (or removed, with --clean).
     rows: usize,

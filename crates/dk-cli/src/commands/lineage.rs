@@ -181,8 +181,8 @@ fn synced(ctx: &Context) -> Result<Synced, CliError> {
 }
 
 /// The neighbourhood of a job or dataset.
-#[derive(Debug, Serialize)]
-struct LineageReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct LineageReport {
     #[serde(flatten)]
     neighbourhood: Neighbourhood,
     depth: usize,
@@ -319,8 +319,8 @@ fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus
 }
 
 /// The UI address `--open` gave the browser, and whether one started.
-#[derive(Debug, Serialize)]
-struct Opened {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct Opened {
     url: String,
     opened: bool,
 }
@@ -339,7 +339,7 @@ impl Render for Opened {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct EventEntry {
     #[serde(flatten)]
@@ -348,8 +348,8 @@ struct EventEntry {
     spooled: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct EventsReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct EventsReport {
     events: Vec<EventEntry>,
     /// What the spool moved to `spool/bad/`, and why: never delivered.
     quarantined: Vec<Quarantined>,
@@ -358,7 +358,7 @@ struct EventsReport {
     deliverer: Option<Running>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct Running {
     #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
@@ -478,9 +478,9 @@ fn run_events(args: EventsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct FlushOutcome {
+pub(crate) struct FlushOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<String>,
     /// Events given up for other backends (`--drop-pending`).
@@ -649,8 +649,8 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
 }
 
 /// Where the server listens, printed once it does.
-#[derive(Debug, Serialize)]
-struct Serving {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct Serving {
     url: String,
     endpoint: String,
     /// The web UI.

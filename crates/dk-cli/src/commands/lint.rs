@@ -47,7 +47,7 @@ pub struct LintArgs {
 /// `-o sarif` besides text, JSON and YAML.
 pub const FORMATS: &[OutputFormat] = &[OutputFormat::Sarif];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LintReport {
     #[serde(flatten)]
     report: Report,
@@ -97,8 +97,8 @@ impl Render for LintReport {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct ExplainReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ExplainReport {
     #[serde(flatten)]
     rule: &'static Rule,
     #[serde(flatten)]

@@ -280,9 +280,9 @@ fn artifact_size(descriptor: &Descriptor, manifest: &Manifest) -> u64 {
     descriptor.size + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct BuildReport {
+pub(crate) struct BuildReport {
     reference: String,
     digest: String,
     /// Manifest, config and layers, in bytes.
@@ -563,9 +563,9 @@ fn progress_of(bar: &indicatif::ProgressBar) -> Progress {
     Arc::new(move |bytes| bar.inc(bytes))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct PublishReport {
+pub(crate) struct PublishReport {
     reference: String,
     digest: String,
     size: u64,
@@ -877,9 +877,9 @@ fn pull_limits(ctx: &Context) -> Result<Limits, CliError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct PullReport {
+pub(crate) struct PullReport {
     reference: String,
     digest: String,
     directory: String,
@@ -935,9 +935,9 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct InspectReport {
+pub(crate) struct InspectReport {
     reference: String,
     digest: String,
     size: u64,
@@ -1151,9 +1151,9 @@ fn side(
     side_of_artifact(layout, resolved.reference, version, &resolved.manifest)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct DiffReport {
+pub(crate) struct DiffReport {
     old: String,
     new: String,
     level: Level,
@@ -1234,7 +1234,7 @@ pub fn run_diff(args: DiffArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
 pub const ALLOW_BREAKING: &str = "dev.datakit.semver.allow-breaking";
 
 /// A version checked against the previous one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct SemverCheck {
     previous: String,

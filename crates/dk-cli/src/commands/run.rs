@@ -78,7 +78,7 @@ struct Planned {
     prepared: Prepared,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct PlannedDataset {
     role: String,
@@ -90,7 +90,7 @@ struct PlannedDataset {
 }
 
 /// `--dry-run`: what would run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct DryRun {
     package: String,
@@ -162,8 +162,8 @@ impl DryRun {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct DryRuns {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct DryRuns {
     runs: Vec<DryRun>,
 }
 
@@ -202,9 +202,9 @@ impl Render for DryRuns {
 }
 
 /// The outcome of `dk run`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct RunSummary {
+pub(crate) struct RunSummary {
     runs: Vec<RunReport>,
     /// Packages not run because an earlier one failed.
     skipped: Vec<String>,

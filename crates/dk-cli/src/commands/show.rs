@@ -30,15 +30,15 @@ pub struct ShowArgs {
     pub overrides: OverrideArgs,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct SourceEntry {
     kind: Kind,
     name: String,
     file: String,
 }
 
-#[derive(Debug, Serialize)]
-struct ShowReport<'a> {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct ShowReport<'a> {
     transform: &'a Transform,
     datasets: Vec<&'a DataSet>,
     /// The DataSetGroups the Transform names; their members are among `datasets`.

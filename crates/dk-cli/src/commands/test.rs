@@ -45,9 +45,9 @@ pub struct TestArgs {
     pub env: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct TestReport {
+pub(crate) struct TestReport {
     package: String,
     command: Vec<String>,
     streaming: bool,

@@ -10,7 +10,7 @@ use super::{Session, gitops_error};
 use crate::error::CliError;
 
 /// A promotion dk closed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Closed {
     pub id: String,

@@ -17,9 +17,9 @@ use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct PromotionReport {
+pub(crate) struct PromotionReport {
     kind: Kind,
     package: String,
     version: String,

@@ -81,7 +81,12 @@ pub fn run_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str]) -> Run {
 
 /// Runs and asserts the exit code, with the transcript in the failure message.
 pub fn run_ok(ctx: &TestContext, args: &[&str], code: i32) -> Run {
-    let result = run(ctx, args);
+    run_ok_with(ctx, &[], args, code)
+}
+
+/// `run_ok` with extra environment variables.
+pub fn run_ok_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str], code: i32) -> Run {
+    let result = run_with(ctx, env, args);
     assert_eq!(
         result.code,
         code,

@@ -91,7 +91,19 @@ impl Source {
 }
 
 /// A 1-based line and column (columns count characters, not bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    schemars::JsonSchema,
+)]
 pub struct Pos {
     pub line: u32,
     pub column: u32,
@@ -167,6 +179,40 @@ impl Serialize for Location {
                 s.end()
             }
         }
+    }
+}
+
+impl schemars::JsonSchema for Location {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Location".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "file": { "type": "string" },
+                        "line": { "type": "integer", "minimum": 1 },
+                        "column": { "type": "integer", "minimum": 1 }
+                    },
+                    "required": ["file", "line", "column"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": { "flag": { "type": "string" } },
+                    "required": ["flag"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": { "builtin": { "const": true } },
+                    "required": ["builtin"],
+                    "additionalProperties": false
+                }
+            ]
+        })
     }
 }
 

@@ -66,8 +66,8 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     })
 }
 
-#[derive(Debug, Serialize)]
-struct Initialised {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct Initialised {
     path: String,
     created: bool,
     environments: Vec<String>,

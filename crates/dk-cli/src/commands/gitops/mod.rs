@@ -1,6 +1,6 @@
 //! `dk gitops`: the GitOps repository itself.
 
-mod init;
+pub(crate) mod init;
 
 use clap::Subcommand;
 

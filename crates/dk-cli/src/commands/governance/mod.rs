@@ -1,6 +1,6 @@
 //! `dk governance`: what data packages handle, for audits and reviews.
 
-mod report;
+pub(crate) mod report;
 
 use clap::Subcommand;
 

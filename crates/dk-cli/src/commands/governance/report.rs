@@ -73,9 +73,9 @@ fn totals_line(report: &GovernanceReport) -> String {
     )
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
-struct Report(GovernanceReport);
+pub(crate) struct Report(GovernanceReport);
 
 impl Render for Report {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {

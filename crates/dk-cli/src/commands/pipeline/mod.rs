@@ -1,6 +1,6 @@
 //! `dk pipeline`: the project as one dependency graph of DataSets and Transforms.
 
-mod show;
+pub(crate) mod show;
 
 use clap::Subcommand;
 

@@ -36,8 +36,8 @@ pub struct ShowArgs {
 /// `-o mermaid` and `-o dot` besides text, JSON and YAML.
 pub const FORMATS: &[OutputFormat] = &[OutputFormat::Mermaid, OutputFormat::Dot];
 
-#[derive(Debug, Serialize)]
-struct PipelineReport {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct PipelineReport {
     /// Transforms in run order: each after the producers of its inputs.
     steps: Vec<Step>,
     datasets: Vec<String>,

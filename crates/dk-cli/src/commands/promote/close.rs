@@ -33,8 +33,8 @@ pub fn run(args: CloseArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     ctx.ui.emit_message(&ClosedReport { closed })
 }
 
-#[derive(Debug, serde::Serialize)]
-struct ClosedReport {
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ClosedReport {
     closed: Closed,
 }
 

@@ -34,8 +34,8 @@ pub fn run(args: ListArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     ctx.ui.emit(&PromotionList { promotions })
 }
 
-#[derive(Debug, Serialize)]
-struct PromotionList {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct PromotionList {
     promotions: Vec<PromotionState>,
 }
 

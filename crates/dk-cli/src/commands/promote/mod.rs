@@ -3,8 +3,8 @@
 
 mod approve;
 mod check;
-mod close;
-mod list;
+pub(crate) mod close;
+pub(crate) mod list;
 mod merge;
 
 use std::io::{self, Write};
@@ -168,9 +168,9 @@ fn get(session: &Session, id: &PrId) -> Result<PullRequest, CliError> {
         .map_err(|err| gitops_error("cannot read the promotion", err))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct PromotionState {
+pub(crate) struct PromotionState {
     id: String,
     branch: String,
     kind: String,
