@@ -327,7 +327,7 @@ string_enum! {
 }
 
 /// `spec.dbt`: which dbt command runs and on which nodes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DbtSpec {
     #[serde(default)]
