@@ -385,6 +385,8 @@ fn dk_init_from_dbt_adopts_the_project_and_re_runs_keep_human_edits() {
         .unwrap()
         .iter()
         .map(|e| &e["event"])
+        // dk's own; dbt-ol's, when it is installed, are checked in `dbt_ol_and_dk_...` below.
+        .filter(|e| e["job"]["name"] == "shop")
         .inspect(|e| validator.assert_valid(e))
         .find(|e| e["eventType"] == "COMPLETE")
         .expect("a COMPLETE event")
@@ -501,7 +503,9 @@ fn identities<'a>(
         .collect()
 }
 
-/// With openlineage-dbt on PATH, dk runs dbt-ol; each model dk's events name as an output is
+/// With openlineage-dbt on PATH, dk runs dbt-ol with its file transport in the run's folder:
+/// none of its events reach the terminal; they are recorded (valid, nested under the dk run) in
+/// dk's store and delivered with dk's own. Each model dk's events name as an output is
 /// named the same (namespace and name) in dbt-ol's events nested under the dk run: one graph,
 /// not two. (dbt-ol emits no seed events, and names a source by its dbt name rather than its
 /// `identifier`, so those two are not compared.)
@@ -530,9 +534,58 @@ fn dbt_ol_and_dk_name_each_table_the_same() {
                 "      from: customers.first_name\n      pii: true\n",
             ),
     );
-    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    // Without a backend, dbt-ol's client fell back to printing every event on the terminal.
+    let local = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &local, &["run", "shop", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
+    for stream in [&result.stdout, &result.stderr] {
+        assert!(!stream.contains("eventType"), "{}", result.transcript());
+    }
+    let local_run = result.json()["runs"][0]["runId"].clone();
+    let stored = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
+    let validator = dk_test::openlineage::OpenLineageValidator::new();
+    let children: Vec<&Value> = stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["run"]["runId"] != local_run)
+        .inspect(|e| {
+            // dbt-ol's custom facets (`dbt_run`, `dbt_version`, ...) have no official schema,
+            // which the spec allows; everything else must validate.
+            let errors: Vec<String> = validator
+                .errors(e)
+                .into_iter()
+                .filter(|err| !err.contains("facets.dbt_"))
+                .collect();
+            assert!(errors.is_empty(), "{errors:#?}\n{e:#}");
+        })
+        .collect();
+    assert!(
+        children
+            .iter()
+            .any(|e| e["eventType"] == "COMPLETE"
+                && e["outputs"][0]["name"] == "shop.main.customers"),
+        "{stored:#}"
+    );
+    for child in &children {
+        assert_eq!(
+            child["run"]["facets"]["parent"]["root"]["run"]["runId"], local_run,
+            "{child:#}"
+        );
+    }
+    assert!(
+        result.json()["runs"][0]["lineage"]["events"]
+            .as_u64()
+            .unwrap()
+            > 2,
+        "dbt-ol's events are counted with dk's: {}",
+        result.stdout
+    );
+
+    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
     let run_id = result.json()["runs"][0]["runId"].clone();
     let received: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
     let validator = dk_test::openlineage::OpenLineageValidator::new();

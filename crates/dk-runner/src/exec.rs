@@ -285,7 +285,14 @@ pub struct Prepared {
     /// engine's CLI, killed after the grace period, no longer stops).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleanup: Option<Invocation>,
+    /// Where the pipeline writes OpenLineage events of its own (dbt-ol's file transport), which
+    /// dk records as its own after the run, before the run's folder is removed.
+    #[serde(skip)]
+    pub events: Option<PathBuf>,
 }
+
+/// The file in the run's folder that dbt-ol's file transport appends its events to.
+pub const DBT_OL_EVENTS: &str = "openlineage-events.jsonl";
 
 pub(crate) const PYTHON_INSTALL: &str = "install Python 3 (apt-get install python3)";
 pub(crate) const GO_INSTALL: &str = "install Go (apt-get install golang-go, or https://go.dev/dl)";
@@ -550,6 +557,7 @@ fn runtime_command(
     purpose: Purpose,
     steps: &mut Vec<Step>,
     env: &mut Vec<(String, String)>,
+    events: &mut Option<PathBuf>,
 ) -> Result<(String, Vec<String>), ExecError> {
     let tool = |program: &str, install: &str| -> Result<String, ExecError> {
         match host {
@@ -604,7 +612,10 @@ fn runtime_command(
                 .and_then(|tools| tools.find("dbt-ol"))
                 .filter(|_| !testing)
             {
-                Some(dbt_ol) => dbt_ol.display().to_string(),
+                Some(dbt_ol) => {
+                    dbt_ol_transport(run_dir, steps, env, events);
+                    dbt_ol.display().to_string()
+                }
                 None => tool("dbt", DBT_INSTALL)?,
             };
             let spec = plan
@@ -655,6 +666,34 @@ fn runtime_command(
     })
 }
 
+/// Points dbt-ol's OpenLineage client at a file in `run_dir`, so that its events reach dk (which
+/// records them after the run) instead of the terminal (the client's console fallback) or a
+/// backend straight (around dk's spool). `OPENLINEAGE_URL` is emptied: the client would
+/// otherwise add an HTTP transport for it.
+fn dbt_ol_transport(
+    run_dir: &Path,
+    steps: &mut Vec<Step>,
+    env: &mut Vec<(String, String)>,
+    events: &mut Option<PathBuf>,
+) {
+    let file = run_dir.join(DBT_OL_EVENTS);
+    let config = run_dir.join("openlineage.yml");
+    let transport = json!({
+        "transport": {
+            "type": "file",
+            "log_file_path": file.display().to_string(),
+            "append": true,
+        }
+    });
+    steps.push(Step::WriteFile {
+        path: config.clone(),
+        contents: render_block(&transport, 0),
+    });
+    env.push(("OPENLINEAGE_CONFIG".into(), config.display().to_string()));
+    env.push(("OPENLINEAGE_URL".into(), String::new()));
+    *events = Some(file);
+}
+
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
 pub fn local(
     plan: &RunPlan,
@@ -664,8 +703,16 @@ pub fn local(
 ) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
-    let (program, args) =
-        runtime_command(plan, run_dir, Some(tools), purpose, &mut steps, &mut env)?;
+    let mut events = None;
+    let (program, args) = runtime_command(
+        plan,
+        run_dir,
+        Some(tools),
+        purpose,
+        &mut steps,
+        &mut env,
+        &mut events,
+    )?;
     Ok(Prepared {
         executor: Executor::Local,
         steps,
@@ -676,6 +723,7 @@ pub fn local(
             env,
         },
         cleanup: None,
+        events,
     })
 }
 
@@ -702,8 +750,15 @@ pub fn docker(
         .ok_or(ExecError::NoImage)?;
     let mut steps = Vec::new();
     let mut env = contract.to_vec();
-    let (program, command) =
-        runtime_command(plan, run_dir, None, Purpose::Run, &mut steps, &mut env)?;
+    let (program, command) = runtime_command(
+        plan,
+        run_dir,
+        None,
+        Purpose::Run,
+        &mut steps,
+        &mut env,
+        &mut None,
+    )?;
     let (engine, engine_program) = engine(settings, tools)?;
     steps.push(Step::Image {
         engine,
@@ -762,6 +817,7 @@ pub fn docker(
             env,
         },
         cleanup: Some(cleanup),
+        events: None,
     })
 }
 

@@ -279,6 +279,15 @@ pub async fn execute(
         .map(|l| InlineDelivery::start(&l.paths, l.deliverer.as_ref(), l.wait, l.handoff.clone()));
 
     let result = run_process(plan, prepared, config).await;
+    // Before the folder they are in is scrubbed; whatever the pipeline's outcome, what it
+    // reported happened.
+    if let (Some(recorder), Some(events)) = (&mut recorder, &prepared.events) {
+        let ingested = recorder.record_file(events)?;
+        outcome.events += ingested.events;
+        for warning in ingested.warnings {
+            outcome.warn(warning);
+        }
+    }
     // The DSNs go at once; the owner record stays until the terminal event is recorded, so
     // that a dk killed before that still gets its ABORT from the next command.
     private.scrub();
