@@ -285,10 +285,20 @@ pub struct Prepared {
     /// engine's CLI, killed after the grace period, no longer stops).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleanup: Option<Invocation>,
-    /// Where the pipeline writes OpenLineage events of its own (dbt-ol's file transport), which
-    /// dk records as its own after the run, before the run's folder is removed.
+    /// What the pipeline reports of its own lineage, which dk records after the run.
     #[serde(skip)]
-    pub events: Option<PathBuf>,
+    pub reported: Option<Reported>,
+}
+
+/// Lineage a pipeline reports itself, besides dk's events of its run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    /// OpenLineage events in a file (dbt-ol's file transport), recorded before the run's folder
+    /// is removed.
+    Events(PathBuf),
+    /// The dbt project whose `target/run_results.json` and manifest name the models it built
+    /// (dbt without dbt-ol): dk emits their runs.
+    DbtResults(PathBuf),
 }
 
 /// The file in the run's folder that dbt-ol's file transport appends its events to.
@@ -333,7 +343,7 @@ fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBu
     Ok(dir.join("bin").join("python"))
 }
 
-fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
+pub(crate) fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
     plan.datasets
         .iter()
         .find(|d| d.role == Role::Output)
@@ -557,7 +567,7 @@ fn runtime_command(
     purpose: Purpose,
     steps: &mut Vec<Step>,
     env: &mut Vec<(String, String)>,
-    events: &mut Option<PathBuf>,
+    reported: &mut Option<Reported>,
 ) -> Result<(String, Vec<String>), ExecError> {
     let tool = |program: &str, install: &str| -> Result<String, ExecError> {
         match host {
@@ -613,10 +623,15 @@ fn runtime_command(
                 .filter(|_| !testing)
             {
                 Some(dbt_ol) => {
-                    dbt_ol_transport(run_dir, steps, env, events);
+                    dbt_ol_transport(run_dir, steps, env, reported);
                     dbt_ol.display().to_string()
                 }
-                None => tool("dbt", DBT_INSTALL)?,
+                None => {
+                    if !testing {
+                        *reported = Some(Reported::DbtResults(plan.package_dir.clone()));
+                    }
+                    tool("dbt", DBT_INSTALL)?
+                }
             };
             let spec = plan
                 .transform
@@ -674,7 +689,7 @@ fn dbt_ol_transport(
     run_dir: &Path,
     steps: &mut Vec<Step>,
     env: &mut Vec<(String, String)>,
-    events: &mut Option<PathBuf>,
+    reported: &mut Option<Reported>,
 ) {
     let file = run_dir.join(DBT_OL_EVENTS);
     let config = run_dir.join("openlineage.yml");
@@ -691,7 +706,7 @@ fn dbt_ol_transport(
     });
     env.push(("OPENLINEAGE_CONFIG".into(), config.display().to_string()));
     env.push(("OPENLINEAGE_URL".into(), String::new()));
-    *events = Some(file);
+    *reported = Some(Reported::Events(file));
 }
 
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
@@ -703,7 +718,7 @@ pub fn local(
 ) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
-    let mut events = None;
+    let mut reported = None;
     let (program, args) = runtime_command(
         plan,
         run_dir,
@@ -711,7 +726,7 @@ pub fn local(
         purpose,
         &mut steps,
         &mut env,
-        &mut events,
+        &mut reported,
     )?;
     Ok(Prepared {
         executor: Executor::Local,
@@ -723,7 +738,7 @@ pub fn local(
             env,
         },
         cleanup: None,
-        events,
+        reported,
     })
 }
 
@@ -817,7 +832,7 @@ pub fn docker(
             env,
         },
         cleanup: Some(cleanup),
-        events: None,
+        reported: None,
     })
 }
 
