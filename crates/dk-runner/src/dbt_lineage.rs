@@ -203,3 +203,126 @@ pub fn model_events(
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dk_lineage::run::JobInfo;
+    use serde_json::json;
+
+    fn parent() -> RunInfo {
+        RunInfo {
+            run_id: event::new_run_id(),
+            job: JobInfo {
+                namespace: "analytics".into(),
+                name: "shop".into(),
+                description: None,
+                owner: None,
+                streaming: false,
+                source_code: None,
+                language: "sql".into(),
+            },
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            parent: None,
+            nominal_time: None,
+        }
+    }
+
+    fn store(dir: &Path) -> ResolvedStore {
+        let path = dir.join("data/shop.duckdb").display().to_string();
+        ResolvedStore {
+            name: "warehouse".into(),
+            store_type: "duckdb".into(),
+            connection: json!({ "path": path }).as_object().unwrap().clone(),
+            dsn: path.clone(),
+            public_dsn: path,
+            secrets: Vec::new(),
+            dev_stack: None,
+        }
+    }
+
+    fn project(generated_at: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        let manifest = json!({
+            "nodes": {
+                "model.shop.stg_orders": {"name": "stg_orders", "schema": "main", "alias": "stg_orders",
+                    "depends_on": {"nodes": ["source.shop.shop.orders"]}},
+                "model.shop.orders": {"name": "orders", "schema": "main",
+                    "depends_on": {"nodes": ["model.shop.stg_orders", "macro.shop.cents"]}},
+                "model.shop.broken": {"name": "broken", "schema": "main"},
+                "test.shop.not_null": {"name": "not_null", "schema": "main"},
+            },
+            "sources": {
+                "source.shop.shop.orders": {"name": "orders", "schema": "main_raw", "identifier": "raw_orders"}
+            }
+        });
+        let results = json!({
+            "metadata": {"generated_at": generated_at},
+            "results": [
+                {"unique_id": "model.shop.stg_orders", "status": "success", "timing": [
+                    {"name": "execute", "started_at": "2026-12-01T10:00:01Z", "completed_at": "2026-12-01T10:00:02Z"}]},
+                {"unique_id": "model.shop.orders", "status": "skipped", "timing": []},
+                {"unique_id": "model.shop.broken", "status": "error", "message": "Binder Error", "timing": []},
+                {"unique_id": "test.shop.not_null", "status": "pass", "timing": []}
+            ]
+        });
+        std::fs::write(target.join("manifest.json"), manifest.to_string()).unwrap();
+        std::fs::write(target.join("run_results.json"), results.to_string()).unwrap();
+        dir
+    }
+
+    fn since() -> DateTime<Utc> {
+        time(Some("2026-12-01T10:00:00Z")).unwrap()
+    }
+
+    #[test]
+    fn built_models_are_child_runs_named_as_dk_names_tables() {
+        let dir = project("2026-12-01T10:00:03Z");
+        let parent = parent();
+        let events = model_events(dir.path(), &store(dir.path()), &parent, since(), None).unwrap();
+        let summary: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.job.name.as_str(), e.event_type.as_str()))
+            .collect();
+        // Skipped models and tests built nothing.
+        assert_eq!(
+            summary,
+            [
+                ("shop.stg_orders", "START"),
+                ("shop.stg_orders", "COMPLETE"),
+                ("shop.broken", "START"),
+                ("shop.broken", "FAIL"),
+            ]
+        );
+        let complete = &events[1];
+        assert_eq!(complete.event_time, "2026-12-01T10:00:02.000Z");
+        assert_eq!(complete.outputs[0].name, "shop.main.stg_orders");
+        assert_eq!(complete.inputs[0].name, "shop.main_raw.raw_orders");
+        assert_eq!(
+            complete.run.facets["parent"]["run"]["runId"],
+            json!(parent.run_id)
+        );
+        assert_eq!(events[0].run.run_id, complete.run.run_id);
+        assert_eq!(
+            events[3].run.facets["errorMessage"]["message"],
+            "Binder Error"
+        );
+    }
+
+    #[test]
+    fn an_earlier_runs_results_or_none_give_no_events() {
+        let dir = project("2026-12-01T09:59:59Z");
+        let store = store(dir.path());
+        let events = model_events(dir.path(), &store, &parent(), since(), None).unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        std::fs::remove_file(dir.path().join("target/run_results.json")).unwrap();
+        let events = model_events(dir.path(), &store, &parent(), since(), None).unwrap();
+        assert!(events.is_empty());
+        std::fs::write(dir.path().join("target/run_results.json"), "{").unwrap();
+        let err = model_events(dir.path(), &store, &parent(), since(), None).unwrap_err();
+        assert!(err.contains("run_results.json"), "{err}");
+    }
+}
