@@ -385,6 +385,8 @@ fn dk_init_from_dbt_adopts_the_project_and_re_runs_keep_human_edits() {
         .unwrap()
         .iter()
         .map(|e| &e["event"])
+        // dk's own; dbt-ol's, when it is installed, are checked in `dbt_ol_and_dk_...` below.
+        .filter(|e| e["job"]["name"] == "shop")
         .inspect(|e| validator.assert_valid(e))
         .find(|e| e["eventType"] == "COMPLETE")
         .expect("a COMPLETE event")
@@ -501,7 +503,151 @@ fn identities<'a>(
         .collect()
 }
 
-/// With openlineage-dbt on PATH, dk runs dbt-ol; each model dk's events name as an output is
+/// `dk init --from-dbt shop`, then the person's answer to DK304/DK305 (see above), so that the
+/// package runs.
+fn adopt(ctx: &TestContext, env: &[(&str, &str)]) {
+    let adopted = run_with(ctx, env, &["init", "--from-dbt", "shop"]);
+    assert_eq!(adopted.code, 0, "{}", adopted.transcript());
+    ctx.write(
+        "shop/dataset/country-revenue.yaml",
+        ctx.read("shop/dataset/country-revenue.yaml")
+            .replace("classification: internal", "classification: confidential")
+            .replace(
+                "      from: customers.first_name\n",
+                "      from: customers.first_name\n      pii: true\n",
+            ),
+    );
+}
+
+/// A directory holding only a link to the tools' `dbt`: dbt without dbt-ol.
+fn dbt_without_dbt_ol(ctx: &TestContext, bin: &str) -> String {
+    let dir = ctx.root().join("dbt-only");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(format!("{bin}/dbt"), dir.join("dbt")).unwrap();
+    dir.display().to_string()
+}
+
+/// dk's own events (not dbt-ol's) in the local store.
+fn dk_events(ctx: &TestContext) -> Vec<Value> {
+    let stored = run_ok(ctx, &["lineage", "events", "-o", "json"], 0).json();
+    stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].clone())
+        .filter(|e| {
+            e["producer"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://datakit")
+        })
+        .collect()
+}
+
+/// Without dbt-ol, every seed, model (the staging views too) and snapshot a run builds is a child
+/// job of the package's run, named `shop.<model>`, from `run_results.json` and the manifest, its
+/// datasets named as dk names tables. Then, with dbt-ol, every dataset of its nested events is
+/// one of those (same namespace and name), sources aside (see docs/dbt.md).
+#[test]
+fn every_model_built_is_a_child_job_and_dbt_ol_names_the_same_tables() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    shop(&ctx, "shop");
+    let with_ol = format!("{bin}:/usr/bin:/bin");
+    let without_ol = format!("{}:/usr/bin:/bin", dbt_without_dbt_ol(&ctx, &bin));
+    adopt(&ctx, &[("PATH", with_ol.as_str()), ("DO_NOT_TRACK", "1")]);
+    let env = [("PATH", without_ol.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stderr.contains("dbt build"), "{}", result.stderr);
+    let run_id = result.json()["runs"][0]["runId"].clone();
+    let validator = dk_test::openlineage::OpenLineageValidator::new();
+    let events = dk_events(&ctx);
+    for event in &events {
+        validator.assert_valid(event);
+    }
+    let children: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["run"]["runId"] != run_id)
+        .collect();
+    for child in &children {
+        assert_eq!(
+            child["run"]["facets"]["parent"]["run"]["runId"], run_id,
+            "{child:#}"
+        );
+        assert_eq!(child["run"]["facets"]["parent"]["job"]["name"], "shop");
+    }
+    let jobs: BTreeSet<&str> = children
+        .iter()
+        .filter(|e| e["eventType"] == "COMPLETE")
+        .map(|e| e["job"]["name"].as_str().unwrap())
+        .collect();
+    let built = [
+        "raw_customers",
+        "raw_orders",
+        "raw_payments",
+        "stg_customers",
+        "stg_orders",
+        "stg_payments",
+        "customers",
+        "orders",
+        "country_revenue",
+        "customers_snapshot",
+    ];
+    let want: BTreeSet<String> = built.iter().map(|m| format!("shop.{m}")).collect();
+    assert_eq!(
+        jobs,
+        want.iter().map(String::as_str).collect(),
+        "{children:#?}"
+    );
+    let staging = children
+        .iter()
+        .find(|e| e["job"]["name"] == "shop.stg_orders" && e["eventType"] == "COMPLETE")
+        .unwrap();
+    assert_eq!(staging["outputs"][0]["name"], "shop.main.stg_orders");
+    assert_eq!(staging["inputs"][0]["name"], "shop.main_raw.raw_orders");
+    let found = run_ok(&ctx, &["lineage", "shop.stg_orders", "-o", "json"], 0).stdout;
+    assert!(found.contains("shop.main.stg_orders"), "{found}");
+    let view = run_ok(&ctx, &["lineage", "shop.main.stg_orders", "-o", "json"], 0).stdout;
+    assert!(view.contains("shop.orders"), "downstream: {view}");
+
+    // dbt-ol's nested events name the same tables (it emits its own jobs, dk none).
+    let ours = identities(events.iter(), &["inputs", "outputs"]);
+    let env = [("PATH", with_ol.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
+    let stored = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
+    let nested: Vec<&Value> = stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| {
+            !e["producer"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://datakit")
+        })
+        .collect();
+    assert!(nested.len() > 10, "{stored:#}");
+    let dbt_ol = identities(nested.into_iter(), &["inputs", "outputs"]);
+    // dbt-ol names a source by its dbt name (`main_raw.customers`), not its `identifier`
+    // (`raw_customers`, the table that exists): dk names the table.
+    let sources = ["customers", "orders", "payments"].map(|t| format!("shop.main_raw.{t}"));
+    let missing: Vec<_> = dbt_ol
+        .difference(&ours)
+        .filter(|(_, name)| !sources.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "dbt-ol names these tables, dk does not name them the same: {missing:?}\ndk: {ours:?}"
+    );
+}
+
+/// With openlineage-dbt on PATH, dk runs dbt-ol with its file transport in the run's folder:
+/// none of its events reach the terminal; they are recorded (valid, nested under the dk run) in
+/// dk's store and delivered with dk's own. Each model dk's events name as an output is
 /// named the same (namespace and name) in dbt-ol's events nested under the dk run: one graph,
 /// not two. (dbt-ol emits no seed events, and names a source by its dbt name rather than its
 /// `identifier`, so those two are not compared.)
@@ -518,21 +664,59 @@ fn dbt_ol_and_dk_name_each_table_the_same() {
         ("DO_NOT_TRACK", "1"),
         ("OPENLINEAGE_URL", url.as_str()),
     ];
-    let adopted = run_with(&ctx, &env, &["init", "--from-dbt", "shop"]);
-    assert_eq!(adopted.code, 0, "{}", adopted.transcript());
-    // The person's answer to DK304/DK305 (see above).
-    ctx.write(
-        "shop/dataset/country-revenue.yaml",
-        ctx.read("shop/dataset/country-revenue.yaml")
-            .replace("classification: internal", "classification: confidential")
-            .replace(
-                "      from: customers.first_name\n",
-                "      from: customers.first_name\n      pii: true\n",
-            ),
-    );
-    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    adopt(&ctx, &env);
+    // Without a backend, dbt-ol's client fell back to printing every event on the terminal.
+    let local = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let result = run_with(&ctx, &local, &["run", "shop", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
+    for stream in [&result.stdout, &result.stderr] {
+        assert!(!stream.contains("eventType"), "{}", result.transcript());
+    }
+    let local_run = result.json()["runs"][0]["runId"].clone();
+    let stored = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
+    let validator = dk_test::openlineage::OpenLineageValidator::new();
+    let children: Vec<&Value> = stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["run"]["runId"] != local_run)
+        .inspect(|e| {
+            // dbt-ol's custom facets (`dbt_run`, `dbt_version`, ...) have no official schema,
+            // which the spec allows; everything else must validate.
+            let errors: Vec<String> = validator
+                .errors(e)
+                .into_iter()
+                .filter(|err| !err.contains("facets.dbt_"))
+                .collect();
+            assert!(errors.is_empty(), "{errors:#?}\n{e:#}");
+        })
+        .collect();
+    assert!(
+        children
+            .iter()
+            .any(|e| e["eventType"] == "COMPLETE"
+                && e["outputs"][0]["name"] == "shop.main.customers"),
+        "{stored:#}"
+    );
+    for child in &children {
+        assert_eq!(
+            child["run"]["facets"]["parent"]["root"]["run"]["runId"], local_run,
+            "{child:#}"
+        );
+    }
+    assert!(
+        result.json()["runs"][0]["lineage"]["events"]
+            .as_u64()
+            .unwrap()
+            > 2,
+        "dbt-ol's events are counted with dk's: {}",
+        result.stdout
+    );
+
+    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
     let run_id = result.json()["runs"][0]["runId"].clone();
     let received: Vec<Value> = sink.received().iter().map(|r| r.json()).collect();
     let validator = dk_test::openlineage::OpenLineageValidator::new();

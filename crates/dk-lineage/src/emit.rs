@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -52,15 +53,104 @@ impl Recorder {
     /// a store failure is returned as a warning, since the spooled event is ingested later.
     pub fn record(&mut self, event: &RunEvent) -> Result<Option<String>, SpoolError> {
         let json = self.spool.append(event)?;
-        Ok(match &mut self.store {
-            Ok(store) => EventHead::parse(&json)
+        Ok(self.store(&json))
+    }
+
+    /// Records the events a pipeline wrote to `path`, one JSON RunEvent a line (dbt-ol's file
+    /// transport), each as [`Recorder::record`] does: spooled, stored, delivered with dk's own,
+    /// deduplicated by the store's event keys. At most [`EVENT_FILE_LIMIT`] bytes are read; a
+    /// line that is no storable RunEvent is skipped with a warning. A missing file holds no
+    /// events; one that cannot be read is a warning. Only a spool failure is an error.
+    pub fn record_file(&mut self, path: &Path) -> Result<Ingested, SpoolError> {
+        let mut ingested = Ingested::default();
+        let (file, size) = match dk_fs::open_regular(path, u64::MAX) {
+            Ok(opened) => opened,
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => return Ok(ingested),
+            Err(err) => {
+                ingested.warnings.push(format!("events not read: {err}"));
+                return Ok(ingested);
+            }
+        };
+        if size > EVENT_FILE_LIMIT {
+            ingested.warnings.push(format!(
+                "{}: only the first {} MiB of its {size} bytes of events were read",
+                path.display(),
+                EVENT_FILE_LIMIT >> 20
+            ));
+        }
+        let mut reader = std::io::BufReader::new(file.take(EVENT_FILE_LIMIT));
+        let mut line = Vec::new();
+        let mut skipped = 0usize;
+        for number in 1.. {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) => {
+                    ingested
+                        .warnings
+                        .push(format!("{}: events not read: {err}", path.display()));
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&line);
+            let json = text.trim();
+            if json.is_empty() {
+                continue;
+            }
+            match EventHead::parse_storable(json) {
+                Ok(head) => {
+                    let json = self.spool.append_json(head.run.run_id, json.to_owned())?;
+                    if let Some(warning) = self.store(&json) {
+                        ingested.warnings.push(warning);
+                    }
+                    ingested.events += 1;
+                }
+                Err(err) => {
+                    skipped += 1;
+                    if skipped <= LINE_WARNINGS {
+                        ingested.warnings.push(format!(
+                            "{}:{number}: not an OpenLineage RunEvent, skipped: {err}",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+        }
+        if skipped > LINE_WARNINGS {
+            ingested.warnings.push(format!(
+                "{}: {} more lines that are not RunEvents skipped",
+                path.display(),
+                skipped - LINE_WARNINGS
+            ));
+        }
+        Ok(ingested)
+    }
+
+    /// Stores spooled JSON; a failure is a warning (the spool has the event).
+    fn store(&mut self, json: &str) -> Option<String> {
+        match &mut self.store {
+            Ok(store) => EventHead::parse(json)
                 .map_err(StoreError::from)
-                .and_then(|head| store.ingest_json([(&head, json.as_str())]))
+                .and_then(|head| store.ingest_json([(&head, json)]))
                 .err()
                 .map(|err| err.to_string()),
             Err(message) => Some(message.clone()),
-        })
+        }
     }
+}
+
+/// How much of a pipeline's event file [`Recorder::record_file`] reads: dbt-ol writes a few KB
+/// a model, so this is thousands of models, and a file that never ends cannot exhaust memory.
+pub const EVENT_FILE_LIMIT: u64 = 64 << 20;
+/// Bad lines of an event file past this many are counted, not listed.
+const LINE_WARNINGS: usize = 5;
+
+/// What [`Recorder::record_file`] recorded.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Ingested {
+    pub events: usize,
+    pub warnings: Vec<String>,
 }
 
 /// What a flush did, counted from the store: `pending` is what the store still has to send to

@@ -293,9 +293,17 @@ impl Spool {
     /// (a full disk), nothing of the event stays in the file: it was not recorded, and the
     /// caller must say so.
     pub fn append(&self, event: &RunEvent) -> Result<String, SpoolError> {
-        let path = self.file(event.run.run_id);
+        let json = serde_json::to_string(event)
+            .map_err(|err| SpoolError::new(&self.file(event.run.run_id), err))?;
+        self.append_json(event.run.run_id, json)
+    }
+
+    /// [`Spool::append`] for an event received as JSON (one line, already checked with
+    /// [`crate::event::EventHead::parse_storable`]) of the run `run`: kept as it came, facets
+    /// dk does not model included.
+    pub fn append_json(&self, run: Uuid, json: String) -> Result<String, SpoolError> {
+        let path = self.file(run);
         crate::private::dir(&self.dir).map_err(|err| SpoolError::new(&self.dir, err))?;
-        let json = serde_json::to_string(event).map_err(|err| SpoolError::new(&path, err))?;
         let file = self
             .open_locked(&path, true)
             .map_err(|err| SpoolError::new(&path, io_error(err)))?

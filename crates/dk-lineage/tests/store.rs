@@ -122,3 +122,53 @@ fn deliveries_are_tracked_per_event_and_target() {
     assert_eq!(listed[0].deliveries[0].attempts, 4);
     assert_eq!(listed[0].deliveries[0].state, DeliveryState::Delivered);
 }
+
+/// A pipeline's event file (dbt-ol's file transport) is recorded like dk's own events: spooled,
+/// stored with facets dk does not model kept as written, duplicates once; a line that is no
+/// event is a warning naming the line, never an error, and a file that is not there holds none.
+#[test]
+fn a_pipelines_event_file_is_recorded_line_by_line_and_bad_lines_are_warnings() {
+    use dk_lineage::emit::{LineagePaths, Recorder};
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let time = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
+    let child = run("shop.stg_orders", &["raw"], &["stg"]);
+    let mut start = serde_json::to_value(child.event(EventType::Start, time, None)).unwrap();
+    start["outputs"][0]["outputFacets"] = serde_json::json!({"outputStatistics": {"rowCount": 3}});
+    let complete =
+        serde_json::to_string(&child.event(EventType::Complete, time + Duration::seconds(1), None))
+            .unwrap();
+    let file = home.path().join("events.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{start}\nnot json\n\n{{\"eventType\":\"START\"}}\n{complete}\n{complete}\n{}",
+            "{\"truncated\": "
+        ),
+    )
+    .unwrap();
+    let mut recorder = Recorder::open(&paths);
+    let ingested = recorder.record_file(&file).unwrap();
+    assert_eq!(ingested.events, 3, "{:?}", ingested.warnings);
+    let warned: Vec<&str> = ingested
+        .warnings
+        .iter()
+        .map(|w| w.split(": not").next().unwrap())
+        .collect();
+    let at = |line: usize| format!("{}:{line}", file.display());
+    assert_eq!(warned, [at(2), at(4), at(7)], "{:?}", ingested.warnings);
+    let store = LineageStore::open(&paths.store).unwrap();
+    let stored = store.events(Some(child.run_id)).unwrap();
+    assert_eq!(stored.len(), 2, "the repeated COMPLETE is stored once");
+    assert_eq!(
+        stored[0].event["outputs"][0]["outputFacets"],
+        start["outputs"][0]["outputFacets"]
+    );
+    let spooled = dk_lineage::spool::Spool::new(&paths.spool).scan().unwrap();
+    assert_eq!(spooled.runs.len(), 1);
+
+    let missing = recorder
+        .record_file(&home.path().join("none.jsonl"))
+        .unwrap();
+    assert_eq!((missing.events, missing.warnings.len()), (0, 0));
+}

@@ -285,7 +285,24 @@ pub struct Prepared {
     /// engine's CLI, killed after the grace period, no longer stops).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleanup: Option<Invocation>,
+    /// What the pipeline reports of its own lineage, which dk records after the run.
+    #[serde(skip)]
+    pub reported: Option<Reported>,
 }
+
+/// Lineage a pipeline reports itself, besides dk's events of its run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    /// OpenLineage events in a file (dbt-ol's file transport), recorded before the run's folder
+    /// is removed.
+    Events(PathBuf),
+    /// The dbt project whose `target/run_results.json` and manifest name the models it built
+    /// (dbt without dbt-ol): dk emits their runs.
+    DbtResults(PathBuf),
+}
+
+/// The file in the run's folder that dbt-ol's file transport appends its events to.
+pub const DBT_OL_EVENTS: &str = "openlineage-events.jsonl";
 
 pub(crate) const PYTHON_INSTALL: &str = "install Python 3 (apt-get install python3)";
 pub(crate) const GO_INSTALL: &str = "install Go (apt-get install golang-go, or https://go.dev/dl)";
@@ -326,7 +343,7 @@ fn python(plan: &RunPlan, tools: &Tools, steps: &mut Vec<Step>) -> Result<PathBu
     Ok(dir.join("bin").join("python"))
 }
 
-fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
+pub(crate) fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
     plan.datasets
         .iter()
         .find(|d| d.role == Role::Output)
@@ -550,6 +567,7 @@ fn runtime_command(
     purpose: Purpose,
     steps: &mut Vec<Step>,
     env: &mut Vec<(String, String)>,
+    reported: &mut Option<Reported>,
 ) -> Result<(String, Vec<String>), ExecError> {
     let tool = |program: &str, install: &str| -> Result<String, ExecError> {
         match host {
@@ -604,8 +622,16 @@ fn runtime_command(
                 .and_then(|tools| tools.find("dbt-ol"))
                 .filter(|_| !testing)
             {
-                Some(dbt_ol) => dbt_ol.display().to_string(),
-                None => tool("dbt", DBT_INSTALL)?,
+                Some(dbt_ol) => {
+                    dbt_ol_transport(run_dir, steps, env, reported);
+                    dbt_ol.display().to_string()
+                }
+                None => {
+                    if !testing {
+                        *reported = Some(Reported::DbtResults(plan.package_dir.clone()));
+                    }
+                    tool("dbt", DBT_INSTALL)?
+                }
             };
             let spec = plan
                 .transform
@@ -655,6 +681,34 @@ fn runtime_command(
     })
 }
 
+/// Points dbt-ol's OpenLineage client at a file in `run_dir`, so that its events reach dk (which
+/// records them after the run) instead of the terminal (the client's console fallback) or a
+/// backend straight (around dk's spool). `OPENLINEAGE_URL` is emptied: the client would
+/// otherwise add an HTTP transport for it.
+fn dbt_ol_transport(
+    run_dir: &Path,
+    steps: &mut Vec<Step>,
+    env: &mut Vec<(String, String)>,
+    reported: &mut Option<Reported>,
+) {
+    let file = run_dir.join(DBT_OL_EVENTS);
+    let config = run_dir.join("openlineage.yml");
+    let transport = json!({
+        "transport": {
+            "type": "file",
+            "log_file_path": file.display().to_string(),
+            "append": true,
+        }
+    });
+    steps.push(Step::WriteFile {
+        path: config.clone(),
+        contents: render_block(&transport, 0),
+    });
+    env.push(("OPENLINEAGE_CONFIG".into(), config.display().to_string()));
+    env.push(("OPENLINEAGE_URL".into(), String::new()));
+    *reported = Some(Reported::Events(file));
+}
+
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
 pub fn local(
     plan: &RunPlan,
@@ -664,8 +718,16 @@ pub fn local(
 ) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
-    let (program, args) =
-        runtime_command(plan, run_dir, Some(tools), purpose, &mut steps, &mut env)?;
+    let mut reported = None;
+    let (program, args) = runtime_command(
+        plan,
+        run_dir,
+        Some(tools),
+        purpose,
+        &mut steps,
+        &mut env,
+        &mut reported,
+    )?;
     Ok(Prepared {
         executor: Executor::Local,
         steps,
@@ -676,6 +738,7 @@ pub fn local(
             env,
         },
         cleanup: None,
+        reported,
     })
 }
 
@@ -702,8 +765,15 @@ pub fn docker(
         .ok_or(ExecError::NoImage)?;
     let mut steps = Vec::new();
     let mut env = contract.to_vec();
-    let (program, command) =
-        runtime_command(plan, run_dir, None, Purpose::Run, &mut steps, &mut env)?;
+    let (program, command) = runtime_command(
+        plan,
+        run_dir,
+        None,
+        Purpose::Run,
+        &mut steps,
+        &mut env,
+        &mut None,
+    )?;
     let (engine, engine_program) = engine(settings, tools)?;
     steps.push(Step::Image {
         engine,
@@ -762,6 +832,7 @@ pub fn docker(
             env,
         },
         cleanup: Some(cleanup),
+        reported: None,
     })
 }
 

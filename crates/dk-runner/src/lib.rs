@@ -3,6 +3,7 @@
 //! signals, exit codes), seeds development data, and records the run's lineage.
 
 pub mod contract;
+pub mod dbt_lineage;
 pub mod doctor;
 pub mod exec;
 pub mod overrides;

@@ -18,7 +18,8 @@ use dk_lineage::deliver::Deliverer;
 use dk_lineage::emit::{LineagePaths, Recorder};
 use dk_lineage::event::EventType;
 
-use crate::exec::{self, ExecError, Prepared};
+use crate::dbt_lineage;
+use crate::exec::{self, ExecError, Prepared, Reported};
 use crate::plan::RunPlan;
 use crate::process::{Exit, Foreground, Stop, supervise, supervised};
 use crate::recover::Owner;
@@ -239,6 +240,8 @@ pub async fn execute(
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
+    // Second precision: dbt's `generated_at` of this run may be stamped within the second.
+    let since = Utc::now() - chrono::Duration::seconds(1);
     let private = PrivateDir::new(&config.run_dir);
     let mut outcome = LineageOutcome {
         target: config
@@ -279,6 +282,43 @@ pub async fn execute(
         .map(|l| InlineDelivery::start(&l.paths, l.deliverer.as_ref(), l.wait, l.handoff.clone()));
 
     let result = run_process(plan, prepared, config).await;
+    // Before the folder they are in is scrubbed; whatever the pipeline's outcome, what it
+    // reported happened.
+    match &prepared.reported {
+        Some(Reported::Events(events)) if recorder.is_some() => {
+            if let Some(recorder) = &mut recorder {
+                let ingested = recorder.record_file(events)?;
+                outcome.events += ingested.events;
+                for warning in ingested.warnings {
+                    outcome.warn(warning);
+                }
+            }
+        }
+        Some(Reported::DbtResults(project)) if recorder.is_some() => {
+            let built = exec::output_store(plan)
+                .ok_or_else(|| "dbt wrote to no output store".to_owned())
+                .and_then(|store| {
+                    dbt_lineage::model_events(
+                        project,
+                        store,
+                        &plan.lineage,
+                        since,
+                        config.pinned_time,
+                    )
+                });
+            match built {
+                Ok(events) => {
+                    for event in &events {
+                        record(&mut recorder, &mut outcome, event)?;
+                    }
+                }
+                Err(err) => outcome.warn(format!(
+                    "the models dbt built are not in the lineage: {err}"
+                )),
+            }
+        }
+        _ => {}
+    }
     // The DSNs go at once; the owner record stays until the terminal event is recorded, so
     // that a dk killed before that still gets its ABORT from the next command.
     private.scrub();
