@@ -356,9 +356,25 @@ impl InlineDelivery {
             ),
         };
         let (deadline, watch) = watch::channel(end);
+        // A run may last hours (a streaming one, for ever): what the budget could not send goes
+        // to the background deliverer now, not when the pipeline ends. [`finish`] starts it again
+        // if it has ended by then, for the terminal event.
+        //
+        // [`finish`]: InlineDelivery::finish
+        let launcher = handoff.as_ref().map(|handoff| handoff.launcher.clone());
+        if let (true, Some(launcher)) = (down, &launcher) {
+            let _ = start(paths, launcher);
+        }
         let first = deliverer.clone().map(|deliverer| {
             let paths = paths.clone();
-            tokio::spawn(async move { flush(&paths, Some(&deliverer), watch).await })
+            tokio::spawn(async move {
+                let report = flush(&paths, Some(&deliverer), watch).await;
+                let settled = matches!(&report, Ok(report) if report.pending == 0);
+                if let (false, Some(launcher)) = (settled, &launcher) {
+                    let _ = start(&paths, launcher);
+                }
+                report
+            })
         });
         InlineDelivery {
             paths: paths.clone(),

@@ -435,6 +435,44 @@ async fn a_backend_found_down_is_handed_off_at_once_until_a_delivery_succeeds() 
     assert!(!delivery.finish().await.passes.is_empty(), "in line again");
 }
 
+/// A run that outlasts the in-line budget (a streaming one runs for ever) handed what the budget
+/// could not send to the background deliverer only once its pipeline ended: a streaming
+/// Deployment's START reached the backend when the pod stopped, if at all. It is handed off as
+/// soon as the budget is spent, while the pipeline still runs.
+#[tokio::test]
+async fn what_the_budget_could_not_send_is_handed_off_while_the_pipeline_runs() {
+    use dk_lineage::background::{Handoff, InlineDelivery, Launcher};
+    let home = tempfile::tempdir().unwrap();
+    let paths = LineagePaths::under(home.path());
+    let sink = HttpSink::start();
+    sink.respond_with(&[503]);
+    let deliverer = Deliverer::new(Target::new(Some("http"), &sink.url(), None).unwrap());
+    let started = home.path().join("deliverer-started");
+    let handoff = Handoff {
+        budget: Duration::from_millis(250),
+        // Stands for the background deliverer: leaves a mark that it was started.
+        launcher: Launcher {
+            program: "touch".into(),
+            args: vec![started.clone().into()],
+            env: vec![],
+        },
+    };
+    record_run(&paths);
+    let delivery = InlineDelivery::start(
+        &paths,
+        Some(&deliverer),
+        Duration::from_secs(2),
+        Some(handoff),
+    );
+    // The pipeline is still running: `finish` has not been called.
+    let until = Instant::now() + Duration::from_secs(20);
+    while !started.exists() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started.exists(), "no deliverer while the pipeline runs");
+    assert!(matches!(delivery.finish().await.handoff, Some(Ok(_))));
+}
+
 /// Attacker review: the lineage folder, the store and the spool were readable by every local
 /// user (0755 folders, 0644 files), with events naming datasets, SQL and error messages.
 #[test]
