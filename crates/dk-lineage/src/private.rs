@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 const GROUP_AND_OTHERS: u32 = 0o077;
 
@@ -40,15 +40,25 @@ pub fn file(file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
-/// [`file`] for a path that may not exist, without following a link.
+/// [`file`] for a path that may not exist, without following a link, and without opening it: the
+/// store's own files are open in SQLite connections of this process, and closing any other
+/// descriptor of them would drop the POSIX locks those connections hold (SQLite's "how to
+/// corrupt a database"), letting another process write under them.
 pub fn path(path: &Path) -> std::io::Result<()> {
-    match rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    ) {
-        Ok(fd) => file(&File::from(fd)),
-        Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => Ok(()),
-        Err(err) => Err(err.into()),
+    let stat = match rustix::fs::statat(rustix::fs::CWD, path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    let mode = stat.st_mode;
+    if FileType::from_raw_mode(mode) != FileType::RegularFile || mode & GROUP_AND_OTHERS == 0 {
+        return Ok(());
     }
+    rustix::fs::chmodat(
+        rustix::fs::CWD,
+        path,
+        Mode::from_raw_mode(mode & 0o7777 & !GROUP_AND_OTHERS),
+        AtFlags::empty(),
+    )?;
+    Ok(())
 }
