@@ -130,6 +130,14 @@ impl From<dk_config::ConfigError> for CliError {
     }
 }
 
+/// A `dev.services.*` port that is not a port: the key and its default are the fix.
+impl From<dk_devstack::catalog::BadPort> for CliError {
+    fn from(err: dk_devstack::catalog::BadPort) -> Self {
+        let hint = format!("dk config set {} {}", err.key, err.default);
+        CliError::usage(err.to_string()).hint(hint)
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
         if err.kind() == std::io::ErrorKind::BrokenPipe {

@@ -66,7 +66,7 @@ impl Runner {
             }
         }
         let dev_stack = match Runtime::recorded(&dk_home.join("dev")) {
-            Some(_) => Some(crate::commands::dev::stack_ports(ctx)?),
+            Some(_) => Some(dk_devstack::catalog::Ports::configured(config)?),
             None => None,
         };
         let settings = RunnerSettings {

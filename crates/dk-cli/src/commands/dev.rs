@@ -219,15 +219,6 @@ fn run_serve_s3(args: ServeS3Args) -> Result<ExitStatus, CliError> {
     Ok(ExitStatus::Success)
 }
 
-/// A port from `dev.services.<service>.<key>`, else the default.
-/// The stack's ports: `dev.services.<service>.port|webPort`, else the FAQ's.
-pub fn stack_ports(ctx: &Context) -> Result<Ports, CliError> {
-    Ports::configured(ctx.config()?).map_err(|err| {
-        let hint = format!("dk config set {} {}", err.key, err.default);
-        CliError::usage(err.to_string()).hint(hint)
-    })
-}
-
 /// The stack of this dk home in the runtime asked for; else `dev.runtime`; else the one the
 /// last `up` used; else compose when a Docker engine and its compose plugin answer, native
 /// otherwise.
@@ -256,7 +247,7 @@ fn stack(ctx: &Context, requested: Option<RuntimeArg>) -> Result<Stack, CliError
             },
         },
     };
-    let ports = stack_ports(ctx)?;
+    let ports = Ports::configured(ctx.config()?)?;
     let custom = ctx.config()?.custom_charts()?;
     Ok(match runtime {
         RuntimeArg::Native => Stack::Native(NativeStack {
