@@ -114,7 +114,7 @@ impl Target {
                     .map_err(read)?
                     .as_deref()
                     .and_then(values::read);
-                if there.is_none_or(|(version, _)| version != release.version) {
+                if there.is_none_or(|(version, digest)| !runs(&version, &digest, &release)) {
                     // Nearest first in the chain; furthest first in what is said.
                     skipped.insert(0, predecessor.name.clone());
                 }
@@ -358,6 +358,13 @@ impl Plan {
             pull_request: Some(pr),
         })
     }
+}
+
+/// Whether an environment whose values file holds `version` and `digest` runs `release`: the
+/// same artifact, or the same version however it is spelled (`1.0.0` is `v1.0.0`).
+fn runs(version: &str, digest: &str, release: &Release) -> bool {
+    let bare = |v: &str| v.strip_prefix('v').unwrap_or(v).to_owned();
+    (!digest.is_empty() && digest == release.digest) || bare(version) == bare(&release.version)
 }
 
 /// Whether version `a` is newer than `b` (semver, an optional leading `v`); a version that
@@ -656,7 +663,13 @@ mod tests {
         assert!(target.holds(&release("v1.0.0")));
         assert!(!target.holds(&release("v1.0.1")));
 
-        // dev runs v1.0.0 now: int skips nothing, and waits for its approval.
+        // dev runs v1.0.0 now: int skips nothing, and waits for its approval. Spelled
+        // without its `v`, the version is still the one dev runs (a user saw "Skipping dev").
+        assert!(
+            plan(&wc, Kind::Promotion, "1.0.0", "int")
+                .skipped
+                .is_empty()
+        );
         let int = plan(&wc, Kind::Promotion, "v1.0.0", "int");
         assert!(int.skipped.is_empty());
         let done = int.carry_out(&wc, &GitForge).unwrap();

@@ -210,6 +210,20 @@ struct Publications {
     publications: Vec<Publication>,
 }
 
+/// Whether two local names (`namespace/name:tag`) name one package version: the same tag,
+/// or a semantic version spelled with and without its leading `v`.
+fn same_version(a: &str, b: &str) -> bool {
+    match (a.rsplit_once(':'), b.rsplit_once(':')) {
+        (Some((repo_a, tag_a)), Some((repo_b, tag_b))) if repo_a == repo_b => {
+            tag_a == tag_b
+                || tag_a.strip_prefix('v').unwrap_or(tag_a)
+                    == tag_b.strip_prefix('v').unwrap_or(tag_b)
+                    && crate::reference::semver_of(tag_a).is_some()
+        }
+        _ => a == b,
+    }
+}
+
 /// What naming an artifact did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tagged {
@@ -421,36 +435,47 @@ impl Layout {
     ) -> Result<Tagged, PackageError> {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
-        let existing = index
+        // `1.0.2` and `v1.0.2` are one version: promote and diff accept either spelling, so
+        // two spellings naming different content would let one stand in for the other.
+        let holders: Vec<(String, String)> = index
             .manifests
             .iter()
-            .find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(ref_name))
-            .map(|d| d.digest.clone());
-        let outcome = match existing {
-            Some(digest) if digest == descriptor.digest => return Ok(Tagged::Unchanged),
-            Some(digest) => {
-                if let Some(published) = self.publications(ref_name)?.into_iter().next() {
-                    return Err(PackageError::TagPublished {
-                        reference: ref_name.to_owned(),
-                        existing: digest,
-                        built: descriptor.digest.clone(),
-                        registry: format!("{}/{}", published.registry, published.repository),
-                    });
-                }
-                if !force {
-                    return Err(PackageError::TagTaken {
-                        reference: ref_name.to_owned(),
-                        existing: digest,
-                        built: descriptor.digest.clone(),
-                    });
-                }
-                Tagged::Replaced(digest)
-            }
-            None => Tagged::Named,
+            .filter_map(|d| {
+                let name = d.annotations.get(REF_NAME)?;
+                same_version(name, ref_name).then(|| (name.clone(), d.digest.clone()))
+            })
+            .collect();
+        let mut outcome = if holders.iter().any(|(name, _)| name == ref_name) {
+            Tagged::Unchanged
+        } else {
+            Tagged::Named
         };
-        index
-            .manifests
-            .retain(|d| d.annotations.get(REF_NAME).map(String::as_str) != Some(ref_name));
+        for (name, digest) in holders.iter().filter(|(_, d)| *d != descriptor.digest) {
+            if let Some(published) = self.publications(name)?.into_iter().next() {
+                return Err(PackageError::TagPublished {
+                    reference: name.clone(),
+                    existing: digest.clone(),
+                    built: descriptor.digest.clone(),
+                    registry: format!("{}/{}", published.registry, published.repository),
+                });
+            }
+            if !force {
+                return Err(PackageError::TagTaken {
+                    reference: name.clone(),
+                    existing: digest.clone(),
+                    built: descriptor.digest.clone(),
+                });
+            }
+            outcome = Tagged::Replaced(digest.clone());
+        }
+        if outcome == Tagged::Unchanged {
+            return Ok(outcome);
+        }
+        index.manifests.retain(|d| {
+            d.annotations
+                .get(REF_NAME)
+                .is_none_or(|name| !same_version(name, ref_name) || d.digest == descriptor.digest)
+        });
         let mut named = descriptor.clone();
         named
             .annotations
@@ -514,4 +539,81 @@ pub fn verify(digest: &str, size: Option<u64>, bytes: &[u8]) -> Result<(), Packa
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(digest: &str) -> Descriptor {
+        Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+            digest: digest.to_owned(),
+            size: 1,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn names(layout: &Layout) -> Vec<(String, String)> {
+        let mut names: Vec<_> = layout
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.annotations[REF_NAME].clone(), d.digest))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A first-time user built `1.0.2` and then `v1.0.2` of other content: both were kept, and
+    /// `dk promote v1.0.2` pinned the `1.0.2` artifact.
+    #[test]
+    fn a_version_spelled_with_or_without_v_is_one_immutable_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open(dir.path()).unwrap();
+        let (first, second) = (descriptor("sha256:aa"), descriptor("sha256:bb"));
+        assert_eq!(
+            layout.tag("default/demo:1.0.2", &first, false).unwrap(),
+            Tagged::Named
+        );
+        let err = layout
+            .tag("default/demo:v1.0.2", &second, false)
+            .unwrap_err();
+        assert!(
+            matches!(&err, PackageError::TagTaken { reference, .. } if reference == "default/demo:1.0.2"),
+            "{err}"
+        );
+        // The same content under the other spelling is an alias, not a conflict.
+        assert_eq!(
+            layout.tag("default/demo:v1.0.2", &first, false).unwrap(),
+            Tagged::Named
+        );
+        assert_eq!(
+            layout.tag("default/demo:v1.0.2", &first, false).unwrap(),
+            Tagged::Unchanged
+        );
+        // Forcing replaces every spelling, so none is left naming the old content.
+        assert_eq!(
+            layout.tag("default/demo:v1.0.2", &second, true).unwrap(),
+            Tagged::Replaced("sha256:aa".to_owned())
+        );
+        assert_eq!(
+            names(&layout),
+            [("default/demo:v1.0.2".to_owned(), "sha256:bb".to_owned())]
+        );
+        // Other versions, other packages and tags that are not versions are left alone.
+        for other in [
+            "default/demo:1.0.3",
+            "default/other:1.0.2",
+            "default/demo:vlatest",
+        ] {
+            assert_eq!(layout.tag(other, &first, false).unwrap(), Tagged::Named);
+        }
+        assert_eq!(
+            layout.tag("default/demo:latest", &second, false).unwrap(),
+            Tagged::Named
+        );
+        assert_eq!(names(&layout).len(), 5);
+    }
 }
