@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -188,6 +188,7 @@ pub async fn serve_all(
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(middleware::from_fn_with_state(config.timeout, deadline))
         .layer(middleware::from_fn_with_state(loopback, check_host))
+        .layer(middleware::from_fn(refuse_cross_site_writes))
         .layer(middleware::from_fn(security_headers))
         .with_state(state);
     let (stop, stopped) = watch::channel(false);
@@ -233,6 +234,36 @@ async fn check_host(State(loopback): State<bool>, request: Request, next: Next) 
                     "this server listens on loopback and answers only to localhost, 127.0.0.1 or [::1], not `{}`",
                     host.chars().take(100).collect::<String>()
                 ),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+/// A web page of another origin can POST to a server on loopback without the user knowing
+/// (a `no-cors` fetch with no Content-Type needs no preflight), and no token is set by default.
+/// Browsers say where a request comes from (`Sec-Fetch-Site`, `Origin`); clients that are not
+/// browsers (dk, dbt-ol, openlineage-python) send neither, so they are unaffected.
+async fn refuse_cross_site_writes(request: Request, next: Next) -> Response {
+    if !matches!(request.method(), &Method::GET | &Method::HEAD) {
+        let headers = request.headers();
+        let text = |name| {
+            headers
+                .get(name)
+                .map(|value: &header::HeaderValue| value.to_str().unwrap_or("?"))
+        };
+        let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
+        let origin_host = text(header::ORIGIN).map(|origin| {
+            origin
+                .split_once("://")
+                .map_or(origin, |(_, authority)| authority)
+        });
+        let cross_site = fetch_site.is_some_and(|site| !matches!(site, "same-origin" | "none"))
+            || origin_host.is_some_and(|origin| Some(origin) != text(header::HOST));
+        if cross_site {
+            return error(
+                StatusCode::FORBIDDEN,
+                "a web page of another origin cannot write to this server",
             );
         }
     }
@@ -497,7 +528,9 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let json_content = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_none_or(|value| value.starts_with("application/json"));
+        // Required, not assumed: a body without one is what a browser sends cross-site with
+        // no preflight.
+        .is_some_and(|value| value.starts_with("application/json"));
     if !json_content {
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

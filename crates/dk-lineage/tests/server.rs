@@ -140,6 +140,46 @@ async fn a_token_is_required_when_set() {
     server.stop().await;
 }
 
+/// An attacker's page POSTed an event to a loopback server with `fetch(url, {mode: "no-cors",
+/// body: blob})`: no Content-Type, so no preflight, and no token by default. Browsers name the
+/// origin of such requests; other clients do not, and keep working.
+#[tokio::test]
+async fn a_web_page_of_another_origin_cannot_write() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let events = events_of("csrf", &["a"], &["b"]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let same_origin = format!("http://{host}");
+    let no_content_type = reqwest::Client::new()
+        .post(format!("{}/api/v1/lineage", server.url))
+        .body(json(&events[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_content_type.status(), 415);
+    for headers in [
+        vec![("origin", "http://evil.test:8000")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site"), ("origin", "null")],
+        vec![("origin", "http://127.0.0.1:1")],
+    ] {
+        let (status, _) = server
+            .post_with(json(&events[0]).into_bytes(), &headers)
+            .await;
+        assert_eq!(status, 403, "{headers:?}");
+    }
+    assert_eq!(server.stored_events(), 0);
+    let (status, _) = server
+        .post_with(
+            json(&events[0]).into_bytes(),
+            &[("origin", &same_origin), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(server.post(json(&events[1]), None).await, 201);
+    assert_eq!(server.stored_events(), 2);
+    server.stop().await;
+}
+
 /// Many clients at once (bounded: 8 × 50 events, a 30 s ceiling): every event is stored, once.
 /// An event with `extra` as a facet of its run.
 fn with_run_facet(job: &str, extra: &str) -> String {
