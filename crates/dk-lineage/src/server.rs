@@ -524,6 +524,24 @@ fn decoded(
     }
 }
 
+/// How far ahead of this server's clock an event may be dated: clocks of clients drift, but a
+/// job's latest run is the one with the latest time, so an event dated 9999 would stand for the
+/// job for good and hide every real run after it.
+const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Why an event dated `time` is refused, when it is too far ahead of `now`.
+fn from_the_future(time: &str, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let time = chrono::DateTime::parse_from_rfc3339(time).ok()?;
+    (time > now + CLOCK_SKEW).then(|| {
+        format!(
+            "eventTime {} is more than {} h ahead of this server's clock ({}); check the sender's clock",
+            time.to_rfc3339(),
+            CLOCK_SKEW.num_hours(),
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    })
+}
+
 async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let json_content = headers
         .get(header::CONTENT_TYPE)
@@ -548,6 +566,9 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(event) => event,
         Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
     };
+    if let Some(message) = from_the_future(event.event_time(), chrono::Utc::now()) {
+        return error(StatusCode::BAD_REQUEST, message);
+    }
     let (done, committed) = oneshot::channel();
     if state
         .writer

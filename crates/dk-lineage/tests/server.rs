@@ -180,6 +180,34 @@ async fn a_web_page_of_another_origin_cannot_write() {
     server.stop().await;
 }
 
+/// An event dated 9999 became its job's latest run for good: later real runs no longer moved
+/// the job's inputs and outputs in the API, the UI or `dk lineage`.
+#[tokio::test]
+async fn an_event_dated_far_in_the_future_is_refused() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let events = events_of("future", &["a"], &["b"]);
+    let time = serde_json::to_value(&events[0]).unwrap()["eventTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let future = json(&events[0]).replace(&time, "9999-12-31T23:59:59Z");
+    let (status, answer) = server.post_with(future.into_bytes(), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("ahead of this server's clock"), "{answer}");
+    // Within a day's drift is a clock, not an attack.
+    let soon = chrono::Utc::now() + chrono::Duration::hours(2);
+    let drifted = json(&events[1]).replace(
+        &serde_json::to_value(&events[1]).unwrap()["eventTime"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        &soon.to_rfc3339(),
+    );
+    assert_eq!(server.post(drifted, None).await, 201);
+    assert_eq!(server.stored_events(), 1);
+    server.stop().await;
+}
+
 /// Many clients at once (bounded: 8 × 50 events, a 30 s ceiling): every event is stored, once.
 /// An event with `extra` as a facet of its run.
 fn with_run_facet(job: &str, extra: &str) -> String {
