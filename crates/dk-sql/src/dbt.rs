@@ -97,6 +97,21 @@ pub fn duckdb_folder(
         .map(|parent| dir.join(parent)))
 }
 
+/// A DuckDB path without its query string: `md:db?motherduck_token=…` carries a credential,
+/// and the generated Store is committed and published. MotherDuck reads the token from the
+/// `motherduck_token` environment variable instead, which the warning says.
+fn without_query<'a>(path: &'a str, store: &str, warnings: &mut Vec<String>) -> &'a str {
+    match path.split_once('?') {
+        Some((bare, _)) => {
+            warnings.push(format!(
+                "store {store}: the query string of the DuckDB path was left out, as it may hold a credential (motherduck_token); set it in the environment (motherduck_token) instead"
+            ));
+            bare
+        }
+        None => path,
+    }
+}
+
 /// Seeds are CSV files; their header is a seed's column list.
 const SEED_LIMIT: u64 = 64 << 20;
 
@@ -104,12 +119,26 @@ const SEED_LIMIT: u64 = 64 << 20;
 /// `*` is then reported as unresolved).
 fn seed_headers(dir: &std::path::Path, manifest: &Value) -> BTreeMap<String, Vec<String>> {
     let nodes = manifest.get("nodes").and_then(Value::as_object);
+    // The header becomes column names in generated manifests that are committed and
+    // published, so a seed path leading out of the project (absolute, `..`, a symlink) must not
+    // put another file's first line there.
+    let root = dir.canonicalize().ok();
     nodes
         .into_iter()
         .flatten()
         .filter(|(_, n)| str_at(n, "resource_type") == Some("seed"))
         .filter_map(|(id, node)| {
-            let path = dir.join(str_at(node, "original_file_path")?);
+            let relative = std::path::Path::new(str_at(node, "original_file_path")?);
+            if !relative
+                .components()
+                .all(|part| matches!(part, std::path::Component::Normal(_)))
+            {
+                return None;
+            }
+            let path = dir.join(relative).canonicalize().ok()?;
+            if !root.as_ref().is_some_and(|root| path.starts_with(root)) {
+                return None;
+            }
             let bytes = dk_fs::read(&path, SEED_LIMIT).ok()?;
             let line = bytes.split(|b| *b == b'\n').next()?;
             let header = String::from_utf8_lossy(line);
@@ -396,7 +425,8 @@ fn stores(
         let mut secrets = Map::new();
         let connector = match kind {
             "duckdb" => {
-                connection.insert("path".into(), text("path").unwrap_or(json!(":memory:")));
+                let path = str_at(output, "path").unwrap_or(":memory:");
+                connection.insert("path".into(), json!(without_query(path, &name, warnings)));
                 "duckdb"
             }
             "postgres" => {
@@ -960,6 +990,66 @@ mod tests {
         let referenced = import_with("{{ env_var(\"PG_PASS\") }}");
         let text: String = referenced.files.iter().map(render).collect();
         assert!(text.contains("password: ${PG_PASS}"), "{text}");
+    }
+
+    /// A MotherDuck token in a DuckDB path was copied into the generated Store, which is
+    /// committed and published.
+    #[test]
+    fn a_token_in_a_duckdb_path_is_never_written() {
+        let profiles = json!({"shop": {"target": "dev", "outputs": {
+            "dev": {"type": "duckdb", "path": "md:shop?motherduck_token=eyJ.SECRET"},
+        }}});
+        let imported = import(
+            &manifest(),
+            None,
+            &profiles,
+            "shop",
+            &BTreeMap::new(),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+        let text: String = imported.files.iter().map(render).collect();
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("path: md:shop"), "{text}");
+        assert!(
+            imported
+                .warnings
+                .iter()
+                .any(|w| w.contains("motherduck_token")),
+            "{:?}",
+            imported.warnings
+        );
+    }
+
+    /// A seed whose path led out of the project (absolute, `..`, a symlink) put the first line
+    /// of another file (a credentials file, /etc/passwd) into a generated DataSet.
+    #[test]
+    fn seed_headers_are_read_only_inside_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("seeds")).unwrap();
+        std::fs::write(project.join("seeds/ok.csv"), "id,email\n1,a@b\n").unwrap();
+        std::fs::write(dir.path().join("secret.csv"), "akia,secretkey\n").unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("secret.csv"),
+            project.join("seeds/leak.csv"),
+        )
+        .unwrap();
+        let seed = |path: &str| json!({"resource_type": "seed", "original_file_path": path});
+        let manifest = json!({"nodes": {
+            "seed.p.ok": seed("seeds/ok.csv"),
+            "seed.p.link": seed("seeds/leak.csv"),
+            "seed.p.up": seed("../secret.csv"),
+            "seed.p.absolute": seed(&dir.path().join("secret.csv").display().to_string()),
+        }});
+        let headers = seed_headers(&project, &manifest);
+        assert_eq!(
+            headers,
+            BTreeMap::from([(
+                "seed.p.ok".to_owned(),
+                vec!["id".to_owned(), "email".to_owned()]
+            )])
+        );
     }
 
     #[test]
