@@ -227,9 +227,13 @@ fn authoring_commands_write_canonical_manifests() {
         ],
         0,
     );
-    // The store does not exist yet: said at once, on stderr.
+    // The store does not exist yet: said at once, on stderr, with what it means (a user saw
+    // "Errors (blocking)", exit 0 and a written file, and could not tell which held).
     assert!(
-        create.stderr.contains("unknown Store `warehouse`"),
+        create.stderr.contains("unknown Store `warehouse`")
+            && create
+                .stderr
+                .contains("orders.yaml is written; dk lint fails until these are fixed"),
         "{}",
         create.stderr
     );

@@ -303,7 +303,7 @@ fn before_1_0_a_breaking_change_bumps_the_minor_and_a_policy_can_make_it_a_warni
     assert!(
         warned
             .stderr
-            .contains("built anyway: .dk/policies.yaml sets semver: warning"),
+            .contains("allowed: .dk/policies.yaml sets semver: warning"),
         "{}",
         warned.stderr
     );

@@ -385,6 +385,16 @@ pub fn create<S: Serialize>(
         if !report.findings.is_empty() {
             let mut err = io::stderr().lock();
             write_findings(&mut err, ctx.ui.err_styles(), &report)?;
+            // Creating a DataSet before its Store is a normal order of work, so the manifest is
+            // written; a user who saw "Errors (blocking)" and exit 0 could not tell.
+            if report.errors > 0 {
+                writeln!(
+                    err,
+                    "{} {} is written; dk lint fails until these are fixed",
+                    ctx.ui.err_styles().hint("note:"),
+                    path.display()
+                )?;
+            }
         }
     }
     ctx.ui.emit_message(&CreateReport {

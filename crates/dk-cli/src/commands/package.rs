@@ -1363,13 +1363,13 @@ fn check_semver(
     let policy = dk_validate::policy::Policy::load(project.root.as_deref(), &mut Vec::new());
     if let Some(reason) = allow {
         ctx.ui.warn(format!(
-            "{message}\nbuilt on --allow-breaking, recorded in the artifact: {reason}"
+            "{message}\nallowed by --allow-breaking (the reason is recorded in the artifact): {reason}"
         ));
         return Ok(Some(check));
     }
     if policy.settings.semver == dk_validate::policy::SemverCheck::Warning {
         ctx.ui.warn(format!(
-            "{message}\nbuilt anyway: .dk/policies.yaml sets semver: warning"
+            "{message}\nallowed: .dk/policies.yaml sets semver: warning"
         ));
         return Ok(Some(check));
     }
