@@ -64,6 +64,12 @@ fn diff_classifies_changes_against_a_local_tag_and_names_the_consumers() {
     let same = diff(&ctx, &[], &["v1.0.0", "demo"]);
     assert_eq!(same["level"], "none", "{same:#}");
     assert_eq!(same["minimum"], "1.0.1");
+    // Nothing changed: nothing is required (a user read "Required: a none change").
+    let same_text = run_ok(&ctx, &["diff", "v1.0.0", "demo"], 0).stdout;
+    assert!(
+        same_text.contains("No changes.") && !same_text.contains("Required"),
+        "{same_text}"
+    );
 
     edit(&ctx, "demo/main.py", "import", "# a comment\nimport");
     let patch = diff(&ctx, &[], &["v1.0.0", "demo"]);
@@ -137,6 +143,19 @@ fn diff_classifies_changes_against_a_local_tag_and_names_the_consumers() {
         .unwrap();
     let inside: Value = serde_json::from_slice(&result.stdout).unwrap();
     assert_eq!(rules(&inside), rules(&breaking));
+    // Backwards, the diff reads additions as removals: said, not silently reported.
+    let backwards = run_ok(
+        &ctx,
+        &["diff", "default/demo:v2.0.0", "default/demo:v1.0.0"],
+        0,
+    );
+    assert!(
+        backwards
+            .stderr
+            .contains("default/demo:v2.0.0 is newer than default/demo:v1.0.0"),
+        "{}",
+        backwards.stderr
+    );
 
     // A tag never built, with no registry: a usage error that says what to do.
     let missing = run_with(&ctx, &[], &["diff", "v9.0.0", "demo"]);

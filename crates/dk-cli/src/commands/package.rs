@@ -1181,19 +1181,29 @@ impl Render for DiffReport {
             writeln!(out, "  {level} {}", change.message)?;
         }
         for (dataset, consumers) in &self.diff.consumers {
-            let who: Vec<String> = consumers
+            // One consumer known both from the project and from lineage is named once.
+            let mut who: Vec<(&str, Vec<String>)> = Vec::new();
+            for consumer in consumers {
+                let source = consumer.source.to_string();
+                match who.iter_mut().find(|(name, _)| *name == consumer.name) {
+                    Some((_, sources)) => sources.push(source),
+                    None => who.push((&consumer.name, vec![source])),
+                }
+            }
+            let who: Vec<String> = who
                 .iter()
-                .map(|c| format!("{} ({})", c.name, c.source))
+                .map(|(name, sources)| format!("{name} ({})", sources.join(", ")))
                 .collect();
             writeln!(out, "Consumers of {dataset}: {}", who.join(", "))?;
         }
-        match &self.minimum {
-            Some(minimum) => writeln!(
+        match (&self.minimum, self.level) {
+            (_, Level::None) => Ok(()),
+            (Some(minimum), _) => writeln!(
                 out,
                 "Required: a {} change; the next version is at least v{minimum}",
                 self.level
             ),
-            None => writeln!(out, "Required: a {} change", self.level),
+            (None, _) => writeln!(out, "Required: a {} change", self.level),
         }
     }
 
@@ -1215,6 +1225,22 @@ pub fn run_diff(args: DiffArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let package = || package_of(home);
     let old = side(ctx, &layout, &args.old, &package, args.plain_http)?;
     let new = side(ctx, &layout, &args.new, &package, args.plain_http)?;
+    if let (Some(a), Some(b)) = (&old.contract.package, &new.contract.package)
+        && a != b
+    {
+        ctx.ui.warn(format!(
+            "{} is package {a} and {} is package {b}: the diff compares two different packages",
+            old.label, new.label
+        ));
+    }
+    if let (Some(a), Some(b)) = (&old.version, &new.version)
+        && a > b
+    {
+        ctx.ui.warn(format!(
+            "{} is newer than {}: the diff reads from OLD to NEW, so what it calls removed was added",
+            old.label, new.label
+        ));
+    }
     let mut diff = contract_diff(&old, &new);
     diff.consumers = consumers(ctx, &diff, home, new.contract.package.as_deref());
     let level = diff.level();
