@@ -331,9 +331,23 @@ fn the_faq_deployment_flow_runs_on_the_zero_infrastructure_default() {
     let ctx = context();
     let init = ok(dk(&ctx, &[], &["gitops", "init"]));
     assert!(
-        init.stdout.contains("Created the GitOps repository"),
+        init.stdout.contains("Created the GitOps repository")
+            && init
+                .stdout
+                .contains("Next: dk promote PKG VERSION --to dev"),
         "{}",
         init.stdout
+    );
+    // Elsewhere, promotions go there only once gitops.repo says so (a user followed the old
+    // "Next" line and promoted into $DK_HOME/gitops).
+    let elsewhere = ok(dk(&ctx, &[], &["gitops", "init", "other-gitops"]));
+    assert!(
+        elsewhere
+            .stdout
+            .contains("Next: dk config set gitops.repo /")
+            && elsewhere.stdout.contains("other-gitops, then dk promote"),
+        "{}",
+        elsewhere.stdout
     );
     let repo = ctx.dk_home().join("gitops");
     let repo_path = repo.display().to_string();

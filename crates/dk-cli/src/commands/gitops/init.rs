@@ -59,17 +59,24 @@ pub fn run(args: InitArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     };
     let created = repo::init(&absolute, &settings.base, &envs, &repo_url, bare)
         .map_err(|err| gitops_error("cannot create the GitOps repository", err))?;
+    // Promotions go to gitops.repo: a repository elsewhere is used once the config points at it.
+    let promoted_to = is_local(&settings.url)
+        && std::path::absolute(&settings.url).is_ok_and(|configured| configured == absolute);
     ctx.ui.emit_message(&Initialised {
         path: absolute.display().to_string(),
         created,
+        promoted_to,
         environments: envs.iter().map(|e| (*e).to_owned()).collect(),
     })
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Initialised {
     path: String,
     created: bool,
+    /// Whether gitops.repo names this repository, so promotions go to it.
+    promoted_to: bool,
     environments: Vec<String>,
 }
 
@@ -87,11 +94,16 @@ impl Render for Initialised {
                 out,
                 "  .dk/allowed_signers: the SSH keys whose signed approvals count (provider git)"
             )?;
-            writeln!(
-                out,
-                "  Next: dk promote PKG VERSION --to {}",
-                self.environments.first().map_or("dev", String::as_str)
-            )
+            let first = self.environments.first().map_or("dev", String::as_str);
+            if self.promoted_to {
+                writeln!(out, "  Next: dk promote PKG VERSION --to {first}")
+            } else {
+                writeln!(
+                    out,
+                    "  Next: dk config set gitops.repo {}, then dk promote PKG VERSION --to {first}",
+                    self.path
+                )
+            }
         } else {
             writeln!(
                 out,
