@@ -363,6 +363,22 @@ fn lineage_open_starts_browser_on_the_node_and_prints_the_url_without_one() {
         std::fs::read_to_string(&seen).unwrap(),
         "http://localhost:3000/lineage/job/default/demo"
     );
+    // The dev stack's web port as configured (a user who moved it was sent to :3000).
+    run_ok(
+        &ctx,
+        &["config", "set", "dev.services.lineage.webPort", "23000"],
+        0,
+    );
+    let moved = run_with(
+        &ctx,
+        &[("BROWSER", &browser)],
+        &["lineage", "demo", "--open"],
+    );
+    assert_eq!(moved.code, 0, "{}", moved.transcript());
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "http://localhost:23000/lineage/job/default/demo"
+    );
     let none = run_with(
         &ctx,
         &[("BROWSER", "/nonexistent/browser")],

@@ -57,14 +57,9 @@ pub struct LineageArgs {
     /// Open the web UI on NAME in the browser ($BROWSER; the URL is printed when none opens)
     #[arg(long)]
     pub open: bool,
-    /// The web UI --open uses: the dev stack's (dev.services.lineage.webPort), or `dk lineage serve`'s
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "http://localhost:3000",
-        requires = "open"
-    )]
-    pub ui: String,
+    /// The web UI --open uses [default: the dev stack's, http://localhost:<dev.services.lineage.webPort>, 3000 unless set]
+    #[arg(long, value_name = "URL", requires = "open")]
+    pub ui: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,9 +291,17 @@ fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus
         }
         1 if args.open => {
             let root = &found[0].root;
+            // The dev stack's web port as configured: a user who moved it was sent to :3000.
+            let ui = match &args.ui {
+                Some(ui) => ui.clone(),
+                None => format!(
+                    "http://localhost:{}",
+                    dk_devstack::catalog::Ports::configured(ctx.config()?)?.lineage_web
+                ),
+            };
             let url = format!(
                 "{}{}",
-                args.ui.trim_end_matches('/'),
+                ui.trim_end_matches('/'),
                 dk_lineage::ui::node_path(root.kind, &root.namespace, &root.name)
             );
             let opened = browser::open(&url, ctx.env.get(BROWSER));
