@@ -288,3 +288,50 @@ fn an_external_failure_without_its_own_hint_points_to_dk_doctor_once() {
     assert_eq!(hints, 1, "{}", run.stderr);
     assert!(!run.stderr.contains("dk doctor"), "{}", run.stderr);
 }
+
+/// With the dev stack up and no lineage.endpoint, runs deliver to the stack's lineage server,
+/// yet doctor said "none set: events are kept in $DK_HOME".
+#[test]
+fn without_an_endpoint_the_dev_stack_s_lineage_server_is_where_runs_deliver() {
+    let ctx = context();
+    let port = closed_port();
+    let mut serve = ctx
+        .dk_process()
+        .args(["lineage", "serve", "--port", &port.to_string(), "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    common::run_ok(
+        &ctx,
+        &[
+            "config",
+            "set",
+            "dev.services.lineage.port",
+            &port.to_string(),
+        ],
+        0,
+    );
+    let before = doctor(&ctx, &ctx.work(), &[], &[]);
+    assert_eq!(level(&before.json(), "lineage endpoint"), "skip");
+    // What `dk dev up` records; the server itself is real.
+    std::fs::create_dir_all(ctx.dk_home().join("dev")).unwrap();
+    std::fs::write(ctx.dk_home().join("dev/runtime"), "native\n").unwrap();
+    let after = doctor(&ctx, &ctx.work(), &[], &[]);
+    let report = after.json();
+    let check = checks(&report, "lineage endpoint")[0];
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(check["level"], "ok", "{report:#}");
+    assert!(
+        check["detail"].as_str().unwrap().contains(&format!(
+            "dev stack's lineage server at http://127.0.0.1:{port}"
+        )),
+        "{report:#}"
+    );
+}

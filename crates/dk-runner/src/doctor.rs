@@ -219,9 +219,24 @@ pub fn runtime_tools(tools: &Tools, needed: &[&str], timeout: Duration) -> Vec<C
         .collect()
 }
 
-/// The lineage endpoint (`lineage.endpoint`) answers HTTP.
-pub fn lineage_endpoint(backend: Option<&str>, endpoint: Option<&str>, timeout: Duration) -> Check {
+/// The lineage endpoint (`lineage.endpoint`) answers HTTP. Without one, runs deliver to the dev
+/// stack's lineage server while it answers (`dev_stack`: its ports, when a stack was started).
+pub fn lineage_endpoint(
+    backend: Option<&str>,
+    endpoint: Option<&str>,
+    dev_stack: Option<&Ports>,
+    timeout: Duration,
+) -> Check {
     let Some(endpoint) = endpoint else {
+        if let Some(ports) = dev_stack.filter(|ports| probe::answers(ports, Service::Lineage)) {
+            return Check::ok(
+                "lineage endpoint",
+                format!(
+                    "none set; runs deliver to the dev stack's lineage server at {}, which answers",
+                    ports.endpoint(Service::Lineage)
+                ),
+            );
+        }
         return Check::skip(
             "lineage endpoint",
             "none set: events are kept in $DK_HOME (dk lineage serve shows them)",

@@ -11,6 +11,7 @@ use clap::Args;
 use dk_config::doctor::{self as config_doctor, Level, Report};
 use dk_config::env::PATH;
 use dk_devstack::catalog::Ports;
+use dk_devstack::stack::Runtime;
 use dk_manifest::discover::Package;
 use dk_runner::doctor::{self, Probe};
 use dk_runner::exec::Tools;
@@ -142,10 +143,15 @@ pub fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         dk_gitops::doctor::checks(gitops_repo.as_deref(), &default_repo, &provider, &env, each)
     }));
     let (backend, endpoint) = (setting("lineage.backend"), setting("lineage.endpoint"));
+    let dev_stack = dk_home
+        .as_ref()
+        .and_then(|home| Runtime::recorded(&home.join("dev")))
+        .map(|_| ports);
     probes.push(Probe::new("lineage endpoint", move || {
         vec![doctor::lineage_endpoint(
             backend.as_deref(),
             endpoint.as_deref(),
+            dev_stack.as_ref(),
             each,
         )]
     }));
