@@ -115,17 +115,31 @@ impl NativeStack {
     /// The server's programs: where Debian installs them (newest version), else beside `pg_ctl`
     /// on PATH.
     fn postgres_bin(&self) -> Option<PathBuf> {
-        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        self.postgres_bin_under(Path::new("/usr/lib/postgresql"))
+    }
+
+    fn postgres_bin_under(&self, versions: &Path) -> Option<PathBuf> {
+        // A folder with the client tools only, or a dangling initdb link, is no server install:
+        // taking it gave "`initdb` failed: No such file or directory" instead of the install hint.
+        let complete = |bin: &Path| {
+            ["initdb", "pg_ctl", "createdb"]
+                .iter()
+                .all(|program| bin.join(program).is_file())
+        };
+        let mut versions: Vec<PathBuf> = std::fs::read_dir(versions)
             .into_iter()
             .flatten()
             .flatten()
             .map(|entry| entry.path().join("bin"))
-            .filter(|bin| bin.join("pg_ctl").is_file())
+            .filter(|bin| complete(bin))
             .collect();
         versions.sort();
-        versions
-            .pop()
-            .or_else(|| self.find("pg_ctl")?.parent().map(Path::to_owned))
+        versions.pop().or_else(|| {
+            self.find("pg_ctl")?
+                .parent()
+                .filter(|bin| complete(bin))
+                .map(Path::to_owned)
+        })
     }
 
     fn pid(&self, service: Service) -> Option<u32> {
@@ -527,6 +541,33 @@ mod tests {
                 .install(Service::Kafka)
                 .starts_with("cargo install tansu")
         );
+    }
+
+    /// Client tools only under /usr/lib/postgresql and a dangling initdb beside pg_ctl on PATH
+    /// made `dk dev up` fail with "`initdb` failed: No such file or directory".
+    #[test]
+    fn a_postgres_install_without_its_server_programs_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let native = stack(dir.path());
+        let versions = dir.path().join("versions");
+        let clients = versions.join("15/bin");
+        std::fs::create_dir_all(&clients).unwrap();
+        for program in ["psql", "createdb", "pg_dump"] {
+            std::fs::write(clients.join(program), "").unwrap();
+        }
+        let on_path = dir.path().join("bin");
+        std::fs::create_dir_all(&on_path).unwrap();
+        std::fs::write(on_path.join("pg_ctl"), "").unwrap();
+        std::fs::write(on_path.join("createdb"), "").unwrap();
+        std::os::unix::fs::symlink("/nonexistent/initdb", on_path.join("initdb")).unwrap();
+        assert_eq!(native.postgres_bin_under(&versions), None);
+        std::fs::remove_file(on_path.join("initdb")).unwrap();
+        std::fs::write(on_path.join("initdb"), "").unwrap();
+        assert_eq!(native.postgres_bin_under(&versions), Some(on_path));
+        for program in ["initdb", "pg_ctl"] {
+            std::fs::write(clients.join(program), "").unwrap();
+        }
+        assert_eq!(native.postgres_bin_under(&versions), Some(clients));
     }
 
     #[test]
