@@ -80,9 +80,30 @@ pub(crate) fn check_catalog(catalog: &Catalog, scope: Scope<'_>, out: &mut Vec<F
                         ),
                         location(),
                     )
-                    .with_optional_hint(
-                        suggestion.map(|name| format!("did you mean `{name}.{source_field}`?")),
-                    ),
+                    .with_optional_hint(suggestion.map(|name| {
+                        // The dataset meant may not have the field: a user was pointed at a
+                        // column that did not exist (`clean.email` when it has `email_hash`).
+                        let fields = match scope.dataset(&name) {
+                            Lookup::Found(found) => found
+                                .manifest
+                                .spec
+                                .schema
+                                .iter()
+                                .map(|f| f.name.clone())
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        if fields.is_empty() || fields.iter().any(|f| f == source_field) {
+                            format!("did you mean `{name}.{source_field}`?")
+                        } else {
+                            match did_you_mean(source_field, fields.iter().map(String::as_str)) {
+                                Some(field) => format!("did you mean `{name}.{field}`?"),
+                                None => format!(
+                                    "did you mean dataset '{name}'? it has no field `{source_field}`"
+                                ),
+                            }
+                        }
+                    })),
                 ),
             }
         }

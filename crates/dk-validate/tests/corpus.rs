@@ -15,6 +15,7 @@ struct Actual {
     severity: &'static str,
     place: String,
     message: String,
+    hint: Option<String>,
 }
 
 /// Lints a copy of `case` (so that the repository around it is not taken for its project).
@@ -43,6 +44,7 @@ fn lint_case(case: &Path) -> Vec<Actual> {
                 None => "-".to_owned(),
             },
             message: finding.message.clone(),
+            hint: finding.hint.clone(),
         })
         .collect()
 }
@@ -101,4 +103,21 @@ fn every_case_reports_exactly_its_expected_findings() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A mistyped dataset in `from:` was answered with `did you mean `clean.email`?` although that
+/// dataset has no `email`: the hint names only fields the suggested dataset has.
+#[test]
+fn a_mistyped_lineage_source_is_suggested_with_a_field_it_has() {
+    let case =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/lineage-source-suggestion");
+    let hints: Vec<Option<String>> = lint_case(&case).into_iter().map(|a| a.hint).collect();
+    assert_eq!(
+        hints,
+        [
+            Some("did you mean `orders.amount`?".to_owned()),
+            Some("did you mean `orders.amount`?".to_owned()),
+            Some("did you mean dataset 'orders'? it has no field `region`".to_owned()),
+        ]
+    );
 }
