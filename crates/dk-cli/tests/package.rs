@@ -367,6 +367,16 @@ fn pull_refuses_archives_that_escape_and_writes_nothing() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&layer, bytes).unwrap();
+    // Into a folder with files: a usage error with the way out (it was exit 1, no hint).
+    let occupied = run_with(&ctx, &[], &["pull", "demo:v0.1.0"]);
+    assert_eq!(occupied.code, 2, "{}", occupied.transcript());
+    assert!(
+        occupied
+            .stderr
+            .contains("demo exists and is not empty: dk pull never writes into a folder that has files\nhint: pull into a new folder: dk pull demo:v0.1.0 --to DIR"),
+        "{}",
+        occupied.stderr
+    );
     let pulled = run_with(&ctx, &[], &["pull", "demo:v0.1.0", "-d", "copy"]);
     assert_eq!(pulled.code, 1, "{}", pulled.transcript());
     assert!(

@@ -908,6 +908,17 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let target = args
         .output_dir
         .unwrap_or_else(|| PathBuf::from(&resolved.name));
+    // Checked again where it unpacks; said here as what it is, a choice of folder.
+    if std::fs::read_dir(&target).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(CliError::usage(format!(
+            "{} exists and is not empty: dk pull never writes into a folder that has files",
+            target.display()
+        ))
+        .hint(format!(
+            "pull into a new folder: dk pull {} --to DIR",
+            args.reference
+        )));
+    }
     let mut layers = Vec::new();
     for layer in &resolved.manifest.layers {
         layers.push(
