@@ -61,29 +61,56 @@ pub enum Command {
     Pull(package::PullArgs),
     Inspect(package::InspectArgs),
     Diff(package::DiffArgs),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk gitops init\n  dk gitops init ./gitops && dk config set gitops.repo $(pwd)/gitops"
+    )]
     Gitops(gitops::GitOpsCommand),
     Promote(promote::PromoteArgs),
     Rollback(rollback::RollbackArgs),
     Status(status::StatusArgs),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk dev up\n  dk dev status\n  dk dev seed ./my-pipeline\n  dk dev down --volumes"
+    )]
     Dev(dev::DevCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk config set registry ghcr.io/acme\n  dk config get lineage.endpoint\n  dk config list\n  dk config unset registry"
+    )]
     Config(config::ConfigCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk governance report --filter pii=true\n  dk governance report -o json"
+    )]
     Governance(governance::GovernanceCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk pipeline show\n  dk pipeline show -o mermaid"
+    )]
     Pipeline(pipeline::PipelineCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk dataset create orders --store warehouse --table public.orders\n  dk dataset list\n  dk dataset show orders"
+    )]
     Dataset(dataset::DataSetCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk store create warehouse --connector postgres --connection host=db --connection port=5432\n  dk store list\n  dk store show warehouse"
+    )]
     Store(store::StoreCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk connector list\n  dk connector show postgres"
+    )]
     Connector(connector::ConnectorCommand),
     Version(version::VersionArgs),
     Completions(completions::CompletionsArgs),
     Doctor(doctor::DoctorArgs),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk datasetgroup create raw --store lake --dataset orders-raw --dataset customers-raw\n  dk datasetgroup list\n  dk datasetgroup show raw"
+    )]
     Datasetgroup(datasetgroup::DataSetGroupCommand),
     #[command(name = "__deliver", hide = true)]
     Deliver(deliver::DeliverArgs),
