@@ -42,6 +42,7 @@ fn quiet_silences_progress_and_success_lines_of_every_command() {
             "--dir",
             "demo",
         ],
+        &["lint", "demo"],
         &["dev", "seed", "demo"],
         &["lineage", "flush"],
         &["build", "./demo", "--tag", "v0.1.0"],

@@ -62,6 +62,10 @@ impl Render for LintReport {
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         let styles = ui.out_styles();
         let report = &self.report;
+        // A clean lint has nothing to say but that it passed: -q leaves it to the exit code.
+        if report.findings.is_empty() && ui.quiet {
+            return Ok(());
+        }
         if report.findings.is_empty() {
             writeln!(
                 out,
