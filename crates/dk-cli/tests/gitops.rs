@@ -262,6 +262,14 @@ fn faq_flow(
         "{}",
         status.stdout
     );
+    // Scripts read the open promotion as fields, not out of the sentence.
+    let status = ok(dk(ctx, env, &["status", "my-pkg", "-o", "json"])).json();
+    assert_eq!(
+        status["rows"][2]["pending"],
+        serde_json::json!({"id": withdrawn, "version": "v1.2.0", "approvals": 0, "required": 2}),
+        "{status:#}"
+    );
+    assert!(status["rows"][0].get("pending").is_none(), "{status:#}");
     let closed = ok(dk(
         ctx,
         env,

@@ -38,7 +38,20 @@ pub(crate) struct StatusRow {
     environment: String,
     cell: String,
     version: Option<String>,
+    /// For people: the committed state, and an open promotion as a sentence.
     status: String,
+    /// The open promotion of this package, environment and cell, for scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<PendingPromotion>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct PendingPromotion {
+    /// The pull request (`#12`, or the branch for provider git).
+    id: String,
+    version: String,
+    approvals: usize,
+    required: u32,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -160,12 +173,19 @@ pub fn run(args: StatusArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                     open
                 };
             }
+            let pending = pending.map(|(pr, branch)| PendingPromotion {
+                id: pr.id.clone(),
+                version: branch.version.clone(),
+                approvals: pr.approvals.len(),
+                required: env.approvals,
+            });
             rows.push(StatusRow {
                 package: package.clone(),
                 environment: env.name.clone(),
                 cell: cell.clone(),
                 version: committed.map(|(version, _)| version),
                 status,
+                pending,
             });
         }
     }
