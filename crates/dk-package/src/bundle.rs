@@ -464,59 +464,52 @@ mod tests {
         assert!(!is_manifest("data/input.csv"));
     }
 
-    fn files(dir: &Path) -> Vec<String> {
-        select(dir).unwrap().into_iter().map(|e| e.path).collect()
+    /// The files `select` bundles from a folder holding `written` (relative paths, with their
+    /// contents).
+    fn files(written: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, text) in written {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        select(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect()
     }
 
     /// What dk makes beside a package stays out of its artifact, even when `.dkignore`
     /// re-includes it (a pull would refuse the artifact).
     #[test]
     fn folders_dk_makes_are_never_bundled() {
-        let dir = tempfile::tempdir().unwrap();
-        for file in [
-            "main.py",
-            ".venv/bin/python",
-            ".dk-wheels/a-1.0-py3-none-any.whl",
-            ".dk/config.yaml",
-            "lib/.venv/keep.txt",
-        ] {
-            let path = dir.path().join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "x").unwrap();
-        }
-        std::fs::write(
-            dir.path().join(IGNORE_FILE),
-            "!.venv/\n!/.dk-wheels/\n!.dk/\n!lib/.venv/\n",
-        )
-        .unwrap();
-        assert_eq!(
-            files(dir.path()),
-            [".dkignore", "lib/.venv/keep.txt", "main.py"]
-        );
+        let bundled = files(&[
+            ("main.py", "x"),
+            (".venv/bin/python", "x"),
+            (".dk-wheels/a-1.0-py3-none-any.whl", "x"),
+            (".dk/config.yaml", "x"),
+            ("lib/.venv/keep.txt", "x"),
+            (IGNORE_FILE, "!.venv/\n!/.dk-wheels/\n!.dk/\n!lib/.venv/\n"),
+        ]);
+        assert_eq!(bundled, [".dkignore", "lib/.venv/keep.txt", "main.py"]);
     }
 
     /// A dbt project's build output stays out under the names its `dbt_project.yml` gives.
     #[test]
     fn a_dbt_projects_own_target_path_is_left_out() {
-        let dir = tempfile::tempdir().unwrap();
-        for file in [
-            "dbt_project.yml",
-            "models/a.sql",
-            "build/dbt/manifest.json",
-            "build/notes.md",
-            "dbt_logs/dbt.log",
-        ] {
-            let path = dir.path().join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "name: shop\n").unwrap();
-        }
-        std::fs::write(
-            dir.path().join("dbt_project.yml"),
-            "name: shop\ntarget-path: build/dbt\nlog-path: dbt_logs\n",
-        )
-        .unwrap();
+        let bundled = files(&[
+            (
+                "dbt_project.yml",
+                "name: shop\ntarget-path: build/dbt\nlog-path: dbt_logs\n",
+            ),
+            ("models/a.sql", "select 1"),
+            ("build/dbt/manifest.json", "{}"),
+            ("build/notes.md", "kept"),
+            ("dbt_logs/dbt.log", "log"),
+        ]);
         assert_eq!(
-            files(dir.path()),
+            bundled,
             ["build/notes.md", "dbt_project.yml", "models/a.sql"]
         );
     }

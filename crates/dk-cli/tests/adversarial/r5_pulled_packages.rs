@@ -7,7 +7,7 @@
 
 use dk_test::registry::{Crafted, LyingRegistry, layer};
 
-use crate::common::{context, run_ok};
+use crate::common::{bundled, context, run_ok};
 
 /// The files of a fresh `dk init NAME --runtime generic-python` but its `requirements.txt`
 /// (each case writes its own), as crafted archive entries.
@@ -63,21 +63,7 @@ fn pull_refuses_a_planted_virtualenv_and_build_never_bundles_one() {
         ctx.write(format!("mine/{file}"), "x\n");
     }
     ctx.write("mine/.dkignore", "!.venv/\n!/.dk-wheels/\n!.dk/\n");
-    let built = run_ok(
-        &ctx,
-        &[
-            "build",
-            "mine",
-            "--tag",
-            "v0.1.0",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-        0,
-    )
-    .json();
-    let entries = built["entries"].to_string();
+    let entries = bundled(&ctx, "mine").join(" ");
     for managed in [".venv", ".dk-wheels", ".dk/"] {
         assert!(!entries.contains(managed), "{managed} bundled: {entries}");
     }
