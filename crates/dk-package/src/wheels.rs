@@ -127,11 +127,12 @@ pub fn forbidden_requirements(text: &str) -> Vec<Forbidden> {
     // The tokens of one logical line, each with where it starts.
     let mut tokens: Vec<(usize, usize, &str)> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
-        let line = match raw.find(" #").or_else(|| raw.find("\t#")) {
-            _ if raw.trim_start().starts_with('#') => "",
-            Some(at) => &raw[..at],
-            None => raw,
-        };
+        // pip's comment: `#` at the start or after whitespace (`pkg.git#egg=x` is no comment).
+        let comment = raw
+            .char_indices()
+            .find(|&(at, c)| c == '#' && (at == 0 || raw[..at].ends_with(char::is_whitespace)))
+            .map(|(at, _)| at);
+        let line = &raw[..comment.unwrap_or(raw.len())];
         let (line, continued) = match line.trim_end().strip_suffix('\\') {
             Some(rest) => (rest, true),
             None => (line, false),
@@ -517,7 +518,10 @@ ok==1.0 --config-settings=x=y
                 (20, 9, "--config-settings=x=y"),
             ]
         );
-        assert!(super::forbidden_requirements("flask==3.0\n\n# none\n").is_empty());
+        assert!(
+            super::forbidden_requirements("flask==3.0\n\n# -i x\nsix==1.16.0\t# -i https://x\n")
+                .is_empty()
+        );
     }
 
     use super::*;
