@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{bundled, context, run_ok, run_with};
+use common::{Run, bundled, context, run_ok, run_with};
 use dk_test::sink::HttpSink;
 use dk_test::{TestContext, copy_tree, service};
 use serde_json::Value;
@@ -568,6 +568,23 @@ fn child_jobs<'a>(events: &'a [Value], run_id: &Value) -> Vec<&'a Value> {
     children
 }
 
+/// dk's events after the run `result` reports, each valid OpenLineage, every built model a child
+/// job of that run; with the COMPLETE event of the staging view `shop.stg_orders`.
+fn events_and_staging(ctx: &TestContext, result: &Run) -> (Vec<Value>, Value) {
+    let run_id = result.json()["runs"][0]["runId"].clone();
+    let validator = dk_test::openlineage::OpenLineageValidator::new();
+    let events = dk_events(ctx);
+    for event in &events {
+        validator.assert_valid(event);
+    }
+    let staging = child_jobs(&events, &run_id)
+        .into_iter()
+        .find(|e| e["job"]["name"] == "shop.stg_orders" && e["eventType"] == "COMPLETE")
+        .expect("the staging view's COMPLETE")
+        .clone();
+    (events, staging)
+}
+
 /// Runs the shop with dbt-ol (on PATH in `env`) and checks that every dataset its nested events
 /// name is one of `ours` (same namespace and name), the shop's three sources aside: dbt-ol names
 /// a source by its dbt name (`<schema>.customers`), not its `identifier` (`raw_customers`, the
@@ -623,17 +640,7 @@ fn every_model_built_is_a_child_job_and_dbt_ol_names_the_same_tables() {
     let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert!(result.stderr.contains("dbt build"), "{}", result.stderr);
-    let run_id = result.json()["runs"][0]["runId"].clone();
-    let validator = dk_test::openlineage::OpenLineageValidator::new();
-    let events = dk_events(&ctx);
-    for event in &events {
-        validator.assert_valid(event);
-    }
-    let children = child_jobs(&events, &run_id);
-    let staging = children
-        .iter()
-        .find(|e| e["job"]["name"] == "shop.stg_orders" && e["eventType"] == "COMPLETE")
-        .unwrap();
+    let (events, staging) = events_and_staging(&ctx, &result);
     assert_eq!(staging["outputs"][0]["name"], "shop.main.stg_orders");
     assert_eq!(staging["inputs"][0]["name"], "shop.main_raw.raw_orders");
     let found = run_ok(&ctx, &["lineage", "shop.stg_orders", "-o", "json"], 0).stdout;
@@ -772,17 +779,7 @@ fn the_shop_runs_on_postgresql_with_the_names_dbt_ol_gives() {
     ] {
         assert_eq!(database.value(sql), want, "{sql}");
     }
-    let run_id = result.json()["runs"][0]["runId"].clone();
-    let validator = dk_test::openlineage::OpenLineageValidator::new();
-    let events = dk_events(&ctx);
-    for event in &events {
-        validator.assert_valid(event);
-    }
-    let children = child_jobs(&events, &run_id);
-    let staging = children
-        .iter()
-        .find(|e| e["job"]["name"] == "shop.stg_orders" && e["eventType"] == "COMPLETE")
-        .unwrap();
+    let (events, staging) = events_and_staging(&ctx, &result);
     let namespace = format!("postgres://127.0.0.1:{port}");
     assert_eq!(staging["outputs"][0]["namespace"], namespace.as_str());
     assert_eq!(
@@ -826,8 +823,7 @@ fn the_projects_own_target_path_is_read_and_left_out() {
     let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert!(dir.join("build/dbt/run_results.json").is_file() && !dir.join("target").exists());
-    let run_id = result.json()["runs"][0]["runId"].clone();
-    child_jobs(&dk_events(&ctx), &run_id);
+    events_and_staging(&ctx, &result);
     ctx.write("shop/build/notes.md", "kept\n");
     let entries = bundled(&ctx, "shop");
     assert!(entries.iter().any(|e| e == "build/notes.md"), "{entries:?}");
