@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{context, run_ok, run_with};
+use common::{Run, bundled, context, run_ok, run_with};
 use dk_test::sink::HttpSink;
 use dk_test::{TestContext, copy_tree, service};
 use serde_json::Value;
@@ -348,28 +348,10 @@ fn dk_init_from_dbt_adopts_the_project_and_re_runs_keep_human_edits() {
         "name: dbt_utils\n",
     );
     assert!(dir.join("target/manifest.json").is_file() && dir.join("logs").is_dir());
-    let built = run_ok(
-        &ctx,
-        &[
-            "build",
-            "shop",
-            "--tag",
-            "v0.1.0",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-        0,
-    )
-    .json();
-    let entries: Vec<&str> = built["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let entries = bundled(&ctx, "shop");
     assert!(
-        entries.contains(&"dbt_project.yml") && entries.contains(&"models/marts/customers.sql"),
+        entries.iter().any(|e| e == "dbt_project.yml")
+            && entries.iter().any(|e| e == "models/marts/customers.sql"),
         "{entries:?}"
     );
     for excluded in ["target/", "logs/", "dbt_packages/", "data/"] {
@@ -544,6 +526,104 @@ fn dk_events(ctx: &TestContext) -> Vec<Value> {
         .collect()
 }
 
+/// Every seed, model and snapshot the shop builds.
+const BUILT: [&str; 10] = [
+    "raw_customers",
+    "raw_orders",
+    "raw_payments",
+    "stg_customers",
+    "stg_orders",
+    "stg_payments",
+    "customers",
+    "orders",
+    "country_revenue",
+    "customers_snapshot",
+];
+
+/// The jobs of the child runs that completed under the dk run `run_id`, each checked to name
+/// that run (job `shop`) as its parent.
+fn child_jobs<'a>(events: &'a [Value], run_id: &Value) -> Vec<&'a Value> {
+    let children: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["run"]["runId"] != *run_id)
+        .collect();
+    for child in &children {
+        assert_eq!(
+            child["run"]["facets"]["parent"]["run"]["runId"], *run_id,
+            "{child:#}"
+        );
+        assert_eq!(child["run"]["facets"]["parent"]["job"]["name"], "shop");
+    }
+    let jobs: BTreeSet<&str> = children
+        .iter()
+        .filter(|e| e["eventType"] == "COMPLETE")
+        .map(|e| e["job"]["name"].as_str().unwrap())
+        .collect();
+    let want: BTreeSet<String> = BUILT.iter().map(|m| format!("shop.{m}")).collect();
+    assert_eq!(
+        jobs,
+        want.iter().map(String::as_str).collect(),
+        "{children:#?}"
+    );
+    children
+}
+
+/// dk's events after the run `result` reports, each valid OpenLineage, every built model a child
+/// job of that run; with the COMPLETE event of the staging view `shop.stg_orders`.
+fn events_and_staging(ctx: &TestContext, result: &Run) -> (Vec<Value>, Value) {
+    let run_id = result.json()["runs"][0]["runId"].clone();
+    let validator = dk_test::openlineage::OpenLineageValidator::new();
+    let events = dk_events(ctx);
+    for event in &events {
+        validator.assert_valid(event);
+    }
+    let staging = child_jobs(&events, &run_id)
+        .into_iter()
+        .find(|e| e["job"]["name"] == "shop.stg_orders" && e["eventType"] == "COMPLETE")
+        .expect("the staging view's COMPLETE")
+        .clone();
+    (events, staging)
+}
+
+/// Runs the shop with dbt-ol (on PATH in `env`) and checks that every dataset its nested events
+/// name is one of `ours` (same namespace and name), the shop's three sources aside: dbt-ol names
+/// a source by its dbt name (`<schema>.customers`), not its `identifier` (`raw_customers`, the
+/// table that exists), which dk names.
+fn dbt_ol_names_what_dk_names(
+    ctx: &TestContext,
+    env: &[(&str, &str)],
+    ours: &BTreeSet<(String, String)>,
+    source_schema: &str,
+) {
+    let result = run_with(ctx, env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
+    let stored = run_ok(ctx, &["lineage", "events", "-o", "json"], 0).json();
+    let nested: Vec<&Value> = stored["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| {
+            !e["producer"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://datakit")
+        })
+        .collect();
+    assert!(nested.len() > 10, "{stored:#}");
+    let dbt_ol = identities(nested.into_iter(), &["inputs", "outputs"]);
+    let sources = ["customers", "orders", "payments"].map(|t| format!("{source_schema}.{t}"));
+    let missing: Vec<_> = dbt_ol
+        .difference(ours)
+        .filter(|(_, name)| !sources.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "dbt-ol names these tables, dk does not name them the same: {missing:?}\ndk: {ours:?}"
+    );
+}
+
 /// Without dbt-ol, every seed, model (the staging views too) and snapshot a run builds is a child
 /// job of the package's run, named `shop.<model>`, from `run_results.json` and the manifest, its
 /// datasets named as dk names tables. Then, with dbt-ol, every dataset of its nested events is
@@ -560,50 +640,7 @@ fn every_model_built_is_a_child_job_and_dbt_ol_names_the_same_tables() {
     let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
     assert!(result.stderr.contains("dbt build"), "{}", result.stderr);
-    let run_id = result.json()["runs"][0]["runId"].clone();
-    let validator = dk_test::openlineage::OpenLineageValidator::new();
-    let events = dk_events(&ctx);
-    for event in &events {
-        validator.assert_valid(event);
-    }
-    let children: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["run"]["runId"] != run_id)
-        .collect();
-    for child in &children {
-        assert_eq!(
-            child["run"]["facets"]["parent"]["run"]["runId"], run_id,
-            "{child:#}"
-        );
-        assert_eq!(child["run"]["facets"]["parent"]["job"]["name"], "shop");
-    }
-    let jobs: BTreeSet<&str> = children
-        .iter()
-        .filter(|e| e["eventType"] == "COMPLETE")
-        .map(|e| e["job"]["name"].as_str().unwrap())
-        .collect();
-    let built = [
-        "raw_customers",
-        "raw_orders",
-        "raw_payments",
-        "stg_customers",
-        "stg_orders",
-        "stg_payments",
-        "customers",
-        "orders",
-        "country_revenue",
-        "customers_snapshot",
-    ];
-    let want: BTreeSet<String> = built.iter().map(|m| format!("shop.{m}")).collect();
-    assert_eq!(
-        jobs,
-        want.iter().map(String::as_str).collect(),
-        "{children:#?}"
-    );
-    let staging = children
-        .iter()
-        .find(|e| e["job"]["name"] == "shop.stg_orders" && e["eventType"] == "COMPLETE")
-        .unwrap();
+    let (events, staging) = events_and_staging(&ctx, &result);
     assert_eq!(staging["outputs"][0]["name"], "shop.main.stg_orders");
     assert_eq!(staging["inputs"][0]["name"], "shop.main_raw.raw_orders");
     let found = run_ok(&ctx, &["lineage", "shop.stg_orders", "-o", "json"], 0).stdout;
@@ -614,34 +651,185 @@ fn every_model_built_is_a_child_job_and_dbt_ol_names_the_same_tables() {
     // dbt-ol's nested events name the same tables (it emits its own jobs, dk none).
     let ours = identities(events.iter(), &["inputs", "outputs"]);
     let env = [("PATH", with_ol.as_str()), ("DO_NOT_TRACK", "1")];
+    dbt_ol_names_what_dk_names(&ctx, &env, &ours, "shop.main_raw");
+}
+
+/// A PostgreSQL database of one test's own, dropped when the test ends, passed or failed.
+struct Database {
+    url: String,
+    name: String,
+    config: postgres::Config,
+}
+
+impl Database {
+    fn create(url: &str, name: &str) -> Database {
+        let (config, _) = common::fresh_database(url, name);
+        Database {
+            url: url.to_owned(),
+            name: name.to_owned(),
+            config,
+        }
+    }
+
+    fn value(&self, sql: &str) -> String {
+        let mut client = self.config.connect(postgres::NoTls).expect("connect");
+        let row = client
+            .query_one(sql, &[])
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        row.get(0)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// The same shop on the real PostgreSQL: its project's own `prod` target (pointed at a database
+/// of the test's own and made the default, as a team points its checkout at its warehouse) is
+/// adopted, `dk test` passes on the empty database, `dk run` builds everything with `dbt build`
+/// (the password only through the environment), every model is a child job named
+/// `postgres://host:port` / `database.schema.table` as the OpenLineage naming spec says, and
+/// dbt-ol's nested events name every table the same way.
+#[test]
+fn the_shop_runs_on_postgresql_with_the_names_dbt_ol_gives() {
+    let Some(bin) = tools_bin() else { return };
+    let Some(url) = service("DK_TEST_POSTGRES_URL", "PostgreSQL") else {
+        return;
+    };
+    let ctx = context();
+    let database = Database::create(&url, "dk_dbt_shop");
+    let port = database.config.get_ports().first().copied().unwrap_or(5432);
+    let user = database.config.get_user().unwrap_or("postgres").to_owned();
+    let password = database
+        .config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_else(|| "shop-pg-secret-value".to_owned());
+    shop(&ctx, "shop");
+    let profiles = ctx.read("shop/profiles.yml");
+    let mut pointed = profiles.replace("target: dev", "target: prod");
+    for (from, to) in [
+        ("host: localhost", "host: 127.0.0.1".to_owned()),
+        ("port: 5432", format!("port: {port}")),
+        ("user: analytics", format!("user: {user}")),
+        ("dbname: shop", format!("dbname: {}", database.name)),
+    ] {
+        assert!(pointed.contains(from), "the fixture changed: {profiles}");
+        pointed = pointed.replace(from, &to);
+    }
+    ctx.write("shop/profiles.yml", pointed);
+    let with_ol = format!("{bin}:/usr/bin:/bin");
+    let without_ol = format!("{}:/usr/bin:/bin", dbt_without_dbt_ol(&ctx, &bin));
+    let env_with = [
+        ("PATH", with_ol.as_str()),
+        ("DO_NOT_TRACK", "1"),
+        ("SHOP_PG_PASSWORD", password.as_str()),
+    ];
+    let env = [
+        ("PATH", without_ol.as_str()),
+        ("DO_NOT_TRACK", "1"),
+        ("SHOP_PG_PASSWORD", password.as_str()),
+    ];
+    adopt(&ctx, &env_with);
+    let store = ctx.read("shop/store/shop-analytics-prod.yaml");
+    assert!(
+        store.contains("password: ${SHOP_PG_PASSWORD}") && !store.contains(&password),
+        "{store}"
+    );
+    let customers = ctx.read("shop/dataset/customers.yaml");
+    assert!(
+        customers.contains("store: shop-analytics-prod")
+            && customers.contains("table: analytics.customers"),
+        "{customers}"
+    );
+
+    let tested = run_with(&ctx, &env, &["test", "shop"]);
+    assert_eq!(tested.code, 0, "{}", tested.transcript());
+    assert!(tested.stderr.contains(" build "), "{}", tested.stderr);
+
     let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
     assert_eq!(result.code, 0, "{}", result.transcript());
-    assert!(result.stderr.contains("dbt-ol build"), "{}", result.stderr);
-    let stored = run_ok(&ctx, &["lineage", "events", "-o", "json"], 0).json();
-    let nested: Vec<&Value> = stored["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["event"])
-        .filter(|e| {
-            !e["producer"]
-                .as_str()
-                .unwrap()
-                .starts_with("https://datakit")
-        })
-        .collect();
-    assert!(nested.len() > 10, "{stored:#}");
-    let dbt_ol = identities(nested.into_iter(), &["inputs", "outputs"]);
-    // dbt-ol names a source by its dbt name (`main_raw.customers`), not its `identifier`
-    // (`raw_customers`, the table that exists): dk names the table.
-    let sources = ["customers", "orders", "payments"].map(|t| format!("shop.main_raw.{t}"));
-    let missing: Vec<_> = dbt_ol
-        .difference(&ours)
-        .filter(|(_, name)| !sources.contains(name))
-        .collect();
+    assert!(result.stderr.contains("dbt build"), "{}", result.stderr);
+    assert!(!result.transcript().contains(&password));
+    for (sql, want) in [
+        (
+            "select count(*)::text from analytics_raw.raw_customers",
+            "4",
+        ),
+        ("select count(*)::text from analytics.customers", "4"),
+        (
+            "select count(*)::text from analytics.customers_snapshot",
+            "4",
+        ),
+        (
+            "select table_type::text from information_schema.tables where table_schema = 'analytics' and table_name = 'stg_orders'",
+            "VIEW",
+        ),
+        (
+            "select lifetime_value::text from analytics.customers where customer_id = 1",
+            "40.00",
+        ),
+    ] {
+        assert_eq!(database.value(sql), want, "{sql}");
+    }
+    let (events, staging) = events_and_staging(&ctx, &result);
+    let namespace = format!("postgres://127.0.0.1:{port}");
+    assert_eq!(staging["outputs"][0]["namespace"], namespace.as_str());
+    assert_eq!(
+        staging["outputs"][0]["name"],
+        format!("{}.analytics.stg_orders", database.name)
+    );
+    assert_eq!(
+        staging["inputs"][0]["name"],
+        format!("{}.analytics_raw.raw_orders", database.name)
+    );
+
+    let ours = identities(events.iter(), &["inputs", "outputs"]);
+    dbt_ol_names_what_dk_names(
+        &ctx,
+        &env_with,
+        &ours,
+        &format!("{}.analytics_raw", database.name),
+    );
+}
+
+/// A project that names its own `target-path`: `dk init --from-dbt` reads the manifest there,
+/// `dk run` the run results (every model a child job), and `dk build` leaves it out.
+#[test]
+fn the_projects_own_target_path_is_read_and_left_out() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    let dir = shop(&ctx, "shop");
+    let project = ctx.read("shop/dbt_project.yml");
+    assert!(project.contains("target-path: target\n"), "{project}");
+    ctx.write(
+        "shop/dbt_project.yml",
+        project.replace("target-path: target\n", "target-path: build/dbt\n"),
+    );
+    let without_ol = format!("{}:/usr/bin:/bin", dbt_without_dbt_ol(&ctx, &bin));
+    let env = [("PATH", without_ol.as_str()), ("DO_NOT_TRACK", "1")];
+    adopt(&ctx, &env);
     assert!(
-        missing.is_empty(),
-        "dbt-ol names these tables, dk does not name them the same: {missing:?}\ndk: {ours:?}"
+        ctx.read("shop/dataset/customers.yaml")
+            .contains("from: shop-customers.email")
+    );
+    let result = run_with(&ctx, &env, &["run", "shop", "-o", "json"]);
+    assert_eq!(result.code, 0, "{}", result.transcript());
+    assert!(dir.join("build/dbt/run_results.json").is_file() && !dir.join("target").exists());
+    events_and_staging(&ctx, &result);
+    ctx.write("shop/build/notes.md", "kept\n");
+    let entries = bundled(&ctx, "shop");
+    assert!(entries.iter().any(|e| e == "build/notes.md"), "{entries:?}");
+    assert!(
+        !entries.iter().any(|e| e.starts_with("build/dbt/")),
+        "{entries:?}"
     );
 }
 

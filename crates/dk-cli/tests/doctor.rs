@@ -335,3 +335,86 @@ fn without_an_endpoint_the_dev_stack_s_lineage_server_is_where_runs_deliver() {
         "{report:#}"
     );
 }
+
+/// A Docker credential helper that never answers (a locked keychain, a prompt) and started a
+/// child of its own: `dk doctor` reports the credentials check failed within its timeout and
+/// leaves neither process running.
+#[test]
+fn a_hanging_credential_helper_is_killed_with_its_children() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = context();
+    let registry = dk_test::registry::LyingRegistry::start();
+    let helpers = ctx.root().join("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let pids = ctx.root().join("helper-pids");
+    let helper = helpers.join("docker-credential-hang");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nsleep 1000 &\necho $$ $! > {}\nwhile :; do sleep 1; done\n",
+            pids.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker = ctx.root().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"credHelpers": {{"{}": "hang"}}}}"#, registry.host()),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", helpers.display());
+    let mut child = ctx
+        .dk_process()
+        .current_dir(ctx.work())
+        .env("PATH", &path)
+        .env("DK_REGISTRY", registry.host())
+        .env("DOCKER_CONFIG", &docker)
+        .args(["doctor", "-o", "json", "--timeout", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dk doctor");
+    // A hang fails the test instead of stalling the suite.
+    let ended = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        child.try_wait().expect("poll dk").is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert!(
+        ended,
+        "dk doctor hung on the credential helper: {}",
+        run.stderr
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let check = checks(&report, "registry credentials")[0];
+    assert_eq!(check["level"], "fail", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("docker-credential-hang get did not answer"),
+        "{report:#}"
+    );
+    let started = std::fs::read_to_string(&pids).expect("the helper ran");
+    for pid in started.split_whitespace() {
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z "))
+        };
+        // A killed orphan is gone once init reaps it.
+        let gone = (0..100).any(|_| {
+            let alive = running();
+            if alive {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(gone, "process {pid} of the helper still runs");
+    }
+}

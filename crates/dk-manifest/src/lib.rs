@@ -7,6 +7,7 @@
 //! manifests `dk init --from-dbt` generated, in the `dk-sql` crate) and never prints.
 
 pub mod authoring;
+pub mod dbt_project;
 pub mod discover;
 pub mod graph;
 pub mod load;

@@ -13,10 +13,11 @@ use flate2::Compression;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde_json::{Value, json};
 
+use dk_manifest::dbt_project::DbtProject;
 use dk_manifest::model::Kind;
 
 use crate::PackageError;
-use crate::extract::{Node, Tree};
+use crate::extract::{Node, Tree, is_managed};
 use crate::layout::{
     ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, Descriptor, LAYER_MEDIA_TYPE, Layout, MANIFEST_MEDIA_TYPE,
     Manifest, TITLE,
@@ -162,7 +163,12 @@ fn ignored(rules: &[Gitignore], path: &Path, is_dir: bool) -> bool {
 /// through the package's other links, stays inside the package; one that leads outside is an
 /// error naming it (its target would not travel with it, and a pull would refuse it).
 pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
-    let mut rules: Vec<Gitignore> = ignore_rules(dir, ALWAYS_IGNORED)?.into_iter().collect();
+    let mut base: Vec<String> = ALWAYS_IGNORED.iter().map(|p| p.to_string()).collect();
+    // A dbt project may name its build output otherwise (`target-path: build/dbt`).
+    let project = DbtProject::read(dir).map_err(|err| PackageError::Invalid(err.to_string()))?;
+    base.extend(project.iter().flat_map(DbtProject::output_patterns));
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let mut rules: Vec<Gitignore> = ignore_rules(dir, &base)?.into_iter().collect();
     let mut entries = Vec::new();
     let mut tree = Tree::default();
     walk(dir, dir, &mut rules, &mut entries, &mut tree)?;
@@ -220,7 +226,10 @@ fn walk_entries(
         let path = item.path();
         let meta = std::fs::symlink_metadata(&path).map_err(|err| PackageError::io(&path, err))?;
         let relative = path.strip_prefix(root).expect("below the root");
-        if ignored(rules, &path, meta.is_dir()) {
+        // Not even `!.venv/` in `.dkignore` bundles what dk makes and trusts beside a package.
+        if (dir == root && relative.to_str().is_some_and(is_managed))
+            || ignored(rules, &path, meta.is_dir())
+        {
             continue;
         }
         let name = relative
@@ -453,6 +462,56 @@ mod tests {
         assert!(!is_manifest("main.py"));
         assert!(!is_manifest("dataset"));
         assert!(!is_manifest("data/input.csv"));
+    }
+
+    /// The files `select` bundles from a folder holding `written` (relative paths, with their
+    /// contents).
+    fn files(written: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, text) in written {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        select(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect()
+    }
+
+    /// What dk makes beside a package stays out of its artifact, even when `.dkignore`
+    /// re-includes it (a pull would refuse the artifact).
+    #[test]
+    fn folders_dk_makes_are_never_bundled() {
+        let bundled = files(&[
+            ("main.py", "x"),
+            (".venv/bin/python", "x"),
+            (".dk-wheels/a-1.0-py3-none-any.whl", "x"),
+            (".dk/config.yaml", "x"),
+            ("lib/.venv/keep.txt", "x"),
+            (IGNORE_FILE, "!.venv/\n!/.dk-wheels/\n!.dk/\n!lib/.venv/\n"),
+        ]);
+        assert_eq!(bundled, [".dkignore", "lib/.venv/keep.txt", "main.py"]);
+    }
+
+    /// A dbt project's build output stays out under the names its `dbt_project.yml` gives.
+    #[test]
+    fn a_dbt_projects_own_target_path_is_left_out() {
+        let bundled = files(&[
+            (
+                "dbt_project.yml",
+                "name: shop\ntarget-path: build/dbt\nlog-path: dbt_logs\n",
+            ),
+            ("models/a.sql", "select 1"),
+            ("build/dbt/manifest.json", "{}"),
+            ("build/notes.md", "kept"),
+            ("dbt_logs/dbt.log", "log"),
+        ]);
+        assert_eq!(
+            bundled,
+            ["build/notes.md", "dbt_project.yml", "models/a.sql"]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::Deserialize;
@@ -67,7 +68,13 @@ pub struct CredentialSources {
     pub docker_config: Option<PathBuf>,
     /// `PATH`, to find credential helpers.
     pub path: Option<String>,
+    /// How long a credential helper may take before it is killed ([`HELPER_TIMEOUT`] when
+    /// unset): a helper waiting on a locked keychain or a prompt must not hang dk.
+    pub helper_timeout: Option<Duration>,
 }
+
+/// How long a credential helper may take, unless the caller bounds it otherwise.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `https://index.docker.io/v1/` and `ghcr.io` alike, down to the host.
 fn host_of(key: &str) -> &str {
@@ -105,7 +112,7 @@ pub fn lookup(
         .find(|(key, _)| host_of(key) == registry)
         .map(|(key, helper)| (key.as_str(), helper.as_str()));
     if let Some((key, helper)) = helper {
-        return from_helper(helper, key, sources.path.as_deref());
+        return from_helper(helper, key, sources);
     }
     let entry = config
         .auths
@@ -115,7 +122,7 @@ pub fn lookup(
         && let Some(found) = from_helper(
             store,
             entry.map_or(registry, |(key, _)| key.as_str()),
-            sources.path.as_deref(),
+            sources,
         )?
     {
         return Ok(Some(found));
@@ -157,14 +164,16 @@ fn find_program(name: &str, path: Option<&str>) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// `docker-credential-<helper> get`, with the server URL on stdin.
+/// `docker-credential-<helper> get`, with the server URL on stdin, in a process group of its
+/// own that is killed whole (the helper and whatever it started) when it outlasts the timeout.
 fn from_helper(
     helper: &str,
     server: &str,
-    path: Option<&str>,
+    sources: &CredentialSources,
 ) -> Result<Option<Credentials>, PackageError> {
+    use std::os::unix::process::CommandExt;
     let program = format!("docker-credential-{helper}");
-    let executable = find_program(&program, path).ok_or_else(|| {
+    let executable = find_program(&program, sources.path.as_deref()).ok_or_else(|| {
         PackageError::Credentials(format!(
             "the Docker config names the credential helper `{helper}`, but {program} is not on PATH"
         ))
@@ -174,14 +183,21 @@ fn from_helper(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|err| PackageError::io(Path::new(&program), err))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|err| PackageError::io(Path::new(&program), err))?;
+    let timeout = sources.helper_timeout.unwrap_or(HELPER_TIMEOUT);
+    let output = wait_bounded(child, timeout)
+        .map_err(|err| PackageError::io(Path::new(&program), err))?
+        .ok_or_else(|| {
+            PackageError::Credentials(format!(
+                "{program} get did not answer within {}s and was stopped (a locked keychain or a prompt waiting for input?)",
+                timeout.as_secs_f32()
+            ))
+        })?;
     if !output.status.success() {
         // The protocol's answer for "nothing stored for this server".
         let text = String::from_utf8_lossy(&output.stdout);
@@ -201,6 +217,75 @@ fn from_helper(
         source: program,
     }))
 }
+
+/// A helper's answer is a few hundred bytes; more is not an answer.
+const HELPER_OUTPUT_LIMIT: u64 = 1 << 20;
+
+/// The output of `child`, or `None` when it ran past `timeout`: then its process group is killed
+/// (before the helper is reaped, so that its id cannot have been reused) and the helper reaped.
+/// Its pipes are read while it runs, so a chatty helper cannot block on them; a process it left
+/// behind holding them is killed with its group at the deadline, and one that escaped the group
+/// costs its output, never a hang.
+fn wait_bounded(
+    mut child: std::process::Child,
+    timeout: Duration,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(pipe) = pipe {
+                let _ = pipe.take(HELPER_OUTPUT_LIMIT).read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let readers = [drain(child.stdout.take()), drain(child.stderr.take())];
+    let kill_group = |child: &std::process::Child| {
+        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            kill_group(&child);
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(POLL);
+    };
+    let mut grace = deadline;
+    while readers.iter().any(|reader| !reader.is_finished()) {
+        if Instant::now() >= grace {
+            if grace == deadline {
+                kill_group(&child);
+                grace = Instant::now() + POLL * 50;
+                continue;
+            }
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    let [stdout, stderr] = readers.map(|reader| {
+        if reader.is_finished() {
+            reader.join().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    });
+    Ok(Some(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// How often a helper is looked at while it runs.
+const POLL: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
 mod tests {
@@ -266,5 +351,53 @@ mod tests {
             ..sources(dir.path())
         };
         assert_eq!(lookup("ghcr.io", &env).unwrap().unwrap().username, "u");
+    }
+
+    /// A helper that never answers (and started a child of its own that holds its pipes) is
+    /// stopped at the timeout, with everything it started.
+    #[test]
+    fn a_hanging_credential_helper_is_killed_with_its_children() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        std::fs::write(
+            dir.path().join("docker-credential-hang"),
+            format!(
+                "#!/bin/sh\nsleep 1000 &\necho $$ $! > {}\nwhile :; do sleep 1; done\n",
+                pids.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            dir.path().join("docker-credential-hang"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"credHelpers": {"ghcr.io": "hang"}}"#,
+        )
+        .unwrap();
+        let bounded = CredentialSources {
+            helper_timeout: Some(Duration::from_millis(500)),
+            ..sources(dir.path())
+        };
+        let err = lookup("ghcr.io", &bounded).unwrap_err();
+        assert!(err.to_string().contains("did not answer"), "{err}");
+        let started = std::fs::read_to_string(&pids).unwrap();
+        for pid in started.split_whitespace() {
+            let pid: i32 = pid.parse().unwrap();
+            // Reaped (the helper) or killed and re-parented (its sleep): gone either way, once
+            // init has reaped it.
+            let gone = (0..100).any(|_| {
+                let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| !stat.contains(") Z "));
+                if alive {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                !alive
+            });
+            assert!(gone, "process {pid} of the helper still runs");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `dk doctor`'s view of the registry `dk publish` pushes to: does it answer the OCI API, and
 //! does dk have credentials for it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dk_config::doctor::Check;
 
@@ -32,6 +32,7 @@ pub fn checks(
             )];
         }
     };
+    let started = Instant::now();
     let scheme = if is_loopback(&host) { "http" } else { "https" };
     let answer = reqwest::blocking::Client::builder()
         .timeout(timeout)
@@ -59,7 +60,16 @@ pub fn checks(
             "check the address: dk config get registry",
         ),
     };
-    let credentials = match credentials::lookup(&host, sources) {
+    // The helper gets what the registry's answer left of the budget: dk doctor reports in time.
+    let bounded = CredentialSources {
+        helper_timeout: Some(
+            timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(100)),
+        ),
+        ..sources.clone()
+    };
+    let credentials = match credentials::lookup(&host, &bounded) {
         Ok(Some(found)) => Check::ok(
             "registry credentials",
             format!("for {host} from {}", found.source),

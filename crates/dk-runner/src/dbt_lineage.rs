@@ -104,18 +104,17 @@ fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The START and terminal event of each seed, model and snapshot that the dbt run of `project`
-/// built into `store`, children of the run `parent`, named as dk names the store's tables. A
+/// The START and terminal event of each seed, model and snapshot that the dbt run whose artifacts
+/// are in `target` (the project's `target-path`) built into `store`, children of the run `parent`, named as dk names the store's tables. A
 /// `run_results.json` written before `since` is an earlier run's (dbt failed before writing
 /// one): no events. `pinned` fixes event times (tests). Errors are warnings for the caller.
 pub fn model_events(
-    project: &Path,
+    target: &Path,
     store: &ResolvedStore,
     parent: &RunInfo,
     since: DateTime<Utc>,
     pinned: Option<DateTime<Utc>>,
 ) -> Result<Vec<RunEvent>, String> {
-    let target = project.join("target");
     let results: RunResults = match read(&target.join("run_results.json")) {
         Ok(results) => results,
         Err(_) if !target.join("run_results.json").exists() => return Ok(Vec::new()),
@@ -282,7 +281,14 @@ mod tests {
     fn built_models_are_child_runs_named_as_dk_names_tables() {
         let dir = project("2026-12-01T10:00:03Z");
         let parent = parent();
-        let events = model_events(dir.path(), &store(dir.path()), &parent, since(), None).unwrap();
+        let events = model_events(
+            &dir.path().join("target"),
+            &store(dir.path()),
+            &parent,
+            since(),
+            None,
+        )
+        .unwrap();
         let summary: Vec<(&str, &str)> = events
             .iter()
             .map(|e| (e.job.name.as_str(), e.event_type.as_str()))
@@ -316,13 +322,16 @@ mod tests {
     fn an_earlier_runs_results_or_none_give_no_events() {
         let dir = project("2026-12-01T09:59:59Z");
         let store = store(dir.path());
-        let events = model_events(dir.path(), &store, &parent(), since(), None).unwrap();
+        let events =
+            model_events(&dir.path().join("target"), &store, &parent(), since(), None).unwrap();
         assert!(events.is_empty(), "{events:?}");
         std::fs::remove_file(dir.path().join("target/run_results.json")).unwrap();
-        let events = model_events(dir.path(), &store, &parent(), since(), None).unwrap();
+        let events =
+            model_events(&dir.path().join("target"), &store, &parent(), since(), None).unwrap();
         assert!(events.is_empty());
         std::fs::write(dir.path().join("target/run_results.json"), "{").unwrap();
-        let err = model_events(dir.path(), &store, &parent(), since(), None).unwrap_err();
+        let err =
+            model_events(&dir.path().join("target"), &store, &parent(), since(), None).unwrap_err();
         assert!(err.contains("run_results.json"), "{err}");
     }
 }

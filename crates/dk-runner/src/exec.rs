@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use dk_manifest::dbt_project::{DbtProject, DbtProjectError};
 use dk_manifest::model::{DbtCommand, Runtime};
 use dk_manifest::resolve::Role;
 use dk_manifest::yaml::render_block;
@@ -296,8 +297,8 @@ pub enum Reported {
     /// OpenLineage events in a file (dbt-ol's file transport), recorded before the run's folder
     /// is removed.
     Events(PathBuf),
-    /// The dbt project whose `target/run_results.json` and manifest name the models it built
-    /// (dbt without dbt-ol): dk emits their runs.
+    /// The dbt project's target folder (`target-path`), whose `run_results.json` and
+    /// `manifest.json` name the models it built (dbt without dbt-ol): dk emits their runs.
     DbtResults(PathBuf),
 }
 
@@ -350,24 +351,13 @@ pub(crate) fn output_store(plan: &RunPlan) -> Option<&ResolvedStore> {
         .map(|d| &d.store)
 }
 
-/// `dbt_project.yml` is a page of settings; anything larger is not one.
-const DBT_PROJECT_LIMIT: u64 = 1 << 20;
-
-/// The profile `dbt_project.yml` names, so that the project runs under dk unedited; `dk` for a
-/// project that names none (dbt then needs `--profile`, which dk passes).
-pub fn dbt_profile_name(package_dir: &Path) -> Result<String, ExecError> {
-    let path = package_dir.join("dbt_project.yml");
-    let text = dk_fs::read_to_string(&path, DBT_PROJECT_LIMIT).map_err(ExecError::Read)?;
-    let source = dk_manifest::yaml::Source::file(&path, text);
-    let document = dk_manifest::yaml::parse_document(&source)
-        .map_err(|err| ExecError::Prepare(format!("{}: {err}", path.display())))?;
-    Ok(document
-        .as_ref()
-        .and_then(|doc| doc.get("profile"))
-        .and_then(|profile| profile.as_str())
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or("dk")
-        .to_owned())
+/// The `dbt_project.yml` of a dbt package, with dbt's defaults when there is none.
+pub fn dbt_project(package_dir: &Path) -> Result<DbtProject, ExecError> {
+    match DbtProject::read(package_dir) {
+        Ok(project) => Ok(project.unwrap_or_default()),
+        Err(DbtProjectError::Read(err)) => Err(ExecError::Read(err)),
+        Err(err @ DbtProjectError::Parse { .. }) => Err(ExecError::Prepare(err.to_string())),
+    }
 }
 
 /// A dbt profile, named `name`, for the store dbt writes to. Passwords are not written into the
@@ -600,7 +590,8 @@ fn runtime_command(
         Runtime::GenericNode => (tool("node", NODE_INSTALL)?, args(&["main.js"])),
         Runtime::GenericJava => (tool("java", JAVA_INSTALL)?, args(&["Main.java"])),
         Runtime::Dbt => {
-            let name = dbt_profile_name(&plan.package_dir)?;
+            let project = dbt_project(&plan.package_dir)?;
+            let name = project.profile_name().to_owned();
             let (profile, profile_env) = dbt_profile(plan, &name)?;
             env.extend(profile_env);
             if let Some(dir) = output_store(plan)
@@ -628,7 +619,8 @@ fn runtime_command(
                 }
                 None => {
                     if !testing {
-                        *reported = Some(Reported::DbtResults(plan.package_dir.clone()));
+                        *reported =
+                            Some(Reported::DbtResults(project.target_dir(&plan.package_dir)));
                     }
                     tool("dbt", DBT_INSTALL)?
                 }
@@ -1051,12 +1043,15 @@ mod tests {
             "name: shop\n# the profile\nprofile: shop_analytics\n",
         )
         .unwrap();
-        assert_eq!(dbt_profile_name(dir.path()).unwrap(), "shop_analytics");
+        assert_eq!(
+            dbt_project(dir.path()).unwrap().profile_name(),
+            "shop_analytics"
+        );
         std::fs::write(&project, "name: shop\n").unwrap();
-        assert_eq!(dbt_profile_name(dir.path()).unwrap(), "dk");
+        assert_eq!(dbt_project(dir.path()).unwrap().profile_name(), "dk");
         std::fs::write(&project, "name: [shop\n").unwrap();
         assert!(matches!(
-            dbt_profile_name(dir.path()),
+            dbt_project(dir.path()),
             Err(ExecError::Prepare(message)) if message.contains("dbt_project.yml")
         ));
     }

@@ -294,12 +294,12 @@ pub async fn execute(
                 }
             }
         }
-        Some(Reported::DbtResults(project)) if recorder.is_some() => {
+        Some(Reported::DbtResults(target)) if recorder.is_some() => {
             let built = exec::output_store(plan)
                 .ok_or_else(|| "dbt wrote to no output store".to_owned())
                 .and_then(|store| {
                     dbt_lineage::model_events(
-                        project,
+                        target,
                         store,
                         &plan.lineage,
                         since,

@@ -458,6 +458,15 @@ pub static EXPLANATIONS: &[Explanation] = &[
         fix: "Copy the file into the package, point the link at a path inside it, or ignore the link in .dkignore.",
     },
     Explanation {
+        code: "DK121",
+        rationale: "dk installs a package's requirements.txt with pip on every machine that runs it. pip reads options from that file: `--index-url`, `--extra-index-url` and `--find-links` point it at another index, `-r`/`-c` pull in other files, `-e` and URL or VCS requirements install whatever an address serves. A pulled package could so redirect dk's pip and run code from anywhere; `dk run`, `dk test` and `dk build` refuse it (exit 2).",
+        example: &[(
+            "requirements.txt",
+            "--extra-index-url https://pypi.example.net/simple\nrequests==2.32.3\n",
+        )],
+        fix: "Keep only requirement specifiers (name, extras, version, markers, --hash, --require-hashes). Set a private index or mirror in pip's own configuration on the machine (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, pip.conf), which dk's pip honours.",
+    },
+    Explanation {
         code: "DK201",
         rationale: "A reference to a DataSet that does not exist breaks runs, lineage and deployment.",
         example: &[(

@@ -13,6 +13,7 @@ pub mod policy;
 mod problems;
 mod references;
 pub mod report;
+mod requirements;
 pub mod rules;
 pub mod sarif;
 mod structure;
@@ -147,6 +148,7 @@ pub fn lint(projects: &[Project]) -> Report {
                 &mut project_findings,
             );
             credentials::check_package(package, &mut project_findings);
+            requirements::check_package(package, &mut project_findings);
             if let (Some(transform), Some(resolution)) = (&package.transform, resolution) {
                 structure::check_transform(transform, &mut project_findings);
                 references::check_transform(transform, resolution, &mut project_findings);

@@ -69,6 +69,7 @@ rules! {
     CONNECTION_KEY = "DK118", "connection-key", Error, "A Store's connection key is unknown to its built-in connector, or has the wrong type.";
     CREDENTIAL_FILE = "DK119", "credential-file", Error, "A file dk build would bundle looks like a credential (by name or content).";
     LINK_OUTSIDE_PACKAGE = "DK120", "link-outside-package", Error, "A symlink in the package resolves outside it (through other links too); dk build refuses it.";
+    REQUIREMENTS_OPTION = "DK121", "requirements-option", Error, "requirements.txt holds a pip option, URL or path that could make pip install from elsewhere than the machine's index.";
     UNKNOWN_DATASET = "DK201", "unknown-dataset", Error, "A referenced DataSet does not exist.";
     UNKNOWN_STORE = "DK202", "unknown-store", Error, "A referenced Store does not exist.";
     UNKNOWN_CONNECTOR = "DK203", "unknown-connector", Error, "A referenced Connector does not exist.";

@@ -217,14 +217,16 @@ fn from_dbt(dir: &std::path::Path, args: &InitArgs, ctx: &Context) -> Result<Exi
         ));
     }
     let tools = dk_runner::exec::Tools::new(ctx.env.get(PATH).map(str::to_owned));
-    let profile = dk_runner::exec::dbt_profile_name(dir).map_err(exec_error)?;
-    let folder = dbt::duckdb_folder(dir, &profile).map_err(import_error)?;
+    let project = dk_runner::exec::dbt_project(dir).map_err(exec_error)?;
+    let profile = project.profile_name();
+    let folder = dbt::duckdb_folder(dir, profile).map_err(import_error)?;
     dk_runner::exec::dbt_compile(&tools, dir, folder.as_deref()).map_err(exec_error)?;
     let options = ImportOptions {
         all_models: args.all_models,
         owner: args.owner.clone().unwrap_or_else(|| args.team.clone()),
     };
-    let adopted = dbt::adopt(dir, &profile, &options).map_err(import_error)?;
+    let adopted =
+        dbt::adopt(dir, &project.target_dir(dir), profile, &options).map_err(import_error)?;
     let files = adopted
         .files
         .into_iter()

@@ -282,6 +282,7 @@ fn credential_sources(ctx: &Context) -> CredentialSources {
         password: ctx.env.get(DK_REGISTRY_PASSWORD).map(str::to_owned),
         docker_config,
         path: ctx.env.get(PATH).map(str::to_owned),
+        helper_timeout: None,
     }
 }
 
@@ -334,6 +335,9 @@ pub fn lint_gate(
     what: &str,
     consequence: &str,
 ) -> Result<(), CliError> {
+    for package in projects.iter().flat_map(|project| &project.packages) {
+        refuse_pip_options(&package.dir, consequence)?;
+    }
     let report = dk_validate::lint(projects);
     if !report.findings.is_empty() && !ctx.ui.quiet {
         ctx.ui.write_err(|err| {
@@ -348,6 +352,32 @@ pub fn lint_gate(
         );
     }
     Ok(())
+}
+
+/// A `requirements.txt` that could redirect pip (DK121) is a configuration error, not a lint
+/// finding to weigh: a pulled package must not choose where dk's pip installs from.
+fn refuse_pip_options(dir: &Path, consequence: &str) -> Result<(), CliError> {
+    let path = dir.join(dk_package::wheels::REQUIREMENTS);
+    let text = match dk_fs::read_to_string(&path, 16 << 20) {
+        Ok(text) => text,
+        Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => return Ok(()),
+        Err(err) => return Err(CliError::usage(err.to_string())),
+    };
+    let Some(first) = dk_package::wheels::forbidden_requirements(&text)
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    Err(CliError::usage(format!(
+        "{}:{}:{}: `{}`: {} (DK121); {consequence}",
+        path.display(),
+        first.line,
+        first.column,
+        first.text,
+        first.reason
+    ))
+    .hint(dk_package::wheels::REQUIREMENTS_HINT))
 }
 
 /// One package, as written (no overrides), that lints without errors.

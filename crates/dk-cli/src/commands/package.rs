@@ -921,11 +921,17 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     }
     let mut layers = Vec::new();
     for layer in &resolved.manifest.layers {
-        layers.push(
+        let kind = if layer.annotations.get(TITLE).map(String::as_str) == Some(wheels::LAYER) {
+            extract::LayerKind::Wheels
+        } else {
+            extract::LayerKind::Package
+        };
+        layers.push((
             layout
                 .verify_blob(layer)
                 .map_err(|err| package_error(&format!("{} is damaged", resolved.reference), err))?,
-        );
+            kind,
+        ));
     }
     let extracted = extract::extract(&layers, &target, pull_limits(ctx)?).map_err(|err| {
         package_error(

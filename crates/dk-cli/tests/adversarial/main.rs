@@ -135,3 +135,4 @@ mod i13_d05_kill_dk;
 mod i13_d06_signals;
 mod i13_review_drop_pending;
 mod i13_review_prepare_fails;
+mod r5_pulled_packages;

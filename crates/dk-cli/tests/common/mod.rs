@@ -97,6 +97,30 @@ pub fn run_ok_with(ctx: &TestContext, env: &[(&str, &str)], args: &[&str], code:
     result
 }
 
+/// The paths `dk build PACKAGE --dry-run` would bundle.
+pub fn bundled(ctx: &TestContext, package: &str) -> Vec<String> {
+    let built = run_ok(
+        ctx,
+        &[
+            "build",
+            package,
+            "--tag",
+            "v0.1.0",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        0,
+    )
+    .json();
+    built["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e.as_str().expect("a path").to_owned())
+        .collect()
+}
+
 /// The FAQ's DataSet, with a classification to choose.
 pub fn customer_data(classification: &str) -> String {
     format!(
