@@ -447,7 +447,11 @@ fn independent_python() -> Option<PathBuf> {
             "{} lacks in-toto/securesystemslib: run scripts/test-services start",
             python.display()
         );
-        eprintln!("SKIPPED: in-toto and securesystemslib are not in {tools}");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: in-toto and securesystemslib are not in {tools}"
+        );
         return None;
     }
     Some(python)
