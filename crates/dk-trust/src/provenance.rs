@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -105,20 +104,7 @@ pub struct GitState {
 /// The git state of the package folder `dir`, `None` outside a repository (or without `git`).
 /// `uri` is the repository's public address, found by the caller.
 pub fn git_state(dir: &Path, uri: &str) -> Option<GitState> {
-    let git = |args: &[&str]| -> Option<String> {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
+    let git = |args: &[&str]| dk_lineage::source::git_output(dir, args);
     let path = git(&["rev-parse", "--show-prefix"])?;
     let ids = git(&["rev-parse", "HEAD", "HEAD^{tree}"])?;
     let (commit, tree) = ids.split_once('\n')?;
