@@ -53,7 +53,10 @@ its image, else 3.12 manylinux of this machine's architecture); pip's own config
 (PIP_INDEX_URL, PIP_FIND_LINKS, pip.conf) applies. A requirement without such a wheel fails the
 build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI layout
 $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is refused
-(versions are immutable) unless --force, and a published one always.
+(versions are immutable) unless --force, and a published one always. Beside it, as
+<namespace>/<name>:sha256-<hex>.att, the build's SLSA v1 provenance (in-toto Statement: git
+commit, tree and dirty flag, a digest of the inputs, builder id from DK_BUILDER_ID or
+build.builderId, default local; no wall-clock time), unsigned until dk sign.
 
 The version is checked against the package's data contract: the highest lower version (in the
 local registry and, when configured, the registry; local only, with a warning, when the registry
@@ -98,7 +101,9 @@ DK_REGISTRY_PASSWORD, else the Docker config (`docker login`: auths, credsStore,
 bearer-token (ghcr.io, Harbor) and basic auth; never user:password@ in the registry. Loopback
 registries use plain HTTP. A tag that exists with another digest is refused (exit 1); the same
 digest is a no-op. After the push the tag is read back: a lost race is exit 1. Each push is
-recorded in $DK_HOME/registry/publications.json.
+recorded in $DK_HOME/registry/publications.json. The artifact's provenance and signatures
+(`dk sign`) go with it, under the referrers tags sha256-<hex>.att and .sig of the same repository,
+also when the artifact is already there.
 
 Examples:
   dk publish --registry ghcr.io/my-private-org
@@ -125,6 +130,8 @@ pub struct PublishArgs {
 REF is a registry reference (host[:port]/path:tag or @sha256:...) or a name in the local layout
 (namespace/name:tag; name:tag means namespace default). Nothing is written unless every digest
 matches and every entry stays inside the output folder (no absolute paths, no .., no links out).
+The artifact's signature and provenance (sha256-<hex>.sig, .att), when the registry has them,
+are fetched into the local registry; check them with dk verify.
 
 Examples:
   dk pull default/demo:v1.0.0
