@@ -282,6 +282,13 @@ fn sign_then_verify_with_either_algorithm_and_refuse_wrong_keys_and_passwords() 
     let found = attachments(&ctx, &digest);
     assert_eq!(found.signature.unwrap().signatures.len(), 2);
 
+    // The same bytes rebuilt by another builder keep their signed provenance (a publish would
+    // otherwise replace the registry's signed one with an unsigned one).
+    let other_builder = [("DK_BUILDER_ID", "https://elsewhere.example")];
+    assert_eq!(build(&ctx, &other_builder, "v1.0.0"), digest);
+    let kept = verify(&ctx, REF, &[&ecdsa_pub, &ed25519_pub], &[]);
+    assert_eq!(kept.code, 0, "{}", kept.transcript());
+
     // A key that signed nothing is refused for both envelopes.
     let wrong_key = refused(&verify(&ctx, REF, &[&other_pub], &[]));
     assert!(

@@ -213,8 +213,8 @@ pub static KEYS: &[KeySpec] = &[
         names: Names::Any,
         pattern: "build.builderId",
         kind: ValueKind::String,
-        default: Some("local"),
-        doc: "The builder id of the SLSA provenance `dk build` writes, e.g. `https://github.com/org/repo/.github/workflows/build.yml@refs/heads/main` in CI. `local` claims nothing.",
+        default: None,
+        doc: "The builder id of the SLSA provenance `dk build` writes, e.g. `https://github.com/org/repo/.github/workflows/build.yml@refs/heads/main` in CI. Unset: `local`, which claims nothing.",
     },
     KeySpec {
         names: Names::Any,

@@ -109,12 +109,13 @@ impl Envelope {
             .iter()
             .filter_map(|s| STANDARD.decode(&s.sig).ok())
             .collect();
-        let mut ids: Vec<String> = keys
-            .iter()
-            .filter(|key| signatures.iter().any(|sig| key.verifies(&message, sig)))
-            .map(PublicKey::key_id)
-            .collect();
-        ids.dedup();
+        let mut ids: Vec<String> = Vec::new();
+        for key in keys {
+            let id = key.key_id();
+            if !ids.contains(&id) && signatures.iter().any(|sig| key.verifies(&message, sig)) {
+                ids.push(id);
+            }
+        }
         Ok(ids)
     }
 }

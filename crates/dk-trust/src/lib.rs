@@ -56,8 +56,9 @@ impl TrustError {
 }
 
 /// Records the provenance `statement` of the artifact `subject` of the repository `name`
-/// (`namespace/name`) as its `.att`, unsigned. An attestation of the same statement is kept as
-/// it is, with its signatures.
+/// (`namespace/name`) as its `.att`, unsigned. A signed attestation of the same artifact is kept
+/// as it is: rebuilding the same bytes later (another builder id, SOURCE_DATE_EPOCH) must not drop
+/// the signatures that `dk publish` would then replace in the registry.
 pub fn record_provenance(
     layout: &Layout,
     name: &str,
@@ -68,7 +69,9 @@ pub fn record_provenance(
     let existing = Attachments::from_layout(layout, name, &subject.digest)
         .ok()
         .and_then(|found| found.attestation);
-    if existing.is_some_and(|envelope| envelope.payload().ok().as_deref() == Some(&payload)) {
+    if existing.is_some_and(|envelope| {
+        !envelope.signatures.is_empty() || envelope.payload().ok().as_deref() == Some(&payload)
+    }) {
         return Ok(());
     }
     attach::store(

@@ -125,6 +125,12 @@ impl Render for KeyReport {
 
 pub fn run_key(command: KeyCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
     let KeyCommand::Generate(args) = command;
+    if args.name.as_os_str().as_encoded_bytes().ends_with(b"/") || args.name.file_name().is_none() {
+        return Err(
+            CliError::usage(format!("`{}` names no key file", args.name.display()))
+                .hint("give a name, with a folder if you like: dk key generate keys/release"),
+        );
+    }
     let algorithm = Algorithm::parse(&args.algorithm).expect("clap checked the algorithm");
     let password = password(ctx);
     let (pem, public) = keys::generate(algorithm, password)
