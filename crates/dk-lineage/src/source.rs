@@ -65,22 +65,27 @@ fn uri_of(remote: &str) -> String {
     }
 }
 
+/// What `git -C dir ARGS` prints, trimmed, when it succeeds (`None` without git, outside a
+/// repository, or on any failure).
+pub fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 /// Where the code in `dir` lives in git, when it is in a repository: the `origin` remote (or the
 /// repository's own path) without credentials, commit, branch and folder.
 pub fn git_source(dir: &Path) -> Option<SourceCode> {
-    let git = |args: &[&str]| -> Option<String> {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
+    let git = |args: &[&str]| git_output(dir, args);
     let facts = git(&[
         "rev-parse",
         "--show-toplevel",

@@ -28,9 +28,10 @@ use dk_package::registry::Progress;
 use dk_package::secrets;
 use dk_package::wheels::{self, WheelError};
 use dk_runner::exec::Tools;
+use dk_trust::provenance;
 
 use super::load_linted;
-use super::{layout, package_error, registry_for, runtime};
+use super::{layout, package_error, registry_for, runtime, trust_error};
 use crate::context::Context;
 use crate::contract::{Side, consumers, contract_diff, contract_of, side_of_artifact};
 use crate::error::{CliError, ExitStatus};
@@ -52,7 +53,10 @@ its image, else 3.12 manylinux of this machine's architecture); pip's own config
 (PIP_INDEX_URL, PIP_FIND_LINKS, pip.conf) applies. A requirement without such a wheel fails the
 build (exit 1; an unreachable index: exit 3). The artifact is stored in the OCI layout
 $DK_HOME/registry as <namespace>/<name>:<tag>; a tag that exists with other content is refused
-(versions are immutable) unless --force, and a published one always.
+(versions are immutable) unless --force, and a published one always. Beside it, as
+<namespace>/<name>:sha256-<hex>.att, the build's SLSA v1 provenance (in-toto Statement: git
+commit, tree and dirty flag, a digest of the inputs, builder id from DK_BUILDER_ID or
+build.builderId, default local; no wall-clock time), unsigned until dk sign.
 
 The version is checked against the package's data contract: the highest lower version (in the
 local registry and, when configured, the registry; local only, with a warning, when the registry
@@ -97,7 +101,9 @@ DK_REGISTRY_PASSWORD, else the Docker config (`docker login`: auths, credsStore,
 bearer-token (ghcr.io, Harbor) and basic auth; never user:password@ in the registry. Loopback
 registries use plain HTTP. A tag that exists with another digest is refused (exit 1); the same
 digest is a no-op. After the push the tag is read back: a lost race is exit 1. Each push is
-recorded in $DK_HOME/registry/publications.json.
+recorded in $DK_HOME/registry/publications.json. The artifact's provenance and signatures
+(`dk sign`) go with it, under the referrers tags sha256-<hex>.att and .sig of the same repository,
+also when the artifact is already there.
 
 Examples:
   dk publish --registry ghcr.io/my-private-org
@@ -124,6 +130,8 @@ pub struct PublishArgs {
 REF is a registry reference (host[:port]/path:tag or @sha256:...) or a name in the local layout
 (namespace/name:tag; name:tag means namespace default). Nothing is written unless every digest
 matches and every entry stays inside the output folder (no absolute paths, no .., no links out).
+The artifact's signature and provenance (sha256-<hex>.sig, .att), when the registry has them,
+are fetched into the local registry; check them with dk verify.
 
 Examples:
   dk pull default/demo:v1.0.0
@@ -413,6 +421,7 @@ fn build_into(
         .tag(&reference, &built.descriptor, force)
         .map_err(|err| package_error("cannot name the artifact", err))?;
     let unchanged = tagged == Tagged::Unchanged;
+    record_provenance(ctx, dir, &spec, &entries, layout, &built.descriptor)?;
     Ok(BuildReport {
         reference,
         digest: built.descriptor.digest.clone(),
@@ -427,6 +436,44 @@ fn build_into(
         entries: Vec::new(),
         semver: None,
     })
+}
+
+/// Records the SLSA provenance of the build `descriptor` of `spec` beside it (`.att`), from
+/// the bundled `entries` and the package's git state.
+fn record_provenance(
+    ctx: &Context,
+    dir: &Path,
+    spec: &BundleSpec,
+    entries: &[bundle::Entry],
+    layout: &Layout,
+    descriptor: &Descriptor,
+) -> Result<(), CliError> {
+    let name = format!("{}/{}", spec.namespace, spec.name);
+    let failed = |err| trust_error(&format!("cannot record the provenance of {name}"), err);
+    let builder_id = ctx
+        .config()?
+        .string("build.builderId")?
+        .unwrap_or_else(|| provenance::DEFAULT_BUILDER.to_owned());
+    let facts = provenance::BuildFacts {
+        name: name.clone(),
+        tag: spec.tag.clone(),
+        digest: descriptor.digest.clone(),
+        builder_id,
+        dk_version: spec.dk_version.clone(),
+        source: spec
+            .source
+            .as_deref()
+            .and_then(|uri| provenance::git_state(dir, uri)),
+        inputs_digest: provenance::inputs_digest(entries).map_err(failed)?,
+        epoch: spec.epoch,
+        source_date_epoch: ctx
+            .env
+            .get(SOURCE_DATE_EPOCH)
+            .and_then(|text| text.trim().parse().ok()),
+        allow_breaking: spec.annotations.get(ALLOW_BREAKING).cloned(),
+    };
+    dk_trust::record_provenance(layout, &name, descriptor, &provenance::provenance(&facts))
+        .map_err(failed)
 }
 
 /// Wheels downloaded for a build, in a scratch folder removed when this is dropped.
@@ -574,6 +621,9 @@ pub(crate) struct PublishReport {
     uploaded_blobs: usize,
     uploaded_bytes: u64,
     skipped_blobs: usize,
+    /// The signature and provenance pushed beside it (`sha256-<hex>.sig`, `.att`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 impl Render for PublishReport {
@@ -596,7 +646,11 @@ impl Render for PublishReport {
             )?,
         }
         writeln!(out, "  Digest: {}", self.digest)?;
-        writeln!(out, "  Size:   {}", human_bytes(self.size))
+        writeln!(out, "  Size:   {}", human_bytes(self.size))?;
+        if !self.attachments.is_empty() {
+            writeln!(out, "  Signed: {}", self.attachments.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -654,6 +708,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
             uploaded_blobs: 0,
             uploaded_bytes: 0,
             skipped_blobs: 0,
+            attachments: Vec::new(),
         });
     };
     let target = RemoteRef::in_registry(&registry, &facts.namespace, &facts.name, &tag)
@@ -683,10 +738,26 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         uploaded_blobs: 0,
         uploaded_bytes: 0,
         skipped_blobs: 0,
+        attachments: Vec::new(),
+    };
+    let name = format!("{}/{}", facts.namespace, facts.name);
+    // Signatures and provenance go with the artifact, also to a registry that already has it:
+    // signing after publishing is publishing again.
+    let attach = || {
+        runtime
+            .block_on(dk_trust::attach::push(
+                &client,
+                &layout,
+                &name,
+                &descriptor.digest,
+                &target,
+            ))
+            .map_err(|err| trust_error(&format!("cannot publish the signatures of {target}"), err))
     };
     match existing {
         Some(digest) if digest == descriptor.digest => {
             record(&layout)?;
+            report.attachments = attach()?;
             return ctx.ui.emit_message(&report);
         }
         Some(digest) => {
@@ -718,6 +789,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         .hint("publish a new version; turn on tag immutability in the registry so that a tag cannot be overwritten"));
     }
     record(&layout)?;
+    report.attachments = attach()?;
     report.outcome = "pushed";
     report.uploaded_blobs = pushed.uploaded_blobs;
     report.uploaded_bytes = pushed.uploaded_bytes;
@@ -885,6 +957,9 @@ pub(crate) struct PullReport {
     directory: String,
     files: usize,
     bytes: u64,
+    /// The signature and provenance fetched with it into the local registry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 impl Render for PullReport {
@@ -898,8 +973,40 @@ impl Render for PullReport {
             self.files,
             human_bytes(self.bytes)
         )?;
-        writeln!(out, "  Digest: {}", self.digest)
+        writeln!(out, "  Digest: {}", self.digest)?;
+        if !self.attachments.is_empty() {
+            writeln!(out, "  Signed: {}", self.attachments.join(", "))?;
+        }
+        Ok(())
     }
+}
+
+/// Fetches the signature and provenance of a pulled registry artifact into the local layout,
+/// named beside its package (`namespace/name`: the repository's last two parts).
+fn pull_attachments(
+    ctx: &Context,
+    reference: &str,
+    plain_http: bool,
+    layout: &Layout,
+    digest: &str,
+) -> Result<Vec<String>, CliError> {
+    let Ok(ArtifactRef::Remote(remote)) = ArtifactRef::parse(reference) else {
+        return Ok(Vec::new());
+    };
+    let mut parts = remote.repository.rsplitn(3, '/');
+    let (Some(name), Some(namespace)) = (parts.next(), parts.next()) else {
+        return Ok(Vec::new());
+    };
+    let client = registry_for(ctx, &remote.registry, plain_http)?;
+    runtime()?
+        .block_on(dk_trust::attach::pull(
+            &client,
+            layout,
+            &format!("{namespace}/{name}"),
+            digest,
+            &remote,
+        ))
+        .map_err(|err| trust_error(&format!("cannot fetch the signatures of {remote}"), err))
 }
 
 pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
@@ -933,6 +1040,13 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             kind,
         ));
     }
+    let attachments = pull_attachments(
+        ctx,
+        &args.reference,
+        args.plain_http,
+        &layout,
+        &resolved.digest,
+    )?;
     let extracted = extract::extract(&layers, &target, pull_limits(ctx)?).map_err(|err| {
         package_error(
             &format!(
@@ -949,6 +1063,7 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         directory: target.display().to_string(),
         files: extracted.files,
         bytes: extracted.bytes,
+        attachments,
     })
 }
 
