@@ -321,7 +321,13 @@ fn dk_init_from_dbt_adopts_the_project_and_re_runs_keep_human_edits() {
             && text.contains("field `first_names` is derived from PII customers.first_name"),
         "{text}"
     );
-    assert!(text.contains("DK305"), "{text}");
+    // Its columns come from confidential data unmasked, so it is adopted as confidential: no
+    // DK305 (a user's adopted project failed its own lint on the classification dk wrote).
+    assert!(!text.contains("DK305"), "{text}");
+    assert!(
+        revenue.contains("classification: confidential"),
+        "{revenue}"
+    );
     let warned = adopted.json()["warnings"].to_string();
     assert!(
         warned.contains("model.shop.country_revenue: type `unknown`"),

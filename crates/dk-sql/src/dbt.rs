@@ -642,6 +642,72 @@ fn boundary_origins(
     out
 }
 
+/// The input a generated column's `from` names: the first that reaches it unmasked, as PII
+/// propagation must see it; else the first, with the masking that destroys it.
+fn chosen_origin(
+    direct: &Direct,
+    datasets: &BTreeSet<String>,
+    id: &str,
+    column: &str,
+) -> Option<(String, String, Option<Masking>)> {
+    let origins = boundary_origins(direct, datasets, id, column, 0);
+    origins
+        .iter()
+        .find(|(.., masked)| masked.is_none())
+        .or_else(|| origins.first())
+        .cloned()
+}
+
+/// Where a classification stands among dk's levels; one dk does not know counts as `internal`.
+fn rank(level: &str) -> u8 {
+    match level {
+        "public" => 0,
+        "confidential" => 2,
+        "restricted" => 3,
+        _ => 1,
+    }
+}
+
+/// The classification a generated data set gets: dbt's `meta.classification`; else the highest
+/// of `confidential` when a column is tagged PII, `internal`, and the classification of every
+/// data set one of its columns comes from unmasked. That is what `dk lint` (DK305) requires, so
+/// an adopted project lints clean (it failed when a model read a seed with PII).
+fn classification_of(
+    direct: &Direct,
+    datasets: &BTreeSet<String>,
+    nodes: &Map<String, Value>,
+    sources: &Map<String, Value>,
+    id: &str,
+    depth: usize,
+) -> String {
+    let node = nodes.get(id).or_else(|| sources.get(id));
+    let declared = node.and_then(|node| {
+        meta(node, "classification")
+            .or_else(|| node.get("source_meta")?.get("classification"))
+            .and_then(Value::as_str)
+    });
+    if let Some(declared) = declared {
+        return declared.to_owned();
+    }
+    let pii = node
+        .and_then(|node| node.get("columns"))
+        .and_then(Value::as_object)
+        .is_some_and(|columns| columns.values().any(|c| truthy(meta(c, "pii"))));
+    let mut level = if pii { "confidential" } else { "internal" }.to_owned();
+    if depth >= 64 {
+        return level;
+    }
+    for (column, _) in direct.get(id).into_iter().flatten() {
+        if let Some((origin, _, None)) = chosen_origin(direct, datasets, id, column) {
+            let inherited = classification_of(direct, datasets, nodes, sources, &origin, depth + 1);
+            if rank(&inherited) > rank(&level) {
+                level = inherited;
+            }
+        }
+    }
+    level
+}
+
 /// Builds the manifests for a parsed dbt project. `profiles` is `profiles.yml` as JSON and
 /// `profile` the name `dbt_project.yml` gives.
 pub fn import(
@@ -756,16 +822,9 @@ pub fn import(
         let mut schema = columns(node, catalog, id, &derived, &mut warnings);
         for field in &mut schema {
             let column = str_at(field, "name").unwrap_or_default().to_owned();
-            let origins = boundary_origins(&direct, &dataset_ids, id, &column, 0);
-            // `from` names one input: the first that reaches the output unmasked, as PII
-            // propagation must see it; else the first, with the masking that destroys it.
-            let chosen = origins
-                .iter()
-                .find(|(.., masked)| masked.is_none())
-                .or_else(|| origins.first());
-            if let Some((node, col, masked)) = chosen {
-                field["from"] = json!(format!("{}.{col}", dataset_names[node]));
-                if let Some(masked) = masked {
+            if let Some((node, col, masked)) = chosen_origin(&direct, &dataset_ids, id, &column) {
+                field["from"] = json!(format!("{}.{col}", dataset_names[&node]));
+                if let Some(masked) = &masked {
                     field["masking"] = json!(match masked {
                         Masking::Hash => "hash",
                         Masking::Aggregate => "aggregate",
@@ -773,17 +832,7 @@ pub fn import(
                 }
             }
         }
-        // Typed or not, a column tagged PII makes the data set personal data.
-        let pii = node
-            .get("columns")
-            .and_then(Value::as_object)
-            .is_some_and(|columns| columns.values().any(|c| truthy(meta(c, "pii"))));
-        let source_meta = node.get("source_meta");
-        let classification = meta(node, "classification")
-            .or_else(|| source_meta?.get("classification"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| if pii { "confidential" } else { "internal" }.into());
+        let classification = classification_of(&direct, &dataset_ids, nodes, &sources, id, 0);
         let owner = meta(node, "owner")
             .and_then(Value::as_str)
             .unwrap_or(&options.owner);
@@ -992,6 +1041,52 @@ mod tests {
         let referenced = import_with("{{ env_var(\"PG_PASS\") }}");
         let text: String = referenced.files.iter().map(render).collect();
         assert!(text.contains("password: ${PG_PASS}"), "{text}");
+    }
+
+    /// An adopted project failed its own lint (DK305): a model carrying columns of a seed with
+    /// PII unmasked was classified `internal`, lower than the seed. Hashed, nothing is carried.
+    #[test]
+    fn a_model_carrying_pii_unmasked_is_classified_confidential() {
+        let mut manifest = manifest();
+        let nodes = manifest["nodes"].as_object_mut().unwrap();
+        for (name, select) in [
+            ("leak", "select id, email from \"db\".\"main\".\"raw\""),
+            (
+                "safe",
+                "select md5(email) as email_hash from \"db\".\"main\".\"raw\"",
+            ),
+        ] {
+            nodes.insert(
+                format!("model.shop.{name}"),
+                json!({"resource_type": "model", "name": name, "schema": "main", "columns": {},
+                    "relation_name": format!("\"db\".\"main\".\"{name}\""),
+                    "depends_on": {"nodes": ["seed.shop.raw"]}, "compiled_code": select}),
+            );
+        }
+        let seeds = BTreeMap::from([(
+            "seed.shop.raw".to_owned(),
+            vec!["id".to_owned(), "email".to_owned()],
+        )]);
+        let imported = import(
+            &manifest,
+            None,
+            &profiles(""),
+            "shop",
+            &seeds,
+            &ImportOptions::default(),
+        )
+        .unwrap();
+        let classification = |name: &str| {
+            imported
+                .files
+                .iter()
+                .find(|f| f.path == format!("dataset/{name}.yaml"))
+                .map(|f| f.value["spec"]["classification"].clone())
+                .unwrap()
+        };
+        assert_eq!(classification("leak"), "confidential");
+        assert_eq!(classification("safe"), "internal");
+        assert_eq!(classification("mart"), "restricted", "meta wins");
     }
 
     /// A MotherDuck token in a DuckDB path was copied into the generated Store, which is
