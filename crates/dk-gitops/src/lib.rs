@@ -14,9 +14,11 @@ pub mod branch;
 pub mod doctor;
 pub mod environments;
 pub mod forge;
+pub mod gate;
 pub mod git;
 pub mod names;
 pub mod plan;
+pub mod policy;
 pub mod promotion;
 pub mod repo;
 pub mod source;
@@ -72,6 +74,14 @@ pub enum GitOpsError {
         branch: String,
         base: String,
         files: String,
+    },
+    /// `policy.yaml` on the base branch is not a policy dk can apply: a gate must not open
+    /// because of a typo.
+    #[error("{location}: {message}")]
+    Policy {
+        location: String,
+        message: String,
+        hint: String,
     },
     #[error("{message}")]
     Forge {

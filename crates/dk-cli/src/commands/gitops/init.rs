@@ -89,6 +89,10 @@ impl Render for Initialised {
             )?;
             writeln!(
                 out,
+                "  policy.yaml: the signatures and provenance each environment requires (none yet)"
+            )?;
+            writeln!(
+                out,
                 "  Next: dk promote PKG VERSION --to {}",
                 self.environments.first().map_or("dev", String::as_str)
             )

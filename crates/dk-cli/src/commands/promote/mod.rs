@@ -12,7 +12,8 @@ use std::io::{self, Write};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use dk_gitops::branch::{Kind, PrId};
+use dk_gitops::branch::{BranchName, Kind, PrId};
+use dk_gitops::gate::{self, Verdict};
 use dk_gitops::forge::PullRequest;
 use dk_gitops::plan::{Gate, Pending};
 
@@ -20,6 +21,7 @@ use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
 use crate::promotion::report::{Request, promote};
+use crate::promotion::verify::SignatureVerifier;
 use crate::promotion::{Session, Settings, TargetArgs, check_names, check_target, gitops_error};
 
 /// Promote a published version to an environment through a pull request
@@ -187,6 +189,10 @@ pub(crate) struct PromotionState {
     /// `dk promote check`: the branch conflicts with its base.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     conflicts: bool,
+    /// `dk promote check` and `merge`: what the environment's policy (policy.yaml on the base
+    /// branch) required of the digest the branch pins, and what of it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<Verdict>,
     /// The base it conflicts with.
     #[serde(skip)]
     base: Option<String>,
@@ -217,10 +223,28 @@ impl PromotionState {
             url: pr.url,
             merged: false,
             conflicts: false,
+            verified: None,
             base: None,
             gate: false,
         }
     }
+}
+
+/// Puts the promotion through its environment's policy (dk-gitops's gate over the digest its
+/// branch pins): it may merge only when that passes.
+fn verify(ctx: &Context, session: &Session, state: &mut PromotionState) -> Result<(), CliError> {
+    let branch = BranchName::parse(&state.branch)
+        .map_err(|err| gitops_error("not a dk promotion", err))?;
+    let verdict = gate::open_promotion(
+        &session.wc,
+        &session.settings.environments,
+        &branch,
+        &SignatureVerifier::new(ctx),
+    )
+    .map_err(|err| gitops_error("cannot verify the promoted artifact", err))?;
+    state.mergeable &= verdict.passes();
+    state.verified = Some(verdict);
+    Ok(())
 }
 
 /// `pr` as a promotion; `None` when its branch is not one dk names.
@@ -261,6 +285,12 @@ impl Render for PromotionState {
         } else {
             "waits for approvals"
         };
+        let unverified = self.verified.as_ref().is_some_and(|v| !v.passes());
+        let verb = if unverified && !self.merged && !self.conflicts {
+            "fails its environment's policy"
+        } else {
+            verb
+        };
         writeln!(
             out,
             "{mark} {} ({} {} to {}/{}): {}/{} approvals, {verb}",
@@ -274,6 +304,18 @@ impl Render for PromotionState {
         )?;
         if !self.approvals.is_empty() {
             writeln!(out, "  approved by {}", self.approvals.join(", "))?;
+        }
+        if let Some(verdict) = &self.verified {
+            if verdict.required && verdict.passes() {
+                let mut verified = format!("signed by {}", verdict.keys.join(", "));
+                if let Some(builder) = &verdict.builder {
+                    verified.push_str(&format!(", provenance from {builder}"));
+                }
+                writeln!(out, "  verified {}: {verified}", verdict.digest)?;
+            }
+            for missing in &verdict.missing {
+                writeln!(out, "  {} {missing}", styles.error("missing:"))?;
+            }
         }
         Ok(())
     }
