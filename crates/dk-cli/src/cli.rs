@@ -5,7 +5,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use crate::commands::{
     completions, config, connector, dataset, datasetgroup, deliver, dev, doctor, gitops,
     governance, init, lineage, lint, package, pipeline, promote, rollback, run, show, status,
-    store, test, version,
+    store, test, trust, version,
 };
 use crate::error::EXIT_CODES_HELP;
 use crate::output::{ColorChoice, OutputFormat};
@@ -85,6 +85,10 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     #[command(subcommand)]
     Datasetgroup(datasetgroup::DataSetGroupCommand),
+    #[command(subcommand)]
+    Key(trust::KeyCommand),
+    Sign(trust::SignArgs),
+    Verify(trust::VerifyArgs),
     #[command(name = "__deliver", hide = true)]
     Deliver(deliver::DeliverArgs),
 }

@@ -7,7 +7,7 @@ use schemars::{JsonSchema, Schema};
 
 use crate::commands::{
     catalog, completions, config, dev, gitops, governance, init, lineage, lint, package, pipeline,
-    promote, run, show, status, test, version,
+    promote, run, show, status, test, trust, version,
 };
 use crate::promotion;
 
@@ -54,6 +54,9 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("pull", output::<package::PullReport>()),
         ("inspect", output::<package::InspectReport>()),
         ("diff", output::<package::DiffReport>()),
+        ("key-generate", output::<trust::KeyReport>()),
+        ("sign", output::<trust::SignReport>()),
+        ("verify", output::<trust::VerifyReport>()),
         ("promote", output::<promotion::report::PromotionReport>()),
         ("promote-state", output::<promote::PromotionState>()),
         ("promote-list", output::<promote::list::PromotionList>()),

@@ -40,6 +40,7 @@ pub const GITLAB_TOKEN: &str = "GITLAB_TOKEN";
 pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
 pub const BROWSER: &str = "BROWSER";
 pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
+pub const DK_KEY_PASSWORD: &str = "DK_KEY_PASSWORD";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -176,6 +177,16 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: BROWSER,
         key: None,
         doc: "The browser `dk lineage NAME --open` starts: commands separated by `:`, `%s` standing for the URL (else it is appended). Default: `xdg-open` (`open` on macOS); without one the URL is printed.",
+    },
+    EnvVar {
+        name: "DK_BUILDER_ID",
+        key: Some("build.builderId"),
+        doc: "The builder id `dk build` writes into its SLSA provenance (`runDetails.builder.id`), e.g. the CI workflow's URI (overrides the `build.builderId` key). Default `local`.",
+    },
+    EnvVar {
+        name: DK_KEY_PASSWORD,
+        key: None,
+        doc: "Password of encrypted signing keys: `dk key generate` encrypts the new key with it, `dk sign` decrypts. Never printed or stored.",
     },
 ];
 

@@ -211,6 +211,13 @@ pub static KEYS: &[KeySpec] = &[
     },
     KeySpec {
         names: Names::Any,
+        pattern: "build.builderId",
+        kind: ValueKind::String,
+        default: Some("local"),
+        doc: "The builder id of the SLSA provenance `dk build` writes, e.g. `https://github.com/org/repo/.github/workflows/build.yml@refs/heads/main` in CI. `local` claims nothing.",
+    },
+    KeySpec {
+        names: Names::Any,
         pattern: "publish.chunked",
         kind: ValueKind::Bool,
         default: Some("false"),

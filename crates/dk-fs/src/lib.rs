@@ -247,13 +247,29 @@ impl AtomicFile {
     }
 
     /// Makes the written bytes the target's contents: fsync, rename, fsync of the folder.
-    pub fn commit(mut self) -> Result<(), FsError> {
+    pub fn commit(self) -> Result<(), FsError> {
+        self.finish(|dir, temp, name| rustix::fs::renameat(dir, temp, dir, name))
+    }
+
+    /// Like [`commit`](Self::commit), but fails with `AlreadyExists` instead of replacing an
+    /// existing file (or link) of the target's name: for files that must never be overwritten,
+    /// such as a private key. Check and rename are one step (`RENAME_NOREPLACE`).
+    pub fn commit_new(self) -> Result<(), FsError> {
+        self.finish(|dir, temp, name| {
+            rustix::fs::renameat_with(dir, temp, dir, name, rustix::fs::RenameFlags::NOREPLACE)
+        })
+    }
+
+    fn finish(
+        mut self,
+        rename: impl FnOnce(&OwnedFd, &OsStr, &OsStr) -> rustix::io::Result<()>,
+    ) -> Result<(), FsError> {
         let file = self.file.take().expect("committed once");
         let finished = file
             .sync_all()
             .map_err(|err| FsError::io(&self.target, err))
             .and_then(|()| {
-                rustix::fs::renameat(&self.dir, self.temp.as_os_str(), &self.dir, &self.name)
+                rename(&self.dir, self.temp.as_os_str(), &self.name)
                     .map_err(|err| FsError::io(&self.target, err))
             });
         if finished.is_err() {

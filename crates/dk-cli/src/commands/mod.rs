@@ -23,6 +23,7 @@ pub mod show;
 pub mod status;
 pub mod store;
 pub mod test;
+pub mod trust;
 pub mod version;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use dk_package::credentials::{self, CredentialSources};
 use dk_package::layout::Layout;
 use dk_package::reference::check_host;
 use dk_package::registry::Registry;
+use dk_trust::TrustError;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -125,6 +127,9 @@ pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
         Command::Completions(args) => completions::run(args, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Datasetgroup(command) => datasetgroup::run(command, ctx),
+        Command::Key(command) => trust::run_key(command, ctx),
+        Command::Sign(args) => trust::run_sign(args, ctx),
+        Command::Verify(args) => trust::run_verify(args, ctx),
     }
 }
 
@@ -262,6 +267,37 @@ pub fn package_error(what: &str, err: PackageError) -> CliError {
             };
             CliError::new(status, what.to_owned()).cause(err)
         }
+    }
+}
+
+/// A dk-trust error as the CLI reports it: a refusal is 1, a key or password problem 2, a
+/// registry failure 3.
+pub fn trust_error(what: &str, err: TrustError) -> CliError {
+    let status = match &err {
+        TrustError::Package(_) => return package_error(what, into_package(err)),
+        TrustError::Refused(_) | TrustError::Exists(_) | TrustError::Invalid(_) => {
+            ExitStatus::Failure
+        }
+        TrustError::Io(_) => ExitStatus::Failure,
+        TrustError::Key(_)
+        | TrustError::KeyFile(_)
+        | TrustError::Password(_)
+        | TrustError::Usage(_) => ExitStatus::Usage,
+    };
+    let hint = match &err {
+        TrustError::Password(_) => Some("set DK_KEY_PASSWORD to the key's password"),
+        TrustError::Exists(_) => Some("choose another NAME, or remove the old key pair first"),
+        _ => None,
+    };
+    let mut error = CliError::new(status, what).cause(&err);
+    error.hint = hint.map(str::to_owned);
+    error
+}
+
+fn into_package(err: TrustError) -> dk_package::PackageError {
+    match err {
+        TrustError::Package(err) => err,
+        other => dk_package::PackageError::Invalid(other.to_string()),
     }
 }
 

@@ -28,9 +28,10 @@ use dk_package::registry::Progress;
 use dk_package::secrets;
 use dk_package::wheels::{self, WheelError};
 use dk_runner::exec::Tools;
+use dk_trust::provenance;
 
 use super::load_linted;
-use super::{layout, package_error, registry_for, runtime};
+use super::{layout, package_error, registry_for, runtime, trust_error};
 use crate::context::Context;
 use crate::contract::{Side, consumers, contract_diff, contract_of, side_of_artifact};
 use crate::error::{CliError, ExitStatus};
@@ -413,6 +414,7 @@ fn build_into(
         .tag(&reference, &built.descriptor, force)
         .map_err(|err| package_error("cannot name the artifact", err))?;
     let unchanged = tagged == Tagged::Unchanged;
+    record_provenance(ctx, dir, &spec, &entries, layout, &built.descriptor)?;
     Ok(BuildReport {
         reference,
         digest: built.descriptor.digest.clone(),
@@ -427,6 +429,44 @@ fn build_into(
         entries: Vec::new(),
         semver: None,
     })
+}
+
+/// Records the SLSA provenance of the build `descriptor` of `spec` beside it (`.att`), from
+/// the bundled `entries` and the package's git state.
+fn record_provenance(
+    ctx: &Context,
+    dir: &Path,
+    spec: &BundleSpec,
+    entries: &[bundle::Entry],
+    layout: &Layout,
+    descriptor: &Descriptor,
+) -> Result<(), CliError> {
+    let name = format!("{}/{}", spec.namespace, spec.name);
+    let failed = |err| trust_error(&format!("cannot record the provenance of {name}"), err);
+    let builder_id = ctx
+        .config()?
+        .string("build.builderId")?
+        .unwrap_or_else(|| provenance::DEFAULT_BUILDER.to_owned());
+    let facts = provenance::BuildFacts {
+        name: name.clone(),
+        tag: spec.tag.clone(),
+        digest: descriptor.digest.clone(),
+        builder_id,
+        dk_version: spec.dk_version.clone(),
+        source: spec
+            .source
+            .as_deref()
+            .and_then(|uri| provenance::git_state(dir, uri)),
+        inputs_digest: provenance::inputs_digest(entries).map_err(failed)?,
+        epoch: spec.epoch,
+        source_date_epoch: ctx
+            .env
+            .get(SOURCE_DATE_EPOCH)
+            .and_then(|text| text.trim().parse().ok()),
+        allow_breaking: spec.annotations.get(ALLOW_BREAKING).cloned(),
+    };
+    dk_trust::record_provenance(layout, &name, descriptor, &provenance::provenance(&facts))
+        .map_err(failed)
 }
 
 /// Wheels downloaded for a build, in a scratch folder removed when this is dropped.
