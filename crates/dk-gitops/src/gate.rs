@@ -46,6 +46,9 @@ pub struct Evidence {
     /// The provenance attestation whose subject is the digest and whose signature verified
     /// with one of the keys; `None` when there is none.
     pub provenance: Option<Provenance>,
+    /// What the verifier refused, in its words (no signature, signed by none of the keys,
+    /// another artifact's statement…); empty when it verified.
+    pub refused: Vec<String>,
 }
 
 /// A verified provenance statement.
@@ -61,8 +64,8 @@ pub struct Provenance {
 /// dk's signing library.
 pub trait Verifier {
     /// What verifies for `subject` with `keys`. A signature or attestation that does not
-    /// verify is absent from the evidence, not an error; an error is a registry or layout
-    /// that could not be read.
+    /// verify is [`Evidence::refused`], not an error; an error is a registry or layout that
+    /// could not be read.
     fn verify(&self, subject: &Subject, keys: &[PublicKey]) -> Result<Evidence, GitOpsError>;
 }
 
@@ -70,6 +73,8 @@ pub trait Verifier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "missing")]
 pub enum Missing {
+    /// The verifier refused the artifact's signature or provenance: each reason.
+    Refused { problems: Vec<String> },
     /// No signature by any of the required keys.
     Signature { keys: Vec<String> },
     /// No signed provenance at all.
@@ -87,6 +92,7 @@ pub enum Missing {
 impl std::fmt::Display for Missing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Missing::Refused { problems } => write!(f, "{}", problems.join("; ")),
             Missing::Signature { keys } => {
                 write!(f, "no signature by a required key ({})", keys.join(", "))
             }
@@ -183,6 +189,12 @@ pub fn check(
         return Ok(verdict);
     }
     let evidence = verifier.verify(subject, &requirement.keys)?;
+    if !evidence.refused.is_empty() {
+        verdict.missing.push(Missing::Refused {
+            problems: evidence.refused,
+        });
+        return Ok(verdict);
+    }
     let required = |id: &String| requirement.keys.iter().any(|key| &key.id == id);
     verdict.keys = evidence
         .signed_by
@@ -277,11 +289,7 @@ mod tests {
     use super::*;
 
     fn key(id: &str) -> PublicKey {
-        PublicKey {
-            id: id.into(),
-            pem: String::new(),
-            origin: "keys/x.pub".into(),
-        }
+        policy::tests::key(id)
     }
 
     /// A verifier that finds what it is told to, and records that it was asked.
@@ -302,8 +310,20 @@ mod tests {
                     builder: builder.into(),
                     signed_by: signed_by.into(),
                 }),
+                refused: Vec::new(),
             },
             std::cell::Cell::new(false),
+        )
+    }
+
+    fn refused(problems: &[&str]) -> Found {
+        let verifier = found(&[], None);
+        Found(
+            Evidence {
+                refused: problems.iter().map(|p| (*p).to_owned()).collect(),
+                ..verifier.0
+            },
+            verifier.1,
         )
     }
 
@@ -348,6 +368,14 @@ mod tests {
         };
         for (name, requirement, verifier, missing) in [
             ("signed by one of two keys", &signed, found(&["K2"], None), vec![]),
+            (
+                "refused by the verifier",
+                &signed,
+                refused(&["no signature (sha256-….sig)"]),
+                vec![Missing::Refused {
+                    problems: vec!["no signature (sha256-….sig)".into()],
+                }],
+            ),
             ("unsigned", &signed, found(&[], None), vec![sig(&["K1", "K2"])]),
             (
                 "signed by another key only",

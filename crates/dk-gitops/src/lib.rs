@@ -83,6 +83,9 @@ pub enum GitOpsError {
         message: String,
         hint: String,
     },
+    /// The registry holding an artifact's signatures could not be read.
+    #[error("{0}")]
+    Registry(String),
     #[error("{message}")]
     Forge {
         message: String,

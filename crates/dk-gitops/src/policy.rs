@@ -8,10 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
-use sha2::{Digest, Sha256};
 
 use crate::GitOpsError;
 use crate::environments::Environments;
@@ -39,12 +37,14 @@ impl Requirement {
     }
 }
 
-/// A public key the policy names, as PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo).
+/// A public key the policy names (PEM `-----BEGIN PUBLIC KEY-----`, ECDSA P-256 or Ed25519).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     /// The SHA-256 of its SubjectPublicKeyInfo DER, hex: the `keyid` of dk's signatures.
     pub id: String,
+    /// As PEM, the way the chart's init container reads it.
     pub pem: String,
+    pub key: dk_trust::PublicKey,
     /// Where it was written: the repository path of its file, else `policy.yaml:LINE`.
     pub origin: String,
 }
@@ -219,7 +219,7 @@ fn public_key(
         })?;
         (contents.trim().to_owned(), path.to_owned())
     };
-    let der = pem_der(&pem).map_err(|why| {
+    let key = dk_trust::PublicKey::from_pem(&pem).map_err(|why| {
         let private = pem.contains("PRIVATE KEY");
         error(
             at,
@@ -232,40 +232,11 @@ fn public_key(
         )
     })?;
     Ok(PublicKey {
-        id: key_id(&der),
-        pem: format!("{pem}\n"),
+        id: key.key_id(),
+        pem: key.to_pem(),
+        key,
         origin,
     })
-}
-
-/// The DER of a PEM `PUBLIC KEY` block, or why it is not one.
-fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
-    const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
-    const END: &str = "-----END PUBLIC KEY-----";
-    let lines: Vec<&str> = pem.lines().map(str::trim).collect();
-    let label = lines.first().copied().unwrap_or_default();
-    if label != BEGIN {
-        return Err(format!(
-            "not a PEM public key (it starts with {:?})",
-            label.chars().take(40).collect::<String>()
-        ));
-    }
-    if lines.last().copied() != Some(END) || lines.len() < 3 {
-        return Err(format!("the PEM block does not end with {END}"));
-    }
-    let body: String = lines[1..lines.len() - 1].concat();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body.as_bytes())
-        .map_err(|err| format!("the PEM body is not base64: {err}"))?;
-    // SubjectPublicKeyInfo is a DER SEQUENCE; anything else is not a key dk can use.
-    if der.first() != Some(&0x30) || der.len() < 32 {
-        return Err("the PEM body is not a SubjectPublicKeyInfo".to_owned());
-    }
-    Ok(der)
-}
-
-fn key_id(der: &[u8]) -> String {
-    hex::encode(Sha256::digest(der))
 }
 
 #[cfg(test)]
@@ -275,6 +246,14 @@ pub(crate) mod tests {
 
     /// An Ed25519 SubjectPublicKeyInfo (44 bytes of DER) as PEM.
     pub(crate) const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----";
+
+    /// [`KEY`] under another id, for tests that only compare ids.
+    pub(crate) fn key(id: &str) -> PublicKey {
+        let spanned = Spanned::new(KEY.to_owned(), Location::UNKNOWN, Location::UNKNOWN);
+        let mut key = public_key(&spanned, &no_files).unwrap();
+        key.id = id.to_owned();
+        key
+    }
 
     fn no_files(_: &str) -> Result<Option<String>, GitOpsError> {
         Ok(None)
@@ -362,17 +341,17 @@ pub(crate) mod tests {
         let (_, message, _) = err(&format!(
             "environments:\n  prod:\n    requireSignature: [{broken:?}]\n"
         ));
-        assert!(message.contains("not base64"), "{message}");
+        assert!(message.contains("not a public key PEM"), "{message}");
         let truncated = KEY.replace("\n-----END PUBLIC KEY-----", "");
         let (_, message, _) = err(&format!(
             "environments:\n  prod:\n    requireSignature: [{truncated:?}]\n"
         ));
-        assert!(message.contains("does not end"), "{message}");
+        assert!(message.contains("not a public key PEM"), "{message}");
         let private = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----";
         let (_, message, hint) = err(&format!(
             "environments:\n  prod:\n    requireSignature: [{private:?}]\n"
         ));
-        assert!(message.contains("not a PEM public key"), "{message}");
+        assert!(message.contains("not a public key PEM"), "{message}");
         assert!(hint.contains("never commit a private key"), "{hint}");
     }
 

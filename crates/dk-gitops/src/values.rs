@@ -265,14 +265,10 @@ mod tests {
 
     #[test]
     fn the_verify_section_follows_the_policy_and_keeps_the_rest() {
-        use crate::policy::{PublicKey, Requirement};
+        use crate::policy::Requirement;
         let text = new_file(&release("v1.0.0"), "prod", "c0").unwrap() + "# mine\nreplicas: 2\n";
         let requirement = Requirement {
-            keys: vec![PublicKey {
-                id: "SHA256:1".into(),
-                pem: "-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n".into(),
-                origin: "keys/a.pub".into(),
-            }],
+            keys: vec![crate::policy::tests::key("k1")],
             builder: Some("https://ci.example/release".into()),
         };
         assert!(verifies(&text, &Requirement::default()));
@@ -286,6 +282,7 @@ mod tests {
         assert_eq!(value["verify"]["builder"], "https://ci.example/release");
         // A hand edit of the keys is no longer what the policy asks.
         let edited = gated.replace("MCow", "MCox");
+        assert_ne!(edited, gated);
         assert!(!verifies(&edited, &requirement));
         let ungated = set_verify(&gated, &Requirement::default()).unwrap();
         assert_eq!(ungated, text);

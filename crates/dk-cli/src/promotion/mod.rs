@@ -45,7 +45,9 @@ pub fn gitops_error(what: &str, err: GitOpsError) -> CliError {
         | GitOpsError::BadName { .. }
         | GitOpsError::NeverPushed { .. }
         | GitOpsError::CheckedOut { .. } => ExitStatus::Usage,
-        GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
+        GitOpsError::Forge { .. } | GitOpsError::Git { .. } | GitOpsError::Registry(_) => {
+            ExitStatus::External
+        }
         GitOpsError::Io { .. }
         | GitOpsError::Fs(_)
         | GitOpsError::Link { .. }
