@@ -254,7 +254,7 @@ pub async fn fetch(
 }
 
 /// Names a fetched attachment in the local layout, beside the artifact `digest` of `name`.
-pub fn keep(
+fn keep(
     layout: &Layout,
     name: &str,
     digest: &str,
@@ -265,4 +265,50 @@ pub fn keep(
         .tag(&local_name(name, digest, kind)?, descriptor, true)
         .map(drop)
         .map_err(package)
+}
+
+/// Pushes the local attachments of the artifact `digest` of `name` to the repository of
+/// `target`, each under its referrers tag (replacing what the registry had there: a signature
+/// gains signatures). Returns the tags pushed.
+pub async fn push(
+    registry: &Registry,
+    layout: &Layout,
+    name: &str,
+    digest: &str,
+    target: &RemoteRef,
+) -> Result<Vec<String>, TrustError> {
+    let noop: dk_package::registry::Progress = std::sync::Arc::new(|_| {});
+    let mut pushed = Vec::new();
+    for kind in Kind::ALL {
+        let Some(descriptor) = find(layout, name, digest, kind)? else {
+            continue;
+        };
+        let remote = remote_of(target, digest, kind)?;
+        registry
+            .push(layout, &descriptor, &remote, &noop)
+            .await
+            .map_err(package)?;
+        pushed.push(tag_of(digest, kind)?);
+    }
+    Ok(pushed)
+}
+
+/// Downloads the attachments the registry has for the artifact `digest` of `target` and names
+/// them in the local layout beside `name`. Returns the tags found.
+pub async fn pull(
+    registry: &Registry,
+    layout: &Layout,
+    name: &str,
+    digest: &str,
+    target: &RemoteRef,
+) -> Result<Vec<String>, TrustError> {
+    let mut pulled = Vec::new();
+    for kind in Kind::ALL {
+        if let Some(descriptor) = fetch(registry, target, digest, kind, layout).await? {
+            read_envelope(layout, &descriptor)?;
+            keep(layout, name, digest, kind, &descriptor)?;
+            pulled.push(tag_of(digest, kind)?);
+        }
+    }
+    Ok(pulled)
 }

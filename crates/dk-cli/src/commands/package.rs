@@ -614,6 +614,9 @@ pub(crate) struct PublishReport {
     uploaded_blobs: usize,
     uploaded_bytes: u64,
     skipped_blobs: usize,
+    /// The signature and provenance pushed beside it (`sha256-<hex>.sig`, `.att`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 impl Render for PublishReport {
@@ -636,7 +639,11 @@ impl Render for PublishReport {
             )?,
         }
         writeln!(out, "  Digest: {}", self.digest)?;
-        writeln!(out, "  Size:   {}", human_bytes(self.size))
+        writeln!(out, "  Size:   {}", human_bytes(self.size))?;
+        if !self.attachments.is_empty() {
+            writeln!(out, "  Signed: {}", self.attachments.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -694,6 +701,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
             uploaded_blobs: 0,
             uploaded_bytes: 0,
             skipped_blobs: 0,
+            attachments: Vec::new(),
         });
     };
     let target = RemoteRef::in_registry(&registry, &facts.namespace, &facts.name, &tag)
@@ -723,10 +731,26 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         uploaded_blobs: 0,
         uploaded_bytes: 0,
         skipped_blobs: 0,
+        attachments: Vec::new(),
+    };
+    let name = format!("{}/{}", facts.namespace, facts.name);
+    // Signatures and provenance go with the artifact, also to a registry that already has it:
+    // signing after publishing is publishing again.
+    let attach = || {
+        runtime
+            .block_on(dk_trust::attach::push(
+                &client,
+                &layout,
+                &name,
+                &descriptor.digest,
+                &target,
+            ))
+            .map_err(|err| trust_error(&format!("cannot publish the signatures of {target}"), err))
     };
     match existing {
         Some(digest) if digest == descriptor.digest => {
             record(&layout)?;
+            report.attachments = attach()?;
             return ctx.ui.emit_message(&report);
         }
         Some(digest) => {
@@ -758,6 +782,7 @@ pub fn run_publish(args: PublishArgs, ctx: &Context) -> Result<ExitStatus, CliEr
         .hint("publish a new version; turn on tag immutability in the registry so that a tag cannot be overwritten"));
     }
     record(&layout)?;
+    report.attachments = attach()?;
     report.outcome = "pushed";
     report.uploaded_blobs = pushed.uploaded_blobs;
     report.uploaded_bytes = pushed.uploaded_bytes;
@@ -925,6 +950,9 @@ pub(crate) struct PullReport {
     directory: String,
     files: usize,
     bytes: u64,
+    /// The signature and provenance fetched with it into the local registry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 impl Render for PullReport {
@@ -938,8 +966,40 @@ impl Render for PullReport {
             self.files,
             human_bytes(self.bytes)
         )?;
-        writeln!(out, "  Digest: {}", self.digest)
+        writeln!(out, "  Digest: {}", self.digest)?;
+        if !self.attachments.is_empty() {
+            writeln!(out, "  Signed: {}", self.attachments.join(", "))?;
+        }
+        Ok(())
     }
+}
+
+/// Fetches the signature and provenance of a pulled registry artifact into the local layout,
+/// named beside its package (`namespace/name`: the repository's last two parts).
+fn pull_attachments(
+    ctx: &Context,
+    reference: &str,
+    plain_http: bool,
+    layout: &Layout,
+    digest: &str,
+) -> Result<Vec<String>, CliError> {
+    let Ok(ArtifactRef::Remote(remote)) = ArtifactRef::parse(reference) else {
+        return Ok(Vec::new());
+    };
+    let mut parts = remote.repository.rsplitn(3, '/');
+    let (Some(name), Some(namespace)) = (parts.next(), parts.next()) else {
+        return Ok(Vec::new());
+    };
+    let client = registry_for(ctx, &remote.registry, plain_http)?;
+    runtime()?
+        .block_on(dk_trust::attach::pull(
+            &client,
+            layout,
+            &format!("{namespace}/{name}"),
+            digest,
+            &remote,
+        ))
+        .map_err(|err| trust_error(&format!("cannot fetch the signatures of {remote}"), err))
 }
 
 pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
@@ -956,6 +1016,13 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 .map_err(|err| package_error(&format!("{} is damaged", resolved.reference), err))?,
         );
     }
+    let attachments = pull_attachments(
+        ctx,
+        &args.reference,
+        args.plain_http,
+        &layout,
+        &resolved.digest,
+    )?;
     let extracted = extract::extract(&layers, &target, pull_limits(ctx)?).map_err(|err| {
         package_error(
             &format!(
@@ -972,6 +1039,7 @@ pub fn run_pull(args: PullArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         directory: target.display().to_string(),
         files: extracted.files,
         bytes: extracted.bytes,
+        attachments,
     })
 }
 
