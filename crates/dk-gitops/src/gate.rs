@@ -24,12 +24,14 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// `<registry>/<namespace>/<package>@<digest>`: what the chart's init container pulls.
+    /// `<registry>/<namespace>/<package>@<digest>`, what the chart's init container pulls
+    /// (`<namespace>/<package>@<digest>` in the local registry).
     pub fn reference(&self) -> String {
-        format!(
-            "{}/{}/{}@{}",
-            self.registry, self.namespace, self.package, self.digest
-        )
+        let local = format!("{}/{}@{}", self.namespace, self.package, self.digest);
+        match self.is_local() {
+            true => local,
+            false => format!("{}/{local}", self.registry),
+        }
     }
 
     /// Whether the artifact is only in the local registry.
@@ -257,7 +259,9 @@ pub fn open_promotion(
     let requirement = policy.requirement(&branch.env);
     let path = values_path(&branch.env, &branch.cell, &branch.package);
     let text = wc.read(&name, &path)?.ok_or_else(|| {
-        GitOpsError::Invalid(format!("{name} has no {path}: it is not a promotion dk opened"))
+        GitOpsError::Invalid(format!(
+            "{name} has no {path}: it is not a promotion dk opened"
+        ))
     })?;
     let field = |key: &str| values::field(&text, key).unwrap_or_default();
     let subject = Subject {
@@ -276,7 +280,9 @@ pub fn open_promotion(
         .filter(|file| guarded.contains(file))
         .collect();
     if !edited.is_empty() {
-        verdict.missing.push(Missing::PolicyEdited { files: edited });
+        verdict
+            .missing
+            .push(Missing::PolicyEdited { files: edited });
     }
     if !values::verifies(&text, &requirement) {
         verdict.missing.push(Missing::ClusterKeys { path });
@@ -367,7 +373,12 @@ mod tests {
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
         };
         for (name, requirement, verifier, missing) in [
-            ("signed by one of two keys", &signed, found(&["K2"], None), vec![]),
+            (
+                "signed by one of two keys",
+                &signed,
+                found(&["K2"], None),
+                vec![],
+            ),
             (
                 "refused by the verifier",
                 &signed,
@@ -376,14 +387,24 @@ mod tests {
                     problems: vec!["no signature (sha256-….sig)".into()],
                 }],
             ),
-            ("unsigned", &signed, found(&[], None), vec![sig(&["K1", "K2"])]),
+            (
+                "unsigned",
+                &signed,
+                found(&[], None),
+                vec![sig(&["K1", "K2"])],
+            ),
             (
                 "signed by another key only",
                 &signed,
                 found(&["K9"], None),
                 vec![sig(&["K1", "K2"])],
             ),
-            ("builder matches", &built, found(&["K1"], Some(("ci", "K1"))), vec![]),
+            (
+                "builder matches",
+                &built,
+                found(&["K1"], Some(("ci", "K1"))),
+                vec![],
+            ),
             (
                 "builder mismatch",
                 &built,
@@ -465,7 +486,12 @@ mod tests {
         crate::repo::init(&remote, "main", &["dev", "int", "prod"], "REPO", true).unwrap();
         let seed = dir.path().join("seed");
         Git::new(dir.path())
-            .run(&["clone", "-q", remote.to_str().unwrap(), seed.to_str().unwrap()])
+            .run(&[
+                "clone",
+                "-q",
+                remote.to_str().unwrap(),
+                seed.to_str().unwrap(),
+            ])
             .unwrap();
         std::fs::create_dir_all(seed.join("keys")).unwrap();
         std::fs::write(seed.join("keys/release.pub"), policy::tests::KEY).unwrap();
@@ -476,11 +502,20 @@ mod tests {
         .unwrap();
         let git = Git::new(&seed);
         git.run(&["add", "-A"]).unwrap();
-        git.run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "policy"])
-            .unwrap();
+        git.run(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "policy",
+        ])
+        .unwrap();
         git.run(&["push", "-q", "origin", "main"]).unwrap();
-        let wc = WorkingCopy::open(remote.to_str().unwrap(), &dir.path().join("wc"), "main")
-            .unwrap();
+        let wc =
+            WorkingCopy::open(remote.to_str().unwrap(), &dir.path().join("wc"), "main").unwrap();
         let policy = policy::from_base(&wc, &crate::environments::defaults()).unwrap();
         let id = policy.requirement("prod").keys[0].id.clone();
         (dir, wc, id)
@@ -498,17 +533,33 @@ mod tests {
                 .requirement("prod");
             text = values::set_verify(&text, &requirement).unwrap();
         }
-        wc.push_change(&branch.to_string(), &path, &text, "promote").unwrap();
+        wc.push_change(&branch.to_string(), &path, &text, "promote")
+            .unwrap();
         if !extra.is_empty() {
             for (file, contents) in extra {
                 std::fs::write(wc.dir().join(file), contents).unwrap();
                 wc.git.run(&["add", file]).unwrap();
             }
             wc.git
-                .run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "weaken"])
+                .run(&[
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "commit",
+                    "-q",
+                    "-m",
+                    "weaken",
+                ])
                 .unwrap();
             wc.git
-                .run(&["push", "-q", "-f", "origin", &format!("HEAD:refs/heads/{branch}")])
+                .run(&[
+                    "push",
+                    "-q",
+                    "-f",
+                    "origin",
+                    &format!("HEAD:refs/heads/{branch}"),
+                ])
                 .unwrap();
             wc.fetch().unwrap();
         }
@@ -523,7 +574,9 @@ mod tests {
         let unsigned = open_promotion(&wc, &environments, &branch, &found(&[], None)).unwrap();
         assert_eq!(
             unsigned.missing,
-            [Missing::Signature { keys: vec![id.clone()] }]
+            [Missing::Signature {
+                keys: vec![id.clone()]
+            }]
         );
         assert_eq!(unsigned.digest, "sha256:aa");
         let signed = open_promotion(&wc, &environments, &branch, &found(&[&id], None)).unwrap();
@@ -559,13 +612,19 @@ mod tests {
         ] {
             let branch = branch_with(&wc, true, &[(file, contents)]);
             // Signed by the promoter's own key, which the edited branch would accept.
-            let verdict =
-                open_promotion(&wc, &environments, &branch, &found(&[&signed_by_other], None))
-                    .unwrap();
+            let verdict = open_promotion(
+                &wc,
+                &environments,
+                &branch,
+                &found(&[&signed_by_other], None),
+            )
+            .unwrap();
             assert_eq!(
                 verdict.missing,
                 [
-                    Missing::Signature { keys: vec![id.clone()] },
+                    Missing::Signature {
+                        keys: vec![id.clone()]
+                    },
                     Missing::PolicyEdited {
                         files: vec![file.to_owned()]
                     }

@@ -155,10 +155,7 @@ pub fn parse(
             Some(provenance) if keys.is_empty() => {
                 return Err(error(
                     provenance.referenced,
-                    format!(
-                        "{}: requireProvenance without requireSignature",
-                        name.value
-                    ),
+                    format!("{}: requireProvenance without requireSignature", name.value),
                     "list the keys whose signature the provenance must carry under requireSignature: unsigned provenance proves nothing",
                 ));
             }
@@ -223,7 +220,11 @@ fn public_key(
         let private = pem.contains("PRIVATE KEY");
         error(
             at,
-            format!("{origin}: {why}"),
+            // An inline key's place is the error's own; a file is named.
+            match origin.starts_with(POLICY) {
+                true => why.to_string(),
+                false => format!("{origin}: {why}"),
+            },
             if private {
                 "never commit a private key: give the public half (NAME.pub from dk key generate), and replace the exposed key"
             } else {
@@ -321,7 +322,8 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unknown_environment_is_an_error_naming_the_configured_ones() {
-        let (location, message, hint) = err("environments:\n  dev: {}\n  prd:\n    requireSignature: []\n");
+        let (location, message, hint) =
+            err("environments:\n  dev: {}\n  prd:\n    requireSignature: []\n");
         assert_eq!(location, "policy.yaml:3:3");
         assert_eq!(message, "`prd` is not an environment");
         assert!(hint.contains("dev, int, prod"), "{hint}");
@@ -333,7 +335,8 @@ pub(crate) mod tests {
             err("environments:\n  prod:\n    requireSignature:\n      - keys/missing.pub\n");
         assert_eq!(location, "policy.yaml:4:9");
         assert!(message.contains("keys/missing.pub is not in"), "{message}");
-        let (_, message, _) = err("environments:\n  prod:\n    requireSignature: [../etc/key.pub]\n");
+        let (_, message, _) =
+            err("environments:\n  prod:\n    requireSignature: [../etc/key.pub]\n");
         assert!(message.contains("neither a PEM"), "{message}");
         let (_, message, _) = err("environments:\n  prod:\n    requireSignature: [/etc/key.pub]\n");
         assert!(message.contains("neither a PEM"), "{message}");
@@ -347,7 +350,8 @@ pub(crate) mod tests {
             "environments:\n  prod:\n    requireSignature: [{truncated:?}]\n"
         ));
         assert!(message.contains("not a public key PEM"), "{message}");
-        let private = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----";
+        let private =
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----";
         let (_, message, hint) = err(&format!(
             "environments:\n  prod:\n    requireSignature: [{private:?}]\n"
         ));
@@ -371,6 +375,9 @@ pub(crate) mod tests {
     fn yaml_that_does_not_parse_says_where() {
         let (location, message, _) = err("environments:\n  prod: [\n");
         assert!(location.starts_with("policy.yaml:"), "{location}");
-        assert!(message.starts_with("the promotion policy does not parse"), "{message}");
+        assert!(
+            message.starts_with("the promotion policy does not parse"),
+            "{message}"
+        );
     }
 }

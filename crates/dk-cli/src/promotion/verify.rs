@@ -31,11 +31,15 @@ impl<'a> SignatureVerifier<'a> {
                 .map_err(|err| err.to_string());
         }
         let (host, prefix) = split_registry(&subject.registry);
-        let repository = [prefix.as_deref(), Some(&subject.namespace), Some(&subject.package)]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("/");
+        let repository = [
+            prefix.as_deref(),
+            Some(&subject.namespace),
+            Some(&subject.package),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
         let target = RemoteRef {
             registry: host.clone(),
             repository,
@@ -68,9 +72,9 @@ fn said(err: CliError) -> String {
 
 impl Verifier for SignatureVerifier<'_> {
     fn verify(&self, subject: &Subject, keys: &[PublicKey]) -> Result<Evidence, GitOpsError> {
-        let attachments = self
-            .attachments(subject)
-            .map_err(|message| GitOpsError::Registry(format!("cannot read what signs {message}")))?;
+        let attachments = self.attachments(subject).map_err(|message| {
+            GitOpsError::Registry(format!("cannot read what signs {message}"))
+        })?;
         let keys: Vec<dk_trust::PublicKey> = keys.iter().map(|key| key.key.clone()).collect();
         // The builder is the gate's to compare (dk-gitops), so none is required here.
         match dk_trust::verify(&subject.digest, &attachments, &keys, None) {

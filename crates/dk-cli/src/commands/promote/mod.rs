@@ -13,8 +13,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use dk_gitops::branch::{BranchName, Kind, PrId};
-use dk_gitops::gate::{self, Verdict};
 use dk_gitops::forge::PullRequest;
+use dk_gitops::gate::{self, Verdict};
 use dk_gitops::plan::{Gate, Pending};
 
 use crate::context::Context;
@@ -36,6 +36,11 @@ cell:CELL, package:PKG, whose body shows old -> new version and digest and what 
 DataSets. Environments that auto-merge (dev) merge at once; the others wait for their approvals
 (int 1, prod 2). Re-running finds the open pull request. Promoting past environments that do not
 run the version works, with a warning.
+
+The gate: before anything is pushed (also with --dry-run), the digest is verified against the
+environment's entry in policy.yaml on the GitOps repository's base branch (requireSignature,
+requireProvenance); what is missing refuses the promotion (exit 1). The pull request says what
+was verified, and dk promote check and merge verify the branch's digest again.
 
 The registry is --registry, else the `registry` setting, else the one dk publish pushed this
 artifact to. An artifact never pushed anywhere goes only into the embedded default repository
@@ -90,8 +95,12 @@ Examples:
   dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
   dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0     with git's user.signingKey")]
     Approve(approve::ApproveArgs),
-    /// Exit 1 unless a promotion has its approvals (a required CI status on the GitOps repo)
+    /// Exit 1 unless a promotion has its approvals and passes its policy (a required CI status)
     #[command(after_help = "\
+Fails while approvals are missing, when the branch conflicts with its base, and when the digest
+its values pin does not pass the environment's policy.yaml on the base branch (a branch that
+edits the policy, or drops its keys from the values, fails too).
+
 Examples:
   dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
   dk promote check '#12' -o json")]
@@ -233,8 +242,8 @@ impl PromotionState {
 /// Puts the promotion through its environment's policy (dk-gitops's gate over the digest its
 /// branch pins): it may merge only when that passes.
 fn verify(ctx: &Context, session: &Session, state: &mut PromotionState) -> Result<(), CliError> {
-    let branch = BranchName::parse(&state.branch)
-        .map_err(|err| gitops_error("not a dk promotion", err))?;
+    let branch =
+        BranchName::parse(&state.branch).map_err(|err| gitops_error("not a dk promotion", err))?;
     let verdict = gate::open_promotion(
         &session.wc,
         &session.settings.environments,
