@@ -107,6 +107,21 @@ fn has_branch(ctx: &TestContext, branch: &str) -> bool {
         .is_empty()
 }
 
+/// `dk promote my-pkg VERSION --to ENV --dry-run -o json`: what the promotion would say.
+fn dry_run(ctx: &TestContext, version: &str, env: &str) -> Run {
+    let args = [
+        "promote",
+        "my-pkg",
+        version,
+        "--to",
+        env,
+        "--dry-run",
+        "-o",
+        "json",
+    ];
+    ok(dk(ctx, &args))
+}
+
 const BUILDER: &str = "https://ci.example/release";
 
 /// A repository whose main requires, in int, a signature by the `release` key and, in prod,
@@ -136,19 +151,7 @@ fn the_default_policy_requires_nothing() {
     assert!(policy.contains("requireSignature"), "{policy}");
     assert!(policy.ends_with("environments: {}\n"), "{policy}");
     build(&ctx, "my-pkg", "v1.0.0");
-    let promoted = ok(dk(
-        &ctx,
-        &[
-            "promote",
-            "my-pkg",
-            "v1.0.0",
-            "--to",
-            "prod",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    ));
+    let promoted = dry_run(&ctx, "v1.0.0", "prod");
     let report = promoted.json();
     assert_eq!(report["verified"]["required"], false, "{report}");
     let body = report["body"].as_str().unwrap();
@@ -345,19 +348,7 @@ fn the_gate_lets_through_exactly_what_the_policy_requires() {
         "{values}"
     );
 
-    let prod = ok(dk(
-        &ctx,
-        &[
-            "promote",
-            "my-pkg",
-            "v1.0.0",
-            "--to",
-            "prod",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    ));
+    let prod = dry_run(&ctx, "v1.0.0", "prod");
     let body = prod.json()["body"].as_str().unwrap().to_owned();
     assert!(
         body.contains(&format!(

@@ -477,6 +477,12 @@ mod tests {
         verdict(&requirement(&["K1"], Some("ci")), &found(&[], None))
     }
 
+    fn commit(git: &crate::git::Git, message: &str) {
+        let author = ["-c", "user.name=t", "-c", "user.email=t@t"];
+        git.run(&[&author[..], &["commit", "-q", "-m", message]].concat())
+            .unwrap();
+    }
+
     /// A GitOps repository whose base requires a signature by `keys/release.pub` in prod, a
     /// working copy of it, and the key's id.
     fn gated_repository() -> (tempfile::TempDir, WorkingCopy, String) {
@@ -502,17 +508,7 @@ mod tests {
         .unwrap();
         let git = Git::new(&seed);
         git.run(&["add", "-A"]).unwrap();
-        git.run(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-q",
-            "-m",
-            "policy",
-        ])
-        .unwrap();
+        commit(&git, "policy");
         git.run(&["push", "-q", "origin", "main"]).unwrap();
         let wc =
             WorkingCopy::open(remote.to_str().unwrap(), &dir.path().join("wc"), "main").unwrap();
@@ -540,18 +536,7 @@ mod tests {
                 std::fs::write(wc.dir().join(file), contents).unwrap();
                 wc.git.run(&["add", file]).unwrap();
             }
-            wc.git
-                .run(&[
-                    "-c",
-                    "user.name=t",
-                    "-c",
-                    "user.email=t@t",
-                    "commit",
-                    "-q",
-                    "-m",
-                    "weaken",
-                ])
-                .unwrap();
+            commit(&wc.git, "weaken");
             wc.git
                 .run(&[
                     "push",

@@ -135,8 +135,16 @@ pub fn set_verify(text: &str, requirement: &Requirement) -> Result<String, GitOp
 /// check: a values file whose keys differ would have the cluster verify against other keys.
 pub fn verifies(text: &str, requirement: &Requirement) -> bool {
     let present: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
-    let present = present.get(VERIFY).filter(|v| !v.is_null());
-    present == verify_section(requirement).as_ref()
+    // The chart's default shape (no keys, no builder) asks as little as no section at all.
+    let asks = |v: &&Value| {
+        v.get("keys")
+            .and_then(Value::as_array)
+            .is_some_and(|k| !k.is_empty())
+            || v.get("builder")
+                .and_then(Value::as_str)
+                .is_some_and(|b| !b.is_empty())
+    };
+    present.get(VERIFY).filter(asks) == verify_section(requirement).as_ref()
 }
 
 /// A top-level text value of a values file (`registry`, `namespace`).
@@ -272,6 +280,9 @@ mod tests {
             builder: Some("https://ci.example/release".into()),
         };
         assert!(verifies(&text, &Requirement::default()));
+        let empty = format!("{text}verify:\n  keys: []\n  builder: \"\"\n");
+        assert!(verifies(&empty, &Requirement::default()));
+        assert!(!verifies(&empty, &requirement));
         assert!(!verifies(&text, &requirement));
         let gated = set_verify(&text, &requirement).unwrap();
         assert!(verifies(&gated, &requirement), "{gated}");
