@@ -832,7 +832,15 @@ fn the_verify_init_container_refuses_an_unsigned_artifact() {
     .unwrap();
     let git = |args: &[&str]| succeed(Command::new("git").arg("-C").arg(&repo).args(args));
     git(&["add", "-A"]);
-    git(&["commit", "-qm", "dev needs the release key"]);
+    git(&[
+        "-c",
+        "user.name=kube",
+        "-c",
+        "user.email=kube@example.com",
+        "commit",
+        "-qm",
+        "dev needs the release key",
+    ]);
 
     world.dk(&["build", name, "--tag", "v1.0.0"]);
     world.dk(&[
