@@ -251,7 +251,9 @@ pub fn generate(
             EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
                 .map_err(failed)?
         }
-        Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?,
+        // Version 1 (no public key inside): OpenSSL and Python's cryptography refuse the
+        // version 2 structure that `generate_pkcs8` writes.
+        Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8v1(&rng).map_err(failed)?,
     };
     let der = document.as_ref();
     let public = PrivateKey::from_pkcs8_der(der)?.public.clone();

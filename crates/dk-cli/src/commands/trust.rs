@@ -321,6 +321,10 @@ pub fn run_verify(args: VerifyArgs, ctx: &Context) -> Result<ExitStatus, CliErro
         },
         Err(err) => return Err(trust_error("cannot verify", err)),
     };
-    // A refusal is the answer, not a failure to answer: shown even with -q.
-    ctx.ui.emit(&report)
+    // A refusal is what the user must read: its problems are shown even with -q.
+    if report.verified {
+        ctx.ui.emit_message(&report)
+    } else {
+        ctx.ui.emit(&report)
+    }
 }
