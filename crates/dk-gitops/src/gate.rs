@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(unsigned.digest, "sha256:aa");
         let signed = open_promotion(&wc, &environments, &branch, &found(&[&id], None)).unwrap();
         assert!(signed.passes(), "{signed:?}");
-        assert_eq!(signed.keys, [id.clone()]);
+        assert_eq!(signed.keys, std::slice::from_ref(&id));
         // Values without the policy's keys would have the cluster verify nothing.
         let bare = branch_with(&wc, false, &[]);
         let verdict = open_promotion(&wc, &environments, &bare, &found(&[&id], None)).unwrap();
