@@ -401,6 +401,13 @@ fn check_fails_what_the_base_policy_refuses_whatever_the_branch_says() {
         check.stdout
     );
     assert_eq!(check.json()["mergeable"], true);
+    let text = ok(dk(&ctx, &["promote", "check", signed]));
+    assert!(
+        text.stdout
+            .contains(&format!(": signed by {id}, provenance from {BUILDER}\n")),
+        "{}",
+        text.stdout
+    );
 
     // A promoter who cannot sign pushes a branch by hand: the unsigned v1.1.0's digest, the
     // policy emptied, the keys dropped from the values.

@@ -138,6 +138,19 @@ impl Verdict {
         self.missing.is_empty()
     }
 
+    /// What verified, in a line (`signed by ID, provenance from BUILDER`); `None` when the
+    /// policy required nothing or something is missing.
+    pub fn summary(&self) -> Option<String> {
+        if !self.required || !self.passes() {
+            return None;
+        }
+        let mut text = format!("signed by {}", self.keys.join(", "));
+        if let Some(builder) = &self.builder {
+            text.push_str(&format!(", provenance from {builder}"));
+        }
+        Some(text)
+    }
+
     /// What the pull request says was verified, in markdown.
     pub fn markdown(&self) -> String {
         if !self.required {
@@ -458,6 +471,10 @@ mod tests {
         assert_eq!(
             verdict.markdown(),
             "Verified against policy.yaml for prod: digest `sha256:aa`, signed by `K1`, provenance from builder `ci`.\n"
+        );
+        assert_eq!(
+            verdict.summary().as_deref(),
+            Some("signed by K1, provenance from ci")
         );
         let verdict = verdict_missing();
         assert!(

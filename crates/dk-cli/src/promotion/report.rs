@@ -103,6 +103,9 @@ impl Render for PromotionReport {
                 )
             }
         }?;
+        if let Some(verified) = self.verified.as_ref().and_then(Verdict::summary) {
+            writeln!(out, "  Verified {}: {verified}", self.digest)?;
+        }
         for closed in &self.closed {
             writeln!(
                 out,

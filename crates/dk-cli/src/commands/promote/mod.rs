@@ -315,11 +315,7 @@ impl Render for PromotionState {
             writeln!(out, "  approved by {}", self.approvals.join(", "))?;
         }
         if let Some(verdict) = &self.verified {
-            if verdict.required && verdict.passes() {
-                let mut verified = format!("signed by {}", verdict.keys.join(", "));
-                if let Some(builder) = &verdict.builder {
-                    verified.push_str(&format!(", provenance from {builder}"));
-                }
+            if let Some(verified) = verdict.summary() {
                 writeln!(out, "  verified {}: {verified}", verdict.digest)?;
             }
             for missing in &verdict.missing {
