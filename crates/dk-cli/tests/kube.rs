@@ -435,7 +435,8 @@ fn docker_config_json(services: &Services) -> String {
 /// The pod spec as `kube play` can run it: each `emptyDir` a fresh world-writable host folder
 /// (as a kubelet makes it; Podman 4.3 makes a named volume that every pod with that volume name
 /// shares), each `secret` volume a host folder holding the Secret's items (Podman 4.3 crashes on
-/// secret volumes). Everything else is as rendered.
+/// secret volumes), each `configMap` volume a host folder holding the ConfigMap's data (among
+/// `secrets`, the objects rendered beside the workload). Everything else is as rendered.
 fn pod_volumes(spec: &Value, secrets: &[Value], dir: &Path) -> Value {
     use std::os::unix::fs::PermissionsExt;
     let mut spec = spec.clone();
@@ -457,6 +458,14 @@ fn pod_volumes(spec: &Value, secrets: &[Value], dir: &Path) -> Value {
                     .decode(value)
                     .unwrap();
                 std::fs::write(host.join(item["path"].as_str().unwrap()), value).unwrap();
+            }
+        } else if let Some(source) = volume.get("configMap") {
+            let map = secrets
+                .iter()
+                .find(|doc| doc["kind"] == "ConfigMap" && doc["metadata"]["name"] == source["name"])
+                .unwrap_or_else(|| panic!("no ConfigMap {}", source["name"]));
+            for (key, value) in map["data"].as_object().unwrap() {
+                std::fs::write(host.join(key), value.as_str().unwrap()).unwrap();
             }
         } else {
             panic!("a volume the test does not translate: {volume}");
@@ -483,6 +492,18 @@ struct PlayedPod<'a> {
 impl<'a> PlayedPod<'a> {
     /// Creates the Secrets, then plays `workload` (a Pod or a Deployment) with `kube play`.
     fn start(world: &World<'a>, workload: &Value, secrets: &[Value]) -> PlayedPod<'a> {
+        let (pod, started) = PlayedPod::play(world, workload, secrets);
+        assert!(
+            started,
+            "kube play failed, or did not end within {POD_DEADLINE:?}: {}",
+            pod.played
+        );
+        pod
+    }
+
+    /// [`PlayedPod::start`] of a Pod whose init containers may fail (kube play then exits
+    /// non-zero and leaves the pod): the pod, and whether kube play succeeded.
+    fn play(world: &World<'a>, workload: &Value, secrets: &[Value]) -> (PlayedPod<'a>, bool) {
         let services = world.services;
         let name = workload["metadata"]["name"].as_str().unwrap();
         let manifest = world.ctx.root().join(format!("{name}.json"));
@@ -496,7 +517,7 @@ impl<'a> PlayedPod<'a> {
         };
         // Left over by a run that was killed: the names are the same each run.
         pod.remove();
-        for secret in secrets {
+        for secret in secrets.iter().filter(|doc| doc["kind"] == "Secret") {
             // Podman 4.3 reads a secretKeyRef from a JSON map of base64 values (a Secret object
             // played by kube play is stored in a form its secretKeyRef cannot read).
             let name = secret["metadata"]["name"].as_str().unwrap().to_owned();
@@ -530,23 +551,18 @@ impl<'a> PlayedPod<'a> {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(
-            output.status.success(),
-            "kube play failed, or did not end within {POD_DEADLINE:?}: {}",
-            pod.played
-        );
         let id = pod
             .played
             .lines()
             .skip_while(|line| *line != "Pod:")
             .nth(1)
-            .unwrap_or_else(|| panic!("no pod in {}", pod.played))
+            .unwrap_or(name)
             .to_owned();
         pod.pod = services
             .podman_ok(&["pod", "inspect", "--format", "{{.Name}}", &id])
             .trim()
             .to_owned();
-        pod
+        (pod, output.status.success())
     }
 
     /// `podman container inspect --format FORMAT` of the pod's container `name`, empty once the
@@ -787,4 +803,146 @@ fn a_promoted_streaming_deployment_stays_up() {
     let runs = world.row_runs();
     assert!(runs.len() > written, "the pipeline stopped writing");
     assert!(runs.iter().all(|row| *row == run), "{runs:?} {run}");
+}
+
+/// The cluster verifies too: with a policy requiring the release key in dev, `dk promote` writes
+/// the key into the values and the chart's `verify` init container checks the pinned digest
+/// against it before anything is pulled. The signed artifact's pod verifies and runs; a values
+/// file pointed at an unsigned artifact (merged past dk's gate by hand) stops in `verify`, with
+/// what is missing, and its pipeline never runs.
+#[test]
+fn the_verify_init_container_refuses_an_unsigned_artifact() {
+    let Some(services) = services() else {
+        return;
+    };
+    let world = World::new(&services, "dk_kube_verify");
+    let name = "kube-signed";
+    world.package(name, "batch", "", false);
+    let repo = world.ctx.work().join("g");
+    world.dk(&["gitops", "init", "g"]);
+    world.dk(&["config", "set", "gitops.repo", repo.to_str().unwrap()]);
+    world.dk(&["key", "generate", "release"]);
+    let public = std::fs::read_to_string(world.ctx.work().join("release.pub")).unwrap();
+    std::fs::create_dir_all(repo.join("keys")).unwrap();
+    std::fs::write(repo.join("keys/release.pub"), public).unwrap();
+    std::fs::write(
+        repo.join("policy.yaml"),
+        "environments:\n  dev:\n    requireSignature: [keys/release.pub]\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| succeed(Command::new("git").arg("-C").arg(&repo).args(args));
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=kube",
+        "-c",
+        "user.email=kube@example.com",
+        "commit",
+        "-qm",
+        "dev needs the release key",
+    ]);
+
+    world.dk(&["build", name, "--tag", "v1.0.0"]);
+    world.dk(&[
+        "sign",
+        &format!("default/{name}:v1.0.0"),
+        "--key",
+        "release.key",
+    ]);
+    let published = world.dk(&[
+        "publish",
+        name,
+        "--tag",
+        "v1.0.0",
+        "--registry",
+        &world.registry,
+        "-o",
+        "json",
+    ]);
+    let digest = published.json()["digest"].as_str().unwrap().to_owned();
+    let promoted = world.dk(&["promote", name, "v1.0.0", "--to", "dev", "-o", "json"]);
+    assert_eq!(promoted.json()["verified"]["required"], true);
+    let values = repo.join(format!("envs/dev/cells/c0/apps/{name}/values.yaml"));
+    let render = |values: &Path| {
+        let cluster = json!({
+            "dk": {"image": dk_image(&services)},
+            "image": services.runtime_image,
+            "lineage": {"url": world.lineage_url, "namespace": "kube-dev"},
+            "imagePullSecrets": [{"name": pull_secret(name)}],
+            "secrets": [{"name": "PGPASSWORD"}],
+        });
+        render_chart(
+            &services.tools,
+            &repo.join("charts/dk-app"),
+            values,
+            "dev",
+            "c0",
+            cluster,
+        )
+    };
+    let play = |docs: Vec<Value>, pod_name: &str| {
+        let job = docs
+            .iter()
+            .find(|doc| doc["kind"] == "Job")
+            .unwrap()
+            .clone();
+        assert_eq!(pod_spec(&job)["initContainers"][0]["name"], "verify");
+        let mut objects = world.secrets(name);
+        objects.extend(docs.into_iter().filter(|doc| doc["kind"] == "ConfigMap"));
+        let dir = world.ctx.root().join(format!("volumes-{pod_name}"));
+        let manifest = job_pod(pod_name, &job["spec"]["template"], &objects, &dir);
+        PlayedPod::play(&world, &manifest, &objects)
+    };
+
+    let (pod, started) = play(render(&values), "kube-signed-v1");
+    assert!(started, "{}\n{}", pod.played, pod.logs("verify"));
+    // Podman removes init containers that succeeded: that the pipeline ran after `verify` (the
+    // first init container) is the proof it verified.
+    assert_ran_once(&world, &pod, name);
+    drop(pod);
+
+    // v1.1.0 published unsigned; its digest written into the values past dk promote.
+    let manifest = world.ctx.read(format!("{name}/dk.yaml"));
+    world.ctx.write(
+        format!("{name}/dk.yaml"),
+        manifest.replace("  version: 1.0.0\n", "  version: 1.1.0\n"),
+    );
+    world.dk(&["build", name, "--tag", "v1.1.0"]);
+    let unsigned = world.dk(&[
+        "publish",
+        name,
+        "--tag",
+        "v1.1.0",
+        "--registry",
+        &world.registry,
+        "-o",
+        "json",
+    ]);
+    let unsigned = unsigned.json()["digest"].as_str().unwrap().to_owned();
+    let bypassed = world.ctx.root().join("bypassed.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&bypassed, text.replace(&digest, &unsigned)).unwrap();
+    let (pod, started) = play(render(&bypassed), "kube-signed-v2");
+    assert!(
+        !started,
+        "an unsigned artifact's pod started: {}",
+        pod.played
+    );
+    let refused = pod.logs("verify");
+    assert!(
+        refused.contains("no signature"),
+        "{refused}\n{}",
+        pod.played
+    );
+    assert_eq!(
+        pod.state("verify").map(|(_, code)| code),
+        Some(1),
+        "{refused}"
+    );
+    assert_ne!(
+        pod.state("run").map(|(status, _)| status).as_deref(),
+        Some("exited"),
+        "the pipeline ran"
+    );
+    assert_eq!(world.row_runs().len(), 1, "only the signed run wrote");
 }

@@ -14,9 +14,11 @@ pub mod branch;
 pub mod doctor;
 pub mod environments;
 pub mod forge;
+pub mod gate;
 pub mod git;
 pub mod names;
 pub mod plan;
+pub mod policy;
 pub mod promotion;
 pub mod repo;
 pub mod source;
@@ -73,6 +75,17 @@ pub enum GitOpsError {
         base: String,
         files: String,
     },
+    /// `policy.yaml` on the base branch is not a policy dk can apply: a gate must not open
+    /// because of a typo.
+    #[error("{location}: {message}")]
+    Policy {
+        location: String,
+        message: String,
+        hint: String,
+    },
+    /// The registry holding an artifact's signatures could not be read.
+    #[error("{0}")]
+    Registry(String),
     #[error("{message}")]
     Forge {
         message: String,

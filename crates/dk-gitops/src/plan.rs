@@ -12,6 +12,8 @@ use crate::GitOpsError;
 use crate::branch::{BranchName, Kind};
 use crate::environments::{Environment, Environments, join_names};
 use crate::forge::{Forge, PullRequest};
+use crate::gate::Verdict;
+use crate::policy::Requirement;
 use crate::promotion::{self, Change, Opened};
 use crate::repo::{WorkingCopy, values_path};
 use crate::values::{self, Release};
@@ -61,6 +63,9 @@ pub struct Target {
 pub struct Notes<'a> {
     /// How it differs from the artifact it replaces (`None`: one of them is not at hand).
     pub diff: Option<&'a Diff>,
+    /// What the environment's policy required and what of it was verified
+    /// ([`crate::gate::promotion`]); the values file carries the requirement for the cluster.
+    pub gate: Option<(&'a Requirement, &'a Verdict)>,
 }
 
 impl Target {
@@ -124,6 +129,10 @@ impl Target {
             Some(text) => values::update(text, &release),
             None => values::new_file(&release, &self.env.name, &self.cell),
         }
+        .and_then(|text| match notes.gate {
+            Some((requirement, _)) => values::set_verify(&text, requirement),
+            None => Ok(text),
+        })
         .map_err(|err| (Step::Values, err))?;
         let branch = BranchName::new(
             self.kind,
@@ -163,7 +172,7 @@ impl Target {
 }
 
 /// The pull request's body: a breaking change and who it breaks first, then old -> new version
-/// and digest, the registry, the contract diff, the environments skipped and the approvals the
+/// and digest, the registry, what was verified against the policy, the contract diff, the environments skipped and the approvals the
 /// environment needs.
 fn body(target: &Target, release: &Release, skipped: &[String], notes: Notes<'_>) -> String {
     let previous = target.previous();
@@ -183,6 +192,10 @@ fn body(target: &Target, release: &Release, skipped: &[String], notes: Notes<'_>
         release.digest,
         release.registry,
     ));
+    if let Some((_, verdict)) = notes.gate {
+        body.push('\n');
+        body.push_str(&verdict.markdown());
+    }
     match notes.diff {
         Some(_) if breaking.is_some() => {}
         Some(diff) => {

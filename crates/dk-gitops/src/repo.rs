@@ -23,8 +23,10 @@ pub const SKELETON: &[(&str, &str)] = skeleton![
     "charts/dk-app/templates/job.yaml",
     "charts/dk-app/templates/cronjob.yaml",
     "charts/dk-app/templates/deployment.yaml",
+    "charts/dk-app/templates/keys.yaml",
     "argocd/applicationset.yaml",
     ".dk/allowed_signers",
+    "policy.yaml",
 ];
 
 /// Who may approve under the `git` provider: an ssh-keygen allowed-signers file, read from the
@@ -302,14 +304,19 @@ impl WorkingCopy {
             .map(drop)
     }
 
-    /// Whether `branch` changes `path` and nothing else against the base (since they parted).
-    fn changes_only(&self, branch: &str, path: &str) -> Result<bool, GitOpsError> {
+    /// The files `branch` changes against the base (since they parted).
+    pub fn changed(&self, branch: &str) -> Result<Vec<String>, GitOpsError> {
         let changed = self.git.run(&[
             "diff",
             "--name-only",
             &format!("{}...{}", self.origin(&self.base), self.origin(branch)),
         ])?;
-        Ok(changed.lines().eq([path]))
+        Ok(changed.lines().map(str::to_owned).collect())
+    }
+
+    /// Whether `branch` changes `path` and nothing else against the base (since they parted).
+    fn changes_only(&self, branch: &str, path: &str) -> Result<bool, GitOpsError> {
+        Ok(self.changed(branch)?.iter().map(String::as_str).eq([path]))
     }
 
     /// Whether the remote `branch` already holds exactly this change: `path` = `contents`

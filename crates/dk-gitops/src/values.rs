@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use dk_manifest::yaml::{Seg, remove_value, set_value};
 
 use crate::GitOpsError;
+use crate::policy::Requirement;
 use crate::source::LOCAL;
 
 /// The keys dk writes.
@@ -99,6 +100,51 @@ fn note_local(text: &str, local: bool) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// The key under which the cluster finds what to verify before the package runs: the public
+/// keys and the builder the environment's policy requires (public keys are not secrets).
+const VERIFY: &str = "verify";
+
+/// The `verify` section `requirement` asks the cluster to check; `None` when it asks nothing.
+pub fn verify_section(requirement: &Requirement) -> Option<Value> {
+    if requirement.is_empty() {
+        return None;
+    }
+    let mut section = Map::new();
+    let keys = requirement.keys.iter().map(|key| json!(key.pem)).collect();
+    section.insert("keys".into(), Value::Array(keys));
+    if let Some(builder) = &requirement.builder {
+        section.insert("builder".into(), json!(builder));
+    }
+    Some(Value::Object(section))
+}
+
+/// `text` with its `verify` section set to what `requirement` asks (removed when nothing).
+pub fn set_verify(text: &str, requirement: &Requirement) -> Result<String, GitOpsError> {
+    let path = [Seg::from(VERIFY)];
+    Ok(match verify_section(requirement) {
+        Some(section) => set_value(text, &path, &section).map_err(edit_error)?.text,
+        None => remove_value(text, &path)
+            .map_err(edit_error)?
+            .map_or_else(|| text.to_owned(), |edited| edited.text),
+    })
+}
+
+/// Whether the `verify` section of `text` is exactly what `requirement` asks the cluster to
+/// check: a values file whose keys differ would have the cluster verify against other keys.
+pub fn verifies(text: &str, requirement: &Requirement) -> bool {
+    let present: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
+    // The chart's default shape (no keys, no builder) asks as little as no section at all.
+    let asks = |v: &&Value| {
+        v.get("keys")
+            .and_then(Value::as_array)
+            .is_some_and(|k| !k.is_empty())
+            || v.get("builder")
+                .and_then(Value::as_str)
+                .is_some_and(|b| !b.is_empty())
+    };
+    present.get(VERIFY).filter(asks) == verify_section(requirement).as_ref()
 }
 
 /// A top-level text value of a values file (`registry`, `namespace`).
@@ -223,5 +269,33 @@ mod tests {
         assert_eq!(value["image"], "node:22");
         assert_eq!(value["resources"]["memory"], "1Gi");
         assert_eq!(value["registry"], "ghcr.io/org");
+    }
+
+    #[test]
+    fn the_verify_section_follows_the_policy_and_keeps_the_rest() {
+        use crate::policy::Requirement;
+        let text = new_file(&release("v1.0.0"), "prod", "c0").unwrap() + "# mine\nreplicas: 2\n";
+        let requirement = Requirement {
+            keys: vec![crate::policy::tests::key("k1")],
+            builder: Some("https://ci.example/release".into()),
+        };
+        assert!(verifies(&text, &Requirement::default()));
+        let empty = format!("{text}verify:\n  keys: []\n  builder: \"\"\n");
+        assert!(verifies(&empty, &Requirement::default()));
+        assert!(!verifies(&empty, &requirement));
+        assert!(!verifies(&text, &requirement));
+        let gated = set_verify(&text, &requirement).unwrap();
+        assert!(verifies(&gated, &requirement), "{gated}");
+        assert!(!verifies(&gated, &Requirement::default()));
+        assert!(gated.contains("# mine\nreplicas: 2\n"), "{gated}");
+        let value: Value = serde_saphyr::from_str(&gated).unwrap();
+        assert_eq!(value["verify"]["keys"][0], requirement.keys[0].pem.as_str());
+        assert_eq!(value["verify"]["builder"], "https://ci.example/release");
+        // A hand edit of the keys is no longer what the policy asks.
+        let edited = gated.replace("MCow", "MCox");
+        assert_ne!(edited, gated);
+        assert!(!verifies(&edited, &requirement));
+        let ungated = set_verify(&gated, &Requirement::default()).unwrap();
+        assert_eq!(ungated, text);
     }
 }

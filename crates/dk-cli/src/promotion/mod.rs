@@ -6,6 +6,7 @@
 pub mod artifact;
 pub mod close;
 pub mod report;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -40,10 +41,13 @@ pub struct TargetArgs {
 pub fn gitops_error(what: &str, err: GitOpsError) -> CliError {
     let status = match &err {
         GitOpsError::Invalid(_)
+        | GitOpsError::Policy { .. }
         | GitOpsError::BadName { .. }
         | GitOpsError::NeverPushed { .. }
         | GitOpsError::CheckedOut { .. } => ExitStatus::Usage,
-        GitOpsError::Forge { .. } | GitOpsError::Git { .. } => ExitStatus::External,
+        GitOpsError::Forge { .. } | GitOpsError::Git { .. } | GitOpsError::Registry(_) => {
+            ExitStatus::External
+        }
         GitOpsError::Io { .. }
         | GitOpsError::Fs(_)
         | GitOpsError::Link { .. }
@@ -60,6 +64,7 @@ pub fn gitops_error(what: &str, err: GitOpsError) -> CliError {
         GitOpsError::Forge { token_variable, .. } => Some(format!(
             "Promotion PR not created: check {token_variable} / the GitOps repository URL (gitops.repo, gitops.apiUrl)"
         )),
+        GitOpsError::Policy { hint, .. } => Some(hint.clone()),
         GitOpsError::NeverPushed { version, .. } => Some(format!(
             "dk publish DIR --tag {version} --registry REGISTRY first; dk promote then pins that push (or give --registry)"
         )),

@@ -6,12 +6,14 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use dk_gitops::branch::Kind;
+use dk_gitops::gate::{self, Subject, Verdict};
 use dk_gitops::plan::{self, Notes, Outcome, Plan, Step, Target};
 use dk_gitops::source;
 use dk_gitops::values::Release;
 
 use super::artifact::{Artifact, artifact};
 use super::close::{Closed, close};
+use super::verify::{SignatureVerifier, refuse_unverified};
 use super::{Session, TargetArgs, gitops_error};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
@@ -36,6 +38,10 @@ pub(crate) struct PromotionReport {
     skipped: Vec<String>,
     /// The open promotions a rollback superseded and closed.
     closed: Vec<Closed>,
+    /// What the environment's policy (policy.yaml on the base branch) required, and what of
+    /// it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<Verdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,6 +103,9 @@ impl Render for PromotionReport {
                 )
             }
         }?;
+        if let Some(verified) = self.verified.as_ref().and_then(Verdict::summary) {
+            writeln!(out, "  Verified {}: {verified}", self.digest)?;
+        }
         for closed in &self.closed {
             writeln!(
                 out,
@@ -185,18 +194,36 @@ pub fn promote(
         required: env.approvals,
         skipped: Vec::new(),
         closed: Vec::new(),
+        verified: None,
         diff: None,
         body: None,
     };
     if target.holds(&release) {
         return ctx.ui.emit_message(&report);
     }
+    let subject = Subject {
+        registry: release.registry.clone(),
+        namespace: release.namespace.clone(),
+        package: release.package.clone(),
+        digest: release.digest.clone(),
+    };
+    let (requirement, verdict) = gate::promotion(
+        wc,
+        &settings.environments,
+        &env.name,
+        &subject,
+        &SignatureVerifier::new(ctx),
+    )
+    .map_err(|err| gitops_error("cannot verify the promoted artifact", err))?;
+    refuse_unverified(&verdict, &subject.reference())?;
+    report.verified = Some(verdict.clone());
     let updates = target.current.is_some();
     let diff = previous
         .as_ref()
         .and_then(|(_, digest)| crate::contract::digest_diff(ctx, digest, &artifact.digest));
     let notes = Notes {
         diff: diff.as_ref(),
+        gate: Some((&requirement, &verdict)),
     };
     let plan = target
         .plan(wc, &settings.environments, release, notes)

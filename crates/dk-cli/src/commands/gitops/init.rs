@@ -94,6 +94,10 @@ impl Render for Initialised {
                 out,
                 "  .dk/allowed_signers: the SSH keys whose signed approvals count (provider git)"
             )?;
+            writeln!(
+                out,
+                "  policy.yaml: the signatures and provenance each environment requires (none yet)"
+            )?;
             let first = self.environments.first().map_or("dev", String::as_str);
             if self.promoted_to {
                 writeln!(out, "  Next: dk promote PKG VERSION --to {first}")

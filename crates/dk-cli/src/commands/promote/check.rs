@@ -1,7 +1,8 @@
-//! `dk promote check`: exit 1 unless a promotion has its approvals and merges cleanly with its
-//! base (a required CI status on the GitOps repository).
+//! `dk promote check`: exit 1 unless a promotion has its approvals, merges cleanly with its
+//! base and pins a digest its environment's policy lets through (a required CI status on the
+//! GitOps repository).
 
-use super::{PrArgs, get, open, state};
+use super::{PrArgs, get, open, state, verify};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::promotion::gitops_error;
@@ -20,5 +21,7 @@ pub fn run(args: PrArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         state.mergeable = false;
         state.base = Some(session.wc.base.clone());
     }
+    // Approvals are not enough either: the digest must pass the environment's policy.
+    verify(ctx, &session, &mut state)?;
     ctx.ui.emit(&state)
 }

@@ -1,19 +1,25 @@
-//! `dk promote merge`: merges a promotion that passes the approval gate.
+//! `dk promote merge`: merges a promotion that passes its environment's policy and the
+//! approval gate.
 
-use super::{PrArgs, get, open, state};
+use super::{PrArgs, get, open, state, verify};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
+use crate::promotion::verify::refuse_unverified;
 use crate::promotion::{Session, gitops_error};
 
 pub fn run(args: PrArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let (session, id) = open(ctx, &args.id)?;
     let pr = get(&session, &id)?;
+    let mut state = state(&session.settings, &pr)?;
+    verify(ctx, &session, &mut state)?;
+    if let Some(verdict) = &state.verified {
+        refuse_unverified(verdict, &format!("{} ({})", state.id, verdict.digest))?;
+    }
     let Session {
         settings,
         wc,
         forge,
     } = session;
-    let mut state = state(&settings, &pr)?;
     // The approval gate decided `mergeable` (dk_gitops::plan::Pending::gate).
     if !state.mergeable {
         return Err(CliError::failure(format!(

@@ -12,14 +12,16 @@ use std::io::{self, Write};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use dk_gitops::branch::{Kind, PrId};
+use dk_gitops::branch::{BranchName, Kind, PrId};
 use dk_gitops::forge::PullRequest;
+use dk_gitops::gate::{self, Verdict};
 use dk_gitops::plan::{Gate, Pending};
 
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
 use crate::promotion::report::{Request, promote};
+use crate::promotion::verify::SignatureVerifier;
 use crate::promotion::{Session, Settings, TargetArgs, check_names, check_target, gitops_error};
 
 /// Promote a published version to an environment through a pull request
@@ -34,6 +36,11 @@ cell:CELL, package:PKG, whose body shows old -> new version and digest and what 
 DataSets. Environments that auto-merge (dev) merge at once; the others wait for their approvals
 (int 1, prod 2). Re-running finds the open pull request. Promoting past environments that do not
 run the version works, with a warning.
+
+The gate: before anything is pushed (also with --dry-run), the digest is verified against the
+environment's entry in policy.yaml on the GitOps repository's base branch (requireSignature,
+requireProvenance); what is missing refuses the promotion (exit 1). The pull request says what
+was verified, and dk promote check and merge verify the branch's digest again.
 
 The registry is --registry, else the `registry` setting, else the one dk publish pushed this
 artifact to. An artifact never pushed anywhere goes only into the embedded default repository
@@ -88,8 +95,12 @@ Examples:
   dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0 --key ~/.ssh/id_ed25519
   dk promote approve dk/promote/prod/c0/my-pkg/v1.0.0     with git's user.signingKey")]
     Approve(approve::ApproveArgs),
-    /// Exit 1 unless a promotion has its approvals (a required CI status on the GitOps repo)
+    /// Exit 1 unless a promotion has its approvals and passes its policy (a required CI status)
     #[command(after_help = "\
+Fails while approvals are missing, when the branch conflicts with its base, and when the digest
+its values pin does not pass the environment's policy.yaml on the base branch (a branch that
+edits the policy, or drops its keys from the values, fails too).
+
 Examples:
   dk promote check dk/promote/prod/c0/my-pkg/v1.0.0
   dk promote check '#12' -o json")]
@@ -187,6 +198,10 @@ pub(crate) struct PromotionState {
     /// `dk promote check`: the branch conflicts with its base.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     conflicts: bool,
+    /// `dk promote check` and `merge`: what the environment's policy (policy.yaml on the base
+    /// branch) required of the digest the branch pins, and what of it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<Verdict>,
     /// The base it conflicts with.
     #[serde(skip)]
     base: Option<String>,
@@ -217,10 +232,28 @@ impl PromotionState {
             url: pr.url,
             merged: false,
             conflicts: false,
+            verified: None,
             base: None,
             gate: false,
         }
     }
+}
+
+/// Puts the promotion through its environment's policy (dk-gitops's gate over the digest its
+/// branch pins): it may merge only when that passes.
+fn verify(ctx: &Context, session: &Session, state: &mut PromotionState) -> Result<(), CliError> {
+    let branch =
+        BranchName::parse(&state.branch).map_err(|err| gitops_error("not a dk promotion", err))?;
+    let verdict = gate::open_promotion(
+        &session.wc,
+        &session.settings.environments,
+        &branch,
+        &SignatureVerifier::new(ctx),
+    )
+    .map_err(|err| gitops_error("cannot verify the promoted artifact", err))?;
+    state.mergeable &= verdict.passes();
+    state.verified = Some(verdict);
+    Ok(())
 }
 
 /// `pr` as a promotion; `None` when its branch is not one dk names.
@@ -261,6 +294,12 @@ impl Render for PromotionState {
         } else {
             "waits for approvals"
         };
+        let unverified = self.verified.as_ref().is_some_and(|v| !v.passes());
+        let verb = if unverified && !self.merged && !self.conflicts {
+            "fails its environment's policy"
+        } else {
+            verb
+        };
         writeln!(
             out,
             "{mark} {} ({} {} to {}/{}): {}/{} approvals, {verb}",
@@ -274,6 +313,14 @@ impl Render for PromotionState {
         )?;
         if !self.approvals.is_empty() {
             writeln!(out, "  approved by {}", self.approvals.join(", "))?;
+        }
+        if let Some(verdict) = &self.verified {
+            if let Some(verified) = verdict.summary() {
+                writeln!(out, "  verified {}: {verified}", verdict.digest)?;
+            }
+            for missing in &verdict.missing {
+                writeln!(out, "  {} {missing}", styles.error("missing:"))?;
+            }
         }
         Ok(())
     }

@@ -71,6 +71,41 @@ nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 initContainers:
+  {{- with .Values.verify }}
+  {{- if .keys }}
+  # Before anything is pulled: the artifact's signature (and provenance) against the keys the
+  # environment's policy.yaml requires, which dk promote copied into the values. An unsigned or
+  # tampered artifact stops the pod here.
+  - name: verify
+    image: {{ $.Values.dk.image }}
+    command:
+      - /usr/local/bin/dk
+      - verify
+      - {{ include "dk-app.artifact" $ | quote }}
+      {{- range $index, $key := .keys }}
+      - --key
+      - /etc/dk/keys/key-{{ $index }}.pub
+      {{- end }}
+      {{- with .builder }}
+      - --builder
+      - {{ . | quote }}
+      {{- end }}
+    {{- if $pullSecret }}
+    env:
+      - name: DOCKER_CONFIG
+        value: /etc/dk/docker
+    {{- end }}
+    volumeMounts:
+      - name: verify-keys
+        mountPath: /etc/dk/keys
+        readOnly: true
+      {{- if $pullSecret }}
+      - name: registry-credentials
+        mountPath: /etc/dk/docker
+        readOnly: true
+      {{- end }}
+  {{- end }}
+  {{- end }}
   - name: pull
     image: {{ .Values.dk.image }}
     # Kubernetes may run an init container again over the same emptyDir (a re-created pod
@@ -148,6 +183,11 @@ containers:
 volumes:
   - name: workspace
     emptyDir: {}
+  {{- if (.Values.verify | default dict).keys }}
+  - name: verify-keys
+    configMap:
+      name: {{ include "dk-app.instance" . }}-keys
+  {{- end }}
   {{- if $pullSecret }}
   - name: registry-credentials
     secret:
