@@ -122,7 +122,7 @@ impl<'a> Lineage<'a> {
     }
 
     /// How many DataSets this lineage and its base hold.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.offset() + self.datasets.len()
     }
 
