@@ -176,7 +176,7 @@ pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let target = plan_projects(ctx, &args.dir, &args.scan_dirs, &args.overrides)?;
     let planned = started.elapsed();
     let report = match target {
-        Target::Package(project) => dk_validate::lint(&[project]),
+        Target::Package(project) => dk_validate::lint(&[*project]),
         Target::Scan(plans) => dk_validate::lint_scan(&plans),
     };
     tracing::info!(

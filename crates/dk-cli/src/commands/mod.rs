@@ -174,7 +174,7 @@ pub fn require_dir(dir: &Path) -> Result<(), CliError> {
 /// What a command was pointed at: one package (with its overrides applied), or the projects a
 /// scan found, their packages not yet read.
 pub enum Target {
-    Package(Project),
+    Package(Box<Project>),
     Scan(Vec<discover::ProjectPlan>),
 }
 
@@ -187,7 +187,9 @@ pub fn plan_projects(
     overrides: &OverrideArgs,
 ) -> Result<Target, CliError> {
     if scan_dirs.is_empty() && Package::exists_in(dir) {
-        return Ok(Target::Package(load_package(ctx, dir, overrides)?));
+        return Ok(Target::Package(Box::new(load_package(
+            ctx, dir, overrides,
+        )?)));
     }
     if !overrides.is_empty() {
         return Err(CliError::usage(
@@ -228,7 +230,7 @@ pub fn load_projects(
     overrides: &OverrideArgs,
 ) -> Result<Vec<Project>, CliError> {
     Ok(match plan_projects(ctx, dir, scan_dirs, overrides)? {
-        Target::Package(project) => vec![project],
+        Target::Package(project) => vec![*project],
         Target::Scan(plans) => discover::read_projects(plans),
     })
 }
