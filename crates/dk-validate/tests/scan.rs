@@ -157,16 +157,16 @@ fn findings_come_out_in_one_order_however_the_packages_are_read() {
 #[test]
 fn every_corpus_case_streams_to_the_same_report() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_dir())
-        .collect();
-    cases.sort();
-    for case in cases {
-        let dir = tempfile::tempdir().unwrap();
-        dk_test::copy_tree(&case, dir.path(), &["expect.yaml"]);
-        let (loaded, streamed) = both(dir.path());
-        assert_eq!(streamed, loaded, "{}", case.display());
+    let mut checked = 0;
+    for case in std::fs::read_dir(&root).unwrap() {
+        let case = case.unwrap().path();
+        if case.is_dir() {
+            let dir = tempfile::tempdir().unwrap();
+            dk_test::copy_tree(&case, dir.path(), &["expect.yaml"]);
+            let (loaded, streamed) = both(dir.path());
+            assert_eq!(streamed, loaded, "{}", case.display());
+            checked += 1;
+        }
     }
+    assert!(checked >= 40, "the corpus is missing cases");
 }
