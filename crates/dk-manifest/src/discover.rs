@@ -203,7 +203,7 @@ impl Catalog {
 
 /// `f` over `items` on every core, results in the order of `items`. Small inputs stay on this
 /// thread: spawning costs more than it saves.
-fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     if threads < 2 || items.len() < 16 {
         return items.into_iter().map(f).collect();
@@ -519,10 +519,24 @@ pub fn load_package_project(
     }
 }
 
-/// Reads every package under each of `dirs`, grouped by project. A scanned directory outside any
-/// project is its own project root.
-pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Result<Vec<Project>> {
-    let mut projects: Vec<Project> = Vec::new();
+/// A project found by a scan, before its packages are read: its root, its project-level
+/// manifests (which every package sees) and the directories of its packages, sorted.
+#[derive(Debug)]
+pub struct ProjectPlan {
+    pub root: PathBuf,
+    pub shared: Catalog,
+    pub shared_problems: Vec<Problem>,
+    pub package_dirs: Vec<PathBuf>,
+}
+
+/// Finds every package under each of `dirs`, grouped by project, and reads each project's
+/// project-level manifests. A scanned directory outside any project is its own project root.
+/// Packages are left unread so that a caller can stream them ([`Package::read`]).
+pub fn plan_projects(
+    dirs: &[PathBuf],
+    options: &DiscoverOptions,
+) -> std::io::Result<Vec<ProjectPlan>> {
+    let mut plans: Vec<ProjectPlan> = Vec::new();
     let mut seen = HashSet::new();
     for dir in dirs {
         let root = find_project_root(dir, options).unwrap_or_else(|| dir.clone());
@@ -532,12 +546,8 @@ pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Re
                 seen.insert(package.canonicalize().unwrap_or_else(|_| package.clone()))
             })
             .collect();
-        let packages = read_packages(&package_dirs);
-        match projects
-            .iter_mut()
-            .find(|project| project.root.as_deref().is_some_and(|r| same_path(r, &root)))
-        {
-            Some(project) => project.packages.extend(packages),
+        match plans.iter_mut().find(|plan| same_path(&plan.root, &root)) {
+            Some(plan) => plan.package_dirs.extend(package_dirs),
             None => {
                 let mut shared_problems = Vec::new();
                 let shared = if package_dirs.iter().any(|p| same_path(p, &root)) {
@@ -545,23 +555,36 @@ pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Re
                 } else {
                     Catalog::read_folders(&root, &mut shared_problems)
                 };
-                projects.push(Project {
-                    root: Some(root),
+                plans.push(ProjectPlan {
+                    root,
                     shared,
                     shared_problems,
-                    packages,
+                    package_dirs,
                 });
             }
         }
     }
-    Ok(projects)
+    Ok(plans)
 }
 
-/// Reads packages on every core: parsing is independent per package and dominates large scans.
-fn read_packages(dirs: &[PathBuf]) -> Vec<Package> {
-    parallel_map(dirs.iter().collect(), |dir| {
-        Package::read(dir, &Overrides::default())
-    })
+/// Reads every package under each of `dirs`, grouped by project (see [`plan_projects`]).
+pub fn load_projects(dirs: &[PathBuf], options: &DiscoverOptions) -> std::io::Result<Vec<Project>> {
+    Ok(read_projects(plan_projects(dirs, options)?))
+}
+
+/// Reads the packages of planned projects (on every core).
+pub fn read_projects(plans: Vec<ProjectPlan>) -> Vec<Project> {
+    plans
+        .into_iter()
+        .map(|plan| Project {
+            packages: parallel_map(plan.package_dirs.iter().collect(), |dir| {
+                Package::read(dir, &Overrides::default())
+            }),
+            root: Some(plan.root),
+            shared: plan.shared,
+            shared_problems: plan.shared_problems,
+        })
+        .collect()
 }
 
 /// Whether two paths name the same file or directory (after resolving links and `..`).

@@ -1,7 +1,6 @@
 //! Governance rules: classification, retention, PII along column lineage, ownership and the
 //! organisation's policies.
 
-use dk_manifest::discover::Project;
 use dk_manifest::load::Loaded;
 use dk_manifest::model::{Classification, Transform};
 use dk_manifest::path;
@@ -11,20 +10,9 @@ use crate::lineage::{FieldRef, Lineage};
 use crate::policy::Policy;
 use crate::rules;
 
-pub(crate) fn check_project(
-    project: &Project,
-    lineage: &Lineage<'_>,
-    policy: &Policy,
-    out: &mut Vec<Finding>,
-) {
-    for transform in project
-        .packages
-        .iter()
-        .filter_map(|package| package.transform.as_ref())
-    {
-        check_owner(transform, policy, out);
-    }
-    for (index, entry) in lineage.datasets.iter().enumerate() {
+/// The governance rules on the DataSets of one lineage layer (see [`Lineage::layer`]).
+pub(crate) fn check_datasets(lineage: &Lineage<'_>, policy: &Policy, out: &mut Vec<Finding>) {
+    for (index, entry) in lineage.entries() {
         let dataset = entry.dataset;
         let spec = &dataset.manifest.spec;
         let subject = entry.subject();
@@ -61,7 +49,7 @@ pub(crate) fn check_project(
     }
 }
 
-fn check_owner(transform: &Loaded<Transform>, policy: &Policy, out: &mut Vec<Finding>) {
+pub(crate) fn check_owner(transform: &Loaded<Transform>, policy: &Policy, out: &mut Vec<Finding>) {
     match &transform.manifest.spec.owner {
         None => out.push(
             Finding::new(
@@ -108,7 +96,7 @@ fn check_pii_classification(
     subject: &str,
     out: &mut Vec<Finding>,
 ) {
-    let dataset = lineage.datasets[index].dataset;
+    let dataset = lineage.entry(index).dataset;
     let spec = &dataset.manifest.spec;
     let pii: Vec<(usize, &str)> = spec
         .pii_fields()
@@ -164,7 +152,7 @@ fn check_pii_propagation(
     subject: &str,
     out: &mut Vec<Finding>,
 ) {
-    let dataset = lineage.datasets[index].dataset;
+    let dataset = lineage.entry(index).dataset;
     for (position, field) in dataset.manifest.spec.schema.iter().enumerate() {
         if field.pii || field.masking.is_some() {
             continue;
@@ -181,7 +169,7 @@ fn check_pii_propagation(
         };
         let origin = format!(
             "{}.{}",
-            lineage.datasets[source.dataset].dataset.name(),
+            lineage.entry(source.dataset).dataset.name(),
             lineage.field(source).name
         );
         out.push(
@@ -197,7 +185,7 @@ fn check_pii_propagation(
 
 /// A DataSet classified lower than the data its unmasked fields come from.
 fn check_downgrade(lineage: &Lineage<'_>, index: usize, subject: &str, out: &mut Vec<Finding>) {
-    let dataset = lineage.datasets[index].dataset;
+    let dataset = lineage.entry(index).dataset;
     let Some(declared) = dataset.manifest.spec.classification else {
         return;
     };
@@ -229,7 +217,7 @@ fn check_downgrade(lineage: &Lineage<'_>, index: usize, subject: &str, out: &mut
             &rules::CLASSIFICATION_DOWNGRADE,
             format!(
                 "{subject}: classification {declared} is lower than {level}, the classification of '{}' its fields derive from",
-                lineage.datasets[source].dataset.name()
+                lineage.entry(source).dataset.name()
             ),
             dataset.node.locate_value(&path!["spec", "classification"]),
         )
@@ -244,7 +232,7 @@ fn check_dataset_policies(
     policy: &Policy,
     out: &mut Vec<Finding>,
 ) {
-    let dataset = lineage.datasets[index].dataset;
+    let dataset = lineage.entry(index).dataset;
     let spec = &dataset.manifest.spec;
     if let (Some(pattern), Some(owner)) = (&policy.owner_pattern, &spec.owner)
         && !pattern.is_match(owner)

@@ -20,7 +20,12 @@ mod structure;
 
 use serde::Serialize;
 
-use dk_manifest::discover::Project;
+use std::path::Path;
+
+use dk_manifest::discover::{Catalog, Package, Project, ProjectPlan, parallel_map};
+use dk_manifest::load::Problem;
+use dk_manifest::overrides::Overrides;
+use dk_manifest::resolve::{Role, Scope};
 use dk_manifest::yaml::Location;
 
 pub use rules::{Rule, Severity};
@@ -129,38 +134,136 @@ impl Report {
 pub fn lint(projects: &[Project]) -> Report {
     let mut findings = Vec::new();
     for project in projects {
-        let mut project_findings = Vec::new();
-        let policy = Policy::load(project.root.as_deref(), &mut project_findings);
-        let lineage = Lineage::build(project);
-        project_findings.extend(project.shared_problems.iter().map(problems::finding));
-        structure::check_catalog(&project.shared, &mut project_findings);
-        references::check_catalog(
+        let linter = ProjectLint::new(
+            project.root.as_deref(),
             &project.shared,
-            project.shared_scope(),
-            &mut project_findings,
+            &project.shared_problems,
         );
-        for (package, resolution) in project.packages.iter().zip(&lineage.resolutions) {
-            project_findings.extend(package.problems.iter().map(problems::finding));
-            structure::check_catalog(&package.catalog, &mut project_findings);
-            references::check_catalog(
-                &package.catalog,
-                project.scope(package),
-                &mut project_findings,
-            );
-            credentials::check_package(package, &mut project_findings);
-            requirements::check_package(package, &mut project_findings);
-            if let (Some(transform), Some(resolution)) = (&package.transform, resolution) {
-                structure::check_transform(transform, &mut project_findings);
-                references::check_transform(transform, resolution, &mut project_findings);
-            }
-        }
-        structure::check_transform_names(project, &mut project_findings);
-        governance::check_project(project, &lineage, &policy, &mut project_findings);
-        findings.extend(policy.apply(project_findings));
+        let packages = project.packages.iter().map(|p| linter.package(p)).collect();
+        findings.extend(linter.finish(packages));
     }
     Report::new(
         projects.iter().map(|project| project.packages.len()).sum(),
         projects.iter().map(Project::files).sum(),
         findings,
     )
+}
+
+/// Lints the projects a scan found ([`dk_manifest::discover::plan_projects`]) with the same
+/// findings, in the same order, as [`lint`] over them loaded. Packages are read and checked on
+/// every core, and each is dropped once checked: what stays is its findings and the little the
+/// rules across packages need (its Transform's name, the roles it gives project-level
+/// DataSets), so memory follows the project level, not the number of packages.
+pub fn lint_scan(plans: &[ProjectPlan]) -> Report {
+    let (mut findings, mut packages, mut files) = (Vec::new(), 0, 0);
+    for plan in plans {
+        let linter = ProjectLint::new(Some(&plan.root), &plan.shared, &plan.shared_problems);
+        let linted = parallel_map(plan.package_dirs.iter().collect(), |dir| {
+            linter.package(&Package::read(dir, &Overrides::default()))
+        });
+        packages += linted.len();
+        files += plan.shared.files + linted.iter().map(|p| p.files).sum::<usize>();
+        findings.extend(linter.finish(linted));
+    }
+    Report::new(packages, files, findings)
+}
+
+/// One project's lint: the project level once, then each package on its own (above the project
+/// level's lineage: a package's DataSets are seen by no other package), then the rules across
+/// packages. Findings come out in the order of one pass over the whole project.
+struct ProjectLint<'a> {
+    shared: &'a Catalog,
+    policy: Policy,
+    lineage: Lineage<'a>,
+    /// The policy file's findings and the project level's.
+    head: Vec<Finding>,
+}
+
+/// What a package leaves behind for the end of its project's lint.
+struct PackageLint {
+    files: usize,
+    /// Problems, structure, references and credentials of the package itself.
+    own: Vec<Finding>,
+    owner: Vec<Finding>,
+    /// The governance rules on the package's DataSets.
+    governance: Vec<Finding>,
+    transform: Option<structure::TransformName>,
+    /// Roles the package's Transform gives project-level DataSets, by lineage index.
+    shared_roles: Vec<(usize, Role)>,
+}
+
+impl<'a> ProjectLint<'a> {
+    fn new(root: Option<&Path>, shared: &'a Catalog, shared_problems: &[Problem]) -> Self {
+        let mut head = Vec::new();
+        let policy = Policy::load(root, &mut head);
+        let lineage = Lineage::base(shared);
+        head.extend(shared_problems.iter().map(problems::finding));
+        structure::check_catalog(shared, &mut head);
+        let shared_scope = Scope {
+            package: shared,
+            project: None,
+        };
+        references::check_catalog(shared, shared_scope, &mut head);
+        ProjectLint {
+            shared,
+            policy,
+            lineage,
+            head,
+        }
+    }
+
+    fn package(&self, package: &Package) -> PackageLint {
+        let scope = Scope {
+            package: &package.catalog,
+            project: Some(self.shared),
+        };
+        let lineage = Lineage::layer(&self.lineage, [(package, scope)]);
+        let mut own = Vec::new();
+        own.extend(package.problems.iter().map(problems::finding));
+        structure::check_catalog(&package.catalog, &mut own);
+        references::check_catalog(&package.catalog, scope, &mut own);
+        credentials::check_package(package, &mut own);
+        requirements::check_package(package, &mut own);
+        let mut owner = Vec::new();
+        if let Some(transform) = &package.transform {
+            if let Some(resolution) = &lineage.resolutions[0] {
+                structure::check_transform(transform, &mut own);
+                references::check_transform(transform, resolution, &mut own);
+            }
+            governance::check_owner(transform, &self.policy, &mut owner);
+        }
+        let mut governance = Vec::new();
+        governance::check_datasets(&lineage, &self.policy, &mut governance);
+        PackageLint {
+            files: package.catalog.files,
+            own,
+            owner,
+            governance,
+            transform: package.transform.as_ref().map(structure::TransformName::of),
+            shared_roles: lineage.base_roles,
+        }
+    }
+
+    fn finish(mut self, packages: Vec<PackageLint>) -> Vec<Finding> {
+        let mut findings = self.head;
+        for package in &packages {
+            findings.extend_from_slice(&package.own);
+        }
+        structure::check_transform_names(
+            packages.iter().filter_map(|p| p.transform.as_ref()),
+            &mut findings,
+        );
+        for package in &packages {
+            findings.extend_from_slice(&package.owner);
+        }
+        // Which project-level DataSets are outputs is known only once every package is read.
+        for &(dataset, role) in packages.iter().flat_map(|p| &p.shared_roles) {
+            self.lineage.set_role(dataset, role);
+        }
+        governance::check_datasets(&self.lineage, &self.policy, &mut findings);
+        for package in packages {
+            findings.extend(package.governance);
+        }
+        self.policy.apply(findings)
+    }
 }

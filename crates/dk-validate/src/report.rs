@@ -149,7 +149,7 @@ pub struct GovernanceReport {
 }
 
 fn summarize(lineage: &Lineage<'_>, index: usize) -> DataSetSummary {
-    let dataset = lineage.datasets[index].dataset;
+    let dataset = lineage.entry(index).dataset;
     let spec = &dataset.manifest.spec;
     DataSetSummary {
         name: dataset.name().to_owned(),
@@ -173,7 +173,7 @@ fn summarize(lineage: &Lineage<'_>, index: usize) -> DataSetSummary {
 fn field_name(lineage: &Lineage<'_>, field: FieldRef) -> String {
     format!(
         "{}.{}",
-        lineage.datasets[field.dataset].dataset.name(),
+        lineage.entry(field.dataset).dataset.name(),
         lineage.field(field).name
     )
 }

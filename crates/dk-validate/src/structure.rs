@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use croner::parser::{CronParser, Seconds, Year};
 
-use dk_manifest::discover::{Catalog, Project};
+use dk_manifest::discover::Catalog;
 use dk_manifest::load::Loaded;
 use dk_manifest::model::{
     Manifest, Mode, Store, Transform, TriggerPolicy, connection_keys, is_dns_label, looks_secret,
@@ -13,7 +13,7 @@ use dk_manifest::model::{
 use dk_manifest::path;
 use dk_manifest::suggest::did_you_mean;
 use dk_manifest::units::{is_quantity, parse_duration};
-use dk_manifest::yaml::Seg;
+use dk_manifest::yaml::{Location, Seg};
 
 use crate::Finding;
 use crate::rules;
@@ -265,33 +265,46 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
     }
 }
 
+/// A package's Transform as the rule across packages on names sees it.
+#[derive(Debug)]
+pub(crate) struct TransformName {
+    namespace: String,
+    name: String,
+    /// Where `metadata.name` is written.
+    location: Location,
+}
+
+impl TransformName {
+    pub(crate) fn of(transform: &Loaded<Transform>) -> TransformName {
+        TransformName {
+            namespace: transform.manifest.metadata.namespace.clone(),
+            name: transform.name().to_owned(),
+            location: transform.locate(&path!["metadata", "name"]),
+        }
+    }
+}
+
 /// Two packages of a project with one Transform name (in one namespace) would share their lineage
 /// job, OCI repository and GitOps path.
-pub(crate) fn check_transform_names(project: &Project, out: &mut Vec<Finding>) {
-    let mut seen: HashMap<(&str, &str), &Loaded<Transform>> = HashMap::new();
-    for transform in project
-        .packages
-        .iter()
-        .filter_map(|package| package.transform.as_ref())
-    {
-        let key = (
-            transform.manifest.metadata.namespace.as_str(),
-            transform.name(),
-        );
+pub(crate) fn check_transform_names<'a>(
+    transforms: impl IntoIterator<Item = &'a TransformName>,
+    out: &mut Vec<Finding>,
+) {
+    let mut seen: HashMap<(&str, &str), &Location> = HashMap::new();
+    for transform in transforms {
+        let key = (transform.namespace.as_str(), transform.name.as_str());
         match seen.get(&key) {
             None => {
-                seen.insert(key, transform);
+                seen.insert(key, &transform.location);
             }
             Some(first) => out.push(
                 Finding::new(
                     &rules::DUPLICATE_NAME,
                     format!(
-                        "Transform `{}` is defined twice in namespace {} (first at {})",
-                        transform.name(),
-                        key.0,
-                        first.locate(&path!["metadata", "name"])
+                        "Transform `{}` is defined twice in namespace {} (first at {first})",
+                        transform.name, key.0,
                     ),
-                    transform.locate(&path!["metadata", "name"]),
+                    transform.location.clone(),
                 )
                 .with_hint("give each package of a project its own name: it names its lineage job, artifact and deployment"),
             ),

@@ -10,7 +10,7 @@ use dk_validate::explain::Explanation;
 use dk_validate::rules::{self, Rule};
 use dk_validate::{Report, Severity};
 
-use super::{OverrideArgs, load_projects};
+use super::{OverrideArgs, Target, plan_projects};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::findings::{summary, write_findings};
@@ -177,13 +177,16 @@ pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         return ctx.ui.emit(&explain(query)?);
     }
     let started = Instant::now();
-    let projects = load_projects(ctx, &args.dir, &args.scan_dirs, &args.overrides)?;
-    let loaded = started.elapsed();
-    let report = dk_validate::lint(&projects);
+    let target = plan_projects(ctx, &args.dir, &args.scan_dirs, &args.overrides)?;
+    let planned = started.elapsed();
+    let report = match target {
+        Target::Package(project) => dk_validate::lint(&[*project]),
+        Target::Scan(plans) => dk_validate::lint_scan(&plans),
+    };
     tracing::info!(
         packages = report.packages,
         files = report.files,
-        load_ms = loaded.as_millis() as u64,
+        plan_ms = planned.as_millis() as u64,
         total_ms = started.elapsed().as_millis() as u64,
         "lint finished"
     );

@@ -176,16 +176,25 @@ pub fn require_dir(dir: &Path) -> Result<(), CliError> {
         .hint("pass a package directory (one holding dk.yaml) or a project directory"))
 }
 
-/// What `DIR` and `--scan-dir` select, as lint, reports and graphs take them: the package in
-/// `DIR` (with its project), or every package below `DIR` or each `--scan-dir`.
-pub fn load_projects(
+/// What a command was pointed at: one package (with its overrides applied), or the projects a
+/// scan found, their packages not yet read.
+pub enum Target {
+    Package(Box<Project>),
+    Scan(Vec<discover::ProjectPlan>),
+}
+
+/// Finds what `dir` and `--scan-dir` name (see [`load_projects`]) without reading the packages
+/// of a scan, so that a caller can stream them.
+pub fn plan_projects(
     ctx: &Context,
     dir: &Path,
     scan_dirs: &[PathBuf],
     overrides: &OverrideArgs,
-) -> Result<Vec<Project>, CliError> {
+) -> Result<Target, CliError> {
     if scan_dirs.is_empty() && Package::exists_in(dir) {
-        return Ok(vec![load_package(ctx, dir, overrides)?]);
+        return Ok(Target::Package(Box::new(load_package(
+            ctx, dir, overrides,
+        )?)));
     }
     if !overrides.is_empty() {
         return Err(CliError::usage(
@@ -201,9 +210,9 @@ pub fn load_projects(
     for dir in &dirs {
         require_dir(dir)?;
     }
-    let projects = discover::load_projects(&dirs, &ctx.discover_options())
+    let plans = discover::plan_projects(&dirs, &ctx.discover_options())
         .map_err(|err| CliError::usage("cannot read the directories to scan").cause(err))?;
-    if projects.iter().all(|project| project.packages.is_empty()) {
+    if plans.iter().all(|plan| plan.package_dirs.is_empty()) {
         let shown = dirs
             .iter()
             .map(|d| d.display().to_string())
@@ -214,7 +223,21 @@ pub fn load_projects(
                 .hint("create one with `dk init NAME`, or pass the directory of a package"),
         );
     }
-    Ok(projects)
+    Ok(Target::Scan(plans))
+}
+
+/// What `DIR` and `--scan-dir` select, as lint, reports and graphs take them: the package in
+/// `DIR` (with its project), or every package below `DIR` or each `--scan-dir`.
+pub fn load_projects(
+    ctx: &Context,
+    dir: &Path,
+    scan_dirs: &[PathBuf],
+    overrides: &OverrideArgs,
+) -> Result<Vec<Project>, CliError> {
+    Ok(match plan_projects(ctx, dir, scan_dirs, overrides)? {
+        Target::Package(project) => vec![*project],
+        Target::Scan(plans) => discover::read_projects(plans),
+    })
 }
 
 /// Loads one package (with overrides) and the project around it.
