@@ -11,6 +11,8 @@ pub mod governance;
 pub mod graph;
 pub mod naming;
 mod private;
+#[cfg(test)]
+mod query_plans;
 pub mod run;
 pub mod server;
 pub mod source;
