@@ -4,6 +4,7 @@
 
 pub mod background;
 pub mod catalog;
+pub mod commit;
 pub mod deliver;
 pub mod emit;
 pub mod event;

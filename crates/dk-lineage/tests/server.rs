@@ -306,6 +306,53 @@ async fn concurrent_posts_lose_nothing() {
     server.stop().await;
 }
 
+/// Group commit answers a POST only once its batch is committed: the moment a client has its
+/// 201, a read (on the server's other connection) finds the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_event_is_queryable_at_once() {
+    let server = TestServer::start(None, 1 << 20).await;
+    let url = server.url.clone();
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                for index in 0..20 {
+                    let job = format!("acked-{client}-{index}");
+                    for (event, state) in events_of(&job, &["in"], &["out"])
+                        .iter()
+                        .zip(["RUNNING", "COMPLETED"])
+                    {
+                        let status = http
+                            .post(format!("{url}/api/v1/lineage"))
+                            .header("content-type", "application/json")
+                            .body(json(event))
+                            .send()
+                            .await
+                            .unwrap()
+                            .status();
+                        assert_eq!(status, 201);
+                        let run: Value = http
+                            .get(format!("{url}/api/v1/jobs/runs/{}", event.run.run_id))
+                            .send()
+                            .await
+                            .unwrap()
+                            .json()
+                            .await
+                            .unwrap();
+                        assert_eq!(run["state"], state, "{job}: {run}");
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(60), futures_join(clients))
+        .await
+        .expect("bounded in time");
+    assert_eq!(server.stored_events(), 8 * 20 * 2);
+    server.stop().await;
+}
+
 async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
     for handle in handles {
         handle.await.unwrap();
