@@ -207,6 +207,6 @@ fn a_store_from_before_the_name_indexes_gets_them_once() {
             .connection
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
     }
 }

@@ -31,7 +31,7 @@ use crate::catalog::{
     DatasetRecord, EventQuery, Facets, JobRecord, Name, Page, RunRecord, SearchQuery,
     VersionRecord, version_id,
 };
-use crate::commit::{GroupCommit, NotCommitted, ReceivedEvent};
+use crate::commit::{GroupCommit, NotCommitted, ReceivedEvent, StoreCommitter};
 use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
 use crate::store::{LineageStore, StoreError};
@@ -95,7 +95,7 @@ pub async fn serve_all(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let writer_store = LineageStore::open(&config.store)?;
+    let writer_store = StoreCommitter::open(&config.store)?;
     let reader = LineageStore::open(&config.store)?;
     let (writer, write_thread) = GroupCommit::start(writer_store);
     let state = AppState {
@@ -500,6 +500,7 @@ async fn read<T: Send + 'static>(
     state: &AppState,
     query: impl FnOnce(&LineageStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
+    state.writer.settled().await;
     let reader = state.reader.clone();
     tokio::task::spawn_blocking(move || {
         let store = reader

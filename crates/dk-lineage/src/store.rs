@@ -139,6 +139,11 @@ const MIGRATIONS: &[Migration] = &[
          CREATE INDEX IF NOT EXISTS datasets_by_name ON datasets (name);
          CREATE INDEX IF NOT EXISTS datasets_by_alias ON datasets (alias) WHERE alias IS NOT NULL;",
     ),
+    // 3: events `dk lineage serve` acknowledged and has not indexed yet (see
+    // `LineageStore::stage`): appended, so that a commit of a few events writes a page or two.
+    Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);",
+    ),
 ];
 
 enum Migration {
@@ -724,7 +729,51 @@ impl LineageStore {
             parsed: EventCache::default(),
         };
         store.migrate()?;
+        store.settle_inbox()?;
         Ok(store)
+    }
+
+    /// Indexes what a `dk lineage serve` stopped (or killed) before indexing left in the inbox.
+    /// Harmless while a server runs: ingestion is idempotent, and the server's own indexing of
+    /// the same events then finds them stored.
+    fn settle_inbox(&mut self) -> Result<(), StoreError> {
+        let staged: Vec<(i64, String)> = self
+            .connection
+            .prepare("SELECT id, payload FROM inbox ORDER BY id")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(&(upto, _)) = staged.last() else {
+            return Ok(());
+        };
+        // They were checked when received; one that no longer parses is dropped, not retried.
+        let events: Vec<(Received, &str)> = staged
+            .iter()
+            .filter_map(|(_, json)| Some((Received::parse_storable(json).ok()?, json.as_str())))
+            .collect();
+        self.settle(
+            events.iter().map(|(event, json)| (event, *json)),
+            Some(upto),
+        )?;
+        Ok(())
+    }
+
+    /// Makes received events durable without indexing them, in one transaction: what group
+    /// commit acknowledges. Returns the inbox id of the last one, for [`LineageStore::settle`].
+    pub(crate) fn stage<'a>(
+        &mut self,
+        payloads: impl IntoIterator<Item = &'a str>,
+    ) -> Result<i64, StoreError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert =
+                transaction.prepare_cached("INSERT INTO inbox (payload) VALUES (?1)")?;
+            for payload in payloads {
+                insert.execute(params![payload])?;
+            }
+        }
+        let last = transaction.last_insert_rowid();
+        transaction.commit()?;
+        Ok(last)
     }
 
     /// Runs the [`MIGRATIONS`] the store has not had, each in the transaction that records it:
@@ -783,14 +832,17 @@ impl LineageStore {
         &mut self,
         events: impl IntoIterator<Item = (&'a EventHead, &'a str)>,
     ) -> Result<Ingested, StoreError> {
-        self.ingest_entries(events.into_iter().map(|(head, payload)| {
-            let entry = Entry::Run {
-                head,
-                key: Cow::Owned(head.key()),
-                event_type: head.event_type.as_str(),
-            };
-            (entry, payload)
-        }))
+        self.ingest_entries(
+            events.into_iter().map(|(head, payload)| {
+                let entry = Entry::Run {
+                    head,
+                    key: Cow::Owned(head.key()),
+                    event_type: head.event_type.as_str(),
+                };
+                (entry, payload)
+            }),
+            None,
+        )
     }
 
     /// Ingests events received from outside, of any kind, in one transaction; events already
@@ -799,18 +851,37 @@ impl LineageStore {
         &mut self,
         events: impl IntoIterator<Item = (&'a Received, &'a str)>,
     ) -> Result<Ingested, StoreError> {
+        self.settle(events, None)
+    }
+
+    /// [`LineageStore::ingest_received`], removing the inbox up to `staged` (see
+    /// [`LineageStore::stage`]) in the same transaction: many requests' events are indexed at
+    /// once, as a flush indexes a spool.
+    pub(crate) fn settle<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (&'a Received, &'a str)>,
+        staged: Option<i64>,
+    ) -> Result<Ingested, StoreError> {
         self.ingest_entries(
             events
                 .into_iter()
                 .map(|(event, payload)| (Entry::received(event), payload)),
+            staged,
         )
     }
 
+    /// Ingests events in one transaction, which also removes the inbox up to `settled`.
     fn ingest_entries<'a>(
         &mut self,
         events: impl IntoIterator<Item = (Entry<'a>, &'a str)>,
+        settled: Option<i64>,
     ) -> Result<Ingested, StoreError> {
         let transaction = self.connection.transaction()?;
+        if let Some(upto) = settled {
+            transaction
+                .prepare_cached("DELETE FROM inbox WHERE id <= ?1")?
+                .execute(params![upto])?;
+        }
         let mut ingested = Ingested::default();
         {
             let mut insert_event = transaction.prepare_cached(
@@ -1021,6 +1092,14 @@ impl LineageStore {
             Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(()),
             Err(err) => Err(failed(err.to_string())),
         }
+    }
+
+    /// Copies what it can of the write-ahead log into the database file without waiting for
+    /// readers or writers (a passive checkpoint).
+    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Whether the store knows the run (`None` when it holds none of its events) and, if so,
