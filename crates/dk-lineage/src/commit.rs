@@ -329,9 +329,17 @@ mod tests {
         panic!("never happened");
     }
 
-    #[test]
-    fn a_failed_commit_fails_every_request_of_its_batch_and_only_committed_items_are_acknowledged()
-    {
+    /// A group commit over a [`Recorder`]: what it committed, its gate and its "entered" signal.
+    struct Harness {
+        group: GroupCommit<u32>,
+        thread: std::thread::JoinHandle<()>,
+        committed: Arc<Mutex<Vec<Vec<u32>>>>,
+        open: std_mpsc::Sender<()>,
+        waiting: std_mpsc::Receiver<()>,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    fn harness() -> Harness {
         let committed = Arc::default();
         let (open, gate) = std_mpsc::channel();
         let (entered, waiting) = std_mpsc::channel();
@@ -343,14 +351,29 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let results = runtime.block_on(async {
+        Harness {
+            group,
+            thread,
+            committed,
+            open,
+            waiting,
+            runtime,
+        }
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_request_of_its_batch_and_only_committed_items_are_acknowledged()
+    {
+        let h = harness();
+        let group = h.group;
+        let results = h.runtime.block_on(async {
             // The first item's commit holds the committer while 0..63 queue up behind it: they
             // are the next batch, and 0 fails it.
             let first = tokio::spawn({
                 let group = group.clone();
                 async move { group.submit(100).await }
             });
-            until(|| waiting.try_recv().is_ok()).await;
+            until(|| h.waiting.try_recv().is_ok()).await;
             let rest: Vec<_> = (0..63u32)
                 .map(|item| {
                     let group = group.clone();
@@ -358,8 +381,8 @@ mod tests {
                 })
                 .collect();
             until(|| QUEUE - group.queue.capacity() == 63).await;
-            open.send(()).unwrap();
-            open.send(()).unwrap();
+            h.open.send(()).unwrap();
+            h.open.send(()).unwrap();
             let mut results = vec![(100, first.await.unwrap())];
             for submission in rest {
                 results.push(submission.await.unwrap());
@@ -367,8 +390,8 @@ mod tests {
             results
         });
         drop(group);
-        thread.join().unwrap();
-        assert_eq!(*committed.lock().unwrap(), vec![vec![100]]);
+        h.thread.join().unwrap();
+        assert_eq!(*h.committed.lock().unwrap(), vec![vec![100]]);
         assert_eq!(results[0], (100, Ok(())));
         for (item, result) in &results[1..] {
             assert_eq!(
@@ -423,22 +446,12 @@ mod tests {
 
     #[test]
     fn a_stopped_committer_acknowledges_nothing() {
-        let committed = Arc::default();
-        let (open, gate) = std_mpsc::channel();
-        drop(open);
-        let (entered, _waiting) = std_mpsc::channel();
-        let (group, thread) = GroupCommit::start(Recorder {
-            committed: Arc::clone(&committed),
-            entered,
-            gate,
-        });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let h = harness();
+        drop(h.open);
         // The committer panics on its closed gate: the request is told, not left waiting.
-        let result = runtime.block_on(group.submit(1));
+        let result = h.runtime.block_on(h.group.submit(1));
         assert_eq!(result, Err(NotCommitted::Stopping));
-        assert!(thread.join().is_err());
-        assert!(committed.lock().unwrap().is_empty());
+        assert!(h.thread.join().is_err());
+        assert!(h.committed.lock().unwrap().is_empty());
     }
 }
