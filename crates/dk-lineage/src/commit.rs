@@ -40,7 +40,7 @@ pub const MAX_BATCH: usize = 1024;
 /// The most items waiting for the committer.
 pub const QUEUE: usize = 4 * MAX_BATCH;
 /// Committed items are indexed once this many wait...
-pub const SETTLE_BATCH: usize = 512;
+pub const SETTLE_BATCH: usize = 256;
 /// ... or once no item has arrived for this long.
 pub const SETTLE_AFTER: Duration = Duration::from_millis(2);
 
