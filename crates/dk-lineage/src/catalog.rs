@@ -67,9 +67,13 @@ pub struct Page<T> {
 }
 
 /// Namespaces with the times of their first and latest events, before `GROUP BY namespace`.
+/// Each table is grouped on its own, in the order of its primary key (namespace first): no
+/// sort of every job and dataset.
 const NAMESPACES: &str = "SELECT namespace, MIN(created_at), MAX(updated_at) FROM (
-      SELECT namespace, created_at, last_time AS updated_at FROM jobs
-      UNION ALL SELECT namespace, created_at, updated_at FROM datasets)";
+      SELECT namespace, MIN(created_at) AS created_at, MAX(last_time) AS updated_at FROM jobs
+        GROUP BY namespace
+      UNION ALL SELECT namespace, MIN(created_at), MAX(updated_at) FROM datasets
+        GROUP BY namespace)";
 
 fn namespace_record(row: &Row<'_>) -> rusqlite::Result<NamespaceRecord> {
     Ok(NamespaceRecord {
@@ -676,7 +680,9 @@ impl LineageStore {
     pub fn events_by_time(&self, query: &EventQuery) -> Result<Page<Value>, StoreError> {
         let before = query.before.as_deref().map(normalized_time);
         let after = query.after.as_deref().map(normalized_time);
-        let filter = "WHERE (?1 IS NULL OR t.at < ?1) AND (?2 IS NULL OR t.at >= ?2)";
+        // Bounds the index can range over (`IS NULL OR` hides them from the planner): byte 0xFF
+        // sorts after every UTF-8 text, so an unbounded end still holds every time.
+        let filter = "WHERE t.at < COALESCE(?1, CAST(x'FF' AS TEXT)) AND t.at >= COALESCE(?2, '')";
         let total: i64 = self
             .connection
             .prepare_cached(&format!("SELECT COUNT(*) FROM event_times t {filter}"))?

@@ -111,23 +111,33 @@ fn dataset(row: &Row<'_>) -> rusqlite::Result<Node> {
 }
 
 /// Jobs and datasets matching `query`: a job name, a dataset name or DataSet name, or a full
-/// `namespace/name`.
+/// `namespace/name`. Each is an indexed lookup: names by their own indexes, and
+/// `namespace/name` by the primary key at each `/` (namespaces and names may both hold slashes),
+/// so finding a node costs the same in any size of store.
 pub(crate) fn find(connection: &Connection, query: &str) -> Result<Vec<Node>, StoreError> {
-    let mut nodes = Vec::new();
-    let mut jobs = connection.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.name = ?1
-         UNION SELECT {JOB_COLUMNS} FROM jobs j WHERE j.namespace || '/' || j.name = ?1"
-    ))?;
-    for node in jobs.query_map(params![query], job)? {
-        nodes.push(node?);
+    let mut jobs: Vec<Node> = connection
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.name = ?1"
+        ))?
+        .query_map(params![query], job)?
+        .collect::<Result<_, _>>()?;
+    let mut datasets: Vec<Node> = connection
+        .prepare_cached(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.name = ?1
+             UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.alias = ?1"
+        ))?
+        .query_map(params![query], dataset)?
+        .collect::<Result<_, _>>()?;
+    for (index, _) in query.match_indices('/') {
+        let (namespace, name) = (&query[..index], &query[index + 1..]);
+        jobs.extend(node(connection, NodeKind::Job, namespace, name)?);
+        datasets.extend(node(connection, NodeKind::Dataset, namespace, name)?);
     }
-    let mut datasets = connection.prepare_cached(&format!(
-        "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.name = ?1
-         UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.alias = ?1
-         UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.namespace || '/' || d.name = ?1"
-    ))?;
-    for node in datasets.query_map(params![query], dataset)? {
-        nodes.push(node?);
+    let mut nodes = Vec::with_capacity(jobs.len() + datasets.len());
+    for mut found in [jobs, datasets] {
+        found.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        found.dedup_by(|a, b| (&a.namespace, &a.name) == (&b.namespace, &b.name));
+        nodes.extend(found);
     }
     Ok(nodes)
 }

@@ -4,6 +4,7 @@
 
 pub mod background;
 pub mod catalog;
+pub mod commit;
 pub mod deliver;
 pub mod emit;
 pub mod event;
@@ -11,6 +12,8 @@ pub mod governance;
 pub mod graph;
 pub mod naming;
 mod private;
+#[cfg(test)]
+mod query_plans;
 pub mod run;
 pub mod server;
 pub mod source;

@@ -1,9 +1,9 @@
 //! `dk lineage serve`: an OpenLineage endpoint over the local lineage store, with the read API
 //! of Marquez so that Marquez clients and tools work against it.
 //!
-//! Writes go through one writer thread that commits whatever has arrived as one batch (group
-//! commit): a request is answered once its event is committed, and many concurrent clients cost
-//! few transactions. Reads use their own connection (the store is in WAL mode).
+//! Writes go through group commit ([`crate::commit`]): a request is answered once its event is
+//! committed, and many concurrent clients cost few transactions. Reads use their own connection
+//! (the store is in WAL mode).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,20 +24,19 @@ use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Read;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::catalog::{
     DatasetRecord, EventQuery, Facets, JobRecord, Name, Page, RunRecord, SearchQuery,
     VersionRecord, version_id,
 };
+use crate::commit::{GroupCommit, NotCommitted, ReceivedEvent, StoreCommitter};
 use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
 use crate::store::{LineageStore, StoreError};
 use crate::ui;
 
-/// The largest batch the writer commits at once.
-const MAX_BATCH: usize = 1024;
 /// Marquez's default page size and lineage depth.
 const DEFAULT_LIMIT: usize = 100;
 const DEFAULT_DEPTH: usize = 20;
@@ -71,40 +70,13 @@ pub enum ServerError {
     Store(#[from] StoreError),
 }
 
-/// An event for the writer, and where to say whether it was committed.
-struct Pending {
-    event: Received,
-    json: String,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
 #[derive(Clone)]
 struct AppState {
-    writer: mpsc::Sender<Pending>,
+    writer: GroupCommit<ReceivedEvent>,
     reader: Arc<Mutex<LineageStore>>,
     token: Option<Arc<str>>,
     /// The largest event accepted, compressed or not.
     max_body: usize,
-}
-
-/// Commits events in batches until every sender is gone.
-fn write_loop(mut store: LineageStore, mut queue: mpsc::Receiver<Pending>) {
-    while let Some(first) = queue.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let result = store
-            .ingest_received(batch.iter().map(|p| (&p.event, p.json.as_str())))
-            .map(drop)
-            .map_err(|err| err.to_string());
-        for pending in batch {
-            let _ = pending.done.send(result.clone());
-        }
-    }
 }
 
 /// Serves on `listener` until `shutdown` completes.
@@ -123,10 +95,9 @@ pub async fn serve_all(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let writer_store = LineageStore::open(&config.store)?;
+    let writer_store = StoreCommitter::open(&config.store)?;
     let reader = LineageStore::open(&config.store)?;
-    let (writer, queue) = mpsc::channel(4 * MAX_BATCH);
-    let write_thread = std::thread::spawn(move || write_loop(writer_store, queue));
+    let (writer, write_thread) = GroupCommit::start(writer_store);
     let state = AppState {
         writer,
         reader: Arc::new(Mutex::new(reader)),
@@ -569,19 +540,12 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if let Some(message) = from_the_future(event.event_time(), chrono::Utc::now()) {
         return error(StatusCode::BAD_REQUEST, message);
     }
-    let (done, committed) = oneshot::channel();
-    if state
-        .writer
-        .send(Pending { event, json, done })
-        .await
-        .is_err()
-    {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
-    }
-    match committed.await {
-        Ok(Ok(())) => StatusCode::CREATED.into_response(),
-        Ok(Err(message)) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"),
+    match state.writer.submit((event, json)).await {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(NotCommitted::Failed(message)) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
+        Err(NotCommitted::Stopping) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+        }
     }
 }
 
@@ -590,6 +554,7 @@ async fn read<T: Send + 'static>(
     state: &AppState,
     query: impl FnOnce(&LineageStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
+    state.writer.settled().await;
     let reader = state.reader.clone();
     tokio::task::spawn_blocking(move || {
         let store = reader

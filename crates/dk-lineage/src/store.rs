@@ -39,9 +39,9 @@ pub enum StoreError {
     Sync { path: String, message: String },
 }
 
-/// Few indexes: every one is written by each ingested event. Events of a run are found by their
-/// key, which starts with the run id (`<runId>:<type>:<time>`); jobs and datasets by name are
-/// found by a scan, which takes milliseconds at tens of thousands of rows.
+/// The tables, and the indexes of stores from before [`MIGRATIONS`]. Few indexes: every one is
+/// written by each ingested event. Events of a run are found by their key, which starts with the
+/// run id (`<runId>:<type>:<time>`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     key TEXT PRIMARY KEY,
@@ -124,9 +124,32 @@ CREATE TABLE IF NOT EXISTS dataset_tags (
 CREATE INDEX IF NOT EXISTS dataset_tags_by_tag ON dataset_tags (tag);
 ";
 
-/// The `user_version` of a store whose events are all in `event_times`, `appearances` and
-/// `dataset_tags`.
-const INDEX_VERSION: i64 = 1;
+/// What a store gains over the versions of dk, in order: a store's `user_version` is the number
+/// of migrations it has had, so each runs once per store (in the transaction that records it)
+/// and a store written by any older dk is brought up to date when it is opened.
+const MIGRATIONS: &[Migration] = &[
+    // 1: the events a store recorded before it had event times, appearances and tags.
+    Migration::Reindex,
+    // 2: what `dk lineage NAME` and the API look nodes up by, so that a lookup costs the same at
+    // a million datasets as at ten: a job or dataset by its bare name or DataSet name (the
+    // primary keys only serve `namespace` + `name`). Written once per new job or dataset, not
+    // per event; the alias index holds only datasets that have one.
+    Migration::Sql(
+        "CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name);
+         CREATE INDEX IF NOT EXISTS datasets_by_name ON datasets (name);
+         CREATE INDEX IF NOT EXISTS datasets_by_alias ON datasets (alias) WHERE alias IS NOT NULL;",
+    ),
+    // 3: events `dk lineage serve` acknowledged and has not indexed yet (see
+    // `LineageStore::stage`): appended, so that a commit of a few events writes a page or two.
+    Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);",
+    ),
+];
+
+enum Migration {
+    Reindex,
+    Sql(&'static str),
+}
 
 /// An event on its way into the store: a RunEvent (dk's own, or received) or a static one.
 enum Entry<'a> {
@@ -517,6 +540,41 @@ impl EventCache {
     }
 }
 
+/// Indexes the events a store recorded before it had event times, appearances and tags: they
+/// are all RunEvents with a type, keyed as before.
+fn index_older_events(transaction: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let mut statement = transaction.prepare("SELECT key, payload FROM events")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
+    let heads: Vec<(&str, &str, EventHead)> = rows
+        .iter()
+        .filter_map(|(key, payload)| {
+            Some((
+                key.as_str(),
+                payload.as_str(),
+                EventHead::parse(payload).ok()?,
+            ))
+        })
+        .collect();
+    let mut tagged = Vec::with_capacity(heads.len());
+    for (key, payload, head) in &heads {
+        let entry = Entry::Run {
+            head,
+            key: Cow::Borrowed(key),
+            event_type: head.event_type.as_str(),
+        };
+        let at = index_event(transaction, &entry, key, &head.event_time)?;
+        tagged.push(Tagged {
+            at,
+            payload,
+            datasets: entry.datasets(),
+        });
+    }
+    replace_tags(transaction, newest_tags(tagged))
+}
+
 /// Moves each job of `events` to its newest run, as of the newest of these events (unless the
 /// store already knows a newer one). A later event of the same run may add datasets; a new run
 /// replaces them. Events without datasets change no inputs or outputs.
@@ -670,54 +728,75 @@ impl LineageStore {
             connection,
             parsed: EventCache::default(),
         };
-        store.index_older_events()?;
+        store.migrate()?;
+        store.settle_inbox()?;
         Ok(store)
     }
 
-    /// Indexes the events a store recorded before it had event times, appearances and tags
-    /// (user_version 0), once: they are all RunEvents with a type, keyed as before.
-    fn index_older_events(&mut self) -> Result<(), StoreError> {
+    /// Indexes what a `dk lineage serve` stopped (or killed) before indexing left in the inbox.
+    /// Harmless while a server runs: ingestion is idempotent, and the server's own indexing of
+    /// the same events then finds them stored.
+    fn settle_inbox(&mut self) -> Result<(), StoreError> {
+        let staged: Vec<(i64, String)> = self
+            .connection
+            .prepare("SELECT id, payload FROM inbox ORDER BY id")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(&(upto, _)) = staged.last() else {
+            return Ok(());
+        };
+        // They were checked when received; one that no longer parses is dropped, not retried.
+        let events: Vec<(Received, &str)> = staged
+            .iter()
+            .filter_map(|(_, json)| Some((Received::parse_storable(json).ok()?, json.as_str())))
+            .collect();
+        self.settle(
+            events.iter().map(|(event, json)| (event, *json)),
+            Some(upto),
+        )?;
+        Ok(())
+    }
+
+    /// Makes received events durable without indexing them, in one transaction: what group
+    /// commit acknowledges. Returns the inbox id of the last one, for [`LineageStore::settle`].
+    pub(crate) fn stage<'a>(
+        &mut self,
+        payloads: impl IntoIterator<Item = &'a str>,
+    ) -> Result<i64, StoreError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert =
+                transaction.prepare_cached("INSERT INTO inbox (payload) VALUES (?1)")?;
+            for payload in payloads {
+                insert.execute(params![payload])?;
+            }
+        }
+        let last = transaction.last_insert_rowid();
+        transaction.commit()?;
+        Ok(last)
+    }
+
+    /// Runs the [`MIGRATIONS`] the store has not had, each in the transaction that records it:
+    /// a store opened by two processes at once is migrated once (the second waits for the
+    /// first's write lock, then finds nothing left to do).
+    fn migrate(&mut self) -> Result<(), StoreError> {
         let transaction = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 =
             transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version >= INDEX_VERSION {
-            return Ok(());
-        }
-        {
-            let mut statement = transaction.prepare("SELECT key, payload FROM events")?;
-            let rows = statement.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })?;
-            let rows: Vec<(String, String)> = rows.collect::<Result<_, _>>()?;
-            let heads: Vec<(&str, &str, EventHead)> = rows
-                .iter()
-                .filter_map(|(key, payload)| {
-                    Some((
-                        key.as_str(),
-                        payload.as_str(),
-                        EventHead::parse(payload).ok()?,
-                    ))
-                })
-                .collect();
-            let mut tagged = Vec::with_capacity(heads.len());
-            for (key, payload, head) in &heads {
-                let entry = Entry::Run {
-                    head,
-                    key: Cow::Borrowed(key),
-                    event_type: head.event_type.as_str(),
-                };
-                let at = index_event(&transaction, &entry, key, &head.event_time)?;
-                tagged.push(Tagged {
-                    at,
-                    payload,
-                    datasets: entry.datasets(),
-                });
+        let pending = MIGRATIONS
+            .iter()
+            .skip(usize::try_from(version).unwrap_or(MIGRATIONS.len()));
+        for migration in pending {
+            match migration {
+                Migration::Reindex => index_older_events(&transaction)?,
+                Migration::Sql(sql) => transaction.execute_batch(sql)?,
             }
-            replace_tags(&transaction, newest_tags(tagged))?;
         }
-        transaction.pragma_update(None, "user_version", INDEX_VERSION)?;
+        if version < MIGRATIONS.len() as i64 {
+            transaction.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+        }
         transaction.commit()?;
         Ok(())
     }
@@ -726,10 +805,12 @@ impl LineageStore {
     pub fn in_memory() -> Result<LineageStore, StoreError> {
         let connection = Connection::open_in_memory()?;
         connection.execute_batch(SCHEMA)?;
-        Ok(LineageStore {
+        let mut store = LineageStore {
             connection,
             parsed: EventCache::default(),
-        })
+        };
+        store.migrate()?;
+        Ok(store)
     }
 
     /// Ingests events in one transaction; events already present are skipped.
@@ -751,14 +832,17 @@ impl LineageStore {
         &mut self,
         events: impl IntoIterator<Item = (&'a EventHead, &'a str)>,
     ) -> Result<Ingested, StoreError> {
-        self.ingest_entries(events.into_iter().map(|(head, payload)| {
-            let entry = Entry::Run {
-                head,
-                key: Cow::Owned(head.key()),
-                event_type: head.event_type.as_str(),
-            };
-            (entry, payload)
-        }))
+        self.ingest_entries(
+            events.into_iter().map(|(head, payload)| {
+                let entry = Entry::Run {
+                    head,
+                    key: Cow::Owned(head.key()),
+                    event_type: head.event_type.as_str(),
+                };
+                (entry, payload)
+            }),
+            None,
+        )
     }
 
     /// Ingests events received from outside, of any kind, in one transaction; events already
@@ -767,18 +851,37 @@ impl LineageStore {
         &mut self,
         events: impl IntoIterator<Item = (&'a Received, &'a str)>,
     ) -> Result<Ingested, StoreError> {
+        self.settle(events, None)
+    }
+
+    /// [`LineageStore::ingest_received`], removing the inbox up to `staged` (see
+    /// [`LineageStore::stage`]) in the same transaction: many requests' events are indexed at
+    /// once, as a flush indexes a spool.
+    pub(crate) fn settle<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (&'a Received, &'a str)>,
+        staged: Option<i64>,
+    ) -> Result<Ingested, StoreError> {
         self.ingest_entries(
             events
                 .into_iter()
                 .map(|(event, payload)| (Entry::received(event), payload)),
+            staged,
         )
     }
 
+    /// Ingests events in one transaction, which also removes the inbox up to `settled`.
     fn ingest_entries<'a>(
         &mut self,
         events: impl IntoIterator<Item = (Entry<'a>, &'a str)>,
+        settled: Option<i64>,
     ) -> Result<Ingested, StoreError> {
         let transaction = self.connection.transaction()?;
+        if let Some(upto) = settled {
+            transaction
+                .prepare_cached("DELETE FROM inbox WHERE id <= ?1")?
+                .execute(params![upto])?;
+        }
         let mut ingested = Ingested::default();
         {
             let mut insert_event = transaction.prepare_cached(
@@ -989,6 +1092,14 @@ impl LineageStore {
             Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(()),
             Err(err) => Err(failed(err.to_string())),
         }
+    }
+
+    /// Copies what it can of the write-ahead log into the database file without waiting for
+    /// readers or writers (a passive checkpoint).
+    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Whether the store knows the run (`None` when it holds none of its events) and, if so,

@@ -341,8 +341,11 @@ async fn idle_and_slow_clients_are_cut_off() {
     server.stop().await;
 }
 
+/// Group commit answers a POST only once its batch is committed, and a read through the server
+/// finds every event acknowledged before it: the moment a client has its 201, its run reads back
+/// in the state the event gave it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_posts_lose_nothing() {
+async fn concurrent_posts_lose_nothing_and_read_back_once_acknowledged() {
     let server = TestServer::start(None, 1 << 20).await;
     let url = server.url.clone();
     let clients: Vec<_> = (0..8)
@@ -351,16 +354,27 @@ async fn concurrent_posts_lose_nothing() {
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 for index in 0..25 {
-                    for event in events_of(&format!("job-{client}-{index}"), &["in"], &["out"]) {
+                    let job = format!("job-{client}-{index}");
+                    let events = events_of(&job, &["in"], &["out"]);
+                    for (event, state) in events.iter().zip(["RUNNING", "COMPLETED"]) {
                         let status = http
                             .post(format!("{url}/api/v1/lineage"))
                             .header("content-type", "application/json")
-                            .body(json(&event))
+                            .body(json(event))
                             .send()
                             .await
                             .unwrap()
                             .status();
                         assert_eq!(status, 201);
+                        let run: Value = http
+                            .get(format!("{url}/api/v1/jobs/runs/{}", event.run.run_id))
+                            .send()
+                            .await
+                            .unwrap()
+                            .json()
+                            .await
+                            .unwrap();
+                        assert_eq!(run["state"], state, "{job}: {run}");
                     }
                 }
             })
