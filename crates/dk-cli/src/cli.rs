@@ -112,7 +112,10 @@ pub enum Command {
         after_help = "Examples:\n  dk datasetgroup create raw --store lake --dataset orders-raw --dataset customers-raw\n  dk datasetgroup list\n  dk datasetgroup show raw"
     )]
     Datasetgroup(datasetgroup::DataSetGroupCommand),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dk key generate release\n  DK_KEY_PASSWORD=... dk key generate ci --algorithm ed25519"
+    )]
     Key(trust::KeyCommand),
     Sign(trust::SignArgs),
     Verify(trust::VerifyArgs),
