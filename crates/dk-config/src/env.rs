@@ -40,6 +40,10 @@ pub const GITLAB_TOKEN: &str = "GITLAB_TOKEN";
 pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
 pub const BROWSER: &str = "BROWSER";
 pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
+pub const DK_LINEAGE_STORE: &str = "DK_LINEAGE_STORE";
+pub const DK_LINEAGE_SERVER: &str = "DK_LINEAGE_SERVER";
+pub const PGPASSWORD: &str = "PGPASSWORD";
+pub const PGPASSFILE: &str = "PGPASSFILE";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -176,6 +180,26 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: BROWSER,
         key: None,
         doc: "The browser `dk lineage NAME --open` starts: commands separated by `:`, `%s` standing for the URL (else it is appended). Default: `xdg-open` (`open` on macOS); without one the URL is printed.",
+    },
+    EnvVar {
+        name: DK_LINEAGE_STORE,
+        key: Some("lineage.store"),
+        doc: "Where `dk lineage serve` keeps its store (overrides `lineage.store`): a `postgresql://` URL, or a SQLite file.",
+    },
+    EnvVar {
+        name: DK_LINEAGE_SERVER,
+        key: Some("lineage.server"),
+        doc: "The team lineage server `dk lineage NAME` reads from (overrides `lineage.server`).",
+    },
+    EnvVar {
+        name: PGPASSWORD,
+        key: None,
+        doc: "Password for a `lineage.store` PostgreSQL URL without one. Never printed.",
+    },
+    EnvVar {
+        name: PGPASSFILE,
+        key: None,
+        doc: "The `.pgpass` file read for a `lineage.store` PostgreSQL URL without a password. Default `~/.pgpass` (ignored unless mode 0600, as libpq does).",
     },
 ];
 

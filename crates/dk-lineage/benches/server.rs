@@ -33,7 +33,7 @@ async fn start(
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let (stop, stopped) = oneshot::channel::<()>();
     let config = ServerConfig {
-        store,
+        store: store.into(),
         token: None,
         max_body: 1 << 21,
         timeout: DEFAULT_TIMEOUT,

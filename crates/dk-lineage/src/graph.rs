@@ -82,9 +82,9 @@ pub struct Neighbourhood {
 pub const MAX_NODES: usize = 500;
 
 // A job recorded by a JobEvent alone has no run: its run and state are empty in the table.
-const JOB_COLUMNS: &str =
+pub(crate) const JOB_COLUMNS: &str =
     "j.namespace, j.name, NULLIF(j.last_run_id, ''), NULLIF(j.last_state, ''), j.last_time";
-const DATASET_COLUMNS: &str = "d.namespace, d.name, d.alias";
+pub(crate) const DATASET_COLUMNS: &str = "d.namespace, d.name, d.alias";
 
 fn job(row: &Row<'_>) -> rusqlite::Result<Node> {
     Ok(Node {
@@ -208,6 +208,19 @@ pub(crate) fn around(
     direction: Direction,
     depth: usize,
 ) -> Result<Neighbourhood, StoreError> {
+    walk(root, direction, depth, |node, upstream| {
+        neighbours(connection, node, upstream)
+    })
+}
+
+/// The nodes within `depth` hops of `root` in `direction`, one hop at a time through
+/// `neighbours` (a node, and whether upstream): any store's walk.
+pub(crate) fn walk(
+    root: &Node,
+    direction: Direction,
+    depth: usize,
+    mut neighbours: impl FnMut(&Node, bool) -> Result<Vec<Node>, StoreError>,
+) -> Result<Neighbourhood, StoreError> {
     let mut found: HashMap<String, (Node, i64)> = HashMap::from([(root.id(), (root.clone(), 0))]);
     let mut edges = Vec::new();
     let mut truncated = false;
@@ -223,7 +236,7 @@ pub(crate) fn around(
             if hops == depth {
                 continue;
             }
-            let next_nodes = neighbours(connection, &node, upstream)?;
+            let next_nodes = neighbours(&node, upstream)?;
             truncated |= next_nodes.len() >= MAX_NODES;
             for next in next_nodes {
                 if !found.contains_key(&next.id()) && found.len() >= MAX_NODES {

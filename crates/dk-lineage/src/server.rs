@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,13 +26,14 @@ use std::io::Read;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::backend::{Lineage, Location, sharing_events};
 use crate::catalog::{
     DatasetRecord, EventQuery, Facets, JobRecord, Name, Page, RunRecord, SearchQuery,
     VersionRecord, version_id,
 };
 use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
-use crate::store::{LineageStore, StoreError};
+use crate::store::StoreError;
 use crate::ui;
 
 /// The largest batch the writer commits at once.
@@ -51,7 +51,8 @@ const LATEST_RUNS: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub store: PathBuf,
+    /// A SQLite file, or a PostgreSQL database that other replicas may share.
+    pub store: Location,
     /// Required as `Authorization: Bearer <token>` on every request when set.
     pub token: Option<String>,
     /// Larger request bodies are refused with 413.
@@ -81,14 +82,14 @@ struct Pending {
 #[derive(Clone)]
 struct AppState {
     writer: mpsc::Sender<Pending>,
-    reader: Arc<Mutex<LineageStore>>,
+    reader: Arc<Mutex<Box<dyn Lineage>>>,
     token: Option<Arc<str>>,
     /// The largest event accepted, compressed or not.
     max_body: usize,
 }
 
 /// Commits events in batches until every sender is gone.
-fn write_loop(mut store: LineageStore, mut queue: mpsc::Receiver<Pending>) {
+fn write_loop(mut store: Box<dyn Lineage>, mut queue: mpsc::Receiver<Pending>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -97,8 +98,10 @@ fn write_loop(mut store: LineageStore, mut queue: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
+        let events: Vec<(&Received, &str)> =
+            batch.iter().map(|p| (&p.event, p.json.as_str())).collect();
         let result = store
-            .ingest_received(batch.iter().map(|p| (&p.event, p.json.as_str())))
+            .ingest(&events)
             .map(drop)
             .map_err(|err| err.to_string());
         for pending in batch {
@@ -123,8 +126,16 @@ pub async fn serve_all(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let writer_store = LineageStore::open(&config.store)?;
-    let reader = LineageStore::open(&config.store)?;
+    // Opening a PostgreSQL store blocks (and migrates the schema): off the async threads.
+    let location = config.store.clone();
+    let (writer_store, reader) = tokio::task::spawn_blocking(move || {
+        Ok::<_, StoreError>((
+            crate::backend::open(&location)?,
+            crate::backend::open(&location)?,
+        ))
+    })
+    .await
+    .map_err(|err| StoreError::Database(err.to_string()))??;
     let (writer, queue) = mpsc::channel(4 * MAX_BATCH);
     let write_thread = std::thread::spawn(move || write_loop(writer_store, queue));
     let state = AppState {
@@ -534,14 +545,14 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 /// Runs a read on the read connection, off the async threads.
 async fn read<T: Send + 'static>(
     state: &AppState,
-    query: impl FnOnce(&LineageStore) -> Result<T, StoreError> + Send + 'static,
+    query: impl FnOnce(&dyn Lineage) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     let reader = state.reader.clone();
     tokio::task::spawn_blocking(move || {
         let store = reader
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        query(&store)
+        query(store.as_ref())
     })
     .await
     .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
@@ -552,7 +563,7 @@ async fn read<T: Send + 'static>(
 async fn answer(
     state: &AppState,
     missing: String,
-    query: impl FnOnce(&LineageStore) -> Result<Option<Value>, StoreError> + Send + 'static,
+    query: impl FnOnce(&dyn Lineage) -> Result<Option<Value>, StoreError> + Send + 'static,
 ) -> Response {
     match read(state, query).await {
         Ok(Some(value)) => axum::Json(value).into_response(),
@@ -619,11 +630,11 @@ async fn namespace(State(state): State<AppState>, Path(name): Path<String>) -> R
 }
 
 /// A namespace's jobs or datasets, by limit and offset.
-type ListQuery<T> = fn(&LineageStore, &str, usize, usize) -> Result<Page<T>, StoreError>;
+type ListQuery<T> = fn(&dyn Lineage, &str, usize, usize) -> Result<Page<T>, StoreError>;
 /// A job or a dataset by namespace and name.
-type OneQuery<T> = fn(&LineageStore, &str, &str) -> Result<Option<T>, StoreError>;
+type OneQuery<T> = fn(&dyn Lineage, &str, &str) -> Result<Option<T>, StoreError>;
 /// A record in Marquez's shape.
-type Render<T> = fn(&LineageStore, &T) -> Result<Value, StoreError>;
+type Render<T> = fn(&dyn Lineage, &T) -> Result<Value, StoreError>;
 
 /// One page of a namespace's jobs or datasets, as `{"<key>": [...], "totalCount": n}`.
 async fn listing<T: 'static>(
@@ -663,11 +674,18 @@ async fn jobs(
     Query(paging): Query<Paging>,
 ) -> Response {
     let query = (namespace, paging);
-    listing(&state, query, "jobs", LineageStore::jobs, job_json).await
+    listing(
+        &state,
+        query,
+        "jobs",
+        |s, ns, l, o| s.jobs(ns, l, o),
+        job_json,
+    )
+    .await
 }
 
 async fn job(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
-    one(&state, "job", id, LineageStore::job, job_json).await
+    one(&state, "job", id, |s, ns, n| s.job(ns, n), job_json).await
 }
 
 async fn job_runs(
@@ -713,14 +731,21 @@ async fn datasets(
         &state,
         query,
         "datasets",
-        LineageStore::datasets,
+        |s, ns, l, o| s.datasets(ns, l, o),
         dataset_json,
     )
     .await
 }
 
 async fn dataset(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
-    one(&state, "dataset", id, LineageStore::dataset, dataset_json).await
+    one(
+        &state,
+        "dataset",
+        id,
+        |s, ns, n| s.dataset(ns, n),
+        dataset_json,
+    )
+    .await
 }
 
 async fn dataset_versions(
@@ -767,7 +792,7 @@ fn facet_text<'a>(facets: &'a Facets, facet: &str, member: &str) -> Option<&'a s
 }
 
 /// A run in Marquez's `Run` shape, with the facets its events sent.
-fn run_json(store: &LineageStore, run: &RunRecord) -> Result<Value, StoreError> {
+fn run_json(store: &dyn Lineage, run: &RunRecord) -> Result<Value, StoreError> {
     let time = |text: &Option<String>| {
         text.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -794,7 +819,7 @@ fn run_json(store: &LineageStore, run: &RunRecord) -> Result<Value, StoreError> 
 
 /// A job in Marquez's `Job` shape: description from its `documentation` facet, location from
 /// its `sourceCodeLocation` facet.
-fn job_json(store: &LineageStore, job: &JobRecord) -> Result<Value, StoreError> {
+fn job_json(store: &dyn Lineage, job: &JobRecord) -> Result<Value, StoreError> {
     let facets = store.job_facets(&job.namespace, &job.name)?;
     let latest_runs = store.job_runs(&job.namespace, &job.name, LATEST_RUNS, 0)?;
     let latest_runs = latest_runs
@@ -870,7 +895,7 @@ fn dataset_description(facets: &Facets, dataset: &DatasetRecord) -> Option<Strin
 
 /// A dataset in Marquez's `Dataset` shape: fields from its `schema` facet, tags from its `tags`
 /// facet, the version its newest run (or DatasetEvent) made.
-fn dataset_json(store: &LineageStore, dataset: &DatasetRecord) -> Result<Value, StoreError> {
+fn dataset_json(store: &dyn Lineage, dataset: &DatasetRecord) -> Result<Value, StoreError> {
     let facets = store.dataset_facets(&dataset.namespace, &dataset.name)?;
     let (fields, tags) = fields_and_tags(&facets);
     let current = store.dataset_versions(&dataset.namespace, &dataset.name, 1, 0)?;
@@ -895,7 +920,7 @@ fn dataset_json(store: &LineageStore, dataset: &DatasetRecord) -> Result<Value, 
 
 /// A version of a dataset in Marquez's `DatasetVersion` shape, with the run that made it.
 fn version_json(
-    store: &LineageStore,
+    store: &dyn Lineage,
     dataset: &DatasetRecord,
     version: &VersionRecord,
 ) -> Result<Value, StoreError> {
@@ -1095,7 +1120,7 @@ fn marquez_id(kind: NodeKind, namespace: &str, name: &str) -> String {
 /// The job or dataset a `<namespace>:<name>` id names: namespaces may hold colons
 /// (`postgres://host:5432`), so each split is tried against the store.
 fn resolve(
-    store: &LineageStore,
+    store: &dyn Lineage,
     kind: NodeKind,
     rest: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
@@ -1115,7 +1140,7 @@ fn resolve(
 /// The graph around a node, in Marquez's `LineageGraph` shape. Node ids are
 /// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`.
 fn lineage_json(
-    store: &LineageStore,
+    store: &dyn Lineage,
     node_id: &str,
     depth: usize,
 ) -> Result<Option<Value>, StoreError> {
@@ -1186,7 +1211,7 @@ async fn lineage_graph(
         query.node_id
     );
     answer(&state, missing, move |store| {
-        store.sharing_events(|store| lineage_json(store, &node_id, depth))
+        sharing_events(store, |store| lineage_json(store, &node_id, depth))
     })
     .await
 }
@@ -1227,7 +1252,7 @@ fn transformation(input: &Value) -> (Option<&str>, Option<&str>) {
 /// with the input fields the `columnLineage` facets derive it from, over the datasets upstream
 /// of the node (and downstream with `withDownstream`) within `depth` jobs.
 fn column_lineage_json(
-    store: &LineageStore,
+    store: &dyn Lineage,
     node_id: &str,
     depth: usize,
     downstream: bool,
@@ -1396,7 +1421,9 @@ async fn column_lineage(
     );
     let node_id = query.node_id;
     answer(&state, missing, move |store| {
-        store.sharing_events(|store| column_lineage_json(store, &node_id, depth, downstream))
+        sharing_events(store, |store| {
+            column_lineage_json(store, &node_id, depth, downstream)
+        })
     })
     .await
 }

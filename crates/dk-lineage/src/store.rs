@@ -37,6 +37,10 @@ pub enum StoreError {
     },
     #[error("lineage store: cannot sync {path} to disk: {message}")]
     Sync { path: String, message: String },
+    #[error("lineage store (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("lineage store (PostgreSQL): {0}")]
+    Database(String),
 }
 
 /// Few indexes: every one is written by each ingested event. Events of a run are found by their
@@ -129,7 +133,7 @@ CREATE INDEX IF NOT EXISTS dataset_tags_by_tag ON dataset_tags (tag);
 const INDEX_VERSION: i64 = 1;
 
 /// An event on its way into the store: a RunEvent (dk's own, or received) or a static one.
-enum Entry<'a> {
+pub(crate) enum Entry<'a> {
     Run {
         head: &'a EventHead,
         key: Cow<'a, str>,
@@ -151,7 +155,7 @@ enum Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    fn datasets(&self) -> Vec<&'a DatasetHead> {
+    pub(crate) fn datasets(&self) -> Vec<&'a DatasetHead> {
         match self {
             Entry::Run { head, .. } => head.inputs.iter().chain(&head.outputs).collect(),
             Entry::Dataset { dataset, .. } => vec![*dataset],
@@ -161,7 +165,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn received(event: &'a Received) -> Entry<'a> {
+    pub(crate) fn received(event: &'a Received) -> Entry<'a> {
         match &event.kind {
             ReceivedKind::Run { head, typed } => Entry::Run {
                 head,
@@ -192,6 +196,49 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// One row of `appearances` an event makes: kind, namespace, name, role and run id.
+pub(crate) type Appearance<'a> = (&'static str, &'a str, &'a str, &'static str, Option<String>);
+
+/// Where the jobs and datasets of an event appear (for their facets and versions).
+pub(crate) fn appearances<'a>(entry: &Entry<'a>) -> Vec<Appearance<'a>> {
+    let (run_id, job, datasets): (Option<String>, Option<&JobHead>, Vec<(&str, &DatasetHead)>) =
+        match entry {
+            Entry::Run { head, .. } => (
+                Some(head.run.run_id.to_string()),
+                Some(&head.job),
+                roles(&head.inputs, &head.outputs),
+            ),
+            Entry::Dataset { dataset, .. } => (None, None, vec![("static", *dataset)]),
+            Entry::Job {
+                job,
+                inputs,
+                outputs,
+                ..
+            } => (None, Some(*job), roles(inputs, outputs)),
+        };
+    let mut rows = Vec::with_capacity(datasets.len() + 1);
+    if let Some(job) = job {
+        let role = if run_id.is_some() { "run" } else { "static" };
+        rows.push((
+            "job",
+            job.namespace.as_str(),
+            job.name.as_str(),
+            role,
+            run_id.clone(),
+        ));
+    }
+    for (role, dataset) in datasets {
+        rows.push((
+            "dataset",
+            dataset.namespace.as_str(),
+            dataset.name.as_str(),
+            role,
+            run_id.clone(),
+        ));
+    }
+    rows
+}
+
 /// Where jobs and datasets appear (for their facets and versions), and event times in time
 /// order; the normalised time of the event.
 fn index_event(
@@ -208,48 +255,13 @@ fn index_event(
         "INSERT OR IGNORE INTO appearances (kind, namespace, name, at, event_key, role, run_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    let (run_id, job, datasets): (Option<String>, Option<&JobHead>, Vec<(&str, &DatasetHead)>) =
-        match entry {
-            Entry::Run { head, .. } => (
-                Some(head.run.run_id.to_string()),
-                Some(&head.job),
-                roles(&head.inputs, &head.outputs),
-            ),
-            Entry::Dataset { dataset, .. } => (None, None, vec![("static", *dataset)]),
-            Entry::Job {
-                job,
-                inputs,
-                outputs,
-                ..
-            } => (None, Some(*job), roles(inputs, outputs)),
-        };
-    if let Some(job) = job {
-        let role = if run_id.is_some() { "run" } else { "static" };
-        appear.execute(params![
-            "job",
-            job.namespace,
-            job.name,
-            at,
-            key,
-            role,
-            run_id
-        ])?;
-    }
-    for (role, dataset) in datasets {
-        appear.execute(params![
-            "dataset",
-            dataset.namespace,
-            dataset.name,
-            at,
-            key,
-            role,
-            run_id
-        ])?;
+    for (kind, namespace, name, role, run_id) in appearances(entry) {
+        appear.execute(params![kind, namespace, name, at, key, role, run_id])?;
     }
     Ok(at)
 }
 
-fn roles<'a>(
+pub(crate) fn roles<'a>(
     inputs: &'a [DatasetHead],
     outputs: &'a [DatasetHead],
 ) -> Vec<(&'static str, &'a DatasetHead)> {
@@ -260,19 +272,19 @@ fn roles<'a>(
 }
 
 /// The newest tags of each dataset in a batch, with the normalised time that set them.
-type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
+pub(crate) type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
 
 /// A fresh event, for the tag index: its normalised time, JSON and datasets.
-struct Tagged<'a> {
-    at: String,
-    payload: &'a str,
-    datasets: Vec<&'a DatasetHead>,
+pub(crate) struct Tagged<'a> {
+    pub(crate) at: String,
+    pub(crate) payload: &'a str,
+    pub(crate) datasets: Vec<&'a DatasetHead>,
 }
 
 /// The tags of each dataset as of its newest `tags` facet among `events`. Events are read
 /// newest first, and an event's facets are parsed only while one of its datasets has no tags
 /// yet: parsing costs more than the rest of ingestion.
-fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
+pub(crate) fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
     events.sort_by(|a, b| b.at.cmp(&a.at));
     let mut tags = BatchTags::new();
     // Borrowed names: a lookup per dataset per event must not copy them.
@@ -484,7 +496,7 @@ pub struct LineageStore {
 /// Parsed events by key, kept while a read that visits many nodes runs: one event naming
 /// thousands of datasets is then parsed once, not once per dataset.
 #[derive(Debug, Default)]
-pub(crate) struct EventCache {
+pub struct EventCache {
     /// While on: the events by key, and the bytes of their text.
     events: std::cell::RefCell<Option<(ParsedEvents, usize)>>,
 }
@@ -495,6 +507,11 @@ type ParsedEvents = HashMap<String, std::sync::Arc<serde_json::Value>>;
 const EVENT_CACHE_BYTES: usize = 64 << 20;
 
 impl EventCache {
+    /// Keeps what is parsed from now on (`true`) until told to stop (`false`, which drops it).
+    pub(crate) fn share(&self, on: bool) {
+        *self.events.borrow_mut() = on.then(|| (HashMap::new(), 0));
+    }
+
     pub(crate) fn parse(
         &self,
         key: String,
@@ -1074,9 +1091,9 @@ impl LineageStore {
     /// Runs `read` with the events it parses kept for its duration: for reads that render many
     /// nodes (a lineage graph), whose events are often shared.
     pub fn sharing_events<T>(&self, read: impl FnOnce(&LineageStore) -> T) -> T {
-        *self.parsed.events.borrow_mut() = Some((HashMap::new(), 0));
+        self.parsed.share(true);
         let result = read(self);
-        *self.parsed.events.borrow_mut() = None;
+        self.parsed.share(false);
         result
     }
 

@@ -9,10 +9,13 @@ use serde::Serialize;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use dk_config::env::{BROWSER, DK_LINEAGE_TOKEN};
+use dk_config::env::{BROWSER, DK_LINEAGE_TOKEN, HOME, PGPASSFILE, PGPASSWORD};
+use dk_lineage::backend::{self, Location};
 use dk_lineage::background;
 use dk_lineage::emit::{FlushReport, LineagePaths, Synced, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
+use dk_lineage::migrate::Migrated;
+use dk_lineage::pg::PgUrl;
 use dk_lineage::server::{ServerConfig, serve_all};
 use dk_lineage::spool::Quarantined;
 use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
@@ -72,6 +75,28 @@ pub enum LineageCommand {
     Events(EventsArgs),
     Flush(FlushArgs),
     Serve(ServeArgs),
+    Migrate(MigrateArgs),
+}
+
+/// Move a lineage store into another: the local SQLite store into the team's PostgreSQL
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Copies every event of the source into the target, which derives jobs, datasets, runs and tags
+as its own ingestion does. Events keep their keys: re-running adds only what is missing (a
+stopped migration resumes). The source is left as it was. Give the target's password with
+PGPASSWORD or ~/.pgpass, never on the command line; with no --to, lineage.store (or
+DK_LINEAGE_STORE) is the target.
+
+Examples:
+  dk lineage migrate --from sqlite --to postgresql://dk@db.internal:5432/lineage
+  DK_LINEAGE_STORE=postgresql://dk@db:5432/lineage dk lineage migrate --from sqlite -o json")]
+pub struct MigrateArgs {
+    /// The source: `sqlite` (the local store) or a SQLite file
+    #[arg(long, value_name = "STORE", default_value = "sqlite")]
+    pub from: String,
+    /// The target: a postgresql:// URL without a password (default: lineage.store)
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
 }
 
 /// Serve an OpenLineage endpoint over the local lineage store, with Marquez's read API
@@ -155,6 +180,7 @@ pub fn run(args: LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         Some(LineageCommand::Events(events)) => run_events(events, ctx),
         Some(LineageCommand::Flush(flush)) => run_flush(flush, ctx),
         Some(LineageCommand::Serve(serve)) => run_serve(serve, ctx),
+        Some(LineageCommand::Migrate(migrate)) => run_migrate(migrate, ctx),
         None => match &args.name {
             Some(name) => run_graph(name, &args, ctx),
             None => Err(CliError::usage("name a job or dataset")
@@ -587,7 +613,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         ));
     }
     let config = ServerConfig {
-        store: paths(ctx)?.store,
+        store: store_location(ctx)?,
         token,
         max_body: args.max_body_kib.saturating_mul(1024),
         timeout: parse_timeout(Some(&args.timeout), "--timeout")?
@@ -626,7 +652,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             url: format!("http://{local}"),
             endpoint: format!("http://{local}/api/v1/lineage"),
             ui: format!("http://{web}"),
-            store: config.store.display().to_string(),
+            store: config.store.to_string(),
         });
         let stop = async {
             let mut terminate =
@@ -671,4 +697,134 @@ impl Render for Serving {
             self.url, self.ui
         )
     }
+}
+
+/// `lineage.store` (or DK_LINEAGE_STORE): a PostgreSQL URL, with its password from PGPASSWORD or
+/// the .pgpass file when it has none; else a SQLite file; unset, the local store.
+fn store_location(ctx: &Context) -> Result<Location, CliError> {
+    let Some(store) = ctx.config()?.string("lineage.store")? else {
+        return Ok(Location::Sqlite(paths(ctx)?.store));
+    };
+    parse_location(&store, ctx)
+}
+
+fn parse_location(store: &str, ctx: &Context) -> Result<Location, CliError> {
+    if !PgUrl::is_postgres(store) {
+        return Ok(Location::Sqlite(store.into()));
+    }
+    let url = PgUrl::parse(store).map_err(|err| {
+        CliError::usage(format!("lineage.store: {err}"))
+            .hint("e.g. postgresql://dk@db.internal:5432/lineage, with PGPASSWORD or ~/.pgpass")
+    })?;
+    if url.has_password() {
+        return Ok(Location::Postgres(url));
+    }
+    if let Some(password) = ctx.env.get(PGPASSWORD) {
+        return Ok(Location::Postgres(url.with_password(password)));
+    }
+    let pgpass = match (ctx.env.get(PGPASSFILE), ctx.env.get(HOME)) {
+        (Some(file), _) => std::path::PathBuf::from(file),
+        (None, Some(home)) => std::path::Path::new(home).join(".pgpass"),
+        (None, None) => return Ok(Location::Postgres(url)),
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(&pgpass) else {
+        return Ok(Location::Postgres(url));
+    };
+    // libpq's rule: a password file others can read is ignored.
+    if metadata.permissions().mode() & 0o077 != 0 {
+        ctx.ui.warn(format!(
+            "{} is readable by others and is ignored: chmod 600 it",
+            pgpass.display()
+        ));
+        return Ok(Location::Postgres(url));
+    }
+    let text = dk_fs::read_to_string(&pgpass, 1 << 20)
+        .map_err(|err| CliError::usage(format!("cannot read {}", pgpass.display())).cause(err))?;
+    Ok(Location::Postgres(match url.pgpass_password(&text) {
+        Some(password) => url.with_password(&password),
+        None => url,
+    }))
+}
+
+/// What `dk lineage migrate` moved, and where.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct MigrateReport {
+    from: String,
+    to: String,
+    #[serde(flatten)]
+    migrated: Migrated,
+}
+
+impl Render for MigrateReport {
+    fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Moved {} from {} to {}: {} new, {} already there{}.",
+            plural(self.migrated.events, "event"),
+            self.from,
+            self.to,
+            self.migrated.new,
+            self.migrated.duplicate,
+            match self.migrated.unreadable {
+                0 => String::new(),
+                n => format!(", {n} unreadable (left in the source)"),
+            }
+        )
+    }
+}
+
+fn run_migrate(args: MigrateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let source = match args.from.as_str() {
+        "sqlite" => paths(ctx)?.store,
+        path if PgUrl::is_postgres(path) => {
+            return Err(CliError::usage("--from is a SQLite store")
+                .hint("--from sqlite (the local store) or the path of a lineage.db"));
+        }
+        path => path.into(),
+    };
+    if !source.is_file() {
+        return Err(
+            CliError::usage(format!("no lineage store at {}", source.display()))
+                .hint("runs record lineage there; pass --from PATH for another lineage.db"),
+        );
+    }
+    let target = match &args.to {
+        Some(to) => parse_location(to, ctx)?,
+        None => store_location(ctx)?,
+    };
+    if let Location::Postgres(url) = &target
+        && args
+            .to
+            .as_deref()
+            .is_some_and(|to| PgUrl::parse(to).is_ok_and(|u| u.has_password()))
+    {
+        ctx.ui.warn(format!(
+            "--to holds a password, which the shell history keeps: use PGPASSWORD or ~/.pgpass for {url}"
+        ));
+    }
+    if matches!(&target, Location::Sqlite(path) if *path == source) {
+        return Err(
+            CliError::usage("the source and the target are the same store")
+                .hint("--to postgresql://USER@HOST:PORT/DATABASE, or set lineage.store"),
+        );
+    }
+    let from = LineageStore::open(&source).map_err(store_error)?;
+    let total = from.count_events().map_err(store_error)?;
+    let mut to = backend::open(&target).map_err(|err| {
+        CliError::new(ExitStatus::External, format!("cannot open {target}")).cause(err)
+    })?;
+    let bar = ctx
+        .ui
+        .progress(format!("Moving {total} events to {target}"), None);
+    let migrated = dk_lineage::migrate::migrate(&from, to.as_mut(), |done| {
+        bar.set_message(format!("Moved {}/{total} events to {target}", done.events));
+    })
+    .map_err(|err| CliError::new(ExitStatus::External, "the migration stopped").cause(err))?;
+    bar.finish_and_clear();
+    ctx.ui.emit(&MigrateReport {
+        from: source.display().to_string(),
+        to: target.to_string(),
+        migrated,
+    })
 }

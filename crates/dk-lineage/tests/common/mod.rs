@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+pub mod pg;
 pub mod server;
 
 use dk_lineage::event::new_run_id;
