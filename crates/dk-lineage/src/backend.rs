@@ -20,7 +20,7 @@ use crate::store::{EventCache, Ingested, LineageStore, StoreError};
 #[derive(Debug, Clone)]
 pub enum Location {
     Sqlite(PathBuf),
-    Postgres(PgUrl),
+    Postgres(Box<PgUrl>),
 }
 
 impl From<PathBuf> for Location {

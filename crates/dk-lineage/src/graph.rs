@@ -5,11 +5,11 @@
 use std::collections::{HashMap, VecDeque};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     Job,
@@ -17,7 +17,7 @@ pub enum NodeKind {
 }
 
 /// A job or a dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub kind: NodeKind,
@@ -51,7 +51,8 @@ impl Node {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     Upstream,
     Downstream,
@@ -59,14 +60,14 @@ pub enum Direction {
 }
 
 /// An edge of a neighbourhood, by node id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Edge {
     pub from: String,
     pub to: String,
 }
 
 /// A node, how far it is from the start (negative: upstream), and the graph around it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Neighbourhood {
     pub root: Node,
     /// Nodes with their distance from the root: upstream negative, downstream positive.
@@ -74,7 +75,7 @@ pub struct Neighbourhood {
     pub edges: Vec<Edge>,
     /// The walk stopped at [`MAX_NODES`]: names come from unauthenticated events, and one event
     /// listing a million outputs must not make every read of its job walk them all.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
 

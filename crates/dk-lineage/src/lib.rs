@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod naming;
 pub mod pg;
 mod private;
+pub mod remote;
 pub mod run;
 pub mod server;
 pub mod source;

@@ -180,6 +180,7 @@ pub async fn serve_all(
         .route("/api/v1/tags", get(tags))
         .route("/api/v1/ui/graph", get(ui_graph))
         .route("/api/v1/ui/governance", get(ui_governance))
+        .route("/api/v1/dk/lineage", get(dk_lineage))
         .route(
             "/api/v1/{*rest}",
             axum::routing::any(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") }),
@@ -1424,6 +1425,33 @@ async fn column_lineage(
         sharing_events(store, |store| {
             column_lineage_json(store, &node_id, depth, downstream)
         })
+    })
+    .await
+}
+
+/// The most hops `/api/v1/dk/lineage` walks.
+const MAX_DK_DEPTH: usize = 100;
+
+#[derive(Debug, Deserialize)]
+struct NeighbourhoodQuery {
+    name: String,
+    direction: Option<Direction>,
+    depth: Option<usize>,
+}
+
+/// What `dk lineage NAME` shows, from this server's store (`lineage.server`): the
+/// neighbourhoods of every job or dataset `name` names, as [`crate::remote::Found`].
+async fn dk_lineage(
+    State(state): State<AppState>,
+    Query(query): Query<NeighbourhoodQuery>,
+) -> Response {
+    let direction = query.direction.unwrap_or(Direction::Both);
+    let depth = query.depth.unwrap_or(5).min(MAX_DK_DEPTH);
+    answer(&state, String::new(), move |store| {
+        let found = crate::remote::Found {
+            neighbourhoods: store.neighbourhood(&query.name, direction, depth)?,
+        };
+        Ok(Some(serde_json::to_value(found).unwrap_or_default()))
     })
     .await
 }

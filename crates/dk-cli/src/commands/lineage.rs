@@ -298,28 +298,77 @@ impl Render for LineageReport {
     }
 }
 
+/// The neighbourhoods `name` names on the team server (`lineage.server`).
+fn remote_graph(
+    server: &str,
+    name: &str,
+    direction: Direction,
+    depth: usize,
+    ctx: &Context,
+) -> Result<Vec<Neighbourhood>, CliError> {
+    let token = ctx.env.get(DK_LINEAGE_TOKEN);
+    runtime()?
+        .block_on(dk_lineage::remote::neighbourhoods(
+            server,
+            token,
+            name,
+            direction,
+            depth,
+            Duration::from_secs(30),
+        ))
+        .map_err(|err| {
+            CliError::new(ExitStatus::External, "cannot read lineage from the team server")
+                .cause(err)
+                .hint("check lineage.server (or DK_LINEAGE_SERVER) and DK_LINEAGE_TOKEN; unset lineage.server to read the local store")
+        })
+}
+
 fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let store = synced(ctx)?.store;
     let direction = match (args.upstream, args.downstream) {
         (true, _) => Direction::Upstream,
         (_, true) => Direction::Downstream,
         _ => Direction::Both,
     };
-    let mut found = store
+    if let Some(server) = ctx.config()?.string("lineage.server")? {
+        let found = remote_graph(&server, name, direction, args.depth, ctx)?;
+        if found.is_empty() {
+            return Err(CliError::failure(format!(
+                "no job or dataset named `{name}` on the lineage server {server}"
+            ))
+            .hint(format!(
+                "{server}/api/v1/search?q={name} searches by part of a name"
+            )));
+        }
+        return show_graph(name, found, args, ctx);
+    }
+    let store = synced(ctx)?.store;
+    let found = store
         .neighbourhood(name, direction, args.depth)
         .map_err(store_error)?;
+    if found.is_empty() {
+        let labels = store.labels().map_err(store_error)?;
+        let hint = match did_you_mean(name, labels.iter().map(String::as_str)) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None if labels.is_empty() => {
+                "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
+            }
+            None => "`dk lineage events` lists the recorded runs".into(),
+        };
+        return Err(
+            CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint),
+        );
+    }
+    show_graph(name, found, args, ctx)
+}
+
+/// One neighbourhood shown (or opened in the UI); several (never none) are ambiguous.
+fn show_graph(
+    name: &str,
+    mut found: Vec<Neighbourhood>,
+    args: &LineageArgs,
+    ctx: &Context,
+) -> Result<ExitStatus, CliError> {
     match found.len() {
-        0 => {
-            let labels = store.labels().map_err(store_error)?;
-            let hint = match did_you_mean(name, labels.iter().map(String::as_str)) {
-                Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                None if labels.is_empty() => {
-                    "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
-                }
-                None => "`dk lineage events` lists the recorded runs".into(),
-            };
-            Err(CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint))
-        }
         1 if args.open => {
             let root = &found[0].root;
             let url = format!(
@@ -717,19 +766,19 @@ fn parse_location(store: &str, ctx: &Context) -> Result<Location, CliError> {
             .hint("e.g. postgresql://dk@db.internal:5432/lineage, with PGPASSWORD or ~/.pgpass")
     })?;
     if url.has_password() {
-        return Ok(Location::Postgres(url));
+        return Ok(Location::Postgres(Box::new(url)));
     }
     if let Some(password) = ctx.env.get(PGPASSWORD) {
-        return Ok(Location::Postgres(url.with_password(password)));
+        return Ok(Location::Postgres(Box::new(url.with_password(password))));
     }
     let pgpass = match (ctx.env.get(PGPASSFILE), ctx.env.get(HOME)) {
         (Some(file), _) => std::path::PathBuf::from(file),
         (None, Some(home)) => std::path::Path::new(home).join(".pgpass"),
-        (None, None) => return Ok(Location::Postgres(url)),
+        (None, None) => return Ok(Location::Postgres(Box::new(url))),
     };
     use std::os::unix::fs::PermissionsExt;
     let Ok(metadata) = std::fs::metadata(&pgpass) else {
-        return Ok(Location::Postgres(url));
+        return Ok(Location::Postgres(Box::new(url)));
     };
     // libpq's rule: a password file others can read is ignored.
     if metadata.permissions().mode() & 0o077 != 0 {
@@ -737,14 +786,16 @@ fn parse_location(store: &str, ctx: &Context) -> Result<Location, CliError> {
             "{} is readable by others and is ignored: chmod 600 it",
             pgpass.display()
         ));
-        return Ok(Location::Postgres(url));
+        return Ok(Location::Postgres(Box::new(url)));
     }
     let text = dk_fs::read_to_string(&pgpass, 1 << 20)
         .map_err(|err| CliError::usage(format!("cannot read {}", pgpass.display())).cause(err))?;
-    Ok(Location::Postgres(match url.pgpass_password(&text) {
-        Some(password) => url.with_password(&password),
-        None => url,
-    }))
+    Ok(Location::Postgres(Box::new(
+        match url.pgpass_password(&text) {
+            Some(password) => url.with_password(&password),
+            None => url,
+        },
+    )))
 }
 
 /// What `dk lineage migrate` moved, and where.

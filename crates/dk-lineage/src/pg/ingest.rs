@@ -470,7 +470,8 @@ fn replace_tags(tx: &mut Transaction<'_>, tags: BatchTags) -> Result<(), StoreEr
     for (namespace, name) in tags.keys() {
         names.push([Some(namespace), Some(name)]);
     }
-    let mut stored: HashMap<(String, String), (Vec<(String, String)>, String)> = HashMap::new();
+    // Each dataset's stored (field, tag) pairs, in order, and the newest time among them.
+    let mut stored: HashMap<(String, String), (crate::event::Tags, String)> = HashMap::new();
     for row in tx.query(
         &format!(
             "SELECT t.namespace, t.name, t.field, t.tag, t.at FROM dataset_tags t

@@ -205,10 +205,10 @@ impl Drop for PgStore {
     /// The client's drop blocks on a runtime of its own, which cannot start on an async thread
     /// (where the server's last reference may go): there it is dropped on a thread of its own.
     fn drop(&mut self) {
-        if let Some(client) = self.client.get_mut().take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                std::thread::spawn(move || drop(client));
-            }
+        if let Some(client) = self.client.get_mut().take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            std::thread::spawn(move || drop(client));
         }
     }
 }

@@ -6,13 +6,13 @@ use dk_lineage::pg::PgUrl;
 /// The store a test server keeps its lineage in.
 pub enum Backend {
     Sqlite,
-    Postgres(TestDb),
+    Postgres(Box<TestDb>),
 }
 
 impl Backend {
     /// A fresh database, or `None` (SKIPPED printed) without PostgreSQL.
     pub fn postgres() -> Option<Backend> {
-        TestDb::create().map(Backend::Postgres)
+        TestDb::create().map(|db| Backend::Postgres(Box::new(db)))
     }
 }
 

@@ -18,7 +18,7 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
     /// Dropped (the database with it) after the server stops.
-    _db: Option<TestDb>,
+    _db: Option<Box<TestDb>>,
 }
 
 impl TestServer {
@@ -40,8 +40,25 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (store, db) = match backend {
             Backend::Sqlite => (Location::Sqlite(dir.path().join("lineage.db")), None),
-            Backend::Postgres(db) => (Location::Postgres(db.url.clone()), Some(db)),
+            Backend::Postgres(db) => (Location::Postgres(Box::new(db.url.clone())), Some(db)),
         };
+        TestServer::start_at(store, db, dir, token, max_body, timeout).await
+    }
+
+    /// A replica: a server on a store other servers may share.
+    pub async fn replica(store: Location) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        TestServer::start_at(store, None, dir, None, 1 << 20, DEFAULT_TIMEOUT).await
+    }
+
+    async fn start_at(
+        store: Location,
+        db: Option<Box<TestDb>>,
+        dir: tempfile::TempDir,
+        token: Option<&str>,
+        max_body: usize,
+        timeout: Duration,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
