@@ -534,13 +534,14 @@ impl EventCache {
     }
 }
 
-/// Moves each job of `events` to its newest run, as of the newest of these events (unless the
-/// store already knows a newer one). A later event of the same run may add datasets; a new run
-/// replaces them. Events without datasets change no inputs or outputs.
-fn update_jobs(
-    transaction: &rusqlite::Transaction<'_>,
-    events: &[&EventHead],
-) -> Result<(), StoreError> {
+/// Each job's newest event, and the events of each run.
+pub(crate) type NewestRuns<'a> = (
+    HashMap<(&'a str, &'a str), &'a EventHead>,
+    HashMap<Uuid, Vec<&'a EventHead>>,
+);
+
+/// Each job's newest event among `events` (the later of equal times), and the events of each run.
+pub(crate) fn newest_runs<'a>(events: &[&'a EventHead]) -> NewestRuns<'a> {
     let mut newest: HashMap<(&str, &str), &EventHead> = HashMap::new();
     let mut by_run: HashMap<Uuid, Vec<&EventHead>> = HashMap::new();
     for &event in events {
@@ -554,6 +555,17 @@ fn update_jobs(
             })
             .or_insert(event);
     }
+    (newest, by_run)
+}
+
+/// Moves each job of `events` to its newest run, as of the newest of these events (unless the
+/// store already knows a newer one). A later event of the same run may add datasets; a new run
+/// replaces them. Events without datasets change no inputs or outputs.
+fn update_jobs(
+    transaction: &rusqlite::Transaction<'_>,
+    events: &[&EventHead],
+) -> Result<(), StoreError> {
+    let (newest, by_run) = newest_runs(events);
     let mut job_latest = transaction.prepare_cached(
         "SELECT last_time, last_run_id FROM jobs WHERE namespace = ?1 AND name = ?2",
     )?;

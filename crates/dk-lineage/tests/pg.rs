@@ -7,28 +7,14 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 
+use common::events_of;
 use common::pg::TestDb;
-use common::run;
 use common::server::TestServer;
 use dk_lineage::backend::{Lineage, Location};
-use dk_lineage::event::{EventType, RunEvent};
+use dk_lineage::event::RunEvent;
 use dk_lineage::pg::PgStore;
 use dk_lineage::store::LineageStore;
-
-fn events_of(job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<RunEvent> {
-    let info = run(job, inputs, outputs);
-    let time = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
-    vec![
-        info.event(EventType::Start, time, None),
-        info.event(
-            EventType::Complete,
-            time + chrono::Duration::seconds(2),
-            None,
-        ),
-    ]
-}
 
 #[test]
 fn migrations_run_once_under_concurrent_starts() {

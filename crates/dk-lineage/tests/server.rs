@@ -5,29 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use common::run;
+use common::events_of;
 use common::server::TestServer;
 use dk_lineage::deliver::{Deliverer, Outcome, Target};
 use dk_lineage::event::MAX_EVENT_DEPTH;
-use dk_lineage::event::{EventType, RunEvent};
+use dk_lineage::event::RunEvent;
 use dk_lineage::server::DEFAULT_TIMEOUT;
-
-fn events_of(job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<RunEvent> {
-    let info = run(job, inputs, outputs);
-    let time = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
-    vec![
-        info.event(EventType::Start, time, None),
-        info.event(
-            EventType::Complete,
-            time + chrono::Duration::seconds(2),
-            None,
-        ),
-    ]
-}
 
 fn json(event: &RunEvent) -> String {
     serde_json::to_string(event).unwrap()

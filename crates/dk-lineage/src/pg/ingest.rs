@@ -6,12 +6,11 @@ use std::collections::{HashMap, HashSet};
 
 use postgres::Transaction;
 use postgres::types::ToSql;
-use uuid::Uuid;
 
 use super::{INGEST_LOCK, PgStore};
 use crate::event::{DatasetHead, EventHead, JobHead, Received, normalized_time};
 use crate::store::{
-    BatchTags, Entry, Ingested, StoreError, Tagged, appearances, newest_tags, roles,
+    BatchTags, Entry, Ingested, StoreError, Tagged, appearances, newest_runs, newest_tags, roles,
 };
 
 /// Columns of rows, one array per column, for `unnest`.
@@ -351,19 +350,7 @@ fn update_jobs(tx: &mut Transaction<'_>, events: &[&EventHead]) -> Result<(), St
     if events.is_empty() {
         return Ok(());
     }
-    let mut newest: HashMap<(&str, &str), &EventHead> = HashMap::new();
-    let mut by_run: HashMap<Uuid, Vec<&EventHead>> = HashMap::new();
-    for &event in events {
-        by_run.entry(event.run.run_id).or_default().push(event);
-        newest
-            .entry((&event.job.namespace, &event.job.name))
-            .and_modify(|current| {
-                if event.event_time >= current.event_time {
-                    *current = event;
-                }
-            })
-            .or_insert(event);
-    }
+    let (newest, by_run) = newest_runs(events);
     let mut names = Columns::<2>::new();
     for (namespace, name) in newest.keys() {
         names.push([Some(namespace), Some(name)]);

@@ -15,7 +15,7 @@ use crate::catalog::{
     version_id,
 };
 use crate::event::{Received, normalized_time};
-use crate::governance::{PiiFlow, PiiFlows, TaggedDataset};
+use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
 use crate::graph::{self, DATASET_COLUMNS, Direction, JOB_COLUMNS, Neighbourhood, Node, NodeKind};
 use crate::store::{EventCache, Ingested, StoreError};
 
@@ -201,37 +201,12 @@ fn parse_payloads(rows: &[Row]) -> Result<Vec<Value>, StoreError> {
         .collect()
 }
 
-fn fields(json: Option<String>) -> Vec<String> {
-    json.and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
-}
-
-/// See governance.rs `FLOWS`.
-const FLOWS: &str = "
-WITH pii AS (
+/// The `pii` table of governance.rs's `FLOWS_FROM_PII` in PostgreSQL.
+const PII: &str = "WITH pii AS (
     SELECT namespace, name, json_agg(field ORDER BY field)::text AS fields
     FROM (SELECT DISTINCT namespace, name, field FROM dataset_tags WHERE tag = 'pii') AS f
     GROUP BY namespace, name
-), levels AS (
-    SELECT namespace, name, MIN(substr(tag, 16)) AS level FROM dataset_tags
-    WHERE field = '' AND tag LIKE 'classification:%' GROUP BY namespace, name
-)
-SELECT p.namespace, p.name, d.alias, p.fields, l.level,
-       i.job_namespace, i.job_name, NULLIF(j.last_state, ''),
-       o.dataset_namespace, o.dataset_name, od.alias, op.fields, ol.level
-FROM pii p
-LEFT JOIN datasets d ON d.namespace = p.namespace AND d.name = p.name
-LEFT JOIN levels l ON l.namespace = p.namespace AND l.name = p.name
-LEFT JOIN job_io i ON i.dataset_namespace = p.namespace AND i.dataset_name = p.name
-    AND i.direction = 'input'
-LEFT JOIN jobs j ON j.namespace = i.job_namespace AND j.name = i.job_name
-LEFT JOIN job_io o ON o.job_namespace = i.job_namespace AND o.job_name = i.job_name
-    AND o.direction = 'output'
-LEFT JOIN datasets od ON od.namespace = o.dataset_namespace AND od.name = o.dataset_name
-LEFT JOIN pii op ON op.namespace = o.dataset_namespace AND op.name = o.dataset_name
-LEFT JOIN levels ol ON ol.namespace = o.dataset_namespace AND ol.name = o.dataset_name
-ORDER BY p.namespace, p.name, i.job_namespace, i.job_name, o.dataset_namespace, o.dataset_name
-LIMIT $1";
+)";
 
 impl Lineage for PgStore {
     fn ingest(&mut self, events: &[(&Received, &str)]) -> Result<Ingested, StoreError> {
@@ -614,7 +589,10 @@ impl Lineage for PgStore {
     fn pii_flows(&self, limit: usize) -> Result<PiiFlows, StoreError> {
         let wanted = limit.saturating_add(1) as i64;
         let mut flows: Vec<PiiFlow> = self
-            .query(FLOWS, &[&wanted])?
+            .query(
+                &format!("{PII}, {}", FLOWS_FROM_PII.replace("?1", "$1")),
+                &[&wanted],
+            )?
             .iter()
             .map(|row| {
                 let job = match (row.get(5), row.get(6)) {
