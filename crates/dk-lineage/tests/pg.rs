@@ -7,7 +7,6 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-
 use common::events_of;
 use common::pg::TestDb;
 use common::server::TestServer;

@@ -4,8 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use postgres::Transaction;
+use std::cell::RefCell;
+
 use postgres::types::ToSql;
+use postgres::{Row, Statement, Transaction};
 
 use super::{INGEST_LOCK, PgStore};
 use crate::event::{DatasetHead, EventHead, JobHead, Received, normalized_time};
@@ -40,6 +42,33 @@ impl<const N: usize> Columns<N> {
             .iter()
             .map(|c| c as &(dyn ToSql + Sync))
             .collect()
+    }
+}
+
+/// A transaction whose statements are prepared once per connection: a batch runs a dozen, each
+/// prepared costs a round trip more.
+struct Tx<'t, 'c> {
+    tx: Transaction<'c>,
+    statements: &'t RefCell<HashMap<String, Statement>>,
+}
+
+impl Tx<'_, '_> {
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let statement = super::prepared(self.statements, &mut self.tx, sql)?;
+        Ok(self.tx.execute(&statement, params)?)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let statement = super::prepared(self.statements, &mut self.tx, sql)?;
+        Ok(self.tx.query(&statement, params)?)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
     }
 }
 
@@ -93,7 +122,7 @@ impl<const N: usize> Rounds<N> {
     }
 }
 
-fn upsert_datasets(tx: &mut Transaction<'_>, rounds: Rounds<4>) -> Result<(), StoreError> {
+fn upsert_datasets(tx: &mut Tx<'_, '_>, rounds: Rounds<4>) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO datasets (namespace, name, alias, created_at, updated_at)
          SELECT ns, n, a, t, t FROM {} {UPSERT_DATASETS}",
@@ -116,10 +145,13 @@ impl PgStore {
             .map(|(event, payload)| (Entry::received(event), *payload))
             .collect();
         let mut client = self.client.borrow_mut();
-        let mut tx = client.as_mut().expect("connected").transaction()?;
+        let mut tx = Tx {
+            tx: client.as_mut().expect("connected").transaction()?,
+            statements: &self.statements,
+        };
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK])?;
         let ingested = ingest(&mut tx, entries)?;
-        tx.commit()?;
+        tx.tx.commit()?;
         Ok(ingested)
     }
 }
@@ -149,10 +181,7 @@ fn event_row<'e>(entry: &'e Entry<'_>) -> (String, [&'e str; 5]) {
     }
 }
 
-fn ingest(
-    tx: &mut Transaction<'_>,
-    entries: Vec<(Entry<'_>, &str)>,
-) -> Result<Ingested, StoreError> {
+fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingested, StoreError> {
     let mut ingested = Ingested::default();
     let mut rows = Columns::<7>::new();
     for (entry, payload) in &entries {
@@ -281,7 +310,7 @@ fn ingest(
 /// A JobEvent: the job is recorded (without a run), and the inputs and outputs it declares
 /// become its own unless a newer event of the job is known.
 fn static_job(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     time: &str,
     job: &JobHead,
     inputs: &[DatasetHead],
@@ -329,7 +358,7 @@ fn static_job(
     insert_io(tx, &io)
 }
 
-fn insert_io(tx: &mut Transaction<'_>, io: &Columns<5>) -> Result<(), StoreError> {
+fn insert_io(tx: &mut Tx<'_, '_>, io: &Columns<5>) -> Result<(), StoreError> {
     if io.is_empty() {
         return Ok(());
     }
@@ -346,7 +375,7 @@ fn insert_io(tx: &mut Transaction<'_>, io: &Columns<5>) -> Result<(), StoreError
 
 /// Moves each job of `events` to its newest run, as the SQLite store does (see its
 /// `update_jobs`): the jobs' current rows are read at once, and written back as arrays.
-fn update_jobs(tx: &mut Transaction<'_>, events: &[&EventHead]) -> Result<(), StoreError> {
+fn update_jobs(tx: &mut Tx<'_, '_>, events: &[&EventHead]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -449,7 +478,7 @@ fn update_jobs(tx: &mut Transaction<'_>, events: &[&EventHead]) -> Result<(), St
 
 /// A dataset's tags become those of its newest `tags` facet, as in the SQLite store's
 /// `replace_tags`: the stored tags of the batch's datasets are read at once.
-fn replace_tags(tx: &mut Transaction<'_>, tags: BatchTags) -> Result<(), StoreError> {
+fn replace_tags(tx: &mut Tx<'_, '_>, tags: BatchTags) -> Result<(), StoreError> {
     if tags.is_empty() {
         return Ok(());
     }

@@ -167,23 +167,11 @@ impl PgStore {
         Ok(())
     }
 
-    /// `sql` prepared on this connection (once).
-    fn statement(&self, client: &mut Client, sql: &str) -> Result<Statement, StoreError> {
-        if let Some(statement) = self.statements.borrow().get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = client.prepare(sql)?;
-        self.statements
-            .borrow_mut()
-            .insert(sql.to_owned(), statement.clone());
-        Ok(statement)
-    }
-
     fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
         self.reconnect_if_closed()?;
         let mut client = self.client.borrow_mut();
         let client = client.as_mut().expect("connected");
-        let statement = self.statement(client, sql)?;
+        let statement = prepared(&self.statements, client, sql)?;
         Ok(client.query(&statement, params)?)
     }
 
@@ -211,6 +199,22 @@ impl Drop for PgStore {
             std::thread::spawn(move || drop(client));
         }
     }
+}
+
+/// `sql` prepared on this connection (once): statements by their SQL.
+fn prepared(
+    statements: &RefCell<HashMap<String, Statement>>,
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+) -> Result<Statement, StoreError> {
+    if let Some(statement) = statements.borrow().get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql)?;
+    statements
+        .borrow_mut()
+        .insert(sql.to_owned(), statement.clone());
+    Ok(statement)
 }
 
 /// Applies the migrations this database lacks, in one transaction under the migration lock:
