@@ -220,6 +220,10 @@ fn migrate_moves_the_local_store_and_a_re_run_adds_nothing() {
         (Some(24), Some(24))
     );
     let again = run_ok_with(&ctx, &env, &["lineage", "migrate", "-o", "json"], 0).json();
+    let secret = url.replacen("://postgres@", "://postgres:hunter2@", 1);
+    let refused = run_with(&ctx, &[], &["lineage", "migrate", "--to", &secret]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(!refused.stderr.contains("hunter2"), "{}", refused.stderr);
     assert_eq!(
         (again["new"].as_u64(), again["duplicate"].as_u64()),
         (Some(0), Some(24))

@@ -841,19 +841,14 @@ fn run_migrate(args: MigrateArgs, ctx: &Context) -> Result<ExitStatus, CliError>
         );
     }
     let target = match &args.to {
+        // The shell history, `ps` and CI logs keep a command line.
+        Some(to) if PgUrl::parse(to).is_ok_and(|url| url.has_password()) => {
+            return Err(CliError::usage("--to must not hold a password")
+                .hint("drop it from the URL and give it with PGPASSWORD or ~/.pgpass (or set lineage.store in config)"));
+        }
         Some(to) => parse_location(to, ctx)?,
         None => store_location(ctx)?,
     };
-    if let Location::Postgres(url) = &target
-        && args
-            .to
-            .as_deref()
-            .is_some_and(|to| PgUrl::parse(to).is_ok_and(|u| u.has_password()))
-    {
-        ctx.ui.warn(format!(
-            "--to holds a password, which the shell history keeps: use PGPASSWORD or ~/.pgpass for {url}"
-        ));
-    }
     if matches!(&target, Location::Sqlite(path) if *path == source) {
         return Err(
             CliError::usage("the source and the target are the same store")
