@@ -47,6 +47,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("lineage-events", output::<lineage::EventsReport>()),
         ("lineage-flush", output::<lineage::FlushOutcome>()),
         ("lineage-serve", output::<lineage::Serving>()),
+        ("lineage-migrate", output::<lineage::MigrateReport>()),
         ("governance", output::<governance::report::Report>()),
         ("pipeline", output::<pipeline::show::PipelineReport>()),
         ("build", output::<package::BuildReport>()),

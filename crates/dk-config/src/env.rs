@@ -41,6 +41,10 @@ pub const ARGOCD_TOKEN: &str = "ARGOCD_TOKEN";
 pub const BROWSER: &str = "BROWSER";
 pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
 pub const DK_KEY_PASSWORD: &str = "DK_KEY_PASSWORD";
+pub const DK_LINEAGE_STORE: &str = "DK_LINEAGE_STORE";
+pub const DK_LINEAGE_SERVER: &str = "DK_LINEAGE_SERVER";
+pub const PGPASSWORD: &str = "PGPASSWORD";
+pub const PGPASSFILE: &str = "PGPASSFILE";
 
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
@@ -187,6 +191,26 @@ pub static ENV_VARS: &[EnvVar] = &[
         name: DK_KEY_PASSWORD,
         key: None,
         doc: "Password of encrypted signing keys: `dk key generate` encrypts the new key with it, `dk sign` decrypts. Never printed or stored.",
+    },
+    EnvVar {
+        name: DK_LINEAGE_STORE,
+        key: Some("lineage.store"),
+        doc: "Where `dk lineage serve` keeps its store (overrides `lineage.store`): a `postgresql://` URL, or a SQLite file.",
+    },
+    EnvVar {
+        name: DK_LINEAGE_SERVER,
+        key: Some("lineage.server"),
+        doc: "The team lineage server `dk lineage NAME` reads from (overrides `lineage.server`).",
+    },
+    EnvVar {
+        name: PGPASSWORD,
+        key: None,
+        doc: "Password for a `lineage.store` PostgreSQL URL without one. Never printed.",
+    },
+    EnvVar {
+        name: PGPASSFILE,
+        key: None,
+        doc: "The `.pgpass` file read for a `lineage.store` PostgreSQL URL without a password. Default `~/.pgpass` (ignored unless mode 0600, as libpq does).",
     },
 ];
 

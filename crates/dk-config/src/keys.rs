@@ -146,6 +146,20 @@ pub static KEYS: &[KeySpec] = &[
     },
     KeySpec {
         names: Names::Any,
+        pattern: "lineage.store",
+        kind: ValueKind::String,
+        default: None,
+        doc: "Where `dk lineage serve` keeps its store: a `postgresql://USER@HOST:PORT/DATABASE` URL (a team server; several replicas may share it; the password from `PGPASSWORD` or `~/.pgpass`, or in the URL, never printed), or a SQLite file. Unset: `$DK_HOME/lineage/lineage.db`.",
+    },
+    KeySpec {
+        names: Names::Any,
+        pattern: "lineage.server",
+        kind: ValueKind::String,
+        default: None,
+        doc: "URL of the team's `dk lineage serve` that `dk lineage NAME` reads from (one graph for the team); events still go to `lineage.endpoint`. Unset: the local store.",
+    },
+    KeySpec {
+        names: Names::Any,
         pattern: "gitops.repo",
         kind: ValueKind::String,
         default: None,

@@ -4,6 +4,8 @@
 //! before the next (a bounded client); events/s and the p99 latency of a POST (targets: at least
 //! 20,000 events/s, p99 under 20 ms), and that every acknowledged event is stored. Query:
 //! `GET /api/v1/lineage?depth=20` from the middle of a 10,000-dataset chain (target < 100 ms).
+//! With `DK_BENCH_LINEAGE_STORE=postgresql://...` (an empty database), the server keeps its store
+//! there instead of a SQLite file.
 
 mod common;
 
@@ -12,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use dk_lineage::backend::Location;
+use dk_lineage::pg::PgUrl;
 use dk_lineage::server::{DEFAULT_TIMEOUT, ServerConfig, serve};
-use dk_lineage::store::LineageStore;
 
 use common::{DATASETS, chain_events};
 
@@ -25,9 +28,7 @@ fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
     samples[((samples.len() as f64 * fraction) as usize).min(samples.len() - 1)]
 }
 
-async fn start(
-    store: std::path::PathBuf,
-) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+async fn start(store: Location) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -70,7 +71,10 @@ fn main() -> std::io::Result<()> {
                 .map(|e| serde_json::to_string(e).expect("serialise")),
         );
     }
-    let store = dir.path().join("lineage.db");
+    let store = match std::env::var("DK_BENCH_LINEAGE_STORE") {
+        Ok(url) => Location::Postgres(Box::new(PgUrl::parse(&url).expect("a postgresql:// URL"))),
+        Err(_) => Location::Sqlite(dir.path().join("lineage.db")),
+    };
     let (ingest, mut latencies, query) = runtime.block_on(async {
         let (url, stop, task) = start(store.clone()).await;
         let started = Instant::now();
@@ -134,11 +138,10 @@ fn main() -> std::io::Result<()> {
         task.await.expect("server task");
         (ingest, latencies, query)
     });
-    let stored = LineageStore::open(&store)
+    let stored = dk_lineage::backend::open(&store)
         .expect("store")
-        .events(None)
-        .expect("events")
-        .len();
+        .event_count()
+        .expect("events");
     let rate = latencies.len() as f64 / ingest.as_secs_f64();
     let p99 = percentile(&mut latencies, 0.99);
     let p50 = percentile(&mut latencies, 0.50);

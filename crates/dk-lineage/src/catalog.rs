@@ -171,6 +171,29 @@ fn merge_facets<'a>(merged: &mut Facets, found: impl IntoIterator<Item = &'a Val
     }
 }
 
+/// The facets at `pointer` (`/job/facets`) of events, newest first, merged.
+pub(crate) fn facets_at<'a>(events: impl IntoIterator<Item = &'a Value>, pointer: &str) -> Facets {
+    let mut merged = Facets::new();
+    merge_facets(
+        &mut merged,
+        events.into_iter().filter_map(|e| e.pointer(pointer)),
+    );
+    merged
+}
+
+/// The facets events, newest first, give a dataset, merged.
+pub(crate) fn dataset_facets_of<'a>(
+    events: impl IntoIterator<Item = &'a Value>,
+    namespace: &str,
+    name: &str,
+) -> Facets {
+    let mut merged = Facets::new();
+    for event in events {
+        merge_facets(&mut merged, dataset_facets_in(event, namespace, name));
+    }
+    merged
+}
+
 /// The facets a payload gives a dataset: as the DatasetEvent's dataset, an output or an input.
 fn dataset_facets_in<'a>(
     payload: &'a Value,
@@ -427,22 +450,18 @@ impl LineageStore {
 
     /// A job's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.
     pub fn job_facets(&self, namespace: &str, name: &str) -> Result<Facets, StoreError> {
-        let mut merged = Facets::new();
         let events = self.appearing(NodeKind::Job, namespace, name)?;
-        merge_facets(
-            &mut merged,
-            events.iter().filter_map(|e| e.pointer("/job/facets")),
-        );
-        Ok(merged)
+        Ok(facets_at(events.iter().map(|e| &**e), "/job/facets"))
     }
 
     /// A dataset's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.
     pub fn dataset_facets(&self, namespace: &str, name: &str) -> Result<Facets, StoreError> {
-        let mut merged = Facets::new();
-        for event in self.appearing(NodeKind::Dataset, namespace, name)? {
-            merge_facets(&mut merged, dataset_facets_in(&event, namespace, name));
-        }
-        Ok(merged)
+        let events = self.appearing(NodeKind::Dataset, namespace, name)?;
+        Ok(dataset_facets_of(
+            events.iter().map(|e| &**e),
+            namespace,
+            name,
+        ))
     }
 
     /// The stored events of a run, newest first.
@@ -455,13 +474,7 @@ impl LineageStore {
 
     /// A run's facets, each as the newest of its events sent it.
     pub fn run_facets(&self, run_id: &str) -> Result<Facets, StoreError> {
-        let mut merged = Facets::new();
-        let events = self.run_payloads(run_id)?;
-        merge_facets(
-            &mut merged,
-            events.iter().filter_map(|e| e.pointer("/run/facets")),
-        );
-        Ok(merged)
+        Ok(facets_at(&self.run_payloads(run_id)?, "/run/facets"))
     }
 
     /// A job's runs, newest first.
@@ -571,11 +584,7 @@ impl LineageStore {
             }
             (None, None) => Vec::new(),
         };
-        let mut merged = Facets::new();
-        for event in &events {
-            merge_facets(&mut merged, dataset_facets_in(event, namespace, name));
-        }
-        Ok(merged)
+        Ok(dataset_facets_of(&events, namespace, name))
     }
 
     /// Every tag some dataset or field has, by name.

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backend::Lineage;
 use crate::event::Received;
 use crate::store::{LineageStore, StoreError};
 
@@ -144,6 +145,31 @@ impl Commit for StoreCommitter {
 
     fn unsettled(&self) -> usize {
         self.staged.len()
+    }
+}
+
+/// A store that indexes a batch in the transaction that commits it (PostgreSQL: several
+/// replicas share the database, and what one acknowledges the others must read at once).
+pub struct IngestCommitter(pub Box<dyn Lineage>);
+
+impl std::fmt::Debug for IngestCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IngestCommitter")
+    }
+}
+
+impl Commit for IngestCommitter {
+    type Item = ReceivedEvent;
+
+    fn commit(&mut self, batch: Vec<ReceivedEvent>) -> Result<(), String> {
+        let events: Vec<(&Received, &str)> = batch
+            .iter()
+            .map(|(event, json)| (event, json.as_str()))
+            .collect();
+        self.0
+            .ingest(&events)
+            .map(drop)
+            .map_err(|err| err.to_string())
     }
 }
 

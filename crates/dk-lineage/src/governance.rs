@@ -43,12 +43,18 @@ pub struct PiiFlows {
 // The tag rows become one row per dataset (its PII fields as a JSON array, its classification),
 // joined to the readers of each PII dataset and what they write. `dataset_tags` holds each
 // dataset's latest tags only, so a field no longer marked PII drops out.
-const FLOWS: &str = "
+/// The `pii` table of [`FLOWS_FROM_PII`] in SQLite: a PII dataset's fields as a JSON array.
+const PII: &str = "
 WITH pii AS (
     SELECT namespace, name, json_group_array(field) AS fields
     FROM (SELECT DISTINCT namespace, name, field FROM dataset_tags WHERE tag = 'pii' ORDER BY field)
     GROUP BY namespace, name
-), levels AS (
+";
+
+/// What follows `WITH pii AS (...)`, whose rows are a dataset's namespace, name and PII fields
+/// as a JSON array (each store builds it with its own JSON function); `LIMIT ?1`.
+pub(crate) const FLOWS_FROM_PII: &str = "
+levels AS (
     SELECT namespace, name, MIN(substr(tag, 16)) AS level FROM dataset_tags
     WHERE field = '' AND tag LIKE 'classification:%' GROUP BY namespace, name
 )
@@ -69,7 +75,8 @@ LEFT JOIN levels ol ON ol.namespace = o.dataset_namespace AND ol.name = o.datase
 ORDER BY p.namespace, p.name, i.job_namespace, i.job_name, o.dataset_namespace, o.dataset_name
 LIMIT ?1";
 
-fn fields(json: Option<String>) -> Vec<String> {
+/// The PII fields of a row of [`FLOWS_FROM_PII`] (a JSON array).
+pub(crate) fn fields(json: Option<String>) -> Vec<String> {
     json.and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default()
 }
@@ -77,7 +84,9 @@ fn fields(json: Option<String>) -> Vec<String> {
 impl LineageStore {
     /// Every PII flow the store knows, at most `limit` of them.
     pub fn pii_flows(&self, limit: usize) -> Result<PiiFlows, StoreError> {
-        let mut statement = self.connection.prepare_cached(FLOWS)?;
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("{PII}), {FLOWS_FROM_PII}"))?;
         let rows = statement.query_map(params![limit.saturating_add(1) as i64], |row| {
             let source = TaggedDataset {
                 namespace: row.get(0)?,

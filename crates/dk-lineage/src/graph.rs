@@ -5,11 +5,11 @@
 use std::collections::{HashMap, VecDeque};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     Job,
@@ -17,7 +17,7 @@ pub enum NodeKind {
 }
 
 /// A job or a dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub kind: NodeKind,
@@ -51,7 +51,8 @@ impl Node {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     Upstream,
     Downstream,
@@ -59,14 +60,14 @@ pub enum Direction {
 }
 
 /// An edge of a neighbourhood, by node id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Edge {
     pub from: String,
     pub to: String,
 }
 
 /// A node, how far it is from the start (negative: upstream), and the graph around it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Neighbourhood {
     pub root: Node,
     /// Nodes with their distance from the root: upstream negative, downstream positive.
@@ -74,7 +75,7 @@ pub struct Neighbourhood {
     pub edges: Vec<Edge>,
     /// The walk stopped at [`MAX_NODES`]: names come from unauthenticated events, and one event
     /// listing a million outputs must not make every read of its job walk them all.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
 
@@ -82,9 +83,9 @@ pub struct Neighbourhood {
 pub const MAX_NODES: usize = 500;
 
 // A job recorded by a JobEvent alone has no run: its run and state are empty in the table.
-const JOB_COLUMNS: &str =
+pub(crate) const JOB_COLUMNS: &str =
     "j.namespace, j.name, NULLIF(j.last_run_id, ''), NULLIF(j.last_state, ''), j.last_time";
-const DATASET_COLUMNS: &str = "d.namespace, d.name, d.alias";
+pub(crate) const DATASET_COLUMNS: &str = "d.namespace, d.name, d.alias";
 
 fn job(row: &Row<'_>) -> rusqlite::Result<Node> {
     Ok(Node {
@@ -218,6 +219,19 @@ pub(crate) fn around(
     direction: Direction,
     depth: usize,
 ) -> Result<Neighbourhood, StoreError> {
+    walk(root, direction, depth, |node, upstream| {
+        neighbours(connection, node, upstream)
+    })
+}
+
+/// The nodes within `depth` hops of `root` in `direction`, one hop at a time through
+/// `neighbours` (a node, and whether upstream): any store's walk.
+pub(crate) fn walk(
+    root: &Node,
+    direction: Direction,
+    depth: usize,
+    mut neighbours: impl FnMut(&Node, bool) -> Result<Vec<Node>, StoreError>,
+) -> Result<Neighbourhood, StoreError> {
     let mut found: HashMap<String, (Node, i64)> = HashMap::from([(root.id(), (root.clone(), 0))]);
     let mut edges = Vec::new();
     let mut truncated = false;
@@ -233,7 +247,7 @@ pub(crate) fn around(
             if hops == depth {
                 continue;
             }
-            let next_nodes = neighbours(connection, &node, upstream)?;
+            let next_nodes = neighbours(&node, upstream)?;
             truncated |= next_nodes.len() >= MAX_NODES;
             for next in next_nodes {
                 if !found.contains_key(&next.id()) && found.len() >= MAX_NODES {

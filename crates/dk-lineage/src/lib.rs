@@ -2,6 +2,7 @@
 //! after the OpenLineage conventions, the on-disk spool every event is written to first, delivery
 //! to lineage backends, and the local SQLite lineage store behind `dk lineage`.
 
+pub mod backend;
 pub mod background;
 pub mod catalog;
 pub mod commit;
@@ -10,10 +11,13 @@ pub mod emit;
 pub mod event;
 pub mod governance;
 pub mod graph;
+pub mod migrate;
 pub mod naming;
+pub mod pg;
 mod private;
 #[cfg(test)]
 mod query_plans;
+pub mod remote;
 pub mod run;
 pub mod server;
 pub mod source;

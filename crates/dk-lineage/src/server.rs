@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,14 +26,15 @@ use std::io::Read;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::backend::{Lineage, Location, sharing_events};
 use crate::catalog::{
     DatasetRecord, EventQuery, Facets, JobRecord, Name, Page, RunRecord, SearchQuery,
     VersionRecord, version_id,
 };
-use crate::commit::{GroupCommit, NotCommitted, ReceivedEvent, StoreCommitter};
+use crate::commit::{GroupCommit, IngestCommitter, NotCommitted, ReceivedEvent, StoreCommitter};
 use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
-use crate::store::{LineageStore, StoreError};
+use crate::store::StoreError;
 use crate::ui;
 
 /// Marquez's default page size and lineage depth.
@@ -50,7 +50,8 @@ const LATEST_RUNS: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub store: PathBuf,
+    /// A SQLite file, or a PostgreSQL database that other replicas may share.
+    pub store: Location,
     /// Required as `Authorization: Bearer <token>` on every request when set.
     pub token: Option<String>,
     /// Larger request bodies are refused with 413.
@@ -73,7 +74,7 @@ pub enum ServerError {
 #[derive(Clone)]
 struct AppState {
     writer: GroupCommit<ReceivedEvent>,
-    reader: Arc<Mutex<LineageStore>>,
+    reader: Arc<Mutex<Box<dyn Lineage>>>,
     token: Option<Arc<str>>,
     /// The largest event accepted, compressed or not.
     max_body: usize,
@@ -95,9 +96,20 @@ pub async fn serve_all(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let writer_store = StoreCommitter::open(&config.store)?;
-    let reader = LineageStore::open(&config.store)?;
-    let (writer, write_thread) = GroupCommit::start(writer_store);
+    // Opening a PostgreSQL store blocks (and migrates the schema): off the async threads.
+    // SQLite commits through its inbox (see `commit`); PostgreSQL ingests each batch at once.
+    let location = config.store.clone();
+    let (writer, write_thread, reader) = tokio::task::spawn_blocking(move || {
+        let (writer, thread) = match &location {
+            Location::Sqlite(path) => GroupCommit::start(StoreCommitter::open(path)?),
+            Location::Postgres(_) => {
+                GroupCommit::start(IngestCommitter(crate::backend::open(&location)?))
+            }
+        };
+        Ok::<_, StoreError>((writer, thread, crate::backend::open(&location)?))
+    })
+    .await
+    .map_err(|err| StoreError::Database(err.to_string()))??;
     let state = AppState {
         writer,
         reader: Arc::new(Mutex::new(reader)),
@@ -140,6 +152,7 @@ pub async fn serve_all(
         .route("/api/v1/tags", get(tags))
         .route("/api/v1/ui/graph", get(ui_graph))
         .route("/api/v1/ui/governance", get(ui_governance))
+        .route("/api/v1/dk/lineage", get(dk_lineage))
         .route(
             "/api/v1/{*rest}",
             axum::routing::any(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") }),
@@ -552,7 +565,7 @@ async fn record(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 /// Runs a read on the read connection, off the async threads.
 async fn read<T: Send + 'static>(
     state: &AppState,
-    query: impl FnOnce(&LineageStore) -> Result<T, StoreError> + Send + 'static,
+    query: impl FnOnce(&dyn Lineage) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     state.writer.settled().await;
     let reader = state.reader.clone();
@@ -560,7 +573,7 @@ async fn read<T: Send + 'static>(
         let store = reader
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        query(&store)
+        query(store.as_ref())
     })
     .await
     .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
@@ -571,7 +584,7 @@ async fn read<T: Send + 'static>(
 async fn answer(
     state: &AppState,
     missing: String,
-    query: impl FnOnce(&LineageStore) -> Result<Option<Value>, StoreError> + Send + 'static,
+    query: impl FnOnce(&dyn Lineage) -> Result<Option<Value>, StoreError> + Send + 'static,
 ) -> Response {
     match read(state, query).await {
         Ok(Some(value)) => axum::Json(value).into_response(),
@@ -638,11 +651,11 @@ async fn namespace(State(state): State<AppState>, Path(name): Path<String>) -> R
 }
 
 /// A namespace's jobs or datasets, by limit and offset.
-type ListQuery<T> = fn(&LineageStore, &str, usize, usize) -> Result<Page<T>, StoreError>;
+type ListQuery<T> = fn(&dyn Lineage, &str, usize, usize) -> Result<Page<T>, StoreError>;
 /// A job or a dataset by namespace and name.
-type OneQuery<T> = fn(&LineageStore, &str, &str) -> Result<Option<T>, StoreError>;
+type OneQuery<T> = fn(&dyn Lineage, &str, &str) -> Result<Option<T>, StoreError>;
 /// A record in Marquez's shape.
-type Render<T> = fn(&LineageStore, &T) -> Result<Value, StoreError>;
+type Render<T> = fn(&dyn Lineage, &T) -> Result<Value, StoreError>;
 
 /// One page of a namespace's jobs or datasets, as `{"<key>": [...], "totalCount": n}`.
 async fn listing<T: 'static>(
@@ -682,11 +695,18 @@ async fn jobs(
     Query(paging): Query<Paging>,
 ) -> Response {
     let query = (namespace, paging);
-    listing(&state, query, "jobs", LineageStore::jobs, job_json).await
+    listing(
+        &state,
+        query,
+        "jobs",
+        |s, ns, l, o| s.jobs(ns, l, o),
+        job_json,
+    )
+    .await
 }
 
 async fn job(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
-    one(&state, "job", id, LineageStore::job, job_json).await
+    one(&state, "job", id, |s, ns, n| s.job(ns, n), job_json).await
 }
 
 async fn job_runs(
@@ -732,14 +752,21 @@ async fn datasets(
         &state,
         query,
         "datasets",
-        LineageStore::datasets,
+        |s, ns, l, o| s.datasets(ns, l, o),
         dataset_json,
     )
     .await
 }
 
 async fn dataset(State(state): State<AppState>, Path(id): Path<(String, String)>) -> Response {
-    one(&state, "dataset", id, LineageStore::dataset, dataset_json).await
+    one(
+        &state,
+        "dataset",
+        id,
+        |s, ns, n| s.dataset(ns, n),
+        dataset_json,
+    )
+    .await
 }
 
 async fn dataset_versions(
@@ -786,7 +813,7 @@ fn facet_text<'a>(facets: &'a Facets, facet: &str, member: &str) -> Option<&'a s
 }
 
 /// A run in Marquez's `Run` shape, with the facets its events sent.
-fn run_json(store: &LineageStore, run: &RunRecord) -> Result<Value, StoreError> {
+fn run_json(store: &dyn Lineage, run: &RunRecord) -> Result<Value, StoreError> {
     let time = |text: &Option<String>| {
         text.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -813,7 +840,7 @@ fn run_json(store: &LineageStore, run: &RunRecord) -> Result<Value, StoreError> 
 
 /// A job in Marquez's `Job` shape: description from its `documentation` facet, location from
 /// its `sourceCodeLocation` facet.
-fn job_json(store: &LineageStore, job: &JobRecord) -> Result<Value, StoreError> {
+fn job_json(store: &dyn Lineage, job: &JobRecord) -> Result<Value, StoreError> {
     let facets = store.job_facets(&job.namespace, &job.name)?;
     let latest_runs = store.job_runs(&job.namespace, &job.name, LATEST_RUNS, 0)?;
     let latest_runs = latest_runs
@@ -889,7 +916,7 @@ fn dataset_description(facets: &Facets, dataset: &DatasetRecord) -> Option<Strin
 
 /// A dataset in Marquez's `Dataset` shape: fields from its `schema` facet, tags from its `tags`
 /// facet, the version its newest run (or DatasetEvent) made.
-fn dataset_json(store: &LineageStore, dataset: &DatasetRecord) -> Result<Value, StoreError> {
+fn dataset_json(store: &dyn Lineage, dataset: &DatasetRecord) -> Result<Value, StoreError> {
     let facets = store.dataset_facets(&dataset.namespace, &dataset.name)?;
     let (fields, tags) = fields_and_tags(&facets);
     let current = store.dataset_versions(&dataset.namespace, &dataset.name, 1, 0)?;
@@ -914,7 +941,7 @@ fn dataset_json(store: &LineageStore, dataset: &DatasetRecord) -> Result<Value, 
 
 /// A version of a dataset in Marquez's `DatasetVersion` shape, with the run that made it.
 fn version_json(
-    store: &LineageStore,
+    store: &dyn Lineage,
     dataset: &DatasetRecord,
     version: &VersionRecord,
 ) -> Result<Value, StoreError> {
@@ -1114,7 +1141,7 @@ fn marquez_id(kind: NodeKind, namespace: &str, name: &str) -> String {
 /// The job or dataset a `<namespace>:<name>` id names: namespaces may hold colons
 /// (`postgres://host:5432`), so each split is tried against the store.
 fn resolve(
-    store: &LineageStore,
+    store: &dyn Lineage,
     kind: NodeKind,
     rest: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
@@ -1134,7 +1161,7 @@ fn resolve(
 /// The graph around a node, in Marquez's `LineageGraph` shape. Node ids are
 /// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`.
 fn lineage_json(
-    store: &LineageStore,
+    store: &dyn Lineage,
     node_id: &str,
     depth: usize,
 ) -> Result<Option<Value>, StoreError> {
@@ -1205,7 +1232,7 @@ async fn lineage_graph(
         query.node_id
     );
     answer(&state, missing, move |store| {
-        store.sharing_events(|store| lineage_json(store, &node_id, depth))
+        sharing_events(store, |store| lineage_json(store, &node_id, depth))
     })
     .await
 }
@@ -1246,7 +1273,7 @@ fn transformation(input: &Value) -> (Option<&str>, Option<&str>) {
 /// with the input fields the `columnLineage` facets derive it from, over the datasets upstream
 /// of the node (and downstream with `withDownstream`) within `depth` jobs.
 fn column_lineage_json(
-    store: &LineageStore,
+    store: &dyn Lineage,
     node_id: &str,
     depth: usize,
     downstream: bool,
@@ -1415,7 +1442,36 @@ async fn column_lineage(
     );
     let node_id = query.node_id;
     answer(&state, missing, move |store| {
-        store.sharing_events(|store| column_lineage_json(store, &node_id, depth, downstream))
+        sharing_events(store, |store| {
+            column_lineage_json(store, &node_id, depth, downstream)
+        })
+    })
+    .await
+}
+
+/// The most hops `/api/v1/dk/lineage` walks.
+const MAX_DK_DEPTH: usize = 100;
+
+#[derive(Debug, Deserialize)]
+struct NeighbourhoodQuery {
+    name: String,
+    direction: Option<Direction>,
+    depth: Option<usize>,
+}
+
+/// What `dk lineage NAME` shows, from this server's store (`lineage.server`): the
+/// neighbourhoods of every job or dataset `name` names, as [`crate::remote::Found`].
+async fn dk_lineage(
+    State(state): State<AppState>,
+    Query(query): Query<NeighbourhoodQuery>,
+) -> Response {
+    let direction = query.direction.unwrap_or(Direction::Both);
+    let depth = query.depth.unwrap_or(5).min(MAX_DK_DEPTH);
+    answer(&state, String::new(), move |store| {
+        let found = crate::remote::Found {
+            neighbourhoods: store.neighbourhood(&query.name, direction, depth)?,
+        };
+        Ok(Some(serde_json::to_value(found).unwrap_or_default()))
     })
     .await
 }

@@ -37,6 +37,10 @@ pub enum StoreError {
     },
     #[error("lineage store: cannot sync {path} to disk: {message}")]
     Sync { path: String, message: String },
+    #[error("lineage store (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("lineage store (PostgreSQL): {0}")]
+    Database(String),
 }
 
 /// The tables, and the indexes of stores from before [`MIGRATIONS`]. Few indexes: every one is
@@ -152,7 +156,7 @@ enum Migration {
 }
 
 /// An event on its way into the store: a RunEvent (dk's own, or received) or a static one.
-enum Entry<'a> {
+pub(crate) enum Entry<'a> {
     Run {
         head: &'a EventHead,
         key: Cow<'a, str>,
@@ -174,7 +178,7 @@ enum Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    fn datasets(&self) -> Vec<&'a DatasetHead> {
+    pub(crate) fn datasets(&self) -> Vec<&'a DatasetHead> {
         match self {
             Entry::Run { head, .. } => head.inputs.iter().chain(&head.outputs).collect(),
             Entry::Dataset { dataset, .. } => vec![*dataset],
@@ -184,7 +188,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn received(event: &'a Received) -> Entry<'a> {
+    pub(crate) fn received(event: &'a Received) -> Entry<'a> {
         match &event.kind {
             ReceivedKind::Run { head, typed } => Entry::Run {
                 head,
@@ -215,6 +219,49 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// One row of `appearances` an event makes: kind, namespace, name, role and run id.
+pub(crate) type Appearance<'a> = (&'static str, &'a str, &'a str, &'static str, Option<String>);
+
+/// Where the jobs and datasets of an event appear (for their facets and versions).
+pub(crate) fn appearances<'a>(entry: &Entry<'a>) -> Vec<Appearance<'a>> {
+    let (run_id, job, datasets): (Option<String>, Option<&JobHead>, Vec<(&str, &DatasetHead)>) =
+        match entry {
+            Entry::Run { head, .. } => (
+                Some(head.run.run_id.to_string()),
+                Some(&head.job),
+                roles(&head.inputs, &head.outputs),
+            ),
+            Entry::Dataset { dataset, .. } => (None, None, vec![("static", *dataset)]),
+            Entry::Job {
+                job,
+                inputs,
+                outputs,
+                ..
+            } => (None, Some(*job), roles(inputs, outputs)),
+        };
+    let mut rows = Vec::with_capacity(datasets.len() + 1);
+    if let Some(job) = job {
+        let role = if run_id.is_some() { "run" } else { "static" };
+        rows.push((
+            "job",
+            job.namespace.as_str(),
+            job.name.as_str(),
+            role,
+            run_id.clone(),
+        ));
+    }
+    for (role, dataset) in datasets {
+        rows.push((
+            "dataset",
+            dataset.namespace.as_str(),
+            dataset.name.as_str(),
+            role,
+            run_id.clone(),
+        ));
+    }
+    rows
+}
+
 /// Where jobs and datasets appear (for their facets and versions), and event times in time
 /// order; the normalised time of the event.
 fn index_event(
@@ -231,48 +278,13 @@ fn index_event(
         "INSERT OR IGNORE INTO appearances (kind, namespace, name, at, event_key, role, run_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    let (run_id, job, datasets): (Option<String>, Option<&JobHead>, Vec<(&str, &DatasetHead)>) =
-        match entry {
-            Entry::Run { head, .. } => (
-                Some(head.run.run_id.to_string()),
-                Some(&head.job),
-                roles(&head.inputs, &head.outputs),
-            ),
-            Entry::Dataset { dataset, .. } => (None, None, vec![("static", *dataset)]),
-            Entry::Job {
-                job,
-                inputs,
-                outputs,
-                ..
-            } => (None, Some(*job), roles(inputs, outputs)),
-        };
-    if let Some(job) = job {
-        let role = if run_id.is_some() { "run" } else { "static" };
-        appear.execute(params![
-            "job",
-            job.namespace,
-            job.name,
-            at,
-            key,
-            role,
-            run_id
-        ])?;
-    }
-    for (role, dataset) in datasets {
-        appear.execute(params![
-            "dataset",
-            dataset.namespace,
-            dataset.name,
-            at,
-            key,
-            role,
-            run_id
-        ])?;
+    for (kind, namespace, name, role, run_id) in appearances(entry) {
+        appear.execute(params![kind, namespace, name, at, key, role, run_id])?;
     }
     Ok(at)
 }
 
-fn roles<'a>(
+pub(crate) fn roles<'a>(
     inputs: &'a [DatasetHead],
     outputs: &'a [DatasetHead],
 ) -> Vec<(&'static str, &'a DatasetHead)> {
@@ -283,19 +295,19 @@ fn roles<'a>(
 }
 
 /// The newest tags of each dataset in a batch, with the normalised time that set them.
-type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
+pub(crate) type BatchTags = HashMap<(String, String), (String, crate::event::Tags)>;
 
 /// A fresh event, for the tag index: its normalised time, JSON and datasets.
-struct Tagged<'a> {
-    at: String,
-    payload: &'a str,
-    datasets: Vec<&'a DatasetHead>,
+pub(crate) struct Tagged<'a> {
+    pub(crate) at: String,
+    pub(crate) payload: &'a str,
+    pub(crate) datasets: Vec<&'a DatasetHead>,
 }
 
 /// The tags of each dataset as of its newest `tags` facet among `events`. Events are read
 /// newest first, and an event's facets are parsed only while one of its datasets has no tags
 /// yet: parsing costs more than the rest of ingestion.
-fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
+pub(crate) fn newest_tags(mut events: Vec<Tagged<'_>>) -> BatchTags {
     events.sort_by(|a, b| b.at.cmp(&a.at));
     let mut tags = BatchTags::new();
     // Borrowed names: a lookup per dataset per event must not copy them.
@@ -507,7 +519,7 @@ pub struct LineageStore {
 /// Parsed events by key, kept while a read that visits many nodes runs: one event naming
 /// thousands of datasets is then parsed once, not once per dataset.
 #[derive(Debug, Default)]
-pub(crate) struct EventCache {
+pub struct EventCache {
     /// While on: the events by key, and the bytes of their text.
     events: std::cell::RefCell<Option<(ParsedEvents, usize)>>,
 }
@@ -518,6 +530,11 @@ type ParsedEvents = HashMap<String, std::sync::Arc<serde_json::Value>>;
 const EVENT_CACHE_BYTES: usize = 64 << 20;
 
 impl EventCache {
+    /// Keeps what is parsed from now on (`true`) until told to stop (`false`, which drops it).
+    pub(crate) fn share(&self, on: bool) {
+        *self.events.borrow_mut() = on.then(|| (HashMap::new(), 0));
+    }
+
     pub(crate) fn parse(
         &self,
         key: String,
@@ -575,13 +592,14 @@ fn index_older_events(transaction: &rusqlite::Transaction<'_>) -> Result<(), Sto
     replace_tags(transaction, newest_tags(tagged))
 }
 
-/// Moves each job of `events` to its newest run, as of the newest of these events (unless the
-/// store already knows a newer one). A later event of the same run may add datasets; a new run
-/// replaces them. Events without datasets change no inputs or outputs.
-fn update_jobs(
-    transaction: &rusqlite::Transaction<'_>,
-    events: &[&EventHead],
-) -> Result<(), StoreError> {
+/// Each job's newest event, and the events of each run.
+pub(crate) type NewestRuns<'a> = (
+    HashMap<(&'a str, &'a str), &'a EventHead>,
+    HashMap<Uuid, Vec<&'a EventHead>>,
+);
+
+/// Each job's newest event among `events` (the later of equal times), and the events of each run.
+pub(crate) fn newest_runs<'a>(events: &[&'a EventHead]) -> NewestRuns<'a> {
     let mut newest: HashMap<(&str, &str), &EventHead> = HashMap::new();
     let mut by_run: HashMap<Uuid, Vec<&EventHead>> = HashMap::new();
     for &event in events {
@@ -595,6 +613,17 @@ fn update_jobs(
             })
             .or_insert(event);
     }
+    (newest, by_run)
+}
+
+/// Moves each job of `events` to its newest run, as of the newest of these events (unless the
+/// store already knows a newer one). A later event of the same run may add datasets; a new run
+/// replaces them. Events without datasets change no inputs or outputs.
+fn update_jobs(
+    transaction: &rusqlite::Transaction<'_>,
+    events: &[&EventHead],
+) -> Result<(), StoreError> {
+    let (newest, by_run) = newest_runs(events);
     let mut job_latest = transaction.prepare_cached(
         "SELECT last_time, last_run_id FROM jobs WHERE namespace = ?1 AND name = ?2",
     )?;
@@ -1185,9 +1214,9 @@ impl LineageStore {
     /// Runs `read` with the events it parses kept for its duration: for reads that render many
     /// nodes (a lineage graph), whose events are often shared.
     pub fn sharing_events<T>(&self, read: impl FnOnce(&LineageStore) -> T) -> T {
-        *self.parsed.events.borrow_mut() = Some((HashMap::new(), 0));
+        self.parsed.share(true);
         let result = read(self);
-        *self.parsed.events.borrow_mut() = None;
+        self.parsed.share(false);
         result
     }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backend::Lineage;
 use crate::event::facet_tags;
 use crate::graph::{Direction, Node, NodeKind};
 use crate::store::{LineageStore, StoreError};
@@ -168,7 +169,7 @@ pub fn node_id(kind: NodeKind, namespace: &str, name: &str) -> String {
 }
 
 /// How many fields of a dataset its latest tags mark PII, and its classification.
-fn badges(
+pub(crate) fn badges(
     store: &LineageStore,
     namespace: &str,
     name: &str,
@@ -255,7 +256,7 @@ fn describe(facets: &serde_json::Map<String, Value>) -> Described {
 /// The graph around a job or dataset within `depth` hops both ways, laid out; `None` when it is
 /// not recorded. Datasets whose ids are in `expanded` are drawn with their fields.
 pub fn graph_view(
-    store: &LineageStore,
+    store: &dyn Lineage,
     kind: NodeKind,
     namespace: &str,
     name: &str,
@@ -302,7 +303,7 @@ pub fn graph_view(
         // Badges come from the indexed tag table; the facets (whose events may be large) are
         // read only for the datasets drawn expanded.
         let (pii, classification) = match node.kind {
-            NodeKind::Dataset => badges(store, &node.namespace, &node.name)?,
+            NodeKind::Dataset => store.badges(&node.namespace, &node.name)?,
             NodeKind::Job => (0, None),
         };
         let mut fields = Vec::new();

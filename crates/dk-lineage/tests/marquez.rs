@@ -9,6 +9,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use common::server::TestServer;
+use dk_lineage::server::DEFAULT_TIMEOUT;
 
 const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -207,9 +208,9 @@ async fn post_json(server: &TestServer, event: &Value) {
     assert_eq!(status, 201, "{answer}");
 }
 
-#[tokio::test]
-async fn every_event_kind_is_stored_once_and_read_back_in_marquez_s_shapes() {
-    let server = TestServer::start(None, 1 << 20).await;
+crate::on_both_stores! {
+async fn every_event_kind_is_stored_once_and_read_back_in_marquez_s_shapes(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     let spec = Spec::new();
     let start = run_event(
         Some("START"),
@@ -404,6 +405,7 @@ async fn every_event_kind_is_stored_once_and_read_back_in_marquez_s_shapes() {
     );
     server.stop().await;
 }
+}
 
 #[test]
 fn the_spec_check_catches_a_wrong_shape() {
@@ -413,9 +415,9 @@ fn the_spec_check_catches_a_wrong_shape() {
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
 
-#[tokio::test]
-async fn compressed_bodies_are_bounded_once_decompressed() {
-    let server = TestServer::start(None, 64 << 10).await;
+crate::on_both_stores! {
+async fn compressed_bodies_are_bounded_once_decompressed(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 64 << 10, DEFAULT_TIMEOUT).await;
     // 10 MiB of zeros compress to about 10 KiB: under the limit as sent, far over it inflated.
     let bomb = gzip(&vec![b'0'; 10 << 20]);
     assert!(bomb.len() < 64 << 10);
@@ -444,4 +446,5 @@ async fn compressed_bodies_are_bounded_once_decompressed() {
     assert_eq!(status, 415, "{answer}");
     assert_eq!(server.stored_events(), 0);
     server.stop().await;
+}
 }

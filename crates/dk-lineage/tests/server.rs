@@ -5,37 +5,23 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use dk_lineage::store::LineageStore;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use common::run;
+use common::events_of;
 use common::server::TestServer;
 use dk_lineage::deliver::{Deliverer, Outcome, Target};
 use dk_lineage::event::MAX_EVENT_DEPTH;
-use dk_lineage::event::{EventType, RunEvent};
-
-fn events_of(job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<RunEvent> {
-    let info = run(job, inputs, outputs);
-    let time = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
-    vec![
-        info.event(EventType::Start, time, None),
-        info.event(
-            EventType::Complete,
-            time + chrono::Duration::seconds(2),
-            None,
-        ),
-    ]
-}
+use dk_lineage::event::RunEvent;
+use dk_lineage::server::DEFAULT_TIMEOUT;
 
 fn json(event: &RunEvent) -> String {
     serde_json::to_string(event).unwrap()
 }
 
-#[tokio::test]
-async fn events_from_dk_s_own_client_are_read_back_in_marquez_shapes() {
-    let server = TestServer::start(None, 1 << 20).await;
+crate::on_both_stores! {
+async fn events_from_dk_s_own_client_are_read_back_in_marquez_shapes(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     let deliverer = Deliverer::new(Target::new(Some("marquez"), &server.url, None).unwrap());
     let (_deadline, watch) =
         tokio::sync::watch::channel(tokio::time::Instant::now() + Duration::from_secs(10));
@@ -111,10 +97,11 @@ async fn events_from_dk_s_own_client_are_read_back_in_marquez_shapes() {
     assert_eq!(missing.status(), 404);
     server.stop().await;
 }
+}
 
-#[tokio::test]
-async fn bodies_over_the_limit_and_non_events_are_refused() {
-    let server = TestServer::start(None, 4096).await;
+crate::on_both_stores! {
+async fn bodies_over_the_limit_and_non_events_are_refused(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 4096, DEFAULT_TIMEOUT).await;
     let big = json(&events_of("big", &["a"], &["b"])[0]).replace(
         "\"facets\":{",
         &format!("\"facets\":{{\"pad\":\"{}\",", "x".repeat(8192)),
@@ -125,10 +112,11 @@ async fn bodies_over_the_limit_and_non_events_are_refused() {
     assert_eq!(server.stored_events(), 0);
     server.stop().await;
 }
+}
 
-#[tokio::test]
-async fn a_token_is_required_when_set() {
-    let server = TestServer::start(Some("s3cret"), 1 << 20).await;
+crate::on_both_stores! {
+async fn a_token_is_required_when_set(backend: Backend) {
+    let server = TestServer::start_on(backend, Some("s3cret"), 1 << 20, DEFAULT_TIMEOUT).await;
     let event = json(&events_of("secure", &["a"], &["b"])[0]);
     assert_eq!(server.post(event.clone(), None).await, 401);
     assert_eq!(server.post(event.clone(), Some("wrong")).await, 401);
@@ -138,6 +126,7 @@ async fn a_token_is_required_when_set() {
         .unwrap();
     assert_eq!(unauthorised.status(), 401);
     server.stop().await;
+}
 }
 
 /// An attacker's page POSTed an event to a loopback server with `fetch(url, {mode: "no-cors",
@@ -230,9 +219,9 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-#[tokio::test]
-async fn only_events_that_can_be_given_back_are_accepted() {
-    let server = TestServer::start(None, 1 << 20).await;
+crate::on_both_stores! {
+async fn only_events_that_can_be_given_back_are_accepted(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     let nested = |depth: usize| {
         let mut facet = String::from("1");
         // The facet sits 4 levels deep already: event, run, facets, x.
@@ -266,19 +255,17 @@ async fn only_events_that_can_be_given_back_are_accepted() {
     // At the limit, the event is stored and comes back whole.
     let deepest = with_run_facet("limit", &nested(MAX_EVENT_DEPTH));
     assert_eq!(server.post(deepest.clone(), None).await, 201);
-    let stored = LineageStore::open(&server.store)
-        .unwrap()
-        .events(None)
-        .unwrap();
-    assert_eq!(stored.len(), 1);
+    let stored = server.get("/api/v1/events/lineage").await;
+    assert_eq!(stored["totalCount"], 1);
     let sent: Value = serde_json::from_str(&deepest).unwrap();
-    assert_eq!(stored[0].event, sent);
+    assert_eq!(stored["events"][0], sent);
     server.stop().await;
 }
+}
 
-#[tokio::test]
-async fn the_bearer_scheme_is_case_insensitive() {
-    let server = TestServer::start(Some("s3cret"), 1 << 20).await;
+crate::on_both_stores! {
+async fn the_bearer_scheme_is_case_insensitive(backend: Backend) {
+    let server = TestServer::start_on(backend, Some("s3cret"), 1 << 20, DEFAULT_TIMEOUT).await;
     for (index, scheme) in ["bearer", "BEARER", "Bearer", "bEaReR"].iter().enumerate() {
         let event = json(&events_of(&format!("job{index}"), &["a"], &["b"])[0]);
         let (status, answer) = server
@@ -290,6 +277,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let (status, _) = server.post_answer(event, Some("Basic s3cret".into())).await;
     assert_eq!(status, 401);
     server.stop().await;
+}
 }
 
 #[tokio::test]
@@ -341,12 +329,12 @@ async fn idle_and_slow_clients_are_cut_off() {
     server.stop().await;
 }
 
+crate::on_both_stores! {
 /// Group commit answers a POST only once its batch is committed, and a read through the server
 /// finds every event acknowledged before it: the moment a client has its 201, its run reads back
 /// in the state the event gave it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_posts_lose_nothing_and_read_back_once_acknowledged() {
-    let server = TestServer::start(None, 1 << 20).await;
+async fn concurrent_posts_lose_nothing_and_read_back_once_acknowledged(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     let url = server.url.clone();
     let clients: Vec<_> = (0..8)
         .map(|client| {
@@ -386,6 +374,7 @@ async fn concurrent_posts_lose_nothing_and_read_back_once_acknowledged() {
         .expect("bounded in time");
     assert_eq!(server.stored_events(), 8 * 25 * 2);
     server.stop().await;
+}
 }
 
 async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {

@@ -7,7 +7,7 @@ mod common;
 use serde_json::{Value, json};
 
 use common::server::TestServer;
-use dk_lineage::store::LineageStore;
+use dk_lineage::server::DEFAULT_TIMEOUT;
 use dk_lineage::ui::{ASSETS, INDEX_HTML, MAX_GRAPH_NODES};
 
 fn event(job: &str, inputs: Value, outputs: Value) -> String {
@@ -72,9 +72,9 @@ fn the_assets_are_small_and_never_inline_script_style_or_html_from_data() {
     }
 }
 
-#[tokio::test]
-async fn answers_carry_the_policy_other_hosts_are_refused_and_bad_queries_answer_json() {
-    let server = TestServer::start(None, 1 << 20).await;
+crate::on_both_stores! {
+async fn answers_carry_the_policy_other_hosts_are_refused_and_bad_queries_answer_json(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     let page = get(&server, "/lineage/job/n/x", None).await;
     assert_eq!(page.status(), 200);
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
@@ -135,12 +135,13 @@ async fn answers_carry_the_policy_other_hosts_are_refused_and_bad_queries_answer
     assert_eq!(missing.status(), 404);
     server.stop().await;
 }
+}
 
-/// One unauthenticated event naming thousands of outputs, and a dataset whose column lineage
-/// names tens of thousands of input fields: reads answer with capped graphs and say so.
-#[tokio::test]
-async fn a_huge_event_is_drawn_in_part() {
-    let server = TestServer::start(None, 8 << 20).await;
+// One unauthenticated event naming thousands of outputs, and a dataset whose column lineage
+// names tens of thousands of input fields: reads answer with capped graphs and say so.
+crate::on_both_stores! {
+async fn a_huge_event_is_drawn_in_part(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 8 << 20, DEFAULT_TIMEOUT).await;
     let outputs: Vec<Value> = (0..3000)
         .map(|i| json!({"namespace": "n", "name": format!("out-{i:05}")}))
         .collect();
@@ -203,10 +204,11 @@ async fn a_huge_event_is_drawn_in_part() {
     assert!(count <= 2 * dk_lineage::ui::MAX_COLUMN_EDGES, "{count}");
     server.stop().await;
 }
+}
 
-#[tokio::test]
-async fn every_pii_flow_comes_from_one_query() {
-    let server = TestServer::start(None, 1 << 20).await;
+crate::on_both_stores! {
+async fn every_pii_flow_comes_from_one_query(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     for (job, input, output) in [
         (
             "clean",
@@ -277,15 +279,15 @@ async fn every_pii_flow_comes_from_one_query() {
     );
     assert_eq!(flows["flows"][1]["target"]["classification"], "internal");
     assert_eq!(flows["truncated"], false);
-    let store = LineageStore::open(&server.store).unwrap();
-    let first = store.pii_flows(1).unwrap();
+    let first = server.with_store(|store| store.pii_flows(1).unwrap());
     assert_eq!((first.flows.len(), first.truncated), (1, true));
     server.stop().await;
 }
+}
 
-#[tokio::test]
-async fn an_expanded_dataset_has_its_fields_and_the_columns_they_derive_from() {
-    let server = TestServer::start(None, 1 << 20).await;
+crate::on_both_stores! {
+async fn an_expanded_dataset_has_its_fields_and_the_columns_they_derive_from(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
     let mut output = tagged("customers_clean", &["email"], "confidential");
     output["facets"]["columnLineage"] = json!({"_producer": "p", "_schemaURL": "s", "fields": {
         "email": {"inputFields": [{"namespace": "n", "name": "customers", "field": "email"}]},
@@ -339,4 +341,5 @@ async fn an_expanded_dataset_has_its_fields_and_the_columns_they_derive_from() {
         json!([{"from": "dataset:n:customers", "fromField": "email", "to": "dataset:n:customers_clean", "toField": "email"}])
     );
     server.stop().await;
+}
 }

@@ -9,10 +9,13 @@ use serde::Serialize;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use dk_config::env::{BROWSER, DK_LINEAGE_TOKEN};
+use dk_config::env::{BROWSER, DK_LINEAGE_TOKEN, HOME, PGPASSFILE, PGPASSWORD};
+use dk_lineage::backend::{self, Location};
 use dk_lineage::background;
 use dk_lineage::emit::{FlushReport, LineagePaths, Synced, flush, sync_store};
 use dk_lineage::graph::{Direction, Neighbourhood, NodeKind};
+use dk_lineage::migrate::Migrated;
+use dk_lineage::pg::PgUrl;
 use dk_lineage::server::{ServerConfig, serve_all};
 use dk_lineage::spool::Quarantined;
 use dk_lineage::store::{DeliveryState, LineageStore, StoredEvent};
@@ -67,6 +70,28 @@ pub enum LineageCommand {
     Events(EventsArgs),
     Flush(FlushArgs),
     Serve(ServeArgs),
+    Migrate(MigrateArgs),
+}
+
+/// Move a lineage store into another: the local SQLite store into the team's PostgreSQL
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Copies every event of the source into the target, which derives jobs, datasets, runs and tags
+as its own ingestion does. Events keep their keys: re-running adds only what is missing (a
+stopped migration resumes). The source is left as it was. Give the target's password with
+PGPASSWORD or ~/.pgpass, never on the command line; with no --to, lineage.store (or
+DK_LINEAGE_STORE) is the target.
+
+Examples:
+  dk lineage migrate --from sqlite --to postgresql://dk@db.internal:5432/lineage
+  DK_LINEAGE_STORE=postgresql://dk@db:5432/lineage dk lineage migrate --from sqlite -o json")]
+pub struct MigrateArgs {
+    /// The source: `sqlite` (the local store) or a SQLite file
+    #[arg(long, value_name = "STORE", default_value = "sqlite")]
+    pub from: String,
+    /// The target: a postgresql:// URL without a password (default: lineage.store)
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
 }
 
 /// Serve an OpenLineage endpoint over the local lineage store, with Marquez's read API
@@ -150,6 +175,7 @@ pub fn run(args: LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         Some(LineageCommand::Events(events)) => run_events(events, ctx),
         Some(LineageCommand::Flush(flush)) => run_flush(flush, ctx),
         Some(LineageCommand::Serve(serve)) => run_serve(serve, ctx),
+        Some(LineageCommand::Migrate(migrate)) => run_migrate(migrate, ctx),
         None => match &args.name {
             Some(name) => run_graph(name, &args, ctx),
             None => Err(CliError::usage("name a job or dataset")
@@ -267,28 +293,77 @@ impl Render for LineageReport {
     }
 }
 
+/// The neighbourhoods `name` names on the team server (`lineage.server`).
+fn remote_graph(
+    server: &str,
+    name: &str,
+    direction: Direction,
+    depth: usize,
+    ctx: &Context,
+) -> Result<Vec<Neighbourhood>, CliError> {
+    let token = ctx.env.get(DK_LINEAGE_TOKEN);
+    runtime()?
+        .block_on(dk_lineage::remote::neighbourhoods(
+            server,
+            token,
+            name,
+            direction,
+            depth,
+            Duration::from_secs(30),
+        ))
+        .map_err(|err| {
+            CliError::new(ExitStatus::External, "cannot read lineage from the team server")
+                .cause(err)
+                .hint("check lineage.server (or DK_LINEAGE_SERVER) and DK_LINEAGE_TOKEN; unset lineage.server to read the local store")
+        })
+}
+
 fn run_graph(name: &str, args: &LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
-    let store = synced(ctx)?.store;
     let direction = match (args.upstream, args.downstream) {
         (true, _) => Direction::Upstream,
         (_, true) => Direction::Downstream,
         _ => Direction::Both,
     };
-    let mut found = store
+    if let Some(server) = ctx.config()?.string("lineage.server")? {
+        let found = remote_graph(&server, name, direction, args.depth, ctx)?;
+        if found.is_empty() {
+            return Err(CliError::failure(format!(
+                "no job or dataset named `{name}` on the lineage server {server}"
+            ))
+            .hint(format!(
+                "{server}/api/v1/search?q={name} searches by part of a name"
+            )));
+        }
+        return show_graph(name, found, args, ctx);
+    }
+    let store = synced(ctx)?.store;
+    let found = store
         .neighbourhood(name, direction, args.depth)
         .map_err(store_error)?;
+    if found.is_empty() {
+        let labels = store.labels().map_err(store_error)?;
+        let hint = match did_you_mean(name, labels.iter().map(String::as_str)) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None if labels.is_empty() => {
+                "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
+            }
+            None => "`dk lineage events` lists the recorded runs".into(),
+        };
+        return Err(
+            CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint),
+        );
+    }
+    show_graph(name, found, args, ctx)
+}
+
+/// One neighbourhood shown (or opened in the UI); several (never none) are ambiguous.
+fn show_graph(
+    name: &str,
+    mut found: Vec<Neighbourhood>,
+    args: &LineageArgs,
+    ctx: &Context,
+) -> Result<ExitStatus, CliError> {
     match found.len() {
-        0 => {
-            let labels = store.labels().map_err(store_error)?;
-            let hint = match did_you_mean(name, labels.iter().map(String::as_str)) {
-                Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                None if labels.is_empty() => {
-                    "nothing is recorded yet: `dk run ./my-pipeline` records lineage".into()
-                }
-                None => "`dk lineage events` lists the recorded runs".into(),
-            };
-            Err(CliError::failure(format!("no recorded job or dataset named `{name}`")).hint(hint))
-        }
         1 if args.open => {
             let root = &found[0].root;
             // The dev stack's web port as configured: a user who moved it was sent to :3000.
@@ -590,7 +665,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
         ));
     }
     let config = ServerConfig {
-        store: paths(ctx)?.store,
+        store: store_location(ctx)?,
         token,
         max_body: args.max_body_kib.saturating_mul(1024),
         timeout: parse_timeout(Some(&args.timeout), "--timeout")?
@@ -629,7 +704,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
             url: format!("http://{local}"),
             endpoint: format!("http://{local}/api/v1/lineage"),
             ui: format!("http://{web}"),
-            store: config.store.display().to_string(),
+            store: config.store.to_string(),
         });
         let stop = async {
             let mut terminate =
@@ -674,4 +749,131 @@ impl Render for Serving {
             self.url, self.ui
         )
     }
+}
+
+/// `lineage.store` (or DK_LINEAGE_STORE): a PostgreSQL URL, with its password from PGPASSWORD or
+/// the .pgpass file when it has none; else a SQLite file; unset, the local store.
+fn store_location(ctx: &Context) -> Result<Location, CliError> {
+    let Some(store) = ctx.config()?.string("lineage.store")? else {
+        return Ok(Location::Sqlite(paths(ctx)?.store));
+    };
+    parse_location(&store, ctx)
+}
+
+fn parse_location(store: &str, ctx: &Context) -> Result<Location, CliError> {
+    if !PgUrl::is_postgres(store) {
+        return Ok(Location::Sqlite(store.into()));
+    }
+    let url = PgUrl::parse(store).map_err(|err| {
+        CliError::usage(format!("lineage.store: {err}"))
+            .hint("e.g. postgresql://dk@db.internal:5432/lineage, with PGPASSWORD or ~/.pgpass")
+    })?;
+    if url.has_password() {
+        return Ok(Location::Postgres(Box::new(url)));
+    }
+    if let Some(password) = ctx.env.get(PGPASSWORD) {
+        return Ok(Location::Postgres(Box::new(url.with_password(password))));
+    }
+    let pgpass = match (ctx.env.get(PGPASSFILE), ctx.env.get(HOME)) {
+        (Some(file), _) => std::path::PathBuf::from(file),
+        (None, Some(home)) => std::path::Path::new(home).join(".pgpass"),
+        (None, None) => return Ok(Location::Postgres(Box::new(url))),
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(&pgpass) else {
+        return Ok(Location::Postgres(Box::new(url)));
+    };
+    // libpq's rule: a password file others can read is ignored.
+    if metadata.permissions().mode() & 0o077 != 0 {
+        ctx.ui.warn(format!(
+            "{} is readable by others and is ignored: chmod 600 it",
+            pgpass.display()
+        ));
+        return Ok(Location::Postgres(Box::new(url)));
+    }
+    let text = dk_fs::read_to_string(&pgpass, 1 << 20)
+        .map_err(|err| CliError::usage(format!("cannot read {}", pgpass.display())).cause(err))?;
+    Ok(Location::Postgres(Box::new(
+        match url.pgpass_password(&text) {
+            Some(password) => url.with_password(&password),
+            None => url,
+        },
+    )))
+}
+
+/// What `dk lineage migrate` moved, and where.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct MigrateReport {
+    from: String,
+    to: String,
+    #[serde(flatten)]
+    migrated: Migrated,
+}
+
+impl Render for MigrateReport {
+    fn render_text(&self, _ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Moved {} from {} to {}: {} new, {} already there{}.",
+            plural(self.migrated.events, "event"),
+            self.from,
+            self.to,
+            self.migrated.new,
+            self.migrated.duplicate,
+            match self.migrated.unreadable {
+                0 => String::new(),
+                n => format!(", {n} unreadable (left in the source)"),
+            }
+        )
+    }
+}
+
+fn run_migrate(args: MigrateArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
+    let source = match args.from.as_str() {
+        "sqlite" => paths(ctx)?.store,
+        path if PgUrl::is_postgres(path) => {
+            return Err(CliError::usage("--from is a SQLite store")
+                .hint("--from sqlite (the local store) or the path of a lineage.db"));
+        }
+        path => path.into(),
+    };
+    if !source.is_file() {
+        return Err(
+            CliError::usage(format!("no lineage store at {}", source.display()))
+                .hint("runs record lineage there; pass --from PATH for another lineage.db"),
+        );
+    }
+    let target = match &args.to {
+        // The shell history, `ps` and CI logs keep a command line.
+        Some(to) if PgUrl::parse(to).is_ok_and(|url| url.has_password()) => {
+            return Err(CliError::usage("--to must not hold a password")
+                .hint("drop it from the URL and give it with PGPASSWORD or ~/.pgpass (or set lineage.store in config)"));
+        }
+        Some(to) => parse_location(to, ctx)?,
+        None => store_location(ctx)?,
+    };
+    if matches!(&target, Location::Sqlite(path) if *path == source) {
+        return Err(
+            CliError::usage("the source and the target are the same store")
+                .hint("--to postgresql://USER@HOST:PORT/DATABASE, or set lineage.store"),
+        );
+    }
+    let from = LineageStore::open(&source).map_err(store_error)?;
+    let total = from.count_events().map_err(store_error)?;
+    let mut to = backend::open(&target).map_err(|err| {
+        CliError::new(ExitStatus::External, format!("cannot open {target}")).cause(err)
+    })?;
+    let bar = ctx
+        .ui
+        .progress(format!("Moving {total} events to {target}"), None);
+    let migrated = dk_lineage::migrate::migrate(&from, to.as_mut(), |done| {
+        bar.set_message(format!("Moved {}/{total} events to {target}", done.events));
+    })
+    .map_err(|err| CliError::new(ExitStatus::External, "the migration stopped").cause(err))?;
+    bar.finish_and_clear();
+    ctx.ui.emit(&MigrateReport {
+        from: source.display().to_string(),
+        to: target.to_string(),
+        migrated,
+    })
 }

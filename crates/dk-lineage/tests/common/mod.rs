@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+pub mod pg;
 pub mod server;
 
 use dk_lineage::event::new_run_id;
@@ -46,4 +47,22 @@ pub fn run(job: &str, inputs: &[&str], outputs: &[&str]) -> RunInfo {
         parent: None,
         nominal_time: None,
     }
+}
+
+/// A run of `job` as dk emits it: a START and, two seconds later, a COMPLETE.
+pub fn events_of(job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<dk_lineage::event::RunEvent> {
+    use chrono::TimeZone;
+    use dk_lineage::event::EventType;
+    let info = run(job, inputs, outputs);
+    let time = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+        .unwrap();
+    vec![
+        info.event(EventType::Start, time, None),
+        info.event(
+            EventType::Complete,
+            time + chrono::Duration::seconds(2),
+            None,
+        ),
+    ]
 }

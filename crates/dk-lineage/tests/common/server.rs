@@ -5,16 +5,20 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use dk_lineage::backend::{self, Lineage, Location};
 use dk_lineage::server::{DEFAULT_TIMEOUT, ServerConfig, serve};
-use dk_lineage::store::LineageStore;
+
+use super::pg::{Backend, TestDb};
 
 /// A server on a free loopback port, stopped when dropped.
 pub struct TestServer {
     pub url: String,
-    pub store: std::path::PathBuf,
+    pub store: Location,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+    /// Dropped (the database with it) after the server stops.
+    _db: Option<Box<TestDb>>,
 }
 
 impl TestServer {
@@ -23,8 +27,38 @@ impl TestServer {
     }
 
     pub async fn start_with(token: Option<&str>, max_body: usize, timeout: Duration) -> TestServer {
+        TestServer::start_on(Backend::Sqlite, token, max_body, timeout).await
+    }
+
+    /// A server on a store of `backend`: a fresh SQLite file, or a fresh PostgreSQL database.
+    pub async fn start_on(
+        backend: Backend,
+        token: Option<&str>,
+        max_body: usize,
+        timeout: Duration,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("lineage.db");
+        let (store, db) = match backend {
+            Backend::Sqlite => (Location::Sqlite(dir.path().join("lineage.db")), None),
+            Backend::Postgres(db) => (Location::Postgres(Box::new(db.url.clone())), Some(db)),
+        };
+        TestServer::start_at(store, db, dir, token, max_body, timeout).await
+    }
+
+    /// A replica: a server on a store other servers may share.
+    pub async fn replica(store: Location) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        TestServer::start_at(store, None, dir, None, 1 << 20, DEFAULT_TIMEOUT).await
+    }
+
+    async fn start_at(
+        store: Location,
+        db: Option<Box<TestDb>>,
+        dir: tempfile::TempDir,
+        token: Option<&str>,
+        max_body: usize,
+        timeout: Duration,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -47,6 +81,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
+            _db: db,
         }
     }
 
@@ -111,10 +146,17 @@ impl TestServer {
     }
 
     pub fn stored_events(&self) -> usize {
-        LineageStore::open(&self.store)
-            .unwrap()
-            .events(None)
-            .unwrap()
-            .len()
+        self.with_store(|store| store.event_count().unwrap())
+    }
+
+    /// Runs `read` on the server's store, opened on a thread of its own (PostgreSQL's blocking
+    /// client cannot run on the test's async threads).
+    pub fn with_store<T: Send>(&self, read: impl FnOnce(&mut dyn Lineage) -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| read(backend::open(&self.store).unwrap().as_mut()))
+                .join()
+                .unwrap()
+        })
     }
 }

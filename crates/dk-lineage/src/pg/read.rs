@@ -1,0 +1,648 @@
+//! The reads of the SQLite store (catalog.rs, graph.rs, governance.rs) in PostgreSQL's SQL:
+//! the same tables, the same answers.
+
+use std::sync::Arc;
+
+use postgres::Row;
+use postgres::types::ToSql;
+use serde_json::Value;
+
+use super::PgStore;
+use crate::backend::Lineage;
+use crate::catalog::{
+    DatasetRecord, EVENT_PAGE_BYTES, EventQuery, FACET_HORIZON, Facets, Found, JobRecord, Name,
+    NamespaceRecord, Page, RunRecord, SearchQuery, VersionRecord, dataset_facets_of, facets_at,
+    version_id,
+};
+use crate::event::{Received, normalized_time};
+use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
+use crate::graph::{self, DATASET_COLUMNS, Direction, JOB_COLUMNS, Neighbourhood, Node, NodeKind};
+use crate::store::{EventCache, Ingested, StoreError};
+
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+const NAMESPACES: &str = "SELECT namespace, MIN(created_at), MAX(updated_at) FROM (
+      SELECT namespace, created_at, last_time AS updated_at FROM jobs
+      UNION ALL SELECT namespace, created_at, updated_at FROM datasets) AS n";
+
+fn namespace_record(row: &Row) -> NamespaceRecord {
+    NamespaceRecord {
+        name: row.get(0),
+        created_at: row.get(1),
+        updated_at: row.get(2),
+    }
+}
+
+fn run_record(row: &Row) -> RunRecord {
+    RunRecord {
+        id: row.get(0),
+        state: row.get(1),
+        started_at: row.get(2),
+        ended_at: row.get(3),
+        updated_at: row.get(4),
+    }
+}
+
+fn dataset_record(row: &Row) -> DatasetRecord {
+    DatasetRecord {
+        namespace: row.get(0),
+        name: row.get(1),
+        alias: row.get(2),
+        created_at: row.get(3),
+        updated_at: row.get(4),
+    }
+}
+
+fn job_node(row: &Row) -> Node {
+    Node {
+        kind: NodeKind::Job,
+        namespace: row.get(0),
+        name: row.get(1),
+        alias: None,
+        last_run: row.get(2),
+        last_state: row.get(3),
+        last_time: row.get(4),
+    }
+}
+
+fn dataset_node(row: &Row) -> Node {
+    Node {
+        kind: NodeKind::Dataset,
+        namespace: row.get(0),
+        name: row.get(1),
+        alias: row.get(2),
+        last_run: None,
+        last_state: None,
+        last_time: None,
+    }
+}
+
+fn kind_text(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Job => "job",
+        NodeKind::Dataset => "dataset",
+    }
+}
+
+impl PgStore {
+    fn page<T>(
+        &self,
+        count: &str,
+        select: &str,
+        params: &Params<'_>,
+        paging: (usize, usize),
+        read: impl Fn(&Row) -> T,
+    ) -> Result<Page<T>, StoreError> {
+        let total = self.count(count, params)?;
+        let (limit, offset) = (paging.0 as i64, paging.1 as i64);
+        let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+        all.push(&limit);
+        all.push(&offset);
+        let items = self.query(select, &all)?.iter().map(read).collect();
+        Ok(Page { items, total })
+    }
+
+    fn node(
+        &self,
+        kind: NodeKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Node>, StoreError> {
+        Ok(match kind {
+            NodeKind::Job => self
+                .query_opt(
+                    &format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.namespace = $1 AND j.name = $2"),
+                    &[&namespace, &name],
+                )?
+                .as_ref()
+                .map(job_node),
+            NodeKind::Dataset => self
+                .query_opt(
+                    &format!(
+                        "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.namespace = $1 AND d.name = $2"
+                    ),
+                    &[&namespace, &name],
+                )?
+                .as_ref()
+                .map(dataset_node),
+        })
+    }
+
+    /// See graph.rs `neighbours`.
+    fn neighbours(&self, node: &Node, upstream: bool) -> Result<Vec<Node>, StoreError> {
+        let direction = match (node.kind, upstream) {
+            (NodeKind::Job, true) | (NodeKind::Dataset, false) => "input",
+            (NodeKind::Job, false) | (NodeKind::Dataset, true) => "output",
+        };
+        let limit = graph::MAX_NODES as i64;
+        let params: &Params<'_> = &[&node.namespace, &node.name, &direction, &limit];
+        Ok(match node.kind {
+            NodeKind::Job => self
+                .query(
+                    &format!(
+                        "SELECT {DATASET_COLUMNS} FROM job_io io JOIN datasets d
+                           ON d.namespace = io.dataset_namespace AND d.name = io.dataset_name
+                         WHERE io.job_namespace = $1 AND io.job_name = $2 AND io.direction = $3 LIMIT $4"
+                    ),
+                    params,
+                )?
+                .iter()
+                .map(dataset_node)
+                .collect(),
+            NodeKind::Dataset => self
+                .query(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM job_io io JOIN jobs j
+                           ON j.namespace = io.job_namespace AND j.name = io.job_name
+                         WHERE io.dataset_namespace = $1 AND io.dataset_name = $2 AND io.direction = $3 LIMIT $4"
+                    ),
+                    params,
+                )?
+                .iter()
+                .map(job_node)
+                .collect(),
+        })
+    }
+
+    /// The payloads of the newest events naming a job or a dataset, newest first.
+    fn appearing(
+        &self,
+        kind: NodeKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<Arc<Value>>, StoreError> {
+        let horizon = FACET_HORIZON as i64;
+        let rows = self.query(
+            "SELECT e.key, e.payload FROM (
+               SELECT DISTINCT at, event_key FROM appearances
+               WHERE kind = $1 AND namespace = $2 AND name = $3 ORDER BY at DESC LIMIT $4) a
+             JOIN events e ON e.key = a.event_key ORDER BY a.at DESC",
+            &[&kind_text(kind), &namespace, &name, &horizon],
+        )?;
+        rows.iter()
+            .map(|row| self.parsed.parse(row.get(0), row.get(1)))
+            .collect()
+    }
+
+    /// The stored events of a run, newest first.
+    fn run_payloads(&self, run_id: &str) -> Result<Vec<Value>, StoreError> {
+        let rows = self.query(
+            "SELECT payload FROM events WHERE key > $1 AND key < $1 || ';'
+             ORDER BY event_time DESC, seq DESC",
+            &[&run_id],
+        )?;
+        parse_payloads(&rows)
+    }
+}
+
+fn parse_payloads(rows: &[Row]) -> Result<Vec<Value>, StoreError> {
+    rows.iter()
+        .map(|row| Ok(serde_json::from_str(row.get::<_, &str>(0))?))
+        .collect()
+}
+
+/// The `pii` table of governance.rs's `FLOWS_FROM_PII` in PostgreSQL.
+const PII: &str = "WITH pii AS (
+    SELECT namespace, name, json_agg(field ORDER BY field)::text AS fields
+    FROM (SELECT DISTINCT namespace, name, field FROM dataset_tags WHERE tag = 'pii') AS f
+    GROUP BY namespace, name
+)";
+
+impl Lineage for PgStore {
+    fn ingest(&mut self, events: &[(&Received, &str)]) -> Result<Ingested, StoreError> {
+        self.ingest_received(events)
+    }
+
+    fn namespaces(&self, limit: usize, offset: usize) -> Result<Page<NamespaceRecord>, StoreError> {
+        self.page(
+            "SELECT COUNT(*) FROM (SELECT namespace FROM jobs UNION SELECT namespace FROM datasets) AS n",
+            &format!("{NAMESPACES} GROUP BY namespace ORDER BY namespace LIMIT $1 OFFSET $2"),
+            &[],
+            (limit, offset),
+            namespace_record,
+        )
+    }
+
+    fn namespace(&self, name: &str) -> Result<Option<NamespaceRecord>, StoreError> {
+        Ok(self
+            .query_opt(
+                &format!("{NAMESPACES} WHERE namespace = $1 GROUP BY namespace"),
+                &[&name],
+            )?
+            .as_ref()
+            .map(namespace_record))
+    }
+
+    fn jobs(
+        &self,
+        namespace: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<JobRecord>, StoreError> {
+        let names = self.page(
+            "SELECT COUNT(*) FROM jobs WHERE namespace = $1",
+            "SELECT name FROM jobs WHERE namespace = $1 ORDER BY name LIMIT $2 OFFSET $3",
+            &[&namespace],
+            (limit, offset),
+            |row| row.get::<_, String>(0),
+        )?;
+        let mut items = Vec::with_capacity(names.items.len());
+        for name in names.items {
+            items.extend(self.job(namespace, &name)?);
+        }
+        Ok(Page {
+            items,
+            total: names.total,
+        })
+    }
+
+    fn job(&self, namespace: &str, name: &str) -> Result<Option<JobRecord>, StoreError> {
+        let Some(row) = self.query_opt(
+            "SELECT created_at, last_time, streaming, last_run_id FROM jobs WHERE namespace = $1 AND name = $2",
+            &[&namespace, &name],
+        )?
+        else {
+            return Ok(None);
+        };
+        let run_id: String = row.get(3);
+        let datasets = |direction: &str| -> Result<Vec<Name>, StoreError> {
+            Ok(self
+                .query(
+                    "SELECT dataset_namespace, dataset_name FROM job_io
+                     WHERE job_namespace = $1 AND job_name = $2 AND direction = $3
+                     ORDER BY dataset_namespace, dataset_name",
+                    &[&namespace, &name, &direction],
+                )?
+                .iter()
+                .map(|row| Name {
+                    namespace: row.get(0),
+                    name: row.get(1),
+                })
+                .collect())
+        };
+        let (inputs, outputs) = (datasets("input")?, datasets("output")?);
+        let latest_run = self
+            .query_opt(
+                "SELECT run_id, state, started_at, ended_at, updated_at FROM runs WHERE run_id = $1",
+                &[&run_id],
+            )?
+            .as_ref()
+            .map(run_record);
+        Ok(Some(JobRecord {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            created_at: row.get(0),
+            updated_at: row.get(1),
+            streaming: row.get(2),
+            inputs,
+            outputs,
+            latest_run,
+        }))
+    }
+
+    fn datasets(
+        &self,
+        namespace: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<DatasetRecord>, StoreError> {
+        self.page(
+            "SELECT COUNT(*) FROM datasets WHERE namespace = $1",
+            "SELECT namespace, name, alias, created_at, updated_at FROM datasets
+             WHERE namespace = $1 ORDER BY name LIMIT $2 OFFSET $3",
+            &[&namespace],
+            (limit, offset),
+            dataset_record,
+        )
+    }
+
+    fn dataset(&self, namespace: &str, name: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        Ok(self
+            .query_opt(
+                "SELECT namespace, name, alias, created_at, updated_at FROM datasets WHERE namespace = $1 AND name = $2",
+                &[&namespace, &name],
+            )?
+            .as_ref()
+            .map(dataset_record))
+    }
+
+    fn neighbourhood(
+        &self,
+        query: &str,
+        direction: Direction,
+        depth: usize,
+    ) -> Result<Vec<Neighbourhood>, StoreError> {
+        let mut roots: Vec<Node> = self
+            .query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.name = $1
+                     UNION SELECT {JOB_COLUMNS} FROM jobs j WHERE j.namespace || '/' || j.name = $1"
+                ),
+                &[&query],
+            )?
+            .iter()
+            .map(job_node)
+            .collect();
+        roots.extend(
+            self.query(
+                &format!(
+                    "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.name = $1
+                     UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.alias = $1
+                     UNION SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.namespace || '/' || d.name = $1"
+                ),
+                &[&query],
+            )?
+            .iter()
+            .map(dataset_node),
+        );
+        roots
+            .iter()
+            .map(|root| graph::walk(root, direction, depth, |n, up| self.neighbours(n, up)))
+            .collect()
+    }
+
+    fn neighbourhood_of(
+        &self,
+        kind: NodeKind,
+        namespace: &str,
+        name: &str,
+        direction: Direction,
+        depth: usize,
+    ) -> Result<Option<Neighbourhood>, StoreError> {
+        self.node(kind, namespace, name)?
+            .map(|root| graph::walk(&root, direction, depth, |n, up| self.neighbours(n, up)))
+            .transpose()
+    }
+
+    fn labels(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT name FROM jobs UNION SELECT COALESCE(alias, name) FROM datasets",
+                &[],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    fn job_facets(&self, namespace: &str, name: &str) -> Result<Facets, StoreError> {
+        let events = self.appearing(NodeKind::Job, namespace, name)?;
+        Ok(facets_at(events.iter().map(|e| &**e), "/job/facets"))
+    }
+
+    fn dataset_facets(&self, namespace: &str, name: &str) -> Result<Facets, StoreError> {
+        let events = self.appearing(NodeKind::Dataset, namespace, name)?;
+        Ok(dataset_facets_of(
+            events.iter().map(|e| &**e),
+            namespace,
+            name,
+        ))
+    }
+
+    fn run_facets(&self, run_id: &str) -> Result<Facets, StoreError> {
+        Ok(facets_at(&self.run_payloads(run_id)?, "/run/facets"))
+    }
+
+    fn job_runs(
+        &self,
+        namespace: &str,
+        name: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<RunRecord>, StoreError> {
+        self.page(
+            "SELECT COUNT(*) FROM runs WHERE job_namespace = $1 AND job_name = $2",
+            "SELECT run_id, state, started_at, ended_at, updated_at FROM runs
+             WHERE job_namespace = $1 AND job_name = $2 ORDER BY updated_at DESC LIMIT $3 OFFSET $4",
+            &[&namespace, &name],
+            (limit, offset),
+            run_record,
+        )
+    }
+
+    fn run(&self, run_id: &str) -> Result<Option<(Name, RunRecord)>, StoreError> {
+        Ok(self
+            .query_opt(
+                "SELECT run_id, state, started_at, ended_at, updated_at, job_namespace, job_name FROM runs WHERE run_id = $1",
+                &[&run_id],
+            )?
+            .map(|row| {
+                let name = Name {
+                    namespace: row.get(5),
+                    name: row.get(6),
+                };
+                (name, run_record(&row))
+            }))
+    }
+
+    fn dataset_versions(
+        &self,
+        namespace: &str,
+        name: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page<VersionRecord>, StoreError> {
+        const VERSIONS: &str =
+            "SELECT run_id, CASE WHEN run_id IS NULL THEN event_key END AS event_key, MIN(at), MAX(at) AS newest
+             FROM appearances WHERE kind = 'dataset' AND namespace = $1 AND name = $2
+               AND role IN ('output', 'static')
+             GROUP BY run_id, CASE WHEN run_id IS NULL THEN event_key END";
+        self.page(
+            &format!("SELECT COUNT(*) FROM ({VERSIONS}) AS v"),
+            &format!("{VERSIONS} ORDER BY newest DESC LIMIT $3 OFFSET $4"),
+            &[&namespace, &name],
+            (limit, offset),
+            |row| {
+                let run_id: Option<String> = row.get(0);
+                let event_key: Option<String> = row.get(1);
+                let origin = run_id
+                    .clone()
+                    .or_else(|| event_key.clone())
+                    .unwrap_or_default();
+                VersionRecord {
+                    version: version_id(namespace, name, &origin),
+                    run_id,
+                    event_key,
+                    created_at: row.get(2),
+                }
+            },
+        )
+    }
+
+    fn version_facets(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &VersionRecord,
+    ) -> Result<Facets, StoreError> {
+        let events = match (&version.run_id, &version.event_key) {
+            (Some(run_id), _) => self.run_payloads(run_id)?,
+            (None, Some(key)) => {
+                parse_payloads(&self.query("SELECT payload FROM events WHERE key = $1", &[key])?)?
+            }
+            (None, None) => Vec::new(),
+        };
+        Ok(dataset_facets_of(&events, namespace, name))
+    }
+
+    fn tags(&self, limit: usize, offset: usize) -> Result<Page<String>, StoreError> {
+        self.page(
+            "SELECT COUNT(DISTINCT tag) FROM dataset_tags",
+            "SELECT DISTINCT tag FROM dataset_tags ORDER BY tag LIMIT $1 OFFSET $2",
+            &[],
+            (limit, offset),
+            |row| row.get(0),
+        )
+    }
+
+    fn sources(&self, limit: usize, offset: usize) -> Result<Page<NamespaceRecord>, StoreError> {
+        self.page(
+            "SELECT COUNT(DISTINCT namespace) FROM datasets",
+            "SELECT namespace, MIN(created_at), MAX(updated_at) FROM datasets
+             GROUP BY namespace ORDER BY namespace LIMIT $1 OFFSET $2",
+            &[],
+            (limit, offset),
+            namespace_record,
+        )
+    }
+
+    fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
+        // SQLite's LIKE ignores ASCII case; ILIKE does too.
+        let matches = "SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
+               WHERE name ILIKE '%' || $1 || '%'
+             UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
+               WHERE name ILIKE '%' || $1 || '%' OR alias ILIKE '%' || $1 || '%'";
+        let filter =
+            "WHERE ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR namespace = $3)
+               AND ($4::text IS NULL OR substr(updated, 1, 10) <= $4)
+               AND ($5::text IS NULL OR substr(updated, 1, 10) >= $5)";
+        let order = if query.by_update {
+            "updated DESC, name"
+        } else {
+            "name, namespace"
+        };
+        let kind = query.kind.map(kind_text);
+        let limit = query.limit as i64;
+        let params: &Params<'_> = &[
+            &query.pattern,
+            &kind,
+            &query.namespace,
+            &query.before,
+            &query.after,
+            &limit,
+        ];
+        let total = self.count(
+            &format!("SELECT COUNT(*) FROM ({matches}) AS m {filter}"),
+            &params[..5],
+        )?;
+        let items = self
+            .query(
+                &format!(
+                    "SELECT kind, namespace, name, updated FROM ({matches}) AS m {filter} ORDER BY {order} LIMIT $6"
+                ),
+                params,
+            )?
+            .iter()
+            .map(|row| Found {
+                kind: if row.get::<_, &str>(0) == "job" {
+                    NodeKind::Job
+                } else {
+                    NodeKind::Dataset
+                },
+                namespace: row.get(1),
+                name: row.get(2),
+                updated_at: row.get(3),
+            })
+            .collect();
+        Ok(Page { items, total })
+    }
+
+    fn events_by_time(&self, query: &EventQuery) -> Result<Page<Value>, StoreError> {
+        let before = query.before.as_deref().map(normalized_time);
+        let after = query.after.as_deref().map(normalized_time);
+        let filter = "WHERE ($1::text IS NULL OR t.at < $1) AND ($2::text IS NULL OR t.at >= $2)";
+        let total = self.count(
+            &format!("SELECT COUNT(*) FROM event_times t {filter}"),
+            &[&before, &after],
+        )?;
+        let direction = if query.ascending { "ASC" } else { "DESC" };
+        let (limit, offset) = (query.limit as i64, query.offset as i64);
+        let rows = self.query(
+            &format!(
+                "SELECT e.payload FROM event_times t JOIN events e ON e.key = t.key {filter}
+                 ORDER BY t.at {direction}, t.key {direction} LIMIT $3 OFFSET $4"
+            ),
+            &[&before, &after, &limit, &offset],
+        )?;
+        let (mut items, mut bytes) = (Vec::new(), 0);
+        for row in &rows {
+            let payload: &str = row.get(0);
+            if !items.is_empty() && bytes + payload.len() > EVENT_PAGE_BYTES {
+                break;
+            }
+            bytes += payload.len();
+            items.push(serde_json::from_str(payload)?);
+        }
+        Ok(Page { items, total })
+    }
+
+    fn pii_flows(&self, limit: usize) -> Result<PiiFlows, StoreError> {
+        let wanted = limit.saturating_add(1) as i64;
+        let mut flows: Vec<PiiFlow> = self
+            .query(
+                &format!("{PII}, {}", FLOWS_FROM_PII.replace("?1", "$1")),
+                &[&wanted],
+            )?
+            .iter()
+            .map(|row| {
+                let job = match (row.get(5), row.get(6)) {
+                    (Some(namespace), Some(name)) => Some(Name { namespace, name }),
+                    _ => None,
+                };
+                let target = match (row.get(8), row.get(9)) {
+                    (Some(namespace), Some(name)) => Some(TaggedDataset {
+                        namespace,
+                        name,
+                        alias: row.get(10),
+                        pii_fields: fields(row.get(11)),
+                        classification: row.get(12),
+                    }),
+                    _ => None,
+                };
+                PiiFlow {
+                    source: TaggedDataset {
+                        namespace: row.get(0),
+                        name: row.get(1),
+                        alias: row.get(2),
+                        pii_fields: fields(row.get(3)),
+                        classification: row.get(4),
+                    },
+                    job,
+                    job_state: row.get(7),
+                    target,
+                }
+            })
+            .collect();
+        let truncated = flows.len() > limit;
+        flows.truncate(limit);
+        Ok(PiiFlows { flows, truncated })
+    }
+
+    fn badges(&self, namespace: &str, name: &str) -> Result<(usize, Option<String>), StoreError> {
+        let row = self.query_opt(
+            "SELECT COUNT(DISTINCT CASE WHEN tag = 'pii' THEN field END),
+                    MIN(CASE WHEN field = '' AND tag LIKE 'classification:%' THEN substr(tag, 16) END)
+             FROM dataset_tags WHERE namespace = $1 AND name = $2",
+            &[&namespace, &name],
+        )?;
+        Ok(row.map_or((0, None), |row| (row.get::<_, i64>(0) as usize, row.get(1))))
+    }
+
+    fn event_count(&self) -> Result<usize, StoreError> {
+        self.count("SELECT COUNT(*) FROM events", &[])
+    }
+
+    fn event_cache(&self) -> &EventCache {
+        &self.parsed
+    }
+}
