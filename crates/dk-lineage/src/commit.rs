@@ -233,7 +233,7 @@ impl<T: Send + 'static> GroupCommit<T> {
                 .enable_time()
                 .build()
             {
-                runtime.block_on(commit_loop(committer, received, shared));
+                commit_loop(&runtime, committer, received, shared);
             }
         });
         (GroupCommit { queue, unsettled }, thread)
@@ -261,15 +261,21 @@ impl<T: Send + 'static> GroupCommit<T> {
     }
 }
 
-async fn commit_loop<C: Commit>(
+/// Waits on the queue inside `runtime`, and commits outside it: a committer may block on a
+/// runtime of its own (the `postgres` client does), which tokio refuses inside another.
+fn commit_loop<C: Commit>(
+    runtime: &tokio::runtime::Runtime,
     mut committer: C,
     mut queue: mpsc::Receiver<Message<C::Item>>,
     unsettled: Arc<AtomicUsize>,
 ) {
     loop {
         let first = match committer.unsettled() {
-            0 => queue.recv().await,
-            _ => match tokio::time::timeout(SETTLE_AFTER, queue.recv()).await {
+            0 => runtime.block_on(queue.recv()),
+            // The timer is made inside the runtime: it needs its clock.
+            _ => match runtime
+                .block_on(async { tokio::time::timeout(SETTLE_AFTER, queue.recv()).await })
+            {
                 Ok(message) => message,
                 Err(_) => {
                     let _ = committer.settle();
