@@ -272,7 +272,7 @@ fn build_refuses_a_bump_smaller_than_the_contract_diff_requires() {
     assert!(
         allowed
             .stderr
-            .contains("recorded in the artifact: report migrated"),
+            .contains("(the reason is recorded in the artifact): report migrated"),
         "{}",
         allowed.stderr
     );
