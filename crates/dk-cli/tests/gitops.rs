@@ -420,6 +420,28 @@ fn the_faq_deployment_flow_runs_on_the_zero_infrastructure_default() {
     ));
     let pr = int.json()["pullRequest"].as_str().unwrap().to_owned();
     assert_eq!(dk(&ctx, &[], &["promote", "check", &pr]).code, 1);
+    // A key the repository does not allow: said, and exit 1 (it was "0/1 approvals", exit 0).
+    let (mallory, _) = ssh_key(&keys, "mallory");
+    let refused = dk(
+        &ctx,
+        &[],
+        &[
+            "promote",
+            "approve",
+            &pr,
+            "--key",
+            mallory.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(
+        refused
+            .stderr
+            .contains("did not count: still 0 approval(s)")
+            && refused.stderr.contains(".dk/allowed_signers"),
+        "{}",
+        refused.stderr
+    );
     approve(&pr, "carol");
     ok(dk(&ctx, &[], &["promote", "merge", &pr]));
     // A version that was never built or published is refused.

@@ -287,8 +287,9 @@ fn git_provider_approvals_are_signed_by_allowed_keys() {
         &["promote", "my-pkg", "v1.0.0", "--to", "prod", "-o", "json"],
     ));
     let branch = opened.json()["branch"].as_str().unwrap().to_owned();
-    let approve = |key: &Path| {
-        ok(run_with(
+    // An approval that does not count fails (exit 1) and says why.
+    let approve_expecting = |key: &Path, code: i32| {
+        let run = run_with(
             &ctx,
             &[],
             &[
@@ -298,8 +299,13 @@ fn git_provider_approvals_are_signed_by_allowed_keys() {
                 "--key",
                 key.to_str().unwrap(),
             ],
-        ))
+        );
+        assert_eq!(run.code, code, "{}", run.transcript());
+        if code == 1 {
+            assert!(run.stderr.contains("did not count"), "{}", run.stderr);
+        }
     };
+    let approve = |key: &Path| approve_expecting(key, 0);
     let approvals = || {
         let check = run_with(&ctx, &[], &["promote", "check", &branch, "-o", "json"]);
         assert!(check.code == 0 || check.code == 1, "{}", check.transcript());
@@ -346,10 +352,10 @@ fn git_provider_approvals_are_signed_by_allowed_keys() {
         std::fs::write(file, text).unwrap();
         git(clone, &["commit", "-qam", "eve may approve"]);
     });
-    approve(&eve);
+    approve_expecting(&eve, 1);
     assert_eq!(approvals(), serde_json::json!([]));
     // And a branch that changes more than its values file counts no approval at all.
-    approve(&alice);
+    approve_expecting(&alice, 1);
     assert_eq!(approvals(), serde_json::json!([]));
     // That change is no promotion to merge anyway; start again from a clean branch.
     git(Path::new(&repo), &["branch", "-D", &branch]);
@@ -361,7 +367,7 @@ fn git_provider_approvals_are_signed_by_allowed_keys() {
 
     // One key counts once.
     approve(&alice);
-    approve(&alice);
+    approve_expecting(&alice, 1);
     assert_eq!(approvals(), serde_json::json!(["alice"]));
     let refused = run_with(&ctx, &[], &["promote", "merge", &branch]);
     assert_eq!(refused.code, 1, "{}", refused.transcript());
