@@ -127,3 +127,38 @@ fn init_refuses_bad_names_and_non_empty_directories() {
     );
     snapshot(&ctx, "init_dbt_streaming", &streaming_dbt.transcript());
 }
+
+/// Without dbt on PATH, adoption is a setup problem, exit 2 with how to install it, as `dk run`
+/// says of a missing tool (it was exit 1, as if a check had failed).
+#[test]
+fn from_dbt_without_dbt_installed_says_how_to_install_it() {
+    let ctx = context();
+    let project = ctx.work().join("shop");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("dbt_project.yml"),
+        "name: shop\nprofile: shop\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("profiles.yml"),
+        "shop:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: shop.duckdb}\n",
+    )
+    .unwrap();
+    let empty_path = ctx.root().join("no-tools").display().to_string();
+    let result = common::run_with(
+        &ctx,
+        &[("PATH", &empty_path)],
+        &["init", "--from-dbt", "shop"],
+    );
+    assert_eq!(result.code, 2, "{}", result.transcript());
+    assert!(
+        result
+            .stderr
+            .contains("error: dbt is not installed (not on PATH)")
+            && result.stderr.contains("hint: "),
+        "{}",
+        result.stderr
+    );
+    assert!(!project.join("dk.yaml").exists(), "nothing written");
+}

@@ -258,7 +258,12 @@ fn import_error(err: dk_sql::dbt::ImportError) -> CliError {
 }
 
 fn exec_error(err: dk_runner::exec::ExecError) -> CliError {
-    let mut error = CliError::new(ExitStatus::Failure, err.to_string());
+    // A missing dbt is this machine's setup, as for `dk run` (exit 2), not a failed check.
+    let status = match err {
+        dk_runner::exec::ExecError::MissingTool { .. } => ExitStatus::Usage,
+        _ => ExitStatus::Failure,
+    };
+    let mut error = CliError::new(status, err.to_string());
     error.hint = err.hint();
     error
 }
