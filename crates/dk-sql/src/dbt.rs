@@ -671,15 +671,24 @@ fn rank(level: &str) -> u8 {
 /// The classification a generated data set gets: dbt's `meta.classification`; else the highest
 /// of `confidential` when a column is tagged PII, `internal`, and the classification of every
 /// data set one of its columns comes from unmasked. That is what `dk lint` (DK305) requires, so
-/// an adopted project lints clean (it failed when a model read a seed with PII).
+/// an adopted project lints clean (it failed when a model read a seed with PII). `known` keeps
+/// each data set's answer: data sets upstream are shared by many, and walking them again for
+/// each would grow with the number of paths through the project.
 fn classification_of(
-    direct: &Direct,
-    datasets: &BTreeSet<String>,
-    nodes: &Map<String, Value>,
-    sources: &Map<String, Value>,
+    project: (
+        &Direct,
+        &BTreeSet<String>,
+        &Map<String, Value>,
+        &Map<String, Value>,
+    ),
     id: &str,
     depth: usize,
+    known: &mut BTreeMap<String, String>,
 ) -> String {
+    if let Some(level) = known.get(id) {
+        return level.clone();
+    }
+    let (direct, datasets, nodes, sources) = project;
     let node = nodes.get(id).or_else(|| sources.get(id));
     let declared = node.and_then(|node| {
         meta(node, "classification")
@@ -694,17 +703,17 @@ fn classification_of(
         .and_then(Value::as_object)
         .is_some_and(|columns| columns.values().any(|c| truthy(meta(c, "pii"))));
     let mut level = if pii { "confidential" } else { "internal" }.to_owned();
-    if depth >= 64 {
-        return level;
-    }
-    for (column, _) in direct.get(id).into_iter().flatten() {
-        if let Some((origin, _, None)) = chosen_origin(direct, datasets, id, column) {
-            let inherited = classification_of(direct, datasets, nodes, sources, &origin, depth + 1);
-            if rank(&inherited) > rank(&level) {
-                level = inherited;
+    if depth < 64 {
+        for (column, _) in direct.get(id).into_iter().flatten() {
+            if let Some((origin, _, None)) = chosen_origin(direct, datasets, id, column) {
+                let inherited = classification_of(project, &origin, depth + 1, known);
+                if rank(&inherited) > rank(&level) {
+                    level = inherited;
+                }
             }
         }
     }
+    known.insert(id.to_owned(), level.clone());
     level
 }
 
@@ -812,6 +821,7 @@ pub fn import(
         .collect();
 
     let mut names = Vec::new();
+    let mut classifications = BTreeMap::new();
     for (id, name, node, table) in &datasets {
         let name = to_dns_label(name);
         names.push(name.clone());
@@ -832,7 +842,12 @@ pub fn import(
                 }
             }
         }
-        let classification = classification_of(&direct, &dataset_ids, nodes, &sources, id, 0);
+        let classification = classification_of(
+            (&direct, &dataset_ids, nodes, &sources),
+            id,
+            0,
+            &mut classifications,
+        );
         let owner = meta(node, "owner")
             .and_then(Value::as_str)
             .unwrap_or(&options.owner);
@@ -1020,6 +1035,23 @@ mod tests {
         .unwrap()
     }
 
+    /// The project imported with the raw seed's CSV header known (`id`, `email`).
+    fn import_seeded(manifest: &Value) -> Imported {
+        let seeds = BTreeMap::from([(
+            "seed.shop.raw".to_owned(),
+            vec!["id".to_owned(), "email".to_owned()],
+        )]);
+        import(
+            manifest,
+            None,
+            &profiles(""),
+            "shop",
+            &seeds,
+            &ImportOptions::default(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn passwords_become_references_and_never_values() {
         let imported = import_with("hunter2");
@@ -1063,19 +1095,7 @@ mod tests {
                     "depends_on": {"nodes": ["seed.shop.raw"]}, "compiled_code": select}),
             );
         }
-        let seeds = BTreeMap::from([(
-            "seed.shop.raw".to_owned(),
-            vec!["id".to_owned(), "email".to_owned()],
-        )]);
-        let imported = import(
-            &manifest,
-            None,
-            &profiles(""),
-            "shop",
-            &seeds,
-            &ImportOptions::default(),
-        )
-        .unwrap();
+        let imported = import_seeded(&manifest);
         let classification = |name: &str| {
             imported
                 .files
@@ -1180,19 +1200,7 @@ mod tests {
 
     #[test]
     fn from_is_derived_through_models_that_are_no_dataset() {
-        let seeds = BTreeMap::from([(
-            "seed.shop.raw".to_owned(),
-            vec!["id".to_owned(), "email".to_owned()],
-        )]);
-        let imported = import(
-            &manifest(),
-            None,
-            &profiles(""),
-            "shop",
-            &seeds,
-            &ImportOptions::default(),
-        )
-        .unwrap();
+        let imported = import_seeded(&manifest());
         let mart = imported
             .files
             .iter()
