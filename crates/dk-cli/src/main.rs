@@ -27,6 +27,9 @@ use crate::cli::Cli;
 use crate::context::Context;
 use crate::output::Ui;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => tracing::Level::ERROR,

@@ -20,6 +20,10 @@ use dk_lineage::server::{DEFAULT_TIMEOUT, ServerConfig, serve};
 
 use common::{DATASETS, chain_events};
 
+// The allocator of `dk`, which serves in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 50_000;
 const CLIENTS: usize = 8;
 
