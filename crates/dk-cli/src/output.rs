@@ -86,6 +86,11 @@ impl Ui {
         }
     }
 
+    /// Whether both stdout and stderr show colours: what a pipeline dk runs may write to.
+    pub fn colors(&self) -> bool {
+        self.stdout_color && self.stderr_color
+    }
+
     /// Styles for text going to stdout.
     pub fn out_styles(&self) -> Styles {
         Styles {

@@ -555,6 +555,7 @@ fn runtime_command(
     run_dir: &Path,
     host: Option<&Tools>,
     purpose: Purpose,
+    colors: bool,
     steps: &mut Vec<Step>,
     env: &mut Vec<(String, String)>,
     reported: &mut Option<Reported>,
@@ -656,6 +657,11 @@ fn runtime_command(
                 "OPENLINEAGE_NAMESPACE".to_owned(),
                 plan.lineage.job.namespace.clone(),
             ));
+            // dbt colours its log whether or not it writes to a terminal. The variable, not
+            // `--no-use-colors`: dbt-ol and a container's dbt read it too.
+            if !colors {
+                env.push(("DBT_USE_COLORS".to_owned(), "false".to_owned()));
+            }
             (dbt, args)
         }
         Runtime::Cloudquery => {
@@ -702,11 +708,14 @@ fn dbt_ol_transport(
 }
 
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
+/// Without `colors` (dk's output is no terminal, or colours are off), tools that colour their
+/// output regardless are told not to.
 pub fn local(
     plan: &RunPlan,
     run_dir: &Path,
     tools: &Tools,
     purpose: Purpose,
+    colors: bool,
 ) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
@@ -716,6 +725,7 @@ pub fn local(
         run_dir,
         Some(tools),
         purpose,
+        colors,
         &mut steps,
         &mut env,
         &mut reported,
@@ -744,6 +754,7 @@ pub fn docker(
     contract: &[(String, String)],
     tools: &Tools,
     settings: &ContainerSettings,
+    colors: bool,
 ) -> Result<Prepared, ExecError> {
     let runtime = plan.transform.spec.runtime;
     let image = plan
@@ -762,6 +773,7 @@ pub fn docker(
         run_dir,
         None,
         Purpose::Run,
+        colors,
         &mut steps,
         &mut env,
         &mut None,
