@@ -1,5 +1,6 @@
 //! Small findings of new users, each reproduced: a typo'd config key can be unset, `dk status`
-//! of a package that was never promoted says so, a bad OPENLINEAGE_PARENT_ID names its bad part.
+//! of a package that was never promoted says so, a bad OPENLINEAGE_PARENT_ID names its bad part,
+//! promote and rollback say what to do when there is nothing to do, `-q` keeps the digest.
 
 mod common;
 
@@ -31,8 +32,8 @@ fn config_unset_removes_an_unknown_key_that_is_in_the_file() {
     );
 }
 
-#[test]
-fn status_of_a_package_never_promoted_says_so_and_suggests_the_near_one() {
+/// A GitOps repository and the package `demo`, built as v0.1.0, not promoted.
+fn built_demo() -> dk_test::TestContext {
     let ctx = context();
     run_ok(&ctx, &["gitops", "init", "-q"], 0);
     run_ok(
@@ -41,6 +42,12 @@ fn status_of_a_package_never_promoted_says_so_and_suggests_the_near_one() {
         0,
     );
     run_ok(&ctx, &["build", "./demo", "--tag", "v0.1.0", "-q"], 0);
+    ctx
+}
+
+#[test]
+fn status_of_a_package_never_promoted_says_so_and_suggests_the_near_one() {
+    let ctx = built_demo();
     run_ok(&ctx, &["promote", "demo", "v0.1.0", "--to", "dev", "-q"], 0);
     let typo = run(&ctx, &["status", "demoo"]);
     assert_eq!(typo.code, 2, "{}", typo.transcript());
@@ -111,14 +118,7 @@ fn refused(result: &common::Run, code: i32) -> (String, String) {
 
 #[test]
 fn promote_to_an_unknown_environment_and_rollback_without_history_say_what_to_do() {
-    let ctx = context();
-    run_ok(&ctx, &["gitops", "init", "-q"], 0);
-    run_ok(
-        &ctx,
-        &["init", "demo", "--runtime", "generic-python", "-q"],
-        0,
-    );
-    run_ok(&ctx, &["build", "./demo", "--tag", "v0.1.0", "-q"], 0);
+    let ctx = built_demo();
 
     let (error, hint) = refused(
         &run(&ctx, &["promote", "demo", "v0.1.0", "--to", "staging"]),

@@ -555,7 +555,6 @@ fn runtime_command(
     run_dir: &Path,
     host: Option<&Tools>,
     purpose: Purpose,
-    colors: bool,
     steps: &mut Vec<Step>,
     env: &mut Vec<(String, String)>,
     reported: &mut Option<Reported>,
@@ -657,11 +656,6 @@ fn runtime_command(
                 "OPENLINEAGE_NAMESPACE".to_owned(),
                 plan.lineage.job.namespace.clone(),
             ));
-            // dbt colours its log whether or not it writes to a terminal. The variable, not
-            // `--no-use-colors`: dbt-ol and a container's dbt read it too.
-            if !colors {
-                env.push(("DBT_USE_COLORS".to_owned(), "false".to_owned()));
-            }
             (dbt, args)
         }
         Runtime::Cloudquery => {
@@ -707,6 +701,15 @@ fn dbt_ol_transport(
     *reported = Some(Reported::Events(file));
 }
 
+/// Without `colors`, tells the runtime's tools that colour their output whatever it is written
+/// to (dbt) to write none. The variable, not `--no-use-colors`: dbt-ol and a container's dbt
+/// read it too.
+fn no_colors(plan: &RunPlan, colors: bool, env: &mut Vec<(String, String)>) {
+    if !colors && plan.transform.spec.runtime == Runtime::Dbt {
+        env.push(("DBT_USE_COLORS".to_owned(), "false".to_owned()));
+    }
+}
+
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
 /// Without `colors` (dk's output is no terminal, or colours are off), tools that colour their
 /// output regardless are told not to.
@@ -725,11 +728,11 @@ pub fn local(
         run_dir,
         Some(tools),
         purpose,
-        colors,
         &mut steps,
         &mut env,
         &mut reported,
     )?;
+    no_colors(plan, colors, &mut env);
     Ok(Prepared {
         executor: Executor::Local,
         steps,
@@ -773,11 +776,11 @@ pub fn docker(
         run_dir,
         None,
         Purpose::Run,
-        colors,
         &mut steps,
         &mut env,
         &mut None,
     )?;
+    no_colors(plan, colors, &mut env);
     let (engine, engine_program) = engine(settings, tools)?;
     steps.push(Step::Image {
         engine,
