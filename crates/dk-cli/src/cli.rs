@@ -1,9 +1,10 @@
 //! The command-line grammar.
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    completions, config, connector, dataset, datasetgroup, deliver, dev, doctor, gitops,
+    self, completions, config, connector, dataset, datasetgroup, deliver, dev, doctor, gitops,
     governance, init, lineage, lint, package, pipeline, promote, rollback, run, show, status,
     store, test, trust, version,
 };
@@ -31,8 +32,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Output format: text for people, json or yaml for programs (some commands add views)
-    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format: text for people, json or yaml for programs (some commands add views:
+    /// each command's help lists its own)
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// When to use colours (NO_COLOR is honoured with auto)
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
@@ -121,4 +123,64 @@ pub enum Command {
     Verify(trust::VerifyArgs),
     #[command(name = "__deliver", hide = true)]
     Deliver(deliver::DeliverArgs),
+}
+
+const OUTPUT_HELP: &str = "Output format: text for people, json or yaml for programs";
+
+/// The grammar, with each command's `-o` taking only the formats that command has
+/// ([`commands::formats`]): another is refused while the arguments are read, and the command's
+/// help lists its own. A command's own `output` argument stands in for the global one, which
+/// clap does not propagate where the id exists; the value still reaches [`GlobalArgs`].
+pub fn command() -> clap::Command {
+    narrow_output(Cli::command(), &mut Vec::new())
+}
+
+fn narrow_output(mut command: clap::Command, path: &mut Vec<String>) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .filter(|name| name != "help")
+        .collect();
+    for name in names {
+        path.push(name.clone());
+        command = command.mut_subcommand(&name, |sub| {
+            let sub = narrow_output(sub, path);
+            // A group that needs a subcommand has no output of its own.
+            if sub.is_subcommand_required_set() {
+                return sub;
+            }
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            sub.arg(output_arg(&commands::formats(&path)))
+        });
+        path.pop();
+    }
+    command
+}
+
+fn output_arg(formats: &[OutputFormat]) -> Arg {
+    let values: Vec<PossibleValue> = formats
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect();
+    let parser = PossibleValuesParser::new(values).map(|name| {
+        OutputFormat::from_str(&name, false).expect("the parser admits only OutputFormat names")
+    });
+    Arg::new("output")
+        .short('o')
+        .long("output")
+        .value_name("FORMAT")
+        .help(OUTPUT_HELP)
+        .default_value("text")
+        .value_parser(parser)
+}
+
+/// The names of the command `matches` holds, below `dk`: `["governance", "report"]`.
+pub fn path(matches: &ArgMatches) -> Vec<&str> {
+    let mut path = Vec::new();
+    let mut current = matches;
+    while let Some((name, sub)) = current.subcommand() {
+        path.push(name);
+        current = sub;
+    }
+    path
 }

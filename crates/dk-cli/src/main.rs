@@ -20,7 +20,7 @@ mod schemas;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use dk_config::env::{Env, NO_COLOR};
 
 use crate::cli::Cli;
@@ -74,7 +74,8 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(dk_runner::process::keep_terminal(&args[2..]));
     }
-    let cli = Cli::parse();
+    let matches = cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     init_tracing(cli.global.verbose, cli.global.quiet);
     let env = Env::capture(|name| std::env::var(name).ok());
     let ui = Ui::new(
@@ -83,7 +84,8 @@ fn main() -> ExitCode {
         cli.global.color,
         env.get(NO_COLOR).is_some(),
     );
-    let result = Context::new(ui.clone(), env, cli.global.config)
+    let result = commands::check_format(&cli::path(&matches), cli.global.output)
+        .and_then(|()| Context::new(ui.clone(), env, cli.global.config))
         .and_then(|ctx| commands::run(cli.command, &ctx));
     match result.map_err(error::CliError::disk_full) {
         Ok(status) => status.into(),

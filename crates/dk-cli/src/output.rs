@@ -86,6 +86,11 @@ impl Ui {
         }
     }
 
+    /// Whether both stdout and stderr show colours: what a pipeline dk runs may write to.
+    pub fn colors(&self) -> bool {
+        self.stdout_color && self.stderr_color
+    }
+
     /// Styles for text going to stdout.
     pub fn out_styles(&self) -> Styles {
         Styles {
@@ -186,9 +191,15 @@ impl Ui {
     }
 
     /// Writes a report whose text view only says what the command did ("Created ...",
-    /// "✓ demo succeeded"): `-q` silences that view. JSON and YAML were asked for and are written.
+    /// "✓ demo succeeded"): `-q` reduces that view to the report's [`Render::quiet_line`]. JSON
+    /// and YAML were asked for and are written.
     pub fn emit_message<R: Render>(&self, report: &R) -> Result<ExitStatus, CliError> {
         if self.quiet && self.format == OutputFormat::Text {
+            if let Some(line) = report.quiet_line() {
+                let mut out = io::stdout().lock();
+                writeln!(out, "{}", sanitize(&line))?;
+                out.flush()?;
+            }
             return Ok(report.status());
         }
         self.emit(report)
@@ -233,6 +244,12 @@ pub trait Render: Serialize {
     /// Views beyond text, JSON and YAML, for the formats the command declares (its `FORMATS`).
     fn render_extra(&self, format: OutputFormat, _ui: &Ui, _out: &mut dyn Write) -> io::Result<()> {
         Err(io::Error::other(format!("no -o {format} view")))
+    }
+
+    /// What `-q` still prints: the one value a script takes from the command (`docker build
+    /// -q` prints the image id), if it has one.
+    fn quiet_line(&self) -> Option<String> {
+        None
     }
 
     /// The exit status the result implies.

@@ -99,6 +99,7 @@ impl Runner {
                 .filter(|exe| exe.exists())
                 .or_else(|| std::env::current_exe().ok()),
             terminal: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            colors: ctx.ui.colors(),
             dk_home,
         };
         let ui = ctx.ui.clone();

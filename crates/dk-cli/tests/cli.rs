@@ -106,3 +106,60 @@ fn color_quiet_and_verbose_flags() {
         verbose.stderr
     );
 }
+
+/// `-o` offers each command the views it has: another is refused while the arguments are read
+/// (exit 2, before anything runs), naming the formats the command has, and each command's help
+/// lists its own.
+#[test]
+fn output_formats_are_those_of_the_command() {
+    let ctx = context();
+    let refused = run_ok(&ctx, &["build", "-o", "csv", "./nowhere"], 2);
+    assert_eq!(refused.stdout, "");
+    snapshot(&ctx, "output_format_refused", &refused.stderr);
+    // Given before the command, the same refusal.
+    let before = run_ok(&ctx, &["-o", "sarif", "version"], 2);
+    assert!(
+        before.stderr.contains("text, json, yaml"),
+        "{}",
+        before.stderr
+    );
+    for (command, offered, absent) in [
+        (&["build"][..], "json", "csv"),
+        (&["lint"], "sarif", "csv"),
+        (&["governance", "report"], "csv", "sarif"),
+        (&["pipeline", "show"], "mermaid", "csv"),
+        (&["lineage"], "dot", "sarif"),
+        (&["lineage", "events"], "yaml", "dot"),
+        (&["dataset", "list"], "table", "csv"),
+        (&["diff"], "markdown", "csv"),
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = run_ok(&ctx, &args, 0).stdout;
+        let formats = help
+            .split("-o, --output")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").nth(1).map(str::to_owned))
+            .unwrap_or_default();
+        let listed = |format: &str| {
+            help.split("-o, --output")
+                .nth(1)
+                .is_some_and(|rest| rest.contains(&format!("{format}:")))
+        };
+        assert!(
+            listed(offered),
+            "dk {} --help: no {offered}\n{formats}",
+            command.join(" ")
+        );
+        assert!(!listed(absent), "dk {} --help: {absent}", command.join(" "));
+        let mut args = command.to_vec();
+        args.extend(["-o", absent]);
+        let refused = run_ok(&ctx, &args, 2);
+        assert!(
+            refused.stderr.contains(&format!("'{absent}'")) && refused.stderr.contains(offered),
+            "dk {}: {}",
+            args.join(" "),
+            refused.stderr
+        );
+    }
+}

@@ -940,3 +940,55 @@ fn dbt_ol_and_dk_name_each_table_the_same() {
         "dk names these models, dbt-ol does not name them the same: {missing:?}\ndbt-ol: {dbt_ol:?}"
     );
 }
+
+/// A models-only project (`tests/fixtures/dbt-constants`: no sources, no seeds; its model
+/// selects constants) is adopted with no inputs, lints clean and runs: a dbt Transform may
+/// produce data from nothing. Its output piped to a file carries none of dbt's colours.
+#[test]
+fn a_models_only_project_is_adopted_lints_clean_and_runs_without_colours_when_piped() {
+    let Some(bin) = tools_bin() else { return };
+    let ctx = context();
+    let dir = ctx.work().join("constants");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbt-constants"),
+        &dir,
+        &[],
+    );
+    let path = format!("{bin}:/usr/bin:/bin");
+    let env = [("PATH", path.as_str()), ("DO_NOT_TRACK", "1")];
+    let adopted = run_with(&ctx, &env, &["init", "--from-dbt", "constants", "-q"]);
+    assert_eq!(adopted.code, 0, "{}", adopted.transcript());
+    assert!(
+        ctx.read("constants/dk.yaml").contains("inputs: []"),
+        "{}",
+        ctx.read("constants/dk.yaml")
+    );
+    let linted = run_with(&ctx, &env, &["lint", "constants"]);
+    assert_eq!(linted.code, 0, "{}", linted.transcript());
+    assert!(!linted.stdout.contains("DK107"), "{}", linted.stdout);
+
+    // NO_COLOR unset: stdout and stderr are pipes, which is reason enough.
+    let output = ctx
+        .dk()
+        .env_remove("NO_COLOR")
+        .envs(env)
+        .args(["run", "constants"])
+        .output()
+        .expect("run dk");
+    let ran = Run::from_output(output);
+    assert_eq!(ran.code, 0, "{}", ran.transcript());
+    assert!(ran.stdout.contains("PASS=1"), "{}", ran.transcript());
+    assert!(
+        !ran.stdout.contains('\u{1b}') && !ran.stderr.contains('\u{1b}'),
+        "dbt's colours went into a pipe:\n{:?}",
+        ran.transcript()
+    );
+    assert_eq!(
+        duckdb_value(
+            &bin,
+            &dir.join("data/constants.duckdb"),
+            "select count(*) from main.calendar"
+        ),
+        "2"
+    );
+}

@@ -191,7 +191,10 @@ fn pipeline_show_orders_draws_and_refuses_cycles() {
     );
     let refused = run_ok(&ctx, &["pipeline", "show", "-o", "csv"], 2);
     assert!(
-        refused.stderr.contains("no -o csv view"),
+        refused.stderr.contains("invalid value 'csv'")
+            && refused
+                .stderr
+                .contains("[possible values: text, json, yaml, mermaid, dot]"),
         "{}",
         refused.stderr
     );

@@ -701,12 +701,24 @@ fn dbt_ol_transport(
     *reported = Some(Reported::Events(file));
 }
 
+/// Without `colors`, tells the runtime's tools that colour their output whatever it is written
+/// to (dbt) to write none. The variable, not `--no-use-colors`: dbt-ol and a container's dbt
+/// read it too.
+fn no_colors(plan: &RunPlan, colors: bool, env: &mut Vec<(String, String)>) {
+    if !colors && plan.transform.spec.runtime == Runtime::Dbt {
+        env.push(("DBT_USE_COLORS".to_owned(), "false".to_owned()));
+    }
+}
+
 /// The local executor's preparation and invocation of `plan`; `run_dir` holds generated files.
+/// Without `colors` (dk's output is no terminal, or colours are off), tools that colour their
+/// output regardless are told not to.
 pub fn local(
     plan: &RunPlan,
     run_dir: &Path,
     tools: &Tools,
     purpose: Purpose,
+    colors: bool,
 ) -> Result<Prepared, ExecError> {
     let mut steps = Vec::new();
     let mut env = Vec::new();
@@ -720,6 +732,7 @@ pub fn local(
         &mut env,
         &mut reported,
     )?;
+    no_colors(plan, colors, &mut env);
     Ok(Prepared {
         executor: Executor::Local,
         steps,
@@ -744,6 +757,7 @@ pub fn docker(
     contract: &[(String, String)],
     tools: &Tools,
     settings: &ContainerSettings,
+    colors: bool,
 ) -> Result<Prepared, ExecError> {
     let runtime = plan.transform.spec.runtime;
     let image = plan
@@ -766,6 +780,7 @@ pub fn docker(
         &mut env,
         &mut None,
     )?;
+    no_colors(plan, colors, &mut env);
     let (engine, engine_program) = engine(settings, tools)?;
     steps.push(Step::Image {
         engine,

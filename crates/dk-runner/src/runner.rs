@@ -76,6 +76,9 @@ pub struct RunnerSettings {
     pub supervisor: Option<PathBuf>,
     /// dk's standard input is a terminal, which pipelines may read.
     pub terminal: bool,
+    /// dk's output shows colours (both streams are terminals, neither `NO_COLOR` nor
+    /// `--color never`): else the pipeline's tools are told to write none.
+    pub colors: bool,
 }
 
 /// Why a run could not be planned, prepared or carried out. Messages are complete sentences a
@@ -383,7 +386,9 @@ impl Runner {
     ) -> Result<Prepared, RunnerError> {
         let run_dir = self.run_dir(plan);
         Ok(match executor {
-            Executor::Local => exec::local(plan, &run_dir, &self.tools, purpose)?,
+            Executor::Local => {
+                exec::local(plan, &run_dir, &self.tools, purpose, self.settings.colors)?
+            }
             Executor::Docker => {
                 let context = run_dir.join("context.json");
                 exec::docker(
@@ -392,6 +397,7 @@ impl Runner {
                     &[plan.contract_env(&context), env.to_vec()].concat(),
                     &self.tools,
                     &self.settings.containers,
+                    self.settings.colors,
                 )?
             }
         })

@@ -281,7 +281,7 @@ pub static EXPLANATIONS: &[Explanation] = &[
                 "  runtime: generic-python\n  owner: data-team\n  inputs: []\n  outputs:\n    - dataset: orders-summary\n"
             ),
         )],
-        fix: "List at least one input and one output dataset.",
+        fix: "List at least one input and one output dataset. A dbt Transform may list no inputs: a project without sources and seeds builds its models from constants and reads nothing.",
     },
     Explanation {
         code: "DK108",

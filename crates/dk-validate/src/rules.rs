@@ -55,7 +55,7 @@ rules! {
     INVALID_DURATION = "DK104", "invalid-duration", Error, "A duration is not like 30s, 5m or 1h30m.";
     DATASET_LOCATOR = "DK105", "dataset-locator", Error, "A DataSet must set exactly one of table, prefix, topic and path.";
     DUPLICATE_FIELD = "DK106", "duplicate-field", Error, "Two schema fields share a name.";
-    EMPTY_IO = "DK107", "empty-io", Error, "A Transform needs at least one input and one output.";
+    EMPTY_IO = "DK107", "empty-io", Error, "A Transform needs at least one input and one output (a dbt Transform may have no inputs).";
     DATASET_REFERENCE = "DK108", "dataset-reference", Error, "An input or output must name a dataset or select one by tags, not both.";
     INVALID_RESOURCES = "DK109", "invalid-resources", Error, "cpu and memory must be Kubernetes quantities (500m, 2Gi).";
     INVALID_ENV = "DK110", "invalid-env", Error, "An env entry has an invalid, duplicate or reserved name.";

@@ -7,8 +7,8 @@ use croner::parser::{CronParser, Seconds, Year};
 use dk_manifest::discover::Catalog;
 use dk_manifest::load::Loaded;
 use dk_manifest::model::{
-    Manifest, Mode, Store, Transform, TriggerPolicy, connection_keys, is_dns_label, looks_secret,
-    to_dns_label,
+    Manifest, Mode, Runtime, Store, Transform, TriggerPolicy, connection_keys, is_dns_label,
+    looks_secret, to_dns_label,
 };
 use dk_manifest::path;
 use dk_manifest::suggest::did_you_mean;
@@ -104,7 +104,10 @@ pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Findi
     let spec = &transform.manifest.spec;
     let node = &transform.node;
     for (field, refs) in [("inputs", &spec.inputs), ("outputs", &spec.outputs)] {
-        if refs.is_empty() {
+        // dbt declares what it reads as sources and seeds; a project with neither builds
+        // models from constants, and reads nothing dk could name.
+        let may_be_empty = field == "inputs" && spec.runtime == Runtime::Dbt;
+        if refs.is_empty() && !may_be_empty {
             out.push(
                 Finding::new(
                     &rules::EMPTY_IO,

@@ -1,11 +1,10 @@
 use std::io::{self, Write};
 
+use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use serde::Serialize;
 
-use crate::cli::Cli;
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
 use crate::output::{Render, Ui};
@@ -38,7 +37,7 @@ impl Render for CompletionsReport {
 
 pub fn run(args: CompletionsArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "dk", &mut script);
+    clap_complete::generate(args.shell, &mut crate::cli::command(), "dk", &mut script);
     ctx.ui.emit(&CompletionsReport {
         shell: args.shell.to_string(),
         script: String::from_utf8_lossy(&script).into_owned(),

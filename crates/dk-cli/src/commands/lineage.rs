@@ -162,13 +162,8 @@ pub struct FlushArgs {
     pub drop_pending: bool,
 }
 
-/// `-o mermaid` and `-o dot` for the graph view.
-pub fn extra_formats(args: &LineageArgs) -> &'static [OutputFormat] {
-    match args.command {
-        None => &[OutputFormat::Mermaid, OutputFormat::Dot],
-        Some(_) => &[],
-    }
-}
+/// The views of `dk lineage NAME` besides text, JSON and YAML.
+pub const GRAPH_FORMATS: &[OutputFormat] = &[OutputFormat::Mermaid, OutputFormat::Dot];
 
 pub fn run(args: LineageArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     match args.command {

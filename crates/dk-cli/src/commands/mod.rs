@@ -49,38 +49,47 @@ use crate::error::{CliError, ExitStatus};
 use crate::findings::{summary, write_findings};
 use crate::output::OutputFormat;
 
-/// The views a command offers besides text, JSON and YAML.
-fn extra_formats(command: &Command) -> &'static [OutputFormat] {
-    match command {
-        Command::Lint(_) => lint::FORMATS,
-        Command::Lineage(args) => lineage::extra_formats(args),
-        Command::Config(command) => config::extra_formats(command),
-        Command::Governance(command) => governance::extra_formats(command),
-        Command::Pipeline(command) => pipeline::extra_formats(command),
-        Command::Dataset(command) => dataset::extra_formats(command),
-        Command::Datasetgroup(command) => datasetgroup::extra_formats(command),
-        Command::Store(command) => store::extra_formats(command),
-        Command::Connector(command) => connector::extra_formats(command),
-        Command::Diff(_) => package::DIFF_FORMATS,
+/// The views the command at `path` (its names below `dk`: `["governance", "report"]`) offers
+/// besides text, JSON and YAML: the one list `-o` is parsed, checked and documented from.
+pub fn extra_formats(path: &[&str]) -> &'static [OutputFormat] {
+    match path {
+        ["lint"] | ["dataset", "validate"] => lint::FORMATS,
+        ["lineage"] => lineage::GRAPH_FORMATS,
+        // `list` and `path` print tables, so `-o table` names their text view too.
+        ["config", "list" | "path"]
+        | ["dataset" | "datasetgroup" | "store" | "connector", "list"] => catalog::LIST_FORMATS,
+        ["governance", "report"] => governance::report::FORMATS,
+        ["pipeline", "show"] => pipeline::show::FORMATS,
+        ["diff"] => package::DIFF_FORMATS,
         _ => &[],
     }
 }
 
-pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
-    // Refuse an output format before doing anything, so nothing is created that cannot be shown.
-    let format = ctx.ui.format;
-    let extras = extra_formats(&command);
-    if !OutputFormat::COMMON.contains(&format) && !extras.contains(&format) {
-        let offered: Vec<String> = OutputFormat::COMMON
-            .iter()
-            .chain(extras)
-            .map(ToString::to_string)
-            .collect();
-        return Err(
-            CliError::usage(format!("this command has no -o {format} view"))
-                .hint(format!("use -o {}", offered.join(", -o "))),
-        );
+/// Every format of the command at `path`.
+pub fn formats(path: &[&str]) -> Vec<OutputFormat> {
+    OutputFormat::COMMON
+        .iter()
+        .chain(extra_formats(path))
+        .copied()
+        .collect()
+}
+
+/// Refuses an output format the command at `path` does not have (given before the command
+/// name, `dk -o csv build`, it passed the parser), before anything is done.
+pub fn check_format(path: &[&str], format: OutputFormat) -> Result<(), CliError> {
+    let offered = formats(path);
+    if offered.contains(&format) {
+        return Ok(());
     }
+    let names: Vec<String> = offered.iter().map(ToString::to_string).collect();
+    Err(CliError::usage(format!(
+        "invalid value '{format}' for '--output': dk {} has no -o {format} view",
+        path.join(" ")
+    ))
+    .hint(format!("use one of: {}", names.join(", "))))
+}
+
+pub fn run(command: Command, ctx: &Context) -> Result<ExitStatus, CliError> {
     if matches!(
         command,
         Command::Run(_) | Command::Test(_) | Command::Lineage(_) | Command::Dev(_)

@@ -315,6 +315,10 @@ pub(crate) struct BuildReport {
 }
 
 impl Render for BuildReport {
+    fn quiet_line(&self) -> Option<String> {
+        Some(self.digest.clone()).filter(|digest| !digest.is_empty())
+    }
+
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         let styles = ui.out_styles();
         if self.dry_run {
@@ -627,6 +631,10 @@ pub(crate) struct PublishReport {
 }
 
 impl Render for PublishReport {
+    fn quiet_line(&self) -> Option<String> {
+        Some(self.digest.clone())
+    }
+
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         let mark = ui.out_styles().success("✓");
         match self.outcome {
@@ -963,6 +971,10 @@ pub(crate) struct PullReport {
 }
 
 impl Render for PullReport {
+    fn quiet_line(&self) -> Option<String> {
+        Some(self.digest.clone())
+    }
+
     fn render_text(&self, ui: &Ui, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,

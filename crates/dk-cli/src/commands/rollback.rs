@@ -47,6 +47,7 @@ pub fn run(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     ])?;
     check_target(&args.target)?;
     let session = Session::open(ctx)?;
+    session.settings.environment(&args.env, "--env")?;
     let path = values_path(&args.env, &args.target.cell, &args.package);
     let history = session
         .wc
@@ -78,11 +79,18 @@ pub fn run(args: RollbackArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                 "{} is not deployed in {} ({})",
                 args.package, args.env, args.target.cell
             ))
-            .hint("dk status shows where it runs"));
+            .hint(format!(
+                "nothing to roll back: promote a version first (dk promote {} VERSION --to {}); dk status shows where it runs",
+                args.package, args.env
+            )));
         }
         RollbackTo::NoPrevious { current } => {
             return Err(CliError::usage(format!(
                 "{} has run only {current} in {}: there is no previous version",
+                args.package, args.env
+            ))
+            .hint(format!(
+                "roll back to a version that was built with --to VERSION, or promote the one you want: dk promote {} VERSION --to {}",
                 args.package, args.env
             )));
         }

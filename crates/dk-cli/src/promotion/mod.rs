@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use dk_config::env::{GITEA_TOKEN, GITHUB_TOKEN, GITLAB_TOKEN};
 use dk_gitops::GitOpsError;
-use dk_gitops::environments::Environments;
+use dk_gitops::environments::{Environment, Environments};
 use dk_gitops::forge::{Forge, GitForge, GitHubForge, GitLabForge, PullRequest};
 use dk_gitops::names;
 use dk_gitops::repo::{self, WorkingCopy};
@@ -122,6 +122,28 @@ pub fn is_local(url: &str) -> bool {
 }
 
 impl Settings {
+    /// The environment `name`, else a usage error naming the GitOps repository and the
+    /// environments it has, as `flag` (`--to`, `--env`) takes them.
+    pub fn environment(&self, name: &str, flag: &str) -> Result<&Environment, CliError> {
+        self.environments.get(name).map_err(|_| {
+            let names: Vec<&str> = self
+                .environments
+                .0
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            let example = names.first().copied().unwrap_or("ENV");
+            CliError::usage(format!(
+                "`{name}` is not an environment of the GitOps repository {}",
+                self.url
+            ))
+            .hint(format!(
+                "its environments are {} (config `environments`): {flag} {example}",
+                names.join(", ")
+            ))
+        })
+    }
+
     fn open(&self) -> Result<WorkingCopy, CliError> {
         if is_local(&self.url) && !Path::new(&self.url).exists() {
             return Err(

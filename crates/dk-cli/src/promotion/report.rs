@@ -142,10 +142,11 @@ pub fn promote(
         wc,
         forge,
     } = session;
-    let env = settings
-        .environments
-        .get(request.env)
-        .map_err(|err| gitops_error("unknown environment", err))?;
+    let flag = match request.kind {
+        Kind::Promotion => "--to",
+        Kind::Rollback => "--env",
+    };
+    let env = settings.environment(request.env, flag)?;
     let cell = request.target.cell.as_str();
     let target = Target::read(
         wc,

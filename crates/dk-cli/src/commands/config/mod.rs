@@ -11,7 +11,6 @@ use dk_config::Scope;
 
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// Read and write dk's configuration (built-in < system < user < repo < environment < flags)
 #[derive(Debug, Subcommand)]
@@ -21,14 +20,6 @@ pub enum ConfigCommand {
     Unset(unset::UnsetArgs),
     List(list::ListArgs),
     Path(path::PathArgs),
-}
-
-/// `list` and `path` print tables, so `-o table` names their text view too.
-pub fn extra_formats(command: &ConfigCommand) -> &'static [OutputFormat] {
-    match command {
-        ConfigCommand::List(_) | ConfigCommand::Path(_) => &[OutputFormat::Table],
-        _ => &[],
-    }
 }
 
 pub fn run(command: ConfigCommand, ctx: &Context) -> Result<ExitStatus, CliError> {

@@ -9,7 +9,6 @@ use dk_manifest::model::Kind;
 use super::catalog::{self, ListArgs, ShowArgs};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// Connectors: technology types (postgres, s3, kafka, ... are built in)
 #[derive(Debug, Subcommand)]
@@ -21,13 +20,6 @@ pub enum ConnectorCommand {
     /// Show one Connector's manifest
     #[command(after_help = "Examples:\n  dk connector show postgres")]
     Show(ShowArgs),
-}
-
-pub fn extra_formats(command: &ConnectorCommand) -> &'static [OutputFormat] {
-    match command {
-        ConnectorCommand::List(_) => catalog::LIST_FORMATS,
-        _ => &[],
-    }
 }
 
 pub fn run(command: ConnectorCommand, ctx: &Context) -> Result<ExitStatus, CliError> {

@@ -10,7 +10,6 @@ use dk_manifest::model::Kind;
 use super::catalog::{self, ListArgs, ShowArgs};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// DataSets: data contracts with a store, a locator, a schema and a classification
 #[derive(Debug, Subcommand)]
@@ -27,14 +26,6 @@ pub enum DataSetCommand {
     )]
     Show(ShowArgs),
     Validate(validate::ValidateArgs),
-}
-
-pub fn extra_formats(command: &DataSetCommand) -> &'static [OutputFormat] {
-    match command {
-        DataSetCommand::List(_) => catalog::LIST_FORMATS,
-        DataSetCommand::Validate(_) => super::lint::FORMATS,
-        _ => &[],
-    }
 }
 
 pub fn run(command: DataSetCommand, ctx: &Context) -> Result<ExitStatus, CliError> {

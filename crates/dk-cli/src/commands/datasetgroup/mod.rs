@@ -7,7 +7,6 @@ use dk_manifest::model::{DataSetGroupSpec, Kind, Manifest};
 use super::catalog::{self, ListArgs, ShowArgs, TargetArgs};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// DataSetGroups: DataSets of one store that inputs and outputs name together
 #[derive(Debug, Subcommand)]
@@ -45,13 +44,6 @@ pub struct CreateArgs {
     pub datasets: Vec<String>,
     #[command(flatten)]
     pub target: TargetArgs,
-}
-
-pub fn extra_formats(command: &DataSetGroupCommand) -> &'static [OutputFormat] {
-    match command {
-        DataSetGroupCommand::List(_) => catalog::LIST_FORMATS,
-        _ => &[],
-    }
 }
 
 pub fn run(command: DataSetGroupCommand, ctx: &Context) -> Result<ExitStatus, CliError> {

@@ -6,18 +6,11 @@ use clap::Subcommand;
 
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// Governance views of a project: classification, PII and where it flows
 #[derive(Debug, Subcommand)]
 pub enum GovernanceCommand {
     Report(report::ReportArgs),
-}
-
-pub fn extra_formats(command: &GovernanceCommand) -> &'static [OutputFormat] {
-    match command {
-        GovernanceCommand::Report(_) => report::FORMATS,
-    }
 }
 
 pub fn run(command: GovernanceCommand, ctx: &Context) -> Result<ExitStatus, CliError> {

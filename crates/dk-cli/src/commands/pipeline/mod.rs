@@ -6,18 +6,11 @@ use clap::Subcommand;
 
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// The project's pipeline: which Transform feeds which
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
     Show(show::ShowArgs),
-}
-
-pub fn extra_formats(command: &PipelineCommand) -> &'static [OutputFormat] {
-    match command {
-        PipelineCommand::Show(_) => show::FORMATS,
-    }
 }
 
 pub fn run(command: PipelineCommand, ctx: &Context) -> Result<ExitStatus, CliError> {

@@ -9,7 +9,6 @@ use dk_manifest::model::Kind;
 use super::catalog::{self, ListArgs, ShowArgs};
 use crate::context::Context;
 use crate::error::{CliError, ExitStatus};
-use crate::output::OutputFormat;
 
 /// Stores: instances of a connector with connection details and secret references
 #[derive(Debug, Subcommand)]
@@ -21,13 +20,6 @@ pub enum StoreCommand {
     /// Show one Store's manifest
     #[command(after_help = "Examples:\n  dk store show warehouse")]
     Show(ShowArgs),
-}
-
-pub fn extra_formats(command: &StoreCommand) -> &'static [OutputFormat] {
-    match command {
-        StoreCommand::List(_) => catalog::LIST_FORMATS,
-        _ => &[],
-    }
 }
 
 pub fn run(command: StoreCommand, ctx: &Context) -> Result<ExitStatus, CliError> {
