@@ -35,14 +35,57 @@ pub struct Node {
     pub last_time: Option<String>,
 }
 
+/// The id of a job or a dataset, as Marquez writes them (`job:<namespace>:<name>`,
+/// `dataset:<namespace>:<name>`) but with `%`, `:` and `#` in the name written `%25`, `%3A` and
+/// `%23`. Namespaces hold colons (`postgres://host:5432`) and names hold slashes, so joined as
+/// they are two nodes could share an id (`hr` + `etl:load` and `hr:etl` + `load`); with the name
+/// escaped it is what follows the last colon ([`parse_node_id`]), and every node has its own id.
+/// Names without those characters (nearly all) have exactly Marquez's id.
+pub fn node_id(kind: NodeKind, namespace: &str, name: &str) -> String {
+    let kind = match kind {
+        NodeKind::Job => "job",
+        NodeKind::Dataset => "dataset",
+    };
+    format!("{kind}:{namespace}:{}", escape_name(name))
+}
+
+/// `name` with `%`, `:` and `#` percent-encoded, for ids.
+pub fn escape_name(name: &str) -> String {
+    let mut escaped = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            ':' => escaped.push_str("%3A"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The namespace and name of an id's `<namespace>:<name>` (after its `job:` or `dataset:`), as
+/// [`node_id`] writes it; `None` without a colon or with an escape other than `%25`, `%3A`, `%23`.
+pub fn parse_node_id(rest: &str) -> Option<(String, String)> {
+    let (namespace, escaped) = rest.rsplit_once(':')?;
+    let mut parts = escaped.split('%');
+    let mut name = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        let (code, tail) = (part.get(..2)?, &part[2..]);
+        name.push(match code.to_ascii_uppercase().as_str() {
+            "25" => '%',
+            "3A" => ':',
+            "23" => '#',
+            _ => return None,
+        });
+        name.push_str(tail);
+    }
+    Some((namespace.to_owned(), name))
+}
+
 impl Node {
-    /// A stable id: `job:<namespace>/<name>` or `dataset:<namespace>/<name>`.
+    /// Its id: see [`node_id`].
     pub fn id(&self) -> String {
-        let kind = match self.kind {
-            NodeKind::Job => "job",
-            NodeKind::Dataset => "dataset",
-        };
-        format!("{kind}:{}/{}", self.namespace, self.name)
+        node_id(self.kind, &self.namespace, &self.name)
     }
 
     /// The name people know it by.
