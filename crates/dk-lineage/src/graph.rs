@@ -82,6 +82,17 @@ pub fn parse_node_id(rest: &str) -> Option<(String, String)> {
     Some((namespace.to_owned(), name))
 }
 
+/// The kind, namespace and name of a whole id (`job:...` or `dataset:...`, see [`node_id`]).
+pub fn parse_id(id: &str) -> Option<(NodeKind, String, String)> {
+    let (kind, rest) = match id.split_once(':')? {
+        ("job", rest) => (NodeKind::Job, rest),
+        ("dataset", rest) => (NodeKind::Dataset, rest),
+        _ => return None,
+    };
+    let (namespace, name) = parse_node_id(rest)?;
+    Some((kind, namespace, name))
+}
+
 impl Node {
     /// Its id: see [`node_id`].
     pub fn id(&self) -> String {
@@ -157,8 +168,14 @@ fn dataset(row: &Row<'_>) -> rusqlite::Result<Node> {
 /// Jobs and datasets matching `query`: a job name, a dataset name or DataSet name, or a full
 /// `namespace/name`. Each is an indexed lookup: names by their own indexes, and
 /// `namespace/name` by the primary key at each `/` (namespaces and names may both hold slashes),
-/// so finding a node costs the same in any size of store.
+/// so finding a node costs the same in any size of store. A node's id names only it: what to
+/// pass when `namespace/name` names two (`hr` + `etl/load` and `hr/etl` + `load`).
 pub(crate) fn find(connection: &Connection, query: &str) -> Result<Vec<Node>, StoreError> {
+    if let Some((kind, namespace, name)) = parse_id(query)
+        && let Some(found) = node(connection, kind, &namespace, &name)?
+    {
+        return Ok(vec![found]);
+    }
     let mut jobs: Vec<Node> = connection
         .prepare_cached(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.name = ?1"

@@ -200,6 +200,18 @@ async fn another_job_s_event_cannot_take_over_a_run(backend: Backend) {
 }
 }
 
+/// The `id`s of a list of nodes, sorted.
+fn sorted_ids(nodes: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 crate::on_both_stores! {
 /// `hr` + `etl/load` and `hr/etl` + `load`, `etl` + `a:b` and `etl:a` + `b`: four jobs that read
 /// one dataset, each its own node with its own id in every graph.
@@ -226,14 +238,7 @@ async fn nodes_whose_names_join_alike_have_their_own_ids(backend: Backend) {
     assert!(expected.contains(&"job:etl:a:b".to_owned()), "{expected:?}");
 
     let graph = server.get("/api/v1/lineage?nodeId=dataset:file:d&depth=2").await;
-    let mut ids: Vec<String> = graph["graph"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|node| node["id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, expected);
+    assert_eq!(sorted_ids(&graph["graph"]), expected);
     for node in graph["graph"].as_array().unwrap() {
         if node["type"] == "JOB" {
             assert_eq!(node["outEdges"].as_array().unwrap().len(), 0);
@@ -242,14 +247,7 @@ async fn nodes_whose_names_join_alike_have_their_own_ids(backend: Backend) {
         }
     }
     let ui = server.get("/api/v1/ui/graph?kind=dataset&namespace=file&name=d").await;
-    let mut ids: Vec<String> = ui["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|node| node["id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, expected);
+    assert_eq!(sorted_ids(&ui["nodes"]), expected);
     assert_eq!(ui["edges"].as_array().unwrap().len(), 4);
 
     // Each id leads back to its own job; one a client built without escaping still resolves.
@@ -281,6 +279,15 @@ async fn nodes_whose_names_join_alike_have_their_own_ids(backend: Backend) {
             found.iter().map(|n| (n.root.namespace.clone(), n.root.name.clone())).collect();
         roots.sort();
         assert_eq!(roots, [("hr".into(), "etl/load".into()), ("hr/etl".into(), "load".into())]);
+        // Its id names one.
+        for (namespace, name) in jobs {
+            let found = store
+                .neighbourhood(&node_id(NodeKind::Job, namespace, name), Direction::Both, 1)
+                .unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!((found[0].root.namespace.as_str(), found[0].root.name.as_str()), (namespace, name));
+            assert_eq!(found[0].nodes.len(), 2);
+        }
     });
     server.stop().await;
 }

@@ -341,6 +341,12 @@ impl Lineage for PgStore {
         direction: Direction,
         depth: usize,
     ) -> Result<Vec<Neighbourhood>, StoreError> {
+        // As graph.rs's `find`: a node's id names only it.
+        if let Some((kind, namespace, name)) = graph::parse_id(query)
+            && let Some(found) = self.neighbourhood_of(kind, &namespace, &name, direction, depth)?
+        {
+            return Ok(vec![found]);
+        }
         let mut roots: Vec<Node> = self
             .query(
                 &format!(
