@@ -104,22 +104,20 @@ pub const FACET_HORIZON: usize = 16;
 /// ones, which must not all be parsed while the store's read lock is held.
 pub const FACET_BYTES: usize = 4 << 20;
 
-/// Parses stored event payloads in the order given, up to [`FACET_BYTES`] of them (and at least
-/// one).
-pub(crate) fn parse_within_budget<T: AsRef<str>>(
-    payloads: impl IntoIterator<Item = Result<T, StoreError>>,
-) -> Result<Vec<Value>, StoreError> {
-    let (mut parsed, mut bytes) = (Vec::new(), 0);
-    for payload in payloads {
-        let payload = payload?;
-        let payload = payload.as_ref();
-        if !parsed.is_empty() && bytes + payload.len() > FACET_BYTES {
-            break;
-        }
-        bytes += payload.len();
-        parsed.push(serde_json::from_str(payload)?);
-    }
-    Ok(parsed)
+/// The first of `items` (stored events, newest first) whose sizes add up to at most
+/// [`FACET_BYTES`], and always the first: lazily, so that rows past the budget are not read.
+pub(crate) fn within_facet_budget<T>(
+    items: impl IntoIterator<Item = Result<T, StoreError>>,
+    size: impl Fn(&T) -> usize,
+) -> impl Iterator<Item = Result<T, StoreError>> {
+    let mut bytes: Option<usize> = None;
+    items.into_iter().take_while(move |item| {
+        let Ok(item) = item else { return true };
+        let total = bytes.unwrap_or(0) + size(item);
+        let keep = bytes.is_none() || total <= FACET_BYTES;
+        bytes = Some(total);
+        keep
+    })
 }
 
 /// A version of a dataset: what one run wrote to it, or one DatasetEvent.
@@ -457,7 +455,8 @@ impl LineageStore {
 }
 
 impl LineageStore {
-    /// The payloads of the newest events naming a job or a dataset, newest first.
+    /// The payloads of the newest events naming a job or a dataset, newest first: at most
+    /// [`FACET_HORIZON`] and [`FACET_BYTES`] of them (the newest always).
     fn appearing(
         &self,
         kind: NodeKind,
@@ -477,12 +476,13 @@ impl LineageStore {
             params![kind, namespace, name, FACET_HORIZON as i64],
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
         )?;
-        let mut events = Vec::new();
-        for row in rows {
-            let (key, text) = row?;
-            events.push(self.parsed.parse(key, &text)?);
-        }
-        Ok(events)
+        let rows = rows.map(|row| row.map_err(StoreError::from));
+        within_facet_budget(rows, |(_, text)| text.len())
+            .map(|row| {
+                let (key, text) = row?;
+                self.parsed.parse(key, &text)
+            })
+            .collect()
     }
 
     /// A job's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.
@@ -518,7 +518,9 @@ impl LineageStore {
         let rows = statement.query_map(params![run_id, FACET_HORIZON as i64], |row| {
             row.get::<_, String>(0)
         })?;
-        parse_within_budget(rows.map(|row| row.map_err(StoreError::from)))
+        within_facet_budget(rows.map(|row| row.map_err(StoreError::from)), String::len)
+            .map(|text| Ok(serde_json::from_str(&text?)?))
+            .collect()
     }
 
     /// A run's facets, each as the newest of its newest events (see `run_payloads`) sent it.

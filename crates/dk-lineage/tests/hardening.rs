@@ -90,8 +90,19 @@ async fn a_run_s_facets_come_from_its_newest_events_within_a_budget(backend: Bac
     let run = server.get(&format!("/api/v1/jobs/runs/{RUN_Y}")).await;
     let expected: Vec<String> = (6 - fits..6).map(|i| format!("big{i}")).collect();
     assert_eq!(facet_names(&run), expected, "only {FACET_BYTES} bytes of events");
+    // A job's facets too.
+    for i in 0..6u32 {
+        let run = format!("0190a1b2-0000-7000-8000-0000000001{i:02}");
+        let mut body: Value =
+            serde_json::from_str(&event("COMPLETE", &run, ("ns", "wide"), i, &[], &[], json!({})))
+                .unwrap();
+        body["job"]["facets"] = json!({format!("big{i}"): {"pad": "x".repeat(big)}});
+        assert_eq!(server.post(body.to_string(), None).await, 201);
+    }
+    let job = server.get("/api/v1/namespaces/ns/jobs/wide").await;
+    assert_eq!(facet_names(&job), expected, "only {FACET_BYTES} bytes of events");
     // All stay stored, and listed in pages.
-    assert_eq!(server.stored_events(), count + 6);
+    assert_eq!(server.stored_events(), count + 12);
     server.stop().await;
 }
 }

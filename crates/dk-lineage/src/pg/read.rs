@@ -12,7 +12,7 @@ use crate::backend::Lineage;
 use crate::catalog::{
     DatasetRecord, EVENT_PAGE_BYTES, EventQuery, FACET_BYTES, FACET_HORIZON, Facets, Found,
     JobRecord, Name, NamespaceRecord, Page, RunRecord, SearchQuery, VersionRecord,
-    dataset_facets_of, facets_at, like_literal, parse_within_budget, version_id,
+    dataset_facets_of, facets_at, like_literal, version_id, within_facet_budget,
 };
 use crate::event::{Received, normalized_time};
 use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
@@ -164,7 +164,8 @@ impl PgStore {
         })
     }
 
-    /// The payloads of the newest events naming a job or a dataset, newest first.
+    /// The payloads of the newest events naming a job or a dataset, newest first, as catalog.rs's
+    /// `appearing` chooses them.
     fn appearing(
         &self,
         kind: NodeKind,
@@ -179,8 +180,14 @@ impl PgStore {
              JOIN events e ON e.key = a.event_key ORDER BY a.at DESC",
             &[&kind_text(kind), &namespace, &name, &horizon],
         )?;
-        rows.iter()
-            .map(|row| self.parsed.parse(row.get(0), row.get(1)))
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.get(0), row.get::<_, &str>(1))));
+        within_facet_budget(rows, |(_, text)| text.len())
+            .map(|row| {
+                let (key, text) = row?;
+                self.parsed.parse(key, text)
+            })
             .collect()
     }
 
@@ -200,7 +207,11 @@ impl PgStore {
              WHERE upto - octet_length(payload) < $3 ORDER BY event_time DESC, seq DESC",
             &[&run_id, &horizon, &budget],
         )?;
-        parse_within_budget(rows.iter().map(|row| Ok(row.get::<_, &str>(0))))
+        within_facet_budget(rows.iter().map(|row| Ok(row.get::<_, &str>(0))), |t| {
+            t.len()
+        })
+        .map(|text| Ok(serde_json::from_str(text?)?))
+        .collect()
     }
 }
 
