@@ -99,10 +99,11 @@ pub type Facets = Map<String, Value>;
 /// How many of the newest events naming a job or a dataset its facets are gathered from.
 pub const FACET_HORIZON: usize = 16;
 
-/// The most event JSON a run's facets are gathered from (the newest event always counts, at
-/// most the server's body limit): events come from outside, and one run may have many large
-/// ones, which must not all be parsed while the store's read lock is held.
-pub const FACET_BYTES: usize = 4 << 20;
+/// The most event JSON one read of facets parses (the newest event always counts, at most the
+/// server's body limit): events come from outside, one run or job may have many large ones, and
+/// parsed they take up to 50 times their size (a megabyte of `{"a":1}` objects, 50 MB) while the
+/// store's read lock is held. Hundreds of ordinary events fit.
+pub const FACET_BYTES: usize = 1 << 20;
 
 /// The first of `items` (stored events, newest first) whose sizes add up to at most
 /// [`FACET_BYTES`], and always the first: lazily, so that rows past the budget are not read.

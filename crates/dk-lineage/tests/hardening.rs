@@ -78,8 +78,8 @@ async fn a_run_s_facets_come_from_its_newest_events_within_a_budget(backend: Bac
     let job = server.get("/api/v1/namespaces/ns/jobs/many").await;
     assert_eq!(facet_names(&job["latestRun"]), expected);
 
-    // Events of a megabyte and a half each: the newest fill the budget, older ones are not read.
-    let big = 3 << 19;
+    // Large events: the newest fill the budget, older ones are not read.
+    let big = FACET_BYTES * 3 / 8;
     let fits = FACET_BYTES / big;
     assert!(fits < 5);
     for i in 0..6u32 {
