@@ -1,7 +1,7 @@
 //! `dk lineage serve` on PostgreSQL as a team runs it (issue 18): replicas of the real binary on
 //! one database, one killed with SIGKILL while it ingests; `dk lineage NAME` reading from the
 //! server (`lineage.server`); `dk lineage migrate` from a laptop's store. Each test on a database
-//! of its own on the PostgreSQL of `scripts/test-services`.
+//! of its own on the PostgreSQL of `scripts/test-services`, but the last (node ids), on SQLite.
 
 mod common;
 
@@ -231,4 +231,45 @@ fn migrate_moves_the_local_store_and_a_re_run_adds_nothing() {
     let (team, base) = lineage_server(&ctx, &env, &[]);
     assert_eq!(job_names(&base).len(), 12);
     assert!(stop_server(team).success());
+}
+
+/// `hr` + `etl/load` and `hr/etl` + `load` (on the server's default SQLite store): `dk lineage
+/// hr/etl/load` names both and lists their ids; each id names one, locally and through
+/// `lineage.server`.
+#[test]
+fn dk_lineage_tells_apart_nodes_whose_names_join_alike() {
+    let ctx = context();
+    let (server, base) = lineage_server(&ctx, &[], &[]);
+    let pair = [("hr", "etl/load", 1), ("hr/etl", "load", 2)];
+    for (namespace, name, n) in pair {
+        let body = serde_json::json!({
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-26T10:00:00.000Z",
+            "producer": "https://example.com/test",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": format!("0190a1b2-0000-7000-8000-00000000000{n}")},
+            "job": {"namespace": namespace, "name": name},
+            "outputs": [{"namespace": "file", "name": format!("/out/{n}.csv")}],
+        });
+        assert_eq!(post(&base, &body.to_string()), Some(201));
+    }
+    let laptop = context();
+    for env in [&[("DK_LINEAGE_SERVER", base.as_str())][..], &[]] {
+        let (who, ctx) = if env.is_empty() {
+            ("local", &ctx)
+        } else {
+            ("remote", &laptop)
+        };
+        let both = run_with(ctx, env, &["lineage", "hr/etl/load"]);
+        assert_eq!(both.code, 2, "{who}: {}", both.stderr);
+        for id in ["job:hr:etl/load", "job:hr/etl:load"] {
+            assert!(both.stderr.contains(id), "{who}: {}", both.stderr);
+            let one = run_ok_with(ctx, env, &["lineage", id, "-o", "json"], 0).json();
+            let (namespace, name) = id["job:".len()..].rsplit_once(':').unwrap();
+            assert_eq!(one["root"]["namespace"], namespace, "{who}");
+            assert_eq!(one["root"]["name"], name, "{who}");
+            assert_eq!(one["nodes"].as_array().unwrap().len(), 2, "{who}: {one}");
+        }
+    }
+    stop_server(server);
 }

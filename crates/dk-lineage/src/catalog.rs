@@ -99,6 +99,28 @@ pub type Facets = Map<String, Value>;
 /// How many of the newest events naming a job or a dataset its facets are gathered from.
 pub const FACET_HORIZON: usize = 16;
 
+/// The most event JSON one read of facets parses (the newest event always counts, at most the
+/// server's body limit): events come from outside, one run or job may have many large ones, and
+/// parsed they take up to 50 times their size (a megabyte of `{"a":1}` objects, 50 MB) while the
+/// store's read lock is held. Hundreds of ordinary events fit.
+pub const FACET_BYTES: usize = 1 << 20;
+
+/// The first of `items` (stored events, newest first) whose sizes add up to at most
+/// [`FACET_BYTES`], and always the first: lazily, so that rows past the budget are not read.
+pub(crate) fn within_facet_budget<T>(
+    items: impl IntoIterator<Item = Result<T, StoreError>>,
+    size: impl Fn(&T) -> usize,
+) -> impl Iterator<Item = Result<T, StoreError>> {
+    let mut bytes: Option<usize> = None;
+    items.into_iter().take_while(move |item| {
+        let Ok(item) = item else { return true };
+        let total = bytes.unwrap_or(0) + size(item);
+        let keep = bytes.is_none() || total <= FACET_BYTES;
+        bytes = Some(total);
+        keep
+    })
+}
+
 /// A version of a dataset: what one run wrote to it, or one DatasetEvent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VersionRecord {
@@ -123,8 +145,8 @@ pub struct Found {
 /// What [`LineageStore::search`] looks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
-    /// A case-insensitive SQL `LIKE` pattern matched anywhere in the name (`%` and `_` are
-    /// wildcards), or the DataSet name of a dataset.
+    /// Text found anywhere in the name, or the DataSet name of a dataset, ignoring ASCII case;
+    /// `%` and `_` are themselves, not wildcards (see [`like_literal`]).
     pub pattern: String,
     pub kind: Option<NodeKind>,
     pub namespace: Option<String>,
@@ -133,6 +155,20 @@ pub struct SearchQuery {
     pub after: Option<String>,
     pub by_update: bool,
     pub limit: usize,
+}
+
+/// `text` as a `LIKE ... ESCAPE '\'` pattern that matches only itself: a wildcard in a search
+/// would let one request backtrack over every name in the store (`%a%a%a%a%b` tries each way of
+/// placing four `a`s in a name).
+pub(crate) fn like_literal(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
 }
 
 /// The most event JSON one page of [`LineageStore::events_by_time`] holds: events are up to the
@@ -420,7 +456,8 @@ impl LineageStore {
 }
 
 impl LineageStore {
-    /// The payloads of the newest events naming a job or a dataset, newest first.
+    /// The payloads of the newest events naming a job or a dataset, newest first: at most
+    /// [`FACET_HORIZON`] and [`FACET_BYTES`] of them (the newest always).
     fn appearing(
         &self,
         kind: NodeKind,
@@ -440,12 +477,13 @@ impl LineageStore {
             params![kind, namespace, name, FACET_HORIZON as i64],
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
         )?;
-        let mut events = Vec::new();
-        for row in rows {
-            let (key, text) = row?;
-            events.push(self.parsed.parse(key, &text)?);
-        }
-        Ok(events)
+        let rows = rows.map(|row| row.map_err(StoreError::from));
+        within_facet_budget(rows, |(_, text)| text.len())
+            .map(|row| {
+                let (key, text) = row?;
+                self.parsed.parse(key, &text)
+            })
+            .collect()
     }
 
     /// A job's facets, each as the newest of its last [`FACET_HORIZON`] events sent it.
@@ -464,15 +502,29 @@ impl LineageStore {
         ))
     }
 
-    /// The stored events of a run, newest first.
+    /// The newest stored events of a run, newest first: at most [`FACET_HORIZON`] and
+    /// [`FACET_BYTES`] of them, and only those of the job the run belongs to (the first to
+    /// report it: see `upsert_run` in store.rs).
     fn run_payloads(&self, run_id: &str) -> Result<Vec<Value>, StoreError> {
+        // The newest are chosen by their times alone, before any payload is read.
         let mut statement = self.connection.prepare_cached(
-            "SELECT payload FROM events WHERE key > ?1 AND key < ?1 || ';' ORDER BY event_time DESC, rowid DESC",
+            "SELECT payload FROM events WHERE rowid IN (
+               SELECT e.rowid FROM events e JOIN runs r ON r.run_id = ?1
+               WHERE e.key > ?1 AND e.key < ?1 || ';'
+                 AND e.job_namespace = r.job_namespace AND e.job_name = r.job_name
+               ORDER BY e.event_time DESC, e.rowid DESC LIMIT ?2)
+             ORDER BY event_time DESC, rowid DESC",
         )?;
-        payloads(&mut statement, params![run_id])
+        // Rows are read as they are parsed: those past the budget are never read.
+        let rows = statement.query_map(params![run_id, FACET_HORIZON as i64], |row| {
+            row.get::<_, String>(0)
+        })?;
+        within_facet_budget(rows.map(|row| row.map_err(StoreError::from)), String::len)
+            .map(|text| Ok(serde_json::from_str(&text?)?))
+            .collect()
     }
 
-    /// A run's facets, each as the newest of its events sent it.
+    /// A run's facets, each as the newest of its newest events (see `run_payloads`) sent it.
     pub fn run_facets(&self, run_id: &str) -> Result<Facets, StoreError> {
         Ok(facets_at(&self.run_payloads(run_id)?, "/run/facets"))
     }
@@ -634,18 +686,19 @@ impl LineageStore {
 
     /// Jobs and datasets whose name (or DataSet name) matches, by name or newest first.
     pub fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
-        let matches = "SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
-               WHERE name LIKE '%' || ?1 || '%'
+        let matches = r"SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
+               WHERE name LIKE '%' || ?1 || '%' ESCAPE '\'
              UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
-               WHERE name LIKE '%' || ?1 || '%' OR alias LIKE '%' || ?1 || '%'";
+               WHERE name LIKE '%' || ?1 || '%' ESCAPE '\' OR alias LIKE '%' || ?1 || '%' ESCAPE '\'";
         let filter = "WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR namespace = ?3)
                AND (?4 IS NULL OR substr(updated, 1, 10) <= ?4) AND (?5 IS NULL OR substr(updated, 1, 10) >= ?5)";
         let kind = query.kind.map(|kind| match kind {
             NodeKind::Job => "job",
             NodeKind::Dataset => "dataset",
         });
+        let pattern = like_literal(&query.pattern);
         let args = params![
-            query.pattern,
+            pattern,
             kind,
             query.namespace,
             query.before,

@@ -288,6 +288,15 @@ fn tag_of(entry: &Value) -> Option<(String, String)> {
 /// deeper would be stored and then read back as nothing.
 pub const MAX_EVENT_DEPTH: usize = 64;
 
+/// The longest namespace (in bytes) an event from outside may name: Marquez refuses namespaces
+/// over 1024 characters (its `NamespaceName`), so no OpenLineage producer that works with
+/// Marquez sends longer ones.
+pub const MAX_NAMESPACE: usize = 1024;
+/// The longest job or dataset name (or DataSet name), in bytes: a dataset's name is often a
+/// path, and paths stop at 4096 bytes (Linux's `PATH_MAX`; S3 keys at 1024). Names are indexed
+/// and searched, so one of megabytes would cost every search and bloat every index.
+pub const MAX_NAME: usize = 4096;
+
 /// Why an event from outside cannot be stored as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -303,6 +312,16 @@ pub enum EventError {
     Time { time: String, reason: String },
     #[error("the event has two members named `{name}` in one object")]
     DuplicateMember { name: String },
+    #[error(
+        "the {what} `{start}...` is {length} bytes long; at most {max} are accepted (shorten it in the producer)"
+    )]
+    NameTooLong {
+        what: &'static str,
+        /// The first characters of the name, to say which one.
+        start: String,
+        length: usize,
+        max: usize,
+    },
 }
 
 /// How deeply objects and arrays nest in `json`, without parsing it: a counter over the bytes,
@@ -462,7 +481,57 @@ impl Received {
                 reason: err.to_string(),
             });
         }
+        received.check_name_lengths()?;
         Ok(received)
+    }
+
+    /// Refuses a namespace over [`MAX_NAMESPACE`] bytes, or a job or dataset name (or DataSet
+    /// name) over [`MAX_NAME`]: the names the store indexes.
+    fn check_name_lengths(&self) -> Result<(), EventError> {
+        let (job, inputs, outputs) = match &self.kind {
+            ReceivedKind::Run { head, .. } => {
+                (Some(&head.job), &head.inputs[..], &head.outputs[..])
+            }
+            ReceivedKind::Dataset { dataset, .. } => (None, std::slice::from_ref(dataset), &[][..]),
+            ReceivedKind::Job {
+                job,
+                inputs,
+                outputs,
+                ..
+            } => (Some(job), &inputs[..], &outputs[..]),
+        };
+        let jobs = job.map(|job| {
+            (
+                ["job namespace", "job name"],
+                &job.namespace,
+                &job.name,
+                None,
+            )
+        });
+        let datasets = inputs.iter().chain(outputs).map(|dataset| {
+            let labels = ["dataset namespace", "dataset name"];
+            (labels, &dataset.namespace, &dataset.name, dataset.alias())
+        });
+        for ([namespace_label, name_label], namespace, name, alias) in
+            jobs.into_iter().chain(datasets)
+        {
+            let checks = [
+                (namespace_label, Some(namespace.as_str()), MAX_NAMESPACE),
+                (name_label, Some(name.as_str()), MAX_NAME),
+                ("DataSet name", alias, MAX_NAME),
+            ];
+            for (what, text, max) in checks {
+                if let Some(text) = text.filter(|text| text.len() > max) {
+                    return Err(EventError::NameTooLong {
+                        what,
+                        start: text.chars().take(40).collect(),
+                        length: text.len(),
+                        max,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn event_time(&self) -> &str {

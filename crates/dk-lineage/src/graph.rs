@@ -35,14 +35,68 @@ pub struct Node {
     pub last_time: Option<String>,
 }
 
+/// The id of a job or a dataset, as Marquez writes them (`job:<namespace>:<name>`,
+/// `dataset:<namespace>:<name>`) but with `%`, `:` and `#` in the name written `%25`, `%3A` and
+/// `%23`. Namespaces hold colons (`postgres://host:5432`) and names hold slashes, so joined as
+/// they are two nodes could share an id (`hr` + `etl:load` and `hr:etl` + `load`); with the name
+/// escaped it is what follows the last colon ([`parse_node_id`]), and every node has its own id.
+/// Names without those characters (nearly all) have exactly Marquez's id.
+pub fn node_id(kind: NodeKind, namespace: &str, name: &str) -> String {
+    let kind = match kind {
+        NodeKind::Job => "job",
+        NodeKind::Dataset => "dataset",
+    };
+    format!("{kind}:{namespace}:{}", escape_name(name))
+}
+
+/// `name` with `%`, `:` and `#` percent-encoded, for ids.
+pub fn escape_name(name: &str) -> String {
+    let mut escaped = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            ':' => escaped.push_str("%3A"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The namespace and name of an id's `<namespace>:<name>` (after its `job:` or `dataset:`), as
+/// [`node_id`] writes it; `None` without a colon or with an escape other than `%25`, `%3A`, `%23`.
+pub fn parse_node_id(rest: &str) -> Option<(String, String)> {
+    let (namespace, escaped) = rest.rsplit_once(':')?;
+    let mut parts = escaped.split('%');
+    let mut name = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        let (code, tail) = (part.get(..2)?, &part[2..]);
+        name.push(match code.to_ascii_uppercase().as_str() {
+            "25" => '%',
+            "3A" => ':',
+            "23" => '#',
+            _ => return None,
+        });
+        name.push_str(tail);
+    }
+    Some((namespace.to_owned(), name))
+}
+
+/// The kind, namespace and name of a whole id (`job:...` or `dataset:...`, see [`node_id`]).
+pub fn parse_id(id: &str) -> Option<(NodeKind, String, String)> {
+    let (kind, rest) = match id.split_once(':')? {
+        ("job", rest) => (NodeKind::Job, rest),
+        ("dataset", rest) => (NodeKind::Dataset, rest),
+        _ => return None,
+    };
+    let (namespace, name) = parse_node_id(rest)?;
+    Some((kind, namespace, name))
+}
+
 impl Node {
-    /// A stable id: `job:<namespace>/<name>` or `dataset:<namespace>/<name>`.
+    /// Its id: see [`node_id`].
     pub fn id(&self) -> String {
-        let kind = match self.kind {
-            NodeKind::Job => "job",
-            NodeKind::Dataset => "dataset",
-        };
-        format!("{kind}:{}/{}", self.namespace, self.name)
+        node_id(self.kind, &self.namespace, &self.name)
     }
 
     /// The name people know it by.
@@ -114,8 +168,14 @@ fn dataset(row: &Row<'_>) -> rusqlite::Result<Node> {
 /// Jobs and datasets matching `query`: a job name, a dataset name or DataSet name, or a full
 /// `namespace/name`. Each is an indexed lookup: names by their own indexes, and
 /// `namespace/name` by the primary key at each `/` (namespaces and names may both hold slashes),
-/// so finding a node costs the same in any size of store.
+/// so finding a node costs the same in any size of store. A node's id names only it: what to
+/// pass when `namespace/name` names two (`hr` + `etl/load` and `hr/etl` + `load`).
 pub(crate) fn find(connection: &Connection, query: &str) -> Result<Vec<Node>, StoreError> {
+    if let Some((kind, namespace, name)) = parse_id(query)
+        && let Some(found) = node(connection, kind, &namespace, &name)?
+    {
+        return Ok(vec![found]);
+    }
     let mut jobs: Vec<Node> = connection
         .prepare_cached(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.name = ?1"

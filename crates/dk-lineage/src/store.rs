@@ -925,7 +925,8 @@ impl LineageStore {
                      THEN excluded.state ELSE runs.state END,
                    started_at = COALESCE(runs.started_at, excluded.started_at),
                    ended_at = COALESCE(excluded.ended_at, runs.ended_at),
-                   updated_at = MAX(runs.updated_at, excluded.updated_at)",
+                   updated_at = MAX(runs.updated_at, excluded.updated_at)
+                 WHERE runs.job_namespace = excluded.job_namespace AND runs.job_name = excluded.job_name",
             )?;
             let mut fresh = Vec::new();
             let mut tagged = Vec::new();
@@ -975,14 +976,18 @@ impl LineageStore {
                 });
                 match entry {
                     Entry::Run { head, .. } => {
-                        upsert_run.execute(params![
+                        let owned = upsert_run.execute(params![
                             run_id,
                             job_namespace,
                             job_name,
                             head.event_type.as_str(),
                             time
                         ])?;
-                        fresh.push(head);
+                        // A run belongs to the job that first reported it: an event of another
+                        // job with its id is stored, but changes neither the run nor that job.
+                        if owned == 1 {
+                            fresh.push(head);
+                        }
                     }
                     Entry::Dataset { time, dataset, .. } => {
                         upsert_dataset(&transaction, dataset, time)?

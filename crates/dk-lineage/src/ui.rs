@@ -106,7 +106,8 @@ pub struct UiField {
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UiNode {
-    /// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`, as Marquez names nodes.
+    /// `job:<namespace>:<name>` or `dataset:<namespace>:<name>`, as Marquez names nodes (see
+    /// [`node_id`]).
     pub id: String,
     pub kind: NodeKind,
     pub namespace: String,
@@ -160,13 +161,8 @@ pub struct GraphView {
     pub truncated: bool,
 }
 
-/// A node's id in Marquez's form.
-pub fn node_id(kind: NodeKind, namespace: &str, name: &str) -> String {
-    match kind {
-        NodeKind::Job => format!("job:{namespace}:{name}"),
-        NodeKind::Dataset => format!("dataset:{namespace}:{name}"),
-    }
-}
+/// A node's id in Marquez's form, its name escaped so that no two nodes share one.
+pub use crate::graph::node_id;
 
 /// How many fields of a dataset its latest tags mark PII, and its classification.
 pub(crate) fn badges(

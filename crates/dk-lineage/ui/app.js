@@ -435,7 +435,8 @@ async function datasetPage(namespace, name) {
   if (!dataset) { show(el('p', { class: 'error', text: `No recorded dataset ${name} in namespace ${namespace}.` })); return; }
   const classification = (dataset.tags || []).filter((t) => t.startsWith('classification:')).map((t) => t.slice(15));
   const piiCount = (dataset.fields || []).filter((f) => (f.tags || []).includes('pii')).length;
-  const id = `dataset:${namespace}:${name}`;
+  // The server writes ids (names escaped so that no two nodes share one): the root's is this one.
+  const id = around && around.root;
   const jobLink = (nodeId) => {
     const node = around.nodes.find((n) => n.id === nodeId);
     return el('li', {}, link(nodePath('job', node.namespace, node.name), node.name));

@@ -385,7 +385,7 @@ fn show_graph(
             let ids: Vec<String> = found.iter().map(|n| n.root.id()).collect();
             Err(
                 CliError::usage(format!("`{name}` names {many} nodes: {}", ids.join(", ")))
-                    .hint("pass namespace/name to pick one"),
+                    .hint("pass one of these ids (or namespace/name) to pick one"),
             )
         }
     }

@@ -88,7 +88,9 @@ const UPSERT_RUNS: &str = "ON CONFLICT (run_id) DO UPDATE SET
       THEN excluded.state ELSE runs.state END,
     started_at = COALESCE(runs.started_at, excluded.started_at),
     ended_at = COALESCE(excluded.ended_at, runs.ended_at),
-    updated_at = GREATEST(runs.updated_at, excluded.updated_at)";
+    updated_at = GREATEST(runs.updated_at, excluded.updated_at)
+  WHERE runs.job_namespace = excluded.job_namespace AND runs.job_name = excluded.job_name
+  RETURNING run_id, job_namespace, job_name";
 
 /// Rows for an upsert that may name the same row more than once: PostgreSQL refuses to update a
 /// row twice in one statement, so the n-th occurrence of each key goes in the n-th round, which
@@ -277,9 +279,22 @@ fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingest
          FROM {} {UPSERT_RUNS}",
         unnest("r, ns, n, s, t")
     );
+    // A run belongs to the job that first reported it: an event of another job with its id is
+    // stored, but changes neither the run (the upsert's WHERE) nor that job.
+    let mut owned: HashSet<(String, String, String)> = HashSet::new();
     for round in &runs.rounds {
-        tx.execute(&upsert_runs, &round.params())?;
+        for row in tx.query(&upsert_runs, &round.params())? {
+            owned.insert((row.get(0), row.get(1), row.get(2)));
+        }
     }
+    fresh.retain(|head| {
+        let owner = (
+            head.run.run_id.to_string(),
+            head.job.namespace.clone(),
+            head.job.name.clone(),
+        );
+        owned.contains(&owner)
+    });
     for entry in statics {
         match entry {
             Entry::Dataset { time, dataset, .. } => {

@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::PgStore;
 use crate::backend::Lineage;
 use crate::catalog::{
-    DatasetRecord, EVENT_PAGE_BYTES, EventQuery, FACET_HORIZON, Facets, Found, JobRecord, Name,
-    NamespaceRecord, Page, RunRecord, SearchQuery, VersionRecord, dataset_facets_of, facets_at,
-    version_id,
+    DatasetRecord, EVENT_PAGE_BYTES, EventQuery, FACET_BYTES, FACET_HORIZON, Facets, Found,
+    JobRecord, Name, NamespaceRecord, Page, RunRecord, SearchQuery, VersionRecord,
+    dataset_facets_of, facets_at, like_literal, version_id, within_facet_budget,
 };
 use crate::event::{Received, normalized_time};
 use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
@@ -164,7 +164,8 @@ impl PgStore {
         })
     }
 
-    /// The payloads of the newest events naming a job or a dataset, newest first.
+    /// The payloads of the newest events naming a job or a dataset, newest first, as catalog.rs's
+    /// `appearing` chooses them.
     fn appearing(
         &self,
         kind: NodeKind,
@@ -179,19 +180,38 @@ impl PgStore {
              JOIN events e ON e.key = a.event_key ORDER BY a.at DESC",
             &[&kind_text(kind), &namespace, &name, &horizon],
         )?;
-        rows.iter()
-            .map(|row| self.parsed.parse(row.get(0), row.get(1)))
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.get(0), row.get::<_, &str>(1))));
+        within_facet_budget(rows, |(_, text)| text.len())
+            .map(|row| {
+                let (key, text) = row?;
+                self.parsed.parse(key, text)
+            })
             .collect()
     }
 
-    /// The stored events of a run, newest first.
+    /// The newest stored events of a run, newest first, as catalog.rs's `run_payloads` chooses
+    /// them: the running total of their sizes (which PostgreSQL knows without reading them) keeps
+    /// those past the budget from being fetched at all.
     fn run_payloads(&self, run_id: &str) -> Result<Vec<Value>, StoreError> {
+        let (horizon, budget) = (FACET_HORIZON as i64, FACET_BYTES as i64);
         let rows = self.query(
-            "SELECT payload FROM events WHERE key > $1 AND key < $1 || ';'
-             ORDER BY event_time DESC, seq DESC",
-            &[&run_id],
+            "SELECT payload FROM (
+               SELECT e.payload, e.event_time, e.seq,
+                 SUM(octet_length(e.payload)) OVER (ORDER BY e.event_time DESC, e.seq DESC) AS upto
+               FROM events e JOIN runs r ON r.run_id = $1
+               WHERE e.key > $1 AND e.key < $1 || ';'
+                 AND e.job_namespace = r.job_namespace AND e.job_name = r.job_name
+               ORDER BY e.event_time DESC, e.seq DESC LIMIT $2) AS newest
+             WHERE upto - octet_length(payload) < $3 ORDER BY event_time DESC, seq DESC",
+            &[&run_id, &horizon, &budget],
         )?;
-        parse_payloads(&rows)
+        within_facet_budget(rows.iter().map(|row| Ok(row.get::<_, &str>(0))), |t| {
+            t.len()
+        })
+        .map(|text| Ok(serde_json::from_str(text?)?))
+        .collect()
     }
 }
 
@@ -332,6 +352,12 @@ impl Lineage for PgStore {
         direction: Direction,
         depth: usize,
     ) -> Result<Vec<Neighbourhood>, StoreError> {
+        // As graph.rs's `find`: a node's id names only it.
+        if let Some((kind, namespace, name)) = graph::parse_id(query)
+            && let Some(found) = self.neighbourhood_of(kind, &namespace, &name, direction, depth)?
+        {
+            return Ok(vec![found]);
+        }
         let mut roots: Vec<Node> = self
             .query(
                 &format!(
@@ -508,10 +534,10 @@ impl Lineage for PgStore {
 
     fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
         // SQLite's LIKE ignores ASCII case; ILIKE does too.
-        let matches = "SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
-               WHERE name ILIKE '%' || $1 || '%'
+        let matches = r"SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
+               WHERE name ILIKE '%' || $1 || '%' ESCAPE '\'
              UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
-               WHERE name ILIKE '%' || $1 || '%' OR alias ILIKE '%' || $1 || '%'";
+               WHERE name ILIKE '%' || $1 || '%' ESCAPE '\' OR alias ILIKE '%' || $1 || '%' ESCAPE '\'";
         let filter =
             "WHERE ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR namespace = $3)
                AND ($4::text IS NULL OR substr(updated, 1, 10) <= $4)
@@ -523,8 +549,9 @@ impl Lineage for PgStore {
         };
         let kind = query.kind.map(kind_text);
         let limit = query.limit as i64;
+        let pattern = like_literal(&query.pattern);
         let params: &Params<'_> = &[
-            &query.pattern,
+            &pattern,
             &kind,
             &query.namespace,
             &query.before,
