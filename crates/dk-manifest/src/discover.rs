@@ -610,9 +610,12 @@ pub fn plan_projects(
                 dir_resolved
                     .as_ref()
                     .zip(below(dir, &package))
-                    .map(|(base, relative)| match relative.as_os_str().is_empty() {
-                        true => base.clone(),
-                        false => base.join(relative),
+                    .map(|(base, relative)| {
+                        if relative.as_os_str().is_empty() {
+                            base.clone()
+                        } else {
+                            base.join(relative)
+                        }
                     });
             let is_root = match (&resolved, &root_resolved) {
                 (Some(package), Some(root)) => package == root,
@@ -644,9 +647,9 @@ pub fn plan_projects(
     Ok(plans)
 }
 
-/// `path` relative to `dir`, for a path [`find_packages`] found under `dir` (which leaves out
-/// the `./` of the current directory).
-fn below<'a>(dir: &Path, path: &'a Path) -> Option<&'a Path> {
+/// `path` relative to `dir`, for a path found under `dir` ([`find_packages`], a package's
+/// files), which leave out the `./` of the current directory ([`child`]).
+pub fn below<'a>(dir: &Path, path: &'a Path) -> Option<&'a Path> {
     if dir.as_os_str().is_empty() || dir == Path::new(".") {
         Some(path.strip_prefix(".").unwrap_or(path))
     } else {

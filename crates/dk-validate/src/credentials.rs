@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use dk_manifest::discover::Package;
+use dk_manifest::discover::{Package, below};
 use dk_manifest::yaml::{Location, Source};
 use dk_package::{PackageError, secrets};
 
@@ -30,7 +30,7 @@ pub(crate) fn check_package(package: &Package, findings: &mut Vec<Finding>) {
         .chain(catalog.stores().iter().map(|m| m.source()))
         .chain(catalog.connectors().iter().map(|m| m.source()))
         .filter_map(|source| {
-            let file = relative(&package.dir, source.path()?)?;
+            let file = below(&package.dir, source.path()?)?;
             Some((file, source.text.as_str()))
         })
         .collect();
@@ -69,15 +69,5 @@ pub(crate) fn check_package(package: &Package, findings: &mut Vec<Finding>) {
             )
             .with_hint(secrets::HINT),
         );
-    }
-}
-
-/// `file` relative to the package folder `dir` (whose files are named without a leading `./`
-/// when it is the current directory).
-fn relative<'a>(dir: &Path, file: &'a Path) -> Option<&'a Path> {
-    if dir.as_os_str().is_empty() || dir == Path::new(".") {
-        Some(file.strip_prefix(".").unwrap_or(file))
-    } else {
-        file.strip_prefix(dir).ok()
     }
 }
