@@ -141,9 +141,13 @@ impl Catalog {
 
     /// Reads the kind folders of `dir` into a catalog (large folders on every core).
     pub fn read_folders(dir: &Path, problems: &mut Vec<Problem>) -> Catalog {
+        let present = kind_folders_in(dir);
         let mut files = Vec::new();
         for kind in KINDS_IN_FOLDERS {
             for folder in [kind.folder(), kind.plural_folder()].into_iter().flatten() {
+                if !present.as_ref().is_none_or(|names| names.contains(&folder)) {
+                    continue;
+                }
                 files.extend(
                     manifest_files(&child(dir, folder), kind)
                         .into_iter()
@@ -201,34 +205,85 @@ impl Catalog {
     }
 }
 
-/// `f` over `items` on every core, results in the order of `items`. Small inputs stay on this
-/// thread: spawning costs more than it saves.
+/// `f` over `items` on every core, results in the order of `items`. Threads take the next item
+/// as they finish one, so a thread slowed down (by other work on the machine, or by a large
+/// item) does not hold the others up. Small inputs stay on this thread: spawning costs more
+/// than it saves.
 pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || items.len() < 16 {
+    if items.len() < 16 {
         return items.into_iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        chunks.push(items.by_ref().take(chunk).collect());
+    let threads = cores();
+    if threads < 2 {
+        return items.into_iter().map(f).collect();
     }
-    let f = &f;
+    let count = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            // The lock is held for the take only, never while `f` runs.
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((index, item)) = next else {
+                return done;
+            };
+            done.push((index, f(item)));
+        }
+    };
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(count).collect();
     std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mine = work();
+        let theirs = workers.into_iter().flat_map(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        for (index, result) in mine.into_iter().chain(theirs) {
+            slots[index] = Some(result);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.expect("every item is taken once"))
+        .collect()
+}
+
+/// The cores dk may use, asked once: the answer reads cgroup files, and small maps are asked
+/// for it once a package.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The kind folder names (singular or plural) present in `dir`, from one listing of it, so
+/// that a package is not probed for each of the eight names. `None` when `dir` cannot be
+/// listed: the folders are then opened by name, as a directory may be searchable but not
+/// readable.
+fn kind_folders_in(dir: &Path) -> Option<Vec<&'static str>> {
+    let listing = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
     })
+    .ok()?;
+    let mut present = Vec::new();
+    for entry in listing.flatten() {
+        let name = entry.file_name();
+        let Some(folder) = KINDS_IN_FOLDERS
+            .iter()
+            .flat_map(|kind| [kind.folder(), kind.plural_folder()])
+            .flatten()
+            .find(|folder| name.as_encoded_bytes() == folder.as_bytes())
+        else {
+            continue;
+        };
+        // A link may lead to a folder: opening it decides, as before.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            present.push(folder);
+        }
+    }
+    Some(present)
 }
 
 /// `*.yaml`/`*.yml` files of a kind folder, plus `<sub>/<kind>.yaml` one level down, sorted so
@@ -483,6 +538,7 @@ pub fn find_packages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             Err(err) if current == dir => return Err(err),
             Err(_) => continue,
         };
+        let mut folders = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -490,11 +546,14 @@ pub fn find_packages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
                 continue;
             }
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                pending.push(child(&current, &name));
+                folders.push(name.into_owned());
             }
         }
+        // Depth first, each folder's names in order (popped last first): the packages come out
+        // sorted as paths compare, component by component, without sorting the paths.
+        folders.sort_unstable_by(|a, b| b.cmp(a));
+        pending.extend(folders.iter().map(|name| child(&current, name)));
     }
-    found.sort();
     Ok(found)
 }
 
@@ -540,17 +599,38 @@ pub fn plan_projects(
     let mut seen = HashSet::new();
     for dir in dirs {
         let root = find_project_root(dir, options).unwrap_or_else(|| dir.clone());
-        let package_dirs: Vec<PathBuf> = find_packages(dir)?
-            .into_iter()
-            .filter(|package| {
-                seen.insert(package.canonicalize().unwrap_or_else(|_| package.clone()))
-            })
-            .collect();
+        let root_resolved = root.canonicalize().ok();
+        // The search does not follow links below `dir`, so a package resolves to the resolved
+        // `dir` and its own path below it: one resolution per scanned directory, not per package.
+        let dir_resolved = dir.canonicalize().ok();
+        let mut holds_root = false;
+        let mut package_dirs = Vec::new();
+        for package in find_packages(dir)? {
+            let resolved =
+                dir_resolved
+                    .as_ref()
+                    .zip(below(dir, &package))
+                    .map(|(base, relative)| {
+                        if relative.as_os_str().is_empty() {
+                            base.clone()
+                        } else {
+                            base.join(relative)
+                        }
+                    });
+            let is_root = match (&resolved, &root_resolved) {
+                (Some(package), Some(root)) => package == root,
+                _ => package == root,
+            };
+            if seen.insert(resolved.unwrap_or_else(|| package.clone())) {
+                holds_root |= is_root;
+                package_dirs.push(package);
+            }
+        }
         match plans.iter_mut().find(|plan| same_path(&plan.root, &root)) {
             Some(plan) => plan.package_dirs.extend(package_dirs),
             None => {
                 let mut shared_problems = Vec::new();
-                let shared = if package_dirs.iter().any(|p| same_path(p, &root)) {
+                let shared = if holds_root {
                     Catalog::default()
                 } else {
                     Catalog::read_folders(&root, &mut shared_problems)
@@ -565,6 +645,16 @@ pub fn plan_projects(
         }
     }
     Ok(plans)
+}
+
+/// `path` relative to `dir`, for a path found under `dir` ([`find_packages`], a package's
+/// files), which leave out the `./` of the current directory ([`child`]).
+pub fn below<'a>(dir: &Path, path: &'a Path) -> Option<&'a Path> {
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        Some(path.strip_prefix(".").unwrap_or(path))
+    } else {
+        path.strip_prefix(dir).ok()
+    }
 }
 
 /// Reads every package under each of `dirs`, grouped by project (see [`plan_projects`]).
@@ -609,6 +699,36 @@ mod tests {
             name_from_path(Path::new("p/datasets/orders/dataset.yaml"), Kind::DataSet).as_deref(),
             Some("orders")
         );
+    }
+
+    /// Packages come out in the order of their paths compared component by component: `a/x`
+    /// before `a-b`, though `-` sorts before `/` as a byte.
+    #[test]
+    fn packages_are_found_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for package in ["a-b", "a/x", "a/c/d", "b", "a.b"] {
+            let package = dir.path().join(package);
+            std::fs::create_dir_all(&package).unwrap();
+            std::fs::write(package.join(MANIFEST_FILE), "").unwrap();
+        }
+        let found = find_packages(dir.path()).unwrap();
+        let mut sorted = found.clone();
+        sorted.sort();
+        assert_eq!(found, sorted);
+        assert_eq!(found.len(), 5);
+    }
+
+    /// However the threads share the work, results come back in the order of the items.
+    #[test]
+    fn parallel_results_keep_the_order_of_the_items() {
+        let items: Vec<usize> = (0..1000).collect();
+        let mapped = parallel_map(items, |item| {
+            if item % 7 == 0 {
+                std::thread::yield_now();
+            }
+            item * 2
+        });
+        assert_eq!(mapped, (0..1000).map(|item| item * 2).collect::<Vec<_>>());
     }
 
     #[test]

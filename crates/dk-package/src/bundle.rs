@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use flate2::Compression;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -114,18 +115,67 @@ pub struct Built {
     pub manifest: Manifest,
 }
 
-/// The rules of `dir`'s own `.gitignore`, then its `.dkignore`, after `base` (the built-in
-/// [`ALWAYS_IGNORED`] at the package root): a later `!pattern` re-includes what an earlier line
-/// excluded (build output that belongs in the artifact). `None` when the folder has neither file.
-fn ignore_rules(dir: &Path, base: &[&str]) -> Result<Option<Gitignore>, PackageError> {
-    let mut builder = GitignoreBuilder::new(dir);
-    for pattern in base {
+/// [`ALWAYS_IGNORED`], compiled once: every package starts from them (matched with paths
+/// relative to the package).
+static ALWAYS: LazyLock<Gitignore> = LazyLock::new(|| {
+    let mut builder = GitignoreBuilder::new("");
+    for pattern in ALWAYS_IGNORED {
         builder
             .add_line(None, pattern)
             .expect("valid built-in patterns");
     }
+    builder.build().expect("valid built-in patterns")
+});
+
+/// The entries of one folder, read once: names, and their types without a `stat` each.
+struct Listing {
+    entries: Vec<(PathBuf, std::fs::FileType)>,
+}
+
+impl Listing {
+    fn read(dir: &Path) -> Result<Listing, PackageError> {
+        let mut entries = Vec::new();
+        for item in std::fs::read_dir(dir).map_err(|err| PackageError::io(dir, err))? {
+            let item = item.map_err(|err| PackageError::io(dir, err))?;
+            let path = item.path();
+            let file_type = item
+                .file_type()
+                .map_err(|err| PackageError::io(&path, err))?;
+            entries.push((path, file_type));
+        }
+        Ok(Listing { entries })
+    }
+
+    /// Whether the folder holds something named `name` (a file that cannot be read is the
+    /// reader's error to report, so any entry counts).
+    fn has(&self, name: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|(path, _)| path.file_name().is_some_and(|n| n == name))
+    }
+}
+
+/// The rules of `dir`'s own `.gitignore`, then its `.dkignore`, after `base` (patterns that
+/// apply first, such as a dbt project's build output): a later `!pattern` re-includes what an
+/// earlier line excluded (build output that belongs in the artifact). `None` when there are
+/// no rules. `listing` says which of the two files exist, so that folders without them (most)
+/// cost no open.
+fn ignore_rules(
+    dir: &Path,
+    base: &[String],
+    listing: &Listing,
+) -> Result<Option<Gitignore>, PackageError> {
+    let mut builder = GitignoreBuilder::new(dir);
+    for pattern in base {
+        builder
+            .add_line(None, pattern)
+            .map_err(|err| PackageError::Invalid(format!("{}: {err}", dir.display())))?;
+    }
     let mut found = !base.is_empty();
     for name in [GIT_IGNORE_FILE, IGNORE_FILE] {
+        if !listing.has(name) {
+            continue;
+        }
         let file = dir.join(name);
         let text = match dk_fs::read_to_string(&file, IGNORE_FILE_LIMIT) {
             Ok(text) => text,
@@ -148,87 +198,132 @@ fn ignore_rules(dir: &Path, base: &[&str]) -> Result<Option<Gitignore>, PackageE
         .map_err(|err| PackageError::Invalid(format!("{}: {err}", dir.display())))
 }
 
-/// Whether the rules of the folders above a path (root first) ignore it: as git does, the
-/// deepest folder with a rule about it decides.
-fn ignored(rules: &[Gitignore], path: &Path, is_dir: bool) -> bool {
+/// Whether the rules of the folders above a path (root first, after [`ALWAYS_IGNORED`]) ignore
+/// it: as git does, the deepest folder with a rule about it decides.
+fn ignored(rules: &[Gitignore], path: &Path, relative: &Path, is_dir: bool) -> bool {
     rules
         .iter()
         .rev()
         .map(|rules| rules.matched(path, is_dir))
+        .chain(std::iter::once_with(|| ALWAYS.matched(relative, is_dir)))
         .find(|matched| !matched.is_none())
         .is_some_and(|matched| matched.is_ignore())
+}
+
+/// A file or link [`select`] keeps, before the file's size and mode are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// Relative, `/`-separated.
+    pub path: String,
+    pub source: PathBuf,
+    /// The target, for a link.
+    pub link: Option<String>,
 }
 
 /// The files to bundle, sorted by path. A symlink is kept as a link when its target, resolved
 /// through the package's other links, stays inside the package; one that leads outside is an
 /// error naming it (its target would not travel with it, and a pull would refuse it).
 pub fn select(dir: &Path) -> Result<Vec<Entry>, PackageError> {
-    let mut base: Vec<String> = ALWAYS_IGNORED.iter().map(|p| p.to_string()).collect();
+    selection(dir)?
+        .into_iter()
+        .filter_map(|selected| {
+            let kind = match selected.link {
+                Some(target) => EntryKind::Symlink { target },
+                None => match std::fs::symlink_metadata(&selected.source) {
+                    // Replaced by something else than a file since it was listed: as if
+                    // listed so.
+                    Ok(meta) if !meta.is_file() => return None,
+                    Ok(meta) => {
+                        use std::os::unix::fs::PermissionsExt;
+                        EntryKind::File {
+                            size: meta.len(),
+                            executable: meta.permissions().mode() & 0o111 != 0,
+                        }
+                    }
+                    Err(err) => return Some(Err(PackageError::io(&selected.source, err))),
+                },
+            };
+            Some(Ok(Entry {
+                path: selected.path,
+                source: selected.source,
+                kind,
+            }))
+        })
+        .collect()
+}
+
+/// What [`select`] bundles, without reading each file's size and mode (what `dk lint` needs to
+/// check the same files `dk build` would bundle).
+pub fn selection(dir: &Path) -> Result<Vec<Selected>, PackageError> {
+    let listing = Listing::read(dir)?;
     // A dbt project may name its build output otherwise (`target-path: build/dbt`).
-    let project = DbtProject::read(dir).map_err(|err| PackageError::Invalid(err.to_string()))?;
-    base.extend(project.iter().flat_map(DbtProject::output_patterns));
-    let base: Vec<&str> = base.iter().map(String::as_str).collect();
-    let mut rules: Vec<Gitignore> = ignore_rules(dir, &base)?.into_iter().collect();
-    let mut entries = Vec::new();
-    let mut tree = Tree::default();
-    walk(dir, dir, &mut rules, &mut entries, &mut tree)?;
-    let escaping: Vec<String> = entries
-        .iter()
-        .filter_map(|entry| match &entry.kind {
-            EntryKind::Symlink { target } => {
-                let parts: Vec<String> = entry.path.split('/').map(str::to_owned).collect();
-                tree.resolve(&parts, target)
+    let base = if listing.has(dk_manifest::dbt_project::FILE) {
+        let project =
+            DbtProject::read(dir).map_err(|err| PackageError::Invalid(err.to_string()))?;
+        project
+            .iter()
+            .flat_map(DbtProject::output_patterns)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut rules: Vec<Gitignore> = ignore_rules(dir, &base, &listing)?.into_iter().collect();
+    let mut walked = Walked::default();
+    walk_entries(dir, dir, listing, &mut rules, &mut walked)?;
+    let Walked {
+        mut entries,
+        folders,
+    } = walked;
+    if entries.iter().any(|entry| entry.link.is_some()) {
+        // Links are resolved through the package's folders, files and other links.
+        let mut tree = Tree::default();
+        let parts = |path: &str| path.split('/').map(str::to_owned).collect::<Vec<String>>();
+        for folder in &folders {
+            tree.insert(parts(folder), Node::Dir);
+        }
+        for entry in &entries {
+            let node = match &entry.link {
+                Some(target) => Node::Symlink(target.clone()),
+                None => Node::File,
+            };
+            tree.insert(parts(&entry.path), node);
+        }
+        let escaping: Vec<String> = entries
+            .iter()
+            .filter_map(|entry| {
+                let target = entry.link.as_ref()?;
+                tree.resolve(&parts(&entry.path), target)
                     .is_none()
                     .then(|| format!("{} -> {target}", entry.path))
-            }
-            EntryKind::File { .. } => None,
-        })
-        .collect();
-    if !escaping.is_empty() {
-        return Err(PackageError::LinksOutside(escaping));
+            })
+            .collect();
+        if !escaping.is_empty() {
+            return Err(PackageError::LinksOutside(escaping));
+        }
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    rules: &mut Vec<Gitignore>,
-    entries: &mut Vec<Entry>,
-    tree: &mut Tree,
-) -> Result<(), PackageError> {
-    // A sub-folder's own ignore files apply below it, before the ones above.
-    let own = if dir == root {
-        None
-    } else {
-        ignore_rules(dir, &[])?
-    };
-    let pushed = own.is_some();
-    rules.extend(own);
-    let walked = walk_entries(root, dir, rules, entries, tree);
-    if pushed {
-        rules.pop();
-    }
-    walked
+/// What a walk found: the files and links kept, and the folders they are in.
+#[derive(Default)]
+struct Walked {
+    entries: Vec<Selected>,
+    folders: Vec<String>,
 }
 
 fn walk_entries(
     root: &Path,
     dir: &Path,
+    listing: Listing,
     rules: &mut Vec<Gitignore>,
-    entries: &mut Vec<Entry>,
-    tree: &mut Tree,
+    walked: &mut Walked,
 ) -> Result<(), PackageError> {
-    let read = std::fs::read_dir(dir).map_err(|err| PackageError::io(dir, err))?;
-    for item in read {
-        let item = item.map_err(|err| PackageError::io(dir, err))?;
-        let path = item.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(|err| PackageError::io(&path, err))?;
+    for (path, file_type) in listing.entries {
         let relative = path.strip_prefix(root).expect("below the root");
         // Not even `!.venv/` in `.dkignore` bundles what dk makes and trusts beside a package.
         if (dir == root && relative.to_str().is_some_and(is_managed))
-            || ignored(rules, &path, meta.is_dir())
+            || ignored(rules, &path, relative, file_type.is_dir())
         {
             continue;
         }
@@ -238,29 +333,31 @@ fn walk_entries(
                 PackageError::Invalid(format!("{}: not a UTF-8 path", relative.display()))
             })?
             .replace('\\', "/");
-        let parts: Vec<String> = name.split('/').map(str::to_owned).collect();
-        if meta.is_dir() {
-            tree.insert(parts, Node::Dir);
-            walk(root, &path, rules, entries, tree)?;
-        } else if meta.file_type().is_symlink() {
+        if file_type.is_dir() {
+            walked.folders.push(name);
+            // A sub-folder's own ignore files apply below it, before the ones above.
+            let listing = Listing::read(&path)?;
+            let own = ignore_rules(&path, &[], &listing)?;
+            let pushed = own.is_some();
+            rules.extend(own);
+            let result = walk_entries(root, &path, listing, rules, walked);
+            if pushed {
+                rules.pop();
+            }
+            result?;
+        } else if file_type.is_symlink() {
             let target = std::fs::read_link(&path).map_err(|err| PackageError::io(&path, err))?;
             let target = target.to_str().unwrap_or("/").to_owned();
-            tree.insert(parts, Node::Symlink(target.clone()));
-            entries.push(Entry {
+            walked.entries.push(Selected {
                 path: name,
                 source: path,
-                kind: EntryKind::Symlink { target },
+                link: Some(target),
             });
-        } else if meta.is_file() {
-            use std::os::unix::fs::PermissionsExt;
-            tree.insert(parts, Node::File);
-            entries.push(Entry {
+        } else if file_type.is_file() {
+            walked.entries.push(Selected {
                 path: name,
                 source: path,
-                kind: EntryKind::File {
-                    size: meta.len(),
-                    executable: meta.permissions().mode() & 0o111 != 0,
-                },
+                link: None,
             });
         }
     }

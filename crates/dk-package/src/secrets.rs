@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use ignore::gitignore::GitignoreBuilder;
 
 use crate::PackageError;
-use crate::bundle::{Entry, EntryKind};
+use crate::bundle::{self, Entry, EntryKind};
 
 /// How much of each file is scanned: keys and tokens sit in small files, near the top.
 const SCAN_BYTES: u64 = 1 << 20;
@@ -152,31 +152,69 @@ fn by_name(path: &str) -> Option<&'static str> {
 /// The bundled files (`entries`, a package's selection) that look like credentials, minus those
 /// `allow` names (gitignore-style globs, `spec.build.allow`).
 pub fn credential_files(entries: &[Entry], allow: &[String]) -> Result<Vec<Suspect>, PackageError> {
-    let mut builder = GitignoreBuilder::new("");
-    for pattern in allow {
-        builder.add_line(None, pattern).map_err(|err| {
-            PackageError::Invalid(format!("spec.build.allow: `{pattern}`: {err}"))
-        })?;
-    }
-    let allowed = builder
-        .build()
-        .map_err(|err| PackageError::Invalid(format!("spec.build.allow: {err}")))?;
+    let files = entries
+        .iter()
+        .filter(|entry| matches!(entry.kind, EntryKind::File { .. }))
+        .map(|entry| (entry.path.as_str(), entry.source.as_path()));
+    suspects(files, allow, |_| None)
+}
+
+/// The files of the package in `dir` that `dk build` would bundle and refuse as credentials
+/// ([`bundle::selection`], then [`credential_files`]'s test). `known` gives the text of a file
+/// (by its `/`-separated path in the package) that the caller has read already, so that it is
+/// not read a second time; other files are read. A link leading outside the package is
+/// [`PackageError::LinksOutside`], as for `dk build`.
+pub fn package_credentials<'a>(
+    dir: &Path,
+    allow: &[String],
+    known: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Vec<Suspect>, PackageError> {
+    let selected = bundle::selection(dir)?;
+    let files = selected
+        .iter()
+        .filter(|selected| selected.link.is_none())
+        .map(|selected| (selected.path.as_str(), selected.source.as_path()));
+    suspects(files, allow, known)
+}
+
+fn suspects<'a, 'b>(
+    files: impl Iterator<Item = (&'b str, &'b Path)>,
+    allow: &[String],
+    known: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Vec<Suspect>, PackageError> {
+    let allowed = if allow.is_empty() {
+        None
+    } else {
+        let mut builder = GitignoreBuilder::new("");
+        for pattern in allow {
+            builder.add_line(None, pattern).map_err(|err| {
+                PackageError::Invalid(format!("spec.build.allow: `{pattern}`: {err}"))
+            })?;
+        }
+        let allowed = builder
+            .build()
+            .map_err(|err| PackageError::Invalid(format!("spec.build.allow: {err}")))?;
+        Some(allowed)
+    };
     let mut suspects = Vec::new();
-    for entry in entries {
-        if !matches!(entry.kind, EntryKind::File { .. })
-            || allowed
-                .matched_path_or_any_parents(&entry.path, false)
-                .is_ignore()
+    for (path, source) in files {
+        if allowed
+            .as_ref()
+            .is_some_and(|allowed| allowed.matched_path_or_any_parents(path, false).is_ignore())
         {
             continue;
         }
-        let reason = match by_name(&entry.path) {
+        let reason = match by_name(path) {
             Some(what) => Some(format!("named like {what}")),
-            None => scan(&entry.source)?.map(|what| format!("holds {what}")),
+            None => match known(path) {
+                Some(text) => credential_in(&scanned(text.as_bytes())),
+                None => scan(source)?,
+            }
+            .map(|what| format!("holds {what}")),
         };
         if let Some(reason) = reason {
             suspects.push(Suspect {
-                path: entry.path.clone(),
+                path: path.to_owned(),
                 reason,
             });
         }
@@ -191,7 +229,12 @@ fn scan(path: &Path) -> Result<Option<&'static str>, PackageError> {
     file.take(SCAN_BYTES)
         .read_to_end(&mut bytes)
         .map_err(|err| PackageError::io(path, err))?;
-    Ok(credential_in(&String::from_utf8_lossy(&bytes)))
+    Ok(credential_in(&scanned(&bytes)))
+}
+
+/// The part of a file's bytes that is scanned, as text.
+fn scanned(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(SCAN_BYTES as usize)])
 }
 
 /// The refusal of a build: each file, and the two ways out.

@@ -2,9 +2,12 @@
 //! that resolve outside it. The selection (ignore files, links) and the detector are
 //! dk-package's, the ones `dk build` refuses with, so that lint and build never disagree.
 
-use dk_manifest::discover::Package;
+use std::collections::HashMap;
+use std::path::Path;
+
+use dk_manifest::discover::{Package, below};
 use dk_manifest::yaml::{Location, Source};
-use dk_package::{PackageError, bundle, secrets};
+use dk_package::{PackageError, secrets};
 
 use crate::{Finding, rules};
 
@@ -19,8 +22,21 @@ pub(crate) fn check_package(package: &Package, findings: &mut Vec<Finding>) {
         .as_ref()
         .map(|build| build.allow.clone())
         .unwrap_or_default();
-    let entries = match bundle::select(&package.dir) {
-        Ok(entries) => entries,
+    // The manifests are read already: their texts are scanned as they were read.
+    let catalog = &package.catalog;
+    let texts: HashMap<&Path, &str> = std::iter::once(transform.source())
+        .chain(catalog.datasets().iter().map(|m| m.source()))
+        .chain(catalog.groups().iter().map(|m| m.source()))
+        .chain(catalog.stores().iter().map(|m| m.source()))
+        .chain(catalog.connectors().iter().map(|m| m.source()))
+        .filter_map(|source| {
+            let file = below(&package.dir, source.path()?)?;
+            Some((file, source.text.as_str()))
+        })
+        .collect();
+    let known = |path: &str| texts.get(Path::new(path)).copied();
+    let suspects = match secrets::package_credentials(&package.dir, &allow, known) {
+        Ok(suspects) => suspects,
         Err(PackageError::LinksOutside(links)) => {
             for link in links {
                 let path = link.split(" -> ").next().unwrap_or(&link);
@@ -36,11 +52,8 @@ pub(crate) fn check_package(package: &Package, findings: &mut Vec<Finding>) {
             }
             return;
         }
-        // Unreadable folders are `dk build`'s error to report.
+        // Unreadable folders and files are `dk build`'s error to report.
         Err(_) => return,
-    };
-    let Ok(suspects) = secrets::credential_files(&entries, &allow) else {
-        return;
     };
     for suspect in suspects {
         // The location names the file, never its content.

@@ -83,11 +83,7 @@ fn check_metadata<S>(loaded: &Loaded<Manifest<S>>, out: &mut Vec<Finding>) {
 }
 
 fn check_cron(transform: &Loaded<Transform>, cron: &str, at: &[Seg], out: &mut Vec<Finding>) {
-    let parser = CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build();
-    if let Err(err) = parser.parse(cron) {
+    if let Some(err) = cron_error(cron) {
         out.push(
             Finding::new(
                 &rules::INVALID_SCHEDULE,
@@ -97,6 +93,34 @@ fn check_cron(transform: &Loaded<Transform>, cron: &str, at: &[Seg], out: &mut V
             .with_hint("use five fields: minute hour day-of-month month day-of-week, e.g. `0 2 * * *` (02:00 daily)"),
         );
     }
+}
+
+/// Most distinct schedules remembered per thread: a project holds few (`0 2 * * *` in many
+/// packages), and memory must not follow the number of packages.
+const CRON_CACHE: usize = 4096;
+
+/// Why `cron` does not parse, if it does not. Parsing a schedule costs more than reading the
+/// rest of a package's Transform, and packages share schedules: each thread remembers the
+/// answers it has given.
+fn cron_error(cron: &str) -> Option<String> {
+    thread_local! {
+        static KNOWN: std::cell::RefCell<HashMap<String, Option<String>>> = Default::default();
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some(answer) = known.get(cron) {
+            return answer.clone();
+        }
+        let parser = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build();
+        let answer = parser.parse(cron).err().map(|err| err.to_string());
+        if known.len() >= CRON_CACHE {
+            known.clear();
+        }
+        known.insert(cron.to_owned(), answer.clone());
+        answer
+    })
 }
 
 pub(crate) fn check_transform(transform: &Loaded<Transform>, out: &mut Vec<Finding>) {

@@ -170,3 +170,49 @@ fn every_corpus_case_streams_to_the_same_report() {
     }
     assert!(checked >= 40, "the corpus is missing cases");
 }
+
+/// DK119 scans the manifests lint has read from their texts, and the package's other files
+/// from disk: a token in either is found, one in a file a sub-folder's `.dkignore` leaves out
+/// is not, and a Transform allowing a file lets it be.
+#[test]
+fn credentials_are_found_in_manifests_and_in_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), 3);
+    let package = dir.path().join("p001");
+    let github = format!("ghp_{}", "a".repeat(36));
+    write(
+        &package.join("datasets/leak/dataset.yaml"),
+        &format!(
+            "kind: DataSet\nmetadata:\n  name: leak\n  labels:\n    token: {github}\nspec:\n  \
+             store: db\n  table: public.leak\n"
+        ),
+    );
+    std::fs::write(
+        package.join("notes.txt"),
+        "aws_access_key_id=AKIAIOSFODNN7EXAMPLE\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(package.join("docs")).unwrap();
+    std::fs::write(package.join("docs/.dkignore"), "old.txt\n").unwrap();
+    std::fs::write(package.join("docs/old.txt"), format!("{github}\n")).unwrap();
+    std::fs::write(package.join("docs/new.txt"), format!("{github}\n")).unwrap();
+    let (loaded, streamed) = both(dir.path());
+    assert_eq!(streamed, loaded);
+    let credentials: Vec<String> = streamed
+        .findings
+        .iter()
+        .filter(|finding| finding.code == "DK119")
+        .map(|finding| finding.message.clone())
+        .collect();
+    assert_eq!(
+        credentials,
+        [
+            "datasets/leak/dataset.yaml looks like a credential (holds a GitHub token); dk build \
+             refuses to bundle it",
+            "docs/new.txt looks like a credential (holds a GitHub token); dk build refuses to \
+             bundle it",
+            "notes.txt looks like a credential (holds an AWS access key id); dk build refuses to \
+             bundle it",
+        ]
+    );
+}

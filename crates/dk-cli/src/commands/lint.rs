@@ -181,7 +181,13 @@ pub fn run(args: LintArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
     let planned = started.elapsed();
     let report = match target {
         Target::Package(project) => dk_validate::lint(&[*project]),
-        Target::Scan(plans) => dk_validate::lint_scan(&plans),
+        Target::Scan(plans) => {
+            let report = dk_validate::lint_scan(&plans);
+            // The project level's manifests (a tree per file) would be freed one by one on one
+            // thread while the other cores idle; the process ends after the report instead.
+            std::mem::forget(plans);
+            report
+        }
     };
     tracing::info!(
         packages = report.packages,
