@@ -79,6 +79,16 @@ struct AppState {
     max_body: usize,
 }
 
+/// The runtime `dk lineage serve` serves on (and the ingest bench, which measures it): two
+/// workers for the connections; commits and reads block on threads of their own.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dk-serve")
+        .enable_all()
+        .build()
+}
+
 /// Serves on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -480,7 +490,8 @@ fn decoded(
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("").trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("identity") => Ok(body.to_vec()),
+        // Without a copy: the buffer is hyper's alone by now.
+        None | Some("identity") => Ok(body.into()),
         Some("gzip" | "x-gzip") => {
             let mut inflated = Vec::new();
             flate2::read::MultiGzDecoder::new(&body[..])

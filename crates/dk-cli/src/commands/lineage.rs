@@ -670,10 +670,7 @@ fn run_serve(args: ServeArgs, ctx: &Context) -> Result<ExitStatus, CliError> {
                     .hint("e.g. --timeout 30s")
             })?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    let runtime = dk_lineage::server::runtime()
         .map_err(|err| CliError::failure("cannot start the async runtime").cause(err))?;
     runtime.block_on(async {
         let bind = |port: u16| async move {
