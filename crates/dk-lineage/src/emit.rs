@@ -394,10 +394,6 @@ pub async fn flush(
         // has it on disk, not only in the page cache a power loss takes.
         store.sync()?;
     }
-    for run in releasable {
-        if spool.release(run)? {
-            report.released += 1;
-        }
-    }
+    report.released = spool.release_all(&releasable)?;
     Ok(report)
 }
