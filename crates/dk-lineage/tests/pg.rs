@@ -31,7 +31,7 @@ fn migrations_run_once_under_concurrent_starts() {
         starts.into_iter().map(|s| s.join().unwrap()).collect()
     });
     for result in &results {
-        assert_eq!(result.as_deref(), Ok(&[1][..]));
+        assert_eq!(result.as_deref(), Ok(&[1, 2][..]));
     }
     let applied: i64 = db.with_client(|client| {
         client
@@ -39,7 +39,7 @@ fn migrations_run_once_under_concurrent_starts() {
             .unwrap()
             .get(0)
     });
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
 }
 
 #[test]
