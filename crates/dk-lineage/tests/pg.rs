@@ -42,6 +42,47 @@ fn migrations_run_once_under_concurrent_starts() {
     assert_eq!(applied, 2);
 }
 
+/// A database a dk of schema version 1 made (its indexes, its record) gets version 2 once.
+#[test]
+fn a_version_1_database_is_upgraded_once() {
+    let Some(db) = TestDb::create() else { return };
+    drop(PgStore::connect(&db.url).unwrap());
+    let indexes = |client: &mut postgres::Client| -> Vec<String> {
+        client
+            .query(
+                "SELECT indexdef FROM pg_indexes
+                 WHERE indexname IN ('events_seq_key', 'datasets_by_alias') ORDER BY indexname",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let upgraded = db.with_client(|client| {
+        let upgraded = indexes(client);
+        client
+            .batch_execute(
+                "ALTER TABLE events ADD CONSTRAINT events_seq_key UNIQUE (seq);
+                 DROP INDEX datasets_by_alias;
+                 CREATE INDEX datasets_by_alias ON datasets (alias);
+                 DELETE FROM dk_lineage_migrations WHERE version = 2",
+            )
+            .unwrap();
+        upgraded
+    });
+    assert_eq!(upgraded.len(), 1, "{upgraded:?}");
+    assert!(
+        upgraded[0].contains("WHERE (alias IS NOT NULL)"),
+        "{upgraded:?}"
+    );
+    for _ in 0..2 {
+        let store = PgStore::connect(&db.url).unwrap();
+        assert_eq!(store.migrations().unwrap(), [1, 2]);
+        assert_eq!(db.with_client(indexes), upgraded);
+    }
+}
+
 #[test]
 fn a_schema_newer_than_dk_is_refused() {
     let Some(db) = TestDb::create() else { return };
