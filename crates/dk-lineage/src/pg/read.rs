@@ -94,32 +94,40 @@ impl PgStore {
         read: impl Fn(&Row) -> T,
     ) -> Result<Page<T>, StoreError> {
         let total = self.count(count, params)?;
-        let (limit, offset) = (paging.0 as i64, paging.1 as i64);
+        let items = self.rows_of_page(select, params, paging)?;
+        Ok(Page {
+            items: items.iter().map(read).collect(),
+            total,
+        })
+    }
+
+    /// `select`'s rows with the page's `LIMIT` and `OFFSET` as its last two parameters.
+    fn rows_of_page(
+        &self,
+        select: &str,
+        params: &Params<'_>,
+        (limit, offset): (usize, usize),
+    ) -> Result<Vec<Row>, StoreError> {
+        let (limit, offset) = (limit as i64, offset as i64);
         let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
         all.push(&limit);
         all.push(&offset);
-        let items = self.query(select, &all)?.iter().map(read).collect();
-        Ok(Page { items, total })
+        self.query(select, &all)
     }
 
     /// A page of a short list (a job's runs, a dataset's versions) and its total in one query:
     /// `select` ends with `COUNT(*) OVER ()`. An empty page past the end asks `count`.
     fn counted_page<T>(
         &self,
-        count: &str,
-        select: &str,
+        [count, select]: [&str; 2],
         params: &Params<'_>,
         paging: (usize, usize),
         read: impl Fn(&Row) -> T,
     ) -> Result<Page<T>, StoreError> {
-        let (limit, offset) = (paging.0 as i64, paging.1 as i64);
-        let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
-        all.push(&limit);
-        all.push(&offset);
-        let rows = self.query(select, &all)?;
+        let rows = self.rows_of_page(select, params, paging)?;
         let total = match rows.first() {
             Some(row) => row.get::<_, i64>(row.len() - 1) as usize,
-            None if offset == 0 => 0,
+            None if paging.1 == 0 => 0,
             None => self.count(count, params)?,
         };
         let items = rows.iter().map(read).collect();
@@ -445,9 +453,11 @@ impl Lineage for PgStore {
         offset: usize,
     ) -> Result<Page<RunRecord>, StoreError> {
         self.counted_page(
-            "SELECT COUNT(*) FROM runs WHERE job_namespace = $1 AND job_name = $2",
-            "SELECT run_id, state, started_at, ended_at, updated_at, COUNT(*) OVER () FROM runs
-             WHERE job_namespace = $1 AND job_name = $2 ORDER BY updated_at DESC LIMIT $3 OFFSET $4",
+            [
+                "SELECT COUNT(*) FROM runs WHERE job_namespace = $1 AND job_name = $2",
+                "SELECT run_id, state, started_at, ended_at, updated_at, COUNT(*) OVER () FROM runs
+                 WHERE job_namespace = $1 AND job_name = $2 ORDER BY updated_at DESC LIMIT $3 OFFSET $4",
+            ],
             &[&namespace, &name],
             (limit, offset),
             run_record,
@@ -482,10 +492,12 @@ impl Lineage for PgStore {
                AND role IN ('output', 'static')
              GROUP BY run_id, CASE WHEN run_id IS NULL THEN event_key END";
         self.counted_page(
-            &format!("SELECT COUNT(*) FROM ({VERSIONS}) AS v"),
-            &format!(
-                "SELECT v.*, COUNT(*) OVER () FROM ({VERSIONS}) AS v ORDER BY newest DESC LIMIT $3 OFFSET $4"
-            ),
+            [
+                &format!("SELECT COUNT(*) FROM ({VERSIONS}) AS v"),
+                &format!(
+                    "SELECT v.*, COUNT(*) OVER () FROM ({VERSIONS}) AS v ORDER BY newest DESC LIMIT $3 OFFSET $4"
+                ),
+            ],
             &[&namespace, &name],
             (limit, offset),
             |row| {
