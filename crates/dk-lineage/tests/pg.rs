@@ -31,7 +31,7 @@ fn migrations_run_once_under_concurrent_starts() {
         starts.into_iter().map(|s| s.join().unwrap()).collect()
     });
     for result in &results {
-        assert_eq!(result.as_deref(), Ok(&[1][..]));
+        assert_eq!(result.as_deref(), Ok(&[1, 2][..]));
     }
     let applied: i64 = db.with_client(|client| {
         client
@@ -39,7 +39,48 @@ fn migrations_run_once_under_concurrent_starts() {
             .unwrap()
             .get(0)
     });
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
+}
+
+/// A database a dk of schema version 1 made (its indexes, its record) gets version 2 once.
+#[test]
+fn a_version_1_database_is_upgraded_once() {
+    let Some(db) = TestDb::create() else { return };
+    drop(PgStore::connect(&db.url).unwrap());
+    let indexes = |client: &mut postgres::Client| -> Vec<String> {
+        client
+            .query(
+                "SELECT indexdef FROM pg_indexes
+                 WHERE indexname IN ('events_seq_key', 'datasets_by_alias') ORDER BY indexname",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let upgraded = db.with_client(|client| {
+        let upgraded = indexes(client);
+        client
+            .batch_execute(
+                "ALTER TABLE events ADD CONSTRAINT events_seq_key UNIQUE (seq);
+                 DROP INDEX datasets_by_alias;
+                 CREATE INDEX datasets_by_alias ON datasets (alias);
+                 DELETE FROM dk_lineage_migrations WHERE version = 2",
+            )
+            .unwrap();
+        upgraded
+    });
+    assert_eq!(upgraded.len(), 1, "{upgraded:?}");
+    assert!(
+        upgraded[0].contains("WHERE (alias IS NOT NULL)"),
+        "{upgraded:?}"
+    );
+    for _ in 0..2 {
+        let store = PgStore::connect(&db.url).unwrap();
+        assert_eq!(store.migrations().unwrap(), [1, 2]);
+        assert_eq!(db.with_client(indexes), upgraded);
+    }
 }
 
 #[test]

@@ -94,11 +94,43 @@ impl PgStore {
         read: impl Fn(&Row) -> T,
     ) -> Result<Page<T>, StoreError> {
         let total = self.count(count, params)?;
-        let (limit, offset) = (paging.0 as i64, paging.1 as i64);
+        let items = self.rows_of_page(select, params, paging)?;
+        Ok(Page {
+            items: items.iter().map(read).collect(),
+            total,
+        })
+    }
+
+    /// `select`'s rows with the page's `LIMIT` and `OFFSET` as its last two parameters.
+    fn rows_of_page(
+        &self,
+        select: &str,
+        params: &Params<'_>,
+        (limit, offset): (usize, usize),
+    ) -> Result<Vec<Row>, StoreError> {
+        let (limit, offset) = (limit as i64, offset as i64);
         let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
         all.push(&limit);
         all.push(&offset);
-        let items = self.query(select, &all)?.iter().map(read).collect();
+        self.query(select, &all)
+    }
+
+    /// A page of a short list (a job's runs, a dataset's versions) and its total in one query:
+    /// `select` ends with `COUNT(*) OVER ()`. An empty page past the end asks `count`.
+    fn counted_page<T>(
+        &self,
+        [count, select]: [&str; 2],
+        params: &Params<'_>,
+        paging: (usize, usize),
+        read: impl Fn(&Row) -> T,
+    ) -> Result<Page<T>, StoreError> {
+        let rows = self.rows_of_page(select, params, paging)?;
+        let total = match rows.first() {
+            Some(row) => row.get::<_, i64>(row.len() - 1) as usize,
+            None if paging.1 == 0 => 0,
+            None => self.count(count, params)?,
+        };
+        let items = rows.iter().map(read).collect();
         Ok(Page { items, total })
     }
 
@@ -276,46 +308,56 @@ impl Lineage for PgStore {
         })
     }
 
+    /// One query (a round trip each is most of a graph's cost over HTTP: 21 nodes, each
+    /// described).
     fn job(&self, namespace: &str, name: &str) -> Result<Option<JobRecord>, StoreError> {
+        let io = |direction: &str, column: &str| {
+            format!(
+                "ARRAY(SELECT {column} FROM job_io
+                   WHERE job_namespace = $1 AND job_name = $2 AND direction = '{direction}'
+                   ORDER BY dataset_namespace, dataset_name)"
+            )
+        };
         let Some(row) = self.query_opt(
-            "SELECT created_at, last_time, streaming, last_run_id FROM jobs WHERE namespace = $1 AND name = $2",
+            &format!(
+                "SELECT j.created_at, j.last_time, j.streaming, {}, {}, {}, {},
+                   r.run_id, r.state, r.started_at, r.ended_at, r.updated_at
+                 FROM jobs j LEFT JOIN runs r ON r.run_id = j.last_run_id
+                 WHERE j.namespace = $1 AND j.name = $2",
+                io("input", "dataset_namespace"),
+                io("input", "dataset_name"),
+                io("output", "dataset_namespace"),
+                io("output", "dataset_name"),
+            ),
             &[&namespace, &name],
         )?
         else {
             return Ok(None);
         };
-        let run_id: String = row.get(3);
-        let datasets = |direction: &str| -> Result<Vec<Name>, StoreError> {
-            Ok(self
-                .query(
-                    "SELECT dataset_namespace, dataset_name FROM job_io
-                     WHERE job_namespace = $1 AND job_name = $2 AND direction = $3
-                     ORDER BY dataset_namespace, dataset_name",
-                    &[&namespace, &name, &direction],
-                )?
-                .iter()
-                .map(|row| Name {
-                    namespace: row.get(0),
-                    name: row.get(1),
-                })
-                .collect())
+        let names = |at: usize| -> Vec<Name> {
+            let namespaces: Vec<String> = row.get(at);
+            let names: Vec<String> = row.get(at + 1);
+            namespaces
+                .into_iter()
+                .zip(names)
+                .map(|(namespace, name)| Name { namespace, name })
+                .collect()
         };
-        let (inputs, outputs) = (datasets("input")?, datasets("output")?);
-        let latest_run = self
-            .query_opt(
-                "SELECT run_id, state, started_at, ended_at, updated_at FROM runs WHERE run_id = $1",
-                &[&run_id],
-            )?
-            .as_ref()
-            .map(run_record);
+        let latest_run = row.get::<_, Option<String>>(7).map(|id| RunRecord {
+            id,
+            state: row.get(8),
+            started_at: row.get(9),
+            ended_at: row.get(10),
+            updated_at: row.get(11),
+        });
         Ok(Some(JobRecord {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             created_at: row.get(0),
             updated_at: row.get(1),
             streaming: row.get(2),
-            inputs,
-            outputs,
+            inputs: names(3),
+            outputs: names(5),
             latest_run,
         }))
     }
@@ -436,10 +478,12 @@ impl Lineage for PgStore {
         limit: usize,
         offset: usize,
     ) -> Result<Page<RunRecord>, StoreError> {
-        self.page(
-            "SELECT COUNT(*) FROM runs WHERE job_namespace = $1 AND job_name = $2",
-            "SELECT run_id, state, started_at, ended_at, updated_at FROM runs
-             WHERE job_namespace = $1 AND job_name = $2 ORDER BY updated_at DESC LIMIT $3 OFFSET $4",
+        self.counted_page(
+            [
+                "SELECT COUNT(*) FROM runs WHERE job_namespace = $1 AND job_name = $2",
+                "SELECT run_id, state, started_at, ended_at, updated_at, COUNT(*) OVER () FROM runs
+                 WHERE job_namespace = $1 AND job_name = $2 ORDER BY updated_at DESC LIMIT $3 OFFSET $4",
+            ],
             &[&namespace, &name],
             (limit, offset),
             run_record,
@@ -473,9 +517,13 @@ impl Lineage for PgStore {
              FROM appearances WHERE kind = 'dataset' AND namespace = $1 AND name = $2
                AND role IN ('output', 'static')
              GROUP BY run_id, CASE WHEN run_id IS NULL THEN event_key END";
-        self.page(
-            &format!("SELECT COUNT(*) FROM ({VERSIONS}) AS v"),
-            &format!("{VERSIONS} ORDER BY newest DESC LIMIT $3 OFFSET $4"),
+        self.counted_page(
+            [
+                &format!("SELECT COUNT(*) FROM ({VERSIONS}) AS v"),
+                &format!(
+                    "SELECT v.*, COUNT(*) OVER () FROM ({VERSIONS}) AS v ORDER BY newest DESC LIMIT $3 OFFSET $4"
+                ),
+            ],
             &[&namespace, &name],
             (limit, offset),
             |row| {
