@@ -9,10 +9,12 @@
 //! - **Acknowledged means committed.** [`GroupCommit::submit`] returns `Ok` only after
 //!   [`Commit::commit`] returned `Ok` for the batch holding the item: the event is durable, and
 //!   survives the server being killed.
-//! - **All or nothing.** `Commit::commit` commits every item of a batch in one transaction or
-//!   none of them; when it fails, every request of that batch gets the error (500), none an
-//!   acknowledgement. A client resends, and the store's idempotent ingest (the event key) makes a
-//!   resend of an event that did land harmless.
+//! - **All or nothing, per request.** `Commit::commit` commits every item of a batch in one
+//!   transaction or none of them. When a batch fails, its items are committed again one at a
+//!   time, so that one request's event a store cannot keep (a string PostgreSQL refuses to index,
+//!   say) fails that request alone (500), not every request that shared its batch. A client
+//!   resends, and the store's idempotent ingest (the event key) makes a resend of an event that
+//!   did land harmless.
 //! - **Reads see every acknowledged event.** A store may commit a batch before indexing it
 //!   ([`Commit::settle`] indexes what is committed; the SQLite store does, because a commit of a
 //!   few events into every index writes hundreds of KiB of pages). Committed events are indexed
@@ -51,7 +53,7 @@ pub const SETTLE_AFTER: Duration = Duration::from_millis(2);
 
 /// What a store does for group commit.
 pub trait Commit: Send + 'static {
-    type Item: Send + 'static;
+    type Item: Clone + Send + 'static;
     /// Commits every item of `batch`, or none of them (and says why).
     fn commit(&mut self, batch: Vec<Self::Item>) -> Result<(), String>;
     /// Makes what was committed visible to reads, when committing did not.
@@ -294,11 +296,11 @@ fn commit_loop<C: Commit>(
             }
         }
         if !items.is_empty() {
-            let result = committer.commit(items).map_err(NotCommitted::Failed);
+            let results = commit_batch(&mut committer, items);
             // Before the answers: a client that reads after its answer must find it unsettled.
             unsettled.store(committer.unsettled(), Ordering::Release);
-            for done in waiting {
-                let _ = done.send(result.clone());
+            for (done, result) in waiting.into_iter().zip(results) {
+                let _ = done.send(result);
             }
         }
         if !readers.is_empty() || committer.unsettled() >= SETTLE_BATCH {
@@ -311,6 +313,24 @@ fn commit_loop<C: Commit>(
     }
     settle(&mut committer, &unsettled);
     committer.tidy();
+}
+
+/// The outcome of each item of `items`: the batch in one transaction, and when that fails, each
+/// item in one of its own (a copy is kept for that: a few hundred bytes an event).
+fn commit_batch<C: Commit>(
+    committer: &mut C,
+    items: Vec<C::Item>,
+) -> Vec<Result<(), NotCommitted>> {
+    let count = items.len();
+    let retry = (count > 1).then(|| items.clone());
+    match (committer.commit(items), retry) {
+        (Ok(()), _) => vec![Ok(()); count],
+        (Err(err), None) => vec![Err(NotCommitted::Failed(err))],
+        (Err(_), Some(items)) => items
+            .into_iter()
+            .map(|item| committer.commit(vec![item]).map_err(NotCommitted::Failed))
+            .collect(),
+    }
 }
 
 fn settle<C: Commit>(committer: &mut C, unsettled: &AtomicUsize) {
@@ -391,13 +411,12 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_commit_fails_every_request_of_its_batch_and_only_committed_items_are_acknowledged()
-    {
+    fn a_failed_batch_fails_only_the_request_whose_item_cannot_be_committed() {
         let h = harness();
         let group = h.group;
         let results = h.runtime.block_on(async {
             // The first item's commit holds the committer while 0..63 queue up behind it: they
-            // are the next batch, and 0 fails it.
+            // are the next batch, and 0 fails it; each is then committed on its own.
             let first = tokio::spawn({
                 let group = group.clone();
                 async move { group.submit(100).await }
@@ -410,8 +429,10 @@ mod tests {
                 })
                 .collect();
             until(|| QUEUE - group.queue.capacity() == 63).await;
-            h.open.send(()).unwrap();
-            h.open.send(()).unwrap();
+            // The first batch, the failed one, then each of its 63 items.
+            for _ in 0..65 {
+                h.open.send(()).unwrap();
+            }
             let mut results = vec![(100, first.await.unwrap())];
             for submission in rest {
                 results.push(submission.await.unwrap());
@@ -420,14 +441,15 @@ mod tests {
         });
         drop(group);
         h.thread.join().unwrap();
-        assert_eq!(*h.committed.lock().unwrap(), vec![vec![100]]);
-        assert_eq!(results[0], (100, Ok(())));
-        for (item, result) in &results[1..] {
-            assert_eq!(
-                result,
-                &Err(NotCommitted::Failed("disk full".into())),
-                "{item}"
-            );
+        let mut committed = vec![vec![100]];
+        committed.extend((1..63u32).map(|item| vec![item]));
+        assert_eq!(*h.committed.lock().unwrap(), committed);
+        for (item, result) in &results {
+            let expected = match item {
+                0 => Err(NotCommitted::Failed("disk full".into())),
+                _ => Ok(()),
+            };
+            assert_eq!(result, &expected, "{item}");
         }
     }
 

@@ -234,6 +234,8 @@ struct TagsFacet {
 #[derive(Deserialize)]
 struct TaggedEvent {
     #[serde(default)]
+    job: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
     dataset: Option<TaggedDataset>,
     #[serde(default)]
     inputs: Vec<TaggedDataset>,
@@ -251,12 +253,14 @@ pub fn dataset_tags(json: &str) -> Vec<(String, String, Tags)> {
     let Ok(event) = serde_json::from_str::<TaggedEvent>(json) else {
         return Vec::new();
     };
-    let datasets = event
-        .dataset
-        .into_iter()
-        .chain(event.inputs)
-        .chain(event.outputs);
+    // The datasets of the event's kind, as `Received::parse_storable` reads it (whose names it
+    // checked): a RunEvent's or JobEvent's inputs and outputs, a DatasetEvent's dataset.
+    let datasets = match event.job {
+        Some(_) => event.inputs.into_iter().chain(event.outputs).collect(),
+        None => Vec::from_iter(event.dataset),
+    };
     datasets
+        .into_iter()
         .filter_map(|d| {
             let tags = facet_tags(d.facets.tags.as_ref()?)?;
             Some((d.namespace, d.name, tags))
@@ -269,13 +273,22 @@ pub fn dataset_tags(json: &str) -> Vec<(String, String, Tags)> {
 /// `classification:confidential`).
 pub fn facet_tags(facet: &Value) -> Option<Tags> {
     let entries = facet.get("tags")?.as_array()?;
-    Some(entries.iter().filter_map(tag_of).collect())
+    Some(entries.iter().filter_map(tag_of).take(MAX_TAGS).collect())
 }
 
+/// The most tags of one dataset the store indexes (the rest stay in the event): each is a row
+/// of the tag index and of every PII flow through the dataset.
+pub const MAX_TAGS: usize = 256;
+
+/// A tag's key, value and field longer than [`MAX_TAG`] are not indexed.
 fn tag_of(entry: &Value) -> Option<(String, String)> {
-    let key = entry.get("key")?.as_str()?;
+    let short = |text: &&str| text.len() <= MAX_TAG;
+    let key = entry.get("key")?.as_str().filter(short)?;
     let value = entry.get("value").and_then(Value::as_str).unwrap_or("");
     let field = entry.get("field").and_then(Value::as_str).unwrap_or("");
+    if value.len() > MAX_TAG || field.len() > MAX_TAG {
+        return None;
+    }
     let name = match value {
         "" | "true" => key.to_owned(),
         _ => format!("{key}:{value}"),
@@ -288,14 +301,22 @@ fn tag_of(entry: &Value) -> Option<(String, String)> {
 /// deeper would be stored and then read back as nothing.
 pub const MAX_EVENT_DEPTH: usize = 64;
 
-/// The longest namespace (in bytes) an event from outside may name: Marquez refuses namespaces
-/// over 1024 characters (its `NamespaceName`), so no OpenLineage producer that works with
-/// Marquez sends longer ones.
-pub const MAX_NAMESPACE: usize = 1024;
-/// The longest job or dataset name (or DataSet name), in bytes: a dataset's name is often a
-/// path, and paths stop at 4096 bytes (Linux's `PATH_MAX`; S3 keys at 1024). Names are indexed
-/// and searched, so one of megabytes would cost every search and bloat every index.
-pub const MAX_NAME: usize = 4096;
+/// The longest namespace (in bytes) an event from outside may name. Namespaces are a source's
+/// address (`postgres://host:5432`, `s3://bucket`) or a team's name. PostgreSQL refuses an
+/// index entry over 2,704 bytes (and one refused entry fails its whole transaction); a job's
+/// input or output is an entry of two namespaces and two names, so 2 x (256 + [`MAX_NAME`])
+/// must fit. (Marquez itself stops at 1,024.)
+pub const MAX_NAMESPACE: usize = 256;
+/// The longest job or dataset name (or DataSet name), in bytes: S3 keys stop at 1,024 too.
+/// Names are indexed and searched, so one of megabytes would cost every search and bloat every
+/// index; see [`MAX_NAMESPACE`] for what PostgreSQL's index entries leave.
+pub const MAX_NAME: usize = 1024;
+/// The longest tag key, value or field (a column's name), in bytes: a tag is indexed with its
+/// dataset's namespace and name.
+pub const MAX_TAG: usize = 256;
+/// The longest `eventTime`, in bytes: RFC 3339 allows any number of fraction digits, and the
+/// time is part of the event key, which is indexed.
+pub const MAX_TIME: usize = 64;
 
 /// Why an event from outside cannot be stored as it is.
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +329,8 @@ pub enum EventError {
         "not an OpenLineage 2-0-2 event: a RunEvent has `run` and `job`, a DatasetEvent `dataset`, a JobEvent `job`"
     )]
     Unknown,
+    #[error("the event contains a NUL character (\\u0000), which no store can keep in text")]
+    Nul,
     #[error("eventTime `{time}` is not an RFC 3339 time ({reason})")]
     Time { time: String, reason: String },
     #[error("the event has two members named `{name}` in one object")]
@@ -376,6 +399,16 @@ impl EventHead {
     pub fn key(&self) -> String {
         event_key(self.run.run_id, self.event_type, &self.event_time)
     }
+}
+
+/// Whether a JSON text has the escape `\u0000` (raw NUL bytes are not valid JSON): PostgreSQL
+/// keeps neither text nor `jsonb` with one, so an event holding it would fail the transaction
+/// that stores it. `\\u0000` (an escaped backslash, then `u0000`) is text, not a NUL.
+fn has_nul(json: &str) -> bool {
+    json.match_indices("u0000").any(|(at, _)| {
+        let backslashes = json[..at].bytes().rev().take_while(|&b| b == b'\\').count();
+        backslashes % 2 == 1
+    })
 }
 
 fn event_key(run: Uuid, event_type: EventType, time: &str) -> String {
@@ -518,6 +551,9 @@ impl Received {
         if depth > MAX_EVENT_DEPTH {
             return Err(EventError::TooDeep { depth });
         }
+        if has_nul(json) {
+            return Err(EventError::Nul);
+        }
         // The whole text is checked without building it (a tree of maps was ~40% of the
         // server's CPU per POST); a RunEvent with a type, what every client sends, is then read
         // straight from the text.
@@ -566,6 +602,12 @@ impl Received {
 
     fn checked_time(received: Received) -> Result<Received, EventError> {
         let time = received.event_time();
+        if time.len() > MAX_TIME {
+            return Err(EventError::Time {
+                time: time.chars().take(40).collect(),
+                reason: format!("{} bytes long; at most {MAX_TIME} are accepted", time.len()),
+            });
+        }
         if let Err(err) = DateTime::parse_from_rfc3339(time) {
             return Err(EventError::Time {
                 time: time.to_owned(),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use common::server::TestServer;
 use dk_lineage::catalog::{FACET_BYTES, FACET_HORIZON};
-use dk_lineage::event::{MAX_NAME, MAX_NAMESPACE, Received};
+use dk_lineage::event::{MAX_NAME, MAX_NAMESPACE, MAX_TAG, Received};
 use dk_lineage::graph::{Direction, NodeKind, node_id, parse_node_id};
 use dk_lineage::server::DEFAULT_TIMEOUT;
 
@@ -300,6 +300,69 @@ async fn nodes_whose_names_join_alike_have_their_own_ids(backend: Backend) {
             assert_eq!(found[0].nodes.len(), 2);
         }
     });
+    server.stop().await;
+}
+}
+
+/// `len` letters and digits that do not compress (PostgreSQL compresses a long index entry
+/// before it checks its size).
+fn incompressible(len: usize, seed: u64) -> String {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(state >> 33) as usize % 36])
+        })
+        .collect()
+}
+
+crate::on_both_stores! {
+/// What a store cannot index is refused at the door (400), not in the transaction that would
+/// fail every request sharing its batch; tags too long to index, or on datasets the event does
+/// not declare, are left in the event.
+async fn strings_a_store_cannot_keep_are_refused_before_they_reach_it(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    let nul = event("START", RUN_X, ("ns", "job"), 0, &[], &[], json!({"x": {"v": "a\u{0}b"}}));
+    assert!(nul.contains("\\u0000"));
+    let (status, answer) = server.post_answer(nul, None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("NUL"), "{answer}");
+    let long_time = event("START", RUN_X, ("ns", "job"), 0, &[], &[], json!({}))
+        .replace(".000Z", &format!(".{}Z", "0".repeat(100)));
+    let (status, answer) = server.post_answer(long_time, None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("at most 64 are accepted"), "{answer}");
+    assert_eq!(server.stored_events(), 0);
+
+    // A backslash, then `u0000`, is text.
+    let text = event("START", RUN_X, ("ns", "job"), 0, &[], &[], json!({"x": {"v": "\\u0000"}}));
+    assert_eq!(server.post(text, None).await, 201);
+    // Names at the caps that do not compress fit PostgreSQL's index entries.
+    let (namespace, name) = (incompressible(MAX_NAMESPACE, 1), incompressible(MAX_NAME, 2));
+    let body = event("START", RUN_Y, (&namespace, &name), 1, &[], &[(&namespace, &name)], json!({}));
+    assert_eq!(server.post(body, None).await, 201);
+
+    let tag = |key: &str, field: &str| json!({"key": key, "value": "true", "field": field});
+    let tags = json!({"tags": {"tags": [tag("pii", &"f".repeat(MAX_TAG + 1)), tag("kept", "email")]}});
+    let dataset_event = json!({
+        "eventTime": "2026-11-26T10:00:02.000Z",
+        "producer": "https://example.com/hardening-test",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": {"namespace": "ns", "name": "declared", "facets": tags},
+        "outputs": [{"namespace": "ns", "name": "undeclared",
+                     "facets": {"tags": {"tags": [tag("smuggled", "")]}}}],
+    });
+    assert_eq!(server.post(dataset_event.to_string(), None).await, 201);
+    let listed = server.get("/api/v1/tags").await;
+    let names: Vec<&str> = listed["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kept"], "{listed}");
     server.stop().await;
 }
 }
