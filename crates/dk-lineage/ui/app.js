@@ -275,11 +275,16 @@ function graphPanel(kind, namespace, name) {
   canvas.addEventListener('pointerup', stop);
   canvas.addEventListener('pointercancel', stop);
 
+  // Answers can arrive out of order (a depth change, then a click on a field toggle): only the
+  // newest request's graph is drawn, or an older one would undo what the user just asked for.
+  let requested = 0;
   async function load() {
+    const request = ++requested;
     status.textContent = 'Loading…';
     let query = `/api/v1/ui/graph?kind=${kind}&namespace=${enc(namespace)}&name=${enc(name)}&depth=${depth}`;
     for (const id of expanded) query += `&expand=${enc(id)}`;
     const graph = await api(query);
+    if (request !== requested) return;
     if (!graph) { status.textContent = 'Not recorded.'; return; }
     draw(graph);
     size = { width: graph.width, height: graph.height };
