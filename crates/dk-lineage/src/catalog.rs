@@ -468,10 +468,14 @@ impl LineageStore {
             NodeKind::Job => "job",
             NodeKind::Dataset => "dataset",
         };
+        // The newest keys are chosen in the primary key's order before any payload is read: a
+        // sort over the joined rows would carry every payload naming the node through it.
         let mut statement = self.connection.prepare_cached(
-            "SELECT e.key, e.payload FROM appearances a JOIN events e ON e.key = a.event_key
-             WHERE a.kind = ?1 AND a.namespace = ?2 AND a.name = ?3
-             GROUP BY a.at, a.event_key ORDER BY a.at DESC LIMIT ?4",
+            "SELECT e.key, e.payload FROM (
+               SELECT DISTINCT a.at, a.event_key FROM appearances a
+               WHERE a.kind = ?1 AND a.namespace = ?2 AND a.name = ?3
+               ORDER BY a.at DESC, a.event_key DESC LIMIT ?4) n
+             JOIN events e ON e.key = n.event_key ORDER BY n.at DESC, n.event_key DESC",
         )?;
         let rows = statement.query_map(
             params![kind, namespace, name, FACET_HORIZON as i64],

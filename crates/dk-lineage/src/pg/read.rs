@@ -204,13 +204,18 @@ impl PgStore {
         namespace: &str,
         name: &str,
     ) -> Result<Vec<Arc<Value>>, StoreError> {
-        let horizon = FACET_HORIZON as i64;
+        // As in `run_payloads`: those past the budget are not fetched.
+        let (horizon, budget) = (FACET_HORIZON as i64, FACET_BYTES as i64);
         let rows = self.query(
-            "SELECT e.key, e.payload FROM (
-               SELECT DISTINCT at, event_key FROM appearances
-               WHERE kind = $1 AND namespace = $2 AND name = $3 ORDER BY at DESC LIMIT $4) a
-             JOIN events e ON e.key = a.event_key ORDER BY a.at DESC",
-            &[&kind_text(kind), &namespace, &name, &horizon],
+            "SELECT key, payload FROM (
+               SELECT e.key, e.payload, a.at, a.event_key,
+                 SUM(octet_length(e.payload)) OVER (ORDER BY a.at DESC, a.event_key DESC) AS upto
+               FROM (SELECT DISTINCT at, event_key FROM appearances
+                     WHERE kind = $1 AND namespace = $2 AND name = $3
+                     ORDER BY at DESC, event_key DESC LIMIT $4) a
+               JOIN events e ON e.key = a.event_key) AS newest
+             WHERE upto - octet_length(payload) < $5 ORDER BY at DESC, event_key DESC",
+            &[&kind_text(kind), &namespace, &name, &horizon, &budget],
         )?;
         let rows = rows
             .iter()
