@@ -14,6 +14,7 @@ use dk_lineage::server::DEFAULT_TIMEOUT;
 
 const RUN_X: &str = "0190a1b2-0000-7000-8000-000000000001";
 const RUN_Y: &str = "0190a1b2-0000-7000-8000-000000000002";
+const RUN_Z: &str = "0190a1b2-0000-7000-8000-000000000003";
 
 /// A RunEvent at `second` seconds past 10:00 on 2026-11-26.
 fn event(
@@ -207,6 +208,54 @@ async fn another_job_s_event_cannot_take_over_a_run(backend: Backend) {
         assert_eq!((job.name.as_str(), run.state.as_str()), ("first", "START"));
         assert!(store.job("ns", "second").unwrap().is_none());
     });
+    server.stop().await;
+}
+}
+
+crate::on_both_stores! {
+/// Another job's event with a run's id names its outputs, but not as versions the run made.
+async fn another_job_s_event_cannot_credit_a_run_with_its_outputs(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    let start = event("START", RUN_X, ("ns", "owner"), 0, &[], &[("s", "out")], json!({}));
+    assert_eq!(server.post(start, None).await, 201);
+    // The datasets exist: a third job wrote them.
+    let honest = [("s", "leak"), ("s", "theirs")];
+    let made = event("COMPLETE", RUN_Z, ("ns", "honest"), 1, &[], &honest, json!({}));
+    assert_eq!(server.post(made, None).await, 201);
+    let forged = event("COMPLETE", RUN_X, ("ns", "intruder"), 5, &[], &[("s", "leak")], json!({}));
+    assert_eq!(server.post(forged, None).await, 201);
+    // In one batch too.
+    let batch = [
+        event("START", RUN_Y, ("ns", "first"), 10, &[], &[("s", "mine")], json!({})),
+        event("COMPLETE", RUN_Y, ("ns", "second"), 11, &[], &[("s", "theirs")], json!({})),
+    ];
+    server.with_store(|store| {
+        let received: Vec<Received> = batch
+            .iter()
+            .map(|json| Received::parse_storable(json).unwrap())
+            .collect();
+        let events: Vec<(&Received, &str)> =
+            received.iter().zip(&batch).map(|(r, j)| (r, j.as_str())).collect();
+        store.ingest(&events).unwrap();
+    });
+
+    let created_by = |versions: &Value| -> Vec<Value> {
+        versions["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|version| version["createdByRun"]["id"].clone())
+            .collect()
+    };
+    for (dataset, run) in [("out", RUN_X), ("mine", RUN_Y)] {
+        let versions = server.get(&format!("/api/v1/namespaces/s/datasets/{dataset}/versions")).await;
+        assert_eq!(created_by(&versions), [json!(run)], "{versions}");
+    }
+    for dataset in ["leak", "theirs"] {
+        let versions = server.get(&format!("/api/v1/namespaces/s/datasets/{dataset}/versions")).await;
+        assert_eq!(versions["totalCount"], 2, "the event still names it: {versions}");
+        assert_eq!(created_by(&versions), [Value::Null, json!(RUN_Z)], "{versions}");
+    }
     server.stop().await;
 }
 }
