@@ -1289,8 +1289,12 @@ fn column_lineage_json(
     depth: usize,
     downstream: bool,
 ) -> Result<Option<Value>, StoreError> {
-    // marquez-python may append `#<version>`; dk answers with the current facets.
-    let node_id = node_id.split('#').next().unwrap_or(node_id);
+    // marquez-python may append `#<version>` (a UUID); dk answers with the current facets. Only
+    // that suffix is cut: a namespace may hold a `#` (names have theirs escaped).
+    let node_id = match node_id.rsplit_once('#') {
+        Some((id, version)) if uuid::Uuid::parse_str(version).is_ok() => id,
+        _ => node_id,
+    };
     let starts: Vec<(String, String)> = match node_id.split_once(':') {
         Some(("job", rest)) => match resolve(store, NodeKind::Job, rest)? {
             Some((namespace, name)) => store

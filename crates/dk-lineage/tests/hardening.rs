@@ -260,6 +260,47 @@ async fn another_job_s_event_cannot_credit_a_run_with_its_outputs(backend: Backe
 }
 }
 
+crate::on_both_stores! {
+/// A `#` in a namespace is part of the node id, not the start of a version.
+async fn column_lineage_keeps_a_namespace_s_hash(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    let runs = [RUN_X, RUN_Y];
+    for (i, (namespace, name, field)) in [("a:b#c", "tbl", "fromhash"), ("a", "b", "fromplain")]
+        .into_iter()
+        .enumerate()
+    {
+        let lineage = json!({"_producer": "p", "_schemaURL": "s", "fields": {field: {
+            "inputFields": [{"namespace": "s", "name": "src", "field": "y"}]}}});
+        let mut body: Value =
+            serde_json::from_str(&event("COMPLETE", runs[i], ("ns", field), i as u32, &[("s", "src")], &[(namespace, name)], json!({})))
+                .unwrap();
+        body["outputs"][0]["facets"] = json!({"columnLineage": lineage});
+        assert_eq!(server.post(body.to_string(), None).await, 201);
+    }
+    let fields = |graph: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = graph["graph"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| node["id"].as_str().unwrap().to_owned())
+            .filter(|id| !id.starts_with("datasetField:s:"))
+            .collect();
+        ids.sort();
+        ids
+    };
+    // As given, and with the `#<version>` marquez-python appends.
+    for suffix in ["", "%230190a1b2-0000-7000-8000-0000000000ff"] {
+        let graph = server
+            .get(&format!("/api/v1/column-lineage?nodeId=dataset:a:b%23c:tbl{suffix}&depth=1"))
+            .await;
+        assert_eq!(fields(&graph), ["datasetField:a:b#c:tbl:fromhash"], "{graph}");
+    }
+    let graph = server.get("/api/v1/column-lineage?nodeId=dataset:a:b%230190a1b2-0000-7000-8000-0000000000ff&depth=1").await;
+    assert_eq!(fields(&graph), ["datasetField:a:b:fromplain"], "{graph}");
+    server.stop().await;
+}
+}
+
 /// The `id`s of a list of nodes, sorted.
 fn sorted_ids(nodes: &Value) -> Vec<String> {
     let mut ids: Vec<String> = nodes
