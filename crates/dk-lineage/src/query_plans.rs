@@ -97,6 +97,31 @@ fn store() -> LineageStore {
     store
 }
 
+/// A search within one namespace reads that namespace's rows, and one of one kind reads one
+/// table: the filters are applied in each branch of the union, not after it.
+#[test]
+fn a_search_reads_only_the_namespace_and_kind_it_names() {
+    let mut store = store();
+    let read: Read = |s| {
+        s.search(&crate::catalog::SearchQuery {
+            pattern: "ord".into(),
+            kind: Some(NodeKind::Dataset),
+            namespace: Some("warehouse".into()),
+            limit: 10,
+            ..crate::catalog::SearchQuery::default()
+        })
+        .map(drop)
+    };
+    for sql in statements_of(&mut store, "GET /search", read) {
+        let plan = plan(&store, &sql);
+        assert_eq!(full_scan(&plan), None, "{sql}\n  plan: {plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.contains(" jobs")),
+            "{sql}\n  plan: {plan:?}"
+        );
+    }
+}
+
 /// The distinct statements `run` makes.
 fn statements_of(store: &mut LineageStore, read: &str, run: Read) -> Vec<String> {
     let statements = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -43,7 +43,7 @@ const DEFAULT_DEPTH: usize = 20;
 /// The largest page any listing answers with: a larger `limit` gets this many (and the total).
 const MAX_LIMIT: usize = 1000;
 /// The longest search text, in bytes: every name is matched against it.
-const MAX_SEARCH: usize = 256;
+const MAX_SEARCH: usize = 64;
 /// How many of a job's runs `latestRuns` lists, as Marquez does.
 const LATEST_RUNS: usize = 10;
 

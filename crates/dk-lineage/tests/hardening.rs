@@ -162,9 +162,14 @@ async fn names_over_the_caps_are_refused_and_search_matches_text_literally(backe
     assert_eq!(names(&found), ["a%b"]);
     let found = server.get("/api/v1/search?q=%25a%25a%25a%25a%25a%25b").await;
     assert_eq!(found["totalCount"], 0);
-    let (status, answer) = get_status(&server, &format!("/api/v1/search?q={}", "a".repeat(257))).await;
+    let (status, _) = get_status(&server, &format!("/api/v1/search?q={}", "a".repeat(64))).await;
+    assert_eq!(status, 200);
+    let (status, answer) = get_status(&server, &format!("/api/v1/search?q={}", "a".repeat(65))).await;
     assert_eq!(status, 400);
-    assert!(answer["message"].as_str().unwrap().contains("at most 256 bytes"));
+    assert!(answer["message"].as_str().unwrap().contains("at most 64 bytes"));
+    // The namespace and kind filters.
+    let found = server.get("/api/v1/search?q=a&namespace=nowhere").await;
+    assert_eq!(found["totalCount"], 0, "{found}");
     server.stop().await;
 }
 }

@@ -12,7 +12,7 @@ use crate::backend::Lineage;
 use crate::catalog::{
     DatasetRecord, EVENT_PAGE_BYTES, EventQuery, FACET_BYTES, FACET_HORIZON, Facets, Found,
     JobRecord, Name, NamespaceRecord, Page, RunRecord, SearchQuery, VersionRecord,
-    dataset_facets_of, facets_at, like_literal, version_id, within_facet_budget,
+    dataset_facets_of, facets_at, like_literal, search_sql, version_id, within_facet_budget,
 };
 use crate::event::{Received, normalized_time};
 use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
@@ -587,40 +587,22 @@ impl Lineage for PgStore {
 
     fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
         // SQLite's LIKE ignores ASCII case; ILIKE does too.
-        let matches = r"SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
-               WHERE name ILIKE '%' || $1 || '%' ESCAPE '\'
-             UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
-               WHERE name ILIKE '%' || $1 || '%' ESCAPE '\' OR alias ILIKE '%' || $1 || '%' ESCAPE '\'";
-        let filter =
-            "WHERE ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR namespace = $3)
-               AND ($4::text IS NULL OR substr(updated, 1, 10) <= $4)
-               AND ($5::text IS NULL OR substr(updated, 1, 10) >= $5)";
-        let order = if query.by_update {
-            "updated DESC, name"
-        } else {
-            "name, namespace"
-        };
-        let kind = query.kind.map(kind_text);
-        let limit = query.limit as i64;
+        let (matches, order) = search_sql(query, "ILIKE", |n| format!("${n}::text"));
         let pattern = like_literal(&query.pattern);
-        let params: &Params<'_> = &[
-            &pattern,
-            &kind,
-            &query.namespace,
-            &query.before,
-            &query.after,
-            &limit,
-        ];
-        let total = self.count(
-            &format!("SELECT COUNT(*) FROM ({matches}) AS m {filter}"),
-            &params[..5],
-        )?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&pattern, &query.before, &query.after];
+        if let Some(namespace) = &query.namespace {
+            params.push(namespace);
+        }
+        let total = self.count(&format!("SELECT COUNT(*) FROM ({matches}) AS m"), &params)?;
+        let limit = query.limit as i64;
+        params.push(&limit);
         let items = self
             .query(
                 &format!(
-                    "SELECT kind, namespace, name, updated FROM ({matches}) AS m {filter} ORDER BY {order} LIMIT $6"
+                    "SELECT kind, namespace, name, updated FROM ({matches}) AS m ORDER BY {order} LIMIT ${}",
+                    params.len()
                 ),
-                params,
+                &params,
             )?
             .iter()
             .map(|row| Found {
