@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use common::server::TestServer;
 use dk_lineage::catalog::{FACET_BYTES, FACET_HORIZON};
 use dk_lineage::event::{MAX_NAME, MAX_NAMESPACE, MAX_TAG, Received};
+use dk_lineage::governance::FLOW_BYTES;
 use dk_lineage::graph::{Direction, NodeKind, node_id, parse_node_id};
 use dk_lineage::server::DEFAULT_TIMEOUT;
 
@@ -458,6 +459,38 @@ async fn strings_a_store_cannot_keep_are_refused_before_they_reach_it(backend: B
         .map(|tag| tag["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["kept"], "{listed}");
+    server.stop().await;
+}
+}
+
+crate::on_both_stores! {
+/// Each PII flow repeats its datasets' PII fields: the governance answer stops at a byte budget.
+async fn the_governance_view_stops_at_a_byte_budget(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    // 256 PII fields of 256 bytes (the most indexed): 64 KiB of fields in every flow from it.
+    let tags: Vec<Value> = (0..256)
+        .map(|i| json!({"key": "pii", "value": "true", "field": format!("{i:03}{}", "f".repeat(253))}))
+        .collect();
+    let outputs: Vec<(String, String)> = (0..200).map(|i| ("s".to_owned(), format!("out{i:03}"))).collect();
+    let outputs: Vec<(&str, &str)> = outputs.iter().map(|(n, d)| (n.as_str(), d.as_str())).collect();
+    let mut body: Value =
+        serde_json::from_str(&event("COMPLETE", RUN_X, ("ns", "spread"), 0, &[("s", "people")], &outputs, json!({})))
+            .unwrap();
+    body["inputs"][0]["facets"] = json!({"tags": {"tags": tags}});
+    assert_eq!(server.post(body.to_string(), None).await, 201);
+
+    let answer = server.get("/api/v1/ui/governance").await;
+    let flows = answer["flows"].as_array().unwrap();
+    assert_eq!(answer["truncated"], true);
+    assert!(!flows.is_empty() && flows.len() < 200, "{}", flows.len());
+    assert_eq!(flows[0]["source"]["piiFields"].as_array().unwrap().len(), 256);
+    let fields: usize = flows
+        .iter()
+        .flat_map(|flow| flow["source"]["piiFields"].as_array().unwrap())
+        .map(|field| field.as_str().unwrap().len())
+        .sum();
+    assert!(fields <= FLOW_BYTES, "{fields}");
+    assert!(answer.to_string().len() < FLOW_BYTES + (1 << 20));
     server.stop().await;
 }
 }

@@ -15,7 +15,9 @@ use crate::catalog::{
     dataset_facets_of, facets_at, like_literal, search_sql, version_id, within_facet_budget,
 };
 use crate::event::{Received, normalized_time};
-use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
+use crate::governance::{
+    FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields, within_flow_budget,
+};
 use crate::graph::{self, DATASET_COLUMNS, Direction, JOB_COLUMNS, Neighbourhood, Node, NodeKind};
 use crate::store::{EventCache, Ingested, StoreError};
 
@@ -650,13 +652,10 @@ impl Lineage for PgStore {
 
     fn pii_flows(&self, limit: usize) -> Result<PiiFlows, StoreError> {
         let wanted = limit.saturating_add(1) as i64;
-        let mut flows: Vec<PiiFlow> = self
-            .query(
-                &format!("{PII}, {}", FLOWS_FROM_PII.replace("?1", "$1")),
-                &[&wanted],
-            )?
-            .iter()
-            .map(|row| {
+        let sql = format!("{PII}, {}", FLOWS_FROM_PII.replace("?1", "$1"));
+        self.query_each(&sql, &[&wanted], |rows| {
+            let flows = rows.map(|row| {
+                let row = row?;
                 let job = match (row.get(5), row.get(6)) {
                     (Some(namespace), Some(name)) => Some(Name { namespace, name }),
                     _ => None,
@@ -671,7 +670,7 @@ impl Lineage for PgStore {
                     }),
                     _ => None,
                 };
-                PiiFlow {
+                Ok(PiiFlow {
                     source: TaggedDataset {
                         namespace: row.get(0),
                         name: row.get(1),
@@ -682,12 +681,10 @@ impl Lineage for PgStore {
                     job,
                     job_state: row.get(7),
                     target,
-                }
-            })
-            .collect();
-        let truncated = flows.len() > limit;
-        flows.truncate(limit);
-        Ok(PiiFlows { flows, truncated })
+                })
+            });
+            within_flow_budget(flows, limit)
+        })?
     }
 
     fn badges(&self, namespace: &str, name: &str) -> Result<(usize, Option<String>), StoreError> {
