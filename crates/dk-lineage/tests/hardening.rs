@@ -7,6 +7,7 @@ mod common;
 use serde_json::{Value, json};
 
 use common::server::TestServer;
+use dk_lineage::backend::Lineage;
 use dk_lineage::catalog::{FACET_BYTES, FACET_HORIZON};
 use dk_lineage::event::{MAX_NAME, MAX_NAMESPACE, MAX_TAG, Received};
 use dk_lineage::governance::FLOW_BYTES;
@@ -49,6 +50,20 @@ async fn get_status(server: &TestServer, path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{}{path}", server.url)).await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `batch` stored in one call, as the server's group commit stores the requests it gathered.
+fn ingest_batch(store: &mut dyn Lineage, batch: &[String]) {
+    let received: Vec<Received> = batch
+        .iter()
+        .map(|json| Received::parse_storable(json).unwrap())
+        .collect();
+    let events: Vec<(&Received, &str)> = received
+        .iter()
+        .zip(batch)
+        .map(|(r, j)| (r, j.as_str()))
+        .collect();
+    store.ingest(&events).unwrap();
 }
 
 fn facet_names(run: &Value) -> Vec<String> {
@@ -203,13 +218,7 @@ async fn another_job_s_event_cannot_take_over_a_run(backend: Backend) {
         event("ABORT", RUN_Y, ("ns", "second"), 11, &[], &[], json!({})),
     ];
     server.with_store(|store| {
-        let received: Vec<Received> = batch
-            .iter()
-            .map(|json| Received::parse_storable(json).unwrap())
-            .collect();
-        let events: Vec<(&Received, &str)> =
-            received.iter().zip(&batch).map(|(r, j)| (r, j.as_str())).collect();
-        store.ingest(&events).unwrap();
+        ingest_batch(store, &batch);
         let (job, run) = store.run(RUN_Y).unwrap().unwrap();
         assert_eq!((job.name.as_str(), run.state.as_str()), ("first", "START"));
         assert!(store.job("ns", "second").unwrap().is_none());
@@ -235,15 +244,7 @@ async fn another_job_s_event_cannot_credit_a_run_with_its_outputs(backend: Backe
         event("START", RUN_Y, ("ns", "first"), 10, &[], &[("s", "mine")], json!({})),
         event("COMPLETE", RUN_Y, ("ns", "second"), 11, &[], &[("s", "theirs")], json!({})),
     ];
-    server.with_store(|store| {
-        let received: Vec<Received> = batch
-            .iter()
-            .map(|json| Received::parse_storable(json).unwrap())
-            .collect();
-        let events: Vec<(&Received, &str)> =
-            received.iter().zip(&batch).map(|(r, j)| (r, j.as_str())).collect();
-        store.ingest(&events).unwrap();
-    });
+    server.with_store(|store| ingest_batch(store, &batch));
 
     let created_by = |versions: &Value| -> Vec<Value> {
         versions["versions"]
