@@ -142,6 +142,54 @@ pub struct Found {
     pub updated_at: String,
 }
 
+/// A search's statement for a store: its matches, as rows of `(kind, namespace, name,
+/// updated)`, and their order. `param(n)` writes the store's n-th text parameter: 1 the
+/// pattern, 2 and 3 the `before` and `after` dates, 4 the namespace (only when there is one).
+/// The filters are in each branch of the union, so a search of one namespace reads only its
+/// rows, and one of one kind reads one table.
+pub(crate) fn search_sql(
+    query: &SearchQuery,
+    like: &str,
+    param: fn(usize) -> String,
+) -> (String, &'static str) {
+    let (pattern, before, after) = (param(1), param(2), param(3));
+    let namespace = match query.namespace {
+        Some(_) => format!("namespace = {} AND ", param(4)),
+        None => String::new(),
+    };
+    let matching = |column: &str| format!("{column} {like} '%' || {pattern} || '%' ESCAPE '\\'");
+    let dates = |column: &str| {
+        format!(
+            "({before} IS NULL OR substr({column}, 1, 10) <= {before})
+             AND ({after} IS NULL OR substr({column}, 1, 10) >= {after})"
+        )
+    };
+    let job = format!(
+        "SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
+         WHERE {namespace}{} AND {}",
+        matching("name"),
+        dates("last_time")
+    );
+    let dataset = format!(
+        "SELECT 'dataset' AS kind, namespace, name, updated_at AS updated FROM datasets
+         WHERE {namespace}({} OR {}) AND {}",
+        matching("name"),
+        matching("alias"),
+        dates("updated_at")
+    );
+    let matches = match query.kind {
+        Some(NodeKind::Job) => job,
+        Some(NodeKind::Dataset) => dataset,
+        None => format!("{job} UNION ALL {dataset}"),
+    };
+    let order = if query.by_update {
+        "updated DESC, name"
+    } else {
+        "name, namespace"
+    };
+    (matches, order)
+}
+
 /// What [`LineageStore::search`] looks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
@@ -468,10 +516,14 @@ impl LineageStore {
             NodeKind::Job => "job",
             NodeKind::Dataset => "dataset",
         };
+        // The newest keys are chosen in the primary key's order before any payload is read: a
+        // sort over the joined rows would carry every payload naming the node through it.
         let mut statement = self.connection.prepare_cached(
-            "SELECT e.key, e.payload FROM appearances a JOIN events e ON e.key = a.event_key
-             WHERE a.kind = ?1 AND a.namespace = ?2 AND a.name = ?3
-             GROUP BY a.at, a.event_key ORDER BY a.at DESC LIMIT ?4",
+            "SELECT e.key, e.payload FROM (
+               SELECT DISTINCT a.at, a.event_key FROM appearances a
+               WHERE a.kind = ?1 AND a.namespace = ?2 AND a.name = ?3
+               ORDER BY a.at DESC, a.event_key DESC LIMIT ?4) n
+             JOIN events e ON e.key = n.event_key ORDER BY n.at DESC, n.event_key DESC",
         )?;
         let rows = statement.query_map(
             params![kind, namespace, name, FACET_HORIZON as i64],
@@ -686,40 +738,25 @@ impl LineageStore {
 
     /// Jobs and datasets whose name (or DataSet name) matches, by name or newest first.
     pub fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
-        let matches = r"SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
-               WHERE name LIKE '%' || ?1 || '%' ESCAPE '\'
-             UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
-               WHERE name LIKE '%' || ?1 || '%' ESCAPE '\' OR alias LIKE '%' || ?1 || '%' ESCAPE '\'";
-        let filter = "WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR namespace = ?3)
-               AND (?4 IS NULL OR substr(updated, 1, 10) <= ?4) AND (?5 IS NULL OR substr(updated, 1, 10) >= ?5)";
-        let kind = query.kind.map(|kind| match kind {
-            NodeKind::Job => "job",
-            NodeKind::Dataset => "dataset",
-        });
+        let (matches, order) = search_sql(query, "LIKE", |n| format!("?{n}"));
         let pattern = like_literal(&query.pattern);
-        let args = params![
-            pattern,
-            kind,
-            query.namespace,
-            query.before,
-            query.after,
-            query.limit as i64
-        ];
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&pattern, &query.before, &query.after];
+        if let Some(namespace) = &query.namespace {
+            args.push(namespace);
+        }
         let total: i64 = self
             .connection
-            .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches}) {filter}"))?
-            .query_row(&args[..5], |row| row.get(0))?;
-        let order = if query.by_update {
-            "updated DESC, name"
-        } else {
-            "name, namespace"
-        };
+            .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches}) AS m"))?
+            .query_row(&args[..], |row| row.get(0))?;
+        let limit = query.limit as i64;
+        args.push(&limit);
         let items = self
             .connection
             .prepare_cached(&format!(
-                "SELECT kind, namespace, name, updated FROM ({matches}) {filter} ORDER BY {order} LIMIT ?6"
+                "SELECT kind, namespace, name, updated FROM ({matches}) AS m ORDER BY {order} LIMIT ?{}",
+                args.len()
             ))?
-            .query_map(args, |row| {
+            .query_map(&args[..], |row| {
                 Ok(Found {
                     kind: if row.get::<_, String>(0)? == "job" {
                         NodeKind::Job

@@ -36,7 +36,7 @@ pub struct PiiFlow {
 #[serde(rename_all = "camelCase")]
 pub struct PiiFlows {
     pub flows: Vec<PiiFlow>,
-    /// More flows than `limit` exist.
+    /// More flows than `limit` exist, or than [`FLOW_BYTES`] of names and fields hold.
     pub truncated: bool,
 }
 
@@ -74,6 +74,51 @@ LEFT JOIN pii op ON op.namespace = o.dataset_namespace AND op.name = o.dataset_n
 LEFT JOIN levels ol ON ol.namespace = o.dataset_namespace AND ol.name = o.dataset_name
 ORDER BY p.namespace, p.name, i.job_namespace, i.job_name, o.dataset_namespace, o.dataset_name
 LIMIT ?1";
+
+/// The most bytes of names and fields one answer's flows hold: each flow repeats its datasets'
+/// PII fields, so thousands of flows of wide datasets would make an answer of hundreds of MB.
+pub const FLOW_BYTES: usize = 8 << 20;
+
+impl TaggedDataset {
+    fn bytes(&self) -> usize {
+        let fields: usize = self.pii_fields.iter().map(String::len).sum();
+        self.namespace.len() + self.name.len() + self.alias.as_ref().map_or(0, String::len) + fields
+    }
+}
+
+impl PiiFlow {
+    fn bytes(&self) -> usize {
+        let job = self
+            .job
+            .as_ref()
+            .map_or(0, |job| job.namespace.len() + job.name.len());
+        self.source.bytes() + job + self.target.as_ref().map_or(0, TaggedDataset::bytes)
+    }
+}
+
+/// The flows of `rows` (those of [`FLOWS_FROM_PII`]) up to `limit` and [`FLOW_BYTES`], read
+/// lazily so that rows past either are not read; `truncated` when any was left.
+pub(crate) fn within_flow_budget<E>(
+    rows: impl Iterator<Item = Result<PiiFlow, E>>,
+    limit: usize,
+) -> Result<PiiFlows, E> {
+    let (mut flows, mut bytes) = (Vec::new(), 0);
+    for row in rows {
+        let flow = row?;
+        bytes += flow.bytes();
+        if flows.len() == limit || bytes > FLOW_BYTES {
+            return Ok(PiiFlows {
+                flows,
+                truncated: true,
+            });
+        }
+        flows.push(flow);
+    }
+    Ok(PiiFlows {
+        flows,
+        truncated: false,
+    })
+}
 
 /// The PII fields of a row of [`FLOWS_FROM_PII`] (a JSON array).
 pub(crate) fn fields(json: Option<String>) -> Vec<String> {
@@ -116,9 +161,6 @@ impl LineageStore {
                 target,
             })
         })?;
-        let mut flows = rows.collect::<Result<Vec<_>, _>>()?;
-        let truncated = flows.len() > limit;
-        flows.truncate(limit);
-        Ok(PiiFlows { flows, truncated })
+        Ok(within_flow_budget(rows, limit)?)
     }
 }

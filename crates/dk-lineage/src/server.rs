@@ -43,7 +43,7 @@ const DEFAULT_DEPTH: usize = 20;
 /// The largest page any listing answers with: a larger `limit` gets this many (and the total).
 const MAX_LIMIT: usize = 1000;
 /// The longest search text, in bytes: every name is matched against it.
-const MAX_SEARCH: usize = 256;
+const MAX_SEARCH: usize = 64;
 /// How many of a job's runs `latestRuns` lists, as Marquez does.
 const LATEST_RUNS: usize = 10;
 
@@ -1289,8 +1289,12 @@ fn column_lineage_json(
     depth: usize,
     downstream: bool,
 ) -> Result<Option<Value>, StoreError> {
-    // marquez-python may append `#<version>`; dk answers with the current facets.
-    let node_id = node_id.split('#').next().unwrap_or(node_id);
+    // marquez-python may append `#<version>` (a UUID); dk answers with the current facets. Only
+    // that suffix is cut: a namespace may hold a `#` (names have theirs escaped).
+    let node_id = match node_id.rsplit_once('#') {
+        Some((id, version)) if uuid::Uuid::parse_str(version).is_ok() => id,
+        _ => node_id,
+    };
     let starts: Vec<(String, String)> = match node_id.split_once(':') {
         Some(("job", rest)) => match resolve(store, NodeKind::Job, rest)? {
             Some((namespace, name)) => store

@@ -222,8 +222,10 @@ impl<'a> Entry<'a> {
 /// One row of `appearances` an event makes: kind, namespace, name, role and run id.
 pub(crate) type Appearance<'a> = (&'static str, &'a str, &'a str, &'static str, Option<String>);
 
-/// Where the jobs and datasets of an event appear (for their facets and versions).
-pub(crate) fn appearances<'a>(entry: &Entry<'a>) -> Vec<Appearance<'a>> {
+/// Where the jobs and datasets of an event appear (for their facets and versions). A RunEvent's
+/// rows carry its run id only when its job owns the run (`owns_run`): another job's event would
+/// otherwise credit the run with the datasets it names, as versions the run made.
+pub(crate) fn appearances<'a>(entry: &Entry<'a>, owns_run: bool) -> Vec<Appearance<'a>> {
     let (run_id, job, datasets): (Option<String>, Option<&JobHead>, Vec<(&str, &DatasetHead)>) =
         match entry {
             Entry::Run { head, .. } => (
@@ -240,8 +242,9 @@ pub(crate) fn appearances<'a>(entry: &Entry<'a>) -> Vec<Appearance<'a>> {
             } => (None, Some(*job), roles(inputs, outputs)),
         };
     let mut rows = Vec::with_capacity(datasets.len() + 1);
+    let role = if run_id.is_some() { "run" } else { "static" };
+    let run_id = run_id.filter(|_| owns_run);
     if let Some(job) = job {
-        let role = if run_id.is_some() { "run" } else { "static" };
         rows.push((
             "job",
             job.namespace.as_str(),
@@ -269,6 +272,7 @@ fn index_event(
     entry: &Entry<'_>,
     key: &str,
     time: &str,
+    owns_run: bool,
 ) -> Result<String, StoreError> {
     let at = normalized_time(time);
     transaction
@@ -278,7 +282,7 @@ fn index_event(
         "INSERT OR IGNORE INTO appearances (kind, namespace, name, at, event_key, role, run_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for (kind, namespace, name, role, run_id) in appearances(entry) {
+    for (kind, namespace, name, role, run_id) in appearances(entry, owns_run) {
         appear.execute(params![kind, namespace, name, at, key, role, run_id])?;
     }
     Ok(at)
@@ -582,7 +586,8 @@ fn index_older_events(transaction: &rusqlite::Transaction<'_>) -> Result<(), Sto
             key: Cow::Borrowed(key),
             event_type: head.event_type.as_str(),
         };
-        let at = index_event(transaction, &entry, key, &head.event_time)?;
+        // These stores predate run ownership: each event keeps its run.
+        let at = index_event(transaction, &entry, key, &head.event_time, true)?;
         tagged.push(Tagged {
             at,
             payload,
@@ -968,7 +973,21 @@ impl LineageStore {
                     continue;
                 }
                 ingested.new += 1;
-                let at = index_event(&transaction, &entry, key, time)?;
+                // A run belongs to the job that first reported it: an event of another job with
+                // its id is stored, but changes neither the run nor that job.
+                let owns_run = match &entry {
+                    Entry::Run { head, .. } => {
+                        upsert_run.execute(params![
+                            run_id,
+                            job_namespace,
+                            job_name,
+                            head.event_type.as_str(),
+                            time
+                        ])? == 1
+                    }
+                    _ => false,
+                };
+                let at = index_event(&transaction, &entry, key, time, owns_run)?;
                 tagged.push(Tagged {
                     at,
                     payload,
@@ -976,16 +995,7 @@ impl LineageStore {
                 });
                 match entry {
                     Entry::Run { head, .. } => {
-                        let owned = upsert_run.execute(params![
-                            run_id,
-                            job_namespace,
-                            job_name,
-                            head.event_type.as_str(),
-                            time
-                        ])?;
-                        // A run belongs to the job that first reported it: an event of another
-                        // job with its id is stored, but changes neither the run nor that job.
-                        if owned == 1 {
+                        if owns_run {
                             fresh.push(head);
                         }
                     }

@@ -7,13 +7,16 @@ mod common;
 use serde_json::{Value, json};
 
 use common::server::TestServer;
+use dk_lineage::backend::Lineage;
 use dk_lineage::catalog::{FACET_BYTES, FACET_HORIZON};
 use dk_lineage::event::{MAX_NAME, MAX_NAMESPACE, MAX_TAG, Received};
+use dk_lineage::governance::FLOW_BYTES;
 use dk_lineage::graph::{Direction, NodeKind, node_id, parse_node_id};
 use dk_lineage::server::DEFAULT_TIMEOUT;
 
 const RUN_X: &str = "0190a1b2-0000-7000-8000-000000000001";
 const RUN_Y: &str = "0190a1b2-0000-7000-8000-000000000002";
+const RUN_Z: &str = "0190a1b2-0000-7000-8000-000000000003";
 
 /// A RunEvent at `second` seconds past 10:00 on 2026-11-26.
 fn event(
@@ -47,6 +50,20 @@ async fn get_status(server: &TestServer, path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{}{path}", server.url)).await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `batch` stored in one call, as the server's group commit stores the requests it gathered.
+fn ingest_batch(store: &mut dyn Lineage, batch: &[String]) {
+    let received: Vec<Received> = batch
+        .iter()
+        .map(|json| Received::parse_storable(json).unwrap())
+        .collect();
+    let events: Vec<(&Received, &str)> = received
+        .iter()
+        .zip(batch)
+        .map(|(r, j)| (r, j.as_str()))
+        .collect();
+    store.ingest(&events).unwrap();
 }
 
 fn facet_names(run: &Value) -> Vec<String> {
@@ -161,9 +178,14 @@ async fn names_over_the_caps_are_refused_and_search_matches_text_literally(backe
     assert_eq!(names(&found), ["a%b"]);
     let found = server.get("/api/v1/search?q=%25a%25a%25a%25a%25a%25b").await;
     assert_eq!(found["totalCount"], 0);
-    let (status, answer) = get_status(&server, &format!("/api/v1/search?q={}", "a".repeat(257))).await;
+    let (status, _) = get_status(&server, &format!("/api/v1/search?q={}", "a".repeat(64))).await;
+    assert_eq!(status, 200);
+    let (status, answer) = get_status(&server, &format!("/api/v1/search?q={}", "a".repeat(65))).await;
     assert_eq!(status, 400);
-    assert!(answer["message"].as_str().unwrap().contains("at most 256 bytes"));
+    assert!(answer["message"].as_str().unwrap().contains("at most 64 bytes"));
+    // The namespace and kind filters.
+    let found = server.get("/api/v1/search?q=a&namespace=nowhere").await;
+    assert_eq!(found["totalCount"], 0, "{found}");
     server.stop().await;
 }
 }
@@ -196,17 +218,92 @@ async fn another_job_s_event_cannot_take_over_a_run(backend: Backend) {
         event("ABORT", RUN_Y, ("ns", "second"), 11, &[], &[], json!({})),
     ];
     server.with_store(|store| {
-        let received: Vec<Received> = batch
-            .iter()
-            .map(|json| Received::parse_storable(json).unwrap())
-            .collect();
-        let events: Vec<(&Received, &str)> =
-            received.iter().zip(&batch).map(|(r, j)| (r, j.as_str())).collect();
-        store.ingest(&events).unwrap();
+        ingest_batch(store, &batch);
         let (job, run) = store.run(RUN_Y).unwrap().unwrap();
         assert_eq!((job.name.as_str(), run.state.as_str()), ("first", "START"));
         assert!(store.job("ns", "second").unwrap().is_none());
     });
+    server.stop().await;
+}
+}
+
+crate::on_both_stores! {
+/// Another job's event with a run's id names its outputs, but not as versions the run made.
+async fn another_job_s_event_cannot_credit_a_run_with_its_outputs(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    let start = event("START", RUN_X, ("ns", "owner"), 0, &[], &[("s", "out")], json!({}));
+    assert_eq!(server.post(start, None).await, 201);
+    // The datasets exist: a third job wrote them.
+    let honest = [("s", "leak"), ("s", "theirs")];
+    let made = event("COMPLETE", RUN_Z, ("ns", "honest"), 1, &[], &honest, json!({}));
+    assert_eq!(server.post(made, None).await, 201);
+    let forged = event("COMPLETE", RUN_X, ("ns", "intruder"), 5, &[], &[("s", "leak")], json!({}));
+    assert_eq!(server.post(forged, None).await, 201);
+    // In one batch too.
+    let batch = [
+        event("START", RUN_Y, ("ns", "first"), 10, &[], &[("s", "mine")], json!({})),
+        event("COMPLETE", RUN_Y, ("ns", "second"), 11, &[], &[("s", "theirs")], json!({})),
+    ];
+    server.with_store(|store| ingest_batch(store, &batch));
+
+    let created_by = |versions: &Value| -> Vec<Value> {
+        versions["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|version| version["createdByRun"]["id"].clone())
+            .collect()
+    };
+    for (dataset, run) in [("out", RUN_X), ("mine", RUN_Y)] {
+        let versions = server.get(&format!("/api/v1/namespaces/s/datasets/{dataset}/versions")).await;
+        assert_eq!(created_by(&versions), [json!(run)], "{versions}");
+    }
+    for dataset in ["leak", "theirs"] {
+        let versions = server.get(&format!("/api/v1/namespaces/s/datasets/{dataset}/versions")).await;
+        assert_eq!(versions["totalCount"], 2, "the event still names it: {versions}");
+        assert_eq!(created_by(&versions), [Value::Null, json!(RUN_Z)], "{versions}");
+    }
+    server.stop().await;
+}
+}
+
+crate::on_both_stores! {
+/// A `#` in a namespace is part of the node id, not the start of a version.
+async fn column_lineage_keeps_a_namespace_s_hash(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    let runs = [RUN_X, RUN_Y];
+    for (i, (namespace, name, field)) in [("a:b#c", "tbl", "fromhash"), ("a", "b", "fromplain")]
+        .into_iter()
+        .enumerate()
+    {
+        let lineage = json!({"_producer": "p", "_schemaURL": "s", "fields": {field: {
+            "inputFields": [{"namespace": "s", "name": "src", "field": "y"}]}}});
+        let mut body: Value =
+            serde_json::from_str(&event("COMPLETE", runs[i], ("ns", field), i as u32, &[("s", "src")], &[(namespace, name)], json!({})))
+                .unwrap();
+        body["outputs"][0]["facets"] = json!({"columnLineage": lineage});
+        assert_eq!(server.post(body.to_string(), None).await, 201);
+    }
+    let fields = |graph: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = graph["graph"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| node["id"].as_str().unwrap().to_owned())
+            .filter(|id| !id.starts_with("datasetField:s:"))
+            .collect();
+        ids.sort();
+        ids
+    };
+    // As given, and with the `#<version>` marquez-python appends.
+    for suffix in ["", "%230190a1b2-0000-7000-8000-0000000000ff"] {
+        let graph = server
+            .get(&format!("/api/v1/column-lineage?nodeId=dataset:a:b%23c:tbl{suffix}&depth=1"))
+            .await;
+        assert_eq!(fields(&graph), ["datasetField:a:b#c:tbl:fromhash"], "{graph}");
+    }
+    let graph = server.get("/api/v1/column-lineage?nodeId=dataset:a:b%230190a1b2-0000-7000-8000-0000000000ff&depth=1").await;
+    assert_eq!(fields(&graph), ["datasetField:a:b:fromplain"], "{graph}");
     server.stop().await;
 }
 }
@@ -363,6 +460,38 @@ async fn strings_a_store_cannot_keep_are_refused_before_they_reach_it(backend: B
         .map(|tag| tag["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["kept"], "{listed}");
+    server.stop().await;
+}
+}
+
+crate::on_both_stores! {
+/// Each PII flow repeats its datasets' PII fields: the governance answer stops at a byte budget.
+async fn the_governance_view_stops_at_a_byte_budget(backend: Backend) {
+    let server = TestServer::start_on(backend, None, 1 << 20, DEFAULT_TIMEOUT).await;
+    // 256 PII fields of 256 bytes (the most indexed): 64 KiB of fields in every flow from it.
+    let tags: Vec<Value> = (0..256)
+        .map(|i| json!({"key": "pii", "value": "true", "field": format!("{i:03}{}", "f".repeat(253))}))
+        .collect();
+    let outputs: Vec<(String, String)> = (0..200).map(|i| ("s".to_owned(), format!("out{i:03}"))).collect();
+    let outputs: Vec<(&str, &str)> = outputs.iter().map(|(n, d)| (n.as_str(), d.as_str())).collect();
+    let mut body: Value =
+        serde_json::from_str(&event("COMPLETE", RUN_X, ("ns", "spread"), 0, &[("s", "people")], &outputs, json!({})))
+            .unwrap();
+    body["inputs"][0]["facets"] = json!({"tags": {"tags": tags}});
+    assert_eq!(server.post(body.to_string(), None).await, 201);
+
+    let answer = server.get("/api/v1/ui/governance").await;
+    let flows = answer["flows"].as_array().unwrap();
+    assert_eq!(answer["truncated"], true);
+    assert!(!flows.is_empty() && flows.len() < 200, "{}", flows.len());
+    assert_eq!(flows[0]["source"]["piiFields"].as_array().unwrap().len(), 256);
+    let fields: usize = flows
+        .iter()
+        .flat_map(|flow| flow["source"]["piiFields"].as_array().unwrap())
+        .map(|field| field.as_str().unwrap().len())
+        .sum();
+    assert!(fields <= FLOW_BYTES, "{fields}");
+    assert!(answer.to_string().len() < FLOW_BYTES + (1 << 20));
     server.stop().await;
 }
 }

@@ -160,12 +160,19 @@ function closeResults() {
   active = -1;
 }
 
+// The server takes at most 64 bytes of UTF-8 (MAX_SEARCH in server.rs).
+function searchText(text) {
+  let q = text.trim();
+  while (new TextEncoder().encode(q).length > 64) q = Array.from(q).slice(0, -1).join('');
+  return q;
+}
+
 async function search(text) {
   const seq = ++searchSeq;
   if (!text.trim()) { closeResults(); return; }
   let found;
   try {
-    found = await api(`/api/v1/search?q=${enc(text.trim().slice(0, 200))}&limit=20`);
+    found = await api(`/api/v1/search?q=${enc(searchText(text))}&limit=20`);
   } catch (err) {
     if (err instanceof Unauthorized) { closeResults(); signIn(route); }
     return;

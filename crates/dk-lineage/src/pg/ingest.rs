@@ -189,6 +189,15 @@ fn event_row<'e>(entry: &'e Entry<'_>) -> (String, [&'e str; 5]) {
     }
 }
 
+/// The run an event reports and the job that would own it.
+fn owner(head: &EventHead) -> (String, String, String) {
+    (
+        head.run.run_id.to_string(),
+        head.job.namespace.clone(),
+        head.job.name.clone(),
+    )
+}
+
 fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingested, StoreError> {
     let mut ingested = Ingested::default();
     let mut rows = Columns::<7>::new();
@@ -218,6 +227,7 @@ fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingest
     // An event naming a dataset twice in one role appears once.
     let mut appeared = HashSet::new();
     let mut runs = Rounds::<5>::new(1);
+    let mut claims: Vec<Option<(String, String, String)>> = Vec::new();
     let mut fresh: Vec<&EventHead> = Vec::new();
     let mut statics = Vec::new();
     let mut tagged = Vec::new();
@@ -231,10 +241,16 @@ fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingest
         ingested.new += 1;
         let at = normalized_time(time);
         times.push([Some(&at), Some(key)]);
-        for (kind, namespace, name, role, run_id) in appearances(entry) {
+        // Its run id is kept once the runs' upsert says whose run it is.
+        let claim = match entry {
+            Entry::Run { head, .. } => Some(owner(head)),
+            _ => None,
+        };
+        for (kind, namespace, name, role, run_id) in appearances(entry, true) {
             if !appeared.insert((kind, namespace, name, key, role)) {
                 continue;
             }
+            claims.push(claim.clone());
             appear.push([
                 Some(kind),
                 Some(namespace),
@@ -273,14 +289,6 @@ fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingest
             ),
             &times.params(),
         )?;
-        tx.execute(
-            &format!(
-                "INSERT INTO appearances (kind, namespace, name, at, event_key, role, run_id)
-                 SELECT ki, ns, n, at, k, ro, r FROM {}",
-                unnest("ki, ns, n, at, k, ro, r")
-            ),
-            &appear.params(),
-        )?;
     }
     // OTHER (and a RunEvent without a type) adds to a run without changing its state.
     let upsert_runs = format!(
@@ -298,14 +306,23 @@ fn ingest(tx: &mut Tx<'_, '_>, entries: Vec<(Entry<'_>, &str)>) -> Result<Ingest
             owned.insert((row.get(0), row.get(1), row.get(2)));
         }
     }
-    fresh.retain(|head| {
-        let owner = (
-            head.run.run_id.to_string(),
-            head.job.namespace.clone(),
-            head.job.name.clone(),
-        );
-        owned.contains(&owner)
-    });
+    fresh.retain(|head| owned.contains(&owner(head)));
+    // As store.rs's `appearances`: an event of a run its job does not own names no run.
+    for (run_id, claim) in appear.columns[6].iter_mut().zip(&claims) {
+        if claim.as_ref().is_some_and(|claim| !owned.contains(claim)) {
+            *run_id = None;
+        }
+    }
+    if !appear.is_empty() {
+        tx.execute(
+            &format!(
+                "INSERT INTO appearances (kind, namespace, name, at, event_key, role, run_id)
+                 SELECT ki, ns, n, at, k, ro, r FROM {}",
+                unnest("ki, ns, n, at, k, ro, r")
+            ),
+            &appear.params(),
+        )?;
+    }
     for entry in statics {
         match entry {
             Entry::Dataset { time, dataset, .. } => {

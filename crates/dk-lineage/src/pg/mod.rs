@@ -17,6 +17,7 @@ mod url;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
@@ -190,6 +191,22 @@ impl PgStore {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// `read` given the rows of `sql` as they arrive: those it does not take are not kept.
+    fn query_each<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        read: impl FnOnce(&mut dyn Iterator<Item = Result<Row, StoreError>>) -> T,
+    ) -> Result<T, StoreError> {
+        self.reconnect_if_closed()?;
+        let mut client = self.client.borrow_mut();
+        let client = client.as_mut().expect("connected");
+        let statement = prepared(&self.statements, client, sql)?;
+        let rows = client.query_raw(&statement, params.iter().copied())?;
+        let mut rows = rows.iterator().map(|row| row.map_err(StoreError::from));
+        Ok(read(&mut rows))
     }
 
     fn count(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<usize, StoreError> {

@@ -12,10 +12,12 @@ use crate::backend::Lineage;
 use crate::catalog::{
     DatasetRecord, EVENT_PAGE_BYTES, EventQuery, FACET_BYTES, FACET_HORIZON, Facets, Found,
     JobRecord, Name, NamespaceRecord, Page, RunRecord, SearchQuery, VersionRecord,
-    dataset_facets_of, facets_at, like_literal, version_id, within_facet_budget,
+    dataset_facets_of, facets_at, like_literal, search_sql, version_id, within_facet_budget,
 };
 use crate::event::{Received, normalized_time};
-use crate::governance::{FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields};
+use crate::governance::{
+    FLOWS_FROM_PII, PiiFlow, PiiFlows, TaggedDataset, fields, within_flow_budget,
+};
 use crate::graph::{self, DATASET_COLUMNS, Direction, JOB_COLUMNS, Neighbourhood, Node, NodeKind};
 use crate::store::{EventCache, Ingested, StoreError};
 
@@ -204,13 +206,18 @@ impl PgStore {
         namespace: &str,
         name: &str,
     ) -> Result<Vec<Arc<Value>>, StoreError> {
-        let horizon = FACET_HORIZON as i64;
+        // As in `run_payloads`: those past the budget are not fetched.
+        let (horizon, budget) = (FACET_HORIZON as i64, FACET_BYTES as i64);
         let rows = self.query(
-            "SELECT e.key, e.payload FROM (
-               SELECT DISTINCT at, event_key FROM appearances
-               WHERE kind = $1 AND namespace = $2 AND name = $3 ORDER BY at DESC LIMIT $4) a
-             JOIN events e ON e.key = a.event_key ORDER BY a.at DESC",
-            &[&kind_text(kind), &namespace, &name, &horizon],
+            "SELECT key, payload FROM (
+               SELECT e.key, e.payload, a.at, a.event_key,
+                 SUM(octet_length(e.payload)) OVER (ORDER BY a.at DESC, a.event_key DESC) AS upto
+               FROM (SELECT DISTINCT at, event_key FROM appearances
+                     WHERE kind = $1 AND namespace = $2 AND name = $3
+                     ORDER BY at DESC, event_key DESC LIMIT $4) a
+               JOIN events e ON e.key = a.event_key) AS newest
+             WHERE upto - octet_length(payload) < $5 ORDER BY at DESC, event_key DESC",
+            &[&kind_text(kind), &namespace, &name, &horizon, &budget],
         )?;
         let rows = rows
             .iter()
@@ -582,40 +589,22 @@ impl Lineage for PgStore {
 
     fn search(&self, query: &SearchQuery) -> Result<Page<Found>, StoreError> {
         // SQLite's LIKE ignores ASCII case; ILIKE does too.
-        let matches = r"SELECT 'job' AS kind, namespace, name, last_time AS updated FROM jobs
-               WHERE name ILIKE '%' || $1 || '%' ESCAPE '\'
-             UNION ALL SELECT 'dataset', namespace, name, updated_at FROM datasets
-               WHERE name ILIKE '%' || $1 || '%' ESCAPE '\' OR alias ILIKE '%' || $1 || '%' ESCAPE '\'";
-        let filter =
-            "WHERE ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR namespace = $3)
-               AND ($4::text IS NULL OR substr(updated, 1, 10) <= $4)
-               AND ($5::text IS NULL OR substr(updated, 1, 10) >= $5)";
-        let order = if query.by_update {
-            "updated DESC, name"
-        } else {
-            "name, namespace"
-        };
-        let kind = query.kind.map(kind_text);
-        let limit = query.limit as i64;
+        let (matches, order) = search_sql(query, "ILIKE", |n| format!("${n}::text"));
         let pattern = like_literal(&query.pattern);
-        let params: &Params<'_> = &[
-            &pattern,
-            &kind,
-            &query.namespace,
-            &query.before,
-            &query.after,
-            &limit,
-        ];
-        let total = self.count(
-            &format!("SELECT COUNT(*) FROM ({matches}) AS m {filter}"),
-            &params[..5],
-        )?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&pattern, &query.before, &query.after];
+        if let Some(namespace) = &query.namespace {
+            params.push(namespace);
+        }
+        let total = self.count(&format!("SELECT COUNT(*) FROM ({matches}) AS m"), &params)?;
+        let limit = query.limit as i64;
+        params.push(&limit);
         let items = self
             .query(
                 &format!(
-                    "SELECT kind, namespace, name, updated FROM ({matches}) AS m {filter} ORDER BY {order} LIMIT $6"
+                    "SELECT kind, namespace, name, updated FROM ({matches}) AS m ORDER BY {order} LIMIT ${}",
+                    params.len()
                 ),
-                params,
+                &params,
             )?
             .iter()
             .map(|row| Found {
@@ -663,13 +652,10 @@ impl Lineage for PgStore {
 
     fn pii_flows(&self, limit: usize) -> Result<PiiFlows, StoreError> {
         let wanted = limit.saturating_add(1) as i64;
-        let mut flows: Vec<PiiFlow> = self
-            .query(
-                &format!("{PII}, {}", FLOWS_FROM_PII.replace("?1", "$1")),
-                &[&wanted],
-            )?
-            .iter()
-            .map(|row| {
+        let sql = format!("{PII}, {}", FLOWS_FROM_PII.replace("?1", "$1"));
+        self.query_each(&sql, &[&wanted], |rows| {
+            let flows = rows.map(|row| {
+                let row = row?;
                 let job = match (row.get(5), row.get(6)) {
                     (Some(namespace), Some(name)) => Some(Name { namespace, name }),
                     _ => None,
@@ -684,7 +670,7 @@ impl Lineage for PgStore {
                     }),
                     _ => None,
                 };
-                PiiFlow {
+                Ok(PiiFlow {
                     source: TaggedDataset {
                         namespace: row.get(0),
                         name: row.get(1),
@@ -695,12 +681,10 @@ impl Lineage for PgStore {
                     job,
                     job_state: row.get(7),
                     target,
-                }
-            })
-            .collect();
-        let truncated = flows.len() > limit;
-        flows.truncate(limit);
-        Ok(PiiFlows { flows, truncated })
+                })
+            });
+            within_flow_budget(flows, limit)
+        })?
     }
 
     fn badges(&self, namespace: &str, name: &str) -> Result<(usize, Option<String>), StoreError> {
