@@ -529,10 +529,21 @@ fn the_portable_binary_resolves_names_and_talks_tls_from_an_empty_image() {
     run_ok(&ctx, &["init", "probe", "--runtime", "generic-python"], 0);
     make_generic(&ctx, "probe", image, "[/usr/local/bin/dk, version]");
     let work = ctx.work().display().to_string();
+    // Delivered before dk exits: in line, a loaded machine can pass the budget and leave the
+    // events to the background deliverer, which the container does not outlive.
+    let dk_home = format!("{work}/.dk-home");
+    std::fs::create_dir_all(&dk_home).expect("create DK_HOME");
+    std::fs::write(
+        format!("{dk_home}/config.yaml"),
+        "lineage:\n  delivery: sync\n",
+    )
+    .expect("write the configuration");
     let output = podman_command(&podman)
         .args(["run", "--rm", "--network", "host", "--add-host"])
         .arg(format!("{name}:127.0.0.1"))
-        .args(["-e", "HOME=/tmp", "-v"])
+        .args(["-e", "HOME=/tmp", "-e"])
+        .arg(format!("DK_HOME={dk_home}"))
+        .arg("-v")
         .arg(format!("{work}:{work}"))
         .args([
             "-w",
