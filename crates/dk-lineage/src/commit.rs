@@ -53,9 +53,10 @@ pub const SETTLE_AFTER: Duration = Duration::from_millis(2);
 
 /// What a store does for group commit.
 pub trait Commit: Send + 'static {
-    type Item: Clone + Send + 'static;
-    /// Commits every item of `batch`, or none of them (and says why).
-    fn commit(&mut self, batch: Vec<Self::Item>) -> Result<(), String>;
+    type Item: Send + 'static;
+    /// Commits every item of `batch`, or none of them: then it says why, and gives the batch
+    /// back (its items are committed again one at a time).
+    fn commit(&mut self, batch: Vec<Self::Item>) -> Result<(), Uncommitted<Self::Item>>;
     /// Makes what was committed visible to reads, when committing did not.
     fn settle(&mut self) -> Result<(), String> {
         Ok(())
@@ -67,6 +68,9 @@ pub trait Commit: Send + 'static {
     /// Upkeep after a settle, when no commit is running (a failure is retried next time).
     fn tidy(&mut self) {}
 }
+
+/// Why a batch was not committed, and the batch.
+pub type Uncommitted<T> = (String, Vec<T>);
 
 /// A received event and its JSON as sent.
 pub type ReceivedEvent = (Received, String);
@@ -107,13 +111,18 @@ impl StoreCommitter {
 impl Commit for StoreCommitter {
     type Item = ReceivedEvent;
 
-    fn commit(&mut self, batch: Vec<ReceivedEvent>) -> Result<(), String> {
-        self.staged_upto = self
+    fn commit(&mut self, batch: Vec<ReceivedEvent>) -> Result<(), Uncommitted<ReceivedEvent>> {
+        match self
             .store
             .stage(batch.iter().map(|(_, json)| json.as_str()))
-            .map_err(|err| err.to_string())?;
-        self.staged.extend(batch);
-        Ok(())
+        {
+            Ok(upto) => {
+                self.staged_upto = upto;
+                self.staged.extend(batch);
+                Ok(())
+            }
+            Err(err) => Err((err.to_string(), batch)),
+        }
     }
 
     fn settle(&mut self) -> Result<(), String> {
@@ -155,15 +164,15 @@ impl std::fmt::Debug for IngestCommitter {
 impl Commit for IngestCommitter {
     type Item = ReceivedEvent;
 
-    fn commit(&mut self, batch: Vec<ReceivedEvent>) -> Result<(), String> {
-        let events: Vec<(&Received, &str)> = batch
-            .iter()
-            .map(|(event, json)| (event, json.as_str()))
-            .collect();
-        self.0
-            .ingest(&events)
-            .map(drop)
-            .map_err(|err| err.to_string())
+    fn commit(&mut self, batch: Vec<ReceivedEvent>) -> Result<(), Uncommitted<ReceivedEvent>> {
+        let result = {
+            let events: Vec<(&Received, &str)> = batch
+                .iter()
+                .map(|(event, json)| (event, json.as_str()))
+                .collect();
+            self.0.ingest(&events).map(drop)
+        };
+        result.map_err(|err| (err.to_string(), batch))
     }
 }
 
@@ -316,19 +325,22 @@ fn commit_loop<C: Commit>(
 }
 
 /// The outcome of each item of `items`: the batch in one transaction, and when that fails, each
-/// item in one of its own (a copy is kept for that: a few hundred bytes an event).
+/// item in one of its own.
 fn commit_batch<C: Commit>(
     committer: &mut C,
     items: Vec<C::Item>,
 ) -> Vec<Result<(), NotCommitted>> {
     let count = items.len();
-    let retry = (count > 1).then(|| items.clone());
-    match (committer.commit(items), retry) {
-        (Ok(()), _) => vec![Ok(()); count],
-        (Err(err), None) => vec![Err(NotCommitted::Failed(err))],
-        (Err(_), Some(items)) => items
+    match committer.commit(items) {
+        Ok(()) => vec![Ok(()); count],
+        Err((err, _)) if count == 1 => vec![Err(NotCommitted::Failed(err))],
+        Err((_, items)) => items
             .into_iter()
-            .map(|item| committer.commit(vec![item]).map_err(NotCommitted::Failed))
+            .map(|item| {
+                committer
+                    .commit(vec![item])
+                    .map_err(|(err, _)| NotCommitted::Failed(err))
+            })
             .collect(),
     }
 }
@@ -354,11 +366,11 @@ mod tests {
 
     impl Commit for Recorder {
         type Item = u32;
-        fn commit(&mut self, batch: Vec<u32>) -> Result<(), String> {
+        fn commit(&mut self, batch: Vec<u32>) -> Result<(), Uncommitted<u32>> {
             let _ = self.entered.send(());
             self.gate.recv().unwrap();
             if batch.contains(&0) {
-                return Err("disk full".into());
+                return Err(("disk full".into(), batch));
             }
             self.committed.lock().unwrap().push(batch);
             Ok(())
