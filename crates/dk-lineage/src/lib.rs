@@ -11,6 +11,7 @@ pub mod emit;
 pub mod event;
 pub mod governance;
 pub mod graph;
+pub mod inbox;
 pub mod migrate;
 pub mod naming;
 pub mod pg;

@@ -31,9 +31,10 @@ use crate::catalog::{
     DatasetRecord, EventQuery, Facets, JobRecord, Name, Page, RunRecord, SearchQuery,
     VersionRecord, version_id,
 };
-use crate::commit::{GroupCommit, IngestCommitter, NotCommitted, ReceivedEvent, StoreCommitter};
+use crate::commit::{GroupCommit, IngestCommitter, NotCommitted, ReceivedEvent};
 use crate::event::{Received, facet_tags};
 use crate::graph::{Direction, NodeKind};
+use crate::inbox::{Indexed, StoreCommitter};
 use crate::store::StoreError;
 use crate::ui;
 
@@ -73,6 +74,8 @@ pub enum ServerError {
 #[derive(Clone)]
 struct AppState {
     writer: GroupCommit<ReceivedEvent>,
+    /// What reads wait on, for a store that indexes after it acknowledges (SQLite).
+    indexed: Option<Indexed>,
     reader: Arc<Mutex<Box<dyn Lineage>>>,
     token: Option<Arc<str>>,
     /// The largest event accepted, compressed or not.
@@ -106,21 +109,27 @@ pub async fn serve_all(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     // Opening a PostgreSQL store blocks (and migrates the schema): off the async threads.
-    // SQLite commits through its inbox (see `commit`); PostgreSQL ingests each batch at once.
+    // SQLite commits through its inbox (see `inbox`); PostgreSQL ingests each batch at once.
     let location = config.store.clone();
-    let (writer, write_thread, reader) = tokio::task::spawn_blocking(move || {
-        let (writer, thread) = match &location {
-            Location::Sqlite(path) => GroupCommit::start(StoreCommitter::open(path)?),
-            Location::Postgres(_) => {
-                GroupCommit::start(IngestCommitter(crate::backend::open(&location)?))
+    let (writer, write_thread, indexed, reader) = tokio::task::spawn_blocking(move || {
+        let ((writer, thread), indexed) = match &location {
+            Location::Sqlite(path) => {
+                let committer = StoreCommitter::open(path)?;
+                let indexed = committer.indexed();
+                (GroupCommit::start(committer), Some(indexed))
             }
+            Location::Postgres(_) => (
+                GroupCommit::start(IngestCommitter(crate::backend::open(&location)?)),
+                None,
+            ),
         };
-        Ok::<_, StoreError>((writer, thread, crate::backend::open(&location)?))
+        Ok::<_, StoreError>((writer, thread, indexed, crate::backend::open(&location)?))
     })
     .await
     .map_err(|err| StoreError::Database(err.to_string()))??;
     let state = AppState {
         writer,
+        indexed,
         reader: Arc::new(Mutex::new(reader)),
         token: config.token.map(Arc::from),
         max_body: config.max_body,
@@ -577,7 +586,9 @@ async fn read<T: Send + 'static>(
     state: &AppState,
     query: impl FnOnce(&dyn Lineage) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
-    state.writer.settled().await;
+    if let Some(indexed) = &state.indexed {
+        indexed.caught_up().await;
+    }
     let reader = state.reader.clone();
     tokio::task::spawn_blocking(move || {
         let store = reader

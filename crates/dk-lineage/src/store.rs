@@ -41,6 +41,15 @@ pub enum StoreError {
     Postgres(#[from] postgres::Error),
     #[error("lineage store (PostgreSQL): {0}")]
     Database(String),
+    #[error("lineage store inbox {path}: {source}")]
+    Inbox {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "lineage store {path} is served by another `dk lineage serve` (it holds {path}-inbox/lock): stop that one, or serve another store"
+    )]
+    InUse { path: String },
 }
 
 /// The tables, and the indexes of stores from before [`MIGRATIONS`]. Few indexes: every one is
@@ -143,8 +152,8 @@ const MIGRATIONS: &[Migration] = &[
          CREATE INDEX IF NOT EXISTS datasets_by_name ON datasets (name);
          CREATE INDEX IF NOT EXISTS datasets_by_alias ON datasets (alias) WHERE alias IS NOT NULL;",
     ),
-    // 3: events `dk lineage serve` acknowledged and has not indexed yet (see
-    // `LineageStore::stage`): appended, so that a commit of a few events writes a page or two.
+    // 3: events `dk lineage serve` acknowledged and had not indexed yet, before its inbox was
+    // a folder of its own (`crate::inbox`): still settled when a store is opened.
     Migration::Sql(
         "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);",
     ),
@@ -709,6 +718,15 @@ fn update_jobs(
     Ok(())
 }
 
+/// Events acknowledged and not indexed, parsed; they were checked when received, so one that
+/// no longer parses is dropped, not retried.
+fn received<'a>(payloads: impl IntoIterator<Item = &'a str>) -> Vec<(Received, &'a str)> {
+    payloads
+        .into_iter()
+        .filter_map(|json| Some((Received::parse_storable(json).ok()?, json)))
+        .collect()
+}
+
 impl LineageStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<LineageStore, StoreError> {
@@ -763,51 +781,29 @@ impl LineageStore {
             parsed: EventCache::default(),
         };
         store.migrate()?;
-        store.settle_inbox()?;
+        store.settle_inbox(path)?;
         Ok(store)
     }
 
-    /// Indexes what a `dk lineage serve` stopped (or killed) before indexing left in the inbox.
-    /// Harmless while a server runs: ingestion is idempotent, and the server's own indexing of
-    /// the same events then finds them stored.
-    fn settle_inbox(&mut self) -> Result<(), StoreError> {
-        let staged: Vec<(i64, String)> = self
+    /// Indexes what a `dk lineage serve` stopped (or killed) before indexing left in its inbox
+    /// (see [`crate::inbox`]), and in the inbox table of the store itself, which dk used before
+    /// the inbox was a folder of its own. A running server's inbox is its own to index.
+    fn settle_inbox(&mut self, path: &Path) -> Result<(), StoreError> {
+        let legacy: Vec<(i64, String)> = self
             .connection
             .prepare("SELECT id, payload FROM inbox ORDER BY id")?
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let Some(&(upto, _)) = staged.last() else {
-            return Ok(());
-        };
-        // They were checked when received; one that no longer parses is dropped, not retried.
-        let events: Vec<(Received, &str)> = staged
-            .iter()
-            .filter_map(|(_, json)| Some((Received::parse_storable(json).ok()?, json.as_str())))
-            .collect();
-        self.settle(
-            events.iter().map(|(event, json)| (event, *json)),
-            Some(upto),
-        )?;
-        Ok(())
-    }
-
-    /// Makes received events durable without indexing them, in one transaction: what group
-    /// commit acknowledges. Returns the inbox id of the last one, for [`LineageStore::settle`].
-    pub(crate) fn stage<'a>(
-        &mut self,
-        payloads: impl IntoIterator<Item = &'a str>,
-    ) -> Result<i64, StoreError> {
-        let transaction = self.connection.transaction()?;
-        {
-            let mut insert =
-                transaction.prepare_cached("INSERT INTO inbox (payload) VALUES (?1)")?;
-            for payload in payloads {
-                insert.execute(params![payload])?;
-            }
+        if let Some(&(upto, _)) = legacy.last() {
+            let events = received(legacy.iter().map(|(_, json)| json.as_str()));
+            self.settle(events.iter().map(|(e, j)| (e, *j)), Some(upto))?;
         }
-        let last = transaction.last_insert_rowid();
-        transaction.commit()?;
-        Ok(last)
+        if let Some(leftover) = crate::inbox::Leftover::take(path)? {
+            let events = received(leftover.events.iter().map(String::as_str));
+            self.settle(events.iter().map(|(e, j)| (e, *j)), None)?;
+            leftover.remove()?;
+        }
+        Ok(())
     }
 
     /// Runs the [`MIGRATIONS`] the store has not had, each in the transaction that records it:
