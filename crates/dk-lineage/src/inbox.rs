@@ -18,24 +18,31 @@
 //! - **Reads through the server** wait for the indexer to catch up with every event acknowledged
 //!   before them ([`Indexed::caught_up`]), and ask it to index at once.
 //! - **The indexer** takes what waits once [`SETTLE_BATCH`] events do, or none has arrived for
-//!   [`SETTLE_AFTER`], or a read waits; at most [`BACKLOG`] events wait, beyond which commits wait
-//!   (backpressure), so memory and the inbox stay bounded. It checkpoints the store after each
-//!   transaction: no other connection writes the store, so the checkpoint copies the whole
-//!   write-ahead log, which then starts over instead of growing under a steady stream.
+//!   [`SETTLE_AFTER`], or a read waits; at most [`BACKLOG`] events ([`BACKLOG_BYTES`] of JSON)
+//!   wait, beyond which commits wait (backpressure), so memory and the inbox stay bounded. It
+//!   checkpoints the store after each transaction: the server writes the store only from this
+//!   thread, so the checkpoint copies the whole write-ahead log (unless a run flushing into the
+//!   same store wrote meanwhile), which then starts over instead of growing under a steady
+//!   stream.
 //! - **Segments are removed** once indexed, by the committer before its next append; on a clean
-//!   stop, all of them. An indexing that fails stops the removals: its events stay for the next
-//!   open of the store to index ([`crate::store::LineageStore::open`]; ingestion is idempotent,
-//!   so an event indexed twice is stored once).
+//!   stop, all of them. A transaction that fails is tried again ([`ATTEMPTS`]: a run flushing
+//!   into the same store can hold its write lock for seconds); when it keeps failing, or the
+//!   indexer dies, the server refuses events from then on (500, with why), and what it
+//!   acknowledged stays in the inbox for the next open of the store to index
+//!   ([`crate::store::LineageStore::open`]; ingestion is idempotent, so an event indexed twice is
+//!   stored once). What is left is indexed a segment per transaction, each removed once
+//!   committed.
 //! - **One server per inbox**: the server holds `<store>-inbox/lock` while it runs. A second
 //!   server on the same store is refused ([`StoreError::InUse`]), and a dk that opens the store
 //!   meanwhile (`dk lineage`, a run) leaves the inbox to the server; with no server holding it, the
-//!   open indexes what is left and removes it.
+//!   open indexes what is left and removes it. A server indexes what its inbox holds once it
+//!   holds the lock, before it serves: a dk killed while it indexed leftovers leaves them to it.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -46,13 +53,19 @@ use crate::commit::{Commit, ReceivedEvent, Uncommitted};
 use crate::store::{LineageStore, StoreError};
 
 /// Waiting events are indexed once this many wait... Indexing costs per transaction (the pages
-/// of every index it touches, and a checkpoint) as much as per event: at 256 events a
-/// transaction, the ingest bench's p99 was 11-20 ms; at 2,048, ~4 ms for less CPU per event.
-pub const SETTLE_BATCH: usize = 8192;
+/// of every index it touches, and a checkpoint) as much as per event, and it runs beside the
+/// commits: larger transactions cost less per event, and only reads wait for them.
+pub(crate) const SETTLE_BATCH: usize = 8192;
 /// ... or once no event has arrived for this long.
-pub const SETTLE_AFTER: Duration = Duration::from_millis(2);
-/// The most events waiting for the indexer: a few MiB in memory.
-pub const BACKLOG: usize = 2 * SETTLE_BATCH;
+pub(crate) const SETTLE_AFTER: Duration = Duration::from_millis(2);
+/// The most events waiting for the indexer, and the most bytes of JSON (events may be up to
+/// `--max-body-kib` each); beyond either, commits wait.
+pub(crate) const BACKLOG: usize = 2 * SETTLE_BATCH;
+pub(crate) const BACKLOG_BYTES: usize = 64 << 20;
+/// How often, and after how long, the indexer tries a transaction again (a run flushing into
+/// the same store can hold its write lock past SQLite's 5 s busy timeout) before it gives up.
+const ATTEMPTS: u32 = 4;
+const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// A segment is closed, and a new one started, past this size: a segment is removed once all
 /// of it is indexed, so this bounds what a steady stream keeps on disk.
 const SEGMENT_BYTES: u64 = 16 << 20;
@@ -107,10 +120,12 @@ fn segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
         let entry = entry.map_err(io_error(dir))?;
+        // Exactly the names `segment_path` gives: `+1.log` would parse, and name no file.
         if let Some(segment) = entry
             .file_name()
             .to_str()
             .and_then(|name| name.strip_suffix(".log"))
+            .filter(|number| number.len() == 16 && number.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|number| number.parse::<u64>().ok())
         {
             found.push(segment);
@@ -124,12 +139,16 @@ fn segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
 /// can only be a segment's last: appends after a failed write go to a new segment.
 fn records(path: &Path) -> Result<Vec<String>, StoreError> {
     let mut bytes = Vec::new();
-    std::fs::OpenOptions::new()
+    // Not a link, and not a FIFO to block on: only a file the server wrote.
+    let mut file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
         .map_err(io_error(path))?;
+    if !file.metadata().map_err(io_error(path))?.is_file() {
+        return Ok(Vec::new());
+    }
+    file.read_to_end(&mut bytes).map_err(io_error(path))?;
     let mut events = Vec::new();
     let mut rest = bytes.as_slice();
     while let Some((length, after)) = rest.split_first_chunk::<4>() {
@@ -146,54 +165,33 @@ fn records(path: &Path) -> Result<Vec<String>, StoreError> {
     Ok(events)
 }
 
-/// What a server that stopped (or was killed) left in the inbox of a store, taken while no
-/// server holds the inbox.
-pub(crate) struct Leftover {
-    dir: PathBuf,
-    segments: Vec<u64>,
-    /// The events, in the order they were acknowledged.
-    pub(crate) events: Vec<String>,
-    _lock: File,
+/// Indexes what a server that stopped (or was killed) left in the inbox of the store at `path`
+/// into `store`, unless a server holds the inbox (it indexes it itself).
+pub(crate) fn index_leftovers(path: &Path, store: &mut LineageStore) -> Result<(), StoreError> {
+    let dir = inbox_dir(path);
+    match std::fs::symlink_metadata(&dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(io_error(&dir)(source)),
+        Ok(_) => {}
+    }
+    // A server holds it for as long as it runs: not worth waiting for.
+    match lock(&dir, Duration::ZERO)? {
+        Some(_held) => index_segments(&dir, store),
+        None => Ok(()),
+    }
 }
 
-impl Leftover {
-    /// The inbox of the store at `store`, unless there is none, it is empty, or a server holds
-    /// it (that server indexes it itself).
-    pub(crate) fn take(store: &Path) -> Result<Option<Leftover>, StoreError> {
-        let dir = inbox_dir(store);
-        match std::fs::symlink_metadata(&dir) {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(io_error(&dir)(source)),
-            Ok(_) => {}
-        }
-        // A server holds it for as long as it runs: not worth waiting for.
-        let Some(lock) = lock(&dir, Duration::ZERO)? else {
-            return Ok(None);
-        };
-        let segments = segments(&dir)?;
-        if segments.is_empty() {
-            return Ok(None);
-        }
-        let mut events = Vec::new();
-        for &segment in &segments {
-            events.extend(records(&segment_path(&dir, segment))?);
-        }
-        Ok(Some(Leftover {
-            dir,
-            segments,
-            events,
-            _lock: lock,
-        }))
+/// Indexes every segment in `dir` into `store`, oldest first, each in a transaction of its own
+/// and removed once committed: memory holds one segment, and a kill loses no progress. The
+/// caller holds the inbox's lock.
+fn index_segments(dir: &Path, store: &mut LineageStore) -> Result<(), StoreError> {
+    for segment in segments(dir)? {
+        let path = segment_path(dir, segment);
+        let events = records(&path)?;
+        store.settle_payloads(events.iter().map(String::as_str), None)?;
+        std::fs::remove_file(&path).map_err(io_error(&path))?;
     }
-
-    /// Removes the events, once the store holds them.
-    pub(crate) fn remove(self) -> Result<(), StoreError> {
-        for segment in &self.segments {
-            let path = segment_path(&self.dir, *segment);
-            std::fs::remove_file(&path).map_err(io_error(&path))?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The server's end of the inbox: appends batches, and removes segments once indexed.
@@ -210,21 +208,24 @@ struct Appender {
 }
 
 impl Appender {
-    /// Takes the inbox of the store at `store`, which [`Leftover`] has emptied, waiting up to
-    /// `wait` for its lock (a dk indexing what a stopped server left holds it for a moment).
-    fn open(store: &Path, wait: Duration) -> Result<Appender, StoreError> {
+    /// Takes the inbox of the store at `store`, waiting up to `wait` for its lock (a dk
+    /// indexing what a stopped server left holds it for a moment), and indexes into `indexed`
+    /// what the inbox holds: with the lock held, no other dk indexes (or removes) it meanwhile.
+    fn open(
+        store: &Path,
+        wait: Duration,
+        indexed: &mut LineageStore,
+    ) -> Result<Appender, StoreError> {
         let dir = inbox_dir(store);
         let lock = lock(&dir, wait)?.ok_or_else(|| StoreError::InUse {
             path: store.display().to_string(),
         })?;
-        // What a failed indexing of leftovers kept stays, and new segments follow it.
-        let kept = segments(&dir)?;
-        let newest = kept.last().copied().unwrap_or(0);
+        index_segments(&dir, indexed)?;
         Ok(Appender {
             dir,
             open: None,
-            segment: newest,
-            oldest: kept.first().copied().unwrap_or(newest + 1),
+            segment: 0,
+            oldest: 1,
             segment_bytes: SEGMENT_BYTES,
             _lock: lock,
         })
@@ -290,10 +291,15 @@ struct Backlog {
     /// Events handed to the indexer since the server started: a read waits until as many are
     /// indexed.
     handed: u64,
+    /// Bytes of JSON in `events`.
+    bytes: usize,
     /// A read waits: index at once.
     wanted: bool,
     /// The committer is gone: index what is left and stop.
     closed: bool,
+    /// Why the indexer gave up (or died): commits are refused from then on, and what is in the
+    /// inbox stays there for the next open of the store to index.
+    broken: Option<String>,
 }
 
 /// Shared by the committer, the indexer and the reads.
@@ -302,10 +308,8 @@ struct Shared {
     /// Signalled when events arrive, a read waits, or the indexer took the backlog.
     changed: Condvar,
     /// The segment of the last event indexed: the committer removes the segments before it. It
-    /// stops at the first indexing that failed ([`Shared::failed`]): those events stay, for the
-    /// next open of the store to index.
+    /// stops when the indexer gives up ([`Backlog::broken`]).
     indexed_segment: AtomicU64,
-    failed: AtomicBool,
 }
 
 impl Shared {
@@ -369,17 +373,16 @@ impl StoreCommitter {
     /// Opens the store at `path` (indexing what its inbox holds), takes its inbox (another
     /// server holding it is an error) and starts the indexer.
     pub fn open(path: &Path) -> Result<StoreCommitter, StoreError> {
-        let store = LineageStore::open(path)?;
+        let mut store = LineageStore::open(path)?;
         // Checkpoints are the indexer's, after each transaction.
         store
             .connection
             .pragma_update(None, "wal_autocheckpoint", 0)?;
-        let inbox = Appender::open(path, LOCK_WAIT)?;
+        let inbox = Appender::open(path, LOCK_WAIT, &mut store)?;
         let shared = Arc::new(Shared {
             backlog: Mutex::default(),
             changed: Condvar::new(),
             indexed_segment: AtomicU64::new(0),
-            failed: AtomicBool::new(false),
         });
         let (progress, indexed) = watch::channel(0);
         let indexer = std::thread::spawn({
@@ -402,21 +405,33 @@ impl StoreCommitter {
         }
     }
 
-    /// Hands committed events to the indexer, waiting while [`BACKLOG`] events already wait.
-    fn hand_over(&self, batch: Vec<ReceivedEvent>, segment: u64) {
+    /// Hands committed events to the indexer, waiting while [`BACKLOG`] events (or
+    /// [`BACKLOG_BYTES`]) already wait; gives them back when the indexer gave up.
+    fn hand_over(
+        &self,
+        batch: Vec<ReceivedEvent>,
+        segment: u64,
+    ) -> Result<(), Uncommitted<ReceivedEvent>> {
         let mut backlog = self.shared.lock();
-        while backlog.events.len() >= BACKLOG {
+        while backlog.broken.is_none()
+            && (backlog.events.len() >= BACKLOG || backlog.bytes >= BACKLOG_BYTES)
+        {
             backlog = self
                 .shared
                 .changed
                 .wait(backlog)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        if let Some(broken) = &backlog.broken {
+            return Err((broken.clone(), batch));
+        }
         backlog.handed += batch.len() as u64;
+        backlog.bytes += batch.iter().map(|(_, json)| json.len()).sum::<usize>();
         backlog.events.extend(batch);
         backlog.segment = segment;
         drop(backlog);
         self.shared.changed.notify_all();
+        Ok(())
     }
 }
 
@@ -424,18 +439,21 @@ impl Commit for StoreCommitter {
     type Item = ReceivedEvent;
 
     fn commit(&mut self, batch: Vec<ReceivedEvent>) -> Result<(), Uncommitted<ReceivedEvent>> {
+        if let Some(broken) = self.shared.lock().broken.clone() {
+            return Err((broken, batch));
+        }
         self.inbox
             .remove_before(self.shared.indexed_segment.load(Ordering::Acquire));
-        match self
+        let segment = match self
             .inbox
             .append(batch.iter().map(|(_, json)| json.as_str()))
         {
-            Ok(segment) => {
-                self.hand_over(batch, segment);
-                Ok(())
-            }
-            Err(err) => Err((err.to_string(), batch)),
-        }
+            Ok(segment) => segment,
+            Err(err) => return Err((err.to_string(), batch)),
+        };
+        // Appended but refused: the inbox keeps them for the next open, and a resend is
+        // harmless (ingestion is idempotent).
+        self.hand_over(batch, segment)
     }
 }
 
@@ -444,12 +462,13 @@ impl Drop for StoreCommitter {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.changed.notify_all();
-        if let Some(indexer) = self.indexer.take() {
-            let _ = indexer.join();
-        }
-        let indexed = self.shared.indexed_segment.load(Ordering::Acquire);
-        if self.shared.failed.load(Ordering::Acquire) {
-            self.inbox.remove_before(indexed);
+        let died = self
+            .indexer
+            .take()
+            .is_some_and(|indexer| indexer.join().is_err());
+        if died || self.shared.lock().broken.is_some() {
+            self.inbox
+                .remove_before(self.shared.indexed_segment.load(Ordering::Acquire));
         } else {
             // Everything handed over is indexed, up to the segment being appended to.
             self.inbox.remove_before(self.inbox.segment + 1);
@@ -457,23 +476,59 @@ impl Drop for StoreCommitter {
     }
 }
 
+/// Marks the indexer broken if it panics: commits are refused rather than wait for good on a
+/// backlog nobody takes.
+struct PanicGuard<'a>(&'a Shared);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().broken = Some("the lineage store's indexer stopped".into());
+            self.0.changed.notify_all();
+        }
+    }
+}
+
 /// Takes the backlog when it is due (see the module's documentation), indexes it in one
 /// transaction and checkpoints, until the committer is gone and nothing is left.
 fn index_loop(mut store: LineageStore, shared: &Shared, progress: &watch::Sender<u64>) {
+    let _guard = PanicGuard(shared);
     while let Some((events, segment)) = due(shared) {
         shared.changed.notify_all();
-        let result = store.settle(
-            events.iter().map(|(event, json)| (event, json.as_str())),
-            None,
-        );
-        if result.is_err() {
-            shared.failed.store(true, Ordering::Release);
-        } else if !shared.failed.load(Ordering::Acquire) {
-            shared.indexed_segment.store(segment, Ordering::Release);
+        if shared.lock().broken.is_none() {
+            match index(&mut store, &events) {
+                Ok(()) => shared.indexed_segment.store(segment, Ordering::Release),
+                Err(err) => {
+                    shared.lock().broken = Some(format!(
+                        "the lineage store cannot index what it receives ({err}); what it \
+                         acknowledged is kept, and indexed when the store is next opened"
+                    ));
+                    shared.changed.notify_all();
+                }
+            }
         }
+        // Reads wait for these no longer, indexed or not.
         progress.send_modify(|indexed| *indexed += events.len() as u64);
         // Passive: a read's snapshot can keep part of the log; the next checkpoint retries.
         let _ = store.checkpoint();
+    }
+}
+
+/// Indexes `events` in one transaction, trying again [`ATTEMPTS`] times.
+fn index(store: &mut LineageStore, events: &[ReceivedEvent]) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        match store.settle(
+            events.iter().map(|(event, json)| (event, json.as_str())),
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(_) if attempt < ATTEMPTS => {
+                std::thread::sleep(RETRY_AFTER * attempt);
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
     }
 }
 
@@ -506,6 +561,7 @@ fn due(shared: &Shared) -> Option<(Vec<ReceivedEvent>, u64)> {
         }
     }
     backlog.wanted = false;
+    backlog.bytes = 0;
     Some((std::mem::take(&mut backlog.events), backlog.segment))
 }
 
@@ -554,19 +610,35 @@ mod tests {
         }
     }
 
+    /// The inbox of a new store at `path`, as a server takes it.
+    fn appender(path: &Path) -> Appender {
+        Appender::open(path, Duration::ZERO, &mut LineageStore::open(path).unwrap()).unwrap()
+    }
+
+    /// Events in the store at `path`, read without opening a `LineageStore` (which would index
+    /// the inbox itself).
+    fn stored(path: &Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .unwrap()
+    }
+
     #[test]
     fn acknowledged_events_are_indexed_even_when_the_server_dies_before_it_does() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lineage.db");
-        drop(LineageStore::open(&path).unwrap());
         // Appended (what a 201 answers), then the server is killed before its indexer ran:
-        // nothing of it cleans up.
-        let late = jsons("late", 7);
-        let mut inbox = Appender::open(&path, Duration::ZERO).unwrap();
-        inbox.append(late.iter().map(String::as_str)).unwrap();
+        // nothing of it cleans up. Two segments: each is indexed and removed in turn.
+        let mut inbox = appender(&path);
+        inbox.segment_bytes = 1;
+        for batch in [jsons("early", 3), jsons("late", 7)] {
+            inbox.append(batch.iter().map(String::as_str)).unwrap();
+        }
         drop(inbox);
+        assert_eq!(segments(&inbox_dir(&path)).unwrap(), [1, 2]);
         let store = LineageStore::open(&path).unwrap();
-        assert_eq!(store.event_count().unwrap(), 7);
+        assert_eq!(store.event_count().unwrap(), 10);
         assert_eq!(
             store
                 .neighbourhood("late-6", crate::graph::Direction::Both, 1)
@@ -577,12 +649,37 @@ mod tests {
         assert_eq!(segments(&inbox_dir(&path)).unwrap(), Vec::<u64>::new());
     }
 
+    /// A server used to find leftovers held by a dk indexing them, skip them, then take the
+    /// inbox and remove them with its own first segments, unindexed.
+    #[test]
+    fn a_server_starting_while_another_dk_indexes_leftovers_indexes_what_that_one_did_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineage.db");
+        let mut inbox = appender(&path);
+        inbox
+            .append(jsons("left", 5).iter().map(String::as_str))
+            .unwrap();
+        drop(inbox);
+        // Another dk holds the lock for a moment (and is killed before it indexed anything).
+        let held = lock(&inbox_dir(&path), Duration::ZERO).unwrap().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let committer = StoreCommitter::open(&path).unwrap();
+        release.join().unwrap();
+        assert_eq!(stored(&path), 5);
+        assert_eq!(segments(&inbox_dir(&path)).unwrap(), Vec::<u64>::new());
+        drop(committer);
+        assert_eq!(stored(&path), 5);
+    }
+
     #[test]
     fn a_record_a_crash_cut_short_is_dropped_and_the_ones_before_it_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lineage.db");
         let events = jsons("job", 3);
-        let mut inbox = Appender::open(&path, Duration::ZERO).unwrap();
+        let mut inbox = appender(&path);
         let segment = inbox.append(events.iter().map(String::as_str)).unwrap();
         drop(inbox);
         let file = segment_path(&inbox_dir(&path), segment);
@@ -602,10 +699,24 @@ mod tests {
     }
 
     #[test]
+    fn only_the_names_the_server_gives_are_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "+000000000000001.log",
+            "1.log",
+            "0000000000000002.log",
+            "lock",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        assert_eq!(segments(dir.path()).unwrap(), [2]);
+    }
+
+    #[test]
     fn segments_are_removed_once_indexed_while_appends_go_on() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lineage.db");
-        let mut inbox = Appender::open(&path, Duration::ZERO).unwrap();
+        let mut inbox = appender(&path);
         inbox.segment_bytes = 1;
         // One segment per append.
         let appended: Vec<u64> = (0..5).map(|_| inbox.append(["{}"]).unwrap()).collect();
@@ -623,7 +734,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lineage.db");
         let first = StoreCommitter::open(&path).unwrap();
-        let err = Appender::open(&path, Duration::ZERO).err().unwrap();
+        let mut store = LineageStore::open(&path).unwrap();
+        let err = Appender::open(&path, Duration::ZERO, &mut store)
+            .err()
+            .unwrap();
         assert!(matches!(err, StoreError::InUse { .. }), "{err}");
         // `dk lineage` opening the store meanwhile leaves the server's inbox to the server.
         let events = jsons("job", 2);
@@ -636,13 +750,33 @@ mod tests {
             _lock: File::open(dir.path()).unwrap(),
         };
         appender.append(events.iter().map(String::as_str)).unwrap();
-        assert!(Leftover::take(&path).unwrap().is_none());
         LineageStore::open(&path).unwrap();
         assert_eq!(segments(&inbox_dir(&path)).unwrap(), [101]);
         drop(first);
         // Stopped: the next open indexes what is left.
         assert_eq!(LineageStore::open(&path).unwrap().event_count().unwrap(), 2);
         assert_eq!(segments(&inbox_dir(&path)).unwrap(), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn a_server_whose_indexer_gave_up_refuses_events_and_keeps_its_inbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineage.db");
+        let committer = StoreCommitter::open(&path).unwrap();
+        let shared = Arc::clone(&committer.shared);
+        let (group, thread) = GroupCommit::start(committer);
+        let runtime = runtime();
+        runtime.block_on(submit_all(&group, "before", 3));
+        shared.lock().broken = Some("disk full".into());
+        let refused = runtime.block_on(group.submit(received("after")));
+        assert_eq!(
+            refused,
+            Err(crate::commit::NotCommitted::Failed("disk full".into()))
+        );
+        drop(group);
+        thread.join().unwrap();
+        // What it acknowledged stays for the next open, which indexes it.
+        assert_eq!(LineageStore::open(&path).unwrap().event_count().unwrap(), 3);
     }
 
     #[test]
@@ -658,13 +792,8 @@ mod tests {
                 submit_all(&group, &format!("job-{round}"), 40).await;
                 indexed.caught_up().await;
             });
-            // A connection of its own, as the server's reads have (opening a `LineageStore`
-            // would index the inbox itself): the indexer has committed them.
-            let events: i64 = rusqlite::Connection::open(&path)
-                .unwrap()
-                .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(events, 40 * (round + 1) as i64);
+            // The indexer has committed them.
+            assert_eq!(stored(&path), 40 * (round + 1));
         }
         drop(group);
         thread.join().unwrap();

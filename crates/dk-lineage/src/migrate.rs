@@ -85,7 +85,7 @@ pub fn migrate(
 ) -> Result<Migrated, StoreError> {
     let mut done = Migrated::default();
     std::thread::scope(|scope| {
-        // One batch waits while one is ingested: memory stays at two batches.
+        // One batch waits while one is ingested and the next is read: memory holds three.
         let (batches, incoming) = std::sync::mpsc::sync_channel::<Batch>(1);
         let (reports, ingested) = std::sync::mpsc::channel();
         let writer = scope.spawn(move || {

@@ -47,7 +47,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "lineage store {path} is served by another `dk lineage serve` (it holds {path}-inbox/lock): stop that one, or serve another store"
+        "lineage store {path} is served by another `dk lineage serve`, or another dk is indexing what one left (it holds {path}-inbox/lock): stop that server, or serve another store"
     )]
     InUse { path: String },
 }
@@ -718,15 +718,6 @@ fn update_jobs(
     Ok(())
 }
 
-/// Events acknowledged and not indexed, parsed; they were checked when received, so one that
-/// no longer parses is dropped, not retried.
-fn received<'a>(payloads: impl IntoIterator<Item = &'a str>) -> Vec<(Received, &'a str)> {
-    payloads
-        .into_iter()
-        .filter_map(|json| Some((Received::parse_storable(json).ok()?, json)))
-        .collect()
-}
-
 impl LineageStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<LineageStore, StoreError> {
@@ -795,14 +786,23 @@ impl LineageStore {
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
         if let Some(&(upto, _)) = legacy.last() {
-            let events = received(legacy.iter().map(|(_, json)| json.as_str()));
-            self.settle(events.iter().map(|(e, j)| (e, *j)), Some(upto))?;
+            self.settle_payloads(legacy.iter().map(|(_, json)| json.as_str()), Some(upto))?;
         }
-        if let Some(leftover) = crate::inbox::Leftover::take(path)? {
-            let events = received(leftover.events.iter().map(String::as_str));
-            self.settle(events.iter().map(|(e, j)| (e, *j)), None)?;
-            leftover.remove()?;
-        }
+        crate::inbox::index_leftovers(path, self)
+    }
+
+    /// [`LineageStore::settle`] of events as received. They were checked then, so one that no
+    /// longer parses is dropped, not retried.
+    pub(crate) fn settle_payloads<'a>(
+        &mut self,
+        payloads: impl IntoIterator<Item = &'a str>,
+        staged: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let events: Vec<(Received, &str)> = payloads
+            .into_iter()
+            .filter_map(|json| Some((Received::parse_storable(json).ok()?, json)))
+            .collect();
+        self.settle(events.iter().map(|(event, json)| (event, *json)), staged)?;
         Ok(())
     }
 
@@ -884,9 +884,8 @@ impl LineageStore {
         self.settle(events, None)
     }
 
-    /// [`LineageStore::ingest_received`], removing the inbox up to `staged` (see
-    /// [`LineageStore::stage`]) in the same transaction: many requests' events are indexed at
-    /// once, as a flush indexes a spool.
+    /// [`LineageStore::ingest_received`], removing the inbox table of older dks up to `staged`
+    /// in the same transaction.
     pub(crate) fn settle<'a>(
         &mut self,
         events: impl IntoIterator<Item = (&'a Received, &'a str)>,

@@ -119,7 +119,7 @@ async fn a_run_s_facets_come_from_its_newest_events_within_a_budget(backend: Bac
     let job = server.get("/api/v1/namespaces/ns/jobs/wide").await;
     assert_eq!(facet_names(&job), expected, "only {FACET_BYTES} bytes of events");
     // All stay stored, and listed in pages.
-    assert_eq!(server.stored_events(), count + 12);
+    assert_eq!(server.stored_events().await, count + 12);
     server.stop().await;
 }
 }
@@ -153,7 +153,7 @@ async fn names_over_the_caps_are_refused_and_search_matches_text_literally(backe
         assert_eq!(status, 400, "{answer}");
         assert!(answer.contains(&message), "{answer}");
     }
-    assert_eq!(server.stored_events(), 0);
+    assert_eq!(server.stored_events().await, 0);
     // At the caps, accepted.
     let namespace = "n".repeat(MAX_NAMESPACE);
     let name = "d".repeat(MAX_NAME);
@@ -210,7 +210,7 @@ async fn another_job_s_event_cannot_take_over_a_run(backend: Backend) {
     assert_eq!(owner["latestRun"]["state"], "RUNNING");
     let (status, _) = get_status(&server, "/api/v1/namespaces/ns/jobs/intruder").await;
     assert_eq!(status, 404, "the run is not the intruder's");
-    assert_eq!(server.stored_events(), 2, "the event itself is kept");
+    assert_eq!(server.stored_events().await, 2, "the event itself is kept");
 
     // In one batch too: the first event of the batch reports the run.
     let batch = [
@@ -431,7 +431,7 @@ async fn strings_a_store_cannot_keep_are_refused_before_they_reach_it(backend: B
     let (status, answer) = server.post_answer(long_time, None).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("at most 64 are accepted"), "{answer}");
-    assert_eq!(server.stored_events(), 0);
+    assert_eq!(server.stored_events().await, 0);
 
     // A backslash, then `u0000`, is text.
     let text = event("START", RUN_X, ("ns", "job"), 0, &[], &[], json!({"x": {"v": "\\u0000"}}));

@@ -241,12 +241,12 @@ async fn every_event_kind_is_stored_once_and_read_back_in_marquez_s_shapes(backe
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     post_json(&server, &Value::Object(reordered)).await;
-    assert_eq!(server.stored_events(), 5);
+    assert_eq!(server.stored_events().await, 5);
     // A different event of the same time and names is another event.
     let mut other = dataset_event();
     other["dataset"]["facets"]["schema"]["fields"][0]["type"] = "int".into();
     post_json(&server, &other).await;
-    assert_eq!(server.stored_events(), 6);
+    assert_eq!(server.stored_events().await, 6);
 
     let namespace = server.get("/api/v1/namespaces/warehouse").await;
     spec.check("/namespaces/{namespace}", &namespace);
@@ -440,7 +440,7 @@ async fn compressed_bodies_are_bounded_once_decompressed(backend: Backend) {
     )
     .await;
     assert_eq!(status, 415, "{answer}");
-    assert_eq!(server.stored_events(), 0);
+    assert_eq!(server.stored_events().await, 0);
     server.stop().await;
 }
 }

@@ -142,7 +142,7 @@ async fn two_replicas_ingest_concurrently_and_lose_and_duplicate_nothing() {
     })
     .await
     .expect("bounded in time");
-    assert_eq!(a.stored_events(), 8 * 20 * 2);
+    assert_eq!(a.stored_events().await, 8 * 20 * 2);
     for replica in [&a, &b] {
         let jobs = replica
             .get("/api/v1/namespaces/default/jobs?limit=1000")

@@ -109,7 +109,7 @@ async fn bodies_over_the_limit_and_non_events_are_refused(backend: Backend) {
     assert_eq!(server.post(big, None).await, 413);
     assert_eq!(server.post("{\"hello\": 1}".into(), None).await, 400);
     assert_eq!(server.post("not json".into(), None).await, 400);
-    assert_eq!(server.stored_events(), 0);
+    assert_eq!(server.stored_events().await, 0);
     server.stop().await;
 }
 }
@@ -156,7 +156,7 @@ async fn a_web_page_of_another_origin_cannot_write() {
             .await;
         assert_eq!(status, 403, "{headers:?}");
     }
-    assert_eq!(server.stored_events(), 0);
+    assert_eq!(server.stored_events().await, 0);
     let (status, _) = server
         .post_with(
             json(&events[0]).into_bytes(),
@@ -165,7 +165,7 @@ async fn a_web_page_of_another_origin_cannot_write() {
         .await;
     assert_eq!(status, 201);
     assert_eq!(server.post(json(&events[1]), None).await, 201);
-    assert_eq!(server.stored_events(), 2);
+    assert_eq!(server.stored_events().await, 2);
     server.stop().await;
 }
 
@@ -193,7 +193,7 @@ async fn an_event_dated_far_in_the_future_is_refused() {
         &soon.to_rfc3339(),
     );
     assert_eq!(server.post(drifted, None).await, 201);
-    assert_eq!(server.stored_events(), 1);
+    assert_eq!(server.stored_events().await, 1);
     server.stop().await;
 }
 
@@ -250,7 +250,7 @@ async fn only_events_that_can_be_given_back_are_accepted(backend: Backend) {
         assert_eq!(status, 400, "{answer}");
         assert!(answer.contains(message), "{answer}");
     }
-    assert_eq!(server.stored_events(), 0);
+    assert_eq!(server.stored_events().await, 0);
 
     // At the limit, the event is stored and comes back whole.
     let deepest = with_run_facet("limit", &nested(MAX_EVENT_DEPTH));
@@ -372,7 +372,7 @@ async fn concurrent_posts_lose_nothing_and_read_back_once_acknowledged(backend: 
     tokio::time::timeout(Duration::from_secs(30), all)
         .await
         .expect("bounded in time");
-    assert_eq!(server.stored_events(), 8 * 25 * 2);
+    assert_eq!(server.stored_events().await, 8 * 25 * 2);
     server.stop().await;
 }
 }
@@ -399,7 +399,7 @@ proptest! {
             let mut distinct = sends.clone();
             distinct.sort_unstable();
             distinct.dedup();
-            assert_eq!(server.stored_events(), distinct.len());
+            assert_eq!(server.stored_events().await, distinct.len());
             server.stop().await;
         });
     }

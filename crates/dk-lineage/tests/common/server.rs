@@ -14,6 +14,7 @@ use super::pg::{Backend, TestDb};
 pub struct TestServer {
     pub url: String,
     pub store: Location,
+    token: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -78,6 +79,7 @@ impl TestServer {
         TestServer {
             url,
             store,
+            token: token.map(str::to_owned),
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -145,7 +147,15 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
-    pub fn stored_events(&self) -> usize {
+    /// The events in the store, once the server has indexed every event it acknowledged (a
+    /// read through the server waits for that; the store file alone shows what is indexed).
+    pub async fn stored_events(&self) -> usize {
+        let mut read = reqwest::Client::new().get(format!("{}/api/v1/namespaces", self.url));
+        if let Some(token) = &self.token {
+            read = read.bearer_auth(token);
+        }
+        let status = read.send().await.unwrap().status();
+        assert!(status.is_success(), "GET /api/v1/namespaces: {status}");
         self.with_store(|store| store.event_count().unwrap())
     }
 
