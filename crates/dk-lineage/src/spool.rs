@@ -17,7 +17,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -344,6 +344,21 @@ impl Spool {
     /// Every spooled run, oldest file first, after moving what cannot be read to `bad/` and
     /// cutting off appends that did not finish.
     pub fn scan(&self) -> Result<Scan, SpoolError> {
+        let mut runs = Vec::new();
+        let scan = self.scan_each(|run| {
+            runs.push(run);
+            ControlFlow::Continue(())
+        })?;
+        Ok(Scan { runs, ..scan })
+    }
+
+    /// [`Spool::scan`] handing each run to `each` as soon as its file is read, until `each`
+    /// breaks: a flush stores what was read while the rest is read, and never holds the whole
+    /// spool in memory. The scan returned has no runs.
+    pub fn scan_each(
+        &self,
+        mut each: impl FnMut(SpooledRun) -> ControlFlow<()>,
+    ) -> Result<Scan, SpoolError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
@@ -360,7 +375,11 @@ impl Spool {
         let mut scan = Scan::default();
         for path in paths {
             match self.read_run(&path, &mut scan.quarantined) {
-                Ok(Some(run)) => scan.runs.push(run),
+                Ok(Some(run)) => {
+                    if each(run).is_break() {
+                        break;
+                    }
+                }
                 Ok(None) => {}
                 Err(err) => scan.skipped.push(format!("{err}; left in place")),
             }

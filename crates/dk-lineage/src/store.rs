@@ -521,6 +521,44 @@ pub struct Delivery {
     pub last_error: Option<String>,
 }
 
+/// SQLite's page cache of a store, in KiB.
+const CACHE_KIB: i64 = 64 << 10;
+/// The page cache while a flush stores a backlog: the indexes of a hundred thousand runs (jobs,
+/// datasets and appearances by name, in no order a spool follows) are about 250 MB, and each of
+/// their pages that falls out of the cache is read back and written again.
+const BULK_CACHE_KIB: i64 = 256 << 10;
+/// SQLite's default: a checkpoint once the write-ahead log is past this many pages.
+const AUTOCHECKPOINT_PAGES: i64 = 1000;
+
+/// Makes a store's commits durable (see [`LineageStore::syncer`]).
+#[derive(Debug, Clone)]
+pub struct Syncer {
+    /// The write-ahead log; `None` for a store in memory.
+    wal: Option<std::path::PathBuf>,
+}
+
+impl Syncer {
+    /// Makes every commit made before the call durable: what must hold before the spool, the
+    /// record of last resort, gives up an event. Commits are not synced one by one
+    /// (`synchronous=NORMAL`, for ingest speed): until a checkpoint (which syncs the database
+    /// file) they are in the write-ahead log, and syncing it is what `synchronous=FULL` does at
+    /// every commit.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        let failed = |message: String| StoreError::Sync {
+            path: wal.display().to_string(),
+            message,
+        };
+        match dk_fs::open_own(wal, false) {
+            Ok(file) => file.sync_data().map_err(|err| failed(err.to_string())),
+            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(()),
+            Err(err) => Err(failed(err.to_string())),
+        }
+    }
+}
+
 /// The local lineage store.
 #[derive(Debug)]
 pub struct LineageStore {
@@ -765,7 +803,7 @@ impl LineageStore {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         // A flush ingests thousands of events in one transaction; a larger page cache keeps
         // SQLite from spilling pages to the WAL before the commit.
-        connection.pragma_update(None, "cache_size", -65536)?;
+        connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
         connection.execute_batch(SCHEMA)?;
         let mut store = LineageStore {
             connection,
@@ -873,6 +911,28 @@ impl LineageStore {
             }),
             None,
         )
+    }
+
+    /// Runs `ingest` (a flush storing a spool batch after batch) with a larger page cache and
+    /// no checkpoint until it returns, then checkpoints once. A checkpoint syncs the log and the
+    /// database file: after every batch it made the flush wait on a disk that the release of the
+    /// batches before keeps busy, and it wrote the indexes' pages each batch touched, most of
+    /// them every batch.
+    pub fn bulk<T>(
+        &mut self,
+        ingest: impl FnOnce(&mut LineageStore) -> T,
+    ) -> Result<T, StoreError> {
+        self.connection
+            .pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+        self.connection
+            .pragma_update(None, "wal_autocheckpoint", 0)?;
+        let ingested = ingest(self);
+        self.connection
+            .pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
+        self.connection
+            .pragma_update(None, "cache_size", -CACHE_KIB)?;
+        self.checkpoint()?;
+        Ok(ingested)
     }
 
     /// Ingests events received from outside, of any kind, in one transaction; events already
@@ -1113,23 +1173,15 @@ impl LineageStore {
         Ok(())
     }
 
-    /// Makes every commit so far durable: what must hold before the spool, the record of last
-    /// resort, gives up an event. Commits are not synced one by one (`synchronous=NORMAL`, for
-    /// ingest speed): until a checkpoint (which syncs the database file) they are in the
-    /// write-ahead log, and syncing it is what `synchronous=FULL` does at every commit.
-    pub fn sync(&self) -> Result<(), StoreError> {
-        let Some(path) = self.connection.path().filter(|path| !path.is_empty()) else {
-            return Ok(());
-        };
-        let wal = std::path::PathBuf::from(format!("{path}-wal"));
-        let failed = |message: String| StoreError::Sync {
-            path: wal.display().to_string(),
-            message,
-        };
-        match dk_fs::open_own(&wal, false) {
-            Ok(file) => file.sync_data().map_err(|err| failed(err.to_string())),
-            Err(err) if err.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(()),
-            Err(err) => Err(failed(err.to_string())),
+    /// What makes the store's commits durable, for another thread to use while this store goes
+    /// on writing (see [`Syncer::sync`]).
+    pub fn syncer(&self) -> Syncer {
+        Syncer {
+            wal: self
+                .connection
+                .path()
+                .filter(|path| !path.is_empty())
+                .map(|path| std::path::PathBuf::from(format!("{path}-wal"))),
         }
     }
 
