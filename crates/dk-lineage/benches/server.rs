@@ -12,8 +12,8 @@
 //! The server runs on a runtime of its own, built as `dk lineage serve` builds it (its own
 //! process in production); the clients are lean HTTP/1.1 keep-alive connections (hyper's, as
 //! `wrk` is in C) on another runtime, so what the bench measures is the server, not a client
-//! library. The CPU time of the ingest until all of it is queryable, per event, is reported for the server's threads and
-//! the clients' apart.
+//! library. The CPU time of the ingest until all of it is queryable, per event, is reported for
+//! the server's threads and the clients' apart.
 
 mod common;
 

@@ -313,7 +313,6 @@ pub async fn flush(
         warnings: warnings(scan),
         ..FlushReport::default()
     };
-    let target = deliverer.map(|deliverer| deliverer.target().id());
     if let (Some(deliverer), Some(target)) = (deliverer, &target) {
         store.enqueue(
             scan.runs

@@ -318,6 +318,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Waits for [`Shared::changed`].
+    fn wait<'a>(&self, backlog: MutexGuard<'a, Backlog>) -> MutexGuard<'a, Backlog> {
+        self.changed
+            .wait(backlog)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// How a read waits until every acknowledged event is indexed; clones share it.
@@ -359,7 +366,7 @@ impl Indexed {
 pub struct StoreCommitter {
     inbox: Appender,
     shared: Arc<Shared>,
-    indexed: watch::Receiver<u64>,
+    indexed: Indexed,
     indexer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -391,18 +398,18 @@ impl StoreCommitter {
         });
         Ok(StoreCommitter {
             inbox,
+            indexed: Indexed {
+                shared: Arc::clone(&shared),
+                indexed,
+            },
             shared,
-            indexed,
             indexer: Some(indexer),
         })
     }
 
     /// What reads wait on.
     pub fn indexed(&self) -> Indexed {
-        Indexed {
-            shared: Arc::clone(&self.shared),
-            indexed: self.indexed.clone(),
-        }
+        self.indexed.clone()
     }
 
     /// Hands committed events to the indexer, waiting while [`BACKLOG`] events (or
@@ -416,11 +423,7 @@ impl StoreCommitter {
         while backlog.broken.is_none()
             && (backlog.events.len() >= BACKLOG || backlog.bytes >= BACKLOG_BYTES)
         {
-            backlog = self
-                .shared
-                .changed
-                .wait(backlog)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            backlog = self.shared.wait(backlog);
         }
         if let Some(broken) = &backlog.broken {
             return Err((broken.clone(), batch));
@@ -545,10 +548,7 @@ fn due(shared: &Shared) -> Option<(Vec<ReceivedEvent>, u64)> {
             break;
         }
         if waiting == 0 {
-            backlog = shared
-                .changed
-                .wait(backlog)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            backlog = shared.wait(backlog);
             continue;
         }
         let (next, timeout) = shared
